@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make up` and `make test`. Everything else is set up on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SERVICES := identity ledger rules descriptors interop-gateway crm reporting web
+PACKAGES := libs/contracts libs/platform $(addprefix services/,$(SERVICES))
+STAMP := $(VENV)/.installed
+
+.PHONY: setup up down status logs test lint typecheck unit bench clean
+
+$(STAMP): requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+up: setup
+	$(BIN)/registry-dev up
+
+down: setup
+	$(BIN)/registry-dev down
+
+status: setup
+	$(BIN)/registry-dev status
+
+logs: setup
+	$(BIN)/registry-dev logs
+
+lint: setup
+	$(BIN)/ruff check .
+
+typecheck: setup
+	$(BIN)/mypy libs/contracts/registry_contracts libs/platform/registry_platform $(foreach s,$(SERVICES),services/$(s)/$(subst -,_,$(s)))
+
+test: lint typecheck
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean: down
+	rm -rf .data

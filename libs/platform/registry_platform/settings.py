@@ -1,0 +1,56 @@
+"""Service settings, read from REGISTRY_* environment variables.
+
+Every service uses the same settings class; a service's own options go into a subclass. Outside
+development mode the settings refuse to start with the well-known development secrets, so a
+misconfigured production deployment fails loudly instead of signing with a public key.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Published in the repository, so only ever acceptable in development mode.
+DEV_TOKEN_SECRET = "dev-only-token-signing-seed-do-not-use-in-production"  # noqa: S105
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore")
+
+    mode: Literal["dev", "test", "production"] = "dev"
+    service_name: str = "unnamed"
+    database_url: str = "postgresql+psycopg://registry@127.0.0.1:55432/registry"
+    kafka_bootstrap: str = "127.0.0.1:59092"
+    # Prefix of every topic this service declares, produces to and consumes from; tests give each
+    # test its own prefix so that they never see each other's events.
+    topic_prefix: str = "registry"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    # Seed of the development token issuer's Ed25519 key (until identity issues tokens).
+    token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
+    # URL of the JWKS that access tokens are verified against; empty means the dev issuer's key.
+    jwks_url: str = ""
+    # How long published outbox rows are kept, so that a restarted in-memory broker can be refilled.
+    outbox_retention_seconds: int = 7 * 24 * 3600
+    outbox_poll_interval_seconds: float = 0.05
+    heartbeat_interval_seconds: float = 30.0
+    log_level: str = "INFO"
+    otel_exporter_otlp_endpoint: str = ""
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets(self) -> ServiceSettings:
+        if self.mode == "production" and self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
+            raise ValueError(
+                "REGISTRY_TOKEN_SECRET still holds the development secret; set a real secret for production"
+            )
+        return self
+
+    @property
+    def db_schema(self) -> str:
+        """Each service owns exactly one PostgreSQL schema, named after it."""
+        return self.service_name.replace("-", "_")
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"
