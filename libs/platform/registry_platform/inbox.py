@@ -1,0 +1,190 @@
+"""Idempotent consumption: the inbox row and the consumer's effects commit together.
+
+The consumer reads its topics' partitions (assigned explicitly: joining a group on the local broker
+takes seconds, ARCHITECTURE.md §5), and commits offsets only after the events' transactions
+committed. A consumer killed between the two reprocesses the batch; the inbox drops the duplicates.
+
+Malformed events (bad JSON, unknown type, schema violation) and events a handler refuses are
+parked in `<topic>.dlq` with the reason, and the consumer moves on: one bad event never blocks the
+events behind it. Transient failures (database away) are retried in place, keeping per-key order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from registry_contracts.envelope import EventEnvelope, MalformedEvent
+from registry_contracts.events import UnknownEventType, validate_payload
+from registry_platform import metrics
+from registry_platform.kafka import TopicSpec, declare_topics, new_consumer
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+INBOX_DDL = (
+    """
+    CREATE TABLE inbox (
+        consumer text NOT NULL,
+        event_id uuid NOT NULL,
+        event_type text NOT NULL,
+        topic text NOT NULL,
+        kafka_partition int NOT NULL,
+        kafka_offset bigint NOT NULL,
+        processed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (consumer, event_id)
+    )
+    """,
+)
+
+Handler = Callable[[AsyncConnection, EventEnvelope], Awaitable[None]]
+
+
+class RefusedEvent(Exception):
+    """Raised by a handler for an event it can never process; the event goes to the dead-letter topic."""
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+class InboxConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        engine: AsyncEngine,
+        bootstrap: str,
+        topics: list[TopicSpec],
+        handlers: Mapping[str, Handler],
+        producer: AIOKafkaProducer,
+        group_prefix: str,
+    ) -> None:
+        self.name = name
+        self._engine = engine
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self._handlers = dict(handlers)
+        self._producer = producer
+        self._group = f"{group_prefix}.{name}"
+        self._consumer: AIOKafkaConsumer | None = None
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        specs = self._topics + [TopicSpec(dlq_topic(t.name), partitions=1) for t in self._topics]
+        await declare_topics(self._bootstrap, specs)
+        consumer = new_consumer(self._bootstrap, self._group)
+        await consumer.start()
+        partitions = []
+        for spec in self._topics:
+            for p in consumer.partitions_for_topic(spec.name) or range(spec.partitions):
+                partitions.append(TopicPartition(spec.name, p))
+        consumer.assign(partitions)
+        self._consumer = consumer
+        self.ready.set()
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        assert self._consumer is not None
+        try:
+            while not stop.is_set():
+                batch = await self._consumer.getmany(timeout_ms=200, max_records=500)
+                for records in batch.values():
+                    for record in records:
+                        await self._process(record, stop)
+                if batch:
+                    await self._consumer.commit()
+        finally:
+            await self.stop()
+
+    async def _process(self, record: ConsumerRecord[Any, Any], stop: asyncio.Event) -> None:
+        try:
+            envelope = EventEnvelope.from_bytes(record.value)
+            validate_payload(envelope.type, envelope.schema_version, envelope.payload)
+        except (MalformedEvent, UnknownEventType) as exc:
+            await self._dead_letter(record, f"{type(exc).__name__}: {exc}")
+            return
+        handler = self._handlers.get(envelope.type)
+        if handler is None:
+            metrics.INBOX_PROCESSED.labels(self.name, "ignored").inc()
+            return
+        parent = extract(_carrier(record))
+        token = otel_context.attach(parent)
+        try:
+            with tracer.start_as_current_span(f"consume {envelope.type}", kind=trace.SpanKind.CONSUMER):
+                await self._handle_with_retry(record, envelope, handler, stop)
+        finally:
+            otel_context.detach(token)
+
+    async def _handle_with_retry(
+        self, record: ConsumerRecord[Any, Any], envelope: EventEnvelope, handler: Handler, stop: asyncio.Event
+    ) -> None:
+        delay = 0.2
+        while True:
+            try:
+                outcome = await self._handle_once(record, envelope, handler)
+                metrics.INBOX_PROCESSED.labels(self.name, outcome).inc()
+                return
+            except (OperationalError, InterfaceError, OSError) as exc:
+                # The database or network is away: retry in place so per-key order is kept.
+                if stop.is_set():
+                    raise
+                log.warning("consumer %s: transient failure, retrying in %.1fs: %s", self.name, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception as exc:
+                # RefusedEvent, a constraint violation or a handler defect: retrying cannot help.
+                await self._dead_letter(record, f"{type(exc).__name__}: {exc}")
+                return
+
+    async def _handle_once(self, record: ConsumerRecord[Any, Any], envelope: EventEnvelope, handler: Handler) -> str:
+        async with self._engine.begin() as conn:
+            inserted = await conn.scalar(
+                text(
+                    "INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition, kafka_offset) "
+                    "VALUES (:c, :e, :t, :topic, :p, :o) ON CONFLICT DO NOTHING RETURNING 1"
+                ),
+                {
+                    "c": self.name,
+                    "e": envelope.event_id,
+                    "t": envelope.type,
+                    "topic": record.topic,
+                    "p": record.partition,
+                    "o": record.offset,
+                },
+            )
+            if inserted is None:
+                return "duplicate"
+            await handler(conn, envelope)
+        return "processed"
+
+    async def _dead_letter(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
+        log.error("consumer %s: parking %s[%d]@%d: %s", self.name, record.topic, record.partition, record.offset, reason)
+        headers = list(record.headers or ()) + [
+            ("dlq.reason", reason.encode()[:4000]),
+            ("dlq.consumer", self.name.encode()),
+            ("dlq.source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
+        ]
+        await self._producer.send_and_wait(
+            dlq_topic(record.topic), value=record.value, key=record.key, headers=headers
+        )
+        metrics.DEAD_LETTERED.labels(self.name).inc()
+
+
+def _carrier(record: ConsumerRecord[Any, Any]) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in (record.headers or ()) if k in ("traceparent", "tracestate")}

@@ -1,0 +1,97 @@
+"""aiokafka factories with the registry's safe defaults, and explicit topic declaration.
+
+- Producers always use acks=all. Idempotence is switched on only where the broker supports
+  InitProducerId (Tansu does not; Apache Kafka does): durability rests on the outbox, not on it.
+- Consumers never auto-commit: offsets are committed after the inbox transaction has committed.
+- Topics are declared with their partition count up front, because a broker that auto-creates a
+  topic on subscribe picks its own default.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int = 3
+    # -1: unlimited; the journal topic is kept forever (ARCHITECTURE.md §2).
+    retention_ms: int = 7 * 24 * 3600 * 1000
+
+
+async def declare_topics(bootstrap: str, topics: list[TopicSpec]) -> set[str]:
+    """Create the topics that do not exist yet; return the names this call created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        created: set[str] = set()
+        for spec in missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            spec.name,
+                            spec.partitions,
+                            1,
+                            topic_configs={"retention.ms": str(spec.retention_ms)},
+                        )
+                    ]
+                )
+                created.add(spec.name)
+            except TopicAlreadyExistsError:
+                pass  # another service declared it between our list and create
+        return created
+    finally:
+        await admin.close()
+
+
+async def broker_supports_idempotence(bootstrap: str) -> bool:
+    """Probe InitProducerId once: an idempotent producer that cannot start means no support."""
+    probe = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    try:
+        await probe.start()
+    except KafkaError:
+        return False
+    except Exception:  # brokers without the API answer with assorted protocol errors
+        log.info("broker refused InitProducerId; producer idempotence stays off")
+        return False
+    else:
+        return True
+    finally:
+        await probe.stop()
+
+
+async def start_producer(bootstrap: str, *, idempotent: bool) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=idempotent,
+        linger_ms=2,
+        request_timeout_ms=15_000,
+    )
+    await producer.start()
+    return producer
+
+
+def new_consumer(bootstrap: str, group_id: str) -> AIOKafkaConsumer:
+    # Short session/rebalance timeouts: group joins on Tansu wait these out (ARCHITECTURE.md §5).
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=6_000,
+        heartbeat_interval_ms=2_000,
+        rebalance_timeout_ms=6_000,
+        max_poll_records=500,
+    )

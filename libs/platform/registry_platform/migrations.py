@@ -1,0 +1,56 @@
+"""One Alembic history per service, each in the service's own schema.
+
+The version table lives inside the service schema, so the histories never collide. Every service's
+`migrations/env.py` is the two lines that call `run_env()`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+
+from registry_platform.db import async_url
+
+
+def sync_url(url: str) -> str:
+    # Alembic runs synchronously; psycopg 3 serves both modes under the same driver name.
+    return async_url(url)
+
+
+def alembic_config(migrations_dir: Path, url: str, schema: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
+    cfg.attributes["schema"] = schema
+    return cfg
+
+
+def upgrade(migrations_dir: Path, url: str, schema: str, revision: str = "head") -> None:
+    engine = create_engine(sync_url(url))
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    engine.dispose()
+    command.upgrade(alembic_config(migrations_dir, url, schema), revision)
+
+
+def run_env() -> None:
+    """Body of every service's migrations/env.py (online mode only: migrations run at start)."""
+    from alembic import context
+
+    cfg = context.config
+    schema = cfg.attributes["schema"]
+    engine = create_engine(cfg.get_main_option("sqlalchemy.url") or "")
+    with engine.connect() as conn:
+        conn.execute(text(f'SET search_path TO "{schema}"'))
+        # Serialize concurrent starts of the same service so one migrates and the rest wait.
+        conn.execute(text("SELECT pg_advisory_lock(hashtext(:s))"), {"s": f"migrate:{schema}"})
+        conn.commit()
+        context.configure(connection=conn, version_table_schema=schema, include_schemas=False)
+        with context.begin_transaction():
+            context.run_migrations()
+        conn.execute(text("SELECT pg_advisory_unlock(hashtext(:s))"), {"s": f"migrate:{schema}"})
+        conn.commit()
+    engine.dispose()

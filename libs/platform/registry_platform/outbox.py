@@ -1,0 +1,194 @@
+"""Transactional outbox and its relay.
+
+Writing: `add_events(conn, [(topic, envelope), ...])` in the same transaction as the state change.
+It first takes a transaction-scoped advisory lock per aggregate key, in sorted key order, and only
+then draws outbox ids. So for one key, ids are drawn in commit order: a second writer of the same
+key waits for the first to commit before it gets its id. Call it once per transaction, at the end
+(the unit of work collects events), so that the key locks are held for as short as possible.
+
+Publishing: the relay reads `published_at IS NULL` rows in id order rather than `id > last_seen`,
+so a row whose id was drawn before another transaction committed is never skipped. One relay per
+service publishes at a time (advisory lock), which keeps per-key order across relay instances.
+A relay killed mid-batch republishes that batch; consumers' inboxes drop the duplicates.
+
+Published rows are kept for a retention period. When a topic had to be re-created (an in-memory
+broker restarted), the relay marks that topic's retained rows unpublished and sends them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+
+from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TEXT
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from registry_contracts.envelope import EventEnvelope
+from registry_platform import metrics
+from registry_platform.kafka import TopicSpec, declare_topics
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+OUTBOX_DDL = (
+    """
+    CREATE TABLE outbox (
+        id bigserial PRIMARY KEY,
+        event_id uuid NOT NULL UNIQUE,
+        topic text NOT NULL,
+        key text NOT NULL,
+        event_type text NOT NULL,
+        body bytea NOT NULL,
+        traceparent text,
+        created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        published_at timestamptz
+    )
+    """,
+    "CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL",
+    "CREATE INDEX outbox_published_at ON outbox (published_at) WHERE published_at IS NOT NULL",
+)
+
+
+async def add_events(conn: AsyncConnection, events: Iterable[tuple[str, EventEnvelope]]) -> None:
+    batch = list(events)
+    if not batch:
+        return
+    for key in sorted({env.key for _, env in batch}):
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+    await conn.execute(
+        text(
+            "INSERT INTO outbox (event_id, topic, key, event_type, body, traceparent) "
+            "VALUES (:event_id, :topic, :key, :event_type, :body, :traceparent)"
+        ),
+        [
+            {
+                "event_id": env.event_id,
+                "topic": topic,
+                "key": env.key,
+                "event_type": env.type,
+                "body": env.to_bytes(),
+                "traceparent": env.traceparent,
+            }
+            for topic, env in batch
+        ],
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        schema: str,
+        producer: AIOKafkaProducer,
+        bootstrap: str,
+        topics: Sequence[TopicSpec],
+        batch_size: int = 500,
+        poll_interval: float = 0.05,
+        retention_seconds: int = 7 * 24 * 3600,
+        topic_check_interval: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._schema = schema
+        self._producer = producer
+        self._bootstrap = bootstrap
+        self._topics = list(topics)
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._retention_seconds = retention_seconds
+        self._topic_check_interval = topic_check_interval
+
+    async def check_topics(self) -> int:
+        """Declare our topics; requeue retained rows of any topic that had to be created."""
+        created = await declare_topics(self._bootstrap, self._topics)
+        if not created:
+            return 0
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                text(
+                    "UPDATE outbox SET published_at = NULL "
+                    "WHERE topic = ANY(:topics) AND published_at IS NOT NULL"
+                ).bindparams(bindparam("topics", type_=ARRAY(TEXT))),
+                {"topics": sorted(created)},
+            )
+        requeued = result.rowcount or 0
+        if requeued:
+            log.warning("topics %s were re-created; republishing %d retained events", sorted(created), requeued)
+        return requeued
+
+    async def publish_batch(self) -> int:
+        """Publish one batch in id order; return how many rows were published."""
+        async with self._engine.begin() as conn:
+            leader = await conn.scalar(
+                text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
+                {"k": f"outbox-relay:{self._schema}"},
+            )
+            if not leader:
+                return 0
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT id, topic, key, event_type, body, traceparent FROM outbox "
+                        "WHERE published_at IS NULL ORDER BY id LIMIT :n"
+                    ),
+                    {"n": self._batch_size},
+                )
+            ).all()
+            if not rows:
+                return 0
+            with tracer.start_as_current_span("outbox.publish", attributes={"batch.size": len(rows)}):
+                futures = []
+                for row in rows:
+                    headers = [("event_type", row.event_type.encode())]
+                    if row.traceparent:
+                        headers.append(("traceparent", row.traceparent.encode()))
+                    futures.append(
+                        await self._producer.send(
+                            row.topic, value=bytes(row.body), key=row.key.encode(), headers=headers
+                        )
+                    )
+                await asyncio.gather(*futures)
+            await conn.execute(
+                text("UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(:ids)").bindparams(
+                    bindparam("ids", type_=ARRAY(BIGINT))
+                ),
+                {"ids": [r.id for r in rows]},
+            )
+        metrics.OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
+        return len(rows)
+
+    async def purge_expired(self) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                text(
+                    "DELETE FROM outbox WHERE published_at IS NOT NULL "
+                    "AND published_at < clock_timestamp() - make_interval(secs => :s)"
+                ),
+                {"s": self._retention_seconds},
+            )
+        return result.rowcount or 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        next_check = 0.0
+        while not stop.is_set():
+            try:
+                if loop.time() >= next_check:
+                    await self.check_topics()
+                    await self.purge_expired()
+                    next_check = loop.time() + self._topic_check_interval
+                published = await self.publish_batch()
+            except Exception:
+                # The broker or database is away: the rows stay unpublished and are sent later.
+                log.exception("outbox relay iteration failed; retrying")
+                published = 0
+                await asyncio.sleep(1.0)
+            if published < self._batch_size:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self._poll_interval)
+                except TimeoutError:
+                    pass

@@ -1,0 +1,236 @@
+"""What every registry service has in common: schema migration at start, outbox relay, inbox
+consumers, heartbeat events, /health, /ready, /metrics and OpenAPI.
+
+A service describes itself in a `ServiceDefinition` (in its bootstrap.py); `create_app` turns it
+into a FastAPI application whose lifespan starts and stops the runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from registry_platform import db, kafka, metrics, migrations
+from registry_platform.errors import install_error_handlers
+from registry_platform.events import new_envelope
+from registry_platform.inbox import Handler, InboxConsumer
+from registry_platform.kafka import TopicSpec
+from registry_platform.outbox import OutboxRelay, add_events
+from registry_platform.peers import PEER_HANDLERS
+from registry_platform.settings import ServiceSettings
+from registry_platform.telemetry import configure_logging, configure_tracing
+
+log = logging.getLogger(__name__)
+
+# Every service announces itself here; reporting collects it (the walking skeleton's event path).
+PLATFORM_TOPIC = "platform.services"
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    name: str
+    topics: list[str]
+    handlers: dict[str, Handler]
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    version: str
+    migrations_dir: Path
+    produces: list[TopicSpec] = field(default_factory=list)
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    routers: list[APIRouter] = field(default_factory=list)
+    on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None
+    description: str = ""
+
+
+class ServiceRuntime:
+    """The running parts of one service instance; handlers reach the engine and topics through it."""
+
+    def __init__(self, definition: ServiceDefinition, settings: ServiceSettings) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.instance_id = str(uuid.uuid4())
+        self.engine: AsyncEngine = db.create_engine(settings.database_url, settings.db_schema)
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[InboxConsumer] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def topic(self, name: str) -> str:
+        return self.settings.topic(name)
+
+    def topic_specs(self) -> list[TopicSpec]:
+        own = [TopicSpec(PLATFORM_TOPIC)] + self.definition.produces
+        return [TopicSpec(self.topic(t.name), t.partitions, t.retention_ms) for t in own]
+
+    async def start(self) -> None:
+        s = self.settings
+        await asyncio.to_thread(migrations.upgrade, self.definition.migrations_dir, s.database_url, s.db_schema)
+        idempotent = await kafka.broker_supports_idempotence(s.kafka_bootstrap)
+        self.producer = await kafka.start_producer(s.kafka_bootstrap, idempotent=idempotent)
+        self.relay = OutboxRelay(
+            engine=self.engine,
+            schema=s.db_schema,
+            producer=self.producer,
+            bootstrap=s.kafka_bootstrap,
+            topics=self.topic_specs(),
+            poll_interval=s.outbox_poll_interval_seconds,
+            retention_seconds=s.outbox_retention_seconds,
+        )
+        await self.relay.check_topics()
+        peers = ConsumerSpec(name=f"{self.definition.name}.peers", topics=[PLATFORM_TOPIC], handlers=PEER_HANDLERS)
+        for spec in [peers, *self.definition.consumers]:
+            self.consumers.append(
+                InboxConsumer(
+                    name=spec.name,
+                    engine=self.engine,
+                    bootstrap=s.kafka_bootstrap,
+                    topics=[TopicSpec(self.topic(t)) for t in spec.topics],
+                    handlers=spec.handlers,
+                    producer=self.producer,
+                    group_prefix=s.topic_prefix,
+                )
+            )
+        self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"))
+        for consumer in self.consumers:
+            self._tasks.append(asyncio.create_task(consumer.run(self._stop), name=f"consumer-{consumer.name}"))
+        await self.announce("platform.ServiceStarted", {"started_at": datetime.now(UTC).isoformat()})
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+        if self.definition.on_start is not None:
+            await self.definition.on_start(self)
+
+    async def announce(self, event_type: str, extra: dict[str, Any]) -> None:
+        payload = {"service": self.definition.name, "instance_id": self.instance_id, **extra}
+        if event_type == "platform.ServiceStarted":
+            payload["version"] = self.definition.version
+        envelope = new_envelope(
+            type=event_type, payload=payload, key=self.definition.name, producer=self.definition.name
+        )
+        async with self.engine.begin() as conn:
+            await add_events(conn, [(self.topic(PLATFORM_TOPIC), envelope)])
+
+    async def _heartbeat(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.settings.heartbeat_interval_seconds)
+            if self._stop.is_set():
+                return
+            try:
+                await self.announce("platform.ServiceHeartbeat", {"sent_at": datetime.now(UTC).isoformat()})
+            except Exception:
+                log.exception("heartbeat failed")
+
+    async def ready(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(db.ping(self.engine), timeout=2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            assert self.producer is not None
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout=2)
+            checks["broker"] = "ok"
+        except Exception as exc:
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        if self.consumers and not all(c.ready.is_set() for c in self.consumers):
+            checks["consumers"] = "starting"
+        return checks
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=5)
+        if self.producer is not None:
+            await self.producer.stop()
+        await self.engine.dispose()
+
+
+def create_app(definition: ServiceDefinition, settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ServiceSettings(service_name=definition.name)
+    configure_logging(definition.name, settings.log_level)
+    configure_tracing(definition.name, settings.otel_exporter_otlp_endpoint)
+    runtime = ServiceRuntime(definition, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        log.info("service %s ready (pid %d)", definition.name, os.getpid())
+        yield
+        await runtime.stop()
+
+    app = FastAPI(title=f"registry {definition.name}", version=definition.version,
+                  description=definition.description, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.HTTP_REQUESTS.labels(
+            definition.name, request.method, getattr(route, "path", "unmatched"), str(response.status_code)
+        ).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": definition.name}
+
+    @app.get("/ready", tags=["operations"])
+    async def ready() -> JSONResponse:
+        checks = await runtime.ready()
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"])
+    async def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in definition.routers:
+        app.include_router(router)
+    return app
+
+
+def service_definition(name: str, bootstrap_file: str, **kwargs: Any) -> ServiceDefinition:
+    """A definition whose migrations sit beside the package, as every service lays them out."""
+    from importlib.metadata import version
+
+    return ServiceDefinition(
+        name=name,
+        version=version(f"registry-{name}"),
+        migrations_dir=Path(bootstrap_file).resolve().parents[1] / "migrations",
+        **kwargs,
+    )
+
+
+def app_factory(
+    definition: ServiceDefinition, settings_cls: type[ServiceSettings] = ServiceSettings
+) -> Callable[[], FastAPI]:
+    """The zero-argument factory uvicorn calls (`uvicorn --factory <service>.bootstrap:create_app`)."""
+
+    def factory() -> FastAPI:
+        return create_app(definition, settings_cls(service_name=definition.name))
+
+    return factory

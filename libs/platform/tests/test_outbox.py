@@ -1,0 +1,130 @@
+"""Transactional outbox and relay (ARCHITECTURE.md §2; issue: platform foundation)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+
+import pytest
+from sqlalchemy import text
+
+from registry_platform import kafka
+from registry_platform.kafka import TopicSpec
+from registry_platform.outbox import OutboxRelay, add_events
+
+from .conftest import count_rows, heartbeat, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def _relay(engine, infra, topic, producer, **kw):  # type: ignore[no-untyped-def]
+    return OutboxRelay(engine=engine, schema="svc_a", producer=producer, bootstrap=infra.kafka_bootstrap,
+                       topics=[TopicSpec(topic)], **kw)
+
+
+async def test_rolled_back_transaction_publishes_nothing(make_schema, infra, topic_prefix):
+    engine = await make_schema("svc_a")
+    topic = f"{topic_prefix}.events"
+    with pytest.raises(RuntimeError):
+        async with engine.begin() as conn:
+            await add_events(conn, [(topic, heartbeat("k", 1))])
+            raise RuntimeError("the state change failed")
+    async with engine.begin() as conn:
+        await add_events(conn, [(topic, heartbeat("k", 2))])
+    producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
+    try:
+        relay = await _relay(engine, infra, topic, producer)
+        await relay.check_topics()
+        assert await relay.publish_batch() == 1
+        assert await relay.publish_batch() == 0
+    finally:
+        await producer.stop()
+    seen = await read_topic(infra.kafka_bootstrap, topic, expected=1)
+    assert [e.payload["instance_id"] for e in seen] == ["2"]
+
+
+async def test_fifty_concurrent_writers_none_skipped_none_duplicated_in_order_per_key(
+    make_schema, infra, topic_prefix
+):
+    """50 writers commit out of id order while the relay runs; every row is published once, and
+    each key's events arrive in the order their transactions committed."""
+    engine = await make_schema("svc_a")
+    topic = f"{topic_prefix}.events"
+    keys = [f"key-{i}" for i in range(8)]
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE key_commits (key text PRIMARY KEY, n int NOT NULL)"))
+        await conn.execute(text("INSERT INTO key_commits SELECT unnest(CAST(:k AS text[])), 0"), {"k": keys})
+
+    rng = random.Random(7)
+    per_writer = 12
+
+    async def writer(w: int) -> None:
+        for _ in range(per_writer):
+            key = rng.choice(keys)
+            async with engine.begin() as conn:
+                # The event is added first (its id drawn), the commit-order counter taken after, and
+                # the commit delayed at random: without the outbox's per-key lock, ids and commit
+                # order would disagree.
+                placeholder = heartbeat(key, 0)
+                await add_events(conn, [(topic, placeholder)])
+                n = await conn.scalar(
+                    text("UPDATE key_commits SET n = n + 1 WHERE key = :k RETURNING n"), {"k": key}
+                )
+                final = heartbeat(key, int(n))
+                await conn.execute(
+                    text("UPDATE outbox SET body = :b, event_id = :e WHERE event_id = :old"),
+                    {"b": final.to_bytes(), "e": final.event_id, "old": placeholder.event_id},
+                )
+                await asyncio.sleep(rng.random() * 0.01)
+
+    producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
+    stop = asyncio.Event()
+    relay = await _relay(engine, infra, topic, producer, batch_size=37, poll_interval=0.005)
+    relay_task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.gather(*(writer(w) for w in range(50)))
+        total = 50 * per_writer
+        for _ in range(400):
+            if await count_rows(engine, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await relay_task
+        await producer.stop()
+
+    seen = await read_topic(infra.kafka_bootstrap, topic, expected=total)
+    ids = [e.event_id for e in seen]
+    assert len(ids) == total, "every committed row published"
+    assert len(set(ids)) == total, "no row published twice"
+    order: dict[str, list[int]] = defaultdict(list)
+    for e in seen:
+        order[e.key].append(int(e.payload["instance_id"]))
+    for key, sequence in order.items():
+        assert sequence == list(range(1, len(sequence) + 1)), f"{key} out of commit order: {sequence[:20]}"
+
+
+async def test_recreated_topic_gets_retained_events_again(make_schema, infra, topic_prefix):
+    """An in-memory broker that lost a topic is refilled from the retained outbox rows."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    engine = await make_schema("svc_a")
+    topic = f"{topic_prefix}.events"
+    async with engine.begin() as conn:
+        await add_events(conn, [(topic, heartbeat("k", i)) for i in range(1, 4)])
+    producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
+    try:
+        relay = await _relay(engine, infra, topic, producer)
+        await relay.check_topics()
+        assert await relay.publish_batch() == 3
+        admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+        await admin.start()
+        await admin.delete_topics([topic])
+        await admin.close()
+        assert await relay.check_topics() == 3
+        assert await relay.publish_batch() == 3
+    finally:
+        await producer.stop()
+    seen = await read_topic(infra.kafka_bootstrap, topic, expected=3)
+    assert sorted(int(e.payload["instance_id"]) for e in seen) == [1, 2, 3]
