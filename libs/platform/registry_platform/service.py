@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+from opentelemetry.propagate import extract
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from registry_platform import db, kafka, metrics, migrations
+from registry_platform.auth import TokenVerifier
 from registry_platform.errors import install_error_handlers
 from registry_platform.events import new_envelope
 from registry_platform.inbox import Handler, InboxConsumer
@@ -36,6 +39,7 @@ from registry_platform.settings import ServiceSettings
 from registry_platform.telemetry import configure_logging, configure_tracing
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 # Every service announces itself here; reporting collects it (the walking skeleton's event path).
 PLATFORM_TOPIC = "platform.services"
@@ -121,11 +125,12 @@ class ServiceRuntime:
         payload = {"service": self.definition.name, "instance_id": self.instance_id, **extra}
         if event_type == "platform.ServiceStarted":
             payload["version"] = self.definition.version
-        envelope = new_envelope(
-            type=event_type, payload=payload, key=self.definition.name, producer=self.definition.name
-        )
-        async with self.engine.begin() as conn:
-            await add_events(conn, [(self.topic(PLATFORM_TOPIC), envelope)])
+        with tracer.start_as_current_span(f"announce {event_type}", kind=trace.SpanKind.PRODUCER):
+            envelope = new_envelope(
+                type=event_type, payload=payload, key=self.definition.name, producer=self.definition.name
+            )
+            async with self.engine.begin() as conn:
+                await add_events(conn, [(self.topic(PLATFORM_TOPIC), envelope)])
 
     async def _heartbeat(self) -> None:
         while not self._stop.is_set():
@@ -181,12 +186,16 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     app = FastAPI(title=f"registry {definition.name}", version=definition.version,
                   description=definition.description, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.token_verifier = TokenVerifier.for_dev_secret(settings.token_secret.get_secret_value())
     install_error_handlers(app)
 
     @app.middleware("http")
     async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
+        with tracer.start_as_current_span(
+            f"{request.method} {request.url.path}", context=extract(request.headers), kind=trace.SpanKind.SERVER
+        ):
+            response = await call_next(request)
         route = request.scope.get("route")
         metrics.HTTP_REQUESTS.labels(
             definition.name, request.method, getattr(route, "path", "unmatched"), str(response.status_code)

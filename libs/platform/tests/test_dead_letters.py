@@ -1,0 +1,88 @@
+"""Malformed events are parked with their reason and never block the events behind them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import text
+
+from registry_platform import kafka
+from registry_platform.inbox import InboxConsumer, RefusedEvent, dlq_topic
+from registry_platform.kafka import TopicSpec
+
+from .conftest import count_rows, heartbeat
+
+pytestmark = pytest.mark.integration
+
+
+async def test_malformed_events_go_to_dead_letter_topic_and_consumer_continues(make_schema, infra, topic_prefix):
+    engine = await make_schema("svc_b")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE received (instance text NOT NULL)"))
+    topic = f"{topic_prefix}.events"
+
+    async def handle(conn, envelope):  # type: ignore[no-untyped-def]
+        if envelope.payload["instance_id"] == "refuse-me":
+            raise RefusedEvent("instance 'refuse-me' is not acceptable")
+        await conn.execute(text("INSERT INTO received VALUES (:i)"), {"i": envelope.payload["instance_id"]})
+
+    good = [heartbeat("k", i) for i in range(3)]
+    unknown = json.loads(heartbeat("k", 9).to_bytes())
+    unknown["type"] = "platform.NoSuchEvent"
+    violating = json.loads(heartbeat("k", 9).to_bytes())
+    violating["payload"] = {"service": "k"}
+    messages = [
+        b"{not json",
+        good[0].to_bytes(),
+        json.dumps(unknown).encode(),
+        good[1].to_bytes(),
+        json.dumps(violating).encode(),
+        heartbeat("k", 0).model_copy(update={"payload": {**good[0].payload, "instance_id": "refuse-me"}}).to_bytes(),
+        good[2].to_bytes(),
+    ]
+    await kafka.declare_topics(infra.kafka_bootstrap, [TopicSpec(topic, partitions=1)])
+    producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
+    for value in messages:
+        await producer.send_and_wait(topic, value=value, key=b"k")
+    stop = asyncio.Event()
+    consumer = InboxConsumer(name="svc_b.test", engine=engine, bootstrap=infra.kafka_bootstrap,
+                             topics=[TopicSpec(topic, partitions=1)],
+                             handlers={"platform.ServiceHeartbeat": handle},
+                             producer=producer, group_prefix=topic_prefix)
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for _ in range(200):
+            if await count_rows(engine, "SELECT count(*) FROM received") == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert not task.done(), "the consumer must keep running"
+    finally:
+        stop.set()
+        await task
+        await producer.stop()
+    async with engine.connect() as conn:
+        received = sorted((await conn.execute(text("SELECT instance FROM received"))).scalars())
+    assert received == ["0", "1", "2"]
+
+    reader = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest")
+    await reader.start()
+    try:
+        reader.assign([TopicPartition(dlq_topic(topic), 0)])
+        parked = []
+        for _ in range(50):
+            batch = await reader.getmany(timeout_ms=200)
+            parked += [r for rs in batch.values() for r in rs]
+            if len(parked) >= 4:
+                break
+    finally:
+        await reader.stop()
+    reasons = [dict(r.headers)["dlq.reason"].decode() for r in parked]
+    assert len(reasons) == 4
+    assert reasons[0].startswith("MalformedEvent")
+    assert reasons[1].startswith("UnknownEventType") and "platform.NoSuchEvent" in reasons[1]
+    assert reasons[2].startswith("MalformedEvent")
+    assert reasons[3] == "RefusedEvent: instance 'refuse-me' is not acceptable"
+    assert parked[0].value == b"{not json"
