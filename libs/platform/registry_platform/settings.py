@@ -21,8 +21,8 @@ class ServiceSettings(BaseSettings):
 
     mode: Literal["dev", "test", "production"] = "dev"
     service_name: str = "unnamed"
-    database_url: str = "postgresql+psycopg://registry@127.0.0.1:55432/registry"
-    kafka_bootstrap: str = "127.0.0.1:59092"
+    database_url: str = "postgresql+psycopg://registry@127.0.0.1:25432/registry"
+    kafka_bootstrap: str = "127.0.0.1:29092"
     # Prefix of every topic this service declares, produces to and consumes from; tests give each
     # test its own prefix so that they never see each other's events.
     topic_prefix: str = "registry"

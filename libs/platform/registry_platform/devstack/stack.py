@@ -34,8 +34,8 @@ SERVICES = (
     ServiceEntry("reporting", 8107),
     ServiceEntry("web", 8100),
 )
-PG_PORT = 55432
-BROKER_PORT = 59092
+PG_PORT = 25432
+BROKER_PORT = 29092
 
 
 def service_url(name: str) -> str:
