@@ -29,8 +29,11 @@ def _settings_cls(module: str) -> type[ServiceSettings]:
         settings_module = importlib.import_module(f"{module}.settings")
     except ModuleNotFoundError:
         return ServiceSettings
-    return next(v for v in vars(settings_module).values()
-                if isinstance(v, type) and issubclass(v, ServiceSettings) and v is not ServiceSettings)
+    return next(
+        v
+        for v in vars(settings_module).values()
+        if isinstance(v, type) and issubclass(v, ServiceSettings) and v is not ServiceSettings
+    )
 
 
 async def test_all_services_start_exchange_events_and_are_traced(service_settings, database_url):
@@ -77,9 +80,13 @@ async def test_all_services_start_exchange_events_and_are_traced(service_setting
     # Every service migrated its own schema, with its own version table.
     engine = db.create_engine(database_url, "public")
     async with engine.connect() as conn:
-        schemas = set((await conn.execute(text(
-            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'alembic_version'"
-        ))).scalars())
+        schemas = set(
+            (
+                await conn.execute(
+                    text("SELECT table_schema FROM information_schema.tables WHERE table_name = 'alembic_version'")
+                )
+            ).scalars()
+        )
     await engine.dispose()
     assert schemas == {s.replace("-", "_") for s in SERVICES}
 

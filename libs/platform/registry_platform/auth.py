@@ -33,7 +33,12 @@ REGISTRY_ADMINISTRATOR = "registry_administrator"
 SYSTEM_ADMINISTRATOR = "system_administrator"
 SECTION_ADMINISTRATOR = "section_administrator"
 ACCOUNT_REPRESENTATIVE = "account_representative"
-ROLES = frozenset({REGISTRY_ADMINISTRATOR, SYSTEM_ADMINISTRATOR, SECTION_ADMINISTRATOR, ACCOUNT_REPRESENTATIVE})
+# A registry service acting for the registry itself, e.g. the interop gateway forwarding an
+# incoming external transfer (A6R-54).
+REGISTRY_SERVICE = "registry_service"
+ROLES = frozenset(
+    {REGISTRY_ADMINISTRATOR, SYSTEM_ADMINISTRATOR, SECTION_ADMINISTRATOR, ACCOUNT_REPRESENTATIVE, REGISTRY_SERVICE}
+)
 
 
 @dataclass(frozen=True)

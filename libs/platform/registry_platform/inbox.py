@@ -174,15 +174,16 @@ class InboxConsumer:
         return "processed"
 
     async def _dead_letter(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
-        log.error("consumer %s: parking %s[%d]@%d: %s", self.name, record.topic, record.partition, record.offset, reason)
-        headers = list(record.headers or ()) + [
+        log.error(
+            "consumer %s: parking %s[%d]@%d: %s", self.name, record.topic, record.partition, record.offset, reason
+        )
+        headers = [
+            *(record.headers or ()),
             ("dlq.reason", reason.encode()[:4000]),
             ("dlq.consumer", self.name.encode()),
             ("dlq.source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
         ]
-        await self._producer.send_and_wait(
-            dlq_topic(record.topic), value=record.value, key=record.key, headers=headers
-        )
+        await self._producer.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
         metrics.DEAD_LETTERED.labels(self.name).inc()
 
 

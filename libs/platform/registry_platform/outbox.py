@@ -110,8 +110,7 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 text(
-                    "UPDATE outbox SET published_at = NULL "
-                    "WHERE topic = ANY(:topics) AND published_at IS NOT NULL"
+                    "UPDATE outbox SET published_at = NULL WHERE topic = ANY(:topics) AND published_at IS NOT NULL"
                 ).bindparams(bindparam("topics", type_=ARRAY(TEXT))),
                 {"topics": sorted(created)},
             )

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from opentelemetry import trace
-from opentelemetry.propagate import extract
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from opentelemetry.propagate import extract
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -82,7 +82,7 @@ class ServiceRuntime:
         return self.settings.topic(name)
 
     def topic_specs(self) -> list[TopicSpec]:
-        own = [TopicSpec(PLATFORM_TOPIC)] + self.definition.produces
+        own = [TopicSpec(PLATFORM_TOPIC), *self.definition.produces]
         return [TopicSpec(self.topic(t.name), t.partitions, t.retention_ms) for t in own]
 
     async def start(self) -> None:
@@ -183,8 +183,12 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
         yield
         await runtime.stop()
 
-    app = FastAPI(title=f"registry {definition.name}", version=definition.version,
-                  description=definition.description, lifespan=lifespan)
+    app = FastAPI(
+        title=f"registry {definition.name}",
+        version=definition.version,
+        description=definition.description,
+        lifespan=lifespan,
+    )
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier.for_dev_secret(settings.token_secret.get_secret_value())
     install_error_handlers(app)
@@ -210,8 +214,9 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     async def ready() -> JSONResponse:
         checks = await runtime.ready()
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
+        )
 
     @app.get("/metrics", tags=["operations"])
     async def prometheus() -> Response:

@@ -46,8 +46,7 @@ async def make_schema(database_url: str) -> AsyncIterator[Callable[[str], AsyncE
 
 async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[EventEnvelope]:
     """Read a topic from the beginning until `expected` messages arrived or the time is up."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic) or {0, 1, 2}

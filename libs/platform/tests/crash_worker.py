@@ -45,14 +45,28 @@ async def main(role: str, url: str, bootstrap: str, topic: str, kill_after: int)
     producer = await kafka.start_producer(bootstrap, idempotent=False)
     if role == "relay":
         engine = db.create_engine(url, "svc_a")
-        relay = OutboxRelay(engine=engine, schema="svc_a", producer=producer, bootstrap=bootstrap,
-                            topics=[TopicSpec(topic)], batch_size=200, poll_interval=0.01)
+        relay = OutboxRelay(
+            engine=engine,
+            schema="svc_a",
+            producer=producer,
+            bootstrap=bootstrap,
+            topics=[TopicSpec(topic)],
+            batch_size=200,
+            poll_interval=0.01,
+        )
         await relay.run(stop)
     else:
         engine = db.create_engine(url, "svc_b")
-        consumer = KillAfter(kill_after, name="svc_b.crash", engine=engine, bootstrap=bootstrap,
-                             topics=[TopicSpec(topic)], handlers={"platform.ServiceHeartbeat": record},
-                             producer=producer, group_prefix=topic)
+        consumer = KillAfter(
+            kill_after,
+            name="svc_b.crash",
+            engine=engine,
+            bootstrap=bootstrap,
+            topics=[TopicSpec(topic)],
+            handlers={"platform.ServiceHeartbeat": record},
+            producer=producer,
+            group_prefix=topic,
+        )
         await consumer.run(stop)
 
 

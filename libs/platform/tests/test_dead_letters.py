@@ -48,10 +48,15 @@ async def test_malformed_events_go_to_dead_letter_topic_and_consumer_continues(m
     for value in messages:
         await producer.send_and_wait(topic, value=value, key=b"k")
     stop = asyncio.Event()
-    consumer = InboxConsumer(name="svc_b.test", engine=engine, bootstrap=infra.kafka_bootstrap,
-                             topics=[TopicSpec(topic, partitions=1)],
-                             handlers={"platform.ServiceHeartbeat": handle},
-                             producer=producer, group_prefix=topic_prefix)
+    consumer = InboxConsumer(
+        name="svc_b.test",
+        engine=engine,
+        bootstrap=infra.kafka_bootstrap,
+        topics=[TopicSpec(topic, partitions=1)],
+        handlers={"platform.ServiceHeartbeat": handle},
+        producer=producer,
+        group_prefix=topic_prefix,
+    )
     task = asyncio.create_task(consumer.run(stop))
     try:
         for _ in range(200):

@@ -19,8 +19,14 @@ pytestmark = pytest.mark.integration
 
 
 async def _relay(engine, infra, topic, producer, **kw):  # type: ignore[no-untyped-def]
-    return OutboxRelay(engine=engine, schema="svc_a", producer=producer, bootstrap=infra.kafka_bootstrap,
-                       topics=[TopicSpec(topic)], **kw)
+    return OutboxRelay(
+        engine=engine,
+        schema="svc_a",
+        producer=producer,
+        bootstrap=infra.kafka_bootstrap,
+        topics=[TopicSpec(topic)],
+        **kw,
+    )
 
 
 async def test_rolled_back_transaction_publishes_nothing(make_schema, infra, topic_prefix):
@@ -44,9 +50,7 @@ async def test_rolled_back_transaction_publishes_nothing(make_schema, infra, top
     assert [e.payload["instance_id"] for e in seen] == ["2"]
 
 
-async def test_fifty_concurrent_writers_none_skipped_none_duplicated_in_order_per_key(
-    make_schema, infra, topic_prefix
-):
+async def test_fifty_concurrent_writers_none_skipped_none_duplicated_in_order_per_key(make_schema, infra, topic_prefix):
     """50 writers commit out of id order while the relay runs; every row is published once, and
     each key's events arrive in the order their transactions committed."""
     engine = await make_schema("svc_a")
@@ -68,9 +72,7 @@ async def test_fifty_concurrent_writers_none_skipped_none_duplicated_in_order_pe
                 # order would disagree.
                 placeholder = heartbeat(key, 0)
                 await add_events(conn, [(topic, placeholder)])
-                n = await conn.scalar(
-                    text("UPDATE key_commits SET n = n + 1 WHERE key = :k RETURNING n"), {"k": key}
-                )
+                n = await conn.scalar(text("UPDATE key_commits SET n = n + 1 WHERE key = :k RETURNING n"), {"k": key})
                 final = heartbeat(key, int(n))
                 await conn.execute(
                     text("UPDATE outbox SET body = :b, event_id = :e WHERE event_id = :old"),

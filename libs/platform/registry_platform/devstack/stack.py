@@ -79,8 +79,18 @@ class Stack:
         env = self.service_env()
         for s in SERVICES:
             self.process(s.name).start(
-                [sys.executable, "-m", "uvicorn", "--factory", f"{s.module}.bootstrap:create_app",
-                 "--host", "127.0.0.1", "--port", str(s.port), "--no-access-log"],
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    f"{s.module}.bootstrap:create_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(s.port),
+                    "--no-access-log",
+                ],
                 env=env,
             )
 

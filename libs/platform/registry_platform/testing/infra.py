@@ -108,8 +108,18 @@ def spawn_service(
     """Start a service as its own OS process (for crash tests that SIGKILL it)."""
     proc = ManagedProcess(name or f"{module}-{port}", run_dir / "run", run_dir / "logs")
     proc.start(
-        [sys.executable, "-m", "uvicorn", "--factory", f"{module}.bootstrap:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"{module}.bootstrap:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
         env=env,
     )
     return proc

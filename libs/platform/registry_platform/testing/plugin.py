@@ -43,7 +43,9 @@ def topic_prefix() -> str:
 
 @pytest.fixture
 def service_settings(infra: Infra, database_url: str, topic_prefix: str) -> Callable[..., ServiceSettings]:
-    def make(service_name: str, settings_cls: type[ServiceSettings] = ServiceSettings, **overrides: object) -> ServiceSettings:
+    def make(
+        service_name: str, settings_cls: type[ServiceSettings] = ServiceSettings, **overrides: object
+    ) -> ServiceSettings:
         values: dict[str, object] = {
             "mode": "test",
             "service_name": service_name,

@@ -24,6 +24,7 @@ IMMUTABLE = (
     "unit_blocks",
     "block_retirements",
     "account_events",
+    "application_decisions",
     "journal",
     "journal_checkpoints",
 )
@@ -91,6 +92,15 @@ STATEMENTS = [
         old_status text,
         new_status text NOT NULL,
         recorded_at timestamptz NOT NULL
+    )
+    """,
+    # An application is a recorded `apply_for_account` transaction; its decision is a record too.
+    """
+    CREATE TABLE application_decisions (
+        application_id uuid PRIMARY KEY REFERENCES transactions,
+        approved boolean NOT NULL,
+        account_number text REFERENCES accounts,
+        tx uuid NOT NULL
     )
     """,
     """

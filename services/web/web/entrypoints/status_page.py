@@ -26,13 +26,16 @@ async def status_page(request: Request) -> HTMLResponse:
             response.raise_for_status()
             instances = response.json()
     except httpx.HTTPError:
-        return HTMLResponse(PAGE.format(body="<p role='alert'>The reporting service is not reachable.</p>"),
-                            status_code=503)
+        return HTMLResponse(
+            PAGE.format(body="<p role='alert'>The reporting service is not reachable.</p>"), status_code=503
+        )
     rows = "".join(
         f"<tr><td>{html.escape(i['service'])}</td><td>{html.escape(i['version'] or '')}</td>"
         f"<td>{html.escape(i['last_seen_at'])}</td></tr>"
         for i in instances
     )
-    table = ("<table><thead><tr><th scope='col'>Service</th><th scope='col'>Version</th>"
-             f"<th scope='col'>Last seen</th></tr></thead><tbody>{rows}</tbody></table>")
+    table = (
+        "<table><thead><tr><th scope='col'>Service</th><th scope='col'>Version</th>"
+        f"<th scope='col'>Last seen</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
     return HTMLResponse(PAGE.format(body=table))

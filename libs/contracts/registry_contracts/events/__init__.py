@@ -1,0 +1,22 @@
+"""Event payload models and their registry. Importing this package registers every event type."""
+
+from registry_contracts.events import ledger, platform
+from registry_contracts.events.registry import (
+    EVENT_TYPES,
+    EventPayload,
+    UnknownEventType,
+    event_type,
+    payload_model,
+    validate_payload,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "EventPayload",
+    "UnknownEventType",
+    "event_type",
+    "ledger",
+    "payload_model",
+    "platform",
+    "validate_payload",
+]

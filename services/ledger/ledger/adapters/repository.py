@@ -1,0 +1,473 @@
+"""SQL for the ledger's tables. Every method runs inside the writer's (or a reader's) transaction."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.domain.journal import Checkpoint, JournalEntry
+from ledger.domain.model import Account, AccountStatus, AccountType
+from ledger.service_layer.commands import Selection, SerialScope
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A live block as the ledger stores it."""
+
+    block_id: int
+    account_number: str
+    scope_id: int
+    issuance_id: int
+    first: int
+    last: int
+
+    @property
+    def quantity(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass(frozen=True)
+class NewBlock:
+    block_id: int
+    issuance_id: int
+    scope_id: int
+    first: int
+    last: int
+    account_number: str
+    parent_block: int | None
+
+
+_HOLDING_COLUMNS = "h.block_id, h.account_number, h.scope_id, h.issuance_id, h.first_serial, h.last_serial"
+
+
+def _holding(row: Any) -> Holding:
+    return Holding(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+def _account(row: Any) -> Account:
+    return Account(
+        number=row.number,
+        holder=row.holder,
+        party=row.section,
+        cooperative_approach=row.cooperative_approach,
+        type=AccountType(row.type),
+        status=AccountStatus(row.status),
+    )
+
+
+class LedgerRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def _one(self, sql: str, **params: Any) -> Any:
+        return (await self.conn.execute(text(sql), params)).first()
+
+    # -- transactions and idempotency ---------------------------------------------------------
+
+    async def known_transactions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        rows = await self.conn.execute(
+            text("SELECT id, request_hash, outcome, result FROM transactions WHERE id = ANY(:ids)"), {"ids": list(ids)}
+        )
+        return {row.id: row for row in rows}
+
+    async def add_transaction(
+        self,
+        *,
+        tx: uuid.UUID,
+        kind: str,
+        request_hash: bytes,
+        outcome: str,
+        initiator: str,
+        on_behalf_of: str | None,
+        input: dict[str, Any],
+        result: dict[str, Any],
+        journal_sequence: int,
+        recorded_at: datetime,
+    ) -> None:
+        await self.conn.execute(
+            text(
+                "INSERT INTO transactions (id, kind, request_hash, outcome, initiator, on_behalf_of, input, result, "
+                "journal_sequence, recorded_at) VALUES (:id, :kind, :h, :outcome, :initiator, :obo, "
+                "CAST(:input AS jsonb), CAST(:result AS jsonb), :seq, :at)"
+            ),
+            {
+                "id": tx,
+                "kind": kind,
+                "h": request_hash,
+                "outcome": outcome,
+                "initiator": initiator,
+                "obo": on_behalf_of,
+                "input": json.dumps(input),
+                "result": json.dumps(result),
+                "seq": journal_sequence,
+                "at": recorded_at,
+            },
+        )
+
+    async def transaction(self, tx: uuid.UUID) -> Any:
+        return await self._one("SELECT * FROM transactions WHERE id = :id", id=tx)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    async def section_exists(self, party: str) -> bool:
+        return await self._one("SELECT 1 FROM sections WHERE party = :p", p=party) is not None
+
+    async def add_section(self, party: str, name: str, tx: uuid.UUID, at: datetime) -> None:
+        await self.conn.execute(
+            text("INSERT INTO sections VALUES (:p, :n, :tx, :at)"), {"p": party, "n": name, "tx": tx, "at": at}
+        )
+
+    async def approach_parties(self, approach: str) -> list[str] | None:
+        row = await self._one("SELECT parties FROM cooperative_approaches WHERE id = :id", id=approach)
+        return None if row is None else list(row.parties)
+
+    async def add_approach(self, approach: str, name: str, parties: list[str], tx: uuid.UUID, at: datetime) -> None:
+        await self.conn.execute(
+            text("INSERT INTO cooperative_approaches VALUES (:id, :n, :p, :tx, :at)"),
+            {"id": approach, "n": name, "p": parties, "tx": tx, "at": at},
+        )
+
+    # -- accounts -----------------------------------------------------------------------------
+
+    async def lock_accounts(self, numbers: Iterable[str]) -> dict[str, Account]:
+        """Fetch and row-lock accounts in number order (a fixed order cannot deadlock)."""
+        wanted = sorted(set(numbers))
+        rows = await self.conn.execute(
+            text("SELECT * FROM accounts WHERE number = ANY(:n) ORDER BY number FOR UPDATE"), {"n": wanted}
+        )
+        return {row.number: _account(row) for row in rows}
+
+    async def proxy_account(self) -> Account | None:
+        row = await self._one("SELECT * FROM accounts WHERE type = 'proxy'")
+        return None if row is None else _account(row)
+
+    async def add_account(self, account: Account, tx: uuid.UUID, at: datetime) -> None:
+        await self.conn.execute(
+            text("INSERT INTO accounts VALUES (:number, :holder, :section, :ca, :type, :status, :tx, :at)"),
+            {
+                "number": account.number,
+                "holder": account.holder,
+                "section": account.party,
+                "ca": account.cooperative_approach,
+                "type": account.type.value,
+                "status": account.status.value,
+                "tx": tx,
+                "at": at,
+            },
+        )
+        await self.conn.execute(
+            text(
+                "INSERT INTO account_events (account_number, tx, old_status, new_status, recorded_at) "
+                "VALUES (:n, :tx, NULL, :s, :at)"
+            ),
+            {"n": account.number, "tx": tx, "s": account.status.value, "at": at},
+        )
+
+    async def set_status(self, account: Account, status: AccountStatus, tx: uuid.UUID, at: datetime) -> None:
+        await self.conn.execute(
+            text("UPDATE accounts SET status = :s WHERE number = :n"), {"s": status.value, "n": account.number}
+        )
+        await self.conn.execute(
+            text(
+                "INSERT INTO account_events (account_number, tx, old_status, new_status, recorded_at) "
+                "VALUES (:n, :tx, :old, :new, :at)"
+            ),
+            {"n": account.number, "tx": tx, "old": account.status.value, "new": status.value, "at": at},
+        )
+
+    async def balance(self, account: str) -> int:
+        row = await self._one(
+            "SELECT COALESCE(sum(quantity), 0) AS q FROM holdings WHERE account_number = :a", a=account
+        )
+        return int(row.q)
+
+    async def application(self, application_id: uuid.UUID) -> Any:
+        return await self._one(
+            "SELECT t.input, d.application_id AS decided FROM transactions t "
+            "LEFT JOIN application_decisions d ON d.application_id = t.id "
+            "WHERE t.id = :id AND t.kind = 'apply_for_account' AND t.outcome = 'recorded'",
+            id=application_id,
+        )
+
+    async def decide_application(
+        self, application_id: uuid.UUID, approved: bool, account: str | None, tx: uuid.UUID
+    ) -> None:
+        await self.conn.execute(
+            text("INSERT INTO application_decisions VALUES (:a, :ok, :acct, :tx)"),
+            {"a": application_id, "ok": approved, "acct": account, "tx": tx},
+        )
+
+    # -- serial scopes, issuances, blocks -----------------------------------------------------
+
+    async def scope_id(self, scope: SerialScope) -> int | None:
+        row = await self._one(
+            "SELECT id FROM serial_scopes WHERE originating_registry = :r AND issuing_party = :p "
+            "AND activity_id = :a AND vintage = :v AND metric = :m",
+            r=scope.originating_registry,
+            p=scope.issuing_party,
+            a=scope.activity_id,
+            v=scope.vintage,
+            m=scope.metric,
+        )
+        return None if row is None else int(row.id)
+
+    async def add_scope(self, scope_id: int, scope: SerialScope) -> None:
+        await self.conn.execute(
+            text("INSERT INTO serial_scopes VALUES (:id, :r, :p, :a, :v, :m)"),
+            {
+                "id": scope_id,
+                "r": scope.originating_registry,
+                "p": scope.issuing_party,
+                "a": scope.activity_id,
+                "v": scope.vintage,
+                "m": scope.metric,
+            },
+        )
+
+    async def highest_serial(self, scope_id: int) -> int:
+        row = await self._one(
+            "SELECT COALESCE(max(last_serial), 0) AS m FROM issuances WHERE scope_id = :s", s=scope_id
+        )
+        return int(row.m)
+
+    async def issued_overlapping(self, scope_id: int, first: int, last: int) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM issuances WHERE scope_id = :s AND first_serial <= :l AND last_serial >= :f LIMIT 1",
+            s=scope_id,
+            f=first,
+            l=last,
+        )
+        return row is not None
+
+    async def add_issuance(
+        self, *, issuance_id: int, tx: uuid.UUID, scope_id: int, first: int, last: int, metadata: dict[str, Any]
+    ) -> None:
+        await self.conn.execute(
+            text("INSERT INTO issuances VALUES (:id, :tx, :s, :f, :l, :ca, :ftp, :sectors, :types, :ur, :uf, :ul)"),
+            {
+                "id": issuance_id,
+                "tx": tx,
+                "s": scope_id,
+                "f": first,
+                "l": last,
+                "ca": metadata.get("cooperative_approach"),
+                "ftp": metadata["first_transferring_party"],
+                "sectors": metadata.get("sectors", []),
+                "types": metadata.get("activity_types", []),
+                "ur": metadata.get("underlying_registry"),
+                "uf": metadata.get("underlying_first"),
+                "ul": metadata.get("underlying_last"),
+            },
+        )
+
+    async def holdings_overlapping(self, scope_id: int, first: int, last: int) -> list[Holding]:
+        rows = await self.conn.execute(
+            text(
+                f"SELECT {_HOLDING_COLUMNS} FROM holdings h WHERE h.scope_id = :s "
+                "AND int8range(h.first_serial, h.last_serial, '[]') && int8range(:f, :l, '[]') "
+                "ORDER BY h.first_serial"
+            ),
+            {"s": scope_id, "f": first, "l": last},
+        )
+        return [_holding(r) for r in rows]
+
+    def _selection_filter(self, selection: Selection) -> tuple[str, dict[str, Any]]:
+        clauses, params = [], {}
+        for column, value in (
+            ("sc.issuing_party", selection.issuing_party),
+            ("sc.activity_id", selection.activity_id),
+            ("sc.metric", selection.metric),
+            ("i.cooperative_approach", selection.cooperative_approach),
+        ):
+            if value is not None:
+                name = column.split(".")[1]
+                clauses.append(f"{column} = :{name}")
+                params[name] = value
+        if selection.vintage_from is not None:
+            clauses.append("sc.vintage >= :vfrom")
+            params["vfrom"] = selection.vintage_from
+        if selection.vintage_to is not None:
+            clauses.append("sc.vintage <= :vto")
+            params["vto"] = selection.vintage_to
+        joins = ""
+        if any(c.startswith("sc.") for c in clauses):
+            joins += " JOIN serial_scopes sc ON sc.id = h.scope_id"
+        if any(c.startswith("i.") for c in clauses):
+            joins += " JOIN issuances i ON i.id = h.issuance_id"
+        where = "".join(f" AND {c}" for c in clauses)
+        return joins + " WHERE h.account_number = :account" + where, params
+
+    async def exact_size_holding(self, account: str, selection: Selection) -> Holding | None:
+        """A6R-52 rule 1: an eligible block whose length is the quantity (lowest first serial)."""
+        where, params = self._selection_filter(selection)
+        row = (
+            await self.conn.execute(
+                text(
+                    f"SELECT {_HOLDING_COLUMNS} FROM holdings h{where} AND h.quantity = :q "
+                    "ORDER BY h.first_serial, h.block_id LIMIT 1"
+                ),
+                {**params, "account": account, "q": selection.quantity},
+            )
+        ).first()
+        return None if row is None else _holding(row)
+
+    async def smallest_holdings(self, account: str, selection: Selection, page: int = 256) -> list[Holding]:
+        """A6R-52 rule 2: eligible blocks, shortest first, until they hold the quantity.
+
+        Only this prefix of the sorted blocks can take part in the selection, so a source with a
+        million blocks costs a few index pages, not a million rows."""
+        where, params = self._selection_filter(selection)
+        taken: list[Holding] = []
+        total, after = 0, (0, 0, 0)
+        while total < selection.quantity:
+            rows = (
+                await self.conn.execute(
+                    text(
+                        f"SELECT {_HOLDING_COLUMNS} FROM holdings h{where} "
+                        "AND (h.quantity, h.first_serial, h.block_id) > (:aq, :af, :ab) "
+                        "ORDER BY h.quantity, h.first_serial, h.block_id LIMIT :page"
+                    ),
+                    {**params, "account": account, "aq": after[0], "af": after[1], "ab": after[2], "page": page},
+                )
+            ).all()
+            if not rows:
+                break
+            for row in rows:
+                holding = _holding(row)
+                taken.append(holding)
+                total += holding.quantity
+                if total >= selection.quantity:
+                    break
+            last = taken[-1]
+            after = (last.quantity, last.first, last.block_id)
+            page = min(page * 4, 65536)
+        return taken
+
+    async def create_blocks(self, blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
+        if not blocks:
+            return
+        await self.conn.execute(
+            text(
+                "INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, created_tx, "
+                "parent_block) VALUES (:id, :iss, :f, :l, :a, :tx, :p)"
+            ),
+            [
+                {
+                    "id": b.block_id,
+                    "iss": b.issuance_id,
+                    "f": b.first,
+                    "l": b.last,
+                    "a": b.account_number,
+                    "tx": tx,
+                    "p": b.parent_block,
+                }
+                for b in blocks
+            ],
+        )
+        await self.conn.execute(
+            text(
+                "INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, last_serial) "
+                "VALUES (:id, :a, :s, :iss, :f, :l)"
+            ),
+            [
+                {
+                    "id": b.block_id,
+                    "a": b.account_number,
+                    "s": b.scope_id,
+                    "iss": b.issuance_id,
+                    "f": b.first,
+                    "l": b.last,
+                }
+                for b in blocks
+            ],
+        )
+
+    async def retire_blocks(self, block_ids: Sequence[int], tx: uuid.UUID) -> None:
+        if not block_ids:
+            return
+        ids = bindparam("ids", type_=ARRAY(BIGINT))
+        deleted = await self.conn.execute(
+            text("DELETE FROM holdings WHERE block_id = ANY(:ids)").bindparams(ids), {"ids": list(block_ids)}
+        )
+        # The writer serializes all changes, so a block it read as live must still be live.
+        assert deleted.rowcount == len(block_ids), "retiring a block that is not live"
+        await self.conn.execute(
+            text("INSERT INTO block_retirements (block_id, tx) VALUES (:b, :tx)"),
+            [{"b": b, "tx": tx} for b in block_ids],
+        )
+
+    async def live_blocks_created_by(self, tx: uuid.UUID) -> list[Holding]:
+        rows = await self.conn.execute(
+            text(
+                f"SELECT {_HOLDING_COLUMNS} FROM holdings h JOIN unit_blocks b ON b.id = h.block_id "
+                "WHERE b.created_tx = :tx ORDER BY h.block_id"
+            ),
+            {"tx": tx},
+        )
+        return [_holding(r) for r in rows]
+
+    async def blocks_created_by(self, tx: uuid.UUID) -> int:
+        row = await self._one("SELECT count(*) AS n FROM unit_blocks WHERE created_tx = :tx", tx=tx)
+        return int(row.n)
+
+    async def scope_view(self, scope_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        rows = await self.conn.execute(
+            text(
+                "SELECT id, originating_registry, issuing_party, activity_id, vintage, metric FROM serial_scopes "
+                "WHERE id = ANY(:ids)"
+            ).bindparams(bindparam("ids", type_=ARRAY(BIGINT))),
+            {"ids": sorted(set(scope_ids))},
+        )
+        return {
+            r.id: {
+                "originating_registry": r.originating_registry,
+                "issuing_party": r.issuing_party,
+                "activity_id": r.activity_id,
+                "vintage": r.vintage,
+                "metric": r.metric,
+            }
+            for r in rows
+        }
+
+    # -- journal ------------------------------------------------------------------------------
+
+    async def append_journal(self, entries: Sequence[JournalEntry]) -> None:
+        await self.conn.execute(
+            text(
+                "INSERT INTO journal (sequence, recorded_at, kind, body, previous_hash, entry_hash) "
+                "VALUES (:s, :at, :k, CAST(:b AS jsonb), :p, :h)"
+            ),
+            [
+                {
+                    "s": e.sequence,
+                    "at": e.recorded_at,
+                    "k": e.kind,
+                    "b": json.dumps(e.body),
+                    "p": e.previous_hash,
+                    "h": e.entry_hash,
+                }
+                for e in entries
+            ],
+        )
+
+    async def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        await self.conn.execute(
+            text("INSERT INTO journal_checkpoints VALUES (:n, :root, CAST(:sig AS jsonb), :at)"),
+            {
+                "n": checkpoint.tree_size,
+                "root": checkpoint.root_hash,
+                "sig": json.dumps(checkpoint.signature.to_dict()),
+                "at": checkpoint.signed_at,
+            },
+        )
+
+
+__all__ = ["Holding", "LedgerRepository", "NewBlock"]

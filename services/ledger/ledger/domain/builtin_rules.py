@@ -1,0 +1,176 @@
+"""The built-in business rules (A6R-37), versioned by name (A6R-39).
+
+(a) which account types may send and receive, (b) which may generate units, (c) who may initiate,
+given the accounts' statuses (A6R-41) and the initiator's (possibly impersonated, A6R-43) role.
+
+The checks return every violation instead of raising, because a corrective transfer (A6R-55)
+by a registry administrator may break rules but must record which ones; `enforce` turns the
+list into a refusal or into that record. A few rules hold even for corrections.
+"""
+
+from dataclasses import dataclass
+
+from ledger.domain.errors import RuleRefused
+from ledger.domain.model import Account, AccountStatus, AccountType, Role
+from ledger.domain.status_rules import may_initiate
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinRule:
+    name: str
+    version: str
+    # False for the rules that even a corrective transfer may not break.
+    overridable: bool = True
+
+    @property
+    def ref(self) -> str:
+        """The id the journal records for this rule version (A6R-39, A6R-48)."""
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleViolation:
+    rule: BuiltinRule
+    code: str
+    message: str
+
+
+DISTINCT_ACCOUNTS = BuiltinRule("builtin.account.distinct", "1", overridable=False)
+# Terminated is permanent (A6R-41); a correction must not put units into a closed account.
+NOT_TERMINATED = BuiltinRule("builtin.account_status.terminated", "1", overridable=False)
+SEND = BuiltinRule("builtin.account_type.send", "1")
+RECEIVE = BuiltinRule("builtin.account_type.receive", "1")
+GENERATE = BuiltinRule("builtin.account_type.generate", "1")
+SOURCE_STATUS = BuiltinRule("builtin.account_status.source", "1")
+DESTINATION_STATUS = BuiltinRule("builtin.account_status.destination", "1")
+AUTHORIZATION = BuiltinRule("builtin.authorization", "1")
+CORRECTION_INITIATOR = BuiltinRule("builtin.correction.initiator", "1", overridable=False)
+
+# The versions the journal records as applied to each kind of transaction.
+TRANSFER_RULES = (
+    DISTINCT_ACCOUNTS,
+    NOT_TERMINATED,
+    SEND,
+    RECEIVE,
+    SOURCE_STATUS,
+    DESTINATION_STATUS,
+    AUTHORIZATION,
+)
+CORRECTION_RULES = (*TRANSFER_RULES, CORRECTION_INITIATOR)
+ISSUANCE_RULES = (NOT_TERMINATED, GENERATE, DESTINATION_STATUS, AUTHORIZATION)
+
+# Use and cancellation accounts are terminal; the proxy sends what arrives from another registry
+# and receives what leaves for one (A6R-54).
+SENDERS = frozenset({AccountType.ISSUANCE, AccountType.HOLDING, AccountType.PROXY})
+RECEIVERS = frozenset(
+    {
+        AccountType.HOLDING,
+        AccountType.USE_NDC,
+        AccountType.USE_OIMP,
+        AccountType.CANCELLATION,
+        AccountType.PROXY,
+    }
+)
+# Administrative accounts take part in corrective transfers only (A6R-55 b, c).
+CORRECTIVE_SENDERS = SENDERS | {AccountType.ADMINISTRATIVE_HOLDING}
+CORRECTIVE_RECEIVERS = RECEIVERS | {
+    AccountType.ADMINISTRATIVE_HOLDING,
+    AccountType.ADMINISTRATIVE_CANCELLATION,
+}
+
+_TRANSFER_INITIATORS = frozenset({Role.ACCOUNT_HOLDER, Role.SECTION_ADMINISTRATOR, Role.REGISTRY_ADMINISTRATOR})
+# A6R-56 (e): section administrators issue; registry administrators act on service accounts.
+_ISSUERS = frozenset({Role.SECTION_ADMINISTRATOR, Role.REGISTRY_ADMINISTRATOR})
+
+
+def check_transfer(
+    source: Account, destination: Account, initiator_role: Role, is_correction: bool
+) -> list[RuleViolation]:
+    """Every built-in rule a transfer from `source` to `destination` breaks, in TRANSFER_RULES order."""
+    violations: list[RuleViolation] = []
+    if source.number == destination.number:
+        violations.append(RuleViolation(DISTINCT_ACCOUNTS, "same_account", "source and destination are the same"))
+    violations += _terminated(source, destination)
+    senders = CORRECTIVE_SENDERS if is_correction else SENDERS
+    if source.type not in senders:
+        violations.append(RuleViolation(SEND, "account_type_cannot_send", f"a {source.type} account cannot send units"))
+    receivers = CORRECTIVE_RECEIVERS if is_correction else RECEIVERS
+    if destination.type not in receivers:
+        violations.append(
+            RuleViolation(RECEIVE, "account_type_cannot_receive", f"a {destination.type} account cannot receive units")
+        )
+    violations += _status(SOURCE_STATUS, source, initiator_role)
+    violations += _status(DESTINATION_STATUS, destination, initiator_role)
+    # Units leave the proxy only when the registry forwards an incoming external transfer (A6R-54).
+    allowed = {Role.SYSTEM} if source.type == AccountType.PROXY else _TRANSFER_INITIATORS
+    if initiator_role not in allowed:
+        violations.append(
+            RuleViolation(
+                AUTHORIZATION,
+                "not_authorized",
+                f"a {initiator_role} may not transfer from a {source.type} account",
+            )
+        )
+    return violations
+
+
+def check_issuance(account: Account, initiator_role: Role, *, external: bool = False) -> list[RuleViolation]:
+    """Every built-in rule that generating units in `account` breaks, in ISSUANCE_RULES order.
+
+    Issuance happens in issuance accounts, initiated by administrators (A6R-44 a). With
+    `external`, the units arrive from another registry: the registry itself generates them in
+    the proxy account before forwarding them (A6R-54).
+    """
+    violations = _terminated(account)
+    expected = AccountType.PROXY if external else AccountType.ISSUANCE
+    if account.type != expected:
+        violations.append(
+            RuleViolation(GENERATE, "account_type_cannot_generate", f"a {account.type} account cannot generate units")
+        )
+    violations += _status(DESTINATION_STATUS, account, initiator_role)
+    allowed = {Role.SYSTEM} if external else _ISSUERS
+    if initiator_role not in allowed:
+        violations.append(RuleViolation(AUTHORIZATION, "not_authorized", f"a {initiator_role} may not generate units"))
+    return violations
+
+
+def enforce(violations: list[RuleViolation], is_correction: bool, initiator_role: Role) -> list[RuleViolation]:
+    """Refuse, or return the rules a correction breaks, for the journal (A6R-55).
+
+    A normal transaction is refused on its first violation. A corrective transfer is refused
+    unless a registry administrator initiates it and it breaks only overridable rules.
+    """
+    if not is_correction:
+        if violations:
+            _refuse(violations[0])
+        return []
+    if initiator_role != Role.REGISTRY_ADMINISTRATOR:
+        raise RuleRefused(
+            CORRECTION_INITIATOR.ref,
+            "correction_not_permitted",
+            f"only registry administrators initiate corrective transfers, not a {initiator_role}",
+        )
+    for violation in violations:
+        if not violation.rule.overridable:
+            _refuse(violation)
+    return list(violations)
+
+
+def _refuse(violation: RuleViolation) -> None:
+    raise RuleRefused(violation.rule.ref, violation.code, violation.message)
+
+
+def _terminated(*accounts: Account) -> list[RuleViolation]:
+    return [
+        RuleViolation(NOT_TERMINATED, "account_terminated", f"account {account.number} is terminated")
+        for account in accounts
+        if account.status == AccountStatus.TERMINATED
+    ]
+
+
+def _status(rule: BuiltinRule, account: Account, initiator_role: Role) -> list[RuleViolation]:
+    # Terminated accounts are already reported by NOT_TERMINATED.
+    if account.status == AccountStatus.TERMINATED or may_initiate(account.status, initiator_role):
+        return []
+    message = f"a {initiator_role} may not initiate a transaction involving {account.status} account"
+    return [RuleViolation(rule, "wrong_status", f"{message} {account.number}")]

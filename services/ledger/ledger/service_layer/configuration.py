@@ -1,0 +1,154 @@
+"""Configuration changes (A6R-44 d) and the account lifecycle (A6R-41)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ledger.domain.builtin_rules import AUTHORIZATION
+from ledger.domain.errors import DomainError, RuleRefused
+from ledger.domain.model import Account, AccountStatus, AccountType, Role
+from ledger.domain.status_rules import check_status_change
+from ledger.service_layer import commands as c
+from ledger.service_layer.context import Event, TxContext
+from registry_contracts.nomenclatures.codes import is_party_code
+
+
+class NotFound(DomainError):
+    """A named thing (account, section, application...) that does not exist."""
+
+
+class Conflict(DomainError):
+    """The request contradicts the registry's current state."""
+
+
+def _require_party(party: str) -> None:
+    if not is_party_code(party):
+        raise DomainError(f"{party} is not an ISO 3166-1 alpha-3 country code", code="unknown_party")
+
+
+async def create_section(ctx: TxContext, cmd: c.CreateSection) -> dict[str, Any]:
+    ctx.require_registry_administrator("create Party-specific sections")
+    _require_party(cmd.party)
+    if await ctx.repo.section_exists(cmd.party):
+        raise Conflict(f"section {cmd.party} already exists", code="section_exists")
+    await ctx.repo.add_section(cmd.party, cmd.name, ctx.tx, ctx.now)
+    return {"section": cmd.party}
+
+
+async def create_cooperative_approach(ctx: TxContext, cmd: c.CreateCooperativeApproach) -> dict[str, Any]:
+    ctx.require_registry_administrator("create cooperative approaches")
+    for party in cmd.parties:
+        _require_party(party)
+    if len(set(cmd.parties)) != len(cmd.parties):
+        raise DomainError("a Party is listed twice", code="duplicate_party")
+    if await ctx.repo.approach_parties(cmd.id) is not None:
+        raise Conflict(f"cooperative approach {cmd.id} already exists", code="cooperative_approach_exists")
+    await ctx.repo.add_approach(cmd.id, cmd.name, sorted(cmd.parties), ctx.tx, ctx.now)
+    return {"cooperative_approach": cmd.id}
+
+
+async def _new_account(
+    ctx: TxContext, holder: str, section: str | None, approach: str | None, type: AccountType
+) -> Account:
+    if section is not None and not await ctx.repo.section_exists(section):
+        raise NotFound(f"there is no section {section}", code="unknown_section")
+    if approach is not None:
+        parties = await ctx.repo.approach_parties(approach)
+        if parties is None:
+            raise NotFound(f"there is no cooperative approach {approach}", code="unknown_cooperative_approach")
+        if section is not None and section not in parties:
+            raise Conflict(f"{section} takes no part in cooperative approach {approach}", code="party_not_in_approach")
+    if type == AccountType.PROXY and await ctx.repo.proxy_account() is not None:
+        raise Conflict("the registry already has its proxy account (A6R-54)", code="proxy_exists")
+    number = f"{section or 'REG'}-{100000 + ctx.counters.take('account')}"
+    account = Account(number=number, holder=holder, party=section, cooperative_approach=approach, type=type)
+    await ctx.repo.add_account(account, ctx.tx, ctx.now)
+    ctx.events.append(
+        Event(
+            "ledger.AccountStatusChanged",
+            number,
+            {
+                "account_number": number,
+                "old_status": "none",
+                "new_status": account.status.value,
+                "changed_by": ctx.principal.initiator,
+                "changed_at": ctx.now,
+            },
+        )
+    )
+    return account
+
+
+async def open_account(ctx: TxContext, cmd: c.OpenAccount) -> dict[str, Any]:
+    ctx.require_registry_administrator("open accounts directly; account holders apply")
+    account = await _new_account(ctx, cmd.holder, cmd.section, cmd.cooperative_approach, cmd.type)
+    return {"account": account.number, "status": account.status.value}
+
+
+async def apply_for_account(ctx: TxContext, cmd: c.ApplyForAccount) -> dict[str, Any]:
+    if not await ctx.repo.section_exists(cmd.section):
+        raise NotFound(f"there is no section {cmd.section}", code="unknown_section")
+    if cmd.type in (AccountType.PROXY, AccountType.ADMINISTRATIVE_CANCELLATION, AccountType.ADMINISTRATIVE_HOLDING):
+        raise DomainError(
+            f"a {cmd.type} account is a registry service account; nobody applies for it",
+            code="account_type_not_applicable",
+        )
+    return {"application_id": str(ctx.tx), "applicant": ctx.principal.subject, "state": "pending"}
+
+
+async def decide_application(ctx: TxContext, cmd: c.DecideApplication) -> dict[str, Any]:
+    application = await ctx.repo.application(uuid.UUID(cmd.application_id))
+    if application is None:
+        raise NotFound(f"there is no pending application {cmd.application_id}", code="unknown_application")
+    if application.decided is not None:
+        raise Conflict(f"application {cmd.application_id} was already decided", code="application_decided")
+    request = c.ApplyForAccount.model_validate(application.input["command"])
+    p = ctx.principal
+    if not (p.is_registry_administrator or p.has("section_administrator", section=request.section)):
+        raise RuleRefused(
+            AUTHORIZATION.ref,
+            "not_authorized",
+            f"only administrators of section {request.section} decide its applications",
+        )
+    ctx.rules_applied.append(AUTHORIZATION.ref)
+    number = None
+    if cmd.approve:
+        account = await _new_account(ctx, request.holder, request.section, request.cooperative_approach, request.type)
+        number = account.number
+    await ctx.repo.decide_application(uuid.UUID(cmd.application_id), cmd.approve, number, ctx.tx)
+    return {
+        "application_id": cmd.application_id,
+        "approved": cmd.approve,
+        "account": number,
+        "applicant": application.input["identity"]["subject"],
+    }
+
+
+async def change_account_status(ctx: TxContext, cmd: c.ChangeAccountStatus) -> dict[str, Any]:
+    account = (await ctx.repo.lock_accounts([cmd.account])).get(cmd.account)
+    if account is None:
+        raise NotFound(f"there is no account {cmd.account}", code="unknown_account")
+    role = ctx.role_for(account)
+    if role is None:
+        raise RuleRefused(AUTHORIZATION.ref, "not_authorized", f"no role over account {account.number}")
+    if role == Role.SYSTEM:
+        role = Role.ACCOUNT_HOLDER  # a registry service never decides a status
+    balance = await ctx.repo.balance(account.number) if cmd.status == AccountStatus.TERMINATED else 0
+    check_status_change(account, cmd.status, role, balance)
+    ctx.rules_applied.append("builtin.account_status.transition@1")
+    await ctx.repo.set_status(account, cmd.status, ctx.tx, ctx.now)
+    ctx.events.append(
+        Event(
+            "ledger.AccountStatusChanged",
+            account.number,
+            {
+                "account_number": account.number,
+                "old_status": account.status.value,
+                "new_status": cmd.status.value,
+                "changed_by": ctx.principal.initiator,
+                "changed_at": ctx.now,
+            },
+        )
+    )
+    return {"account": account.number, "old_status": account.status.value, "status": cmd.status.value}

@@ -1,0 +1,120 @@
+"""What a handler works with: the proposal, the repository, id counters, and what it records."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ledger.adapters.repository import LedgerRepository
+from ledger.domain.builtin_rules import AUTHORIZATION
+from ledger.domain.errors import RuleRefused
+from ledger.domain.model import Account, Role
+from ledger.service_layer.commands import Command
+from registry_platform.auth import (
+    ACCOUNT_REPRESENTATIVE,
+    REGISTRY_ADMINISTRATOR,
+    REGISTRY_SERVICE,
+    SECTION_ADMINISTRATOR,
+    Grant,
+    Principal,
+)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A transaction proposal (A6R-47 step 1): the client's id, the command, who proposes it, when."""
+
+    transaction_id: uuid.UUID
+    command: Command
+    principal: Principal
+    proposed_at: datetime
+
+    def identity(self) -> dict[str, Any]:
+        """Who acted, as the journal records it (A6R-48 b, c) and replay re-checks it."""
+        return {
+            "subject": self.principal.subject,
+            "actor": self.principal.actor,
+            "grants": [{k: v for k, v in vars(g).items() if v is not None} for g in self.principal.grants],
+        }
+
+
+def principal_from_identity(identity: dict[str, Any]) -> Principal:
+    return Principal(
+        subject=identity["subject"],
+        actor=identity.get("actor"),
+        grants=tuple(Grant(**g) for g in identity.get("grants", [])),
+    )
+
+
+@dataclass
+class Counters:
+    """Ids the writer hands out. Deterministic, so that a replay of the journal recreates them."""
+
+    block: int = 1
+    issuance: int = 1
+    scope: int = 1
+    account: int = 1
+
+    def take(self, name: str) -> int:
+        value: int = getattr(self, name)
+        setattr(self, name, value + 1)
+        return value
+
+
+@dataclass
+class Event:
+    type: str
+    key: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class TxContext:
+    repo: LedgerRepository
+    proposal: Proposal
+    counters: Counters
+    rules_applied: list[str] = field(default_factory=list)
+    broken_rules: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def tx(self) -> uuid.UUID:
+        return self.proposal.transaction_id
+
+    @property
+    def now(self) -> datetime:
+        return self.proposal.proposed_at
+
+    @property
+    def principal(self) -> Principal:
+        return self.proposal.principal
+
+    def role_for(self, account: Account) -> Role | None:
+        """The principal's strongest role over `account`, from the verified grants (A6R-37 c)."""
+        p = self.principal
+        if p.has(REGISTRY_ADMINISTRATOR):
+            return Role.REGISTRY_ADMINISTRATOR
+        if p.has(REGISTRY_SERVICE):
+            return Role.SYSTEM
+        if account.party is not None and p.has(SECTION_ADMINISTRATOR, section=account.party):
+            return Role.SECTION_ADMINISTRATOR
+        if p.has(ACCOUNT_REPRESENTATIVE, account=account.number):
+            return Role.ACCOUNT_HOLDER
+        return None
+
+    def require_role(self, account: Account) -> Role:
+        role = self.role_for(account)
+        if role is None:
+            raise RuleRefused(
+                AUTHORIZATION.ref,
+                "not_authorized",
+                f"{self.principal.initiator} holds no role over account {account.number}",
+            )
+        return role
+
+    def require_registry_administrator(self, what: str) -> None:
+        if not self.principal.has(REGISTRY_ADMINISTRATOR):
+            raise RuleRefused(AUTHORIZATION.ref, "not_authorized", f"only registry administrators {what}")
+        self.rules_applied.append(AUTHORIZATION.ref)

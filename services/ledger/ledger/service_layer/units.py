@@ -1,0 +1,355 @@
+"""Issuance, transfers with explicit and implicit splitting, corrections and external transfers
+(A6R-44 a b, A6R-52, A6R-54, A6R-55)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.adapters.repository import Holding, NewBlock
+from ledger.domain.builtin_rules import (
+    CORRECTION_RULES,
+    ISSUANCE_RULES,
+    TRANSFER_RULES,
+    check_issuance,
+    check_transfer,
+    enforce,
+)
+from ledger.domain.errors import DomainError, InsufficientUnits, OverlappingRanges, RangeNotHeld
+from ledger.domain.model import Account, AccountType, Role
+from ledger.domain.selection import plan_selection
+from ledger.service_layer import commands as c
+from ledger.service_layer.configuration import Conflict, NotFound
+from ledger.service_layer.context import Event, TxContext
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Serials first..last of a live block, to be moved."""
+
+    holding: Holding
+    first: int
+    last: int
+
+
+async def _accounts(ctx: TxContext, *numbers: str) -> list[Account]:
+    found = await ctx.repo.lock_accounts(numbers)
+    for number in numbers:
+        if number not in found:
+            raise NotFound(f"there is no account {number}", code="unknown_account")
+    return [found[n] for n in numbers]
+
+
+async def _scope_id(ctx: TxContext, scope: c.SerialScope, *, create: bool) -> int | None:
+    scope_id = await ctx.repo.scope_id(scope)
+    if scope_id is None and create:
+        scope_id = ctx.counters.take("scope")
+        await ctx.repo.add_scope(scope_id, scope)
+    return scope_id
+
+
+async def _explicit(ctx: TxContext, source: str, ranges: list[c.SerialRangeRef]) -> list[Piece]:
+    pieces: list[Piece] = []
+    seen: dict[int, list[tuple[int, int]]] = {}
+    for r in ranges:
+        scope_id = await _scope_id(ctx, r.scope, create=False)
+        where = f"{r.scope.issuing_party}/{r.scope.activity_id}/{r.scope.vintage} serials {r.first}-{r.last}"
+        if scope_id is None:
+            raise RangeNotHeld(f"account {source} does not hold {where}")
+        for first, last in seen.get(scope_id, []):
+            if first <= r.last and r.first <= last:
+                raise OverlappingRanges(f"the requested ranges overlap at {where}")
+        seen.setdefault(scope_id, []).append((r.first, r.last))
+        holdings = await ctx.repo.holdings_overlapping(scope_id, r.first, r.last)
+        covered = r.first
+        for h in holdings:
+            if h.account_number != source or h.first > covered:
+                break
+            pieces.append(Piece(h, max(h.first, r.first), min(h.last, r.last)))
+            covered = h.last + 1
+        if covered <= r.last:
+            raise RangeNotHeld(f"account {source} does not hold all of {where}")
+    return pieces
+
+
+async def _implicit(ctx: TxContext, source: str, selection: c.Selection) -> list[Piece]:
+    exact = await ctx.repo.exact_size_holding(source, selection)
+    if exact is not None:
+        return [Piece(exact, exact.first, exact.last)]
+    candidates = await ctx.repo.smallest_holdings(source, selection)
+    held = sum(h.quantity for h in candidates)
+    if held < selection.quantity:
+        raise InsufficientUnits(held, selection.quantity)
+    # Candidates come from the database shortest first, ties by lower first serial: the order
+    # A6R-52's algorithm sorts in, so index ties in plan_selection break the same way.
+    plan = plan_selection([h.quantity for h in candidates], selection.quantity)
+    return [Piece(candidates[i], candidates[i].first, candidates[i].first + n - 1) for i, n in plan]
+
+
+async def _select(ctx: TxContext, source: str, units: c.Units) -> list[Piece]:
+    if units.ranges is not None:
+        return await _explicit(ctx, source, units.ranges)
+    assert units.selection is not None
+    return await _implicit(ctx, source, units.selection)
+
+
+async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[dict[str, Any]]:
+    """Retire each source block; create the moved piece in `destination` and any remainders
+    (the 2- or 3-way split of A6R-52) in the source. Every new block names its parent."""
+    created: list[NewBlock] = []
+    moved: list[NewBlock] = []
+    for p in pieces:
+        h = p.holding
+        parts = [
+            (h.first, p.first - 1, h.account_number),
+            (p.first, p.last, destination),
+            (p.last + 1, h.last, h.account_number),
+        ]
+        for first, last, account in parts:
+            if first > last:
+                continue
+            block = NewBlock(ctx.counters.take("block"), h.issuance_id, h.scope_id, first, last, account, h.block_id)
+            created.append(block)
+            if account == destination and (first, last) == (p.first, p.last):
+                moved.append(block)
+    await ctx.repo.retire_blocks([p.holding.block_id for p in pieces], ctx.tx)
+    await ctx.repo.create_blocks(created, ctx.tx)
+    return await _views(ctx, moved)
+
+
+async def _views(ctx: TxContext, blocks: list[NewBlock]) -> list[dict[str, Any]]:
+    scopes = await ctx.repo.scope_view(b.scope_id for b in blocks)
+    return [
+        {
+            "block_id": b.block_id,
+            "account": b.account_number,
+            "scope": scopes[b.scope_id],
+            "first": b.first,
+            "last": b.last,
+            "quantity": b.last - b.first + 1,
+        }
+        for b in blocks
+    ]
+
+
+def _recorded(ctx: TxContext, kind: str, operations: list[dict[str, Any]]) -> None:
+    ctx.events.append(
+        Event(
+            "ledger.TransactionRecorded",
+            str(ctx.tx),
+            {
+                "transaction_id": str(ctx.tx),
+                "kind": kind,
+                "status": "recorded",
+                "initiator": ctx.principal.initiator,
+                "on_behalf_of": ctx.principal.on_behalf_of,
+                "operations": operations,
+                "recorded_at": ctx.now,
+            },
+        )
+    )
+
+
+async def _transfer(
+    ctx: TxContext, source: Account, destination: Account, units: c.Units, *, role: Role, correction: bool = False
+) -> dict[str, Any]:
+    violations = check_transfer(source, destination, role, correction)
+    broken = enforce(violations, correction, role)
+    ctx.rules_applied += [r.ref for r in (CORRECTION_RULES if correction else TRANSFER_RULES)]
+    ctx.broken_rules += [v.rule.ref for v in broken]
+    pieces = await _select(ctx, source.number, units)
+    moved = await _move(ctx, pieces, destination.number)
+    quantity = sum(b["quantity"] for b in moved)
+    _recorded(
+        ctx,
+        ctx.proposal.command.kind,
+        [
+            {
+                "op": "transfer",
+                "source": source.number,  # type: ignore[attr-defined]
+                "destination": destination.number,
+                "blocks": moved,
+            }
+        ],
+    )
+    return {"source": source.number, "destination": destination.number, "quantity": quantity, "blocks": moved}
+
+
+async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
+    (account,) = await _accounts(ctx, cmd.account)
+    role = ctx.require_role(account)
+    enforce(check_issuance(account, role), False, role)
+    ctx.rules_applied += [r.ref for r in ISSUANCE_RULES]
+    if cmd.cooperative_approach is not None and await ctx.repo.approach_parties(cmd.cooperative_approach) is None:
+        raise NotFound(
+            f"there is no cooperative approach {cmd.cooperative_approach}", code="unknown_cooperative_approach"
+        )
+    block = await _generate(
+        ctx,
+        account.number,
+        cmd.scope,
+        cmd.first_serial,
+        cmd.quantity,
+        cmd.model_dump(
+            include={
+                "cooperative_approach",
+                "first_transferring_party",
+                "sectors",
+                "activity_types",
+                "underlying_registry",
+                "underlying_first",
+                "underlying_last",
+            }
+        ),
+    )
+    views = await _views(ctx, [block])
+    _recorded(ctx, cmd.kind, [{"op": "issue", "account": account.number, "blocks": views}])
+    return {"account": account.number, "quantity": cmd.quantity, "blocks": views}
+
+
+async def _generate(
+    ctx: TxContext, account: str, scope: c.SerialScope, first: int | None, quantity: int, metadata: dict[str, Any]
+) -> NewBlock:
+    scope_id = await _scope_id(ctx, scope, create=True)
+    assert scope_id is not None
+    if first is None:
+        first = await ctx.repo.highest_serial(scope_id) + 1
+    last = first + quantity - 1
+    if last > c.MAX_SERIAL:
+        raise DomainError(f"serials would run past {c.MAX_SERIAL}", code="serial_overflow")
+    if await ctx.repo.issued_overlapping(scope_id, first, last):
+        raise OverlappingRanges(f"serials {first}-{last} of this scope were already issued")
+    issuance_id = ctx.counters.take("issuance")
+    await ctx.repo.add_issuance(
+        issuance_id=issuance_id, tx=ctx.tx, scope_id=scope_id, first=first, last=last, metadata=metadata
+    )
+    block = NewBlock(ctx.counters.take("block"), issuance_id, scope_id, first, last, account, None)
+    await ctx.repo.create_blocks([block], ctx.tx)
+    return block
+
+
+async def transfer_units(ctx: TxContext, cmd: c.TransferUnits) -> dict[str, Any]:
+    source, destination = await _accounts(ctx, cmd.source, cmd.destination)
+    if destination.type == AccountType.PROXY:
+        raise DomainError("transfers to another registry are external transfers", code="use_external_transfer")
+    return await _transfer(ctx, source, destination, cmd.units, role=ctx.require_role(source))
+
+
+async def corrective_transfer(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
+    """A6R-55: only registry administrators; records the transaction corrected and the rules broken."""
+    if cmd.correction == "reversal":
+        result = await _reverse(ctx, cmd)
+    else:
+        if cmd.source is None or cmd.destination is None or cmd.units is None:
+            raise DomainError("name the source, the destination and the units", code="incomplete_correction")
+        source, destination = await _accounts(ctx, cmd.source, cmd.destination)
+        wanted = AccountType(cmd.correction)
+        if destination.type != wanted:
+            raise DomainError(f"an {cmd.correction} moves units to an {wanted} account", code="wrong_destination_type")
+        result = await _transfer(ctx, source, destination, cmd.units, role=_admin_role(ctx), correction=True)
+    return {**result, "correction": cmd.correction, "corrects": cmd.corrects, "broken_rules": ctx.broken_rules}
+
+
+def _admin_role(ctx: TxContext) -> Role:
+    return Role.REGISTRY_ADMINISTRATOR if ctx.principal.is_registry_administrator else Role.ACCOUNT_HOLDER
+
+
+async def _reverse(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
+    if cmd.corrects is None:
+        raise DomainError("a reversal names the transaction it reverses in 'corrects'", code="incomplete_correction")
+    original = await ctx.repo.transaction(uuid.UUID(cmd.corrects))
+    if (
+        original is None
+        or original.outcome != "recorded"
+        or original.kind not in ("transfer_units", "external_transfer_out")
+    ):
+        raise NotFound(f"there is no recorded transfer {cmd.corrects}", code="unknown_transaction")
+    moved = original.result["blocks"]
+    source_number, destination_number = original.result["destination"], original.result["source"]
+    live = {h.block_id: h for h in await ctx.repo.live_blocks_created_by(original.id)}
+    if any(b["block_id"] not in live or live[b["block_id"]].account_number != source_number for b in moved):
+        raise Conflict(
+            f"units of transfer {cmd.corrects} have moved on; reverse the later transfers first", code="units_moved_on"
+        )
+    source, destination = await _accounts(ctx, source_number, destination_number)
+    violations = check_transfer(source, destination, _admin_role(ctx), True)
+    broken = enforce(violations, True, _admin_role(ctx))
+    ctx.rules_applied += [r.ref for r in CORRECTION_RULES]
+    ctx.broken_rules += [v.rule.ref for v in broken]
+    pieces = [Piece(live[b["block_id"]], b["first"], b["last"]) for b in moved]
+    blocks = await _move(ctx, pieces, destination.number)
+    _recorded(
+        ctx,
+        cmd.kind,
+        [{"op": "transfer", "source": source.number, "destination": destination.number, "blocks": blocks}],
+    )
+    return {
+        "source": source.number,
+        "destination": destination.number,
+        "quantity": sum(b["quantity"] for b in blocks),
+        "blocks": blocks,
+    }
+
+
+async def external_transfer_out(ctx: TxContext, cmd: c.ExternalTransferOut) -> dict[str, Any]:
+    proxy = await ctx.repo.proxy_account()
+    if proxy is None:
+        raise Conflict("the registry has no proxy account yet (A6R-54)", code="no_proxy_account")
+    source, proxy = await _accounts(ctx, cmd.source, proxy.number)
+    result = await _transfer(ctx, source, proxy, cmd.units, role=ctx.require_role(source))
+    return {**result, "destination_registry": cmd.destination_registry, "destination_account": cmd.destination_account}
+
+
+async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dict[str, Any]:
+    """Units coming back leave the proxy; units new to this registry are generated there first."""
+    proxy = await ctx.repo.proxy_account()
+    if proxy is None:
+        raise Conflict("the registry has no proxy account yet (A6R-54)", code="no_proxy_account")
+    proxy, destination = await _accounts(ctx, proxy.number, cmd.destination)
+    role = ctx.require_role(proxy)
+    enforce(check_issuance(proxy, role, external=True), False, role)
+    enforce(check_transfer(proxy, destination, role, False), False, role)
+    ctx.rules_applied += [r.ref for r in (*ISSUANCE_RULES, *TRANSFER_RULES)]
+    pieces: list[Piece] = []
+    for b in cmd.blocks:
+        scope_id = await _scope_id(ctx, b.scope, create=False)
+        held = [] if scope_id is None else await ctx.repo.holdings_overlapping(scope_id, b.first, b.last)
+        if held:
+            pieces += await _explicit(ctx, proxy.number, [c.SerialRangeRef(scope=b.scope, first=b.first, last=b.last)])
+            continue
+        block = await _generate(
+            ctx,
+            proxy.number,
+            b.scope,
+            b.first,
+            b.last - b.first + 1,
+            {
+                **b.model_dump(
+                    include={"cooperative_approach", "first_transferring_party", "sectors", "activity_types"}
+                ),
+                "underlying_registry": cmd.origin_registry,
+            },
+        )
+        holding = Holding(block.block_id, proxy.number, block.scope_id, block.issuance_id, block.first, block.last)
+        pieces.append(Piece(holding, block.first, block.last))
+    moved = await _move(ctx, pieces, destination.number)
+    _recorded(
+        ctx,
+        cmd.kind,
+        [
+            {
+                "op": "external_in",
+                "origin_registry": cmd.origin_registry,
+                "destination": destination.number,
+                "blocks": moved,
+            }
+        ],
+    )
+    return {
+        "source": proxy.number,
+        "destination": destination.number,
+        "origin_registry": cmd.origin_registry,
+        "quantity": sum(m["quantity"] for m in moved),
+        "blocks": moved,
+    }

@@ -1,0 +1,379 @@
+"""The ledger's single writer: every state change goes through here, in batches.
+
+Why one writer: the journal is one hash chain, so its appends are serial anyway. Serializing
+whole transactions in one task makes the chain head, the Merkle frontier and the id counters plain
+memory, and lets one database commit carry a batch of transactions (group commit), which is what
+keeps throughput up when many clients transfer at once (ARCHITECTURE.md §2, A6R-36).
+
+Each proposal runs in its own savepoint: a rejected proposal rolls back to nothing and is then
+recorded as rejected, with its full input and the rule that refused it (A6R-47). A batch is
+acknowledged only after its commit, so a crash loses no acknowledged transaction and leaves no
+partial one. Only one writer runs per database: it holds an advisory lock for its lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ledger.adapters.repository import LedgerRepository
+from ledger.domain.errors import DomainError, RuleRefused
+from ledger.domain.journal import JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
+from ledger.service_layer import configuration, units
+from ledger.service_layer.context import Counters, Event, Proposal, TxContext
+from registry_contracts.canonical import canonical_json
+from registry_contracts.signing import Signer
+from registry_platform.events import new_envelope
+from registry_platform.outbox import add_events
+
+log = logging.getLogger(__name__)
+
+HANDLERS: dict[str, Callable[..., Any]] = {
+    "create_section": configuration.create_section,
+    "create_cooperative_approach": configuration.create_cooperative_approach,
+    "open_account": configuration.open_account,
+    "apply_for_account": configuration.apply_for_account,
+    "decide_application": configuration.decide_application,
+    "change_account_status": configuration.change_account_status,
+    "issue_units": units.issue_units,
+    "transfer_units": units.transfer_units,
+    "corrective_transfer": units.corrective_transfer,
+    "external_transfer_out": units.external_transfer_out,
+    "external_transfer_in": units.external_transfer_in,
+}
+JOURNAL_TOPIC = "ledger.journal"
+TRANSACTIONS_TOPIC = "ledger.transactions"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    transaction_id: uuid.UUID
+    outcome: str  # recorded | rejected
+    result: dict[str, Any]
+    journal_sequence: int
+    recorded_at: datetime
+    replayed: bool = False
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "transaction_id": str(self.transaction_id),
+            "outcome": self.outcome,
+            "journal_sequence": self.journal_sequence,
+            "recorded_at": self.recorded_at.isoformat(),
+            **self.result,
+        }
+
+
+class IdempotencyConflict(Exception):
+    """The client reused a transaction id for a different request."""
+
+
+def request_hash(proposal: Proposal) -> bytes:
+    return hashlib.sha256(
+        canonical_json(
+            {
+                "command": proposal.command.model_dump(mode="json"),
+                "initiator": proposal.principal.initiator,
+                "on_behalf_of": proposal.principal.on_behalf_of,
+            }
+        )
+    ).digest()
+
+
+@dataclass
+class _Pending:
+    proposal: Proposal
+    future: asyncio.Future[Outcome]
+
+
+class LedgerWriter:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        topic: Callable[[str], str],
+        signer: Signer,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 10.0,
+        max_batch: int = 256,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._topic = topic
+        self._signer = signer
+        self._checkpoint_every = checkpoint_every
+        self._checkpoint_seconds = checkpoint_seconds
+        self._max_batch = max_batch
+        self._clock = clock
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self.head = JournalHead()
+        self.frontier = MerkleFrontier()
+        self.counters = Counters()
+        self._last_checkpoint = (0, time.monotonic())
+        self._lock_conn: AsyncConnection | None = None
+        self.ready = asyncio.Event()
+
+    # -- start-up -------------------------------------------------------------------------------
+
+    async def acquire_leadership(self) -> None:
+        """Hold the writer lock for the life of this process; a second ledger instance waits here."""
+        conn = await self._engine.connect()
+        await conn.execute(text("SELECT pg_advisory_lock(hashtextextended('ledger-writer', 0))"))
+        await conn.commit()
+        self._lock_conn = conn
+
+    async def load(self) -> None:
+        async with self._engine.connect() as conn:
+            self.head, self.frontier = JournalHead(), MerkleFrontier()
+            result = await conn.stream(text("SELECT sequence, entry_hash FROM journal ORDER BY sequence"))
+            async for sequence, digest in result:
+                self.frontier.append(bytes(digest))
+                self.head = JournalHead(sequence, bytes(digest))
+            size = await conn.scalar(text("SELECT COALESCE(max(tree_size), 0) FROM journal_checkpoints"))
+            self._last_checkpoint = (int(size or 0), time.monotonic())
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT (SELECT COALESCE(max(id), 0) FROM unit_blocks), "
+                        "(SELECT COALESCE(max(id), 0) FROM issuances), "
+                        "(SELECT COALESCE(max(id), 0) FROM serial_scopes), (SELECT count(*) FROM accounts)"
+                    )
+                )
+            ).one()
+        self.counters = Counters(block=row[0] + 1, issuance=row[1] + 1, scope=row[2] + 1, account=row[3] + 1)
+
+    async def close(self) -> None:
+        if self._lock_conn is not None:
+            await self._lock_conn.close()
+            self._lock_conn = None
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def submit(self, proposal: Proposal) -> Outcome:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(proposal, future))
+        return await future
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.acquire_leadership()
+        await self.load()
+        self.ready.set()
+        try:
+            while not stop.is_set():
+                try:
+                    first = await asyncio.wait_for(self._queue.get(), timeout=1.0)
+                except TimeoutError:
+                    await self._maybe_checkpoint_idle()
+                    continue
+                batch = [first]
+                while len(batch) < self._max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                await self._process(batch)
+        finally:
+            await self.close()
+
+    async def _process(self, batch: list[_Pending]) -> None:
+        try:
+            outcomes = await self.apply([p.proposal for p in batch])
+        except Exception:
+            # Something no proposal should cause (a defect, or the database away): nothing of the
+            # batch was committed. Retry each proposal alone so one cannot sink the others.
+            log.exception("batch of %d failed; retrying one by one", len(batch))
+            await self.load()
+            for pending in batch:
+                try:
+                    (outcome,) = await self.apply([pending.proposal])
+                except Exception as exc:
+                    await self.load()
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+                else:
+                    if not pending.future.done():
+                        pending.future.set_result(outcome)
+            return
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                pending.future.set_exception(outcome)
+            elif not pending.future.done():
+                pending.future.set_result(outcome)
+
+    async def apply(self, proposals: list[Proposal], *, stamp: bool = True) -> list[Any]:
+        """Decide and record proposals in one database transaction; return an Outcome (or an
+        IdempotencyConflict) per proposal. With `stamp`, proposals get the writer's clock;
+        replay passes the recorded instants instead."""
+        head, frontier, counters = replace(self.head), self._copy_frontier(), replace(self.counters)
+        try:
+            async with self._engine.begin() as conn:
+                repo = LedgerRepository(conn)
+                known = await repo.known_transactions([p.transaction_id for p in proposals])
+                results: list[Any] = []
+                entries: list[JournalEntry] = []
+                events: list[tuple[str, Any]] = []
+                now = self._clock()
+                for proposal in proposals:
+                    if stamp:
+                        proposal = replace(proposal, proposed_at=now)
+                    previous = known.get(proposal.transaction_id)
+                    if previous is not None:
+                        results.append(self._repeat(previous, proposal))
+                        continue
+                    outcome, entry, tx_events = await self._decide(conn, repo, proposal)
+                    known[proposal.transaction_id] = _Known(request_hash(proposal), outcome)
+                    results.append(outcome)
+                    entries.append(entry)
+                    events += tx_events
+                if entries:
+                    await repo.append_journal(entries)
+                    await self._checkpoint_if_due(repo, len(entries))
+                    await add_events(conn, events)
+        except BaseException:
+            self.head, self.frontier, self.counters = head, frontier, counters
+            raise
+        return results
+
+    def _copy_frontier(self) -> MerkleFrontier:
+        copy = MerkleFrontier()
+        copy.size, copy._peaks = self.frontier.size, list(self.frontier._peaks)
+        return copy
+
+    def _repeat(self, previous: Any, proposal: Proposal) -> Any:
+        if bytes(previous.request_hash) != request_hash(proposal):
+            return IdempotencyConflict(f"transaction id {proposal.transaction_id} was already used for another request")
+        if isinstance(previous, _Known):
+            return replace(previous.outcome, replayed=True)
+        return Outcome(
+            previous.id,
+            previous.outcome,
+            previous.result,
+            previous.result.get("_sequence", 0),
+            previous.result.get("_at", proposal.proposed_at),
+            replayed=True,
+        )
+
+    async def _decide(
+        self, conn: AsyncConnection, repo: LedgerRepository, proposal: Proposal
+    ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
+        ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters)
+        handler = HANDLERS[proposal.command.kind]  # type: ignore[attr-defined]
+        counters_before = replace(self.counters)
+        savepoint = await conn.begin_nested()
+        try:
+            result = await handler(ctx, proposal.command)
+            await savepoint.commit()
+            outcome_name = "recorded"
+        except DomainError as refusal:
+            await savepoint.rollback()
+            self.counters.__dict__.update(counters_before.__dict__)
+            rule = refusal.rule if isinstance(refusal, RuleRefused) else None
+            result = {"error": {"code": refusal.code, "message": refusal.message, "rule": rule}}
+            outcome_name = "rejected"
+            ctx.events = [
+                Event(
+                    "ledger.TransactionRejected",
+                    str(proposal.transaction_id),
+                    {
+                        "transaction_id": str(proposal.transaction_id),
+                        "kind": proposal.command.kind,  # type: ignore[attr-defined]
+                        "rule": rule or "validation",
+                        "code": refusal.code,
+                        "message": refusal.message,
+                        "rejected_at": proposal.proposed_at,
+                    },
+                )
+            ]
+        return await self._record(conn, repo, ctx, outcome_name, result)
+
+    async def _record(
+        self, conn: AsyncConnection, repo: LedgerRepository, ctx: TxContext, outcome_name: str, result: dict[str, Any]
+    ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
+        proposal = ctx.proposal
+        command = proposal.command.model_dump(mode="json")
+        identity = proposal.identity()
+        body = {
+            "transaction_id": str(proposal.transaction_id),
+            "outcome": outcome_name,
+            "command": command,
+            "identity": identity,
+            "rules_applied": ctx.rules_applied,
+            "broken_rules": ctx.broken_rules,
+            "external_data": {},
+            "result": result,
+        }
+        entry = self.head.append(proposal.proposed_at, command["kind"], body)
+        self.frontier.append(entry.entry_hash)
+        await repo.add_transaction(
+            tx=proposal.transaction_id,
+            kind=command["kind"],
+            request_hash=request_hash(proposal),
+            outcome=outcome_name,
+            initiator=proposal.principal.initiator,
+            on_behalf_of=proposal.principal.on_behalf_of,
+            input={"command": command, "identity": identity},
+            result={**result, "_sequence": entry.sequence, "_at": entry.recorded_at.isoformat()},
+            journal_sequence=entry.sequence,
+            recorded_at=entry.recorded_at,
+        )
+        outcome = Outcome(proposal.transaction_id, outcome_name, result, entry.sequence, entry.recorded_at)
+        events = [(self._topic(TRANSACTIONS_TOPIC), self._envelope(e.type, e.key, e.payload)) for e in ctx.events]
+        events.append(
+            (
+                self._topic(JOURNAL_TOPIC),
+                self._envelope(
+                    "ledger.JournalEntryAppended",
+                    "journal",
+                    {
+                        "sequence": entry.sequence,
+                        "entry_hash": entry.entry_hash.hex(),
+                        "previous_hash": entry.previous_hash.hex(),
+                        "kind": entry.kind,
+                        "recorded_at": entry.recorded_at,
+                        "body": entry.body,
+                    },
+                ),
+            )
+        )
+        return outcome, entry, events
+
+    @staticmethod
+    def _envelope(type: str, key: str, payload: dict[str, Any]) -> Any:
+        return new_envelope(
+            type=type,
+            key=key,
+            producer="ledger",
+            payload={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in payload.items()},
+        )
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    async def _checkpoint_if_due(self, repo: LedgerRepository, appended: int) -> None:
+        size, at = self._last_checkpoint
+        due_by_count = self.frontier.size // self._checkpoint_every > size // self._checkpoint_every
+        due_by_time = time.monotonic() - at >= self._checkpoint_seconds
+        if self.frontier.size > size and (due_by_count or due_by_time):
+            checkpoint = sign_checkpoint(self._signer, self.frontier.size, self.frontier.root(), self._clock())
+            await repo.add_checkpoint(checkpoint)
+            self._last_checkpoint = (self.frontier.size, time.monotonic())
+
+    async def _maybe_checkpoint_idle(self) -> None:
+        size, at = self._last_checkpoint
+        if self.frontier.size > size and time.monotonic() - at >= self._checkpoint_seconds:
+            async with self._engine.begin() as conn:
+                await self._checkpoint_if_due(LedgerRepository(conn), 0)
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A transaction decided earlier in the same batch."""
+
+    request_hash: bytes
+    outcome: Outcome
