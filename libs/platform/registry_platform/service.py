@@ -77,6 +77,10 @@ class ServiceRuntime:
         self.consumers: list[InboxConsumer] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # Extra readiness conditions a service adds (e.g. the ledger's writer holding its lock).
+        self.readiness: dict[str, Callable[[], bool]] = {}
+        # Service-specific objects the entrypoints reach through the runtime (set in on_start).
+        self.state: dict[str, Any] = {}
 
     def topic(self, name: str) -> str:
         return self.settings.topic(name)
@@ -121,6 +125,10 @@ class ServiceRuntime:
         if self.definition.on_start is not None:
             await self.definition.on_start(self)
 
+    def spawn(self, name: str, work: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """Run a background task of the service until it stops; `work` receives the stop event."""
+        self._tasks.append(asyncio.create_task(work(self._stop), name=name))
+
     async def announce(self, event_type: str, extra: dict[str, Any]) -> None:
         payload = {"service": self.definition.name, "instance_id": self.instance_id, **extra}
         if event_type == "platform.ServiceStarted":
@@ -158,6 +166,8 @@ class ServiceRuntime:
             checks["broker"] = f"unreachable: {type(exc).__name__}"
         if self.consumers and not all(c.ready.is_set() for c in self.consumers):
             checks["consumers"] = "starting"
+        for name, is_ready in self.readiness.items():
+            checks[name] = "ok" if is_ready() else "starting"
         return checks
 
     async def stop(self) -> None:

@@ -1,8 +1,45 @@
 """Wiring of the ledger service: sections, accounts, unit blocks, transactions and the journal."""
 
-from registry_platform.service import app_factory, service_definition
+from __future__ import annotations
+
+import hashlib
+
+from ledger.entrypoints.api import router
+from ledger.service_layer.writer import JOURNAL_TOPIC, TRANSACTIONS_TOPIC, LedgerWriter
+from ledger.settings import LedgerSettings
+from registry_contracts.signing import Ed25519Signer
+from registry_platform.kafka import TopicSpec
+from registry_platform.service import ServiceRuntime, app_factory, service_definition
+
+
+def journal_signer(settings: LedgerSettings) -> Ed25519Signer:
+    seed = hashlib.sha256(b"a6r-ledger-journal\x00" + settings.journal_signing_seed.get_secret_value().encode())
+    return Ed25519Signer.from_seed(seed.digest())
+
+
+async def start_writer(runtime: ServiceRuntime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, LedgerSettings)
+    writer = LedgerWriter(
+        runtime.engine,
+        topic=runtime.topic,
+        signer=journal_signer(settings),
+        checkpoint_every=settings.checkpoint_every,
+        checkpoint_seconds=settings.checkpoint_seconds,
+        max_batch=settings.writer_max_batch,
+    )
+    runtime.state["writer"] = writer
+    runtime.readiness["writer"] = writer.ready.is_set
+    runtime.spawn("ledger-writer", writer.run)
+
 
 DEFINITION = service_definition(
-    "ledger", __file__, description="Sole owner of sections, accounts, unit blocks, transactions and journal."
+    "ledger",
+    __file__,
+    description="Sole owner of sections, accounts, unit blocks, transactions and the journal.",
+    # The journal topic keeps every entry forever (ARCHITECTURE.md §2).
+    produces=[TopicSpec(JOURNAL_TOPIC, partitions=1, retention_ms=-1), TopicSpec(TRANSACTIONS_TOPIC)],
+    routers=[router],
+    on_start=start_writer,
 )
-create_app = app_factory(DEFINITION)
+create_app = app_factory(DEFINITION, LedgerSettings)

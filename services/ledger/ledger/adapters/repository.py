@@ -74,7 +74,11 @@ class LedgerRepository:
 
     async def known_transactions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
         rows = await self.conn.execute(
-            text("SELECT id, request_hash, outcome, result FROM transactions WHERE id = ANY(:ids)"), {"ids": list(ids)}
+            text(
+                "SELECT id, request_hash, outcome, result, journal_sequence, recorded_at FROM transactions "
+                "WHERE id = ANY(:ids)"
+            ),
+            {"ids": list(ids)},
         )
         return {row.id: row for row in rows}
 

@@ -255,8 +255,8 @@ class LedgerWriter:
             previous.id,
             previous.outcome,
             previous.result,
-            previous.result.get("_sequence", 0),
-            previous.result.get("_at", proposal.proposed_at),
+            previous.journal_sequence,
+            previous.recorded_at,
             replayed=True,
         )
 
@@ -319,7 +319,7 @@ class LedgerWriter:
             initiator=proposal.principal.initiator,
             on_behalf_of=proposal.principal.on_behalf_of,
             input={"command": command, "identity": identity},
-            result={**result, "_sequence": entry.sequence, "_at": entry.recorded_at.isoformat()},
+            result=result,
             journal_sequence=entry.sequence,
             recorded_at=entry.recorded_at,
         )

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from pydantic import SecretStr, model_validator
+
+from registry_platform.settings import ServiceSettings
+
+# Published in the repository, so only ever acceptable outside production.
+DEV_JOURNAL_SEED = "dev-only-journal-checkpoint-seed"
+
+
+class LedgerSettings(ServiceSettings):
+    # Seed of the Ed25519 key that signs journal checkpoints (A6R-21).
+    journal_signing_seed: SecretStr = SecretStr(DEV_JOURNAL_SEED)
+    checkpoint_every: int = 1000
+    checkpoint_seconds: float = 10.0
+    writer_max_batch: int = 256
+
+    @model_validator(mode="after")
+    def _refuse_dev_seed(self) -> LedgerSettings:
+        if self.mode == "production" and self.journal_signing_seed.get_secret_value() == DEV_JOURNAL_SEED:
+            raise ValueError("REGISTRY_JOURNAL_SIGNING_SEED still holds the development seed; set a real one")
+        return self

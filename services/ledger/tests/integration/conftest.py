@@ -1,0 +1,103 @@
+"""A running ledger (real HTTP, real PostgreSQL, real broker) and clients with verified tokens."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from ledger.bootstrap import DEFINITION
+from ledger.settings import LedgerSettings
+from registry_platform.auth import Grant, dev_signing_key, issue_token
+from registry_platform.service import create_app
+from registry_platform.settings import DEV_TOKEN_SECRET
+from registry_platform.testing.infra import serve_app
+
+ADMIN = [Grant("registry_administrator")]
+SERVICE = [Grant("registry_service")]
+
+
+class LedgerClient:
+    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+        self.http = http
+        self.base_url = base_url
+
+    def token(self, subject: str, grants: list[Grant], actor: str | None = None) -> str:
+        return issue_token(dev_signing_key(DEV_TOKEN_SECRET), subject, grants, actor=actor, lifetime=3600)
+
+    async def propose(
+        self,
+        command: dict[str, Any],
+        *,
+        grants: list[Grant] = ADMIN,
+        subject: str = "admin",
+        tx: uuid.UUID | None = None,
+        actor: str | None = None,
+    ) -> httpx.Response:
+        tx = tx or uuid.uuid4()
+        headers = {"Authorization": f"Bearer {self.token(subject, grants, actor)}"}
+        return await self.http.put(f"{self.base_url}/transactions/{tx}", json=command, headers=headers)
+
+    async def ok(self, command: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        response = await self.propose(command, **kw)
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def get(self, path: str, *, grants: list[Grant] = ADMIN, subject: str = "admin", **params: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token(subject, grants)}"}
+        response = await self.http.get(f"{self.base_url}{path}", headers=headers, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def balance(self, account: str) -> int:
+        return int((await self.get(f"/accounts/{account}"))["balance"])
+
+
+@pytest.fixture
+async def ledger(service_settings) -> AsyncIterator[LedgerClient]:  # type: ignore[no-untyped-def]
+    settings = service_settings("ledger", LedgerSettings, checkpoint_every=50)
+    async with serve_app(create_app(DEFINITION, settings)) as url, httpx.AsyncClient(timeout=30) as http:
+        client = LedgerClient(http, url)
+        for _ in range(200):
+            if (await http.get(f"{url}/ready")).status_code == 200:
+                break
+            import asyncio
+
+            await asyncio.sleep(0.05)
+        yield client
+
+
+SCOPE = {"originating_registry": "CHE01", "issuing_party": "GHA", "activity_id": "GH-COOK-001", "vintage": 2024}
+
+
+async def setup_registry(ledger: LedgerClient) -> dict[str, str]:
+    """Two sections, an approach, and the usual accounts, all active."""
+    await ledger.ok({"kind": "create_section", "party": "GHA", "name": "Ghana"})
+    await ledger.ok({"kind": "create_section", "party": "CHE", "name": "Switzerland"})
+    await ledger.ok(
+        {"kind": "create_cooperative_approach", "id": "CA0001", "name": "GHA-CHE", "parties": ["CHE", "GHA"]}
+    )
+    accounts = {}
+    for name, section, type_ in [
+        ("issuance", "GHA", "issuance"),
+        ("gha_holding", "GHA", "holding"),
+        ("che_holding", "CHE", "holding"),
+        ("che_use", "CHE", "use_ndc"),
+        ("proxy", None, "proxy"),
+        ("admin_cancel", None, "administrative_cancellation"),
+        ("admin_hold", None, "administrative_holding"),
+    ]:
+        opened = await ledger.ok({"kind": "open_account", "holder": name, "section": section, "type": type_})
+        accounts[name] = opened["account"]
+        await ledger.ok(
+            {
+                "kind": "change_account_status",
+                "account": opened["account"],
+                "status": "active",
+                "reason": "opened for tests",
+            }
+        )
+    return accounts

@@ -1,0 +1,98 @@
+"""Issuance and transfers over HTTP (A6R-40, A6R-44, A6R-52, A6R-54, A6R-55, A6R-47)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from .conftest import SCOPE, LedgerClient, setup_registry
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a6r52_issue_then_implicit_and_explicit_transfers(ledger: LedgerClient) -> None:
+    acc = await setup_registry(ledger)
+    issued = await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 1000,
+            "first_transferring_party": "GHA",
+            "cooperative_approach": "CA0001",
+        }
+    )
+    assert issued["blocks"][0]["first"] == 1 and issued["blocks"][0]["last"] == 1000
+    moved = await ledger.ok(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 300}},
+        }
+    )
+    assert moved["quantity"] == 300 and moved["blocks"][0]["first"] == 1
+    explicit = await ledger.ok(
+        {
+            "kind": "transfer_units",
+            "source": acc["gha_holding"],
+            "destination": acc["che_holding"],
+            "units": {"ranges": [{"scope": SCOPE, "first": 101, "last": 200}]},
+        }
+    )
+    assert [(b["first"], b["last"]) for b in explicit["blocks"]] == [(101, 200)]
+    assert await ledger.balance(acc["issuance"]) == 700
+    assert await ledger.balance(acc["gha_holding"]) == 200
+    assert await ledger.balance(acc["che_holding"]) == 100
+    blocks = await ledger.get(f"/accounts/{acc['gha_holding']}/blocks")
+    assert sorted((b["first"], b["last"]) for b in blocks["items"]) == [(1, 100), (201, 300)]
+    assert blocks["items"][0]["serials"].startswith("CA0001-CHE01-GHA-")
+
+
+async def test_a6r47_rejection_is_recorded_and_changes_nothing(ledger: LedgerClient) -> None:
+    acc = await setup_registry(ledger)
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 10,
+            "first_transferring_party": "GHA",
+        }
+    )
+    tx = uuid.uuid4()
+    refused = await ledger.propose(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 11}},
+        },
+        tx=tx,
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "insufficient_units"
+    assert await ledger.balance(acc["issuance"]) == 10
+    stored = await ledger.get(f"/transactions/{tx}")
+    assert stored["outcome"] == "rejected" and stored["result"]["error"]["code"] == "insufficient_units"
+    again = await ledger.propose(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 11}},
+        },
+        tx=tx,
+    )
+    assert again.status_code == 409 and again.json()["journal_sequence"] == refused.json()["journal_sequence"]
+    reused = await ledger.propose(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 5}},
+        },
+        tx=tx,
+    )
+    assert reused.status_code == 409 and reused.json()["error"]["code"] == "transaction_id_reused"
