@@ -69,6 +69,7 @@ class InboxConsumer:
         handlers: Mapping[str, Handler],
         producer: AIOKafkaProducer,
         group_prefix: str,
+        replication_factor: int = 1,
     ) -> None:
         self.name = name
         self._engine = engine
@@ -77,12 +78,13 @@ class InboxConsumer:
         self._handlers = dict(handlers)
         self._producer = producer
         self._group = f"{group_prefix}.{name}"
+        self._replication_factor = replication_factor
         self._consumer: AIOKafkaConsumer | None = None
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
         specs = self._topics + [TopicSpec(dlq_topic(t.name), partitions=1) for t in self._topics]
-        await declare_topics(self._bootstrap, specs)
+        await declare_topics(self._bootstrap, specs, self._replication_factor)
         consumer = new_consumer(self._bootstrap, self._group)
         await consumer.start()
         partitions = []

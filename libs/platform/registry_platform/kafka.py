@@ -27,7 +27,7 @@ class TopicSpec:
     retention_ms: int = 7 * 24 * 3600 * 1000
 
 
-async def declare_topics(bootstrap: str, topics: list[TopicSpec]) -> set[str]:
+async def declare_topics(bootstrap: str, topics: list[TopicSpec], replication_factor: int = 1) -> set[str]:
     """Create the topics that do not exist yet; return the names this call created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await admin.start()
@@ -42,7 +42,7 @@ async def declare_topics(bootstrap: str, topics: list[TopicSpec]) -> set[str]:
                         NewTopic(
                             spec.name,
                             spec.partitions,
-                            1,
+                            replication_factor,
                             topic_configs={"retention.ms": str(spec.retention_ms)},
                         )
                     ]

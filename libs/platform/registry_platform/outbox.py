@@ -91,6 +91,7 @@ class OutboxRelay:
         poll_interval: float = 0.05,
         retention_seconds: int = 7 * 24 * 3600,
         topic_check_interval: float = 5.0,
+        replication_factor: int = 1,
     ) -> None:
         self._engine = engine
         self._schema = schema
@@ -101,10 +102,11 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._retention_seconds = retention_seconds
         self._topic_check_interval = topic_check_interval
+        self._replication_factor = replication_factor
 
     async def check_topics(self) -> int:
         """Declare our topics; requeue retained rows of any topic that had to be created."""
-        created = await declare_topics(self._bootstrap, self._topics)
+        created = await declare_topics(self._bootstrap, self._topics, self._replication_factor)
         if not created:
             return 0
         async with self._engine.begin() as conn:

@@ -102,6 +102,7 @@ class ServiceRuntime:
             topics=self.topic_specs(),
             poll_interval=s.outbox_poll_interval_seconds,
             retention_seconds=s.outbox_retention_seconds,
+            replication_factor=s.topic_replication_factor,
         )
         await self.relay.check_topics()
         peers = ConsumerSpec(name=f"{self.definition.name}.peers", topics=[PLATFORM_TOPIC], handlers=PEER_HANDLERS)
@@ -115,6 +116,7 @@ class ServiceRuntime:
                     handlers=spec.handlers,
                     producer=self.producer,
                     group_prefix=s.topic_prefix,
+                    replication_factor=s.topic_replication_factor,
                 )
             )
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"))

@@ -26,6 +26,8 @@ class ServiceSettings(BaseSettings):
     # Prefix of every topic this service declares, produces to and consumes from; tests give each
     # test its own prefix so that they never see each other's events.
     topic_prefix: str = "registry"
+    # Replication factor of the topics a service declares: 1 on the local single broker, 3 in production.
+    topic_replication_factor: int = 1
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     # Seed of the development token issuer's Ed25519 key (until identity issues tokens).
