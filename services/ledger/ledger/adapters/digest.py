@@ -1,0 +1,51 @@
+"""A digest of the ledger's whole state: equal digests mean equal registries.
+
+Covers what the registry asserts: sections, cooperative approaches, accounts and their statuses,
+issuances with their metadata, application decisions, and every live block with its holder. Ids
+are included because the writer assigns them deterministically, so a replay must reproduce them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from registry_contracts.canonical import canonical_json
+
+DIGEST_DOMAIN = b"a6r-registry/ledger/state-digest/v1\x00"
+
+PARTS = {
+    "sections": "SELECT party, name FROM sections ORDER BY party",
+    "cooperative_approaches": "SELECT id, name, parties FROM cooperative_approaches ORDER BY id",
+    "accounts": "SELECT number, holder, section, cooperative_approach, type, status FROM accounts ORDER BY number",
+    "serial_scopes": "SELECT * FROM serial_scopes ORDER BY id",
+    "issuances": (
+        "SELECT id, scope_id, first_serial, last_serial, cooperative_approach, first_transferring_party, sectors, "
+        "activity_types, underlying_registry, underlying_first, underlying_last FROM issuances ORDER BY id"
+    ),
+    "application_decisions": (
+        "SELECT application_id::text, approved, account_number FROM application_decisions ORDER BY application_id"
+    ),
+    "holdings": "SELECT block_id, account_number, scope_id, first_serial, last_serial FROM holdings ORDER BY block_id",
+}
+
+
+async def state_digest(engine: AsyncEngine) -> str:
+    digest = hashlib.sha256(DIGEST_DOMAIN)
+    async with engine.connect() as conn:
+        for part, sql in PARTS.items():
+            digest.update(canonical_json({"part": part}))
+            result = await conn.stream(text(sql))
+            async for row in result:
+                digest.update(canonical_json([_plain(v) for v in row]))
+    return digest.hexdigest()
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    return str(value)

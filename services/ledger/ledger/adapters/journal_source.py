@@ -1,0 +1,66 @@
+"""Reading the journal back: from the ledger's own table, or from the journal topic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from registry_contracts.envelope import EventEnvelope
+from registry_contracts.signing import Signature
+
+from ledger.domain.journal import Checkpoint, JournalEntry
+
+
+async def entries_from_database(engine: AsyncEngine) -> AsyncIterator[JournalEntry]:
+    async with engine.connect() as conn:
+        result = await conn.stream(
+            text("SELECT sequence, recorded_at, kind, body, previous_hash, entry_hash FROM journal ORDER BY sequence")
+        )
+        async for row in result:
+            yield JournalEntry(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]))
+
+
+async def checkpoints_from_database(engine: AsyncEngine) -> list[Checkpoint]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT tree_size, root_hash, signature, signed_at FROM journal_checkpoints ORDER BY tree_size")
+        )
+        return [Checkpoint(r[0], bytes(r[1]), r[3], Signature.from_dict(r[2])) for r in rows]
+
+
+async def entries_from_topic(bootstrap: str, topic: str) -> AsyncIterator[JournalEntry]:
+    """Every JournalEntryAppended on the (single-partition) journal topic, up to its current end.
+
+    The relay may publish an entry twice (after a crash); later copies of a sequence are skipped."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        expected = 1
+        while await consumer.position(partition) < end:
+            batch = await consumer.getmany(partition, timeout_ms=1000)
+            for record in batch.get(partition, []):
+                envelope = EventEnvelope.from_bytes(record.value)
+                if envelope.type != "ledger.JournalEntryAppended":
+                    continue
+                p = envelope.payload
+                if p["sequence"] < expected:
+                    continue
+                expected = p["sequence"] + 1
+                yield JournalEntry(
+                    p["sequence"],
+                    datetime.fromisoformat(p["recorded_at"].replace("Z", "+00:00")),
+                    p["kind"],
+                    p["body"],
+                    bytes.fromhex(p["previous_hash"]),
+                    bytes.fromhex(p["entry_hash"]),
+                )
+    finally:
+        await consumer.stop()

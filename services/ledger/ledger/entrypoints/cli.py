@@ -1,0 +1,114 @@
+"""`registry-ledger verify|replay|digest`: the ledger's own audit tools (A6R-48, A6R-21).
+
+- verify: recompute the hash chain and every signed checkpoint, and check that journal and
+  transaction records agree; exit 1 naming the first bad entry.
+- replay: rebuild the whole state from the journal alone (the database table, or the journal
+  topic) into an empty database, and compare its state digest with the live one; exit 1 if not equal.
+- digest: print the state digest of a database.
+
+Database and broker come from the usual REGISTRY_* settings; `--into` names the empty database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from registry_contracts.signing import KeyRing
+from registry_platform import db, migrations
+
+from ledger.adapters.digest import state_digest
+from ledger.adapters.journal_source import checkpoints_from_database, entries_from_database, entries_from_topic
+from ledger.bootstrap import DEFINITION, journal_signer
+from ledger.domain.journal import Finding, verify_journal
+from ledger.service_layer.replay import ReplayDiverged, replay
+from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter
+from ledger.settings import LedgerSettings
+
+
+async def find_problem(engine: AsyncEngine, settings: LedgerSettings) -> Finding | None:
+    keyring = KeyRing([journal_signer(settings).public_key()])
+    entries = [e async for e in entries_from_database(engine)]
+    checkpoints = await checkpoints_from_database(engine)
+    for finding in verify_journal(entries, checkpoints, keyring):
+        return finding
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT journal_sequence, id::text, outcome FROM transactions"))).all()
+    recorded = {seq: (tx, outcome) for seq, tx, outcome in rows}
+    for entry in entries:
+        if recorded.pop(entry.sequence, None) != (entry.body.get("transaction_id"), entry.body.get("outcome")):
+            return Finding(entry.sequence, "no transaction record matches this journal entry")
+    if recorded:
+        return Finding(min(recorded), "a transaction record has no journal entry")
+    return None
+
+
+async def _verify(settings: LedgerSettings) -> int:
+    engine = db.create_engine(settings.database_url, settings.db_schema)
+    try:
+        finding = await find_problem(engine, settings)
+    finally:
+        await engine.dispose()
+    if finding:
+        print(f"journal INVALID at entry {finding.sequence}: {finding.problem}")
+        return 1
+    print("journal valid")
+    return 0
+
+
+async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
+    await asyncio.to_thread(migrations.upgrade, DEFINITION.migrations_dir, into, settings.db_schema)
+    live = db.create_engine(settings.database_url, settings.db_schema)
+    target = db.create_engine(into, settings.db_schema)
+    writer = LedgerWriter(target, topic=settings.topic, signer=journal_signer(settings),
+                          checkpoint_every=10**12, checkpoint_seconds=float("inf"))
+    try:
+        source = (
+            entries_from_topic(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC))
+            if from_topic
+            else entries_from_database(live)
+        )
+        report = await replay(writer, source)
+        rebuilt, current = await state_digest(target), await state_digest(live)
+    except ReplayDiverged as exc:
+        print(f"replay DIVERGED at entry {exc.sequence}: {exc}")
+        return 1
+    finally:
+        await live.dispose()
+        await target.dispose()
+    print(f"replayed {report.entries} entries; head {report.head_hash}")
+    print(f"replayed state digest {rebuilt}")
+    print(f"live state digest     {current}")
+    return 0 if rebuilt == current else 1
+
+
+async def _digest(settings: LedgerSettings) -> int:
+    engine = db.create_engine(settings.database_url, settings.db_schema)
+    try:
+        print(await state_digest(engine))
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="registry-ledger", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("verify", help="verify the journal's hash chain, checkpoints and records")
+    rp = sub.add_parser("replay", help="rebuild the state from the journal into an empty database")
+    rp.add_argument("--into", required=True, help="URL of an empty database to rebuild into")
+    rp.add_argument("--from-topic", action="store_true", help="read the journal topic instead of the table")
+    sub.add_parser("digest", help="print the state digest")
+    args = parser.parse_args(argv)
+    settings = LedgerSettings(service_name="ledger")
+    if args.command == "verify":
+        code = asyncio.run(_verify(settings))
+    elif args.command == "replay":
+        code = asyncio.run(_replay(settings, args.into, args.from_topic))
+    else:
+        code = asyncio.run(_digest(settings))
+    sys.exit(code)

@@ -1,0 +1,75 @@
+"""Replay (A6R-48): rebuild the registry from its journal alone, through the same handlers.
+
+Each journal entry holds the complete command, the identity that proposed it, and the instant it
+was recorded. Fed back through the writer in order into an empty database, they must produce the
+same outcomes and the same hash chain, entry by entry; any difference stops the replay at that
+entry. The caller then compares the state digests of the rebuilt and the live database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from pydantic import TypeAdapter
+
+from ledger.domain.journal import JournalEntry
+from ledger.service_layer.commands import AnyCommand
+from ledger.service_layer.context import Proposal, principal_from_identity
+from ledger.service_layer.writer import LedgerWriter, Outcome
+
+_COMMAND = TypeAdapter(AnyCommand)
+
+
+class ReplayDiverged(Exception):
+    def __init__(self, sequence: int, problem: str) -> None:
+        super().__init__(f"entry {sequence}: {problem}")
+        self.sequence = sequence
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    entries: int
+    head_hash: str
+
+
+def proposal_of(entry: JournalEntry) -> Proposal:
+    body = entry.body
+    return Proposal(
+        transaction_id=uuid.UUID(body["transaction_id"]),
+        command=_COMMAND.validate_python(body["command"]),
+        principal=principal_from_identity(body["identity"]),
+        proposed_at=entry.recorded_at,
+    )
+
+
+async def replay(writer: LedgerWriter, entries: AsyncIterator[JournalEntry], batch: int = 200) -> ReplayReport:
+    """Apply `entries` (in sequence order) to the empty database behind `writer`."""
+    await writer.load()
+    if writer.head.sequence != 0:
+        raise ReplayDiverged(writer.head.sequence, "the target database is not empty")
+    pending: list[JournalEntry] = []
+    count = 0
+    async for entry in entries:
+        pending.append(entry)
+        if len(pending) >= batch:
+            count += await _apply(writer, pending)
+            pending = []
+    if pending:
+        count += await _apply(writer, pending)
+    return ReplayReport(count, writer.head.last_hash.hex())
+
+
+async def _apply(writer: LedgerWriter, entries: list[JournalEntry]) -> int:
+    outcomes = await writer.apply([proposal_of(e) for e in entries], stamp=False)
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        if not isinstance(outcome, Outcome) or outcome.replayed:
+            raise ReplayDiverged(entry.sequence, f"the command was not decided afresh ({outcome!r})")
+        if outcome.journal_sequence != entry.sequence:
+            raise ReplayDiverged(entry.sequence, f"replayed as entry {outcome.journal_sequence}")
+        if outcome.outcome != entry.body["outcome"] or outcome.result != entry.body["result"]:
+            raise ReplayDiverged(entry.sequence, f"outcome differs: {outcome.outcome} {outcome.result}")
+    if writer.head.last_hash != entries[-1].entry_hash:
+        raise ReplayDiverged(entries[-1].sequence, "the replayed hash chain differs")
+    return len(entries)

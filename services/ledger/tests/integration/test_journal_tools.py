@@ -1,0 +1,144 @@
+"""`registry-ledger verify` and `replay` (A6R-48, A6R-21, A6R-22): tampering is caught, and the
+state rebuilt from the journal alone equals the live state."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from registry_platform import db
+
+from ledger.domain.journal import JournalHead
+
+from .conftest import SCOPE, LedgerClient, setup_registry
+
+pytestmark = pytest.mark.integration
+CLI = [sys.executable, "-c", "from ledger.entrypoints.cli import main; main()"]
+
+
+def run_cli(settings, *args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "REGISTRY_DATABASE_URL": database_url or settings.database_url,
+        "REGISTRY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "REGISTRY_TOPIC_PREFIX": settings.topic_prefix,
+        "REGISTRY_MODE": "test",
+    }
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+async def make_history(ledger: LedgerClient, transfers: int, concurrency: int = 8) -> dict[str, str]:
+    acc = await setup_registry(ledger)
+    await ledger.ok({"kind": "issue_units", "account": acc["issuance"], "scope": SCOPE, "quantity": 10**6,
+                     "first_transferring_party": "GHA", "cooperative_approach": "CA0001"})
+    await ledger.ok({"kind": "transfer_units", "source": acc["issuance"], "destination": acc["gha_holding"],
+                     "units": {"selection": {"quantity": 400_000}}})
+    rng = random.Random(42)
+    pairs = [(acc["issuance"], acc["gha_holding"]), (acc["gha_holding"], acc["che_holding"]),
+             (acc["che_holding"], acc["gha_holding"]), (acc["che_holding"], acc["che_use"])]
+    plan = [(rng.choice(pairs), rng.randint(1, 60)) for _ in range(transfers)]
+
+    async def worker(items: list[tuple[tuple[str, str], int]]) -> None:
+        for (source, destination), quantity in items:
+            response = await ledger.propose({"kind": "transfer_units", "source": source, "destination": destination,
+                                             "units": {"selection": {"quantity": quantity}}})
+            assert response.status_code in (201, 409), response.text
+
+    await asyncio.gather(*(worker(plan[i::concurrency]) for i in range(concurrency)))
+    return acc
+
+
+async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger, service_settings, database_url):
+    await make_history(ledger, 120)
+    settings = service_settings("ledger")
+    assert run_cli(settings, "verify").returncode == 0
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE journal DISABLE TRIGGER journal_immutable"))
+            count = await conn.scalar(text("SELECT max(sequence) FROM journal"))
+        target = count // 2
+
+        # A single changed byte in one entry's body.
+        async with engine.begin() as conn:
+            original = await conn.scalar(text("SELECT body::text FROM journal WHERE sequence = :s"), {"s": target})
+            await conn.execute(text("UPDATE journal SET body = CAST(:b AS jsonb) WHERE sequence = :s"),
+                               {"b": original.replace('"recorded"', '"recordee"', 1), "s": target})
+        altered = run_cli(settings, "verify")
+        assert altered.returncode == 1 and f"entry {target}:" in altered.stdout, altered.stdout
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE journal SET body = CAST(:b AS jsonb) WHERE sequence = :s"),
+                               {"b": original, "s": target})
+        assert run_cli(settings, "verify").returncode == 0
+
+        # A deleted row.
+        async with engine.begin() as conn:
+            row = (await conn.execute(text("SELECT * FROM journal WHERE sequence = :s"), {"s": target})).one()
+            await conn.execute(text("DELETE FROM journal WHERE sequence = :s"), {"s": target})
+        deleted = run_cli(settings, "verify")
+        assert deleted.returncode == 1 and f"entry {target}:" in deleted.stdout, deleted.stdout
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO journal VALUES (:sequence, :recorded_at, :kind, CAST(:body AS jsonb), "
+                                    ":previous_hash, :entry_hash)"),
+                               {**row._mapping, "body": __import__("json").dumps(row.body)})
+        assert run_cli(settings, "verify").returncode == 0
+
+        # An inserted row, forged with a correct hash link at the end of the chain.
+        async with engine.begin() as conn:
+            last = (await conn.execute(text("SELECT * FROM journal ORDER BY sequence DESC LIMIT 1"))).one()
+            forged = JournalHead(last.sequence, bytes(last.entry_hash)).append(
+                last.recorded_at, "transfer_units", {**last.body, "transaction_id": str(uuid.uuid4())})
+            await conn.execute(text("INSERT INTO journal VALUES (:s, :at, :k, CAST(:b AS jsonb), :p, :h)"),
+                               {"s": forged.sequence, "at": forged.recorded_at, "k": forged.kind,
+                                "b": __import__("json").dumps(forged.body), "p": forged.previous_hash,
+                                "h": forged.entry_hash})
+        inserted = run_cli(settings, "verify")
+        assert inserted.returncode == 1 and f"entry {forged.sequence}:" in inserted.stdout, inserted.stdout
+    finally:
+        await engine.dispose()
+
+
+async def test_a6r48_replay_from_table_and_topic_reproduces_the_live_digest(ledger, service_settings, infra):
+    await make_history(ledger, 200)
+    settings = service_settings("ledger")
+    for source in ([], ["--from-topic"]):
+        target = infra.create_database()
+        try:
+            # The journal topic lags the table by the relay's poll interval.
+            await asyncio.sleep(1.0)
+            replayed = run_cli(settings, "replay", "--into", target, *source)
+            assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+            lines = replayed.stdout.splitlines()
+            assert lines[1].split()[-1] == lines[2].split()[-1]
+        finally:
+            infra.drop_database(target)
+
+
+async def test_a6r48_replay_exposes_live_state_that_the_journal_does_not_explain(
+    ledger, service_settings, infra, database_url
+):
+    await make_history(ledger, 20)
+    settings = service_settings("ledger")
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.begin() as conn:
+            # Units silently moved between accounts, outside any transaction.
+            await conn.execute(text("UPDATE holdings SET account_number = (SELECT min(number) FROM accounts "
+                                    "WHERE type = 'holding') WHERE block_id = (SELECT max(block_id) FROM holdings)"))
+    finally:
+        await engine.dispose()
+    target = infra.create_database()
+    try:
+        replayed = run_cli(settings, "replay", "--into", target)
+    finally:
+        infra.drop_database(target)
+    assert replayed.returncode == 1
+    lines = replayed.stdout.splitlines()
+    assert lines[1].split()[-1] != lines[2].split()[-1]
