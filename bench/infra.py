@@ -73,7 +73,7 @@ class Stack:
         with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
-        return postgres.url(self.pg_port, name)
+        return str(postgres.url(self.pg_port, name))
 
     async def start_ledger(self, database_url: str, topic_prefix: str) -> tuple[ManagedProcess, str]:
         port = free_port(self.pg_port + 100)

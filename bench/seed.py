@@ -101,7 +101,14 @@ def seed_blocks(
             "INSERT INTO transactions (id, kind, request_hash, outcome, initiator, on_behalf_of, input, result, "
             "journal_sequence, recorded_at) VALUES (%s, 'bench_seed', %s, 'recorded', 'bench', NULL, %s::jsonb, "
             "%s::jsonb, %s, %s)",
-            (tx, hashlib.sha256(canonical_json(body)).digest(), json.dumps(body), json.dumps(result), entry.sequence, now),
+            (
+                tx,
+                hashlib.sha256(canonical_json(body)).digest(),
+                json.dumps(body),
+                json.dumps(result),
+                entry.sequence,
+                now,
+            ),
         )
         conn.execute(
             "INSERT INTO serial_scopes VALUES (%s, %s, %s, %s, %s, %s)",

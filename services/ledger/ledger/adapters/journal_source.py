@@ -9,10 +9,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ledger.domain.journal import Checkpoint, JournalEntry
 from registry_contracts.envelope import EventEnvelope
 from registry_contracts.signing import Signature
-
-from ledger.domain.journal import Checkpoint, JournalEntry
 
 
 async def entries_from_database(engine: AsyncEngine) -> AsyncIterator[JournalEntry]:

@@ -18,9 +18,6 @@ import sys
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from registry_contracts.signing import KeyRing
-from registry_platform import db, migrations
-
 from ledger.adapters.digest import state_digest
 from ledger.adapters.journal_source import checkpoints_from_database, entries_from_database, entries_from_topic
 from ledger.bootstrap import DEFINITION, journal_signer
@@ -28,6 +25,8 @@ from ledger.domain.journal import Finding, verify_journal
 from ledger.service_layer.replay import ReplayDiverged, replay
 from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter
 from ledger.settings import LedgerSettings
+from registry_contracts.signing import KeyRing
+from registry_platform import db, migrations
 
 
 async def find_problem(engine: AsyncEngine, settings: LedgerSettings) -> Finding | None:
@@ -64,8 +63,13 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
     await asyncio.to_thread(migrations.upgrade, DEFINITION.migrations_dir, into, settings.db_schema)
     live = db.create_engine(settings.database_url, settings.db_schema)
     target = db.create_engine(into, settings.db_schema)
-    writer = LedgerWriter(target, topic=settings.topic, signer=journal_signer(settings),
-                          checkpoint_every=10**12, checkpoint_seconds=float("inf"))
+    writer = LedgerWriter(
+        target,
+        topic=settings.topic,
+        signer=journal_signer(settings),
+        checkpoint_every=10**12,
+        checkpoint_seconds=float("inf"),
+    )
     try:
         source = (
             entries_from_topic(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC))

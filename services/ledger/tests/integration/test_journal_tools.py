@@ -13,9 +13,8 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from registry_platform import db
-
 from ledger.domain.journal import JournalHead
+from registry_platform import db
 
 from .conftest import SCOPE, LedgerClient, setup_registry
 
@@ -36,19 +35,43 @@ def run_cli(settings, *args: str, database_url: str | None = None) -> subprocess
 
 async def make_history(ledger: LedgerClient, transfers: int, concurrency: int = 8) -> dict[str, str]:
     acc = await setup_registry(ledger)
-    await ledger.ok({"kind": "issue_units", "account": acc["issuance"], "scope": SCOPE, "quantity": 10**6,
-                     "first_transferring_party": "GHA", "cooperative_approach": "CA0001"})
-    await ledger.ok({"kind": "transfer_units", "source": acc["issuance"], "destination": acc["gha_holding"],
-                     "units": {"selection": {"quantity": 400_000}}})
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 10**6,
+            "first_transferring_party": "GHA",
+            "cooperative_approach": "CA0001",
+        }
+    )
+    await ledger.ok(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 400_000}},
+        }
+    )
     rng = random.Random(42)
-    pairs = [(acc["issuance"], acc["gha_holding"]), (acc["gha_holding"], acc["che_holding"]),
-             (acc["che_holding"], acc["gha_holding"]), (acc["che_holding"], acc["che_use"])]
+    pairs = [
+        (acc["issuance"], acc["gha_holding"]),
+        (acc["gha_holding"], acc["che_holding"]),
+        (acc["che_holding"], acc["gha_holding"]),
+        (acc["che_holding"], acc["che_use"]),
+    ]
     plan = [(rng.choice(pairs), rng.randint(1, 60)) for _ in range(transfers)]
 
     async def worker(items: list[tuple[tuple[str, str], int]]) -> None:
         for (source, destination), quantity in items:
-            response = await ledger.propose({"kind": "transfer_units", "source": source, "destination": destination,
-                                             "units": {"selection": {"quantity": quantity}}})
+            response = await ledger.propose(
+                {
+                    "kind": "transfer_units",
+                    "source": source,
+                    "destination": destination,
+                    "units": {"selection": {"quantity": quantity}},
+                }
+            )
             assert response.status_code in (201, 409), response.text
 
     await asyncio.gather(*(worker(plan[i::concurrency]) for i in range(concurrency)))
@@ -69,13 +92,16 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger,
         # A single changed byte in one entry's body.
         async with engine.begin() as conn:
             original = await conn.scalar(text("SELECT body::text FROM journal WHERE sequence = :s"), {"s": target})
-            await conn.execute(text("UPDATE journal SET body = CAST(:b AS jsonb) WHERE sequence = :s"),
-                               {"b": original.replace('"recorded"', '"recordee"', 1), "s": target})
+            await conn.execute(
+                text("UPDATE journal SET body = CAST(:b AS jsonb) WHERE sequence = :s"),
+                {"b": original.replace('"recorded"', '"recordee"', 1), "s": target},
+            )
         altered = run_cli(settings, "verify")
         assert altered.returncode == 1 and f"entry {target}:" in altered.stdout, altered.stdout
         async with engine.begin() as conn:
-            await conn.execute(text("UPDATE journal SET body = CAST(:b AS jsonb) WHERE sequence = :s"),
-                               {"b": original, "s": target})
+            await conn.execute(
+                text("UPDATE journal SET body = CAST(:b AS jsonb) WHERE sequence = :s"), {"b": original, "s": target}
+            )
         assert run_cli(settings, "verify").returncode == 0
 
         # A deleted row.
@@ -85,20 +111,32 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger,
         deleted = run_cli(settings, "verify")
         assert deleted.returncode == 1 and f"entry {target}:" in deleted.stdout, deleted.stdout
         async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO journal VALUES (:sequence, :recorded_at, :kind, CAST(:body AS jsonb), "
-                                    ":previous_hash, :entry_hash)"),
-                               {**row._mapping, "body": __import__("json").dumps(row.body)})
+            await conn.execute(
+                text(
+                    "INSERT INTO journal VALUES (:sequence, :recorded_at, :kind, CAST(:body AS jsonb), "
+                    ":previous_hash, :entry_hash)"
+                ),
+                {**row._mapping, "body": __import__("json").dumps(row.body)},
+            )
         assert run_cli(settings, "verify").returncode == 0
 
         # An inserted row, forged with a correct hash link at the end of the chain.
         async with engine.begin() as conn:
             last = (await conn.execute(text("SELECT * FROM journal ORDER BY sequence DESC LIMIT 1"))).one()
             forged = JournalHead(last.sequence, bytes(last.entry_hash)).append(
-                last.recorded_at, "transfer_units", {**last.body, "transaction_id": str(uuid.uuid4())})
-            await conn.execute(text("INSERT INTO journal VALUES (:s, :at, :k, CAST(:b AS jsonb), :p, :h)"),
-                               {"s": forged.sequence, "at": forged.recorded_at, "k": forged.kind,
-                                "b": __import__("json").dumps(forged.body), "p": forged.previous_hash,
-                                "h": forged.entry_hash})
+                last.recorded_at, "transfer_units", {**last.body, "transaction_id": str(uuid.uuid4())}
+            )
+            await conn.execute(
+                text("INSERT INTO journal VALUES (:s, :at, :k, CAST(:b AS jsonb), :p, :h)"),
+                {
+                    "s": forged.sequence,
+                    "at": forged.recorded_at,
+                    "k": forged.kind,
+                    "b": __import__("json").dumps(forged.body),
+                    "p": forged.previous_hash,
+                    "h": forged.entry_hash,
+                },
+            )
         inserted = run_cli(settings, "verify")
         assert inserted.returncode == 1 and f"entry {forged.sequence}:" in inserted.stdout, inserted.stdout
     finally:
@@ -129,9 +167,13 @@ async def test_a6r48_replay_exposes_live_state_that_the_journal_does_not_explain
     engine = db.create_engine(database_url, "ledger")
     try:
         async with engine.begin() as conn:
-            # Units silently moved between accounts, outside any transaction.
-            await conn.execute(text("UPDATE holdings SET account_number = (SELECT min(number) FROM accounts "
-                                    "WHERE type = 'holding') WHERE block_id = (SELECT max(block_id) FROM holdings)"))
+            # Units silently moved into the proxy account, which this history never uses.
+            await conn.execute(
+                text(
+                    "UPDATE holdings SET account_number = (SELECT number FROM accounts "
+                    "WHERE type = 'proxy') WHERE block_id = (SELECT max(block_id) FROM holdings)"
+                )
+            )
     finally:
         await engine.dispose()
     target = infra.create_database()

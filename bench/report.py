@@ -1,0 +1,146 @@
+"""The bench report: a plain-text table on stdout and the same facts as JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+P99_TARGET_MS = 50.0
+COST_TARGET = 1.25
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [headers, *[[_fmt(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    tps = report["pgbench"]["tps"]
+    scales = report["scales"]
+    found: list[dict[str, Any]] = []
+    for name, scale in scales.items():
+        peak = scale["closed_peak"]["transfers_per_s"]
+        found.append(
+            {
+                "target": f"transfers/s at {report['config']['clients']} clients >= 1.0x pgbench tps ({name} blocks)",
+                "measured": f"{peak:,.1f}/s = {peak / tps:.2f}x of {tps:,.1f}",
+                "pass": peak >= tps,
+            }
+        )
+    for name, scale in scales.items():
+        p99 = scale["open_80"]["p99_ms"]
+        found.append(
+            {
+                "target": f"p99 <= {P99_TARGET_MS:.0f} ms at 80% of peak ({name} blocks)",
+                "measured": f"p99 {p99:,.1f} ms at {scale['open_80']['offered_per_s']:,.1f}/s offered",
+                "pass": p99 <= P99_TARGET_MS and scale["open_80"]["dropped"] == 0,
+            }
+        )
+    if len(scales) == 2:
+        (small_name, small), (large_name, large) = scales.items()
+        mean_ratio = large["closed_1"]["mean_ms"] / small["closed_1"]["mean_ms"]
+        peak_ratio = small["closed_peak"]["transfers_per_s"] / large["closed_peak"]["transfers_per_s"]
+        found.append(
+            {
+                "target": f"cost at {large_name} within 25% of {small_name}: mean latency, 1 client",
+                "measured": f"{large['closed_1']['mean_ms']:.2f} / {small['closed_1']['mean_ms']:.2f} ms "
+                f"= {mean_ratio:.2f}x",
+                "pass": mean_ratio <= COST_TARGET,
+            }
+        )
+        found.append(
+            {
+                "target": f"cost at {large_name} within 25% of {small_name}: 1 / throughput, "
+                f"{report['config']['clients']} clients",
+                "measured": f"{small['closed_peak']['transfers_per_s']:,.1f} / "
+                f"{large['closed_peak']['transfers_per_s']:,.1f} = {peak_ratio:.2f}x",
+                "pass": peak_ratio <= COST_TARGET,
+            }
+        )
+    return found
+
+
+def render(report: dict[str, Any]) -> str:
+    tps = report["pgbench"]["tps"]
+    pg = report["pgbench"]
+    out = [
+        "Ledger benchmark (issue 3) - one PostgreSQL cluster (fsync on), everything on 127.0.0.1",
+        f"machine: {report['environment']['cpus']} CPUs, shared with the load generator and other work: noisy numbers",
+        "",
+        f"Reference: pgbench TPC-B-like, scale {pg['scale']}, -c {pg['clients']} -j 2 -T {pg['seconds']:.0f}: "
+        f"{tps:,.1f} tps (latency avg {pg['latency_avg_ms']:.2f} ms)",
+        "",
+    ]
+    rows = []
+    for name, scale in report["scales"].items():
+        for key, label in [
+            ("closed_1", "1 client"),
+            ("closed_peak", f"{report['config']['clients']} clients"),
+            ("open_80", "open 80% peak"),
+        ]:
+            m = scale[key]
+            rows.append(
+                [
+                    name,
+                    label,
+                    m["transfers_per_s"],
+                    m["p50_ms"],
+                    m["p99_ms"],
+                    m["mean_ms"],
+                    f"{m['transfers_per_s'] / tps:.2f}x",
+                    sum(m["errors"].values()) + m.get("dropped", 0),
+                ]
+            )
+    out.append("Implicit-split transfers over HTTP (PUT /transactions/{id}, transfer_units, selection.quantity random)")
+    out.append(
+        _table(["live blocks", "load", "transfers/s", "p50 ms", "p99 ms", "mean ms", "vs pgbench", "errors"], rows)
+    )
+    out.append("")
+    seeds = [
+        [name, s["seed"]["blocks"], s["seed"]["units"], s["seed"]["seconds"], s["live_blocks_after_measurements"]]
+        for name, s in report["scales"].items()
+    ]
+    out.append("Seeding (SQL straight into the ledger schema, bypassing the HTTP path; one synthetic journal entry)")
+    out.append(_table(["scale", "blocks seeded", "units", "seconds", "live blocks after the runs above"], seeds))
+    frag = report.get("fragmentation")
+    if frag:
+        out += [
+            "",
+            f"Fragmentation ({frag['scale']} scale): {frag['transfers_done']:,} random implicit transfers "
+            f"(quantity 1..{report['config']['max_quantity']}, {frag['clients']} clients) in {frag['seconds']:,.1f} s "
+            f"({frag['transfers_per_s']:,.1f}/s, errors {frag['errors']})",
+            f"  live blocks in the two holding accounts: before {frag['live_before']:,}, after {frag['live_after']:,} "
+            f"({frag['live_after'] / max(1, frag['live_before']):.2f}x); "
+            f"units {frag['units_before']:,} -> {frag['units_after']:,}",
+        ]
+    out += ["", "Targets"]
+    out.append(
+        _table(
+            ["", "target", "measured"],
+            [["PASS" if t["pass"] else "MISS", t["target"], t["measured"]] for t in report["targets"]],
+        )
+    )
+    for note in report.get("notes", []):
+        out.append(f"note: {note}")
+    return "\n".join(out)
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")

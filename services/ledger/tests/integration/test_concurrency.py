@@ -1,0 +1,180 @@
+"""Concurrency and crashes (A6R-40, A6R-44, A6R-22): racing clients never double-spend, and a
+SIGKILL of the ledger under load loses no acknowledged transaction and leaves no partial one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from registry_platform import db
+from registry_platform.testing.infra import free_port, spawn_service, wait_ready
+
+from .conftest import SCOPE, LedgerClient, setup_registry
+from .test_journal_tools import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+async def assert_units_conserved(database_url: str) -> None:
+    """Issued units equal live units per scope, and no transaction is half there."""
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            mismatched = (
+                await conn.execute(
+                    text(
+                        "SELECT i.scope_id FROM (SELECT scope_id, sum(last_serial - first_serial + 1) AS q FROM issuances "
+                        "GROUP BY scope_id) i LEFT JOIN (SELECT scope_id, sum(quantity) AS q FROM holdings GROUP BY scope_id) h "
+                        "ON h.scope_id = i.scope_id WHERE h.q IS DISTINCT FROM i.q"
+                    )
+                )
+            ).all()
+            orphans = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM unit_blocks b WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = b.created_tx)"
+                )
+            )
+            retired_live = await conn.scalar(
+                text("SELECT count(*) FROM holdings h JOIN block_retirements r ON r.block_id = h.block_id")
+            )
+    finally:
+        await engine.dispose()
+    assert mismatched == [], "issued units must equal live units in every scope"
+    assert orphans == 0, "every block belongs to a recorded transaction"
+    assert retired_live == 0, "a retired block is never live"
+
+
+async def test_a6r52_32_clients_racing_for_the_same_units_never_double_spend(
+    ledger: LedgerClient, database_url: str
+) -> None:
+    acc = await setup_registry(ledger)
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 1000,
+            "first_transferring_party": "GHA",
+        }
+    )
+
+    async def race_implicit(i: int) -> int:
+        r = await ledger.propose(
+            {
+                "kind": "transfer_units",
+                "source": acc["issuance"],
+                "destination": acc["gha_holding"],
+                "units": {"selection": {"quantity": 50}},
+            }
+        )
+        return r.status_code
+
+    implicit = await asyncio.gather(*(race_implicit(i) for i in range(32)))
+    assert sorted(implicit) == [201] * 20 + [409] * 12
+
+    async def race_explicit(i: int) -> httpx.Response:
+        return await ledger.propose(
+            {
+                "kind": "transfer_units",
+                "source": acc["gha_holding"],
+                "destination": acc["che_holding"],
+                "units": {"ranges": [{"scope": SCOPE, "first": 101, "last": 150}]},
+            }
+        )
+
+    explicit = await asyncio.gather(*(race_explicit(i) for i in range(32)))
+    assert sorted(r.status_code for r in explicit) == [201] + [409] * 31
+    assert {r.json()["error"]["code"] for r in explicit if r.status_code == 409} == {"range_not_held"}
+    assert await ledger.balance(acc["issuance"]) == 0
+    assert await ledger.balance(acc["gha_holding"]) == 950
+    assert await ledger.balance(acc["che_holding"]) == 50
+    await assert_units_conserved(database_url)
+    # Every acknowledged transaction is in the journal.
+    for r in explicit:
+        if r.status_code == 201:
+            entry = await ledger.get("/journal", after=r.json()["journal_sequence"] - 1, limit=1)
+            assert entry["items"][0]["body"]["transaction_id"] == r.json()["transaction_id"]
+
+
+async def test_a6r22_sigkill_under_load_loses_no_acknowledged_transaction(
+    service_settings, database_url: str, tmp_path: Path
+) -> None:
+    settings = service_settings("ledger")
+    env = {
+        "REGISTRY_DATABASE_URL": database_url,
+        "REGISTRY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "REGISTRY_TOPIC_PREFIX": settings.topic_prefix,
+        "REGISTRY_MODE": "test",
+    }
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    acknowledged: list[str] = []
+    interrupted = 0
+
+    async def load(ledger: LedgerClient, source: str, destination: str, stop: asyncio.Event) -> None:
+        nonlocal interrupted
+        while not stop.is_set():
+            tx = uuid.uuid4()
+            try:
+                r = await ledger.propose(
+                    {
+                        "kind": "transfer_units",
+                        "source": source,
+                        "destination": destination,
+                        "units": {"selection": {"quantity": 7}},
+                    },
+                    tx=tx,
+                )
+            except httpx.HTTPError:
+                interrupted += 1
+                await asyncio.sleep(0.05)
+                continue
+            if r.status_code == 201:
+                acknowledged.append(str(tx))
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        ledger = LedgerClient(http, base)
+        for round_ in range(2):
+            proc = spawn_service("ledger", port, env, tmp_path, name=f"ledger-{round_}")
+            await wait_ready(base, timeout=60)
+            if round_ == 0:
+                acc = await setup_registry(ledger)
+                await ledger.ok(
+                    {
+                        "kind": "issue_units",
+                        "account": acc["issuance"],
+                        "scope": SCOPE,
+                        "quantity": 10**6,
+                        "first_transferring_party": "GHA",
+                    }
+                )
+            stop = asyncio.Event()
+            workers = [asyncio.create_task(load(ledger, acc["issuance"], acc["gha_holding"], stop)) for _ in range(16)]
+            await asyncio.sleep(2.0)
+            os.kill(proc.pid() or 0, signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            stop.set()
+            await asyncio.gather(*workers)
+            proc.stop()
+    print(f"acknowledged {len(acknowledged)} in two 2-second rounds; interrupted {interrupted}")
+    assert len(acknowledged) > 50, "the load ran"
+    assert interrupted > 0, "the kill interrupted requests in flight"
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            recorded = set(
+                (await conn.execute(text("SELECT id::text FROM transactions WHERE outcome = 'recorded'"))).scalars()
+            )
+    finally:
+        await engine.dispose()
+    missing = set(acknowledged) - recorded
+    assert not missing, f"{len(missing)} acknowledged transactions lost"
+    assert run_cli(settings, "verify").returncode == 0, "the journal verifies after the crashes"
+    await assert_units_conserved(database_url)
