@@ -85,7 +85,7 @@ class Principal:
 
 def dev_signing_key(secret: str) -> OKPKey:
     seed = hashlib.sha256(b"registry-dev-issuer\x00" + secret.encode()).digest()
-    return OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(seed))  # type: ignore[arg-type]
+    return OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(seed))
 
 
 def issue_token(
@@ -140,7 +140,7 @@ class TokenVerifier:
         for raw in claims.get("grants", []):
             if not isinstance(raw, dict) or raw.get("role") not in ROLES:
                 raise RegistryError(401, "invalid_token", "The access token carries an unknown grant.")
-            grants.append(Grant(**{k: raw.get(k) for k in ("role", "section", "account", "cooperative_approach")}))
+            grants.append(Grant(raw["role"], raw.get("section"), raw.get("account"), raw.get("cooperative_approach")))
         act = claims.get("act")
         return Principal(
             subject=str(claims["sub"]),

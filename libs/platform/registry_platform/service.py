@@ -13,7 +13,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,7 +127,7 @@ class ServiceRuntime:
         if self.definition.on_start is not None:
             await self.definition.on_start(self)
 
-    def spawn(self, name: str, work: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    def spawn(self, name: str, work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
         """Run a background task of the service until it stops; `work` receives the stop event."""
         self._tasks.append(asyncio.create_task(work(self._stop), name=name))
 

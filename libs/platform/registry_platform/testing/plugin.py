@@ -55,6 +55,6 @@ def service_settings(infra: Infra, database_url: str, topic_prefix: str) -> Call
             "heartbeat_interval_seconds": 1.0,
             **overrides,
         }
-        return settings_cls(**values)  # type: ignore[arg-type]
+        return settings_cls(**values)
 
     return make

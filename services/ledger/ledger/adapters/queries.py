@@ -49,7 +49,8 @@ def _transaction_view(row: dict[str, Any]) -> dict[str, Any]:
 async def transactions(
     engine: AsyncEngine, *, limit: int, after: str | None, kind: str | None, initiator: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    clauses, params = [], {"limit": limit + 1}
+    clauses: list[str] = []
+    params: dict[str, Any] = {"limit": limit + 1}
     if after:
         try:
             params["after"] = int(after)
@@ -94,7 +95,8 @@ async def accounts(
     status: str | None,
     visible: tuple[list[str], list[str]] | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    clauses, params = [], {"limit": limit + 1}
+    clauses: list[str] = []
+    params: dict[str, Any] = {"limit": limit + 1}
     for column, value in (("number", after), ("section", section), ("type", type), ("status", status)):
         if value is not None:
             clauses.append(f"a.{column} {'>' if column == 'number' else '='} :{column}")

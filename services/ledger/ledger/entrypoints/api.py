@@ -51,7 +51,7 @@ def _writer(request: Request) -> LedgerWriter:
     writer = request.app.state.runtime.state.get("writer")
     if writer is None or not writer.ready.is_set():
         raise RegistryError(503, "ledger_starting", "The ledger is starting; retry in a moment.")
-    return writer  # type: ignore[no-any-return]
+    return writer
 
 
 def _engine(request: Request) -> Any:

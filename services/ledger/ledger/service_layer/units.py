@@ -167,7 +167,7 @@ async def _transfer(
         [
             {
                 "op": "transfer",
-                "source": source.number,  # type: ignore[attr-defined]
+                "source": source.number,
                 "destination": destination.number,
                 "blocks": moved,
             }

@@ -264,7 +264,7 @@ class LedgerWriter:
         self, conn: AsyncConnection, repo: LedgerRepository, proposal: Proposal
     ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
         ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters)
-        handler = HANDLERS[proposal.command.kind]  # type: ignore[attr-defined]
+        handler = HANDLERS[proposal.command.kind]
         counters_before = replace(self.counters)
         savepoint = await conn.begin_nested()
         try:
@@ -283,7 +283,7 @@ class LedgerWriter:
                     str(proposal.transaction_id),
                     {
                         "transaction_id": str(proposal.transaction_id),
-                        "kind": proposal.command.kind,  # type: ignore[attr-defined]
+                        "kind": proposal.command.kind,
                         "rule": rule or "validation",
                         "code": refusal.code,
                         "message": refusal.message,

@@ -30,15 +30,16 @@ async def assert_units_conserved(database_url: str) -> None:
             mismatched = (
                 await conn.execute(
                     text(
-                        "SELECT i.scope_id FROM (SELECT scope_id, sum(last_serial - first_serial + 1) AS q FROM issuances "
-                        "GROUP BY scope_id) i LEFT JOIN (SELECT scope_id, sum(quantity) AS q FROM holdings GROUP BY scope_id) h "
-                        "ON h.scope_id = i.scope_id WHERE h.q IS DISTINCT FROM i.q"
+                        "SELECT i.scope_id FROM (SELECT scope_id, sum(last_serial - first_serial + 1) AS q "
+                        "FROM issuances GROUP BY scope_id) i LEFT JOIN (SELECT scope_id, sum(quantity) AS q "
+                        "FROM holdings GROUP BY scope_id) h ON h.scope_id = i.scope_id WHERE h.q IS DISTINCT FROM i.q"
                     )
                 )
             ).all()
             orphans = await conn.scalar(
                 text(
-                    "SELECT count(*) FROM unit_blocks b WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = b.created_tx)"
+                    "SELECT count(*) FROM unit_blocks b "
+                    "WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = b.created_tx)"
                 )
             )
             retired_live = await conn.scalar(
