@@ -574,8 +574,8 @@ class LedgerStateMachine(RuleBasedStateMachine):
 
     # -- rules -------------------------------------------------------------------------------
 
-    @initialize()
-    def open_accounts(self) -> None:
+    @initialize(quantities=st.tuples(*[st.integers(1, 500)] * 3))
+    def open_accounts(self, quantities: tuple[int, int, int]) -> None:
         ledger = self.env.ledger
         for name, section, type_ in ACCOUNTS:
             opened = self.env.call(
@@ -586,10 +586,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
                 ledger.ok({"kind": "change_account_status", "account": number, "status": "active", "reason": "test"})
             )
             self.accounts[name] = Acct(name, number, section, type_)
-
-    @initialize(quantities=st.tuples(*[st.integers(1, 500)] * 3))
-    def first_issuances(self, quantities: tuple[int, int, int]) -> None:
-        """Every example starts with units in each of its scopes, so that transfers have material."""
+        # Every example starts with units in each of its scopes, so that transfers have material.
         for key, quantity in zip(self.scopes, quantities, strict=True):
             account = self.accounts[f"iss_{key[0].lower()}"]
             command = {
