@@ -87,7 +87,7 @@ async def measure_scale(stack: Stack, cfg: BenchConfig, blocks: int, *, fragment
                 clients=cfg.clients,
                 total=cfg.transfers,
                 max_quantity=cfg.max_quantity,
-                time_limit=20 * 60,
+                time_limit=cfg.transfers_max_seconds,
             )
             after, units_after = live_blocks(dsn(url), holding)
             summary = done.summary()
@@ -96,6 +96,9 @@ async def measure_scale(stack: Stack, cfg: BenchConfig, blocks: int, *, fragment
                 "transfers_requested": cfg.transfers,
                 "transfers_done": summary["transfers"],
                 "errors": sum(summary["errors"].values()),
+                "stopped_at_time_limit": summary["transfers"] + sum(summary["errors"].values()) < cfg.transfers,
+                "time_limit_seconds": cfg.transfers_max_seconds,
+                "blocks_moved_per_transfer": summary["blocks_moved_per_transfer"],
                 "clients": cfg.clients,
                 "seconds": round(done.elapsed, 1),
                 "transfers_per_s": summary["transfers_per_s"],
@@ -136,7 +139,9 @@ async def run(cfg: BenchConfig, stack: Stack) -> dict[str, Any]:
         "(one synthetic 'bench_seed' transaction and journal entry, hash-chained); every measured transfer went "
         "through HTTP, the writer and PostgreSQL",
         f"seeded blocks hold {cfg.min_block}..{cfg.max_block} units, transfers move 1..{cfg.max_quantity}, "
-        "so the first transfers split a block (A6R-52 rule 2d) and later ones find exact-size fragments (rule 1)",
+        "so the first transfers split a block (A6R-52 rule 2d); later ones take an exact-size fragment (rule 1) or "
+        "gather the smallest fragments whole (rule 2), which the blocks/transfer column counts; the measurements run "
+        "in table order on the same data, so later rows meet more fragments",
         "open loop: Poisson arrivals, latency counted from each scheduled arrival",
         "the load generator (Python, httpx) runs on the same machine as the ledger and PostgreSQL",
     ]

@@ -21,6 +21,7 @@ def _float(name: str, default: float) -> float:
 class BenchConfig:
     seconds: float  # length of each timed measurement
     transfers: int  # random transfers of the fragmentation run
+    transfers_max_seconds: float  # ... which stops there if it has not done them all by then
     small_blocks: int  # live blocks of the small scale
     large_blocks: int  # live blocks of the large scale
     clients: int  # concurrent clients of the peak measurement (and pgbench's -c)
@@ -36,6 +37,7 @@ class BenchConfig:
         return cls(
             seconds=_float("BENCH_SECONDS", 15.0),
             transfers=_int("BENCH_TRANSFERS", 100_000),
+            transfers_max_seconds=_float("BENCH_TRANSFERS_MAX_SECONDS", 480.0),
             small_blocks=_int("BENCH_SMALL_BLOCKS", 10_000),
             large_blocks=_int("BENCH_LARGE_BLOCKS", 1_000_000),
             clients=_int("BENCH_CLIENTS", 16),

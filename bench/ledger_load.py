@@ -36,6 +36,7 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     dropped: int = 0
+    blocks_moved: int = 0  # blocks created in the destinations (A6R-52 moves whole small blocks)
 
     @property
     def rate(self) -> float:
@@ -62,6 +63,7 @@ class LoadResult:
             "max_ms": round(max(self.latencies_ms, default=float("nan")), 2),
             "errors": dict(self.errors),
             "dropped": self.dropped,
+            "blocks_moved_per_transfer": round(self.blocks_moved / self.ok, 2) if self.ok else float("nan"),
         }
 
 
@@ -130,6 +132,7 @@ def _record(result: LoadResult, response: httpx.Response | BaseException, latenc
     elif response.status_code == 201:
         result.ok += 1
         result.latencies_ms.append(latency_ms)
+        result.blocks_moved += len(response.json()["blocks"])
     else:
         code = response.json().get("error", {}).get("code", "?") if response.content else "?"
         result.errors[f"{response.status_code} {code}"] += 1

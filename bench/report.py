@@ -104,12 +104,26 @@ def render(report: dict[str, Any]) -> str:
                     m["p99_ms"],
                     m["mean_ms"],
                     f"{m['transfers_per_s'] / tps:.2f}x",
+                    m["blocks_moved_per_transfer"],
                     sum(m["errors"].values()) + m.get("dropped", 0),
                 ]
             )
     out.append("Implicit-split transfers over HTTP (PUT /transactions/{id}, transfer_units, selection.quantity random)")
     out.append(
-        _table(["live blocks", "load", "transfers/s", "p50 ms", "p99 ms", "mean ms", "vs pgbench", "errors"], rows)
+        _table(
+            [
+                "live blocks",
+                "load",
+                "transfers/s",
+                "p50 ms",
+                "p99 ms",
+                "mean ms",
+                "vs pgbench",
+                "blocks/transfer",
+                "errors",
+            ],
+            rows,
+        )
     )
     out.append("")
     seeds = [
@@ -124,7 +138,16 @@ def render(report: dict[str, Any]) -> str:
             "",
             f"Fragmentation ({frag['scale']} scale): {frag['transfers_done']:,} random implicit transfers "
             f"(quantity 1..{report['config']['max_quantity']}, {frag['clients']} clients) in {frag['seconds']:,.1f} s "
-            f"({frag['transfers_per_s']:,.1f}/s, errors {frag['errors']})",
+            f"({frag['transfers_per_s']:,.1f}/s, {frag['blocks_moved_per_transfer']} blocks moved per transfer, "
+            f"errors {frag['errors']})",
+            *(
+                [
+                    f"  STOPPED at the time limit ({frag['time_limit_seconds']:.0f} s, BENCH_TRANSFERS_MAX_SECONDS) "
+                    f"before the {frag['transfers_requested']:,} transfers asked for (BENCH_TRANSFERS)"
+                ]
+                if frag["stopped_at_time_limit"]
+                else []
+            ),
             f"  live blocks in the two holding accounts: before {frag['live_before']:,}, after {frag['live_after']:,} "
             f"({frag['live_after'] / max(1, frag['live_before']):.2f}x); "
             f"units {frag['units_before']:,} -> {frag['units_after']:,}",

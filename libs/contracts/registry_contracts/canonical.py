@@ -5,6 +5,7 @@ encode such values (e.g. large serial numbers) as decimal strings before hashing
 """
 
 import hashlib
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -45,9 +46,48 @@ def _key(key: object) -> str:
     return key
 
 
+_MAX_EXACT = 2**53 - 1
+
+
+class _NeedsReferenceEncoder(Exception):
+    """A value on which the fast path could differ from RFC 8785."""
+
+
+def _fast_plain(obj: Any) -> Any:
+    """to_jsonable, refusing what json.dumps would not write as RFC 8785 does: floats (ES6 number
+    formatting), keys beyond the Basic Multilingual Plane (JCS sorts by UTF-16 code units, Python
+    by code points), and integers outside the exact range."""
+    if isinstance(obj, str) or obj is None or obj is True or obj is False:
+        return obj
+    if isinstance(obj, int):
+        if -_MAX_EXACT <= obj <= _MAX_EXACT:
+            return obj
+        raise _NeedsReferenceEncoder
+    if isinstance(obj, Mapping):
+        out = {}
+        for key, value in obj.items():
+            if not isinstance(key, str) or (not key.isascii() and max(map(ord, key)) > 0xFFFF):
+                raise _NeedsReferenceEncoder
+            out[key] = _fast_plain(value)
+        return out
+    if isinstance(obj, list | tuple):
+        return [_fast_plain(v) for v in obj]
+    if isinstance(obj, float):
+        raise _NeedsReferenceEncoder
+    return _fast_plain(to_jsonable(obj))
+
+
 def canonical_json(obj: Any) -> bytes:
-    """The RFC 8785 (JCS) UTF-8 encoding of `obj`."""
-    return rfc8785.dumps(to_jsonable(obj))
+    """The RFC 8785 (JCS) UTF-8 encoding of `obj`.
+
+    The registry's documents (strings, integers, no floats) take a fast path through the C JSON
+    encoder, whose output is then byte-identical to JCS; anything else goes to the reference
+    encoder, which also raises its errors (a test checks both paths agree)."""
+    try:
+        plain = _fast_plain(obj)
+        return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except (_NeedsReferenceEncoder, UnicodeEncodeError):
+        return rfc8785.dumps(to_jsonable(obj))
 
 
 def domain_hash(domain: str, obj: Any) -> bytes:

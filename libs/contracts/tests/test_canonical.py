@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
 
 from registry_contracts.canonical import canonical_json, domain_hash, domain_hash_hex
 
@@ -95,3 +97,22 @@ def test_a6r48_same_instant_in_any_offset_hashes_equal() -> None:
     utc = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
     new_york = utc.astimezone(timezone(timedelta(hours=-5)))
     assert domain_hash("d", {"t": utc}) == domain_hash("d", {"t": new_york})
+
+
+json_documents = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_documents)
+def test_a6r21_fast_path_is_byte_identical_to_the_reference_encoder(document: object) -> None:
+    """The C-encoder fast path must never differ from RFC 8785 (A6R-21: hashes must be reproducible)."""
+    try:
+        reference = rfc8785.dumps(document)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises((rfc8785.CanonicalizationError, UnicodeEncodeError)):
+            canonical_json(document)
+        return
+    assert canonical_json(document) == reference

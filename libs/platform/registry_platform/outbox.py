@@ -57,8 +57,14 @@ async def add_events(conn: AsyncConnection, events: Iterable[tuple[str, EventEnv
     batch = list(events)
     if not batch:
         return
-    for key in sorted({env.key for _, env in batch}):
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+    # One statement takes every key's lock, in key order (a fixed order cannot deadlock).
+    await conn.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+            "FROM (SELECT DISTINCT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS keys"
+        ),
+        {"keys": sorted({env.key for _, env in batch})},
+    )
     await conn.execute(
         text(
             "INSERT INTO outbox (event_id, topic, key, event_type, body, traceparent) "

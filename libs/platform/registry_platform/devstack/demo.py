@@ -34,7 +34,7 @@ def load_demo_data(stack: Stack) -> None:
             response = client.put(f"{ledger}/transactions/{uuid.uuid5(DEMO, name)}", json=command)
             if response.status_code >= 400:
                 raise RuntimeError(f"demo step {name} refused: {response.text}")
-            return response.json()  # type: ignore[no-any-return]
+            return response.json()
 
         propose("section-GHA", {"kind": "create_section", "party": "GHA", "name": "Ghana"})
         propose("section-CHE", {"kind": "create_section", "party": "CHE", "name": "Switzerland"})

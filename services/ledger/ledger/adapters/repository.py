@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.domain.journal import Checkpoint, JournalEntry
@@ -66,6 +65,13 @@ def _account(row: Any) -> Account:
 class LedgerRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        # Counts writes, so the writer knows whether a refused proposal left anything behind.
+        self.writes = 0
+        self._pending_transactions: list[dict[str, Any]] = []
+
+    async def _write(self, statement: Any, params: Any = None) -> Any:
+        self.writes += 1
+        return await self.conn.execute(statement, params)
 
     async def _one(self, sql: str, **params: Any) -> Any:
         return (await self.conn.execute(text(sql), params)).first()
@@ -82,7 +88,7 @@ class LedgerRepository:
         )
         return {row.id: row for row in rows}
 
-    async def add_transaction(
+    def add_transaction(
         self,
         *,
         tx: uuid.UUID,
@@ -96,12 +102,8 @@ class LedgerRepository:
         journal_sequence: int,
         recorded_at: datetime,
     ) -> None:
-        await self.conn.execute(
-            text(
-                "INSERT INTO transactions (id, kind, request_hash, outcome, initiator, on_behalf_of, input, result, "
-                "journal_sequence, recorded_at) VALUES (:id, :kind, :h, :outcome, :initiator, :obo, "
-                "CAST(:input AS jsonb), CAST(:result AS jsonb), :seq, :at)"
-            ),
+        """Queue a transaction record; written by `flush_transactions`, one statement per batch."""
+        self._pending_transactions.append(
             {
                 "id": tx,
                 "kind": kind,
@@ -113,10 +115,24 @@ class LedgerRepository:
                 "result": json.dumps(result),
                 "seq": journal_sequence,
                 "at": recorded_at,
-            },
+            }
+        )
+
+    async def flush_transactions(self) -> None:
+        if not self._pending_transactions:
+            return
+        rows, self._pending_transactions = self._pending_transactions, []
+        await self.conn.execute(
+            text(
+                "INSERT INTO transactions (id, kind, request_hash, outcome, initiator, on_behalf_of, input, result, "
+                "journal_sequence, recorded_at) VALUES (:id, :kind, :h, :outcome, :initiator, :obo, "
+                "CAST(:input AS jsonb), CAST(:result AS jsonb), :seq, :at)"
+            ),
+            rows,
         )
 
     async def transaction(self, tx: uuid.UUID) -> Any:
+        await self.flush_transactions()
         return await self._one("SELECT * FROM transactions WHERE id = :id", id=tx)
 
     # -- configuration ------------------------------------------------------------------------
@@ -125,7 +141,7 @@ class LedgerRepository:
         return await self._one("SELECT 1 FROM sections WHERE party = :p", p=party) is not None
 
     async def add_section(self, party: str, name: str, tx: uuid.UUID, at: datetime) -> None:
-        await self.conn.execute(
+        await self._write(
             text("INSERT INTO sections VALUES (:p, :n, :tx, :at)"), {"p": party, "n": name, "tx": tx, "at": at}
         )
 
@@ -134,27 +150,23 @@ class LedgerRepository:
         return None if row is None else list(row.parties)
 
     async def add_approach(self, approach: str, name: str, parties: list[str], tx: uuid.UUID, at: datetime) -> None:
-        await self.conn.execute(
+        await self._write(
             text("INSERT INTO cooperative_approaches VALUES (:id, :n, :p, :tx, :at)"),
             {"id": approach, "n": name, "p": parties, "tx": tx, "at": at},
         )
 
     # -- accounts -----------------------------------------------------------------------------
 
-    async def lock_accounts(self, numbers: Iterable[str]) -> dict[str, Account]:
-        """Fetch and row-lock accounts in number order (a fixed order cannot deadlock)."""
-        wanted = sorted(set(numbers))
-        rows = await self.conn.execute(
-            text("SELECT * FROM accounts WHERE number = ANY(:n) ORDER BY number FOR UPDATE"), {"n": wanted}
-        )
-        return {row.number: _account(row) for row in rows}
-
-    async def proxy_account(self) -> Account | None:
-        row = await self._one("SELECT * FROM accounts WHERE type = 'proxy'")
-        return None if row is None else _account(row)
+    async def load_catalogue(self) -> tuple[dict[str, Account], dict[tuple[str, str, str, int, str], int]]:
+        accounts = {r.number: _account(r) for r in await self.conn.execute(text("SELECT * FROM accounts"))}
+        scopes = {
+            (r.originating_registry, r.issuing_party, r.activity_id, r.vintage, r.metric): r.id
+            for r in await self.conn.execute(text("SELECT * FROM serial_scopes"))
+        }
+        return accounts, scopes
 
     async def add_account(self, account: Account, tx: uuid.UUID, at: datetime) -> None:
-        await self.conn.execute(
+        await self._write(
             text("INSERT INTO accounts VALUES (:number, :holder, :section, :ca, :type, :status, :tx, :at)"),
             {
                 "number": account.number,
@@ -167,7 +179,7 @@ class LedgerRepository:
                 "at": at,
             },
         )
-        await self.conn.execute(
+        await self._write(
             text(
                 "INSERT INTO account_events (account_number, tx, old_status, new_status, recorded_at) "
                 "VALUES (:n, :tx, NULL, :s, :at)"
@@ -176,10 +188,10 @@ class LedgerRepository:
         )
 
     async def set_status(self, account: Account, status: AccountStatus, tx: uuid.UUID, at: datetime) -> None:
-        await self.conn.execute(
+        await self._write(
             text("UPDATE accounts SET status = :s WHERE number = :n"), {"s": status.value, "n": account.number}
         )
-        await self.conn.execute(
+        await self._write(
             text(
                 "INSERT INTO account_events (account_number, tx, old_status, new_status, recorded_at) "
                 "VALUES (:n, :tx, :old, :new, :at)"
@@ -194,6 +206,7 @@ class LedgerRepository:
         return int(row.q)
 
     async def application(self, application_id: uuid.UUID) -> Any:
+        await self.flush_transactions()
         return await self._one(
             "SELECT t.input, d.application_id AS decided FROM transactions t "
             "LEFT JOIN application_decisions d ON d.application_id = t.id "
@@ -204,27 +217,15 @@ class LedgerRepository:
     async def decide_application(
         self, application_id: uuid.UUID, approved: bool, account: str | None, tx: uuid.UUID
     ) -> None:
-        await self.conn.execute(
+        await self._write(
             text("INSERT INTO application_decisions VALUES (:a, :ok, :acct, :tx)"),
             {"a": application_id, "ok": approved, "acct": account, "tx": tx},
         )
 
     # -- serial scopes, issuances, blocks -----------------------------------------------------
 
-    async def scope_id(self, scope: SerialScope) -> int | None:
-        row = await self._one(
-            "SELECT id FROM serial_scopes WHERE originating_registry = :r AND issuing_party = :p "
-            "AND activity_id = :a AND vintage = :v AND metric = :m",
-            r=scope.originating_registry,
-            p=scope.issuing_party,
-            a=scope.activity_id,
-            v=scope.vintage,
-            m=scope.metric,
-        )
-        return None if row is None else int(row.id)
-
     async def add_scope(self, scope_id: int, scope: SerialScope) -> None:
-        await self.conn.execute(
+        await self._write(
             text("INSERT INTO serial_scopes VALUES (:id, :r, :p, :a, :v, :m)"),
             {
                 "id": scope_id,
@@ -254,7 +255,7 @@ class LedgerRepository:
     async def add_issuance(
         self, *, issuance_id: int, tx: uuid.UUID, scope_id: int, first: int, last: int, metadata: dict[str, Any]
     ) -> None:
-        await self.conn.execute(
+        await self._write(
             text("INSERT INTO issuances VALUES (:id, :tx, :s, :f, :l, :ca, :ftp, :sectors, :types, :ur, :uf, :ul)"),
             {
                 "id": issuance_id,
@@ -355,58 +356,41 @@ class LedgerRepository:
             page = min(page * 4, 65536)
         return taken
 
-    async def create_blocks(self, blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
-        if not blocks:
-            return
-        await self.conn.execute(
-            text(
-                "INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, created_tx, "
-                "parent_block) VALUES (:id, :iss, :f, :l, :a, :tx, :p)"
-            ),
-            [
-                {
-                    "id": b.block_id,
-                    "iss": b.issuance_id,
-                    "f": b.first,
-                    "l": b.last,
-                    "a": b.account_number,
-                    "tx": tx,
-                    "p": b.parent_block,
-                }
-                for b in blocks
-            ],
-        )
-        await self.conn.execute(
-            text(
-                "INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, last_serial) "
-                "VALUES (:id, :a, :s, :iss, :f, :l)"
-            ),
-            [
-                {
-                    "id": b.block_id,
-                    "a": b.account_number,
-                    "s": b.scope_id,
-                    "iss": b.issuance_id,
-                    "f": b.first,
-                    "l": b.last,
-                }
-                for b in blocks
-            ],
-        )
+    async def move_blocks(self, retire: Sequence[int], blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
+        """Retire live blocks and create their successors in one statement.
 
-    async def retire_blocks(self, block_ids: Sequence[int], tx: uuid.UUID) -> None:
-        if not block_ids:
-            return
-        ids = bindparam("ids", type_=ARRAY(BIGINT))
-        deleted = await self.conn.execute(
-            text("DELETE FROM holdings WHERE block_id = ANY(:ids)").bindparams(ids), {"ids": list(block_ids)}
+        The new holdings may cover the serials of the ones retired in the same statement: the
+        exclusion constraint does not see rows this transaction deleted. The insert waits for the
+        delete (it reads its count) and inserts nothing unless every block to retire was live."""
+        inserted = await self._write(
+            text(
+                "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
+                "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT block_id, :tx FROM gone), "
+                "new AS (INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, "
+                "created_tx, parent_block) SELECT u.id, u.iss, u.f, u.l, u.a, :tx, u.p FROM unnest("
+                "CAST(:ids AS bigint[]), CAST(:iss AS bigint[]), CAST(:f AS bigint[]), CAST(:l AS bigint[]), "
+                "CAST(:a AS text[]), CAST(:p AS bigint[])) AS u(id, iss, f, l, a, p)) "
+                "INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, last_serial) "
+                "SELECT u.id, u.a, u.s, u.iss, u.f, u.l FROM unnest(CAST(:ids AS bigint[]), CAST(:a AS text[]), "
+                "CAST(:s AS bigint[]), CAST(:iss AS bigint[]), CAST(:f AS bigint[]), CAST(:l AS bigint[])) "
+                "AS u(id, a, s, iss, f, l) WHERE (SELECT count(*) FROM gone) = :n"
+            ),
+            {
+                "r": list(retire),
+                "n": len(retire),
+                "ids": [b.block_id for b in blocks],
+                "iss": [b.issuance_id for b in blocks],
+                "f": [b.first for b in blocks],
+                "l": [b.last for b in blocks],
+                "a": [b.account_number for b in blocks],
+                "p": [b.parent_block for b in blocks],
+                "s": [b.scope_id for b in blocks],
+                "tx": tx,
+            },
         )
         # The writer serializes all changes, so a block it read as live must still be live.
-        assert deleted.rowcount == len(block_ids), "retiring a block that is not live"
-        await self.conn.execute(
-            text("INSERT INTO block_retirements (block_id, tx) VALUES (:b, :tx)"),
-            [{"b": b, "tx": tx} for b in block_ids],
-        )
+        if inserted.rowcount != len(blocks):
+            raise RuntimeError("a block to retire was not live; the batch is abandoned")
 
     async def live_blocks_created_by(self, tx: uuid.UUID) -> list[Holding]:
         rows = await self.conn.execute(
@@ -418,33 +402,10 @@ class LedgerRepository:
         )
         return [_holding(r) for r in rows]
 
-    async def blocks_created_by(self, tx: uuid.UUID) -> int:
-        row = await self._one("SELECT count(*) AS n FROM unit_blocks WHERE created_tx = :tx", tx=tx)
-        return int(row.n)
-
-    async def scope_view(self, scope_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        rows = await self.conn.execute(
-            text(
-                "SELECT id, originating_registry, issuing_party, activity_id, vintage, metric FROM serial_scopes "
-                "WHERE id = ANY(:ids)"
-            ).bindparams(bindparam("ids", type_=ARRAY(BIGINT))),
-            {"ids": sorted(set(scope_ids))},
-        )
-        return {
-            r.id: {
-                "originating_registry": r.originating_registry,
-                "issuing_party": r.issuing_party,
-                "activity_id": r.activity_id,
-                "vintage": r.vintage,
-                "metric": r.metric,
-            }
-            for r in rows
-        }
-
     # -- journal ------------------------------------------------------------------------------
 
     async def append_journal(self, entries: Sequence[JournalEntry]) -> None:
-        await self.conn.execute(
+        await self._write(
             text(
                 "INSERT INTO journal (sequence, recorded_at, kind, body, previous_hash, entry_hash) "
                 "VALUES (:s, :at, :k, CAST(:b AS jsonb), :p, :h)"
@@ -463,7 +424,7 @@ class LedgerRepository:
         )
 
     async def add_checkpoint(self, checkpoint: Checkpoint) -> None:
-        await self.conn.execute(
+        await self._write(
             text("INSERT INTO journal_checkpoints VALUES (:n, :root, CAST(:sig AS jsonb), :at)"),
             {
                 "n": checkpoint.tree_size,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from ledger.domain.builtin_rules import AUTHORIZATION
@@ -59,11 +60,12 @@ async def _new_account(
             raise NotFound(f"there is no cooperative approach {approach}", code="unknown_cooperative_approach")
         if section is not None and section not in parties:
             raise Conflict(f"{section} takes no part in cooperative approach {approach}", code="party_not_in_approach")
-    if type == AccountType.PROXY and await ctx.repo.proxy_account() is not None:
+    if type == AccountType.PROXY and ctx.proxy() is not None:
         raise Conflict("the registry already has its proxy account (A6R-54)", code="proxy_exists")
     number = f"{section or 'REG'}-{100000 + ctx.counters.take('account')}"
     account = Account(number=number, holder=holder, party=section, cooperative_approach=approach, type=type)
     await ctx.repo.add_account(account, ctx.tx, ctx.now)
+    ctx.put_account(account)
     ctx.events.append(
         Event(
             "ledger.AccountStatusChanged",
@@ -126,7 +128,7 @@ async def decide_application(ctx: TxContext, cmd: c.DecideApplication) -> dict[s
 
 
 async def change_account_status(ctx: TxContext, cmd: c.ChangeAccountStatus) -> dict[str, Any]:
-    account = (await ctx.repo.lock_accounts([cmd.account])).get(cmd.account)
+    account = ctx.account(cmd.account)
     if account is None:
         raise NotFound(f"there is no account {cmd.account}", code="unknown_account")
     role = ctx.role_for(account)
@@ -138,6 +140,7 @@ async def change_account_status(ctx: TxContext, cmd: c.ChangeAccountStatus) -> d
     check_status_change(account, cmd.status, role, balance)
     ctx.rules_applied.append("builtin.account_status.transition@1")
     await ctx.repo.set_status(account, cmd.status, ctx.tx, ctx.now)
+    ctx.put_account(replace(account, status=cmd.status))
     ctx.events.append(
         Event(
             "ledger.AccountStatusChanged",

@@ -10,8 +10,8 @@ from typing import Any
 from ledger.adapters.repository import LedgerRepository
 from ledger.domain.builtin_rules import AUTHORIZATION
 from ledger.domain.errors import RuleRefused
-from ledger.domain.model import Account, Role
-from ledger.service_layer.commands import Command
+from ledger.domain.model import Account, AccountType, Role
+from ledger.service_layer.commands import Command, SerialScope
 from registry_platform.auth import (
     ACCOUNT_REPRESENTATIVE,
     REGISTRY_ADMINISTRATOR,
@@ -63,6 +63,26 @@ class Counters:
         return value
 
 
+ScopeKey = tuple[str, str, str, int, str]
+
+
+def scope_key(scope: SerialScope) -> ScopeKey:
+    return (scope.originating_registry, scope.issuing_party, scope.activity_id, scope.vintage, scope.metric)
+
+
+@dataclass
+class Catalogue:
+    """Every account and serial scope, in memory. Only the single writer changes them, so after
+    each commit memory and database agree; a failed batch reloads both from the database."""
+
+    accounts: dict[str, Account] = field(default_factory=dict)
+    scopes: dict[ScopeKey, int] = field(default_factory=dict)
+    scope_views: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def copy(self) -> Catalogue:
+        return Catalogue(dict(self.accounts), dict(self.scopes), dict(self.scope_views))
+
+
 @dataclass
 class Event:
     type: str
@@ -75,6 +95,10 @@ class TxContext:
     repo: LedgerRepository
     proposal: Proposal
     counters: Counters
+    catalogue: Catalogue
+    # What this proposal adds to the catalogue; merged only if the proposal is recorded.
+    new_accounts: dict[str, Account] = field(default_factory=dict)
+    new_scopes: dict[ScopeKey, int] = field(default_factory=dict)
     rules_applied: list[str] = field(default_factory=list)
     broken_rules: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -90,6 +114,40 @@ class TxContext:
     @property
     def principal(self) -> Principal:
         return self.proposal.principal
+
+    def account(self, number: str) -> Account | None:
+        return self.new_accounts.get(number) or self.catalogue.accounts.get(number)
+
+    def put_account(self, account: Account) -> None:
+        self.new_accounts[account.number] = account
+
+    def proxy(self) -> Account | None:
+        for accounts in (self.new_accounts, self.catalogue.accounts):
+            for account in accounts.values():
+                if account.type == AccountType.PROXY:
+                    return account
+        return None
+
+    def scope_id(self, scope: SerialScope) -> int | None:
+        key = scope_key(scope)
+        return self.new_scopes.get(key) or self.catalogue.scopes.get(key)
+
+    def put_scope(self, scope_id: int, scope: SerialScope) -> None:
+        self.new_scopes[scope_key(scope)] = scope_id
+
+    def scope_view(self, scope_id: int) -> dict[str, Any]:
+        view = self.catalogue.scope_views.get(scope_id)
+        if view is None:
+            key = next(k for k, v in self.new_scopes.items() if v == scope_id)
+            view = scope_view(key)
+        return view
+
+    def merge(self) -> None:
+        """The proposal was recorded: what it added becomes part of the catalogue."""
+        self.catalogue.accounts.update(self.new_accounts)
+        for key, scope_id in self.new_scopes.items():
+            self.catalogue.scopes[key] = scope_id
+            self.catalogue.scope_views[scope_id] = scope_view(key)
 
     def role_for(self, account: Account) -> Role | None:
         """The principal's strongest role over `account`, from the verified grants (A6R-37 c)."""
@@ -118,3 +176,8 @@ class TxContext:
         if not self.principal.has(REGISTRY_ADMINISTRATOR):
             raise RuleRefused(AUTHORIZATION.ref, "not_authorized", f"only registry administrators {what}")
         self.rules_applied.append(AUTHORIZATION.ref)
+
+
+def scope_view(key: ScopeKey) -> dict[str, Any]:
+    names = ("originating_registry", "issuing_party", "activity_id", "vintage", "metric")
+    return dict(zip(names, key, strict=True))

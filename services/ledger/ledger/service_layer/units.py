@@ -34,18 +34,21 @@ class Piece:
 
 
 async def _accounts(ctx: TxContext, *numbers: str) -> list[Account]:
-    found = await ctx.repo.lock_accounts(numbers)
+    found = []
     for number in numbers:
-        if number not in found:
+        account = ctx.account(number)
+        if account is None:
             raise NotFound(f"there is no account {number}", code="unknown_account")
-    return [found[n] for n in numbers]
+        found.append(account)
+    return found
 
 
 async def _scope_id(ctx: TxContext, scope: c.SerialScope, *, create: bool) -> int | None:
-    scope_id = await ctx.repo.scope_id(scope)
+    scope_id = ctx.scope_id(scope)
     if scope_id is None and create:
         scope_id = ctx.counters.take("scope")
         await ctx.repo.add_scope(scope_id, scope)
+        ctx.put_scope(scope_id, scope)
     return scope_id
 
 
@@ -113,18 +116,16 @@ async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[d
             created.append(block)
             if account == destination and (first, last) == (p.first, p.last):
                 moved.append(block)
-    await ctx.repo.retire_blocks([p.holding.block_id for p in pieces], ctx.tx)
-    await ctx.repo.create_blocks(created, ctx.tx)
-    return await _views(ctx, moved)
+    await ctx.repo.move_blocks([p.holding.block_id for p in pieces], created, ctx.tx)
+    return _views(ctx, moved)
 
 
-async def _views(ctx: TxContext, blocks: list[NewBlock]) -> list[dict[str, Any]]:
-    scopes = await ctx.repo.scope_view(b.scope_id for b in blocks)
+def _views(ctx: TxContext, blocks: list[NewBlock]) -> list[dict[str, Any]]:
     return [
         {
             "block_id": b.block_id,
             "account": b.account_number,
-            "scope": scopes[b.scope_id],
+            "scope": ctx.scope_view(b.scope_id),
             "first": b.first,
             "last": b.last,
             "quantity": b.last - b.first + 1,
@@ -203,7 +204,7 @@ async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
             }
         ),
     )
-    views = await _views(ctx, [block])
+    views = _views(ctx, [block])
     _recorded(ctx, cmd.kind, [{"op": "issue", "account": account.number, "blocks": views}])
     return {"account": account.number, "quantity": cmd.quantity, "blocks": views}
 
@@ -211,21 +212,23 @@ async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
 async def _generate(
     ctx: TxContext, account: str, scope: c.SerialScope, first: int | None, quantity: int, metadata: dict[str, Any]
 ) -> NewBlock:
-    scope_id = await _scope_id(ctx, scope, create=True)
-    assert scope_id is not None
+    # Every check before the first write (see LedgerWriter.apply).
+    existing = ctx.scope_id(scope)
     if first is None:
-        first = await ctx.repo.highest_serial(scope_id) + 1
+        first = 1 if existing is None else await ctx.repo.highest_serial(existing) + 1
     last = first + quantity - 1
     if last > c.MAX_SERIAL:
         raise DomainError(f"serials would run past {c.MAX_SERIAL}", code="serial_overflow")
-    if await ctx.repo.issued_overlapping(scope_id, first, last):
+    if existing is not None and await ctx.repo.issued_overlapping(existing, first, last):
         raise OverlappingRanges(f"serials {first}-{last} of this scope were already issued")
+    scope_id = await _scope_id(ctx, scope, create=True)
+    assert scope_id is not None
     issuance_id = ctx.counters.take("issuance")
     await ctx.repo.add_issuance(
         issuance_id=issuance_id, tx=ctx.tx, scope_id=scope_id, first=first, last=last, metadata=metadata
     )
     block = NewBlock(ctx.counters.take("block"), issuance_id, scope_id, first, last, account, None)
-    await ctx.repo.create_blocks([block], ctx.tx)
+    await ctx.repo.move_blocks([], [block], ctx.tx)
     return block
 
 
@@ -293,7 +296,7 @@ async def _reverse(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
 
 
 async def external_transfer_out(ctx: TxContext, cmd: c.ExternalTransferOut) -> dict[str, Any]:
-    proxy = await ctx.repo.proxy_account()
+    proxy = ctx.proxy()
     if proxy is None:
         raise Conflict("the registry has no proxy account yet (A6R-54)", code="no_proxy_account")
     source, proxy = await _accounts(ctx, cmd.source, proxy.number)
@@ -303,7 +306,7 @@ async def external_transfer_out(ctx: TxContext, cmd: c.ExternalTransferOut) -> d
 
 async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dict[str, Any]:
     """Units coming back leave the proxy; units new to this registry are generated there first."""
-    proxy = await ctx.repo.proxy_account()
+    proxy = ctx.proxy()
     if proxy is None:
         raise Conflict("the registry has no proxy account yet (A6R-54)", code="no_proxy_account")
     proxy, destination = await _accounts(ctx, proxy.number, cmd.destination)

@@ -30,7 +30,7 @@ from ledger.adapters.repository import LedgerRepository
 from ledger.domain.errors import DomainError, RuleRefused
 from ledger.domain.journal import JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
 from ledger.service_layer import configuration, units
-from ledger.service_layer.context import Counters, Event, Proposal, TxContext
+from ledger.service_layer.context import Catalogue, Counters, Event, Proposal, TxContext, scope_view
 from registry_contracts.canonical import canonical_json
 from registry_contracts.signing import Signer
 from registry_platform.events import new_envelope
@@ -72,6 +72,10 @@ class Outcome:
             "recorded_at": self.recorded_at.isoformat(),
             **self.result,
         }
+
+
+class _RefusedAfterWrite(Exception):
+    """A handler refused after writing: its batch must run again with savepoints."""
 
 
 class IdempotencyConflict(Exception):
@@ -119,6 +123,7 @@ class LedgerWriter:
         self.head = JournalHead()
         self.frontier = MerkleFrontier()
         self.counters = Counters()
+        self.catalogue = Catalogue()
         self._last_checkpoint = (0, time.monotonic())
         self._lock_conn: AsyncConnection | None = None
         self.ready = asyncio.Event()
@@ -150,7 +155,9 @@ class LedgerWriter:
                     )
                 )
             ).one()
+            accounts, scopes = await LedgerRepository(conn).load_catalogue()
         self.counters = Counters(block=row[0] + 1, issuance=row[1] + 1, scope=row[2] + 1, account=row[3] + 1)
+        self.catalogue = Catalogue(accounts, scopes, {v: scope_view(k) for k, v in scopes.items()})
 
     async def close(self) -> None:
         if self._lock_conn is not None:
@@ -210,8 +217,19 @@ class LedgerWriter:
     async def apply(self, proposals: list[Proposal], *, stamp: bool = True) -> list[Any]:
         """Decide and record proposals in one database transaction; return an Outcome (or an
         IdempotencyConflict) per proposal. With `stamp`, proposals get the writer's clock;
-        replay passes the recorded instants instead."""
+        replay passes the recorded instants instead.
+
+        Handlers check everything before they write, so a refusal normally has nothing to undo
+        and needs no savepoint (two round trips saved per transaction). If a refusal comes after
+        a write, the batch is abandoned and run again with a savepoint around every proposal."""
+        try:
+            return await self._apply(proposals, stamp=stamp, savepoints=False)
+        except _RefusedAfterWrite:
+            return await self._apply(proposals, stamp=stamp, savepoints=True)
+
+    async def _apply(self, proposals: list[Proposal], *, stamp: bool, savepoints: bool) -> list[Any]:
         head, frontier, counters = replace(self.head), self._copy_frontier(), replace(self.counters)
+        catalogue = self.catalogue.copy()
         try:
             async with self._engine.begin() as conn:
                 repo = LedgerRepository(conn)
@@ -227,17 +245,18 @@ class LedgerWriter:
                     if previous is not None:
                         results.append(self._repeat(previous, proposal))
                         continue
-                    outcome, entry, tx_events = await self._decide(conn, repo, proposal)
+                    outcome, entry, tx_events = await self._decide(conn, repo, proposal, savepoints)
                     known[proposal.transaction_id] = _Known(request_hash(proposal), outcome)
                     results.append(outcome)
                     entries.append(entry)
                     events += tx_events
                 if entries:
+                    await repo.flush_transactions()
                     await repo.append_journal(entries)
                     await self._checkpoint_if_due(repo, len(entries))
                     await add_events(conn, events)
         except BaseException:
-            self.head, self.frontier, self.counters = head, frontier, counters
+            self.head, self.frontier, self.counters, self.catalogue = head, frontier, counters, catalogue
             raise
         return results
 
@@ -261,18 +280,24 @@ class LedgerWriter:
         )
 
     async def _decide(
-        self, conn: AsyncConnection, repo: LedgerRepository, proposal: Proposal
+        self, conn: AsyncConnection, repo: LedgerRepository, proposal: Proposal, savepoints: bool
     ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
-        ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters)
+        ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters, catalogue=self.catalogue)
         handler = HANDLERS[proposal.command.kind]
         counters_before = replace(self.counters)
-        savepoint = await conn.begin_nested()
+        writes_before = repo.writes
+        savepoint = await conn.begin_nested() if savepoints else None
         try:
             result = await handler(ctx, proposal.command)
-            await savepoint.commit()
+            if savepoint is not None:
+                await savepoint.commit()
+            ctx.merge()
             outcome_name = "recorded"
         except DomainError as refusal:
-            await savepoint.rollback()
+            if savepoint is not None:
+                await savepoint.rollback()
+            elif repo.writes != writes_before:
+                raise _RefusedAfterWrite from refusal
             self.counters.__dict__.update(counters_before.__dict__)
             rule = refusal.rule if isinstance(refusal, RuleRefused) else None
             result = {"error": {"code": refusal.code, "message": refusal.message, "rule": rule}}
@@ -311,7 +336,7 @@ class LedgerWriter:
         }
         entry = self.head.append(proposal.proposed_at, command["kind"], body)
         self.frontier.append(entry.entry_hash)
-        await repo.add_transaction(
+        repo.add_transaction(
             tx=proposal.transaction_id,
             kind=command["kind"],
             request_hash=request_hash(proposal),

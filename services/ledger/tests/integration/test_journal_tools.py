@@ -4,6 +4,7 @@ state rebuilt from the journal alone equals the live state."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -92,9 +93,12 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger,
         # A single changed byte in one entry's body.
         async with engine.begin() as conn:
             original = await conn.scalar(text("SELECT body::text FROM journal WHERE sequence = :s"), {"s": target})
+            tx_id = json.loads(original)["transaction_id"]
+            # One character (one byte) of the transaction id changed.
+            forged_id = tx_id[:-1] + ("0" if tx_id[-1] != "0" else "1")
             await conn.execute(
                 text("UPDATE journal SET body = CAST(:b AS jsonb) WHERE sequence = :s"),
-                {"b": original.replace('"recorded"', '"recordee"', 1), "s": target},
+                {"b": original.replace(tx_id, forged_id), "s": target},
             )
         altered = run_cli(settings, "verify")
         assert altered.returncode == 1 and f"entry {target}:" in altered.stdout, altered.stdout
@@ -116,7 +120,7 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger,
                     "INSERT INTO journal VALUES (:sequence, :recorded_at, :kind, CAST(:body AS jsonb), "
                     ":previous_hash, :entry_hash)"
                 ),
-                {**row._mapping, "body": __import__("json").dumps(row.body)},
+                {**row._mapping, "body": json.dumps(row.body)},
             )
         assert run_cli(settings, "verify").returncode == 0
 
@@ -132,7 +136,7 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger,
                     "s": forged.sequence,
                     "at": forged.recorded_at,
                     "k": forged.kind,
-                    "b": __import__("json").dumps(forged.body),
+                    "b": json.dumps(forged.body),
                     "p": forged.previous_hash,
                     "h": forged.entry_hash,
                 },
