@@ -392,13 +392,25 @@ class LedgerRepository:
         if inserted.rowcount != len(blocks):
             raise RuntimeError("a block to retire was not live; the batch is abandoned")
 
-    async def live_blocks_created_by(self, tx: uuid.UUID) -> list[Holding]:
+    async def touching_holdings(self, account: str, ranges: Sequence[tuple[Holding, int, int]]) -> list[Holding]:
+        """Live blocks of `account` of the same issuance as a range and right next to it."""
+        if not ranges:
+            return []
         rows = await self.conn.execute(
             text(
-                f"SELECT {_HOLDING_COLUMNS} FROM holdings h JOIN unit_blocks b ON b.id = h.block_id "
-                "WHERE b.created_tx = :tx ORDER BY h.block_id"
+                f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:s AS bigint[]), CAST(:iss AS bigint[]), "
+                "CAST(:f AS bigint[]), CAST(:l AS bigint[])) AS u(s, iss, f, l) JOIN holdings h "
+                "ON h.scope_id = u.s AND int8range(h.first_serial, h.last_serial, '[]') "
+                "&& int8range(u.f - 1, u.l + 1, '[]') AND h.issuance_id = u.iss "
+                "WHERE h.account_number = :account ORDER BY h.block_id"
             ),
-            {"tx": tx},
+            {
+                "account": account,
+                "s": [h.scope_id for h, _, _ in ranges],
+                "iss": [h.issuance_id for h, _, _ in ranges],
+                "f": [f for _, f, _ in ranges],
+                "l": [last for _, _, last in ranges],
+            },
         )
         return [_holding(r) for r in rows]
 

@@ -98,26 +98,70 @@ async def _select(ctx: TxContext, source: str, units: c.Units) -> list[Piece]:
 
 
 async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[dict[str, Any]]:
-    """Retire each source block; create the moved piece in `destination` and any remainders
-    (the 2- or 3-way split of A6R-52) in the source. Every new block names its parent."""
+    """Move `pieces` to `destination`; return the moved ranges, each with the block now holding it.
+
+    Each source block is retired; the remainders of a partly moved block (the 2- or 3-way split of
+    A6R-52) stay in the source as new blocks. In the destination, a moved range joins any live
+    block of the same issuance that it touches (consecutive serials, same metadata) into one
+    block. So an account never holds two adjacent blocks of one issuance, and units moving back
+    and forth do not fragment the registry (A6R-52: registries shall minimise fragmentation)."""
     created: list[NewBlock] = []
-    moved: list[NewBlock] = []
     for p in pieces:
         h = p.holding
-        parts = [
-            (h.first, p.first - 1, h.account_number),
-            (p.first, p.last, destination),
-            (p.last + 1, h.last, h.account_number),
+        for first, last in ((h.first, p.first - 1), (p.last + 1, h.last)):
+            if first <= last:
+                created.append(
+                    NewBlock(
+                        ctx.counters.take("block"), h.issuance_id, h.scope_id, first, last, h.account_number, h.block_id
+                    )
+                )
+    neighbours = await ctx.repo.touching_holdings(destination, [(p.holding, p.first, p.last) for p in pieces])
+    runs = _coalesce(
+        [(p.holding, p.first, p.last) for p in pieces] + [(n, n.first, n.last) for n in neighbours], destination
+    )
+    moved: list[dict[str, Any]] = []
+    for (holding, first, last), members in runs:
+        block = NewBlock(
+            ctx.counters.take("block"),
+            holding.issuance_id,
+            holding.scope_id,
+            first,
+            last,
+            destination,
+            holding.block_id,
+        )
+        created.append(block)
+        moved += [
+            {
+                "block_id": block.block_id,
+                "account": destination,
+                "scope": ctx.scope_view(block.scope_id),
+                "first": first_serial,
+                "last": last_serial,
+                "quantity": last_serial - first_serial + 1,
+            }
+            for first_serial, last_serial in members
         ]
-        for first, last, account in parts:
-            if first > last:
-                continue
-            block = NewBlock(ctx.counters.take("block"), h.issuance_id, h.scope_id, first, last, account, h.block_id)
-            created.append(block)
-            if account == destination and (first, last) == (p.first, p.last):
-                moved.append(block)
-    await ctx.repo.move_blocks([p.holding.block_id for p in pieces], created, ctx.tx)
-    return _views(ctx, moved)
+    retired = [p.holding.block_id for p in pieces] + [n.block_id for n in neighbours]
+    await ctx.repo.move_blocks(retired, created, ctx.tx)
+    return sorted(moved, key=lambda m: (m["block_id"], m["first"]))
+
+
+def _coalesce(
+    ranges: list[tuple[Holding, int, int]], destination: str
+) -> list[tuple[tuple[Holding, int, int], list[tuple[int, int]]]]:
+    """Join touching ranges of one issuance; each run lists the ranges that move into it (the
+    destination's own neighbouring blocks join the run but did not move)."""
+    runs: list[tuple[tuple[Holding, int, int], list[tuple[int, int]]]] = []
+    for holding, first, last in sorted(ranges, key=lambda r: (r[0].issuance_id, r[1])):
+        moved = [] if holding.account_number == destination else [(first, last)]
+        if runs and runs[-1][0][0].issuance_id == holding.issuance_id and runs[-1][0][2] + 1 == first:
+            (head, run_first, _), members = runs[-1]
+            runs[-1] = ((head, run_first, last), members)
+        else:
+            runs.append(((holding, first, last), []))
+        runs[-1][1].extend(moved)
+    return runs
 
 
 def _views(ctx: TxContext, blocks: list[NewBlock]) -> list[dict[str, Any]]:
@@ -259,6 +303,7 @@ def _admin_role(ctx: TxContext) -> Role:
 
 
 async def _reverse(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
+    """A6R-55 (a): the serials a transfer moved go back, if the destination still holds them all."""
     if cmd.corrects is None:
         raise DomainError("a reversal names the transaction it reverses in 'corrects'", code="incomplete_correction")
     original = await ctx.repo.transaction(uuid.UUID(cmd.corrects))
@@ -268,19 +313,21 @@ async def _reverse(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
         or original.kind not in ("transfer_units", "external_transfer_out")
     ):
         raise NotFound(f"there is no recorded transfer {cmd.corrects}", code="unknown_transaction")
-    moved = original.result["blocks"]
-    source_number, destination_number = original.result["destination"], original.result["source"]
-    live = {h.block_id: h for h in await ctx.repo.live_blocks_created_by(original.id)}
-    if any(b["block_id"] not in live or live[b["block_id"]].account_number != source_number for b in moved):
-        raise Conflict(
-            f"units of transfer {cmd.corrects} have moved on; reverse the later transfers first", code="units_moved_on"
-        )
-    source, destination = await _accounts(ctx, source_number, destination_number)
+    source, destination = await _accounts(ctx, original.result["destination"], original.result["source"])
     violations = check_transfer(source, destination, _admin_role(ctx), True)
     broken = enforce(violations, True, _admin_role(ctx))
+    ranges = [
+        c.SerialRangeRef(scope=c.SerialScope(**b["scope"]), first=b["first"], last=b["last"])
+        for b in original.result["blocks"]
+    ]
+    try:
+        pieces = await _explicit(ctx, source.number, ranges)
+    except RangeNotHeld as exc:
+        raise Conflict(
+            f"units of transfer {cmd.corrects} have moved on; reverse the later transfers first", code="units_moved_on"
+        ) from exc
     ctx.rules_applied += [r.ref for r in CORRECTION_RULES]
     ctx.broken_rules += [v.rule.ref for v in broken]
-    pieces = [Piece(live[b["block_id"]], b["first"], b["last"]) for b in moved]
     blocks = await _move(ctx, pieces, destination.number)
     _recorded(
         ctx,

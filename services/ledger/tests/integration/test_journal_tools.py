@@ -20,6 +20,7 @@ from registry_platform import db
 from .conftest import SCOPE, LedgerClient, setup_registry
 
 pytestmark = pytest.mark.integration
+HISTORY = 10_000
 CLI = [sys.executable, "-c", "from ledger.entrypoints.cli import main; main()"]
 
 
@@ -147,17 +148,33 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger,
         await engine.dispose()
 
 
-async def test_a6r48_replay_from_table_and_topic_reproduces_the_live_digest(ledger, service_settings, infra):
-    await make_history(ledger, 200)
+async def test_a6r48_replay_of_10000_transactions_from_table_and_topic_reproduces_the_live_digest(
+    ledger, service_settings, infra, database_url
+):
+    """The Done-when of the ledger issue: 10,000 transactions, rebuilt from the journal alone."""
+    await make_history(ledger, HISTORY, concurrency=16)
     settings = service_settings("ledger")
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM transactions")) >= int(
+                os.environ.get("REPLAY_N", "10000")
+            )
+        # The journal topic is complete once the relay has published every outbox row.
+        for _ in range(600):
+            async with engine.connect() as conn:
+                if await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")) == 0:
+                    break
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
     for source in ([], ["--from-topic"]):
         target = infra.create_database()
         try:
-            # The journal topic lags the table by the relay's poll interval.
-            await asyncio.sleep(1.0)
             replayed = run_cli(settings, "replay", "--into", target, *source)
             assert replayed.returncode == 0, replayed.stdout + replayed.stderr
             lines = replayed.stdout.splitlines()
+            assert int(lines[0].split()[1]) >= HISTORY
             assert lines[1].split()[-1] == lines[2].split()[-1]
         finally:
             infra.drop_database(target)

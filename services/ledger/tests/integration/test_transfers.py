@@ -96,3 +96,74 @@ async def test_a6r47_rejection_is_recorded_and_changes_nothing(ledger: LedgerCli
         tx=tx,
     )
     assert reused.status_code == 409 and reused.json()["error"]["code"] == "transaction_id_reused"
+
+
+async def test_a6r52_touching_blocks_of_one_issuance_merge_and_a6r55_reversal_still_finds_its_units(
+    ledger: LedgerClient,
+) -> None:
+    acc = await setup_registry(ledger)
+    gha, che = acc["gha_holding"], acc["che_holding"]
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 1000,
+            "first_transferring_party": "GHA",
+        }
+    )
+    await ledger.ok(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": gha,
+            "units": {"selection": {"quantity": 1000}},
+        }
+    )
+
+    async def held(account: str) -> list[tuple[int, int]]:
+        return [(b["first"], b["last"]) for b in (await ledger.get(f"/accounts/{account}/blocks"))["items"]]
+
+    first = await ledger.ok(
+        {
+            "kind": "transfer_units",
+            "source": gha,
+            "destination": che,
+            "units": {"ranges": [{"scope": SCOPE, "first": 1, "last": 100}]},
+        }
+    )
+    await ledger.ok(
+        {
+            "kind": "transfer_units",
+            "source": gha,
+            "destination": che,
+            "units": {"ranges": [{"scope": SCOPE, "first": 101, "last": 200}]},
+        }
+    )
+    assert await held(che) == [(1, 200)], "touching blocks of one issuance became one"
+    reversal = await ledger.propose(
+        {
+            "kind": "corrective_transfer",
+            "correction": "reversal",
+            "corrects": first["transaction_id"],
+            "reason": "mistaken transfer",
+        }
+    )
+    assert reversal.status_code == 201, reversal.text
+    assert [(b["first"], b["last"]) for b in reversal.json()["blocks"]] == [(1, 100)]
+    assert await held(che) == [(101, 200)]
+    assert sorted(await held(gha)) == [(1, 100), (201, 1000)]
+    again = await ledger.propose(
+        {
+            "kind": "corrective_transfer",
+            "correction": "reversal",
+            "corrects": first["transaction_id"],
+            "reason": "twice",
+        }
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "units_moved_on"
+    # Back home, the units close the gap: one block again, no fragmentation left behind.
+    await ledger.ok(
+        {"kind": "transfer_units", "source": che, "destination": gha, "units": {"selection": {"quantity": 100}}}
+    )
+    assert await held(gha) == [(1, 1000)]
