@@ -150,8 +150,9 @@ class TokenVerifier:
         )
 
 
-def principal_from(request: Request) -> Principal:
-    """FastAPI dependency: the verified principal of a request, or 401."""
+async def principal_from(request: Request) -> Principal:
+    """FastAPI dependency: the verified principal of a request, or 401. Async, so that FastAPI
+    calls it on the event loop instead of handing every request to its thread pool."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

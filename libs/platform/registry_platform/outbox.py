@@ -109,6 +109,12 @@ class OutboxRelay:
         self._retention_seconds = retention_seconds
         self._topic_check_interval = topic_check_interval
         self._replication_factor = replication_factor
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Publish now: called after a commit that added outbox rows, so events leave at once
+        even when the relay has backed off."""
+        self._wakeup.set()
 
     async def check_topics(self) -> int:
         """Declare our topics; requeue retained rows of any topic that had to be created."""
@@ -182,6 +188,7 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         next_check = 0.0
+        idle = 0
         while not stop.is_set():
             try:
                 if loop.time() >= next_check:
@@ -194,8 +201,13 @@ class OutboxRelay:
                 log.exception("outbox relay iteration failed; retrying")
                 published = 0
                 await asyncio.sleep(1.0)
+            # Poll fast while there is traffic, back off to a second when idle: an idle service
+            # should not keep the database busy.
+            idle = idle + 1 if published == 0 else 0
             if published < self._batch_size:
+                delay = min(self._poll_interval * 2 ** min(idle, 10), 1.0)
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=self._poll_interval)
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
                 except TimeoutError:
                     pass
+                self._wakeup.clear()

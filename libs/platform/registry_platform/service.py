@@ -141,6 +141,8 @@ class ServiceRuntime:
             )
             async with self.engine.begin() as conn:
                 await add_events(conn, [(self.topic(PLATFORM_TOPIC), envelope)])
+        if self.relay is not None:
+            self.relay.wake()
 
     async def _heartbeat(self) -> None:
         while not self._stop.is_set():

@@ -27,6 +27,7 @@ async def start_writer(runtime: ServiceRuntime) -> None:
         checkpoint_every=settings.checkpoint_every,
         checkpoint_seconds=settings.checkpoint_seconds,
         max_batch=settings.writer_max_batch,
+        on_commit=runtime.relay.wake if runtime.relay else lambda: None,
     )
     runtime.state["writer"] = writer
     runtime.readiness["writer"] = writer.ready.is_set

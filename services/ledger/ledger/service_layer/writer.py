@@ -111,6 +111,7 @@ class LedgerWriter:
         checkpoint_seconds: float = 10.0,
         max_batch: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._topic = topic
@@ -119,6 +120,7 @@ class LedgerWriter:
         self._checkpoint_seconds = checkpoint_seconds
         self._max_batch = max_batch
         self._clock = clock
+        self._on_commit = on_commit
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self.head = JournalHead()
         self.frontier = MerkleFrontier()
@@ -208,6 +210,7 @@ class LedgerWriter:
                     if not pending.future.done():
                         pending.future.set_result(outcome)
             return
+        self._on_commit()
         for pending, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 pending.future.set_exception(outcome)
