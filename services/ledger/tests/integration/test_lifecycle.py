@@ -1,0 +1,352 @@
+"""Accounts, applications, corrections, external transfers, impersonation, past holdings and the
+database's own refusals, over the running ledger (A6R-37, A6R-40, A6R-41, A6R-43, A6R-47, A6R-54,
+A6R-55)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from registry_platform import db
+from registry_platform.auth import Grant
+
+from .conftest import SCOPE, SERVICE, LedgerClient, setup_registry
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a6r41_account_application_approval_and_status_rules(ledger: LedgerClient) -> None:
+    await ledger.ok({"kind": "create_section", "party": "GHA", "name": "Ghana"})
+    applicant = [Grant("account_representative", account="none-yet")]
+    applied = await ledger.ok(
+        {"kind": "apply_for_account", "holder": "Acme Carbon", "section": "GHA", "type": "holding"},
+        grants=applicant,
+        subject="alice",
+    )
+    gha_admin = [Grant("section_administrator", section="GHA")]
+    che_admin = [Grant("section_administrator", section="CHE")]
+    refused = await ledger.propose(
+        {"kind": "decide_application", "application_id": applied["application_id"], "approve": True},
+        grants=che_admin,
+        subject="bob",
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_authorized"
+    approved = await ledger.ok(
+        {"kind": "decide_application", "application_id": applied["application_id"], "approve": True},
+        grants=gha_admin,
+        subject="carol",
+    )
+    number = approved["account"]
+    assert approved["applicant"] == "alice"
+    assert (await ledger.get(f"/accounts/{number}"))["status"] == "initial"
+    twice = await ledger.propose(
+        {"kind": "decide_application", "application_id": applied["application_id"], "approve": False},
+        grants=gha_admin,
+        subject="carol",
+    )
+    assert twice.status_code == 409 and twice.json()["error"]["code"] == "application_decided"
+    # A6R-41: a section administrator activates and suspends, but may not freeze.
+    for status, code in [("active", 201), ("suspended", 201), ("frozen", 403), ("active", 201)]:
+        r = await ledger.propose(
+            {"kind": "change_account_status", "account": number, "status": status, "reason": "test"},
+            grants=gha_admin,
+            subject="carol",
+        )
+        assert r.status_code == code, (status, r.text)
+    assert (
+        await ledger.propose(
+            {"kind": "change_account_status", "account": number, "status": "frozen", "reason": "legal hold"}
+        )
+    ).status_code == 201
+    # The account holder sees only their own accounts.
+    holder = [Grant("account_representative", account=number)]
+    visible = await ledger.get("/accounts", grants=holder, subject="alice")
+    assert [a["number"] for a in visible["items"]] == [number]
+
+
+async def test_a6r41_terminating_an_account_that_holds_units_is_refused(ledger: LedgerClient) -> None:
+    acc = await setup_registry(ledger)
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 5,
+            "first_transferring_party": "GHA",
+        }
+    )
+    r = await ledger.propose(
+        {"kind": "change_account_status", "account": acc["issuance"], "status": "terminated", "reason": "closing"}
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "account_not_empty"
+    closed = await ledger.ok(
+        {"kind": "change_account_status", "account": acc["che_use"], "status": "terminated", "reason": "closing"}
+    )
+    assert closed["status"] == "terminated"
+
+
+async def test_a6r55_administrative_cancellation_and_holding_record_the_rules_they_break(
+    ledger: LedgerClient,
+) -> None:
+    acc = await setup_registry(ledger)
+    issued = await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 100,
+            "first_transferring_party": "GHA",
+        }
+    )
+    cancel = {
+        "kind": "corrective_transfer",
+        "correction": "administrative_cancellation",
+        "corrects": issued["transaction_id"],
+        "source": acc["issuance"],
+        "destination": acc["admin_cancel"],
+        "units": {"ranges": [{"scope": SCOPE, "first": 1, "last": 10}]},
+        "reason": "issued by mistake",
+    }
+    by_section_admin = await ledger.propose(cancel, grants=[Grant("section_administrator", section="GHA")])
+    assert by_section_admin.status_code == 403
+    done = await ledger.ok(cancel)
+    assert done["corrects"] == issued["transaction_id"] and done["quantity"] == 10
+    assert await ledger.balance(acc["admin_cancel"]) == 10
+    await ledger.ok(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 50}},
+        }
+    )
+    # Withholding from a suspended account breaks the status rule: allowed, and recorded as broken.
+    await ledger.ok(
+        {
+            "kind": "change_account_status",
+            "account": acc["gha_holding"],
+            "status": "suspended",
+            "reason": "investigation",
+        }
+    )
+    held = await ledger.ok(
+        {
+            "kind": "corrective_transfer",
+            "correction": "administrative_holding",
+            "source": acc["gha_holding"],
+            "destination": acc["admin_hold"],
+            "units": {"selection": {"quantity": 20}},
+            "reason": "court order",
+        }
+    )
+    assert "builtin.account_status.source@1" in held["broken_rules"]
+    journal = await ledger.get("/journal", after=held["journal_sequence"] - 1, limit=1)
+    assert journal["items"][0]["body"]["broken_rules"] == held["broken_rules"]
+    normal = await ledger.propose(
+        {
+            "kind": "transfer_units",
+            "source": acc["admin_hold"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 1}},
+        }
+    )
+    assert normal.status_code == 409 and normal.json()["error"]["code"] == "account_type_cannot_send"
+
+
+async def test_a6r54_external_transfers_pass_through_the_proxy_account(ledger: LedgerClient) -> None:
+    acc = await setup_registry(ledger)
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 100,
+            "first_transferring_party": "GHA",
+        }
+    )
+    out = await ledger.ok(
+        {
+            "kind": "external_transfer_out",
+            "source": acc["issuance"],
+            "destination_registry": "CHE01",
+            "destination_account": "CH-123",
+            "units": {"selection": {"quantity": 30}},
+        }
+    )
+    assert out["destination"] == acc["proxy"] and await ledger.balance(acc["proxy"]) == 30
+    # Units coming back leave the proxy; units new to this registry are generated there first.
+    foreign = {"originating_registry": "CHE01", "issuing_party": "CHE", "activity_id": "CH-HEAT-9", "vintage": 2023}
+    incoming = {
+        "kind": "external_transfer_in",
+        "origin_registry": "CHE01",
+        "origin_account": "CH-123",
+        "destination": acc["che_holding"],
+        "blocks": [
+            {"scope": SCOPE, "first": 1, "last": 30, "first_transferring_party": "GHA"},
+            {"scope": foreign, "first": 500, "last": 549, "first_transferring_party": "CHE"},
+        ],
+    }
+    by_admin = await ledger.propose(incoming)
+    assert by_admin.status_code == 403, "only the registry itself forwards incoming transfers"
+    arrived = await ledger.ok(incoming, grants=SERVICE, subject="interop-gateway")
+    assert arrived["quantity"] == 80
+    assert await ledger.balance(acc["proxy"]) == 0
+    assert await ledger.balance(acc["che_holding"]) == 80
+    again = await ledger.propose({**incoming, "blocks": incoming["blocks"][1:]}, grants=SERVICE, subject="gw")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "range_not_held"
+
+
+async def test_a6r43_impersonation_records_both_identities(ledger: LedgerClient) -> None:
+    acc = await setup_registry(ledger)
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 10,
+            "first_transferring_party": "GHA",
+        }
+    )
+    rep = [Grant("account_representative", account=acc["issuance"])]
+    tx = uuid.uuid4()
+    r = await ledger.propose(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 3}},
+        },
+        grants=rep,
+        subject="dana",
+        actor="helpdesk-erin",
+        tx=tx,
+    )
+    assert r.status_code == 201, r.text
+    stored = await ledger.get(f"/transactions/{tx}")
+    assert (stored["initiator"], stored["on_behalf_of"]) == ("helpdesk-erin", "dana")
+    entry = (await ledger.get("/journal", after=stored["journal_sequence"] - 1, limit=1))["items"][0]
+    assert entry["body"]["identity"]["subject"] == "dana" and entry["body"]["identity"]["actor"] == "helpdesk-erin"
+    outsider = await ledger.propose(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 1}},
+        },
+        grants=[Grant("account_representative", account=acc["gha_holding"])],
+    )
+    assert outsider.status_code == 403 and outsider.json()["error"]["code"] == "not_authorized"
+
+
+async def test_a6r48_holdings_at_a_past_instant(ledger: LedgerClient) -> None:
+    acc = await setup_registry(ledger)
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 100,
+            "first_transferring_party": "GHA",
+        }
+    )
+    await asyncio.sleep(0.05)
+    before = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    await ledger.ok(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 40}},
+        }
+    )
+    past = await ledger.get(f"/accounts/{acc['issuance']}/blocks", at=before.isoformat())
+    assert [(b["first"], b["last"]) for b in past["items"]] == [(1, 100)]
+    now = await ledger.get(f"/accounts/{acc['issuance']}/blocks")
+    assert [(b["first"], b["last"]) for b in now["items"]] == [(41, 100)]
+    assert (await ledger.get(f"/accounts/{acc['gha_holding']}/blocks", at=before.isoformat()))["items"] == []
+
+
+async def test_a6r40_the_database_refuses_edits_and_overlapping_live_blocks(
+    ledger: LedgerClient, database_url: str
+) -> None:
+    acc = await setup_registry(ledger)
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 100,
+            "first_transferring_party": "GHA",
+        }
+    )
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        for statement in [
+            "UPDATE unit_blocks SET last_serial = 1000",
+            "DELETE FROM transactions",
+            "UPDATE journal SET kind = 'x'",
+            "DELETE FROM issuances",
+        ]:
+            with pytest.raises(DBAPIError, match="immutable"):
+                async with engine.begin() as conn:
+                    await conn.execute(text(statement))
+        with pytest.raises(DBAPIError, match="holdings_scope_id_int8range_excl"):
+            async with engine.begin() as conn:
+                # A second live block over serials 50-60, which the first live block already holds.
+                await conn.execute(
+                    text(
+                        "INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, "
+                        "created_tx) SELECT 999999, issuance_id, 50, 60, account_number, created_tx "
+                        "FROM unit_blocks LIMIT 1"
+                    )
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, "
+                        "last_serial) SELECT b.id, b.account_number, i.scope_id, b.issuance_id, 50, 60 "
+                        "FROM unit_blocks b JOIN issuances i ON i.id = b.issuance_id WHERE b.id = 999999"
+                    )
+                )
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"kind": "transfer_units", "source": "X", "destination": "Y", "units": {}}, "invalid_request"),
+        (
+            {
+                "kind": "issue_units",
+                "account": "A",
+                "scope": {**SCOPE, "vintage": 1200},
+                "quantity": 5,
+                "first_transferring_party": "GHA",
+            },
+            "invalid_request",
+        ),
+        ({"kind": "no_such_command"}, "invalid_request"),
+        (
+            {
+                "kind": "transfer_units",
+                "source": "NOPE-1",
+                "destination": "NOPE-2",
+                "units": {"selection": {"quantity": 1}},
+            },
+            "unknown_account",
+        ),
+        ({"kind": "create_section", "party": "XXX", "name": "Nowhere"}, "unknown_party"),
+    ],
+)
+async def test_a6r47_bad_input_gets_a_4xx_with_a_code(ledger: LedgerClient, body: dict, code: str) -> None:
+    r = await ledger.propose(body)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["error"]["code"] == code
+    unauthenticated = await ledger.http.put(f"{ledger.base_url}/transactions/{uuid.uuid4()}", json=body)
+    assert unauthenticated.status_code == 401
