@@ -148,6 +148,7 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger,
         await engine.dispose()
 
 
+@pytest.mark.timeout(1200)
 async def test_a6r48_replay_of_10000_transactions_from_table_and_topic_reproduces_the_live_digest(
     ledger, service_settings, infra, database_url
 ):
