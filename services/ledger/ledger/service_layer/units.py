@@ -22,6 +22,7 @@ from ledger.domain.selection import plan_selection
 from ledger.service_layer import commands as c
 from ledger.service_layer.configuration import Conflict, NotFound
 from ledger.service_layer.context import Event, TxContext
+from registry_contracts.serials import SerialRange
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,17 @@ async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[d
     created: list[NewBlock] = []
     for p in pieces:
         h = p.holding
-        for first, last in ((h.first, p.first - 1), (p.last + 1, h.last)):
-            if first <= last:
+        for rest in SerialRange(h.first, h.last).split(p.first, p.last):
+            if (rest.first, rest.last) != (p.first, p.last):
                 created.append(
                     NewBlock(
-                        ctx.counters.take("block"), h.issuance_id, h.scope_id, first, last, h.account_number, h.block_id
+                        ctx.counters.take("block"),
+                        h.issuance_id,
+                        h.scope_id,
+                        rest.first,
+                        rest.last,
+                        h.account_number,
+                        h.block_id,
                     )
                 )
     neighbours = await ctx.repo.touching_holdings(destination, [(p.holding, p.first, p.last) for p in pieces])

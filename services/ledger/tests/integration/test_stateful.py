@@ -12,7 +12,8 @@ was issued, each account's status) predicts every answer: 201, or the exact refu
    is in exactly one account; the `holdings` projection equals the unretired `unit_blocks`;
 4. a refused operation changed nothing (holdings, statuses, record counts), and is stored as
    rejected with its code;
-5. the model's view of who holds what, and of each account's status, is the ledger's.
+5. the model's view of who holds what, and of each account's status, is the ledger's;
+6. no account holds two touching blocks of one issuance (fragmentation is minimised, A6R-52).
 
 Hypothesis' stateful runner is synchronous, so it runs in a worker thread and each HTTP call
 is scheduled on the test's event loop, where the ledger itself is served. Every example opens
@@ -32,14 +33,14 @@ from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, note, settings
+from hypothesis import HealthCheck, Phase, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from ledger.domain.selection import plan_selection
 from registry_platform.auth import Grant
 
-from .conftest import LedgerClient
+from .conftest import SCOPE, LedgerClient, setup_registry
 
 pytestmark = pytest.mark.integration
 
@@ -47,16 +48,24 @@ T = TypeVar("T")
 
 REGISTRY = "CHE01"
 APPROACH = "CA0001"
+# No shrinking: every shrink attempt replays a whole example against the live ledger, and a failing
+# run would take many minutes. The failing example is printed step by step with what the model
+# expected (`note`); add Phase.shrink to `phases` locally to minimise it.
 SETTINGS = settings(
     max_examples=15,
     stateful_step_count=25,
     deadline=None,
     database=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 # The ledger serves on the event loop's thread while hypothesis draws in another; anything there
 # that touches the global `random` (retry jitter, ...) trips hypothesis' check on strategies.
 RANDOM_WARNING = "ignore:Do not use the `random` module inside strategies"
+# An explicit transfer naming two disjoint ranges of one live block answers 500 (see
+# test_a6r52_two_ranges_cut_from_one_block). Until that is fixed the state machine does not send
+# such requests; once it is, that test XPASSes (strict, so it fails): set this to False.
+KNOWN_BUG_TWO_CUTS_OF_ONE_BLOCK = True
 
 # Roles as the ledger derives them from the verified grants (A6R-37 c).
 ADMIN, SECTION, HOLDER = "registry_administrator", "section_administrator", "account_holder"
@@ -193,16 +202,17 @@ def merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def check_global_invariants(db: psycopg.Connection[Any]) -> None:
-    """Invariants (1)-(3) over every serial scope in the database."""
+    """Invariants (1)-(3) and (6) over every serial scope in the database."""
     issued: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for scope_id, first, last in db.execute("SELECT scope_id, first_serial, last_serial FROM issuances"):
         issued[scope_id].append((first, last))
     live: dict[int, list[tuple[int, int]]] = defaultdict(list)
     holdings = db.execute(
         "SELECT h.block_id, h.account_number, h.scope_id, h.first_serial, h.last_serial, i.scope_id, "
-        "i.first_serial, i.last_serial FROM holdings h JOIN issuances i ON i.id = h.issuance_id"
+        "i.first_serial, i.last_serial, h.issuance_id FROM holdings h JOIN issuances i ON i.id = h.issuance_id "
+        "ORDER BY h.scope_id, h.first_serial"
     ).fetchall()
-    for _, _, scope_id, first, last, issuance_scope, issued_first, issued_last in holdings:
+    for _, _, scope_id, first, last, issuance_scope, issued_first, issued_last, _ in holdings:
         assert scope_id == issuance_scope, f"block {first}-{last} is filed under another scope than its issuance"
         assert issued_first <= first <= last <= issued_last, f"block {first}-{last} lies outside its issuance"
         live[scope_id].append((first, last))
@@ -219,6 +229,10 @@ def check_global_invariants(db: psycopg.Connection[Any]) -> None:
             assert a[1] < b[0], f"scope {scope_id}: issuances {a} and {b} overlap"
         # (3) the live blocks partition the issued serials: with (2), each unit is in exactly one block.
         assert merged(blocks) == merged(issuances), f"scope {scope_id}: live blocks do not cover the issued serials"
+    # (6) A6R-52 asks registries to minimise fragmentation: the ledger joins a block arriving in an
+    # account with the touching blocks of the same issuance there, so none are ever adjacent.
+    for a, b in itertools.pairwise(holdings):
+        assert not (a[1] == b[1] and a[8] == b[8] and a[4] + 1 == b[3]), f"blocks {a[:5]} and {b[:5]} were not joined"
     unretired = db.execute(
         "SELECT b.id, b.account_number, i.scope_id, b.first_serial, b.last_serial FROM unit_blocks b "
         "JOIN issuances i ON i.id = b.issuance_id "
@@ -369,6 +383,17 @@ def held_by(items: list[Interval], first: int, last: int, owner: str) -> bool:
     return False
 
 
+def cut_twice(before: Snapshot, source: Acct, *ranges: tuple[ScopeKey, int, int]) -> bool:
+    """Whether two disjoint ranges of one request lie (partly) in the same live block."""
+    (k1, f1, l1), (k2, f2, l2) = ranges
+    if k1 != k2 or (f1 <= l2 and f2 <= l1):
+        return False
+    return any(
+        r.account == source.number and r.scope == k1 and r.first <= min(l1, l2) and max(f1, f2) <= r.last
+        for r in before.holdings
+    )
+
+
 def scope_json(key: ScopeKey) -> dict[str, Any]:
     return {"originating_registry": REGISTRY, "issuing_party": key[0], "activity_id": key[1], "vintage": key[2]}
 
@@ -413,6 +438,13 @@ class LedgerStateMachine(RuleBasedStateMachine):
     def by_number(self, number: str) -> Acct:
         return next(a for a in self.accounts.values() if a.number == number)
 
+    def still_held(self, transfer: Logged) -> bool:
+        """Whether the destination of a recorded transfer still holds every serial it received."""
+        return all(
+            held_by(self.owner[scope_of(b)], b["first"], b["last"], transfer.body["destination"])
+            for b in transfer.body["blocks"]
+        )
+
     def balance(self, account: Acct) -> int:
         return sum(hi - lo + 1 for items in self.owner.values() for lo, hi, o in items if o == account.number)
 
@@ -449,12 +481,20 @@ class LedgerStateMachine(RuleBasedStateMachine):
     def draw_account(self, data: st.DataObject, names: list[str], label: str) -> Acct:
         return self.accounts[data.draw(st.sampled_from(names), label=label)]
 
+    def usable(self, names: Iterable[str], *, statuses: Iterable[str] = ("active",), funded: bool = False) -> list[str]:
+        """The accounts among `names` in one of `statuses` (and holding units, with `funded`)."""
+        return [
+            n
+            for n in names
+            if self.accounts[n].status in statuses and (not funded or self.balance(self.accounts[n]) > 0)
+        ]
+
     def draw_initiator(self, data: st.DataObject, account: Acct, kinds: list[str]) -> tuple[list[Grant], str]:
         return principal(data.draw(st.sampled_from(kinds), label="initiator"), account)
 
-    def draw_selection(self, data: st.DataObject, source: Acct, before: Snapshot) -> dict[str, Any]:
+    def draw_selection(self, data: st.DataObject, source: Acct, before: Snapshot, valid: bool) -> dict[str, Any]:
         """An implicit selection (A6R-52): random constraints, and a quantity that is often just
-        a block's size, exactly what is eligible, or one more."""
+        a block's size, exactly what is eligible, or one more; `valid`: at most what is eligible."""
         selection: dict[str, Any] = {}
         options: dict[str, list[Any]] = {
             "issuing_party": ["GHA", "CHE"],
@@ -469,10 +509,11 @@ class LedgerStateMachine(RuleBasedStateMachine):
                 selection[name] = value
         sizes = [r.quantity for r in self.candidates(before, source, selection)]
         total = sum(sizes)
-        interesting = sorted({*sizes, max(total, 1), total + 1})
-        selection["quantity"] = data.draw(
-            st.one_of(st.integers(1, 600), st.sampled_from(interesting)), label="quantity"
-        )
+        if valid and total > 0:
+            quantity = st.one_of(st.integers(1, total), st.sampled_from(sorted({*sizes, total})))
+        else:
+            quantity = st.one_of(st.integers(1, 600), st.sampled_from(sorted({*sizes, max(total, 1), total + 1})))
+        selection["quantity"] = data.draw(quantity, label="quantity")
         return selection
 
     def candidates(self, before: Snapshot, source: Acct, selection: dict[str, Any]) -> list[Row]:
@@ -506,13 +547,16 @@ class LedgerStateMachine(RuleBasedStateMachine):
                     )
         return total
 
-    def draw_ranges(self, data: st.DataObject, source: Acct) -> list[tuple[ScopeKey, int, int]]:
+    def draw_ranges(
+        self, data: st.DataObject, source: Acct, before: Snapshot, valid: bool
+    ) -> list[tuple[ScopeKey, int, int]]:
         """Explicit ranges (A6R-52): sub-ranges of what the source holds (possibly across blocks),
-        arbitrary ranges (often not held), or a range overlapping the previous one."""
+        arbitrary ranges (often not held), or a range overlapping the previous one; `valid`: only
+        held ones (two of them may still overlap)."""
         ranges: list[tuple[ScopeKey, int, int]] = []
         mine = [(k, lo, hi) for k, items in self.owner.items() for lo, hi, o in items if o == source.number]
         for _ in range(data.draw(st.integers(1, 2), label="range count")):
-            modes = ["held", "held", "any"] + (["overlap"] if ranges else [])
+            modes = ["held"] if valid else ["held", "held", "any"] + (["overlap"] if ranges else [])
             mode = data.draw(st.sampled_from(modes), label="range mode")
             if mode == "held" and mine:
                 key, lo, hi = data.draw(st.sampled_from(mine), label="held run")
@@ -527,6 +571,8 @@ class LedgerStateMachine(RuleBasedStateMachine):
                 highest = max((last for _, last, _ in self.issued[key]), default=0)
                 first = data.draw(st.integers(1, highest + 20), label="first")
                 ranges.append((key, first, data.draw(st.integers(first, first + 150), label="last")))
+            if KNOWN_BUG_TWO_CUTS_OF_ONE_BLOCK and len(ranges) == 2 and cut_twice(before, source, *ranges):
+                ranges.pop()
         return ranges
 
     def explicit_refusal(self, source: Acct, ranges: list[tuple[ScopeKey, int, int]]) -> str | None:
@@ -542,14 +588,16 @@ class LedgerStateMachine(RuleBasedStateMachine):
         return None
 
     def draw_units(
-        self, data: st.DataObject, source: Acct, before: Snapshot
+        self, data: st.DataObject, source: Acct, before: Snapshot, valid: bool, explicit: bool | None = None
     ) -> tuple[dict[str, Any], str | None, list[tuple[ScopeKey, int, int]]]:
         """Units of a transfer, the selection refusal the model predicts, and the ranges to move."""
-        if data.draw(st.booleans(), label="explicit"):
-            ranges = self.draw_ranges(data, source)
+        if explicit is None:
+            explicit = data.draw(st.booleans(), label="explicit")
+        if explicit:
+            ranges = self.draw_ranges(data, source, before, valid)
             units = {"ranges": [{"scope": scope_json(k), "first": lo, "last": hi} for k, lo, hi in ranges]}
             return units, self.explicit_refusal(source, ranges), ranges
-        selection = self.draw_selection(data, source, before)
+        selection = self.draw_selection(data, source, before, valid)
         quantity = selection["quantity"]
         if self.eligible_units(source, selection) < quantity:
             return {"selection": selection}, "insufficient_units", []
@@ -605,8 +653,9 @@ class LedgerStateMachine(RuleBasedStateMachine):
         """A6R-40, A6R-44 a: issue in a scope; an explicit first serial may collide."""
         key = data.draw(st.sampled_from(self.scopes), label="scope")
         own = f"iss_{key[0].lower()}"
-        account = self.draw_account(data, [own, own, own, own, "gha_hold"], "account")
-        grants, subject = self.draw_initiator(data, account, ["admin", "admin", "section", "other_section", "holder"])
+        account = self.draw_account(data, [own, own, own, own, own, "gha_hold"], "account")
+        kinds = ["admin", "section", "admin", "section", "other_section", "holder"]
+        grants, subject = self.draw_initiator(data, account, kinds)
         quantity = data.draw(st.integers(1, 500), label="quantity")
         highest = max((last for _, last, _ in self.issued[key]), default=0)
         first_serial = data.draw(st.one_of(st.none(), st.integers(1, highest + 100)), label="first_serial")
@@ -635,15 +684,33 @@ class LedgerStateMachine(RuleBasedStateMachine):
             self.owner[key] = normalized([*self.owner[key], (first, last, account.number)])
 
     @rule(data=st.data())
-    def transfer(self, data: st.DataObject) -> None:
-        """A6R-44 b, A6R-52: an explicit or implicit transfer, by various initiators."""
+    def transfer_explicit(self, data: st.DataObject) -> None:
+        """A6R-44 b, A6R-52: an explicit transfer of serial ranges."""
+        self.transfer(data, explicit=True)
+
+    @rule(data=st.data())
+    def transfer_implicit(self, data: st.DataObject) -> None:
+        """A6R-44 b, A6R-52: an implicit transfer, by constraints and a quantity."""
+        self.transfer(data, explicit=False)
+
+    def transfer(self, data: st.DataObject, explicit: bool) -> None:
+        """A transfer by various initiators between various accounts."""
         before = snapshot(self.db)
-        source = self.draw_account(data, SOURCES, "source")
-        destination = self.draw_account(data, [*DESTINATIONS, *DESTINATIONS, source.name], "destination")
-        grants, subject = self.draw_initiator(
-            data, source, ["admin", "holder", "section", "admin", "holder", "stranger"]
-        )
-        units, selection_refusal, ranges = self.draw_units(data, source, before)
+        # Half the time a transfer the model expects to be recorded, unless the state allows none.
+        valid = data.draw(st.booleans(), label="well-formed")
+        sources = self.usable(["iss_gha", "iss_che", "gha_hold", "che_hold"], funded=True)
+        if valid and sources:
+            source = self.draw_account(data, sources, "source")
+            destinations = self.usable(n for n in ("gha_hold", "che_hold", "che_use") if n != source.name)
+            destination = self.draw_account(data, destinations or DESTINATIONS, "destination")
+            kinds = ["admin", "holder", "section"]
+        else:
+            valid = False
+            source = self.draw_account(data, SOURCES, "source")
+            destination = self.draw_account(data, [*DESTINATIONS, *DESTINATIONS, source.name], "destination")
+            kinds = ["admin", "holder", "section", "admin", "holder", "stranger"]
+        grants, subject = self.draw_initiator(data, source, kinds)
+        units, selection_refusal, ranges = self.draw_units(data, source, before, valid, explicit)
         role = role_for(grants, source)
         expected = (
             "not_authorized"
@@ -659,10 +726,16 @@ class LedgerStateMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def reverse(self, data: st.DataObject) -> None:
-        """A6R-55 a: reverse an earlier transfer; refused once its units moved on."""
+        """A6R-55 a: reverse an earlier transfer; refused once its units moved on (the destination
+        no longer holds every serial it received, wherever they went in between)."""
         before = snapshot(self.db)
         transfers = [t for t in self.log if t.kind == "transfer_units" and t.outcome == "recorded"]
-        pick = data.draw(st.sampled_from(["transfer", "transfer", "transfer", "any", "unknown"]), label="target")
+        # Half the time a transfer whose units are all still where it put them.
+        if data.draw(st.booleans(), label="reversible"):
+            transfers = [t for t in transfers if self.still_held(t)] or transfers
+        pick = data.draw(
+            st.sampled_from(["transfer", "transfer", "transfer", "transfer", "any", "unknown"]), label="target"
+        )
         target: Logged | None = None
         if pick == "transfer" and transfers:
             target = data.draw(st.sampled_from(transfers), label="transfer")
@@ -677,16 +750,11 @@ class LedgerStateMachine(RuleBasedStateMachine):
         if target is None or target.outcome != "recorded" or target.kind != "transfer_units":
             expected = "unknown_transaction"
         else:
-            live = {r.block_id: r for r in before.holdings}
             back_from, back_to = self.by_number(target.body["destination"]), self.by_number(target.body["source"])
-            if any(
-                b["block_id"] not in live or live[b["block_id"]].account != back_from.number
-                for b in target.body["blocks"]
-            ):
+            role = correction_role(grants)
+            expected, broken = enforced(transfer_violations(back_from, back_to, role, True), True, role)
+            if expected is None and not self.still_held(target):
                 expected = "units_moved_on"
-            else:
-                role = correction_role(grants)
-                expected, broken = enforced(transfer_violations(back_from, back_to, role, True), True, role)
         corrects = str(target.tx) if target is not None else str(uuid.uuid4())
         command = {"kind": "corrective_transfer", "correction": "reversal", "corrects": corrects, "reason": "mistake"}
         body = self.submit(command, grants, subject, expected, before)
@@ -703,12 +771,24 @@ class LedgerStateMachine(RuleBasedStateMachine):
         correction = data.draw(
             st.sampled_from(["administrative_cancellation", "administrative_holding"]), label="correction"
         )
-        source = self.draw_account(data, [*SOURCES, "adm_hold"], "source")
         right = "adm_cancel" if correction == "administrative_cancellation" else "adm_hold"
         wrong = "adm_hold" if correction == "administrative_cancellation" else "adm_cancel"
-        destination = self.draw_account(data, [right, right, right, right, wrong, "gha_hold"], "destination")
-        grants, subject = self.draw_initiator(data, source, ["admin", "admin", "admin", "section", "holder"])
-        units, selection_refusal, ranges = self.draw_units(data, source, before)
+        # Half the time one the model expects to be recorded: an administrator corrects a funded
+        # account whatever its status (the rules it breaks are recorded, A6R-55).
+        valid = data.draw(st.booleans(), label="well-formed")
+        everything = ("active", "restricted", "suspended", "frozen")
+        sources = [n for n in self.usable([*SOURCES, "adm_hold"], statuses=everything, funded=True) if n != right]
+        if valid and sources and self.accounts[right].status != "terminated":
+            source = self.draw_account(data, sources, "source")
+            destination = self.accounts[right]
+            kinds = ["admin"]
+        else:
+            valid = False
+            source = self.draw_account(data, [*SOURCES, "adm_hold"], "source")
+            destination = self.draw_account(data, [right, right, wrong, "gha_hold"], "destination")
+            kinds = ["admin", "admin", "section", "holder"]
+        grants, subject = self.draw_initiator(data, source, kinds)
+        units, selection_refusal, ranges = self.draw_units(data, source, before, valid)
         broken: list[str] = []
         expected: str | None
         if destination.type != correction:
@@ -752,7 +832,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
 
     @invariant()
     def ledger_invariants(self) -> None:
-        """(1)-(3) over the whole database, and (5): the model is the ledger's state."""
+        """(1)-(3) and (6) over the whole database, and (5): the model is the ledger's state."""
         check_global_invariants(self.db)
         now = snapshot(self.db)
         keys = set(self.scopes)
@@ -790,3 +870,36 @@ async def test_a6r40_a6r44_a6r52_a6r55_random_operations_keep_the_ledger_invaria
     finally:
         db.close()
     print("\n".join(f"{kind:30} {outcome:30} {n}" for (kind, outcome), n in sorted(env.seen.items())))
+
+
+@pytest.mark.xfail(
+    KNOWN_BUG_TWO_CUTS_OF_ONE_BLOCK,
+    reason="units._explicit yields two pieces of one holding; _move retires it twice and answers 500",
+    raises=AssertionError,
+    strict=True,
+)
+async def test_a6r52_two_ranges_cut_from_one_block(ledger: LedgerClient) -> None:
+    """A6R-52: an explicit transfer of two disjoint ranges of the same block (a 5-way split)."""
+    acc = await setup_registry(ledger)
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 100,
+            "first_transferring_party": "GHA",
+        }
+    )
+    ranges = [{"scope": SCOPE, "first": 10, "last": 19}, {"scope": SCOPE, "first": 50, "last": 59}]
+    response = await ledger.propose(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"ranges": ranges},
+        }
+    )
+    assert response.status_code == 201, f"{response.status_code}: {response.text}"
+    assert await ledger.balance(acc["gha_holding"]) == 20
+    blocks = await ledger.get(f"/accounts/{acc['issuance']}/blocks")
+    assert sorted((b["first"], b["last"]) for b in blocks["items"]) == [(1, 9), (20, 49), (60, 100)]
