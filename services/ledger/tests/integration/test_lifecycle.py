@@ -350,3 +350,48 @@ async def test_a6r47_bad_input_gets_a_4xx_with_a_code(ledger: LedgerClient, body
     assert r.json()["error"]["code"] == code
     unauthenticated = await ledger.http.put(f"{ledger.base_url}/transactions/{uuid.uuid4()}", json=body)
     assert unauthenticated.status_code == 401
+
+
+async def test_a6r42_a6r46_sections_and_cooperative_approaches_are_journaled_configuration_changes(
+    ledger: LedgerClient,
+) -> None:
+    """A6R-42 sections keyed by ISO 3166-1 alpha-3, A6R-46 approaches with their Parties, both
+    created by configuration-change operations (A6R-44 d) that the journal records."""
+    section = await ledger.ok({"kind": "create_section", "party": "GHA", "name": "Ghana"})
+    await ledger.ok({"kind": "create_section", "party": "CHE", "name": "Switzerland"})
+    await ledger.ok({"kind": "create_section", "party": "PER", "name": "Peru"})
+    duplicate = await ledger.propose({"kind": "create_section", "party": "GHA", "name": "Ghana again"})
+    assert duplicate.status_code == 409 and duplicate.json()["error"]["code"] == "section_exists"
+    by_section_admin = await ledger.propose(
+        {"kind": "create_section", "party": "SEN", "name": "Senegal"},
+        grants=[Grant("section_administrator", section="GHA")],
+    )
+    assert by_section_admin.status_code == 403
+    await ledger.ok(
+        {"kind": "create_cooperative_approach", "id": "CA0007", "name": "GHA-CHE", "parties": ["GHA", "CHE"]}
+    )
+    assert [s["party"] for s in await ledger.get("/sections")] == ["CHE", "GHA", "PER"]
+    assert (await ledger.get("/cooperative-approaches"))[0]["parties"] == ["CHE", "GHA"]
+    entry = (await ledger.get("/journal", after=section["journal_sequence"] - 1, limit=1))["items"][0]
+    assert entry["kind"] == "create_section" and entry["body"]["command"]["party"] == "GHA"
+    # An account is bound to at most one approach, and only within a participating Party's section.
+    outsider = await ledger.propose(
+        {
+            "kind": "open_account",
+            "holder": "Lima Carbon",
+            "section": "PER",
+            "cooperative_approach": "CA0007",
+            "type": "holding",
+        }
+    )
+    assert outsider.status_code == 409 and outsider.json()["error"]["code"] == "party_not_in_approach"
+    inside = await ledger.ok(
+        {
+            "kind": "open_account",
+            "holder": "Accra Carbon",
+            "section": "GHA",
+            "cooperative_approach": "CA0007",
+            "type": "holding",
+        }
+    )
+    assert (await ledger.get(f"/accounts/{inside['account']}"))["cooperative_approach"] == "CA0007"
