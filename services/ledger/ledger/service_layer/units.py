@@ -19,10 +19,10 @@ from ledger.domain.builtin_rules import (
 from ledger.domain.errors import DomainError, InsufficientUnits, OverlappingRanges, RangeNotHeld
 from ledger.domain.model import Account, AccountType, Role
 from ledger.domain.selection import plan_selection
+from ledger.domain.splitting import remainders
 from ledger.service_layer import commands as c
 from ledger.service_layer.configuration import Conflict, NotFound
 from ledger.service_layer.context import Event, TxContext
-from registry_contracts.serials import SerialRange
 
 
 @dataclass(frozen=True)
@@ -107,21 +107,17 @@ async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[d
     block. So an account never holds two adjacent blocks of one issuance, and units moving back
     and forth do not fragment the registry (A6R-52: registries shall minimise fragmentation)."""
     created: list[NewBlock] = []
+    cuts: dict[int, list[Piece]] = {}
     for p in pieces:
-        h = p.holding
-        for rest in SerialRange(h.first, h.last).split(p.first, p.last):
-            if (rest.first, rest.last) != (p.first, p.last):
-                created.append(
-                    NewBlock(
-                        ctx.counters.take("block"),
-                        h.issuance_id,
-                        h.scope_id,
-                        rest.first,
-                        rest.last,
-                        h.account_number,
-                        h.block_id,
-                    )
+        cuts.setdefault(p.holding.block_id, []).append(p)
+    for cut in cuts.values():
+        h = cut[0].holding
+        for first, last in remainders((h.first, h.last), [(p.first, p.last) for p in cut]):
+            created.append(
+                NewBlock(
+                    ctx.counters.take("block"), h.issuance_id, h.scope_id, first, last, h.account_number, h.block_id
                 )
+            )
     neighbours = await ctx.repo.touching_holdings(destination, [(p.holding, p.first, p.last) for p in pieces])
     runs = _coalesce(
         [(p.holding, p.first, p.last) for p in pieces] + [(n, n.first, n.last) for n in neighbours], destination
@@ -149,7 +145,7 @@ async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[d
             }
             for first_serial, last_serial in members
         ]
-    retired = [p.holding.block_id for p in pieces] + [n.block_id for n in neighbours]
+    retired = list(cuts) + [n.block_id for n in neighbours]
     await ctx.repo.move_blocks(retired, created, ctx.tx)
     return sorted(moved, key=lambda m: (m["block_id"], m["first"]))
 
