@@ -8,7 +8,10 @@ keeps throughput up when many clients transfer at once (ARCHITECTURE.md §2, A6R
 Each proposal runs in its own savepoint: a rejected proposal rolls back to nothing and is then
 recorded as rejected, with its full input and the rule that refused it (A6R-47). A batch is
 acknowledged only after its commit, so a crash loses no acknowledged transaction and leaves no
-partial one. Only one writer runs per database: it holds an advisory lock for its lifetime.
+partial one. Only one writer runs per database: it holds an advisory lock for its lifetime. Should
+that lock be lost with its connection while another writer starts, the journal fences them: both
+would append the same next sequence, the primary key admits one, and the other's batch fails and
+reloads its state from the database before it decides anything again.
 """
 
 from __future__ import annotations
