@@ -31,6 +31,7 @@ _STATUS = {
     "unknown_application": 404,
     "unknown_transaction": 404,
     "unknown_party": 422,
+    "unknown_code": 422,
     "duplicate_party": 422,
     "invalid_quantity": 422,
     "malformed_range": 422,

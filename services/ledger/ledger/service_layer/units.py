@@ -23,6 +23,7 @@ from ledger.domain.splitting import remainders
 from ledger.service_layer import commands as c
 from ledger.service_layer.configuration import Conflict, NotFound
 from ledger.service_layer.context import Event, TxContext
+from registry_contracts.nomenclatures import UnknownCode, load_default
 
 
 @dataclass(frozen=True)
@@ -256,10 +257,26 @@ async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
     return {"account": account.number, "quantity": cmd.quantity, "blocks": views}
 
 
+def _check_codes(scope: c.SerialScope, metadata: dict[str, Any]) -> None:
+    """Registry ids, metrics, sectors and activity types come from the common nomenclatures,
+    versioned reference data (A6R-57), not from the caller's imagination."""
+    nomenclature = load_default()
+    try:
+        nomenclature.registry(scope.originating_registry)
+        nomenclature.metric(scope.metric)
+        for sector in metadata.get("sectors", []):
+            nomenclature.sector(sector)
+        for activity_type in metadata.get("activity_types", []):
+            nomenclature.activity_type(activity_type)
+    except UnknownCode as exc:
+        raise DomainError(str(exc), code="unknown_code") from exc
+
+
 async def _generate(
     ctx: TxContext, account: str, scope: c.SerialScope, first: int | None, quantity: int, metadata: dict[str, Any]
 ) -> NewBlock:
     # Every check before the first write (see LedgerWriter.apply).
+    _check_codes(scope, metadata)
     existing = ctx.scope_id(scope)
     if first is None:
         first = 1 if existing is None else await ctx.repo.highest_serial(existing) + 1

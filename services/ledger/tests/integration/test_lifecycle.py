@@ -395,3 +395,18 @@ async def test_a6r42_a6r46_sections_and_cooperative_approaches_are_journaled_con
         }
     )
     assert (await ledger.get(f"/accounts/{inside['account']}"))["cooperative_approach"] == "CA0007"
+
+
+async def test_a6r57_issuance_codes_come_from_the_common_nomenclature(ledger: LedgerClient) -> None:
+    acc = await setup_registry(ledger)
+    base = {"kind": "issue_units", "account": acc["issuance"], "quantity": 5, "first_transferring_party": "GHA"}
+    for scope, extra in [
+        ({**SCOPE, "metric": "kgCO2"}, {}),
+        ({**SCOPE, "originating_registry": "XYZ99"}, {}),
+        (SCOPE, {"sectors": ["astrology"]}),
+    ]:
+        refused = await ledger.propose({**base, "scope": scope, **extra})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "unknown_code", refused.text
+        assert "known:" in refused.json()["error"]["message"]
+    assert await ledger.balance(acc["issuance"]) == 0
+    await ledger.ok({**base, "scope": SCOPE, "sectors": ["energy"], "activity_types": ["fuel_switch"]})

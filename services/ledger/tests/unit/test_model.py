@@ -56,3 +56,11 @@ def test_a6r55_records_are_immutable() -> None:
     account = Account("GHA-1", "holder", "GHA", None, AccountType.HOLDING)
     with pytest.raises(dataclasses.FrozenInstanceError):
         account.status = AccountStatus.ACTIVE  # type: ignore[misc]
+
+
+def test_a6r41_account_types_match_the_common_nomenclature() -> None:
+    """The ledger's behaviour per account type and the nomenclature's reference data agree."""
+    from registry_contracts.nomenclatures import load_default
+
+    assert {t.code for t in load_default().account_types} == {t.value for t in AccountType}
+    assert {s.code for s in load_default().account_statuses} == {s.value for s in AccountStatus}
