@@ -310,51 +310,53 @@ class LedgerRepository:
         where = "".join(f" AND {c}" for c in clauses)
         return joins + " WHERE h.account_number = :account" + where, params
 
-    async def exact_size_holding(self, account: str, selection: Selection) -> Holding | None:
-        """A6R-52 rule 1: an eligible block whose length is the quantity (lowest first serial)."""
+    async def selection_candidates(
+        self, account: str, selection: Selection, page: int = 32
+    ) -> tuple[Holding | None, list[Holding]]:
+        """The blocks A6R-52 can pick from, in one round trip for the usual case.
+
+        Returns (an exact-size block, []) when rule 1 applies: the eligible block whose length is
+        the quantity, lowest first serial first. Otherwise (None, the eligible blocks shortest
+        first, ties by lower first serial, up to the first that brings the total to the quantity):
+        only this prefix of the sorted blocks can take part in rule 2, so a source with a million
+        blocks costs a few index pages, not a million rows."""
         where, params = self._selection_filter(selection)
-        row = (
+        params = {**params, "account": account, "q": selection.quantity}
+        order = "ORDER BY h.quantity, h.first_serial, h.block_id"
+        rows = (
             await self.conn.execute(
                 text(
-                    f"SELECT {_HOLDING_COLUMNS} FROM holdings h{where} AND h.quantity = :q "
-                    "ORDER BY h.first_serial, h.block_id LIMIT 1"
+                    f"(SELECT true AS exact, {_HOLDING_COLUMNS} FROM holdings h{where} AND h.quantity = :q "
+                    "ORDER BY h.first_serial, h.block_id LIMIT 1) UNION ALL "
+                    f"(SELECT false, {_HOLDING_COLUMNS} FROM holdings h{where} {order} LIMIT :page)"
                 ),
-                {**params, "account": account, "q": selection.quantity},
+                {**params, "page": page},
             )
-        ).first()
-        return None if row is None else _holding(row)
-
-    async def smallest_holdings(self, account: str, selection: Selection, page: int = 256) -> list[Holding]:
-        """A6R-52 rule 2: eligible blocks, shortest first, until they hold the quantity.
-
-        Only this prefix of the sorted blocks can take part in the selection, so a source with a
-        million blocks costs a few index pages, not a million rows."""
-        where, params = self._selection_filter(selection)
+        ).all()
+        if rows and rows[0][0]:
+            return _holding(rows[0][1:]), []
         taken: list[Holding] = []
-        total, after = 0, (0, 0, 0)
-        while total < selection.quantity:
-            rows = (
-                await self.conn.execute(
-                    text(
-                        f"SELECT {_HOLDING_COLUMNS} FROM holdings h{where} "
-                        "AND (h.quantity, h.first_serial, h.block_id) > (:aq, :af, :ab) "
-                        "ORDER BY h.quantity, h.first_serial, h.block_id LIMIT :page"
-                    ),
-                    {**params, "account": account, "aq": after[0], "af": after[1], "ab": after[2], "page": page},
-                )
-            ).all()
-            if not rows:
-                break
+        total = 0
+        while True:
             for row in rows:
-                holding = _holding(row)
+                holding = _holding(row[1:])
                 taken.append(holding)
                 total += holding.quantity
                 if total >= selection.quantity:
-                    break
+                    return None, taken
+            if len(rows) < page:
+                return None, taken
             last = taken[-1]
-            after = (last.quantity, last.first, last.block_id)
             page = min(page * 4, 65536)
-        return taken
+            rows = (
+                await self.conn.execute(
+                    text(
+                        f"SELECT false, {_HOLDING_COLUMNS} FROM holdings h{where} "
+                        f"AND (h.quantity, h.first_serial, h.block_id) > (:aq, :af, :ab) {order} LIMIT :page"
+                    ),
+                    {**params, "aq": last.quantity, "af": last.first, "ab": last.block_id, "page": page},
+                )
+            ).all()
 
     async def move_blocks(self, retire: Sequence[int], blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
         """Retire live blocks and create their successors in one statement.

@@ -79,10 +79,9 @@ async def _explicit(ctx: TxContext, source: str, ranges: list[c.SerialRangeRef])
 
 
 async def _implicit(ctx: TxContext, source: str, selection: c.Selection) -> list[Piece]:
-    exact = await ctx.repo.exact_size_holding(source, selection)
+    exact, candidates = await ctx.repo.selection_candidates(source, selection)
     if exact is not None:
         return [Piece(exact, exact.first, exact.last)]
-    candidates = await ctx.repo.smallest_holdings(source, selection)
     held = sum(h.quantity for h in candidates)
     if held < selection.quantity:
         raise InsufficientUnits(held, selection.quantity)
