@@ -123,7 +123,7 @@ class InboxConsumer:
             return
         handler = self._handlers.get(envelope.type)
         if handler is None:
-            metrics.INBOX_PROCESSED.labels(self.name, "ignored").inc()
+            metrics.INBOX_PROCESSED.add(1, {"consumer": self.name, "outcome": "ignored"})
             return
         parent = extract(_carrier(record))
         token = otel_context.attach(parent)
@@ -140,7 +140,7 @@ class InboxConsumer:
         while True:
             try:
                 outcome = await self._handle_once(record, envelope, handler)
-                metrics.INBOX_PROCESSED.labels(self.name, outcome).inc()
+                metrics.INBOX_PROCESSED.add(1, {"consumer": self.name, "outcome": outcome})
                 return
             except (OperationalError, InterfaceError, OSError) as exc:
                 # The database or network is away: retry in place so per-key order is kept.
@@ -186,7 +186,7 @@ class InboxConsumer:
             ("dlq.source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
         ]
         await self._producer.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
-        metrics.DEAD_LETTERED.labels(self.name).inc()
+        metrics.DEAD_LETTERED.add(1, {"consumer": self.name})
 
 
 def _carrier(record: ConsumerRecord[Any, Any]) -> dict[str, str]:

@@ -171,7 +171,7 @@ class OutboxRelay:
                 ),
                 {"ids": [r.id for r in rows]},
             )
-        metrics.OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
+        metrics.OUTBOX_PUBLISHED.add(len(rows), {"schema": self._schema})
         return len(rows)
 
     async def purge_expired(self) -> int:

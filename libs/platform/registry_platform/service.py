@@ -36,7 +36,7 @@ from registry_platform.kafka import TopicSpec
 from registry_platform.outbox import OutboxRelay, add_events
 from registry_platform.peers import PEER_HANDLERS
 from registry_platform.settings import ServiceSettings
-from registry_platform.telemetry import configure_logging, configure_tracing
+from registry_platform.telemetry import configure_logging, configure_metrics, configure_tracing
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -188,6 +188,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     settings = settings or ServiceSettings(service_name=definition.name)
     configure_logging(definition.name, settings.log_level)
     configure_tracing(definition.name, settings.otel_exporter_otlp_endpoint)
+    configure_metrics(definition.name)
     runtime = ServiceRuntime(definition, settings)
 
     @contextlib.asynccontextmanager
@@ -215,9 +216,15 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
         ):
             response = await call_next(request)
         route = request.scope.get("route")
-        metrics.HTTP_REQUESTS.labels(
-            definition.name, request.method, getattr(route, "path", "unmatched"), str(response.status_code)
-        ).observe(time.perf_counter() - started)
+        metrics.HTTP_REQUESTS.record(
+            time.perf_counter() - started,
+            {
+                "service": definition.name,
+                "method": request.method,
+                "route": getattr(route, "path", "unmatched"),
+                "status": str(response.status_code),
+            },
+        )
         return response
 
     @app.get("/health", tags=["operations"])

@@ -1,4 +1,4 @@
-"""JSON logs and OpenTelemetry tracing; trace context travels in Kafka headers and envelopes."""
+"""JSON logs, OpenTelemetry tracing and metrics; trace context travels in Kafka headers and envelopes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.propagate import inject
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -65,6 +67,19 @@ def configure_tracing(service: str, otlp_endpoint: str = "", extra: SpanProcesso
     if extra is not None:
         _provider.add_span_processor(extra)
     return _provider
+
+
+_meter_provider: MeterProvider | None = None
+
+
+def configure_metrics(service: str) -> None:
+    """Install the global meter provider once, read by the Prometheus exporter behind /metrics."""
+    global _meter_provider
+    if _meter_provider is None:
+        _meter_provider = MeterProvider(
+            resource=Resource.create({"service.name": service}), metric_readers=[PrometheusMetricReader()]
+        )
+        metrics.set_meter_provider(_meter_provider)
 
 
 def current_trace_headers() -> dict[str, str]:
