@@ -14,8 +14,10 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from registry_platform import db
+from registry_platform.roles import ensure_service_roles, url_for_service
 from registry_platform.settings import ServiceSettings
 from registry_platform.telemetry import configure_tracing
 from registry_platform.testing.infra import serve_app
@@ -36,7 +38,8 @@ def _settings_cls(module: str) -> type[ServiceSettings]:
     )
 
 
-async def test_all_services_start_exchange_events_and_are_traced(service_settings, database_url):
+async def test_all_services_start_exchange_events_and_are_traced(service_settings, database_url, infra):
+    ensure_service_roles(infra.admin_dsn(), database_url.rsplit("/", 1)[1], [s.replace("-", "_") for s in SERVICES])
     exporter = InMemorySpanExporter()
     configure_tracing("tests", extra=SimpleSpanProcessor(exporter))
     assert len(SERVICES) == 8
@@ -46,7 +49,10 @@ async def test_all_services_start_exchange_events_and_are_traced(service_setting
         for name in ["reporting", *[s for s in SERVICES if s != "reporting"]]:
             module = name.replace("-", "_")
             bootstrap = importlib.import_module(f"{module}.bootstrap")
-            overrides = {"reporting_url": reporting_port_url} if name == "web" else {}
+            # Each service connects as its own role, as `make up` runs them.
+            overrides: dict[str, object] = {"database_url": url_for_service(database_url, module)}
+            if name == "web":
+                overrides["reporting_url"] = reporting_port_url
             settings = service_settings(name, _settings_cls(module), **overrides)
             from registry_platform.service import create_app
 
@@ -89,6 +95,15 @@ async def test_all_services_start_exchange_events_and_are_traced(service_setting
         )
     await engine.dispose()
     assert schemas == {s.replace("-", "_") for s in SERVICES}
+
+    # PostgreSQL itself keeps each service out of the others' schemas.
+    crm = db.create_engine(url_for_service(database_url, "crm"), "crm")
+    try:
+        async with crm.connect() as conn:
+            with pytest.raises(DBAPIError, match="permission denied"):
+                await conn.execute(text("SELECT count(*) FROM ledger.outbox"))
+    finally:
+        await crm.dispose()
 
     # The ServiceStarted span of a producer and the consume span in reporting share one trace.
     spans = exporter.get_finished_spans()

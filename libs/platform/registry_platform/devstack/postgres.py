@@ -58,6 +58,10 @@ def _pg(binary: str, *args: str, user: str | None) -> None:
     )
 
 
+def admin_dsn(port: int, database: str = "registry") -> str:
+    return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{database}"
+
+
 def url(port: int, database: str = "registry") -> str:
     return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{port}/{database}"
 

@@ -12,6 +12,7 @@ import httpx
 
 from registry_platform.devstack import broker, postgres
 from registry_platform.devstack.processes import ManagedProcess
+from registry_platform.roles import ensure_service_roles, url_for_service
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,17 @@ class Stack:
     def start_infrastructure(self) -> None:
         if not os.environ.get("REGISTRY_DATABASE_URL"):
             postgres.start(self.pg_dir, PG_PORT)
+            ensure_service_roles(postgres.admin_dsn(PG_PORT), "registry", [s.module for s in SERVICES])
         if not os.environ.get("REGISTRY_KAFKA_BOOTSTRAP"):
             self.process("broker").start(broker.argv(BROKER_PORT))
             broker.wait_ready(BROKER_PORT)
 
-    def service_env(self) -> dict[str, str]:
+    def service_env(self, service: ServiceEntry) -> dict[str, str]:
+        # With its own PostgreSQL, each service connects as its own role (registry_platform.roles).
+        external = os.environ.get("REGISTRY_DATABASE_URL")
         env = {
             "REGISTRY_MODE": "dev",
-            "REGISTRY_DATABASE_URL": self.database_url(),
+            "REGISTRY_DATABASE_URL": external or url_for_service(self.database_url(), service.module),
             "REGISTRY_KAFKA_BOOTSTRAP": self.kafka_bootstrap(),
         }
         for s in SERVICES:
@@ -76,8 +80,8 @@ class Stack:
         return env
 
     def start_services(self) -> None:
-        env = self.service_env()
         for s in SERVICES:
+            env = self.service_env(s)
             self.process(s.name).start(
                 [
                     sys.executable,
