@@ -115,6 +115,7 @@ def issue_token(
 class TokenVerifier:
     def __init__(self, keys: KeySet) -> None:
         self._keys = keys
+        self._recent: dict[str, tuple[float, Principal]] = {}
         self._claims = jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": ISSUER},
             aud={"essential": True, "value": AUDIENCE},
@@ -130,6 +131,20 @@ class TokenVerifier:
         return cls(KeySet.import_key_set({"keys": [public_dict]}))
 
     def verify(self, token: str) -> Principal:
+        """The principal of a valid token, or 401. A verified token is remembered for a second:
+        clients reuse a token across requests, and a second keeps revocations (checked here once
+        the identity service publishes them) effective within a second."""
+        now = time.monotonic()
+        cached = self._recent.get(token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        principal = self._verify(token)
+        if len(self._recent) > 10_000:
+            self._recent.clear()
+        self._recent[token] = (now + 1.0, principal)
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         try:
             decoded = jwt.decode(token, self._keys, algorithms=[ALG])
             self._claims.validate(decoded.claims)

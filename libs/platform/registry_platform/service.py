@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -20,19 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
-from opentelemetry.propagate import extract
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from registry_platform import db, kafka, metrics, migrations
+from registry_platform import db, kafka, migrations
 from registry_platform.auth import TokenVerifier
 from registry_platform.errors import install_error_handlers
 from registry_platform.events import new_envelope
 from registry_platform.inbox import Handler, InboxConsumer
 from registry_platform.kafka import TopicSpec
+from registry_platform.observe import ObserveRequests
 from registry_platform.outbox import OutboxRelay, add_events
 from registry_platform.peers import PEER_HANDLERS
 from registry_platform.settings import ServiceSettings
@@ -208,24 +207,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     app.state.token_verifier = TokenVerifier.for_dev_secret(settings.token_secret.get_secret_value())
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        with tracer.start_as_current_span(
-            f"{request.method} {request.url.path}", context=extract(request.headers), kind=trace.SpanKind.SERVER
-        ):
-            response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.HTTP_REQUESTS.record(
-            time.perf_counter() - started,
-            {
-                "service": definition.name,
-                "method": request.method,
-                "route": getattr(route, "path", "unmatched"),
-                "status": str(response.status_code),
-            },
-        )
-        return response
+    app.add_middleware(ObserveRequests, service=definition.name)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:
