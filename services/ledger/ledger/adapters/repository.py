@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
 
 from ledger.domain.journal import Checkpoint, JournalEntry
 from ledger.domain.model import Account, AccountStatus, AccountType
@@ -44,6 +46,12 @@ class NewBlock:
     parent_block: int | None
 
 
+@functools.lru_cache(maxsize=512)
+def _sql(statement: str) -> TextClause:
+    """Parsed once per distinct statement: the writer runs the same few statements all day."""
+    return text(statement)
+
+
 _HOLDING_COLUMNS = "h.block_id, h.account_number, h.scope_id, h.issuance_id, h.first_serial, h.last_serial"
 
 
@@ -74,13 +82,13 @@ class LedgerRepository:
         return await self.conn.execute(statement, params)
 
     async def _one(self, sql: str, **params: Any) -> Any:
-        return (await self.conn.execute(text(sql), params)).first()
+        return (await self.conn.execute(_sql(sql), params)).first()
 
     # -- transactions and idempotency ---------------------------------------------------------
 
     async def known_transactions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
         rows = await self.conn.execute(
-            text(
+            _sql(
                 "SELECT id, request_hash, outcome, result, journal_sequence, recorded_at FROM transactions "
                 "WHERE id = ANY(:ids)"
             ),
@@ -123,7 +131,7 @@ class LedgerRepository:
             return
         rows, self._pending_transactions = self._pending_transactions, []
         await self.conn.execute(
-            text(
+            _sql(
                 "INSERT INTO transactions (id, kind, request_hash, outcome, initiator, on_behalf_of, input, result, "
                 "journal_sequence, recorded_at) VALUES (:id, :kind, :h, :outcome, :initiator, :obo, "
                 "CAST(:input AS jsonb), CAST(:result AS jsonb), :seq, :at)"
@@ -142,7 +150,7 @@ class LedgerRepository:
 
     async def add_section(self, party: str, name: str, tx: uuid.UUID, at: datetime) -> None:
         await self._write(
-            text("INSERT INTO sections VALUES (:p, :n, :tx, :at)"), {"p": party, "n": name, "tx": tx, "at": at}
+            _sql("INSERT INTO sections VALUES (:p, :n, :tx, :at)"), {"p": party, "n": name, "tx": tx, "at": at}
         )
 
     async def approach_parties(self, approach: str) -> list[str] | None:
@@ -151,23 +159,23 @@ class LedgerRepository:
 
     async def add_approach(self, approach: str, name: str, parties: list[str], tx: uuid.UUID, at: datetime) -> None:
         await self._write(
-            text("INSERT INTO cooperative_approaches VALUES (:id, :n, :p, :tx, :at)"),
+            _sql("INSERT INTO cooperative_approaches VALUES (:id, :n, :p, :tx, :at)"),
             {"id": approach, "n": name, "p": parties, "tx": tx, "at": at},
         )
 
     # -- accounts -----------------------------------------------------------------------------
 
     async def load_catalogue(self) -> tuple[dict[str, Account], dict[tuple[str, str, str, int, str], int]]:
-        accounts = {r.number: _account(r) for r in await self.conn.execute(text("SELECT * FROM accounts"))}
+        accounts = {r.number: _account(r) for r in await self.conn.execute(_sql("SELECT * FROM accounts"))}
         scopes = {
             (r.originating_registry, r.issuing_party, r.activity_id, r.vintage, r.metric): r.id
-            for r in await self.conn.execute(text("SELECT * FROM serial_scopes"))
+            for r in await self.conn.execute(_sql("SELECT * FROM serial_scopes"))
         }
         return accounts, scopes
 
     async def add_account(self, account: Account, tx: uuid.UUID, at: datetime) -> None:
         await self._write(
-            text("INSERT INTO accounts VALUES (:number, :holder, :section, :ca, :type, :status, :tx, :at)"),
+            _sql("INSERT INTO accounts VALUES (:number, :holder, :section, :ca, :type, :status, :tx, :at)"),
             {
                 "number": account.number,
                 "holder": account.holder,
@@ -180,7 +188,7 @@ class LedgerRepository:
             },
         )
         await self._write(
-            text(
+            _sql(
                 "INSERT INTO account_events (account_number, tx, old_status, new_status, recorded_at) "
                 "VALUES (:n, :tx, NULL, :s, :at)"
             ),
@@ -189,10 +197,10 @@ class LedgerRepository:
 
     async def set_status(self, account: Account, status: AccountStatus, tx: uuid.UUID, at: datetime) -> None:
         await self._write(
-            text("UPDATE accounts SET status = :s WHERE number = :n"), {"s": status.value, "n": account.number}
+            _sql("UPDATE accounts SET status = :s WHERE number = :n"), {"s": status.value, "n": account.number}
         )
         await self._write(
-            text(
+            _sql(
                 "INSERT INTO account_events (account_number, tx, old_status, new_status, recorded_at) "
                 "VALUES (:n, :tx, :old, :new, :at)"
             ),
@@ -218,7 +226,7 @@ class LedgerRepository:
         self, application_id: uuid.UUID, approved: bool, account: str | None, tx: uuid.UUID
     ) -> None:
         await self._write(
-            text("INSERT INTO application_decisions VALUES (:a, :ok, :acct, :tx)"),
+            _sql("INSERT INTO application_decisions VALUES (:a, :ok, :acct, :tx)"),
             {"a": application_id, "ok": approved, "acct": account, "tx": tx},
         )
 
@@ -226,7 +234,7 @@ class LedgerRepository:
 
     async def add_scope(self, scope_id: int, scope: SerialScope) -> None:
         await self._write(
-            text("INSERT INTO serial_scopes VALUES (:id, :r, :p, :a, :v, :m)"),
+            _sql("INSERT INTO serial_scopes VALUES (:id, :r, :p, :a, :v, :m)"),
             {
                 "id": scope_id,
                 "r": scope.originating_registry,
@@ -256,7 +264,7 @@ class LedgerRepository:
         self, *, issuance_id: int, tx: uuid.UUID, scope_id: int, first: int, last: int, metadata: dict[str, Any]
     ) -> None:
         await self._write(
-            text("INSERT INTO issuances VALUES (:id, :tx, :s, :f, :l, :ca, :ftp, :sectors, :types, :ur, :uf, :ul)"),
+            _sql("INSERT INTO issuances VALUES (:id, :tx, :s, :f, :l, :ca, :ftp, :sectors, :types, :ur, :uf, :ul)"),
             {
                 "id": issuance_id,
                 "tx": tx,
@@ -275,7 +283,7 @@ class LedgerRepository:
 
     async def holdings_overlapping(self, scope_id: int, first: int, last: int) -> list[Holding]:
         rows = await self.conn.execute(
-            text(
+            _sql(
                 f"SELECT {_HOLDING_COLUMNS} FROM holdings h WHERE h.scope_id = :s "
                 "AND int8range(h.first_serial, h.last_serial, '[]') && int8range(:f, :l, '[]') "
                 "ORDER BY h.first_serial"
@@ -325,7 +333,7 @@ class LedgerRepository:
         order = "ORDER BY h.quantity, h.first_serial, h.block_id"
         rows = (
             await self.conn.execute(
-                text(
+                _sql(
                     f"(SELECT true AS exact, {_HOLDING_COLUMNS} FROM holdings h{where} AND h.quantity = :q "
                     "ORDER BY h.first_serial, h.block_id LIMIT 1) UNION ALL "
                     f"(SELECT false, {_HOLDING_COLUMNS} FROM holdings h{where} {order} LIMIT :page)"
@@ -350,7 +358,7 @@ class LedgerRepository:
             page = min(page * 4, 65536)
             rows = (
                 await self.conn.execute(
-                    text(
+                    _sql(
                         f"SELECT false, {_HOLDING_COLUMNS} FROM holdings h{where} "
                         f"AND (h.quantity, h.first_serial, h.block_id) > (:aq, :af, :ab) {order} LIMIT :page"
                     ),
@@ -365,7 +373,7 @@ class LedgerRepository:
         exclusion constraint does not see rows this transaction deleted. The insert waits for the
         delete (it reads its count) and inserts nothing unless every block to retire was live."""
         inserted = await self._write(
-            text(
+            _sql(
                 "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
                 "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT block_id, :tx FROM gone), "
                 "new AS (INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, "
@@ -399,7 +407,7 @@ class LedgerRepository:
         if not ranges:
             return []
         rows = await self.conn.execute(
-            text(
+            _sql(
                 f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:s AS bigint[]), CAST(:iss AS bigint[]), "
                 "CAST(:f AS bigint[]), CAST(:l AS bigint[])) AS u(s, iss, f, l) JOIN holdings h "
                 "ON h.scope_id = u.s AND int8range(h.first_serial, h.last_serial, '[]') "
@@ -420,7 +428,7 @@ class LedgerRepository:
 
     async def append_journal(self, entries: Sequence[JournalEntry]) -> None:
         await self._write(
-            text(
+            _sql(
                 "INSERT INTO journal (sequence, recorded_at, kind, body, previous_hash, entry_hash) "
                 "VALUES (:s, :at, :k, CAST(:b AS jsonb), :p, :h)"
             ),
@@ -439,7 +447,7 @@ class LedgerRepository:
 
     async def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         await self._write(
-            text("INSERT INTO journal_checkpoints VALUES (:n, :root, CAST(:sig AS jsonb), :at)"),
+            _sql("INSERT INTO journal_checkpoints VALUES (:n, :root, CAST(:sig AS jsonb), :at)"),
             {
                 "n": checkpoint.tree_size,
                 "root": checkpoint.root_hash,
