@@ -25,7 +25,10 @@ def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"options": f"-c search_path={schema}"},
+        # Custom plans always: psycopg prepares repeated statements, and PostgreSQL's generic plan
+        # for a parameterised range lookup can scan a million-row table where the custom plan
+        # reads one index page (measured: 155 ms against 0.8 ms on the ledger's holdings).
+        connect_args={"options": f"-c search_path={schema} -c plan_cache_mode=force_custom_plan"},
     )
 
 
