@@ -101,3 +101,16 @@ async def setup_registry(ledger: LedgerClient) -> dict[str, str]:
             }
         )
     return accounts
+
+
+async def issue(ledger: LedgerClient, account: str, quantity: int) -> dict[str, Any]:
+    """Issue `quantity` units of SCOPE, first transferred by GHA, into `account`."""
+    return await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": account,
+            "scope": SCOPE,
+            "quantity": quantity,
+            "first_transferring_party": "GHA",
+        }
+    )

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from registry_platform import db
 from registry_platform.testing.infra import free_port, spawn_service, wait_ready
 
-from .conftest import SCOPE, LedgerClient, setup_registry
+from .conftest import SCOPE, LedgerClient, issue, setup_registry
 from .test_journal_tools import run_cli
 
 pytestmark = pytest.mark.integration
@@ -56,15 +56,7 @@ async def test_a6r52_32_clients_racing_for_the_same_units_never_double_spend(
     ledger: LedgerClient, database_url: str
 ) -> None:
     acc = await setup_registry(ledger)
-    await ledger.ok(
-        {
-            "kind": "issue_units",
-            "account": acc["issuance"],
-            "scope": SCOPE,
-            "quantity": 1000,
-            "first_transferring_party": "GHA",
-        }
-    )
+    await issue(ledger, acc["issuance"], 1000)
 
     async def race_implicit(i: int) -> int:
         r = await ledger.propose(
@@ -147,15 +139,7 @@ async def test_a6r22_sigkill_under_load_loses_no_acknowledged_transaction(
             await wait_ready(base, timeout=60)
             if round_ == 0:
                 acc = await setup_registry(ledger)
-                await ledger.ok(
-                    {
-                        "kind": "issue_units",
-                        "account": acc["issuance"],
-                        "scope": SCOPE,
-                        "quantity": 10**6,
-                        "first_transferring_party": "GHA",
-                    }
-                )
+                await issue(ledger, acc["issuance"], 10**6)
             stop = asyncio.Event()
             workers = [asyncio.create_task(load(ledger, acc["issuance"], acc["gha_holding"], stop)) for _ in range(16)]
             await asyncio.sleep(2.0)

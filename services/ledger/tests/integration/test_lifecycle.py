@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from registry_platform import db
 from registry_platform.auth import Grant
 
-from .conftest import SCOPE, SERVICE, LedgerClient, setup_registry
+from .conftest import SCOPE, SERVICE, LedgerClient, issue, setup_registry
 
 pytestmark = pytest.mark.integration
 
@@ -71,15 +71,7 @@ async def test_a6r41_account_application_approval_and_status_rules(ledger: Ledge
 
 async def test_a6r41_terminating_an_account_that_holds_units_is_refused(ledger: LedgerClient) -> None:
     acc = await setup_registry(ledger)
-    await ledger.ok(
-        {
-            "kind": "issue_units",
-            "account": acc["issuance"],
-            "scope": SCOPE,
-            "quantity": 5,
-            "first_transferring_party": "GHA",
-        }
-    )
+    await issue(ledger, acc["issuance"], 5)
     r = await ledger.propose(
         {"kind": "change_account_status", "account": acc["issuance"], "status": "terminated", "reason": "closing"}
     )
@@ -94,15 +86,7 @@ async def test_a6r55_administrative_cancellation_and_holding_record_the_rules_th
     ledger: LedgerClient,
 ) -> None:
     acc = await setup_registry(ledger)
-    issued = await ledger.ok(
-        {
-            "kind": "issue_units",
-            "account": acc["issuance"],
-            "scope": SCOPE,
-            "quantity": 100,
-            "first_transferring_party": "GHA",
-        }
-    )
+    issued = await issue(ledger, acc["issuance"], 100)
     cancel = {
         "kind": "corrective_transfer",
         "correction": "administrative_cancellation",
@@ -160,15 +144,7 @@ async def test_a6r55_administrative_cancellation_and_holding_record_the_rules_th
 
 async def test_a6r54_external_transfers_pass_through_the_proxy_account(ledger: LedgerClient) -> None:
     acc = await setup_registry(ledger)
-    await ledger.ok(
-        {
-            "kind": "issue_units",
-            "account": acc["issuance"],
-            "scope": SCOPE,
-            "quantity": 100,
-            "first_transferring_party": "GHA",
-        }
-    )
+    await issue(ledger, acc["issuance"], 100)
     out = await ledger.ok(
         {
             "kind": "external_transfer_out",
@@ -203,15 +179,7 @@ async def test_a6r54_external_transfers_pass_through_the_proxy_account(ledger: L
 
 async def test_a6r43_impersonation_records_both_identities(ledger: LedgerClient) -> None:
     acc = await setup_registry(ledger)
-    await ledger.ok(
-        {
-            "kind": "issue_units",
-            "account": acc["issuance"],
-            "scope": SCOPE,
-            "quantity": 10,
-            "first_transferring_party": "GHA",
-        }
-    )
+    await issue(ledger, acc["issuance"], 10)
     rep = [Grant("account_representative", account=acc["issuance"])]
     tx = uuid.uuid4()
     r = await ledger.propose(
@@ -245,15 +213,7 @@ async def test_a6r43_impersonation_records_both_identities(ledger: LedgerClient)
 
 async def test_a6r48_holdings_at_a_past_instant(ledger: LedgerClient) -> None:
     acc = await setup_registry(ledger)
-    await ledger.ok(
-        {
-            "kind": "issue_units",
-            "account": acc["issuance"],
-            "scope": SCOPE,
-            "quantity": 100,
-            "first_transferring_party": "GHA",
-        }
-    )
+    await issue(ledger, acc["issuance"], 100)
     await asyncio.sleep(0.05)
     before = datetime.now(UTC)
     await asyncio.sleep(0.05)
@@ -276,15 +236,7 @@ async def test_a6r40_the_database_refuses_edits_and_overlapping_live_blocks(
     ledger: LedgerClient, database_url: str
 ) -> None:
     acc = await setup_registry(ledger)
-    await ledger.ok(
-        {
-            "kind": "issue_units",
-            "account": acc["issuance"],
-            "scope": SCOPE,
-            "quantity": 100,
-            "first_transferring_party": "GHA",
-        }
-    )
+    await issue(ledger, acc["issuance"], 100)
     engine = db.create_engine(database_url, "ledger")
     try:
         for statement in [

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from .conftest import SCOPE, LedgerClient, setup_registry
+from .conftest import SCOPE, LedgerClient, issue, setup_registry
 
 pytestmark = pytest.mark.integration
 
@@ -52,15 +52,7 @@ async def test_a6r52_issue_then_implicit_and_explicit_transfers(ledger: LedgerCl
 
 async def test_a6r47_rejection_is_recorded_and_changes_nothing(ledger: LedgerClient) -> None:
     acc = await setup_registry(ledger)
-    await ledger.ok(
-        {
-            "kind": "issue_units",
-            "account": acc["issuance"],
-            "scope": SCOPE,
-            "quantity": 10,
-            "first_transferring_party": "GHA",
-        }
-    )
+    await issue(ledger, acc["issuance"], 10)
     tx = uuid.uuid4()
     refused = await ledger.propose(
         {
@@ -103,15 +95,7 @@ async def test_a6r52_touching_blocks_of_one_issuance_merge_and_a6r55_reversal_st
 ) -> None:
     acc = await setup_registry(ledger)
     gha, che = acc["gha_holding"], acc["che_holding"]
-    await ledger.ok(
-        {
-            "kind": "issue_units",
-            "account": acc["issuance"],
-            "scope": SCOPE,
-            "quantity": 1000,
-            "first_transferring_party": "GHA",
-        }
-    )
+    await issue(ledger, acc["issuance"], 1000)
     await ledger.ok(
         {
             "kind": "transfer_units",
