@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 from pathlib import Path
 
 import httpx
@@ -17,49 +16,20 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from registry_platform import db
-from registry_platform.roles import ensure_service_roles, url_for_service
-from registry_platform.settings import ServiceSettings
+from registry_platform.roles import url_for_service
 from registry_platform.telemetry import configure_tracing
-from registry_platform.testing.infra import serve_app
+from registry_platform.testing.services import serve_all
 
 pytestmark = pytest.mark.integration
 SERVICES = sorted(p.name for p in (Path(__file__).resolve().parents[1] / "services").iterdir() if p.is_dir())
 
 
-def _settings_cls(module: str) -> type[ServiceSettings]:
-    try:
-        settings_module = importlib.import_module(f"{module}.settings")
-    except ModuleNotFoundError:
-        return ServiceSettings
-    return next(
-        v
-        for v in vars(settings_module).values()
-        if isinstance(v, type) and issubclass(v, ServiceSettings) and v is not ServiceSettings
-    )
-
-
 async def test_all_services_start_exchange_events_and_are_traced(service_settings, database_url, infra):
-    ensure_service_roles(infra.admin_dsn(), database_url.rsplit("/", 1)[1], [s.replace("-", "_") for s in SERVICES])
     exporter = InMemorySpanExporter()
     configure_tracing("tests", extra=SimpleSpanProcessor(exporter))
     assert len(SERVICES) == 8
-    urls: dict[str, str] = {}
     async with contextlib.AsyncExitStack() as stack:
-        reporting_port_url = None
-        for name in ["reporting", *[s for s in SERVICES if s != "reporting"]]:
-            module = name.replace("-", "_")
-            bootstrap = importlib.import_module(f"{module}.bootstrap")
-            # Each service connects as its own role, as `make up` runs them.
-            overrides: dict[str, object] = {"database_url": url_for_service(database_url, module)}
-            if name == "web":
-                overrides["reporting_url"] = reporting_port_url
-            settings = service_settings(name, _settings_cls(module), **overrides)
-            from registry_platform.service import create_app
-
-            urls[name] = await stack.enter_async_context(serve_app(create_app(bootstrap.DEFINITION, settings)))
-            if name == "reporting":
-                reporting_port_url = urls[name]
-
+        urls = await serve_all(stack, infra, database_url, service_settings)
         async with httpx.AsyncClient(timeout=5) as client:
             for name, url in urls.items():
                 assert (await client.get(f"{url}/health")).json()["status"] == "ok"

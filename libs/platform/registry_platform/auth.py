@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import Request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OKPKey
@@ -32,12 +31,31 @@ DEFAULT_LIFETIME_SECONDS = 300
 REGISTRY_ADMINISTRATOR = "registry_administrator"
 SYSTEM_ADMINISTRATOR = "system_administrator"
 SECTION_ADMINISTRATOR = "section_administrator"
-ACCOUNT_REPRESENTATIVE = "account_representative"
+# Account roles (A6R-12), each scoped to one account: initiate transactions, approve them, or only look.
+ACCOUNT_INITIATOR = "account_initiator"
+ACCOUNT_APPROVER = "account_approver"
+ACCOUNT_VIEWER = "account_viewer"
+# A user of one Party section who may request account openings there (A6R-13).
+SECTION_USER = "section_user"
+# Read access to the accounts of one cooperative approach (A6R-46).
+APPROACH_OBSERVER = "approach_observer"
+# A registered external system (A6R-8), narrowly scoped like any other grant.
+EXTERNAL_SYSTEM = "external_system"
 # A registry service acting for the registry itself, e.g. the interop gateway forwarding an
 # incoming external transfer (A6R-54).
 REGISTRY_SERVICE = "registry_service"
+ACCOUNT_ROLES = frozenset({ACCOUNT_INITIATOR, ACCOUNT_APPROVER, ACCOUNT_VIEWER})
 ROLES = frozenset(
-    {REGISTRY_ADMINISTRATOR, SYSTEM_ADMINISTRATOR, SECTION_ADMINISTRATOR, ACCOUNT_REPRESENTATIVE, REGISTRY_SERVICE}
+    {
+        REGISTRY_ADMINISTRATOR,
+        SYSTEM_ADMINISTRATOR,
+        SECTION_ADMINISTRATOR,
+        SECTION_USER,
+        APPROACH_OBSERVER,
+        EXTERNAL_SYSTEM,
+        REGISTRY_SERVICE,
+        *ACCOUNT_ROLES,
+    }
 )
 
 
@@ -47,6 +65,11 @@ class Grant:
     section: str | None = None
     account: str | None = None
     cooperative_approach: str | None = None
+    # Identity's grant id; decision points match suspensions and revocations on it (A6R-51).
+    id: str | None = None
+
+    def claim(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,9 @@ class Principal:
     grants: tuple[Grant, ...] = ()
     actor: str | None = None
     amr: tuple[str, ...] = field(default=())
+    # The sign-in session (revocable as a whole) and when its second factor was last proven.
+    session: str | None = None
+    auth_time: int | None = None
 
     @property
     def initiator(self) -> str:
@@ -94,9 +120,15 @@ def issue_token(
     grants: list[Grant],
     *,
     actor: str | None = None,
+    session: str | None = None,
+    auth_time: int | None = None,
+    amr: tuple[str, ...] = ("pwd", "otp"),
+    acr: str = "mfa",
     lifetime: int = DEFAULT_LIFETIME_SECONDS,
     now: float | None = None,
 ) -> str:
+    """Mint an access token. `auth_time` defaults to the issuing instant: a token minted right
+    after a second factor was proven."""
     issued = int(now if now is not None else time.time())
     claims: dict[str, Any] = {
         "iss": ISSUER,
@@ -105,8 +137,13 @@ def issue_token(
         "iat": issued,
         "exp": issued + lifetime,
         "jti": str(uuid.uuid4()),
-        "grants": [{k: v for k, v in vars(g).items() if v is not None} for g in grants],
+        "auth_time": issued if auth_time is None else auth_time,
+        "amr": list(amr),
+        "acr": acr,
+        "grants": [g.claim() for g in grants],
     }
+    if session:
+        claims["sid"] = session
     if actor:
         claims["act"] = {"sub": actor}
     return jwt.encode({"alg": ALG, "kid": key.thumbprint()}, claims, key, algorithms=[ALG])
@@ -115,6 +152,7 @@ def issue_token(
 class TokenVerifier:
     def __init__(self, keys: KeySet) -> None:
         self._keys = keys
+        self._own = keys
         self._recent: dict[str, tuple[float, Principal]] = {}
         self._claims = jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": ISSUER},
@@ -129,6 +167,11 @@ class TokenVerifier:
         public_dict = public.as_dict()
         public_dict["kid"] = dev_signing_key(secret).thumbprint()
         return cls(KeySet.import_key_set({"keys": [public_dict]}))
+
+    def trust(self, jwks: dict[str, Any]) -> None:
+        """Accept the keys of identity's JWKS besides this verifier's own (rotation adds keys there)."""
+        keys = [*self._own.as_dict()["keys"], *jwks.get("keys", [])]
+        self._keys = KeySet.import_key_set({"keys": keys})
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token, or 401. A verified token is remembered for a second:
@@ -155,22 +198,18 @@ class TokenVerifier:
         for raw in claims.get("grants", []):
             if not isinstance(raw, dict) or raw.get("role") not in ROLES:
                 raise RegistryError(401, "invalid_token", "The access token carries an unknown grant.")
-            grants.append(Grant(raw["role"], raw.get("section"), raw.get("account"), raw.get("cooperative_approach")))
+            grants.append(
+                Grant(
+                    raw["role"], raw.get("section"), raw.get("account"), raw.get("cooperative_approach"), raw.get("id")
+                )
+            )
         act = claims.get("act")
+        auth_time = claims.get("auth_time")
         return Principal(
             subject=str(claims["sub"]),
             grants=tuple(grants),
             actor=str(act["sub"]) if isinstance(act, dict) and "sub" in act else None,
             amr=tuple(claims.get("amr", ())),
+            session=str(claims["sid"]) if claims.get("sid") else None,
+            auth_time=int(auth_time) if isinstance(auth_time, int | float) else None,
         )
-
-
-async def principal_from(request: Request) -> Principal:
-    """FastAPI dependency: the verified principal of a request, or 401. Async, so that FastAPI
-    calls it on the event loop instead of handing every request to its thread pool."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise RegistryError(401, "not_authenticated", "Send an access token: 'Authorization: Bearer <token>'.")
-    verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(token.strip())

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -26,7 +27,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from registry_platform import db, kafka, migrations
+from registry_platform.access_feed import ACCESS_TOPIC, AccessFeed
 from registry_platform.auth import TokenVerifier
+from registry_platform.authz import AccessState, public
 from registry_platform.errors import install_error_handlers
 from registry_platform.events import new_envelope
 from registry_platform.inbox import Handler, InboxConsumer
@@ -80,6 +83,8 @@ class ServiceRuntime:
         self.readiness: dict[str, Callable[[], bool]] = {}
         # Service-specific objects the entrypoints reach through the runtime (set in on_start).
         self.state: dict[str, Any] = {}
+        self.access_state = AccessState()
+        self.token_verifier = TokenVerifier.for_dev_secret(settings.token_secret.get_secret_value())
 
     def topic(self, name: str) -> str:
         return self.settings.topic(name)
@@ -121,6 +126,17 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"))
         for consumer in self.consumers:
             self._tasks.append(asyncio.create_task(consumer.run(self._stop), name=f"consumer-{consumer.name}"))
+        feed = AccessFeed(
+            bootstrap=s.kafka_bootstrap,
+            topic=self.topic(ACCESS_TOPIC),
+            state=self.access_state,
+            replication_factor=s.topic_replication_factor,
+        )
+        self.readiness["access_feed"] = feed.ready.is_set
+        self.spawn("access-feed", feed.run)
+        if s.jwks_url:
+            self.readiness["jwks"] = lambda: "jwks" in self.state
+            self.spawn("jwks-refresh", self._refresh_jwks)
         await self.announce("platform.ServiceStarted", {"started_at": datetime.now(UTC).isoformat()})
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         if self.definition.on_start is not None:
@@ -129,6 +145,21 @@ class ServiceRuntime:
     def spawn(self, name: str, work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
         """Run a background task of the service until it stops; `work` receives the stop event."""
         self._tasks.append(asyncio.create_task(work(self._stop), name=name))
+
+    async def _refresh_jwks(self, stop: asyncio.Event) -> None:
+        """Trust identity's current signing keys; re-read them every minute to follow rotation."""
+        async with httpx.AsyncClient(timeout=5) as client:
+            while not stop.is_set():
+                try:
+                    response = await client.get(self.settings.jwks_url)
+                    response.raise_for_status()
+                    self.token_verifier.trust(response.json())
+                    self.state["jwks"] = True
+                except (httpx.HTTPError, ValueError) as exc:
+                    log.warning("could not read the JWKS at %s: %s", self.settings.jwks_url, exc)
+                wait = 60.0 if "jwks" in self.state else 1.0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
 
     async def announce(self, event_type: str, extra: dict[str, Any]) -> None:
         payload = {"service": self.definition.name, "instance_id": self.instance_id, **extra}
@@ -204,16 +235,17 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.token_verifier = TokenVerifier.for_dev_secret(settings.token_secret.get_secret_value())
+    app.state.token_verifier = runtime.token_verifier
+    app.state.access_state = runtime.access_state
     install_error_handlers(app)
 
     app.add_middleware(ObserveRequests, service=definition.name)
 
-    @app.get("/health", tags=["operations"])
+    @app.get("/health", tags=["operations"], dependencies=[public()])
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": definition.name}
 
-    @app.get("/ready", tags=["operations"])
+    @app.get("/ready", tags=["operations"], dependencies=[public()])
     async def ready() -> JSONResponse:
         checks = await runtime.ready()
         ok = all(v == "ok" for v in checks.values())
@@ -221,7 +253,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
             {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
         )
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], dependencies=[public()])
     async def prometheus() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -23,11 +23,11 @@ def test_production_refuses_the_development_token_secret(monkeypatch: pytest.Mon
 def test_a6r43_tokens_carry_grants_and_impersonation() -> None:
     key = dev_signing_key("s1")
     verifier = TokenVerifier.for_dev_secret("s1")
-    token = issue_token(key, "dana", [Grant("account_representative", account="GHA-1")], actor="erin")
+    token = issue_token(key, "dana", [Grant("account_initiator", account="GHA-1")], actor="erin")
     principal = verifier.verify(token)
     assert (principal.initiator, principal.on_behalf_of) == ("erin", "dana")
-    assert principal.has("account_representative", account="GHA-1")
-    assert not principal.has("account_representative", account="GHA-2")
+    assert principal.has("account_initiator", account="GHA-1")
+    assert not principal.has("account_initiator", account="GHA-2")
     assert not principal.is_registry_administrator
 
 

@@ -1,6 +1,6 @@
 """Event payload models and their registry. Importing this package registers every event type."""
 
-from registry_contracts.events import ledger, platform
+from registry_contracts.events import identity, ledger, platform
 from registry_contracts.events.registry import (
     EVENT_TYPES,
     EventPayload,
@@ -15,6 +15,7 @@ __all__ = [
     "EventPayload",
     "UnknownEventType",
     "event_type",
+    "identity",
     "ledger",
     "payload_model",
     "platform",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -81,6 +82,22 @@ _ACCOUNT_SQL = (
 )
 
 
+@dataclass(frozen=True)
+class Visibility:
+    """The accounts a caller may see: those of these sections, these accounts, these approaches."""
+
+    sections: list[str]
+    accounts: list[str]
+    approaches: list[str]
+
+    def covers(self, account: dict[str, Any]) -> bool:
+        return (
+            account["section"] in self.sections
+            or account["number"] in self.accounts
+            or account["cooperative_approach"] in self.approaches
+        )
+
+
 def _account_view(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "opened_at": _iso(row["opened_at"]), "balance": int(row["balance"]), "blocks": int(row["blocks"])}
 
@@ -93,7 +110,7 @@ async def accounts(
     section: str | None,
     type: str | None,
     status: str | None,
-    visible: tuple[list[str], list[str]] | None,
+    visible: Visibility | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     clauses: list[str] = []
     params: dict[str, Any] = {"limit": limit + 1}
@@ -102,8 +119,8 @@ async def accounts(
             clauses.append(f"a.{column} {'>' if column == 'number' else '='} :{column}")
             params[column] = value
     if visible is not None:
-        clauses.append("(a.section = ANY(:vs) OR a.number = ANY(:va))")
-        params["vs"], params["va"] = visible
+        clauses.append("(a.section = ANY(:vs) OR a.number = ANY(:va) OR a.cooperative_approach = ANY(:vc))")
+        params["vs"], params["va"], params["vc"] = visible.sections, visible.accounts, visible.approaches
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     rows = await _rows(engine, f"{_ACCOUNT_SQL}{where} ORDER BY a.number LIMIT :limit", **params)
     page = rows[:limit]

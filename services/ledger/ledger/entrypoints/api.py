@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -14,11 +14,43 @@ from ledger.adapters import queries
 from ledger.service_layer.commands import AnyCommand
 from ledger.service_layer.context import Proposal
 from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, Outcome
-from registry_platform.auth import REGISTRY_ADMINISTRATOR, SYSTEM_ADMINISTRATOR, Principal, principal_from
+from registry_platform.auth import (
+    ACCOUNT_APPROVER,
+    ACCOUNT_INITIATOR,
+    ACCOUNT_ROLES,
+    APPROACH_OBSERVER,
+    EXTERNAL_SYSTEM,
+    REGISTRY_ADMINISTRATOR,
+    REGISTRY_SERVICE,
+    SECTION_ADMINISTRATOR,
+    SECTION_USER,
+    Principal,
+)
+from registry_platform.authz import Caller, require, require_recent_mfa
 from registry_platform.errors import RegistryError, error_body
 
 router = APIRouter()
-Caller = Annotated[Principal, Depends(principal_from)]
+# Business functions: system administrators have none of them (A6R-50).
+PROPOSERS = (
+    REGISTRY_ADMINISTRATOR,
+    SECTION_ADMINISTRATOR,
+    SECTION_USER,
+    ACCOUNT_INITIATOR,
+    ACCOUNT_APPROVER,
+    REGISTRY_SERVICE,
+    EXTERNAL_SYSTEM,
+)
+READERS = (
+    REGISTRY_ADMINISTRATOR,
+    SECTION_ADMINISTRATOR,
+    SECTION_USER,
+    APPROACH_OBSERVER,
+    REGISTRY_SERVICE,
+    EXTERNAL_SYSTEM,
+    *sorted(ACCOUNT_ROLES),
+)
+# Operations that need a second factor proven in the last minutes (issue 4, step-up).
+ELEVATED_KINDS = frozenset({"issue_units", "corrective_transfer", "create_section", "create_cooperative_approach"})
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
 
 _STATUS = {
@@ -74,6 +106,7 @@ def _answer(outcome: Outcome) -> JSONResponse:
 
 @router.put(
     "/transactions/{transaction_id}",
+    dependencies=[require(*PROPOSERS)],
     tags=["transactions"],
     summary="Propose a transaction under the client's own id (idempotent)",
     responses={
@@ -88,6 +121,8 @@ async def propose(
     transaction_id: Annotated[uuid.UUID, Path(description="The client's id for this transaction")],
     command: Annotated[AnyCommand, Body(discriminator="kind")],
 ) -> JSONResponse:
+    if command.kind in ELEVATED_KINDS:
+        require_recent_mfa(caller)
     proposal = Proposal(transaction_id, command, caller, datetime.min)
     try:
         outcome = await _writer(request).submit(proposal)
@@ -96,7 +131,7 @@ async def propose(
     return _answer(outcome)
 
 
-@router.get("/transactions/{transaction_id}", tags=["transactions"])
+@router.get("/transactions/{transaction_id}", dependencies=[require(*READERS)], tags=["transactions"])
 async def get_transaction(request: Request, caller: Caller, transaction_id: uuid.UUID) -> dict[str, Any]:
     row = await queries.transaction(_engine(request), transaction_id)
     if row is None or not (caller.has(REGISTRY_ADMINISTRATOR) or row["initiator"] == caller.initiator):
@@ -109,7 +144,7 @@ class Page(BaseModel):
     next: str | None = None
 
 
-@router.get("/transactions", tags=["transactions"], response_model=Page)
+@router.get("/transactions", dependencies=[require(*READERS)], tags=["transactions"], response_model=Page)
 async def list_transactions(
     request: Request, caller: Caller, limit: Limit = 100, after: str | None = None, kind: str | None = None
 ) -> Page:
@@ -118,16 +153,21 @@ async def list_transactions(
     return Page(items=items, next=nxt)
 
 
-def _visible(caller: Principal) -> tuple[list[str], list[str]] | None:
-    """Sections and accounts a caller may see; None means everything (registry administrators)."""
-    if caller.has(REGISTRY_ADMINISTRATOR):
+def _visible(caller: Principal) -> queries.Visibility | None:
+    """The accounts a caller may see, from the grants' scopes; None means all (registry administrators
+    and registry services)."""
+    if caller.has(REGISTRY_ADMINISTRATOR) or caller.has(REGISTRY_SERVICE):
         return None
-    sections = [g.section for g in caller.grants if g.role == "section_administrator" and g.section]
-    accounts = [g.account for g in caller.grants if g.role == "account_representative" and g.account]
-    return sections, accounts
+    return queries.Visibility(
+        sections=[g.section for g in caller.grants if g.role == SECTION_ADMINISTRATOR and g.section],
+        accounts=[g.account for g in caller.grants if g.role in ACCOUNT_ROLES and g.account],
+        approaches=[
+            g.cooperative_approach for g in caller.grants if g.role == APPROACH_OBSERVER and g.cooperative_approach
+        ],
+    )
 
 
-@router.get("/accounts", tags=["accounts"], response_model=Page)
+@router.get("/accounts", dependencies=[require(*READERS)], tags=["accounts"], response_model=Page)
 async def list_accounts(
     request: Request,
     caller: Caller,
@@ -146,19 +186,17 @@ async def list_accounts(
 async def _account_for(request: Request, caller: Principal, number: str) -> dict[str, Any]:
     account = await queries.account(_engine(request), number)
     visible = _visible(caller)
-    if account is None or (
-        visible is not None and account["section"] not in visible[0] and account["number"] not in visible[1]
-    ):
+    if account is None or (visible is not None and not visible.covers(account)):
         raise RegistryError(404, "unknown_account", f"There is no account {number} you may see.")
     return account
 
 
-@router.get("/accounts/{number}", tags=["accounts"])
+@router.get("/accounts/{number}", dependencies=[require(*READERS)], tags=["accounts"])
 async def get_account(request: Request, caller: Caller, number: str) -> dict[str, Any]:
     return await _account_for(request, caller, number)
 
 
-@router.get("/accounts/{number}/blocks", tags=["accounts"], response_model=Page)
+@router.get("/accounts/{number}/blocks", dependencies=[require(*READERS)], tags=["accounts"], response_model=Page)
 async def account_blocks(
     request: Request,
     caller: Caller,
@@ -174,29 +212,22 @@ async def account_blocks(
     return Page(items=items, next=nxt)
 
 
-@router.get("/sections", tags=["configuration"])
-async def list_sections(request: Request, caller: Caller) -> list[dict[str, Any]]:
+@router.get("/sections", dependencies=[require(*READERS)], tags=["configuration"])
+async def list_sections(request: Request) -> list[dict[str, Any]]:
     return await queries.sections(_engine(request))
 
 
-@router.get("/cooperative-approaches", tags=["configuration"])
-async def list_approaches(request: Request, caller: Caller) -> list[dict[str, Any]]:
+@router.get("/cooperative-approaches", dependencies=[require(*READERS)], tags=["configuration"])
+async def list_approaches(request: Request) -> list[dict[str, Any]]:
     return await queries.approaches(_engine(request))
 
 
-def _auditor(caller: Principal) -> None:
-    if not (caller.has(REGISTRY_ADMINISTRATOR) or caller.has(SYSTEM_ADMINISTRATOR)):
-        raise RegistryError(403, "not_authorized", "Only registry and system administrators read the journal.")
-
-
-@router.get("/journal", tags=["journal"], response_model=Page)
-async def journal(request: Request, caller: Caller, limit: Limit = 100, after: int = 0) -> Page:
-    _auditor(caller)
+@router.get("/journal", dependencies=[require(REGISTRY_ADMINISTRATOR)], tags=["journal"], response_model=Page)
+async def journal(request: Request, limit: Limit = 100, after: int = 0) -> Page:
     items, nxt = await queries.journal(_engine(request), limit=limit, after=after)
     return Page(items=items, next=nxt)
 
 
-@router.get("/journal/checkpoints", tags=["journal"])
-async def checkpoints(request: Request, caller: Caller) -> list[dict[str, Any]]:
-    _auditor(caller)
+@router.get("/journal/checkpoints", dependencies=[require(REGISTRY_ADMINISTRATOR)], tags=["journal"])
+async def checkpoints(request: Request) -> list[dict[str, Any]]:
     return await queries.checkpoints(_engine(request))

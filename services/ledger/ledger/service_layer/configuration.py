@@ -13,6 +13,7 @@ from ledger.domain.status_rules import check_status_change
 from ledger.service_layer import commands as c
 from ledger.service_layer.context import Event, TxContext
 from registry_contracts.nomenclatures.codes import is_party_code
+from registry_platform.auth import SECTION_ADMINISTRATOR, SECTION_USER
 
 
 class NotFound(DomainError):
@@ -88,9 +89,21 @@ async def open_account(ctx: TxContext, cmd: c.OpenAccount) -> dict[str, Any]:
     return {"account": account.number, "status": account.status.value}
 
 
+# Who may apply for an account in a section: its users and its administrators (A6R-13).
+APPLICANT_ROLES = (SECTION_USER, SECTION_ADMINISTRATOR)
+
+
 async def apply_for_account(ctx: TxContext, cmd: c.ApplyForAccount) -> dict[str, Any]:
     if not await ctx.repo.section_exists(cmd.section):
         raise NotFound(f"there is no section {cmd.section}", code="unknown_section")
+    p = ctx.principal
+    if not (p.is_registry_administrator or any(p.has(r, section=cmd.section) for r in APPLICANT_ROLES)):
+        raise RuleRefused(
+            AUTHORIZATION.ref,
+            "not_authorized",
+            f"only users authorized in section {cmd.section} apply for accounts there (A6R-13)",
+        )
+    ctx.rules_applied.append(AUTHORIZATION.ref)
     if cmd.type in (AccountType.PROXY, AccountType.ADMINISTRATIVE_CANCELLATION, AccountType.ADMINISTRATIVE_HOLDING):
         raise DomainError(
             f"a {cmd.type} account is a registry service account; nobody applies for it",

@@ -13,7 +13,8 @@ from ledger.domain.errors import RuleRefused
 from ledger.domain.model import Account, AccountType, Role
 from ledger.service_layer.commands import Command, SerialScope
 from registry_platform.auth import (
-    ACCOUNT_REPRESENTATIVE,
+    ACCOUNT_APPROVER,
+    ACCOUNT_INITIATOR,
     REGISTRY_ADMINISTRATOR,
     REGISTRY_SERVICE,
     SECTION_ADMINISTRATOR,
@@ -36,7 +37,7 @@ class Proposal:
         return {
             "subject": self.principal.subject,
             "actor": self.principal.actor,
-            "grants": [{k: v for k, v in vars(g).items() if v is not None} for g in self.principal.grants],
+            "grants": [g.claim() for g in self.principal.grants],
         }
 
 
@@ -158,7 +159,8 @@ class TxContext:
             return Role.SYSTEM
         if account.party is not None and p.has(SECTION_ADMINISTRATOR, section=account.party):
             return Role.SECTION_ADMINISTRATOR
-        if p.has(ACCOUNT_REPRESENTATIVE, account=account.number):
+        # Viewers only look; initiators and approvers act for the holder (A6R-12).
+        if p.has(ACCOUNT_INITIATOR, account=account.number) or p.has(ACCOUNT_APPROVER, account=account.number):
             return Role.ACCOUNT_HOLDER
         return None
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 async def test_a6r41_account_application_approval_and_status_rules(ledger: LedgerClient) -> None:
     await ledger.ok({"kind": "create_section", "party": "GHA", "name": "Ghana"})
-    applicant = [Grant("account_representative", account="none-yet")]
+    applicant = [Grant("section_user", section="GHA")]
     applied = await ledger.ok(
         {"kind": "apply_for_account", "holder": "Acme Carbon", "section": "GHA", "type": "holding"},
         grants=applicant,
@@ -64,7 +64,7 @@ async def test_a6r41_account_application_approval_and_status_rules(ledger: Ledge
         )
     ).status_code == 201
     # The account holder sees only their own accounts.
-    holder = [Grant("account_representative", account=number)]
+    holder = [Grant("account_initiator", account=number)]
     visible = await ledger.get("/accounts", grants=holder, subject="alice")
     assert [a["number"] for a in visible["items"]] == [number]
 
@@ -180,7 +180,7 @@ async def test_a6r54_external_transfers_pass_through_the_proxy_account(ledger: L
 async def test_a6r43_impersonation_records_both_identities(ledger: LedgerClient) -> None:
     acc = await setup_registry(ledger)
     await issue(ledger, acc["issuance"], 10)
-    rep = [Grant("account_representative", account=acc["issuance"])]
+    rep = [Grant("account_initiator", account=acc["issuance"])]
     tx = uuid.uuid4()
     r = await ledger.propose(
         {
@@ -206,7 +206,7 @@ async def test_a6r43_impersonation_records_both_identities(ledger: LedgerClient)
             "destination": acc["gha_holding"],
             "units": {"selection": {"quantity": 1}},
         },
-        grants=[Grant("account_representative", account=acc["gha_holding"])],
+        grants=[Grant("account_initiator", account=acc["gha_holding"])],
     )
     assert outsider.status_code == 403 and outsider.json()["error"]["code"] == "not_authorized"
 

@@ -269,9 +269,9 @@ def principal(kind: str, account: Acct) -> tuple[list[Grant], str]:
         party = "CHE" if account.party == "GHA" else "GHA"
         return [Grant("section_administrator", section=party)], f"section-admin-{party}"
     if kind == "holder":
-        return [Grant("account_representative", account=account.number)], f"rep-{account.number}"
+        return [Grant("account_initiator", account=account.number)], f"rep-{account.number}"
     assert kind == "stranger"
-    return [Grant("account_representative", account="XXX-1")], "stranger"
+    return [Grant("account_initiator", account="XXX-1")], "stranger"
 
 
 def role_for(grants: list[Grant], account: Acct) -> str | None:
@@ -281,7 +281,7 @@ def role_for(grants: list[Grant], account: Acct) -> str | None:
         g.role == "section_administrator" and g.section in (None, account.party) for g in grants
     ):
         return SECTION
-    if any(g.role == "account_representative" and g.account in (None, account.number) for g in grants):
+    if any(g.role == "account_initiator" and g.account in (None, account.number) for g in grants):
         return HOLDER
     return None
 

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from registry_platform.authz import public
+
 router = APIRouter(tags=["operations"])
 
 
@@ -20,7 +22,8 @@ class ServiceInstance(BaseModel):
     events_seen: int
 
 
-@router.get("/services", response_model=list[ServiceInstance])
+# Operators' board, like /health and /ready: names, versions and liveness only.
+@router.get("/services", response_model=list[ServiceInstance], dependencies=[public()])
 async def list_services(request: Request) -> list[ServiceInstance]:
     engine = request.app.state.runtime.engine
     async with engine.connect() as conn:

@@ -8,6 +8,8 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from registry_platform.authz import public
+
 router = APIRouter()
 
 PAGE = """<!doctype html>
@@ -17,7 +19,7 @@ PAGE = """<!doctype html>
 <h2>Service status</h2>{body}</main></body></html>"""
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, dependencies=[public()])
 async def status_page(request: Request) -> HTMLResponse:
     settings = request.app.state.runtime.settings
     try:

@@ -1,0 +1,146 @@
+"""The authorization decision point every service's endpoints use (A6R-12, A6R-51).
+
+Each route declares exactly one policy: `require(role, ...)` (the caller must hold one of these roles,
+in any scope; finer scope checks follow in the service layer with `Principal.has`) or `public()`.
+The policies are data on the routes, so the authorization matrix (docs/authorization-matrix.csv) is
+generated from the running code and a test compares it with the committed table.
+
+The live `AccessState` is applied to every request, after the token's signature: grants suspended or
+revoked, sessions revoked and users suspended since the token was minted stop working at once, fed
+by identity's `identity.access` topic (see `AccessFeed`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from registry_platform.auth import Principal, TokenVerifier
+from registry_platform.errors import RegistryError
+
+# Elevated operations need a second factor proven this recently (issue 4, step-up).
+STEP_UP_SECONDS = 300
+
+
+class AccessState:
+    """What identity has withdrawn since tokens were minted. Mutated only by the feed."""
+
+    def __init__(self) -> None:
+        self.withdrawn_grants: set[str] = set()
+        self.revoked_sessions: set[str] = set()
+        self.suspended_users: set[str] = set()
+
+    def grant_changed(self, grant_id: str, status: str) -> None:
+        if status == "active":
+            self.withdrawn_grants.discard(grant_id)
+        else:
+            self.withdrawn_grants.add(grant_id)
+
+    def session_revoked(self, session_id: str) -> None:
+        self.revoked_sessions.add(session_id)
+
+    def user_access_changed(self, user_id: str, status: str) -> None:
+        if status == "active":
+            self.suspended_users.discard(user_id)
+        else:
+            self.suspended_users.add(user_id)
+
+    def apply(self, principal: Principal) -> Principal:
+        """The principal as identity sees it now: 401 for a dead session or user, fewer grants if
+        some were withdrawn."""
+        if principal.session is not None and principal.session in self.revoked_sessions:
+            raise RegistryError(401, "session_revoked", "This sign-in session was ended; sign in again.")
+        for user in (principal.subject, principal.actor):
+            if user is not None and user in self.suspended_users:
+                raise RegistryError(401, "user_suspended", "Access to the registry is suspended for this user.")
+        if not self.withdrawn_grants:
+            return principal
+        kept = tuple(g for g in principal.grants if g.id is None or g.id not in self.withdrawn_grants)
+        return principal if len(kept) == len(principal.grants) else replace(principal, grants=kept)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who may call one endpoint. Instances are FastAPI dependencies and the matrix's source."""
+
+    roles: frozenset[str]
+    step_up: bool = False
+    public: bool = False
+
+    async def __call__(self, request: Request) -> None:
+        if self.public:
+            return
+        principal = _authenticate(request)
+        if not any(g.role in self.roles for g in principal.grants):
+            raise RegistryError(
+                403,
+                "not_authorized",
+                "Your user authorizations do not include this function; ask your administrator for access.",
+                required_roles=sorted(self.roles),
+            )
+        if self.step_up:
+            require_recent_mfa(principal)
+        request.state.principal = principal
+
+
+def require_recent_mfa(principal: Principal) -> None:
+    """Step-up: refuse with 401 and an RFC 9470 challenge unless a second factor is recent."""
+    if principal.auth_time is None or time.time() - principal.auth_time > STEP_UP_SECONDS:
+        raise RegistryError(
+            401,
+            "step_up_required",
+            f"This operation needs a second factor proven in the last {STEP_UP_SECONDS // 60} minutes; "
+            "confirm with your authenticator and retry.",
+            max_age=STEP_UP_SECONDS,
+            # RFC 9470: the client learns it must re-authenticate with a fresh second factor.
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_user_authentication", max_age={STEP_UP_SECONDS}'},
+        )
+
+
+def require(*roles: str, step_up: bool = False) -> Any:
+    """Route dependency: the caller holds at least one of `roles` (in any scope)."""
+    if not roles:
+        raise ValueError("require() needs at least one role; use public() for open endpoints")
+    return Depends(Policy(frozenset(roles), step_up=step_up))
+
+
+def public() -> Any:
+    """Route dependency marking an endpoint anyone may call (sign-in, JWKS, health)."""
+    return Depends(Policy(frozenset(), public=True))
+
+
+def _authenticate(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise RegistryError(401, "not_authenticated", "Send an access token: 'Authorization: Bearer <token>'.")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    access: AccessState = request.app.state.access_state
+    return access.apply(verifier.verify(token.strip()))
+
+
+async def current_principal(request: Request) -> Principal:
+    """The principal the route's policy admitted. Async, so FastAPI runs it on the event loop."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        raise RegistryError(401, "not_authenticated", "This endpoint has no caller; it is public.")
+    assert isinstance(principal, Principal)
+    return principal
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def route_policies(app: FastAPI) -> Iterator[tuple[str, set[str], list[Policy]]]:
+    """Every API route of an app (path, methods) with the policies it declares; the matrix reads this.
+    Routers are included lazily by FastAPI, so walk the effective route contexts."""
+    for context in iter_route_contexts(app.routes):
+        route = context.route
+        if isinstance(route, APIRoute):
+            policies = [d.call for d in route.dependant.dependencies if isinstance(d.call, Policy)]
+            yield context.path, set(context.methods or ()), policies

@@ -1,0 +1,50 @@
+"""Every registry service running in the test process against the test's database and topics."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from registry_platform.devstack.stack import SERVICES
+from registry_platform.roles import ensure_service_roles, url_for_service
+from registry_platform.service import create_app
+from registry_platform.settings import ServiceSettings
+from registry_platform.testing.infra import Infra, serve_app
+
+
+def settings_class(module: str) -> type[ServiceSettings]:
+    """The service's own settings class (e.g. LedgerSettings), or the common one."""
+    try:
+        settings_module = importlib.import_module(f"{module}.settings")
+    except ModuleNotFoundError:
+        return ServiceSettings
+    return next(
+        v
+        for v in vars(settings_module).values()
+        if isinstance(v, type) and issubclass(v, ServiceSettings) and v is not ServiceSettings
+    )
+
+
+async def serve_all(
+    stack: contextlib.AsyncExitStack,
+    infra: Infra,
+    database_url: str,
+    service_settings: Callable[..., ServiceSettings],
+    **overrides: dict[str, Any],
+) -> dict[str, str]:
+    """Start all services (reporting first: web reads it), each connecting as its own database role
+    as `make up` runs them; returns their base URLs. `overrides` maps a service name to settings."""
+    modules = [s.module for s in SERVICES]
+    ensure_service_roles(infra.admin_dsn(), database_url.rsplit("/", 1)[1], modules)
+    urls: dict[str, str] = {}
+    for entry in sorted(SERVICES, key=lambda s: s.name != "reporting"):
+        values: dict[str, Any] = {"database_url": url_for_service(database_url, entry.module)}
+        if entry.name == "web":
+            values["reporting_url"] = urls["reporting"]
+        values.update(overrides.get(entry.name, {}))
+        settings = service_settings(entry.name, settings_class(entry.module), **values)
+        bootstrap = importlib.import_module(f"{entry.module}.bootstrap")
+        urls[entry.name] = await stack.enter_async_context(serve_app(create_app(bootstrap.DEFINITION, settings)))
+    return urls

@@ -1,0 +1,89 @@
+"""The authorization matrix (issue 4, item 8; A6R-12, A6R-50): the committed table equals what the code
+declares, and every role is admitted or refused by every endpoint of every running service exactly as
+the table says."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import re
+import uuid
+
+import httpx
+import pytest
+
+from registry_platform.auth import ROLES, SYSTEM_ADMINISTRATOR, Grant, dev_signing_key, issue_token
+from registry_platform.matrix import MATRIX_FILE, Row, current_matrix, parse, render
+from registry_platform.settings import DEV_TOKEN_SECRET
+from registry_platform.testing.services import serve_all
+
+SECTION, ACCOUNT, APPROACH = "GHA", "GHA-1", "CA-1"
+
+
+def test_a6r12_committed_matrix_matches_the_code() -> None:
+    committed = MATRIX_FILE.read_text()
+    generated = render(current_matrix())
+    diff = "".join(difflib.unified_diff(committed.splitlines(True), generated.splitlines(True), "committed", "code"))
+    assert not diff, f"run `python -m registry_platform.matrix --write` and commit:\n{diff}"
+
+
+def test_a6r50_system_administrators_have_no_business_function() -> None:
+    rows = parse(MATRIX_FILE.read_text())
+    business = [r for r in rows if SYSTEM_ADMINISTRATOR in r.roles and r.service != "identity"]
+    assert business == [], "system administrators may only administer users and credentials in identity"
+
+
+def _token(role: str) -> str:
+    grant = Grant(
+        role,
+        section=SECTION if role.startswith(("section_", "account_")) else None,
+        account=ACCOUNT if role.startswith("account_") else None,
+        cooperative_approach=APPROACH if role in ("approach_observer", "external_system") else None,
+        id=str(uuid.uuid4()),
+    )
+    return issue_token(dev_signing_key(DEV_TOKEN_SECRET), f"user-{role}", [grant])
+
+
+def _path(row: Row) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: str(uuid.uuid4()) if m.group(1).endswith("id") else ACCOUNT, row.path)
+
+
+async def _call(client: httpx.AsyncClient, base: str, row: Row, token: str | None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    body = {} if row.method in ("POST", "PUT", "PATCH") else None
+    return await client.request(row.method, f"{base}{_path(row)}", headers=headers, json=body)
+
+
+def _role_refused(response: httpx.Response) -> bool:
+    if response.status_code != 403:
+        return False
+    error = response.json()["error"]
+    return error["code"] == "not_authorized" and "required_roles" in error.get("details", {})
+
+
+@pytest.mark.integration
+async def test_a6r12_every_role_on_every_endpoint_of_every_running_service(infra, database_url, service_settings):
+    rows = parse(MATRIX_FILE.read_text())
+    tokens = {role: _token(role) for role in sorted(ROLES)}
+    wrong: list[str] = []
+    async with contextlib.AsyncExitStack() as stack:
+        urls = await serve_all(stack, infra, database_url, service_settings)
+        async with httpx.AsyncClient(timeout=10) as client:
+            for row in rows:
+                where = f"{row.service} {row.method} {row.path}"
+                anonymous = await _call(client, urls[row.service], row, None)
+                if row.access == "public":
+                    if anonymous.status_code in (401, 403):
+                        wrong.append(f"{where}: public, but refused without a token")
+                    continue
+                if anonymous.status_code != 401:
+                    wrong.append(f"{where}: answered {anonymous.status_code} without a token")
+                for role, token in tokens.items():
+                    response = await _call(client, urls[row.service], row, token)
+                    if response.status_code >= 500:
+                        wrong.append(f"{where} as {role}: {response.status_code}")
+                    elif role in row.roles and (_role_refused(response) or response.status_code == 401):
+                        wrong.append(f"{where}: {role} is in the matrix but was refused")
+                    elif role not in row.roles and not _role_refused(response):
+                        wrong.append(f"{where}: {role} is not in the matrix but got {response.status_code}")
+    assert wrong == []
