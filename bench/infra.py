@@ -83,6 +83,8 @@ class Stack:
             "REGISTRY_MODE": "dev",
             "REGISTRY_TOPIC_PREFIX": topic_prefix,
             "REGISTRY_LOG_LEVEL": "WARNING",
+            # The ledger's own cost; the saga through the rules service is measured on its own.
+            "REGISTRY_RULES_VERDICTS": "false",
         }
         proc = spawn_service("ledger", port, env, self.data_dir, name=f"ledger-{topic_prefix}")
         self._ledgers.append(proc)

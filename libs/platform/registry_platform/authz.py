@@ -143,4 +143,4 @@ def route_policies(app: FastAPI) -> Iterator[tuple[str, set[str], list[Policy]]]
         route = context.route
         if isinstance(route, APIRoute):
             policies = [d.call for d in route.dependant.dependencies if isinstance(d.call, Policy)]
-            yield context.path, set(context.methods or ()), policies
+            yield context.path or "", set(context.methods or ()), policies

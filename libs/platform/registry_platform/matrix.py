@@ -42,7 +42,7 @@ class UndeclaredPolicy(Exception):
 
 
 def rows_for(service: str, app: FastAPI) -> list[Row]:
-    rows = []
+    rows: list[Row] = []
     for path, methods, policies in route_policies(app):
         if len(policies) != 1:
             raise UndeclaredPolicy(f"{service} {sorted(methods)} {path} declares {len(policies)} policies")

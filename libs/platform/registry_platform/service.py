@@ -109,23 +109,10 @@ class ServiceRuntime:
             replication_factor=s.topic_replication_factor,
         )
         await self.relay.check_topics()
+        self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"))
         peers = ConsumerSpec(name=f"{self.definition.name}.peers", topics=[PLATFORM_TOPIC], handlers=PEER_HANDLERS)
         for spec in [peers, *self.definition.consumers]:
-            self.consumers.append(
-                InboxConsumer(
-                    name=spec.name,
-                    engine=self.engine,
-                    bootstrap=s.kafka_bootstrap,
-                    topics=[TopicSpec(self.topic(t)) for t in spec.topics],
-                    handlers=spec.handlers,
-                    producer=self.producer,
-                    group_prefix=s.topic_prefix,
-                    replication_factor=s.topic_replication_factor,
-                )
-            )
-        self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"))
-        for consumer in self.consumers:
-            self._tasks.append(asyncio.create_task(consumer.run(self._stop), name=f"consumer-{consumer.name}"))
+            self.add_consumer(spec)
         feed = AccessFeed(
             bootstrap=s.kafka_bootstrap,
             topic=self.topic(ACCESS_TOPIC),
@@ -141,6 +128,24 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         if self.definition.on_start is not None:
             await self.definition.on_start(self)
+
+    def add_consumer(self, spec: ConsumerSpec) -> None:
+        """Consume `spec.topics` through the idempotent inbox. Services whose handlers need objects
+        made in `on_start` (e.g. the ledger's writer) add their consumers there."""
+        assert self.producer is not None, "consumers start after the producer"
+        s = self.settings
+        consumer = InboxConsumer(
+            name=spec.name,
+            engine=self.engine,
+            bootstrap=s.kafka_bootstrap,
+            topics=[TopicSpec(self.topic(t)) for t in spec.topics],
+            handlers=spec.handlers,
+            producer=self.producer,
+            group_prefix=s.topic_prefix,
+            replication_factor=s.topic_replication_factor,
+        )
+        self.consumers.append(consumer)
+        self.spawn(f"consumer-{consumer.name}", consumer.run)
 
     def spawn(self, name: str, work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
         """Run a background task of the service until it stops; `work` receives the stop event."""

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.entrypoints.api import router
+from ledger.service_layer import saga
 from ledger.service_layer.writer import JOURNAL_TOPIC, TRANSACTIONS_TOPIC, LedgerWriter
 from ledger.settings import LedgerSettings
+from registry_contracts.envelope import EventEnvelope
 from registry_contracts.signing import Ed25519Signer
 from registry_platform.kafka import TopicSpec
-from registry_platform.service import ServiceRuntime, app_factory, service_definition
+from registry_platform.service import ConsumerSpec, ServiceRuntime, app_factory, service_definition
 
 
 def journal_signer(settings: LedgerSettings) -> Ed25519Signer:
@@ -28,10 +33,19 @@ async def start_writer(runtime: ServiceRuntime) -> None:
         checkpoint_seconds=settings.checkpoint_seconds,
         max_batch=settings.writer_max_batch,
         on_commit=runtime.relay.wake if runtime.relay else lambda: None,
+        rules_verdicts=settings.rules_verdicts,
+        verdict_deadline=settings.verdict_deadline_seconds,
     )
     runtime.state["writer"] = writer
     runtime.readiness["writer"] = writer.ready.is_set
     runtime.spawn("ledger-writer", writer.run)
+    if settings.rules_verdicts:
+
+        async def on_verdict(_: AsyncConnection, envelope: EventEnvelope) -> None:
+            await writer.decide(uuid.UUID(envelope.payload["transaction_id"]), envelope.payload)
+
+        runtime.add_consumer(ConsumerSpec("ledger.verdicts", [saga.VERDICTS_TOPIC], {"rules.VerdictGiven": on_verdict}))
+        runtime.spawn("proposal-deadlines", writer.expire_overdue)
 
 
 DEFINITION = service_definition(
@@ -39,7 +53,11 @@ DEFINITION = service_definition(
     __file__,
     description="Sole owner of sections, accounts, unit blocks, transactions and the journal.",
     # The journal topic keeps every entry forever (ARCHITECTURE.md §2).
-    produces=[TopicSpec(JOURNAL_TOPIC, partitions=1, retention_ms=-1), TopicSpec(TRANSACTIONS_TOPIC)],
+    produces=[
+        TopicSpec(JOURNAL_TOPIC, partitions=1, retention_ms=-1),
+        TopicSpec(TRANSACTIONS_TOPIC),
+        TopicSpec(saga.PROPOSALS_TOPIC),
+    ],
     routers=[router],
     on_start=start_writer,
 )

@@ -14,6 +14,13 @@ class LedgerSettings(ServiceSettings):
     checkpoint_every: int = 1000
     checkpoint_seconds: float = 10.0
     writer_max_batch: int = 256
+    # The proposal-verdict saga with the rules service (issue 5): unit transactions are recorded only
+    # with the rules service's verdict. Off only where no rules service runs (the ledger's own tests).
+    rules_verdicts: bool = True
+    # A proposal without a verdict is rejected after this long, with a clear reason.
+    verdict_deadline_seconds: float = 30.0
+    # How long a client's PUT waits for the decision before it gets 202 and polls.
+    verdict_wait_seconds: float = 5.0
 
     @model_validator(mode="after")
     def _refuse_dev_seed(self) -> LedgerSettings:

@@ -30,7 +30,29 @@ async def transaction(engine: AsyncEngine, tx: uuid.UUID) -> dict[str, Any] | No
         "FROM transactions WHERE id = :id",
         id=tx,
     )
-    return _transaction_view(rows[0]) if rows else None
+    if rows:
+        return _transaction_view(rows[0])
+    proposed = await _rows(
+        engine,
+        "SELECT id, command, identity, proposed_at, deadline FROM proposals WHERE id = :id AND decided_at IS NULL",
+        id=tx,
+    )
+    return _proposal_view(proposed[0]) if proposed else None
+
+
+def _proposal_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A unit transaction still awaiting the rules service's verdict (issue 5 saga)."""
+    identity = row["identity"]
+    return {
+        "transaction_id": str(row["id"]),
+        "kind": row["command"]["kind"],
+        "outcome": "proposed",
+        "initiator": identity.get("actor") or identity["subject"],
+        "on_behalf_of": identity["subject"] if identity.get("actor") else None,
+        "command": row["command"],
+        "proposed_at": _iso(row["proposed_at"]),
+        "deadline": _iso(row["deadline"]),
+    }
 
 
 def _transaction_view(row: dict[str, Any]) -> dict[str, Any]:

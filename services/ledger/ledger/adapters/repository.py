@@ -70,6 +70,11 @@ def _account(row: Any) -> Account:
     )
 
 
+_PENDING_SQL = (
+    "SELECT id, request_hash, proposed_at, deadline FROM proposals WHERE id = ANY(:ids) AND decided_at IS NULL"
+)
+
+
 class LedgerRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -95,6 +100,75 @@ class LedgerRepository:
             {"ids": list(ids)},
         )
         return {row.id: row for row in rows}
+
+    # -- proposals awaiting the rules service's verdict (issue 5 saga) -----------------------
+
+    async def add_proposal(
+        self,
+        tx: uuid.UUID,
+        request_hash: bytes,
+        command: Any,
+        identity: dict[str, Any],
+        proposed_at: datetime,
+        deadline: datetime,
+    ) -> None:
+        await self._write(
+            _sql(
+                "INSERT INTO proposals (id, request_hash, command, identity, proposed_at, deadline) "
+                "VALUES (:id, :h, CAST(:c AS jsonb), CAST(:i AS jsonb), :p, :d)"
+            ),
+            {
+                "id": tx,
+                "h": request_hash,
+                "c": json.dumps(command.model_dump(mode="json")),
+                "i": json.dumps(identity),
+                "p": proposed_at,
+                "d": deadline,
+            },
+        )
+
+    async def pending_proposals(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        rows = await self.conn.execute(
+            _sql(_PENDING_SQL),
+            {"ids": list(ids)},
+        )
+        return {row.id: row for row in rows}
+
+    async def proposal(self, tx: uuid.UUID) -> Any:
+        return await self._one(
+            "SELECT id, request_hash, command, identity FROM proposals WHERE id = :id AND decided_at IS NULL", id=tx
+        )
+
+    async def overdue_proposals(self, now: datetime) -> list[uuid.UUID]:
+        rows = await self.conn.execute(
+            _sql("SELECT id FROM proposals WHERE decided_at IS NULL AND deadline < :now ORDER BY deadline LIMIT 100"),
+            {"now": now},
+        )
+        return [row.id for row in rows]
+
+    async def close_proposal(self, tx: uuid.UUID, at: datetime) -> None:
+        await self._write(_sql("UPDATE proposals SET decided_at = :at WHERE id = :id"), {"id": tx, "at": at})
+
+    async def block_metadata(self, block_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The issuance metadata of blocks (what rules look at besides the serial scope)."""
+        rows = await self.conn.execute(
+            _sql(
+                "SELECT b.id, i.cooperative_approach, i.first_transferring_party, i.sectors, i.activity_types "
+                "FROM unit_blocks b JOIN issuances i ON i.id = b.issuance_id WHERE b.id = ANY(:ids)"
+            ),
+            {"ids": list(block_ids)},
+        )
+        return {
+            row.id: {
+                "cooperative_approach": row.cooperative_approach,
+                "first_transferring_party": row.first_transferring_party.strip()
+                if row.first_transferring_party
+                else None,
+                "sectors": list(row.sectors),
+                "activity_types": list(row.activity_types),
+            }
+            for row in rows
+        }
 
     def add_transaction(
         self,

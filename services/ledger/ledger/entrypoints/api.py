@@ -93,6 +93,8 @@ def _engine(request: Request) -> Any:
 
 def _answer(outcome: Outcome) -> JSONResponse:
     body = outcome.body()
+    if outcome.outcome == "proposed":
+        return JSONResponse(body, status_code=202)
     if outcome.outcome == "recorded":
         return JSONResponse(body, status_code=200 if outcome.replayed else 201)
     error = outcome.result["error"]
@@ -112,6 +114,7 @@ def _answer(outcome: Outcome) -> JSONResponse:
     responses={
         201: {"description": "Recorded"},
         200: {"description": "Repeat of a recorded request"},
+        202: {"description": "Proposed: the rules service's verdict is awaited; poll GET /transactions/{id}"},
         409: {"description": "Refused by the registry's state, or the id was used for another request"},
     },
 )
@@ -125,9 +128,14 @@ async def propose(
         require_recent_mfa(caller)
     proposal = Proposal(transaction_id, command, caller, datetime.min)
     try:
-        outcome = await _writer(request).submit(proposal)
+        writer = _writer(request)
+        outcome = await writer.submit(proposal)
     except IdempotencyConflict as exc:
         raise RegistryError(409, "transaction_id_reused", str(exc)) from exc
+    if outcome.outcome == "proposed":
+        # Most verdicts come within milliseconds: answer with the decision when it comes in time.
+        wait = request.app.state.runtime.settings.verdict_wait_seconds
+        outcome = await writer.wait_decision(transaction_id, wait) or outcome
     return _answer(outcome)
 
 

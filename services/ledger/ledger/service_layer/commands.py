@@ -133,7 +133,8 @@ class Units(BaseModel):
     """Which units a transfer moves: explicit ranges or one implicit selection, not both."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    ranges: list[SerialRangeRef] | None = Field(default=None, min_length=1, max_length=100)
+    # Up to 1,000: a resolved implicit selection (issue 5 saga) names every range it takes.
+    ranges: list[SerialRangeRef] | None = Field(default=None, min_length=1, max_length=1000)
     selection: Selection | None = None
 
     @model_validator(mode="after")

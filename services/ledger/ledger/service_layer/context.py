@@ -31,6 +31,10 @@ class Proposal:
     command: Command
     principal: Principal
     proposed_at: datetime
+    # The rules service's verdict (issue 5 saga), when one decided this proposal.
+    verdict: dict[str, Any] | None = None
+    # Idempotency digest of the request as the client sent it, when the command was resolved since.
+    request_digest: bytes | None = None
 
     def identity(self) -> dict[str, Any]:
         """Who acted, as the journal records it (A6R-48 b, c) and replay re-checks it."""

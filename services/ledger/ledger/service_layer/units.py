@@ -9,6 +9,7 @@ from typing import Any
 
 from ledger.adapters.repository import Holding, NewBlock
 from ledger.domain.builtin_rules import (
+    AUTHORIZATION,
     CORRECTION_RULES,
     ISSUANCE_RULES,
     TRANSFER_RULES,
@@ -23,6 +24,7 @@ from ledger.domain.splitting import remainders
 from ledger.service_layer import commands as c
 from ledger.service_layer.configuration import Conflict, NotFound
 from ledger.service_layer.context import Event, TxContext
+from ledger.service_layer.saga import take_highest
 from registry_contracts.nomenclatures import UnknownCode, load_default
 
 
@@ -422,3 +424,34 @@ async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dic
         "quantity": sum(m["quantity"] for m in moved),
         "blocks": moved,
     }
+
+
+async def apply_supplementary(ctx: TxContext, result: dict[str, Any], operations: list[dict[str, Any]]) -> None:
+    """Record the verdict's supplementary operations in the same transaction as the main one
+    (A6R-38 b): each takes its units from what the main operation moved, highest serials first.
+    The built-in account type and status rules still apply; the user's authorization does not,
+    because the rule bound by an administrator, not the user, orders the operation."""
+    remaining = list(result["blocks"])
+    done = []
+    for op in sorted(operations, key=lambda o: o["sequence"]):
+        source, destination = await _accounts(ctx, op["from_account"], op["to_account"])
+        violations = [v for v in check_transfer(source, destination, Role.SYSTEM, False) if v.rule != AUTHORIZATION]
+        enforce(violations, False, Role.SYSTEM)
+        try:
+            ranges, remaining = take_highest(remaining, op["quantity"])
+        except ValueError as exc:
+            raise DomainError(str(exc), code="supplementary_exceeds_transaction") from exc
+        moved = await _move(ctx, await _explicit(ctx, source.number, ranges), destination.number)
+        done.append({**op, "blocks": moved})
+        ctx.events[-1].payload["operations"].append(
+            {
+                "op": "supplementary",
+                "source": source.number,
+                "destination": destination.number,
+                "blocks": moved,
+                "rule": op["rule"],
+                "rule_version": op["rule_version"],
+                "reason": op["reason"],
+            }
+        )
+    result["supplementary"] = done

@@ -17,13 +17,14 @@ reloads its state from the database before it decides anything again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -32,8 +33,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ledger.adapters.repository import LedgerRepository
 from ledger.domain.errors import DomainError, RuleRefused
 from ledger.domain.journal import JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
-from ledger.service_layer import configuration, units
-from ledger.service_layer.context import Catalogue, Counters, Event, Proposal, TxContext, scope_view
+from ledger.service_layer import configuration, saga, units
+from ledger.service_layer.context import (
+    Catalogue,
+    Counters,
+    Event,
+    Proposal,
+    TxContext,
+    principal_from_identity,
+    scope_view,
+)
 from registry_contracts.canonical import canonical_json
 from registry_contracts.signing import Signer
 from registry_platform.events import new_envelope
@@ -86,6 +95,8 @@ class IdempotencyConflict(Exception):
 
 
 def request_hash(proposal: Proposal) -> bytes:
+    if proposal.request_digest is not None:
+        return proposal.request_digest
     return hashlib.sha256(
         canonical_json(
             {
@@ -115,6 +126,8 @@ class LedgerWriter:
         max_batch: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_commit: Callable[[], None] = lambda: None,
+        rules_verdicts: bool = False,
+        verdict_deadline: float = 30.0,
     ) -> None:
         self._engine = engine
         self._topic = topic
@@ -132,6 +145,10 @@ class LedgerWriter:
         self._last_checkpoint = (0, time.monotonic())
         self._lock_conn: AsyncConnection | None = None
         self.ready = asyncio.Event()
+        self._rules_verdicts = rules_verdicts
+        self._verdict_deadline = verdict_deadline
+        # Clients waiting for the decision on a proposal that awaits its verdict.
+        self._decisions: dict[uuid.UUID, asyncio.Future[Outcome]] = {}
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -176,6 +193,46 @@ class LedgerWriter:
         await self._queue.put(_Pending(proposal, future))
         return await future
 
+    async def wait_decision(self, tx: uuid.UUID, timeout: float) -> Outcome | None:
+        """The decision on a proposed transaction, if it is taken within `timeout` seconds."""
+        future = self._decisions.setdefault(tx, asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            return None
+
+    async def decide(self, tx: uuid.UUID, verdict: dict[str, Any]) -> Outcome | None:
+        """Take the decision on a proposal with the rules service's verdict (or the deadline's).
+        None if there is no such proposal; a repeat if it was decided already."""
+        async with self._engine.connect() as conn:
+            row = await LedgerRepository(conn).proposal(tx)
+        if row is None:
+            return None
+        proposal = Proposal(
+            transaction_id=tx,
+            command=saga.COMMAND.validate_python(row.command),
+            principal=principal_from_identity(row.identity),
+            proposed_at=datetime.min,
+            verdict=verdict,
+            request_digest=bytes(row.request_hash),
+        )
+        return await self.submit(proposal)
+
+    async def expire_overdue(self, stop: asyncio.Event) -> None:
+        """Reject proposals whose verdict did not come in time: never recorded without one."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            if stop.is_set() or not self.ready.is_set():
+                continue
+            try:
+                async with self._engine.connect() as conn:
+                    overdue = await LedgerRepository(conn).overdue_proposals(self._clock())
+                for tx in overdue:
+                    await self.decide(tx, saga.deadline_verdict(self._verdict_deadline))
+            except Exception:
+                log.exception("could not expire overdue proposals")
+
     async def run(self, stop: asyncio.Event) -> None:
         await self.acquire_leadership()
         await self.load()
@@ -219,6 +276,10 @@ class LedgerWriter:
                 pending.future.set_exception(outcome)
             elif not pending.future.done():
                 pending.future.set_result(outcome)
+            if isinstance(outcome, Outcome) and outcome.outcome != "proposed":
+                waiter = self._decisions.pop(outcome.transaction_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(outcome)
 
     async def apply(self, proposals: list[Proposal], *, stamp: bool = True) -> list[Any]:
         """Decide and record proposals in one database transaction; return an Outcome (or an
@@ -240,6 +301,9 @@ class LedgerWriter:
             async with self._engine.begin() as conn:
                 repo = LedgerRepository(conn)
                 known = await repo.known_transactions([p.transaction_id for p in proposals])
+                awaiting: dict[uuid.UUID, Any] = {}
+                if self._rules_verdicts:
+                    awaiting = await repo.pending_proposals([p.transaction_id for p in proposals])
                 results: list[Any] = []
                 entries: list[JournalEntry] = []
                 events: list[tuple[str, Any]] = []
@@ -251,6 +315,16 @@ class LedgerWriter:
                     if previous is not None:
                         results.append(self._repeat(previous, proposal))
                         continue
+                    if proposal.verdict is None and proposal.transaction_id in awaiting:
+                        results.append(self._repeat(_awaiting(awaiting[proposal.transaction_id]), proposal))
+                        continue
+                    if self._rules_verdicts and saga.is_pending_kind(proposal):
+                        proposed, proposed_events = await self._propose(conn, repo, proposal)
+                        if proposed is not None:
+                            awaiting[proposal.transaction_id] = proposed
+                            results.append(proposed.outcome)
+                            events += proposed_events
+                            continue
                     outcome, entry, tx_events = await self._decide(conn, repo, proposal, savepoints)
                     known[proposal.transaction_id] = _Known(request_hash(proposal), outcome)
                     results.append(outcome)
@@ -274,7 +348,7 @@ class LedgerWriter:
     def _repeat(self, previous: Any, proposal: Proposal) -> Any:
         if bytes(previous.request_hash) != request_hash(proposal):
             return IdempotencyConflict(f"transaction id {proposal.transaction_id} was already used for another request")
-        if isinstance(previous, _Known):
+        if isinstance(previous, _Known | _Awaiting):
             return replace(previous.outcome, replayed=True)
         return Outcome(
             previous.id,
@@ -291,10 +365,19 @@ class LedgerWriter:
         ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters, catalogue=self.catalogue)
         handler = HANDLERS[proposal.command.kind]
         counters_before = replace(self.counters)
+        if proposal.verdict is not None:
+            await repo.close_proposal(proposal.transaction_id, proposal.proposed_at)
         writes_before = repo.writes
         savepoint = await conn.begin_nested() if savepoints else None
         try:
+            if proposal.verdict is not None:
+                ctx.rules_applied += saga.rule_refs(proposal.verdict)
+                if proposal.verdict["outcome"] != "accept":
+                    rule, message = saga.denial(proposal.verdict)
+                    raise RuleRefused(rule, "denied_by_rule", message)
             result = await handler(ctx, proposal.command)
+            if proposal.verdict is not None:
+                await units.apply_supplementary(ctx, result, proposal.verdict["supplementary_operations"])
             if savepoint is not None:
                 await savepoint.commit()
             ctx.merge()
@@ -324,6 +407,40 @@ class LedgerWriter:
             ]
         return await self._record(conn, repo, ctx, outcome_name, result)
 
+    async def _propose(
+        self, conn: AsyncConnection, repo: LedgerRepository, proposal: Proposal
+    ) -> tuple[_Awaiting | None, list[tuple[str, Any]]]:
+        """Saga step 1: run the command in a savepoint to learn what it would do, roll it back, keep
+        the resolved command and ask the rules service. None: the built-in rules refused it, and
+        `_decide` records that rejection at once (no verdict can save it)."""
+        ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters, catalogue=self.catalogue)
+        counters_before = replace(self.counters)
+        savepoint = await conn.begin_nested()
+        try:
+            result = await HANDLERS[proposal.command.kind](ctx, proposal.command)
+            metadata = await repo.block_metadata([b["block_id"] for b in result["blocks"]])
+        except DomainError:
+            return None, []
+        finally:
+            await savepoint.rollback()
+            self.counters.__dict__.update(counters_before.__dict__)
+        payload = saga.proposal_payload(ctx, result, metadata)
+        command = saga.resolved(proposal.command, result)
+        deadline = proposal.proposed_at + timedelta(seconds=self._verdict_deadline)
+        digest = request_hash(proposal)
+        await repo.add_proposal(
+            proposal.transaction_id, digest, command, proposal.identity(), proposal.proposed_at, deadline
+        )
+        outcome = Outcome(
+            proposal.transaction_id,
+            "proposed",
+            {"awaiting": "verdict of the rules service", "deadline": deadline.isoformat()},
+            0,
+            proposal.proposed_at,
+        )
+        envelope = self._envelope("rules.ProposalSubmitted", str(proposal.transaction_id), payload)
+        return _Awaiting(digest, outcome), [(self._topic(saga.PROPOSALS_TOPIC), envelope)]
+
     async def _record(
         self, conn: AsyncConnection, repo: LedgerRepository, ctx: TxContext, outcome_name: str, result: dict[str, Any]
     ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
@@ -340,6 +457,8 @@ class LedgerWriter:
             "external_data": {},
             "result": result,
         }
+        if proposal.verdict is not None:
+            body["verdict"] = proposal.verdict
         entry = self.head.append(proposal.proposed_at, command["kind"], body)
         self.frontier.append(entry.entry_hash)
         repo.add_transaction(
@@ -408,3 +527,18 @@ class _Known:
 
     request_hash: bytes
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class _Awaiting:
+    """A proposal waiting for its verdict; a repeated request gets its 'proposed' answer again."""
+
+    request_hash: bytes
+    outcome: Outcome
+
+
+def _awaiting(row: Any) -> _Awaiting:
+    if isinstance(row, _Awaiting):
+        return row
+    result = {"awaiting": "verdict of the rules service", "deadline": row.deadline.isoformat()}
+    return _Awaiting(bytes(row.request_hash), Outcome(row.id, "proposed", result, 0, row.proposed_at))

@@ -58,7 +58,8 @@ class LedgerClient:
 
 @pytest.fixture
 async def ledger(service_settings) -> AsyncIterator[LedgerClient]:  # type: ignore[no-untyped-def]
-    settings = service_settings("ledger", LedgerSettings, checkpoint_every=50)
+    # The ledger alone: the saga with the rules service is tested in test_saga.py.
+    settings = service_settings("ledger", LedgerSettings, checkpoint_every=50, rules_verdicts=False)
     async with serve_app(create_app(DEFINITION, settings)) as url, httpx.AsyncClient(timeout=30) as http:
         client = LedgerClient(http, url)
         for _ in range(200):

@@ -105,6 +105,7 @@ async def test_a6r22_sigkill_under_load_loses_no_acknowledged_transaction(
         "REGISTRY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "REGISTRY_TOPIC_PREFIX": settings.topic_prefix,
         "REGISTRY_MODE": "test",
+        "REGISTRY_RULES_VERDICTS": "false",
     }
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -31,6 +31,7 @@ def run_cli(settings, *args: str, database_url: str | None = None) -> subprocess
         "REGISTRY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "REGISTRY_TOPIC_PREFIX": settings.topic_prefix,
         "REGISTRY_MODE": "test",
+        "REGISTRY_RULES_VERDICTS": "false",
     }
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=600)
 

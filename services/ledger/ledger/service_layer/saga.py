@@ -1,0 +1,151 @@
+"""The ledger's side of the proposal-verdict saga with the rules service (issue 5, A6R-38, A6R-47).
+
+A unit transaction is first *proposed*: the writer runs it inside a savepoint to learn exactly which
+serials it would issue or move, rolls it back, stores the resolved command and publishes
+`rules.ProposalSubmitted`. The rules service answers with `rules.VerdictGiven`. The writer then
+*decides*: a denial is recorded as a rejection naming the rules; an acceptance runs the resolved
+command and the verdict's supplementary operations in one transaction, so both or neither are
+recorded. The journal entry keeps the verdict, and with it the rule versions applied (A6R-39), so a
+replay applies the same supplementary operations without asking the rules service again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from ledger.domain.model import Account
+from ledger.service_layer import commands as c
+from ledger.service_layer.context import Proposal, TxContext
+
+SAGA_KINDS = frozenset(
+    {"issue_units", "transfer_units", "corrective_transfer", "external_transfer_out", "external_transfer_in"}
+)
+COMMAND: TypeAdapter[Any] = TypeAdapter(c.AnyCommand)
+PROPOSALS_TOPIC = "ledger.proposals"
+VERDICTS_TOPIC = "rules.verdicts"
+_KIND = {
+    "issue_units": "issuance",
+    "transfer_units": "transfer",
+    "corrective_transfer": "correction",
+    "external_transfer_out": "external_transfer_out",
+    "external_transfer_in": "external_transfer_in",
+}
+
+
+def resolved(command: Any, result: dict[str, Any]) -> Any:
+    """The command with every choice the registry made spelled out: explicit ranges for an implicit
+    selection, the first serial of an issuance. Executing it later moves exactly these units."""
+    if isinstance(command, c.IssueUnits):
+        return command.model_copy(update={"first_serial": result["blocks"][0]["first"]})
+    units = getattr(command, "units", None)
+    if units is not None and units.selection is not None:
+        ranges = [
+            c.SerialRangeRef(scope=c.SerialScope(**b["scope"]), first=b["first"], last=b["last"])
+            for b in result["blocks"]
+        ]
+        return command.model_copy(update={"units": c.Units(ranges=ranges)})
+    return command
+
+
+def _account(account: Account | None) -> dict[str, Any] | None:
+    if account is None:
+        return None
+    return {
+        "number": account.number,
+        "type": str(account.type),
+        "status": str(account.status),
+        "section": account.party,
+        "cooperative_approach": account.cooperative_approach,
+        "holder": account.holder,
+    }
+
+
+def proposal_payload(ctx: TxContext, result: dict[str, Any], metadata: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The `rules.ProposalSubmitted` payload: everything a rule may look at (issue 5, item 4)."""
+    proposal, command = ctx.proposal, ctx.proposal.command
+    source = result.get("source")
+    destination = result.get("destination") or result.get("account")
+    units = []
+    for block in result["blocks"]:
+        meta = metadata.get(block["block_id"], {})
+        units.append(
+            {
+                "scope": block["scope"],
+                "first": block["first"],
+                "last": block["last"],
+                "cooperative_approach": meta.get("cooperative_approach"),
+                "first_transferring_party": meta.get("first_transferring_party"),
+                "sectors": meta.get("sectors", []),
+                "activity_types": meta.get("activity_types", []),
+            }
+        )
+    external = None
+    if isinstance(command, c.ExternalTransferOut):
+        external = {"registry": command.destination_registry, "account": command.destination_account}
+    elif isinstance(command, c.ExternalTransferIn):
+        external = {"registry": command.origin_registry, "account": command.origin_account}
+    return {
+        "transaction_id": str(proposal.transaction_id),
+        "kind": _KIND[command.kind],
+        "command": command.kind,
+        "quantity": sum(b["quantity"] for b in result["blocks"]),
+        "units": units,
+        "source": _account(ctx.account(source)) if source and command.kind != "issue_units" else None,
+        "destination": _account(ctx.account(destination)) if destination else None,
+        "initiator": proposal.principal.initiator,
+        "on_behalf_of": proposal.principal.on_behalf_of,
+        "initiator_grants": [{k: v for k, v in g.claim().items() if k != "id"} for g in proposal.principal.grants],
+        "corrects": getattr(command, "corrects", None),
+        "external": external,
+        "descriptors": [],
+        "proposed_at": proposal.proposed_at.isoformat(),
+    }
+
+
+def denial(verdict: dict[str, Any]) -> tuple[str, str]:
+    """The rule reference and message a denied proposal is rejected with."""
+    denials = verdict.get("denials") or [{"rule": "rules", "version": 1, "message": "denied"}]
+    refs = ", ".join(f"{d['rule']}@v{d['version']}" for d in denials)
+    return refs, "; ".join(d["message"] for d in denials)
+
+
+def take_highest(moved: list[dict[str, Any]], quantity: int) -> tuple[list[c.SerialRangeRef], list[dict[str, Any]]]:
+    """`quantity` units out of the ranges the main operation moved, highest serials first, as the
+    verdict's supplementary operations specify (`units: moved_units`); and what remains for the
+    next operation. Returns None-free ranges or raises when the transaction moved too few."""
+    taken: list[c.SerialRangeRef] = []
+    remaining: list[dict[str, Any]] = []
+    for block in sorted(moved, key=lambda b: (b["last"], b["first"]), reverse=True):
+        n = min(quantity, block["last"] - block["first"] + 1)
+        if n:
+            scope = c.SerialScope(**block["scope"])
+            taken.append(c.SerialRangeRef(scope=scope, first=block["last"] - n + 1, last=block["last"]))
+            quantity -= n
+        if block["last"] - n >= block["first"]:
+            remaining.append({**block, "last": block["last"] - n})
+    if quantity:
+        raise ValueError("the supplementary operations take more units than the transaction moved")
+    return taken, remaining
+
+
+def is_pending_kind(proposal: Proposal) -> bool:
+    return proposal.verdict is None and proposal.command.kind in SAGA_KINDS
+
+
+def rule_refs(verdict: dict[str, Any]) -> list[str]:
+    """The rule versions a verdict applied, as the journal names rules (A6R-39)."""
+    return [f"{r['rule']}@v{r['version']}" for r in verdict.get("rules", [])]
+
+
+def deadline_verdict(seconds: float) -> dict[str, Any]:
+    """The ledger's own denial of a proposal the rules service did not answer in time."""
+    message = f"the rules service gave no verdict within {seconds:g} s; propose the transaction again"
+    return {
+        "outcome": "deny",
+        "rules": [],
+        "denials": [{"rule": "ledger.saga.deadline", "version": 1, "code": "no_verdict", "message": message}],
+        "broken_rules": [],
+        "supplementary_operations": [],
+    }
