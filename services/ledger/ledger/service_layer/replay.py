@@ -41,6 +41,9 @@ def proposal_of(entry: JournalEntry) -> Proposal:
         command=_COMMAND.validate_python(body["command"]),
         principal=principal_from_identity(body["identity"]),
         proposed_at=entry.recorded_at,
+        # The verdict the live ledger decided with: replay applies the same rule versions and
+        # supplementary operations without asking the rules service (A6R-39).
+        verdict=body.get("verdict"),
     )
 
 
