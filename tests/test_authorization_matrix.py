@@ -82,6 +82,9 @@ async def test_a6r12_every_role_on_every_endpoint_of_every_running_service(infra
                     response = await _call(client, urls[row.service], row, token)
                     if response.status_code >= 500:
                         wrong.append(f"{where} as {role}: {response.status_code}")
+                    elif row.access == "authenticated":
+                        if response.status_code == 401 or _role_refused(response):
+                            wrong.append(f"{where}: any signed-in user may call it, but {role} was refused")
                     elif role in row.roles and (_role_refused(response) or response.status_code == 401):
                         wrong.append(f"{where}: {role} is in the matrix but was refused")
                     elif role not in row.roles and not _role_refused(response):

@@ -1,7 +1,8 @@
 """The authorization decision point every service's endpoints use (A6R-12, A6R-51).
 
 Each route declares exactly one policy: `require(role, ...)` (the caller must hold one of these roles,
-in any scope; finer scope checks follow in the service layer with `Principal.has`) or `public()`.
+in any scope; finer scope checks follow in the service layer with `Principal.has`), `authenticated()`
+(any signed-in caller, for self-service) or `public()`.
 The policies are data on the routes, so the authorization matrix (docs/authorization-matrix.csv) is
 generated from the running code and a test compares it with the committed table.
 
@@ -71,12 +72,15 @@ class Policy:
     roles: frozenset[str]
     step_up: bool = False
     public: bool = False
+    # Any verified caller, whatever the grants: a user's own profile and credentials (A6R-13:
+    # users exist before they hold any user authorization).
+    any_grant: bool = False
 
     async def __call__(self, request: Request) -> None:
         if self.public:
             return
         principal = _authenticate(request)
-        if not any(g.role in self.roles for g in principal.grants):
+        if not self.any_grant and not any(g.role in self.roles for g in principal.grants):
             raise RegistryError(
                 403,
                 "not_authorized",
@@ -107,6 +111,11 @@ def require(*roles: str, step_up: bool = False) -> Any:
     if not roles:
         raise ValueError("require() needs at least one role; use public() for open endpoints")
     return Depends(Policy(frozenset(roles), step_up=step_up))
+
+
+def authenticated(*, step_up: bool = False) -> Any:
+    """Route dependency: any signed-in caller, with or without grants (self-service endpoints)."""
+    return Depends(Policy(frozenset(), step_up=step_up, any_grant=True))
 
 
 def public() -> Any:

@@ -25,6 +25,8 @@ def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # Statement parameters (password hashes, sealed secrets) never reach exception messages or logs.
+        hide_parameters=True,
         # Custom plans always: psycopg prepares repeated statements, and PostgreSQL's generic plan
         # for a parameterised range lookup can scan a million-row table where the custom plan
         # reads one index page (measured: 155 ms against 0.8 ms on the ledger's holdings).

@@ -29,12 +29,12 @@ class Row:
     service: str
     method: str
     path: str
-    access: str  # "public", or the admitted roles separated by spaces
+    access: str  # "public", "authenticated", or the admitted roles separated by spaces
     step_up: bool
 
     @property
     def roles(self) -> frozenset[str]:
-        return frozenset() if self.access == "public" else frozenset(self.access.split())
+        return frozenset() if self.access in ("public", "authenticated") else frozenset(self.access.split())
 
 
 class UndeclaredPolicy(Exception):
@@ -47,7 +47,12 @@ def rows_for(service: str, app: FastAPI) -> list[Row]:
         if len(policies) != 1:
             raise UndeclaredPolicy(f"{service} {sorted(methods)} {path} declares {len(policies)} policies")
         policy = policies[0]
-        access = "public" if policy.public else " ".join(sorted(policy.roles))
+        if policy.public:
+            access = "public"
+        elif policy.any_grant:
+            access = "authenticated"
+        else:
+            access = " ".join(sorted(policy.roles))
         rows.extend(Row(service, method, path, access, policy.step_up) for method in sorted(methods))
     return rows
 

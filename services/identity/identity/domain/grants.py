@@ -1,0 +1,137 @@
+"""User authorizations (A6R-12): which roles exist, how each is scoped, who grants it (A6R-14,
+A6R-50, A6R-58) and who may suspend, reactivate or revoke it (A6R-51).
+
+The hierarchy, top to bottom, with each level's authority:
+
+- system administrators (level 3) grant and administer registry administrator grants, and nothing
+  else: they have no business function (A6R-50);
+- registry administrators (level 2) grant section administrators (A6R-58), cooperative-approach
+  observers (A6R-46) and external systems (A6R-8), and as the higher level may suspend, reactivate
+  and revoke the grants section administrators made;
+- section administrators (level 1) grant section users and account roles in their own section only.
+
+A suspension remembers the level of whoever suspended; only the same or a higher level may
+reactivate it or suspend it again (A6R-51). Revocation is final: reinstatement is a new grant.
+System administrator and registry service grants are never made through the API (the first system
+administrator comes from `registry-identity bootstrap-admin`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from identity.domain.errors import Refused
+from registry_platform.auth import (
+    ACCOUNT_ROLES,
+    APPROACH_OBSERVER,
+    EXTERNAL_SYSTEM,
+    REGISTRY_ADMINISTRATOR,
+    ROLES,
+    SECTION_ADMINISTRATOR,
+    SECTION_USER,
+    SYSTEM_ADMINISTRATOR,
+    Grant,
+)
+
+LEVEL = {SECTION_ADMINISTRATOR: 1, REGISTRY_ADMINISTRATOR: 2, SYSTEM_ADMINISTRATOR: 3}
+SECTION_SCOPED = frozenset({SECTION_ADMINISTRATOR, SECTION_USER, *ACCOUNT_ROLES})
+# Who grants what; section-scoped grantees need a section administrator of the same section.
+GRANTED_BY = {
+    REGISTRY_ADMINISTRATOR: SYSTEM_ADMINISTRATOR,
+    SECTION_ADMINISTRATOR: REGISTRY_ADMINISTRATOR,
+    APPROACH_OBSERVER: REGISTRY_ADMINISTRATOR,
+    EXTERNAL_SYSTEM: REGISTRY_ADMINISTRATOR,
+    SECTION_USER: SECTION_ADMINISTRATOR,
+    **dict.fromkeys(ACCOUNT_ROLES, SECTION_ADMINISTRATOR),
+}
+ELEVATED = frozenset(LEVEL)
+
+_SECTION = re.compile(r"^[A-Z]{3}$")
+_APPROACH = re.compile(r"^CA[0-9]{4}$")
+_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Scope:
+    section: str | None = None
+    account: str | None = None
+    cooperative_approach: str | None = None
+
+
+def _bad_scope(role: str, wanted: str) -> Refused:
+    return Refused(422, "invalid_scope", f"A {role} grant is scoped to {wanted}.")
+
+
+def check_scope(role: str, scope: Scope) -> None:
+    """Each role has exactly the scope its function needs (ABAC, A6R-12)."""
+    if role not in ROLES:
+        raise Refused(422, "unknown_role", f"There is no role {role!r}.")
+    s, a, c = scope.section, scope.account, scope.cooperative_approach
+    if s is not None and not _SECTION.match(s):
+        raise Refused(422, "invalid_scope", "A section is a Party's three-letter code, e.g. GHA.")
+    if c is not None and not _APPROACH.match(c):
+        raise Refused(422, "invalid_scope", "A cooperative approach id looks like CA0001.")
+    if a is not None and not _ACCOUNT.match(a):
+        raise Refused(422, "invalid_scope", "That is not an account number.")
+    if role in (SECTION_ADMINISTRATOR, SECTION_USER) and not (s and a is None and c is None):
+        raise _bad_scope(role, "one section only")
+    if role in ACCOUNT_ROLES and not (s and a and c is None):
+        raise _bad_scope(role, "one account and the section it is in")
+    if role == APPROACH_OBSERVER and not (c and s is None and a is None):
+        raise _bad_scope(role, "one cooperative approach only")
+    if role == EXTERNAL_SYSTEM and not ((s or c) and (a is None or s)):
+        raise _bad_scope(role, "a section or a cooperative approach (or an account in a section)")
+    if role not in SECTION_SCOPED | {APPROACH_OBSERVER, EXTERNAL_SYSTEM} and (s or a or c):
+        raise _bad_scope(role, "nothing: it is registry-wide")
+
+
+def may_grant(actor: Iterable[Grant], role: str, scope: Scope) -> bool:
+    """Whether someone holding `actor`'s active grants may make this grant (A6R-14, A6R-50)."""
+    grantor = GRANTED_BY.get(role)
+    if grantor is None:
+        return False
+    for g in actor:
+        if g.role != grantor:
+            continue
+        if grantor == SECTION_ADMINISTRATOR and g.section != scope.section:
+            continue
+        return True
+    return False
+
+
+def authority(actor: Iterable[Grant], role: str, scope: Scope) -> int:
+    """The level at which `actor` administers a grant of `role` in `scope`: 0 means not at all."""
+    level = 0
+    for g in actor:
+        if role == REGISTRY_ADMINISTRATOR and g.role == SYSTEM_ADMINISTRATOR:
+            level = max(level, 3)
+        elif role in GRANTED_BY and role != REGISTRY_ADMINISTRATOR and g.role == REGISTRY_ADMINISTRATOR:
+            level = max(level, 2)
+        elif GRANTED_BY.get(role) == SECTION_ADMINISTRATOR and g.role == SECTION_ADMINISTRATOR:
+            if g.section == scope.section:
+                level = max(level, 1)
+    return level
+
+
+def transition(status: str, action: str, level: int, suspended_level: int | None) -> str:
+    """The grant's status after `action` by an administrator of `level`, or a refusal (A6R-51)."""
+    if level <= 0:
+        raise Refused(403, "not_authorized", "You do not administer this user authorization.")
+    if status == "revoked":
+        raise Refused(409, "grant_revoked", "This user authorization was revoked; grant a new one instead.")
+    held = suspended_level or 0
+    if action == "suspend":
+        if status == "suspended" and level < held:
+            raise Refused(403, "suspended_by_higher_level", "A higher-level administrator suspended this.")
+        return "suspended"
+    if action == "reactivate":
+        if status != "suspended":
+            raise Refused(409, "grant_not_suspended", "Only a suspended user authorization can be reactivated.")
+        if level < held:
+            raise Refused(403, "suspended_by_higher_level", "A higher-level administrator suspended this.")
+        return "active"
+    if action == "revoke":
+        return "revoked"
+    raise Refused(422, "unknown_action", f"There is no action {action!r} on a user authorization.")

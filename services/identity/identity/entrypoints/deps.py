@@ -1,0 +1,60 @@
+"""What every identity router shares: the service kernel, the caller as an Actor, the client's
+address, pages, and the one policy for self-service endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel
+
+from identity.domain.errors import Refused
+from identity.service_layer.unit import Actor, Identity
+from registry_platform.auth import Principal
+from registry_platform.authz import authenticated
+from registry_platform.errors import RegistryError
+
+
+def _identity(request: Request) -> Identity:
+    identity = request.app.state.runtime.state.get("identity")
+    if identity is None:
+        raise RegistryError(503, "identity_starting", "The identity service is starting; retry in a moment.")
+    assert isinstance(identity, Identity)
+    return identity
+
+
+Service = Annotated[Identity, Depends(_identity)]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
+
+
+def client_address(request: Request) -> str:
+    """The client's address; behind a trusted proxy, the last address it appended."""
+    host = request.client.host if request.client else "unknown"
+    identity = request.app.state.runtime.state.get("identity")
+    forwarded = request.headers.get("x-forwarded-for")
+    if identity is not None and forwarded and host in identity.settings.trusted_proxies:
+        return forwarded.split(",")[-1].strip() or host
+    return host
+
+
+Client = Annotated[str, Depends(client_address)]
+
+
+def actor(caller: Principal) -> Actor:
+    return Actor(caller.subject, caller.grants, caller.actor, caller.session)
+
+
+def signed_in(step_up: bool = False) -> Any:
+    """Self-service endpoints: any signed-in user, with or without grants (A6R-13)."""
+    return authenticated(step_up=step_up)
+
+
+def not_impersonating(caller: Principal) -> None:
+    """Credentials are the user's own: an impersonating administrator may not touch them."""
+    if caller.actor is not None:
+        raise Refused(403, "not_while_impersonating", "Credentials cannot be changed while impersonating.")
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    next: str | int | None = None

@@ -1,0 +1,123 @@
+"""Impersonation (A6R-43), WebAuthn security keys and hardware-key roles (A6R-7), credential
+revocation (A6R-5) and suspension of a user's access (A6R-50)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from .conftest import Harness, access_events, claims, make_world
+from .softkey import SoftKey
+
+
+async def test_a6r_43_impersonation_carries_only_the_users_grants_and_act(idp: Harness) -> None:
+    world = await make_world(idp)
+    reg = world.tokens["regadmin"]
+    answer = await idp.ok("POST", "/impersonation", reg, json={"user_id": world.user.id, "reason": "ticket 4711"})
+    token = claims(answer["access_token"])
+    assert token["sub"] == world.user.id and token["act"] == {"sub": world.regadmin.id}
+    assert [g["id"] for g in token["grants"]] == [world.user_grant["id"]]
+    assert token["exp"] - token["iat"] <= 120
+    # It cannot do what the user cannot: no administration, no impersonating again.
+    for method, path in [("GET", "/users"), ("POST", "/impersonation"), ("GET", "/grants")]:
+        refused = await idp.call(
+            method, path, answer["access_token"], json={"user_id": world.gha_admin.id, "reason": "x"}
+        )
+        assert refused.status_code == 403, path
+    assert (
+        await idp.call("DELETE", f"/me/credentials/{world.user_grant['id']}", answer["access_token"])
+    ).status_code == 403
+    # Administrators are never impersonated.
+    refused = await idp.call("POST", "/impersonation", reg, json={"user_id": world.root.id, "reason": "curiosity"})
+    assert refused.status_code == 403
+    log = await idp.ok("GET", "/log", reg, params={"kind": "impersonation."})
+    entry = log["items"][0]
+    assert entry["actor"] == world.regadmin.id and entry["subject"] == world.user.id
+
+
+async def test_a6r_7_webauthn_ceremonies_and_hardware_key_roles(idp: Harness) -> None:
+    world = await make_world(idp)
+    key = SoftKey()
+    reg = world.tokens["regadmin"]
+    options = await idp.ok("POST", "/me/credentials/webauthn/options", reg)
+    registered = await idp.ok("POST", "/me/credentials/webauthn", reg, json={"credential": key.register(options)})
+    assert registered["kind"] == "webauthn"
+
+    # Registry administrators now need a hardware key: a TOTP sign-in leaves that grant out.
+    idp.identity.settings.hardware_key_roles = ["registry_administrator"]
+    assert claims(await idp.token(world.regadmin))["grants"] == []
+    first = await idp.ok("POST", "/sessions", json={"email": world.regadmin.email, "password": world.regadmin.password})
+    assert "webauthn" in first["methods"]
+    request = await idp.ok("POST", "/sessions/webauthn-options", json={"challenge_id": first["challenge_id"]})
+    signed = await idp.ok(
+        "POST",
+        "/sessions/mfa",
+        json={"challenge_id": first["challenge_id"], "method": "webauthn", "credential": key.sign(request)},
+    )
+    token = claims(signed["access_token"])
+    assert token["amr"] == ["pwd", "hwk"] and token["acr"] == "mfa-hwk"
+    assert [g["role"] for g in token["grants"]] == ["registry_administrator"]
+    # A replayed assertion (same challenge, same counter) is refused.
+    again = await idp.ok("POST", "/sessions", json={"email": world.regadmin.email, "password": world.regadmin.password})
+    await idp.ok("POST", "/sessions/webauthn-options", json={"challenge_id": again["challenge_id"]})
+    stale = await idp.call(
+        "POST",
+        "/sessions/mfa",
+        json={"challenge_id": again["challenge_id"], "method": "webauthn", "credential": key.sign(request)},
+    )
+    assert stale.status_code == 401
+    # Step-up with the key.
+    options = await idp.ok("POST", "/sessions/step-up/webauthn-options", signed["access_token"])
+    stepped = await idp.ok(
+        "POST",
+        "/sessions/step-up",
+        signed["access_token"],
+        json={"method": "webauthn", "credential": key.sign(options)},
+    )
+    assert claims(stepped["access_token"])["amr"] == ["pwd", "hwk"]
+
+
+async def test_a6r_5_revoking_a_credential_ends_sessions_at_once(idp: Harness) -> None:
+    world = await make_world(idp)
+    user_token = world.tokens["user"]
+    credentials = await idp.ok("GET", "/me/credentials", user_token)
+    totp_id = next(c["id"] for c in credentials if c["kind"] == "totp" and c["status"] == "active")
+    # The administrator revokes the user's authenticator app on suspicion.
+    await idp.ok("DELETE", f"/users/{world.user.id}/credentials/{totp_id}", world.tokens["regadmin"])
+    for _ in range(40):
+        me = await idp.call("GET", "/me", user_token)
+        if me.status_code == 401:
+            break
+        await asyncio.sleep(0.05)
+    assert me.json()["error"]["code"] == "session_revoked"
+    first = await idp.ok("POST", "/sessions", json={"email": world.user.email, "password": world.user.password})
+    assert first["methods"] == ["recovery_code"]
+    totp_try = await idp.call(
+        "POST",
+        "/sessions/mfa",
+        json={"challenge_id": first["challenge_id"], "method": "totp", "code": idp.totp(world.user)},
+    )
+    assert totp_try.status_code == 401
+
+
+async def test_a6r_50_suspending_a_users_access(idp: Harness) -> None:
+    world = await make_world(idp)
+    root = world.tokens["root"]
+    await idp.ok("PUT", f"/users/{world.user.id}/access", root, json={"status": "suspended", "reason": "inquiry"})
+    first = await idp.call("POST", "/sessions", json={"email": world.user.email, "password": world.user.password})
+    assert first.status_code == 403 and first.json()["error"]["code"] == "user_suspended"
+    events = await access_events(idp.settings, want=12)
+    changed = [e.payload for e in events if e.type == "identity.UserAccessChanged"]
+    assert changed == [
+        {
+            "user_id": world.user.id,
+            "status": "suspended",
+            "changed_by": world.root.id,
+            "changed_at": changed[0]["changed_at"],
+        }
+    ]
+    await idp.ok("PUT", f"/users/{world.user.id}/access", root, json={"status": "active", "reason": "cleared"})
+    assert (await idp.sign_in(world.user))["access_token"]
+    users = await idp.ok("GET", "/users", root)
+    assert {u["id"] for u in users["items"]} >= {world.user.id, world.regadmin.id}
+    credential_log = await idp.ok("GET", "/log/credentials", root)
+    assert {e["kind"] for e in credential_log["items"]} >= {"credential.activation_issued", "credential.enrolled"}
