@@ -9,9 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from identity.entrypoints.deps import Service, actor, not_impersonating, signed_in
+from identity.entrypoints.deps import Service, SignedIn, actor, not_impersonating, signed_in
 from identity.service_layer import credentials, grants, profiles, users
-from registry_platform.authz import Caller
 
 router = APIRouter(prefix="/me", tags=["me"])
 
@@ -33,7 +32,7 @@ class SecurityKey(BaseModel):
 
 
 @router.get("", dependencies=[signed_in()])
-async def me(identity: Service, caller: Caller) -> dict[str, Any]:
+async def me(identity: Service, caller: SignedIn) -> dict[str, Any]:
     who = actor(caller)
     record = await users.get(identity, who, caller.subject)
     async with identity.read() as conn:
@@ -44,49 +43,49 @@ async def me(identity: Service, caller: Caller) -> dict[str, Any]:
 
 
 @router.post("/profile/changes", dependencies=[signed_in()])
-async def change_profile(identity: Service, caller: Caller, body: ProfileChange) -> dict[str, Any]:
+async def change_profile(identity: Service, caller: SignedIn, body: ProfileChange) -> dict[str, Any]:
     """Contacts change at once; name and affiliations wait for an administrator's approval."""
     fields = body.model_dump(exclude_none=True)
     return await profiles.request_change(identity, actor(caller), fields)
 
 
 @router.get("/profile/history", dependencies=[signed_in()])
-async def my_history(identity: Service, caller: Caller) -> list[dict[str, Any]]:
+async def my_history(identity: Service, caller: SignedIn) -> list[dict[str, Any]]:
     return await profiles.history(identity, caller.subject)
 
 
 @router.get("/credentials", dependencies=[signed_in()])
-async def my_credentials(identity: Service, caller: Caller) -> list[dict[str, Any]]:
+async def my_credentials(identity: Service, caller: SignedIn) -> list[dict[str, Any]]:
     return await credentials.listing(identity, caller.subject)
 
 
 @router.delete("/credentials/{credential_id}", dependencies=[signed_in()])
-async def revoke_my_credential(identity: Service, caller: Caller, credential_id: uuid.UUID) -> dict[str, Any]:
+async def revoke_my_credential(identity: Service, caller: SignedIn, credential_id: uuid.UUID) -> dict[str, Any]:
     """Revoke one of your credentials (e.g. a lost key): every session of yours ends at once."""
     not_impersonating(caller)
     return await credentials.revoke(identity, actor(caller), caller.subject, str(credential_id))
 
 
 @router.post("/credentials/password", dependencies=[signed_in(step_up=True)])
-async def change_password(identity: Service, caller: Caller, body: NewPassword) -> dict[str, Any]:
+async def change_password(identity: Service, caller: SignedIn, body: NewPassword) -> dict[str, Any]:
     """Replace your password (policy as at enrolment); your other sessions end."""
     not_impersonating(caller)
     return await credentials.change_password(identity, actor(caller), body.current_password, body.new_password)
 
 
 @router.post("/credentials/recovery-codes", dependencies=[signed_in(step_up=True)])
-async def new_recovery_codes(identity: Service, caller: Caller) -> dict[str, Any]:
+async def new_recovery_codes(identity: Service, caller: SignedIn) -> dict[str, Any]:
     not_impersonating(caller)
     return await credentials.new_recovery_codes(identity, actor(caller))
 
 
 @router.post("/credentials/webauthn/options", dependencies=[signed_in()])
-async def security_key_options(identity: Service, caller: Caller) -> dict[str, Any]:
+async def security_key_options(identity: Service, caller: SignedIn) -> dict[str, Any]:
     not_impersonating(caller)
     return await credentials.webauthn_options(identity, actor(caller))
 
 
 @router.post("/credentials/webauthn", dependencies=[signed_in()])
-async def register_security_key(identity: Service, caller: Caller, body: SecurityKey) -> dict[str, Any]:
+async def register_security_key(identity: Service, caller: SignedIn, body: SecurityKey) -> dict[str, Any]:
     not_impersonating(caller)
     return await credentials.register_webauthn(identity, actor(caller), body.credential, body.label)

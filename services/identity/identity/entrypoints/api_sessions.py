@@ -10,10 +10,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from identity.domain.errors import Refused
-from identity.entrypoints.deps import Client, Service, signed_in
+from identity.entrypoints.deps import Client, Service, SignedIn, signed_in
 from identity.service_layer import enrolment, external, login, sessions
 from registry_platform.auth import REGISTRY_ADMINISTRATOR
-from registry_platform.authz import Caller, public, require
+from registry_platform.authz import public, require
 
 router = APIRouter()
 Secret = Annotated[str, Field(min_length=1, max_length=512)]
@@ -102,23 +102,23 @@ async def refresh(identity: Service, body: Refresh) -> dict[str, Any]:
 
 
 @router.post("/sessions/logout", tags=["sessions"], status_code=204, dependencies=[signed_in()])
-async def logout(identity: Service, caller: Caller) -> None:
+async def logout(identity: Service, caller: SignedIn) -> None:
     await sessions.logout(identity, caller)
 
 
 @router.post("/sessions/step-up/webauthn-options", tags=["sessions"], dependencies=[signed_in()])
-async def step_up_options(identity: Service, caller: Caller) -> dict[str, Any]:
+async def step_up_options(identity: Service, caller: SignedIn) -> dict[str, Any]:
     return await sessions.step_up_options(identity, caller)
 
 
 @router.post("/sessions/step-up", tags=["sessions"], dependencies=[signed_in()])
-async def step_up(identity: Service, caller: Caller, body: SecondFactor) -> dict[str, Any]:
+async def step_up(identity: Service, caller: SignedIn, body: SecondFactor) -> dict[str, Any]:
     """A fresh second factor: a new access token whose auth_time is now (elevated operations)."""
     return await sessions.step_up(identity, caller, body.method, code=body.code, credential=body.credential)
 
 
 @router.post("/impersonation", tags=["sessions"], dependencies=[require(REGISTRY_ADMINISTRATOR, step_up=True)])
-async def impersonate(identity: Service, caller: Caller, body: Impersonation) -> dict[str, Any]:
+async def impersonate(identity: Service, caller: SignedIn, body: Impersonation) -> dict[str, Any]:
     """A short-lived token acting for a user (A6R-43): only that user's grants, `act` = you."""
     return await sessions.impersonate(identity, caller, body.user_id, body.reason)
 

@@ -3,6 +3,7 @@ address, pages, and the one policy for self-service endpoints."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 from identity.domain.errors import Refused
 from identity.service_layer.unit import Actor, Identity
 from registry_platform.auth import Principal
-from registry_platform.authz import authenticated
+from registry_platform.authz import Caller, authenticated
 from registry_platform.errors import RegistryError
 
 
@@ -38,6 +39,20 @@ def client_address(request: Request) -> str:
 
 
 Client = Annotated[str, Depends(client_address)]
+
+
+async def _signed_in_user(identity: Service, caller: Caller) -> Principal:
+    """The caller, whose token must name a user of this registry (identity mints user ids as UUIDs)."""
+    try:
+        known = await identity.user_exists(str(uuid.UUID(caller.subject)))
+    except ValueError:
+        known = False
+    if not known:
+        raise Refused(401, "unknown_user", "The access token names no user of this registry; sign in again.")
+    return caller
+
+
+SignedIn = Annotated[Principal, Depends(_signed_in_user)]
 
 
 def actor(caller: Principal) -> Actor:

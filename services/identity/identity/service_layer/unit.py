@@ -146,6 +146,10 @@ class Identity:
         async with self.engine.connect() as conn:
             yield conn
 
+    async def user_exists(self, user_id: str) -> bool:
+        async with self.engine.connect() as conn:
+            return await conn.scalar(text("SELECT 1 FROM users WHERE id = :u"), {"u": user_id}) is not None
+
 
 def new_id() -> str:
     return str(uuid.uuid4())
