@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from bench import rules_eval
 from bench.config import BenchConfig
 from bench.infra import Stack, dsn
 from bench.ledger_load import closed_loop, fixed_count, open_loop, setup_registry
@@ -161,10 +162,14 @@ def main() -> int:
     finally:
         say("stopping the ledger, the broker and PostgreSQL")
         stack.close()
+    say("rule evaluation with 20 bound rules (in process)")
+    report["rules_evaluation"] = rules_eval.measure(cfg.seconds)
+    report["targets"] += rules_eval.targets(report["rules_evaluation"])
     report["elapsed_seconds"] = round(time.monotonic() - STARTED, 1)
     path = cfg.data_dir / "report.json"
     write_json(report, path)
     print(render(report))
+    print("\n" + rules_eval.render(report["rules_evaluation"]))
     print(f"\n(total {report['elapsed_seconds']:,.1f} s; JSON in {path})")
     return 0
 

@@ -70,6 +70,7 @@ class InboxConsumer:
         producer: AIOKafkaProducer,
         group_prefix: str,
         replication_factor: int = 1,
+        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = name
         self._engine = engine
@@ -79,6 +80,9 @@ class InboxConsumer:
         self._producer = producer
         self._group = f"{group_prefix}.{name}"
         self._replication_factor = replication_factor
+        # Called after each handler's transaction commits: handlers add outbox rows, and the relay
+        # should publish them now rather than at its next poll.
+        self._on_commit = on_commit
         self._consumer: AIOKafkaConsumer | None = None
         self.ready = asyncio.Event()
 
@@ -173,6 +177,7 @@ class InboxConsumer:
             if inserted is None:
                 return "duplicate"
             await handler(conn, envelope)
+        self._on_commit()
         return "processed"
 
     async def _dead_letter(self, record: ConsumerRecord[Any, Any], reason: str) -> None:

@@ -143,6 +143,7 @@ class ServiceRuntime:
             producer=self.producer,
             group_prefix=s.topic_prefix,
             replication_factor=s.topic_replication_factor,
+            on_commit=self.relay.wake if self.relay is not None else lambda: None,
         )
         self.consumers.append(consumer)
         self.spawn(f"consumer-{consumer.name}", consumer.run)

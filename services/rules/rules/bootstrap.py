@@ -1,6 +1,79 @@
-"""Wiring of the rules service: Pluggable, versioned business and compliance rules."""
+"""Wiring of the rules service: pluggable, versioned business and compliance rules, and the rules
+side of the proposal-verdict saga with the ledger."""
 
-from registry_platform.service import app_factory, service_definition
+from __future__ import annotations
 
-DEFINITION = service_definition("rules", __file__, description="Pluggable, versioned business and compliance rules.")
+from collections.abc import Awaitable, Callable, Mapping
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry_contracts.envelope import EventEnvelope
+from registry_platform.inbox import Handler
+from registry_platform.kafka import TopicSpec
+from registry_platform.service import (
+    ConsumerSpec,
+    ServiceDefinition,
+    ServiceRuntime,
+    app_factory,
+    service_definition,
+)
+from rules.domain.plugins import RulePlugin
+from rules.entrypoints import bindings_api, catalogue_api, evaluation_api
+from rules.service_layer import compliance, saga
+from rules.service_layer.service import (
+    COMPLIANCE_TOPIC,
+    CONFIGURATION_TOPIC,
+    PROPOSALS_TOPIC,
+    TRANSACTIONS_TOPIC,
+    VERDICTS_TOPIC,
+    Clock,
+    RulesService,
+    utc_now,
+)
+
+ServiceHandler = Callable[[RulesService, AsyncConnection, EventEnvelope], Awaitable[None]]
+
+
+def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin] | None = None) -> ServiceDefinition:
+    """A definition with its own RulesService; tests pass a controlled clock (A6R-39 retirements)."""
+    service = RulesService(clock=clock, plugins=plugins)
+
+    def handler(work: ServiceHandler) -> Handler:
+        async def handle(conn: AsyncConnection, envelope: EventEnvelope) -> None:
+            await work(service, conn, envelope)
+
+        return handle
+
+    async def start(runtime: ServiceRuntime) -> None:
+        relay = runtime.relay
+        service.bind(runtime.engine, runtime.topic, relay.wake if relay is not None else lambda: None)
+        runtime.state["rules"] = service
+
+    return service_definition(
+        "rules",
+        __file__,
+        description="Pluggable, versioned business and compliance rules; verdicts on the ledger's proposals.",
+        # The configuration journal's events keep their chain order: one partition, kept forever.
+        produces=[
+            TopicSpec(VERDICTS_TOPIC),
+            TopicSpec(CONFIGURATION_TOPIC, partitions=1, retention_ms=-1),
+            TopicSpec(COMPLIANCE_TOPIC),
+        ],
+        consumers=[
+            ConsumerSpec("rules.proposals", [PROPOSALS_TOPIC], {"rules.ProposalSubmitted": handler(saga.on_proposal)}),
+            ConsumerSpec(
+                "rules.compliance",
+                [TRANSACTIONS_TOPIC],
+                {
+                    "ledger.TransactionRecorded": handler(compliance.on_transaction_recorded),
+                    "ledger.AccountStatusChanged": handler(compliance.on_account_status_changed),
+                },
+            ),
+        ],
+        routers=[catalogue_api.router, bindings_api.router, evaluation_api.router],
+        on_start=start,
+    )
+
+
+DEFINITION = build_definition()
 create_app = app_factory(DEFINITION)

@@ -1,6 +1,6 @@
 """Event payload models and their registry. Importing this package registers every event type."""
 
-from registry_contracts.events import identity, ledger, platform
+from registry_contracts.events import identity, ledger, platform, rules
 from registry_contracts.events.registry import (
     EVENT_TYPES,
     EventPayload,
@@ -19,5 +19,6 @@ __all__ = [
     "ledger",
     "payload_model",
     "platform",
+    "rules",
     "validate_payload",
 ]

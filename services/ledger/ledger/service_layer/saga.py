@@ -104,11 +104,12 @@ def proposal_payload(ctx: TxContext, result: dict[str, Any], metadata: dict[int,
     }
 
 
-def denial(verdict: dict[str, Any]) -> tuple[str, str]:
-    """The rule reference and message a denied proposal is rejected with."""
-    denials = verdict.get("denials") or [{"rule": "rules", "version": 1, "message": "denied"}]
+def denial(verdict: dict[str, Any]) -> tuple[str, str, str]:
+    """The rule references, code and message a denied proposal is rejected with: the first denial's
+    code (e.g. quantity_above_cap), every denying rule version, every message."""
+    denials = verdict.get("denials") or [{"rule": "rules", "version": 1, "code": "denied_by_rule", "message": "denied"}]
     refs = ", ".join(f"{d['rule']}@v{d['version']}" for d in denials)
-    return refs, "; ".join(d["message"] for d in denials)
+    return refs, denials[0]["code"], "; ".join(d["message"] for d in denials)
 
 
 def take_highest(moved: list[dict[str, Any]], quantity: int) -> tuple[list[c.SerialRangeRef], list[dict[str, Any]]]:

@@ -334,7 +334,8 @@ class LedgerWriter:
                     await repo.flush_transactions()
                     await repo.append_journal(entries)
                     await self._checkpoint_if_due(repo, len(entries))
-                    await add_events(conn, events)
+                # Proposals awaiting a verdict add events without journal entries.
+                await add_events(conn, events)
         except BaseException:
             self.head, self.frontier, self.counters, self.catalogue = head, frontier, counters, catalogue
             raise
@@ -373,8 +374,8 @@ class LedgerWriter:
             if proposal.verdict is not None:
                 ctx.rules_applied += saga.rule_refs(proposal.verdict)
                 if proposal.verdict["outcome"] != "accept":
-                    rule, message = saga.denial(proposal.verdict)
-                    raise RuleRefused(rule, "denied_by_rule", message)
+                    rule, code, message = saga.denial(proposal.verdict)
+                    raise RuleRefused(rule, code, message)
             result = await handler(ctx, proposal.command)
             if proposal.verdict is not None:
                 await units.apply_supplementary(ctx, result, proposal.verdict["supplementary_operations"])

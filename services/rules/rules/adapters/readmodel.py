@@ -1,0 +1,127 @@
+"""The read models compliance checks run on: accounts and holdings, built from the ledger's events.
+
+`accounts` takes an account's attributes from the proposals it appears in (the ledger describes
+both accounts of every unit transaction) and its status from ledger.AccountStatusChanged; an
+account known only from a status change has an empty type until a proposal describes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rules.domain.holdings import SCOPE_FIELDS, Placed, place
+
+_SCOPE_MATCH = " AND ".join(f"{f} = :{f}" for f in SCOPE_FIELDS)
+_SCOPE_COLUMNS = ", ".join(SCOPE_FIELDS)
+
+
+class ReadModel:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def describe_account(self, account: Mapping[str, Any], at: datetime) -> None:
+        await self.conn.execute(
+            text(
+                "INSERT INTO accounts (number, type, status, section, cooperative_approach, holder, updated_at) "
+                "VALUES (:number, :type, :status, :section, :cooperative_approach, :holder, :at) "
+                "ON CONFLICT (number) DO UPDATE SET type = EXCLUDED.type, section = EXCLUDED.section, "
+                "cooperative_approach = EXCLUDED.cooperative_approach, holder = EXCLUDED.holder"
+            ),
+            {
+                "number": account["number"],
+                "type": account["type"],
+                "status": account["status"],
+                "section": account.get("section"),
+                "cooperative_approach": account.get("cooperative_approach"),
+                "holder": account.get("holder"),
+                "at": at,
+            },
+        )
+
+    async def set_status(self, number: str, status: str, at: datetime) -> None:
+        await self.conn.execute(
+            text(
+                "INSERT INTO accounts (number, type, status, updated_at) VALUES (:n, '', :s, :at) "
+                "ON CONFLICT (number) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at"
+            ),
+            {"n": number, "s": status, "at": at},
+        )
+
+    async def accounts(self, numbers: list[str]) -> dict[str, dict[str, Any]]:
+        rows = await self.conn.execute(
+            text(
+                "SELECT number, type, status, section, cooperative_approach, holder FROM accounts "
+                "WHERE number = ANY(:n)"
+            ),
+            {"n": numbers},
+        )
+        return {r.number: dict(r._mapping) for r in rows}
+
+    async def place(self, scope: Mapping[str, Any], new: Placed) -> set[str]:
+        """Record that `new` holds its range; return the accounts whose holdings of the scope changed."""
+        keys = {f: scope[f] for f in SCOPE_FIELDS}
+        rows = await self.conn.execute(
+            text(
+                f"SELECT first_serial, last_serial, account, block_id, transaction_id FROM holdings "
+                f"WHERE {_SCOPE_MATCH} AND first_serial <= :last AND last_serial >= :first FOR UPDATE"
+            ),
+            {**keys, "first": new.first, "last": new.last},
+        )
+        existing = [Placed(r.first_serial, r.last_serial, r.account, r.block_id, r.transaction_id) for r in rows]
+        change = place(existing, new)
+        if change.delete:
+            await self.conn.execute(
+                text(f"DELETE FROM holdings WHERE {_SCOPE_MATCH} AND first_serial = ANY(:firsts)"),
+                {**keys, "firsts": [p.first for p in change.delete]},
+            )
+        if change.insert:
+            await self.conn.execute(
+                text(
+                    f"INSERT INTO holdings ({_SCOPE_COLUMNS}, first_serial, last_serial, account, block_id, "
+                    f"transaction_id) VALUES (:{', :'.join(SCOPE_FIELDS)}, :first, :last, :account, :block, :tx)"
+                ),
+                [
+                    {
+                        **keys,
+                        "first": p.first,
+                        "last": p.last,
+                        "account": p.account,
+                        "block": p.block_id,
+                        "tx": p.transaction_id,
+                    }
+                    for p in change.insert
+                ],
+            )
+        return change.touched
+
+    async def holdings_of(self, account: str, scopes: list[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Quantities an account holds per scope (of `scopes` only, if given)."""
+        rows = await self.conn.execute(
+            text(
+                f"SELECT {_SCOPE_COLUMNS}, sum(last_serial - first_serial + 1) AS quantity, "
+                f"(array_agg(transaction_id ORDER BY block_id DESC))[1] AS transaction_id "
+                f"FROM holdings WHERE account = :a GROUP BY {_SCOPE_COLUMNS}"
+            ),
+            {"a": account},
+        )
+        found = [dict(r._mapping) for r in rows]
+        if scopes is None:
+            return found
+        wanted = {tuple(s[f] for f in SCOPE_FIELDS) for s in scopes}
+        return [h for h in found if tuple(h[f] for f in SCOPE_FIELDS) in wanted]
+
+    async def held_accounts(self, *, section: str | None = None, account: str | None = None) -> list[str]:
+        rows = await self.conn.execute(
+            text(
+                "SELECT DISTINCT h.account FROM holdings h LEFT JOIN accounts a ON a.number = h.account "
+                "WHERE (CAST(:s AS text) IS NULL OR a.section = :s) AND (CAST(:a AS text) IS NULL OR h.account = :a) "
+                "ORDER BY h.account"
+            ),
+            {"s": section, "a": account},
+        )
+        return [r.account for r in rows]

@@ -1,0 +1,80 @@
+"""Bindings: which rules apply where. A rule applies to the whole registry, a cooperative approach,
+a Party section or an account; a transaction meets the bindings of the approaches of its units and
+accounts, the sections of its accounts, and its accounts.
+
+When one rule is bound several times over the same transaction (to its approach and to its
+section, say), the most specific binding applies, account before section before approach before
+registry, and among equals the oldest: a rule never applies twice, so a share is never taken twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+TARGET_TYPES = ("registry", "cooperative_approach", "section", "account")
+REGISTRY_TARGET = "*"
+_SPECIFICITY = {"account": 3, "section": 2, "cooperative_approach": 1, "registry": 0}
+
+
+@dataclass(frozen=True)
+class Binding:
+    id: str
+    rule: str
+    target_type: str
+    target: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    # Bound by a section administrator: applies only versions that allow it (section_bindable).
+    by_section_administrator: bool = False
+    created_at: datetime | None = None
+
+    def context(self) -> dict[str, str]:
+        return {"id": self.id, "target_type": self.target_type, "target": self.target}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What a transaction (or a holding) can be bound through."""
+
+    approaches: frozenset[str] = frozenset()
+    sections: frozenset[str] = frozenset()
+    accounts: frozenset[str] = frozenset()
+
+    def keys(self) -> list[tuple[str, str]]:
+        return [
+            ("registry", REGISTRY_TARGET),
+            *(("cooperative_approach", a) for a in sorted(self.approaches)),
+            *(("section", s) for s in sorted(self.sections)),
+            *(("account", a) for a in sorted(self.accounts)),
+        ]
+
+    @classmethod
+    def of_accounts(cls, accounts: Iterable[Mapping[str, Any]], approaches: Iterable[str] = ()) -> Targets:
+        """From evaluation-context accounts (see context.account_context) and unit approaches."""
+        present = [a for a in accounts if a["present"]]
+        return cls(
+            approaches=frozenset([*approaches, *(a["cooperative_approach"] for a in present)]) - {""},
+            sections=frozenset(a["section"] for a in present) - {""},
+            accounts=frozenset(a["number"] for a in present) - {""},
+        )
+
+    @classmethod
+    def of_proposal(cls, proposal: Mapping[str, Any]) -> Targets:
+        return cls.of_accounts([proposal["source"], proposal["destination"]], proposal["approaches"])
+
+
+def most_specific(bindings: Iterable[Binding]) -> dict[str, Binding]:
+    """Per rule, the binding that applies among those that matched."""
+    chosen: dict[str, Binding] = {}
+    for b in bindings:
+        current = chosen.get(b.rule)
+        if current is None or _rank(b) > _rank(current):
+            chosen[b.rule] = b
+    return chosen
+
+
+def _rank(b: Binding) -> tuple[int, float, str]:
+    created = b.created_at.timestamp() if b.created_at is not None else 0.0
+    return (_SPECIFICITY[b.target_type], -created, b.id)

@@ -1,0 +1,244 @@
+"""Evaluating a proposal against the catalogue: the verdict of the saga (A6R-17, A6R-38, A6R-39, A6R-55).
+
+Every bound, unsuspended rule whose version is in force at the proposal's instant is evaluated.
+A firing deny rule denies the transaction; a firing supplementary rule adds operations, which the
+ledger records atomically with the transaction. A corrective transfer (A6R-55) is never denied by
+pluggable rules nor charged their operations: it is evaluated as the transfer it is (the rules see
+kind "transfer", and command "corrective_transfer"), and the verdict lists the rules it breaks.
+
+A rule that fails at evaluation (an index past the end of a list, a division by zero: data the
+save-time checks could not foresee) denies, with the failure as the reason: the registry does not
+record a transaction its rules could not decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import cel
+
+from rules.domain.bindings import Binding, Targets, most_specific
+from rules.domain.catalogue import Deny, RuleVersion, ShareOperation, Supplementary, version_in_force
+from rules.domain.expressions import program, variables
+from rules.domain.plugins import PluginOutcome, RulePlugin
+from rules.domain.shares import Share, allocate, decimal_text, parse_share
+from rules.domain.validation import binding_params
+
+
+@dataclass(frozen=True)
+class Applicable:
+    binding: Binding
+    version: RuleVersion
+
+
+class Snapshot:
+    """The catalogue as of one configuration journal entry: what evaluations read, never change."""
+
+    def __init__(
+        self,
+        *,
+        sequence: int,
+        versions: Mapping[str, list[RuleVersion]],
+        bindings: list[Binding],
+        suspended_rules: frozenset[str] = frozenset(),
+        suspended_bindings: frozenset[str] = frozenset(),
+        plugins: Mapping[str, RulePlugin] | None = None,
+    ) -> None:
+        self.sequence = sequence
+        self.versions = versions
+        self.bindings = bindings
+        self.suspended_rules = suspended_rules
+        self.suspended_bindings = suspended_bindings
+        self.plugins = plugins or {}
+        self._by_target: dict[tuple[str, str], list[Binding]] = {}
+        for b in bindings:
+            if b.id not in suspended_bindings and b.rule not in suspended_rules:
+                self._by_target.setdefault((b.target_type, b.target), []).append(b)
+        for versions_of_rule in versions.values():
+            for v in versions_of_rule:
+                if v.expression is not None:
+                    program(v.expression)  # compile now, not on the first proposal
+
+    def applicable(self, kind: str, targets: Targets, at: datetime) -> list[Applicable]:
+        """The rules of `kind` that apply at `at` through these targets, in rule-name order."""
+        by_rule: dict[str, list[Binding]] = {}
+        for key in targets.keys():
+            for b in self._by_target.get(key, ()):
+                by_rule.setdefault(b.rule, []).append(b)
+        found = []
+        for rule, bindings in sorted(by_rule.items()):
+            version = version_in_force(self.versions.get(rule, []), at)
+            if version is None or version.kind != kind:
+                continue
+            # A section administrator's binding applies only versions that allow it; another
+            # binding of the rule that can apply is preferred to it.
+            eligible = [b for b in bindings if version.section_bindable or not b.by_section_administrator]
+            found.append(Applicable(most_specific(eligible or bindings)[rule], version))
+        return found
+
+
+def fire(
+    snapshot: Snapshot, version: RuleVersion, ctx: cel.Context, subject: Mapping[str, Any], params: dict[str, Any]
+) -> PluginOutcome:
+    """Whether the rule fires. `ctx` already holds this rule's params and binding."""
+    if version.plugin is not None:
+        plugin = snapshot.plugins.get(version.plugin)
+        if plugin is None:
+            raise LookupError(f"plugin {version.plugin} is not installed")
+        return plugin.evaluate(subject, params)
+    assert version.expression is not None
+    result = program(version.expression).execute(ctx)
+    if not isinstance(result, bool):
+        raise TypeError(f"the expression gave {result!r}, not a bool")
+    return PluginOutcome(result)
+
+
+def _reads(version: RuleVersion) -> frozenset[str]:
+    """Variables a version's expressions read (plugins get everything as Python values anyway)."""
+    if version.expression is None:
+        return frozenset({"params", "binding"})
+    found = variables(version.expression)
+    if isinstance(version.effect, Supplementary):
+        for op in version.effect.operations:
+            found |= variables(op.to_account)
+    return found
+
+
+def set_rule_variables(ctx: cel.Context, version: RuleVersion, binding: Binding, params: dict[str, Any]) -> None:
+    """Give the context this rule's params and binding, only if its expressions read them:
+    converting them into CEL values costs more than most rules' evaluation."""
+    reads = _reads(version)
+    if "params" in reads:
+        ctx.add_variable("params", params)
+    if "binding" in reads:
+        ctx.add_variable("binding", binding.context())
+
+
+def _denial(v: RuleVersion, code: str, message: str) -> dict[str, Any]:
+    return {"rule": v.rule, "version": v.version, "code": code, "message": message}
+
+
+@dataclass(frozen=True)
+class _Pending:
+    app: Applicable
+    operation: ShareOperation
+    share: Share
+    from_account: str
+    to_account: str
+
+
+def _plan(
+    app: Applicable, ctx: cel.Context, proposal: Mapping[str, Any], params: Mapping[str, Any], outcome: PluginOutcome
+) -> list[_Pending]:
+    assert isinstance(app.version.effect, Supplementary)
+    planned = []
+    for op in app.version.effect.operations:
+        source = proposal[op.take_from]
+        if not source["present"]:
+            raise ValueError(f"a {proposal['kind']} has no {op.take_from} account to take a share from")
+        to_account = program(op.to_account).execute(ctx)
+        if not isinstance(to_account, str) or not to_account:
+            raise ValueError(f"to_account gave {to_account!r}, not an account number")
+        if to_account == source["number"]:
+            raise ValueError(f"the share would move units from {to_account} to itself")
+        param = op.share_param()
+        share = parse_share(params[param] if param is not None else op.share)
+        basis = min(outcome.basis or proposal["quantity"], proposal["quantity"])
+        planned.append(_Pending(app, op, Share(basis, share, op.rounding), source["number"], to_account))
+    return planned
+
+
+def evaluate_proposal(
+    snapshot: Snapshot, proposal: Mapping[str, Any], *, at: datetime, evaluated_at: datetime
+) -> dict[str, Any]:
+    """The verdict, as a rules.VerdictGiven payload, for a proposal context (context.proposal_context)."""
+    correction = proposal["kind"] == "correction"
+    if correction:
+        proposal = {**proposal, "kind": "transfer"}
+    ctx = cel.Context({"proposal": proposal, "now": at})
+    rules: list[dict[str, Any]] = []
+    denials: list[dict[str, Any]] = []
+    broken: list[dict[str, Any]] = []
+    pending: list[_Pending] = []
+    for app in snapshot.applicable("business", Targets.of_proposal(proposal), at):
+        v, b = app.version, app.binding
+        entry = {
+            "rule": v.rule,
+            "version": v.version,
+            "binding_id": b.id,
+            "target_type": b.target_type,
+            "target": b.target,
+            "effect": v.effect_name,
+            "fired": False,
+            "skipped": None,
+        }
+        rules.append(entry)
+        if b.by_section_administrator and not v.section_bindable:
+            entry["skipped"] = "not_section_bindable"
+            continue
+        try:
+            params = binding_params(v.params, b.params)
+            set_rule_variables(ctx, v, b, params)
+            outcome = fire(snapshot, v, ctx, proposal, params)
+            entry["fired"] = outcome.fires
+            charged = outcome.fires and not correction and not isinstance(v.effect, Deny)
+            planned = _plan(app, ctx, proposal, params, outcome) if charged else []
+        except Exception as exc:  # see the module docstring: a rule that cannot decide denies
+            entry["fired"] = True
+            (broken if correction else denials).append(
+                _denial(v, "rule_error", f"rule {v.ref} could not be evaluated: {exc}")
+            )
+            entry["skipped"] = "correction" if correction else None
+            continue
+        if not outcome.fires:
+            continue
+        if correction:
+            entry["skipped"] = "correction"
+            if isinstance(v.effect, Deny):
+                broken.append(_denial(v, v.effect.code, v.effect.message))
+        elif isinstance(v.effect, Deny):
+            denials.append(_denial(v, v.effect.code, v.effect.message))
+        else:
+            pending += planned
+    operations = [] if denials else _operations(pending, proposal["quantity"])
+    return {
+        "transaction_id": proposal["transaction_id"],
+        "outcome": "deny" if denials else "accept",
+        "rules": rules,
+        "denials": denials,
+        "broken_rules": broken,
+        "supplementary_operations": operations,
+        "proposed_at": at,
+        "evaluated_at": evaluated_at,
+        "catalogue_sequence": snapshot.sequence,
+    }
+
+
+def _operations(pending: list[_Pending], quantity: int) -> list[dict[str, Any]]:
+    amounts, _ = allocate(quantity, [p.share for p in pending])
+    operations: list[dict[str, Any]] = []
+    for p, amount in zip(pending, amounts, strict=True):
+        if amount == 0:
+            continue  # a share that rounds to nothing moves nothing; the rule still shows as fired
+        operations.append(
+            {
+                "sequence": len(operations) + 1,
+                "kind": p.operation.kind,
+                "from_account": p.from_account,
+                "to_account": p.to_account,
+                "quantity": amount,
+                "basis": p.share.basis,
+                "share": decimal_text(p.share.share),
+                "exact_quantity": decimal_text(p.share.exact),
+                "rounding": p.share.rounding,
+                "units": "moved_units",
+                "reason": p.operation.reason,
+                "rule": p.app.version.rule,
+                "rule_version": p.app.version.version,
+                "binding_id": p.app.binding.id,
+            }
+        )
+    return operations

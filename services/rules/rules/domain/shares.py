@@ -1,0 +1,85 @@
+"""Shares of a quantity for supplementary operations (A6R-38 b), in exact arithmetic.
+
+Quantities are whole units, so a share (5% of proceeds, a 2% OMGE cancellation) is rounded by a
+stated mode. The supplementary operations of one transaction are allocated in order, each capped
+by what the earlier ones left: together they never take more than the quantity, and what they take
+plus what remains is exactly the quantity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+ROUNDINGS = ("floor", "ceil", "half_up", "half_even")
+_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]{1,12})?$")
+
+
+def parse_share(text: str) -> Fraction:
+    """A share as an exact fraction: a decimal text between 0 and 1, e.g. "0.05"."""
+    if not isinstance(text, str) or not _DECIMAL.match(text):
+        raise ValueError(f"a share is a decimal number such as 0.05, got {text!r}")
+    share = Fraction(Decimal(text))
+    if share > 1:
+        raise ValueError(f"a share cannot exceed 1, got {text}")
+    return share
+
+
+def round_fraction(value: Fraction, mode: str) -> int:
+    """Round a non-negative exact value to a whole number of units."""
+    floor = value.numerator // value.denominator
+    remainder = value - floor
+    if remainder == 0 or mode == "floor":
+        return floor
+    if mode == "ceil":
+        return floor + 1
+    if mode == "half_up":
+        return floor + (1 if remainder >= Fraction(1, 2) else 0)
+    if mode == "half_even":
+        if remainder == Fraction(1, 2):
+            return floor + (floor % 2)
+        return floor + (1 if remainder > Fraction(1, 2) else 0)
+    raise ValueError(f"unknown rounding mode {mode!r}; use one of {', '.join(ROUNDINGS)}")
+
+
+def decimal_text(value: Fraction) -> str:
+    """Exact decimal text of a terminating fraction (a whole quantity times a decimal share)."""
+    whole, rest = divmod(value.numerator, value.denominator)
+    if rest == 0:
+        return str(whole)
+    digits = []
+    seen = 0
+    while rest and seen < 40:
+        rest *= 10
+        digit, rest = divmod(rest, value.denominator)
+        digits.append(str(digit))
+        seen += 1
+    return f"{whole}.{''.join(digits)}"
+
+
+@dataclass(frozen=True)
+class Share:
+    basis: int  # the quantity the share is taken of
+    share: Fraction
+    rounding: str
+
+    @property
+    def exact(self) -> Fraction:
+        return self.basis * self.share
+
+
+def allocate(quantity: int, shares: Sequence[Share]) -> tuple[list[int], int]:
+    """Whole quantities for each share, in order, each capped by what is left of `quantity`;
+    returns them with the remainder (their sum plus the remainder is `quantity`)."""
+    if quantity < 0:
+        raise ValueError("a quantity is never negative")
+    left = quantity
+    amounts = []
+    for s in shares:
+        amount = min(round_fraction(s.exact, s.rounding), left)
+        amounts.append(amount)
+        left -= amount
+    return amounts, left

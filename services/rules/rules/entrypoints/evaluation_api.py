@@ -1,0 +1,91 @@
+"""Dry-run evaluation of a proposal, stored saga evaluations, and compliance checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from registry_contracts.events.rules import ProposalSubmitted
+from registry_platform.auth import REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR, Principal
+from registry_platform.authz import Caller, require
+from registry_platform.errors import RegistryError
+from rules.adapters.repository import Repository
+from rules.entrypoints.common import Limit, change, read
+from rules.service_layer import compliance, saga
+from rules.service_layer.commands import ComplianceCheckIn, PreviewIn
+from rules.service_layer.service import RulesService
+
+router = APIRouter()
+ADMINISTRATORS = require(REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR)
+
+
+@router.post(
+    "/evaluations",
+    dependencies=[ADMINISTRATORS],
+    tags=["evaluation"],
+    summary="What the current catalogue would decide on a proposal (dry run: nothing is recorded)",
+)
+async def preview(request: Request, proposal: PreviewIn) -> dict[str, Any]:
+    async def work(service: RulesService, conn: Any) -> dict[str, Any]:
+        at = proposal.proposed_at or service.clock()
+        complete = ProposalSubmitted.model_validate({**proposal.model_dump(), "proposed_at": at})
+        return await saga.evaluate(service, conn, complete)
+
+    return await read(request, work)
+
+
+@router.get(
+    "/evaluations/{transaction_id}",
+    dependencies=[require(REGISTRY_ADMINISTRATOR)],
+    tags=["evaluation"],
+    summary="The stored evaluation of a proposal the ledger submitted: proposal, verdict, rule versions",
+)
+async def stored_evaluation(request: Request, transaction_id: str) -> dict[str, Any]:
+    async def work(service: RulesService, conn: Any) -> dict[str, Any]:
+        found = await Repository(conn).evaluation(transaction_id)
+        if found is None:
+            raise RegistryError(404, "unknown_evaluation", f"No proposal {transaction_id} was evaluated.")
+        return found
+
+    return await read(request, work)
+
+
+def _sections(caller: Principal) -> list[str] | None:
+    """The sections a section administrator sees; None for registry administrators (everything)."""
+    if caller.has(REGISTRY_ADMINISTRATOR):
+        return None
+    return sorted({g.section for g in caller.grants if g.role == SECTION_ADMINISTRATOR and g.section})
+
+
+@router.post(
+    "/compliance/checks",
+    dependencies=[ADMINISTRATORS],
+    tags=["compliance"],
+    summary="Check current holdings against the compliance rules now (A6R-19); violations are stored and published",
+)
+async def check(request: Request, caller: Caller, body: ComplianceCheckIn) -> dict[str, Any]:
+    sections = _sections(caller)
+    if sections is not None and (body.section is None or body.section not in sections or body.account is not None):
+        raise RegistryError(403, "not_authorized", "Section administrators check their own section: give 'section'.")
+    return await change(
+        request,
+        lambda service, conn: compliance.run_check(
+            service, conn, section=body.section, account=body.account, requested_by=caller.subject
+        ),
+    )
+
+
+@router.get(
+    "/compliance/violations",
+    dependencies=[ADMINISTRATORS],
+    tags=["compliance"],
+    summary="Stored compliance violations, newest first",
+)
+async def violations(
+    request: Request, caller: Caller, account: str | None = None, limit: Limit = 100
+) -> list[dict[str, Any]]:
+    sections = _sections(caller)
+    return await read(
+        request, lambda service, conn: compliance.violations(conn, account=account, sections=sections, limit=limit)
+    )

@@ -1,0 +1,210 @@
+"""Configuration changes: rule versions, retirements, bindings, suspensions (A6R-17, A6R-38, A6R-39).
+
+Each change is one journal entry, its record, and a rules.ConfigurationChanged event, in the
+caller's transaction. Registry administrators make every change; section administrators bind (and
+unbind) only rules whose versions allow it, and only to their own section.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry_contracts.timestamps import iso_utc
+from registry_platform.auth import REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR, Principal
+from registry_platform.outbox import add_events
+from rules.adapters.repository import Repository
+from rules.domain.bindings import REGISTRY_TARGET, Binding
+from rules.domain.catalogue import RuleVersion, definition_to_json
+from rules.domain.journal import JournalEntry, next_entry
+from rules.domain.validation import RuleRefused, binding_params, validate_version
+from rules.service_layer import views
+from rules.service_layer.commands import BindingIn, RetirementIn, VersionIn, to_version
+from rules.service_layer.service import CONFIGURATION_TOPIC, RulesService, actor
+
+_PARTY = re.compile(r"^[A-Z]{3}$")
+
+
+async def _journal(service: RulesService, conn: AsyncConnection, kind: str, body: dict[str, Any]) -> JournalEntry:
+    """Append one entry (the caller holds the journal lock) and queue its event."""
+    repo = Repository(conn)
+    entry = next_entry(await repo.journal_head(), service.clock(), kind, body)
+    await repo.append_journal(entry)
+    event = service.envelope("rules.ConfigurationChanged", "journal", views.journal_entry(entry))
+    await add_events(conn, [(service.topic(CONFIGURATION_TOPIC), event)])
+    return entry
+
+
+async def add_version(
+    service: RulesService,
+    conn: AsyncConnection,
+    *,
+    rule: str,
+    spec: VersionIn,
+    caller: Principal,
+    pack: str | None = None,
+) -> dict[str, Any]:
+    repo = Repository(conn)
+    await repo.lock_journal()
+    now = service.clock()
+    existing = await repo.versions(rule)
+    version = to_version(rule, len(existing) + 1, spec, now)
+    if existing and existing[0].kind != version.kind:
+        raise RuleRefused(
+            "kind_mismatch", f"{rule} is a {existing[0].kind} rule; name a new rule for a {version.kind} one"
+        )
+    validate_version(version, plugins=service.plugins, now=now)
+    await _check_bindings_fit(repo, version)
+    body = {
+        "rule": rule,
+        "version": version.version,
+        "effective_from": iso_utc(now if version.effective_from is None else version.effective_from),
+        "retire_at": iso_utc(version.retire_at) if version.retire_at else None,
+        "definition": definition_to_json(version),
+        "pack": pack,
+        "by": actor(caller),
+    }
+    entry = await _journal(service, conn, "rule_version_added", body)
+    await repo.add_version(version, created_by=caller.subject, sequence=entry.sequence)
+    return views.version(version)
+
+
+async def _check_bindings_fit(repo: Repository, version: RuleVersion) -> None:
+    """A new version must accept the parameters of the rule's current bindings: a binding that does
+    not fit would fail at evaluation time, which A6R-38 asks to prevent at save time."""
+    for b in await repo.bindings(rule=version.rule):
+        if b["removed"]:
+            continue
+        try:
+            binding_params(version.params, b["params"])
+        except RuleRefused as exc:
+            raise RuleRefused(
+                "bindings_incompatible", f"binding {b['id']} does not fit the new version: {exc.message}"
+            ) from exc
+
+
+async def retire_version(
+    service: RulesService, conn: AsyncConnection, *, rule: str, number: int, spec: RetirementIn, caller: Principal
+) -> dict[str, Any]:
+    repo = Repository(conn)
+    await repo.lock_journal()
+    now = service.clock()
+    version = next((v for v in await repo.versions(rule) if v.version == number), None)
+    if version is None:
+        raise RuleRefused("unknown_rule_version", f"there is no version {number} of rule {rule}", status=404)
+    if spec.retire_at <= now:
+        raise RuleRefused("retire_at_in_past", "a version retires at a future instant (A6R-39)")
+    if version.retire_at is not None and version.retire_at <= spec.retire_at:
+        raise RuleRefused("already_retiring", f"{version.ref} already retires at {iso_utc(version.retire_at)}", 409)
+    body = {
+        "rule": rule,
+        "version": number,
+        "retire_at": iso_utc(spec.retire_at),
+        "reason": spec.reason,
+        "by": actor(caller),
+    }
+    entry = await _journal(service, conn, "rule_version_retired", body)
+    await repo.add_retirement(rule, number, spec.retire_at, spec.reason, entry.sequence)
+    return views.version(version, retire_at=spec.retire_at)
+
+
+def _section_scope(caller: Principal, target_type: str, target: str, what: str) -> None:
+    if caller.has(REGISTRY_ADMINISTRATOR):
+        return
+    if target_type == "section" and caller.has(SECTION_ADMINISTRATOR, section=target):
+        return
+    raise RuleRefused(
+        "not_authorized", f"section administrators {what} only on their own section; ask a registry administrator", 403
+    )
+
+
+async def add_binding(
+    service: RulesService, conn: AsyncConnection, *, spec: BindingIn, caller: Principal
+) -> dict[str, Any]:
+    repo = Repository(conn)
+    await repo.lock_journal()
+    now = service.clock()
+    versions = await repo.versions(spec.rule)
+    if not versions:
+        raise RuleRefused("unknown_rule", f"there is no rule {spec.rule}", status=404)
+    if (spec.target_type == "registry") != (spec.target == REGISTRY_TARGET):
+        raise RuleRefused("invalid_target", f'the target "{REGISTRY_TARGET}" means the whole registry, and only it')
+    if spec.target_type == "section" and not _PARTY.match(spec.target):
+        raise RuleRefused(
+            "invalid_target", f"a section is named by its Party's ISO 3166-1 alpha-3 code, not {spec.target!r}"
+        )
+    _section_scope(caller, spec.target_type, spec.target, "bind rules")
+    by_section = not caller.has(REGISTRY_ADMINISTRATOR)
+    if by_section and not versions[-1].section_bindable:
+        raise RuleRefused("not_section_bindable", f"only registry administrators bind {spec.rule}", 403)
+    for v in versions:
+        if v.retire_at is None or v.retire_at > now:
+            binding_params(v.params, spec.params)
+    binding = Binding(str(uuid.uuid4()), spec.rule, spec.target_type, spec.target, spec.params, by_section, now)
+    body = {**views.binding(binding), "by": actor(caller)}
+    entry = await _journal(service, conn, "binding_added", body)
+    await repo.add_binding(binding, created_by=caller.subject, sequence=entry.sequence)
+    return views.binding(binding)
+
+
+async def remove_binding(
+    service: RulesService, conn: AsyncConnection, *, binding_id: str, reason: str, caller: Principal
+) -> dict[str, Any]:
+    repo = Repository(conn)
+    await repo.lock_journal()
+    found = await repo.binding(binding_id)
+    if found is None or found[1]:
+        raise RuleRefused("unknown_binding", f"there is no binding {binding_id} in force", status=404)
+    binding = found[0]
+    _section_scope(caller, binding.target_type, binding.target, "remove bindings")
+    if not caller.has(REGISTRY_ADMINISTRATOR) and not binding.by_section_administrator:
+        raise RuleRefused("not_authorized", "a registry administrator made this binding; only one may remove it", 403)
+    body = {"binding_id": binding_id, "rule": binding.rule, "reason": reason, "by": actor(caller)}
+    entry = await _journal(service, conn, "binding_removed", body)
+    await repo.remove_binding(binding_id, reason, entry.sequence)
+    return {**views.binding(binding), "removed": True}
+
+
+async def set_suspension(
+    service: RulesService,
+    conn: AsyncConnection,
+    *,
+    target_type: str,
+    target: str,
+    suspended: bool,
+    reason: str,
+    caller: Principal,
+) -> dict[str, Any]:
+    """Suspend or reactivate a rule or a binding (A6R-17): traceable, with the reason and who."""
+    repo = Repository(conn)
+    await repo.lock_journal()
+    if target_type == "rule" and not await repo.versions(target):
+        raise RuleRefused("unknown_rule", f"there is no rule {target}", status=404)
+    if target_type == "binding":
+        found = await repo.binding(target)
+        if found is None or found[1]:
+            raise RuleRefused("unknown_binding", f"there is no binding {target} in force", status=404)
+    current = await repo.suspension(target_type, target)
+    if suspended and current is not None and current["suspended"]:
+        raise RuleRefused("already_suspended", f"{target_type} {target} is already suspended", status=409)
+    if not suspended and (current is None or not current["suspended"]):
+        raise RuleRefused("not_suspended", f"{target_type} {target} is not suspended", status=409)
+    now = service.clock()
+    kind = "suspended" if suspended else "reactivated"
+    body = {"target_type": target_type, "target": target, "reason": reason, "by": actor(caller)}
+    entry = await _journal(service, conn, kind, body)
+    await repo.add_suspension(
+        target_type, target, suspended=suspended, reason=reason, by=caller.subject, at=now, sequence=entry.sequence
+    )
+    return {
+        "target_type": target_type,
+        "target": target,
+        "suspended": suspended,
+        "reason": reason,
+        "changed_by": caller.subject,
+        "changed_at": now,
+        "journal_sequence": entry.sequence,
+    }

@@ -1,0 +1,72 @@
+"""The rules side of the proposal-verdict saga with the ledger (A6R-47 step 2).
+
+The ledger publishes rules.ProposalSubmitted to `ledger.proposals`; this service evaluates it and,
+in the inbox transaction, stores the evaluation (proposal, verdict, rule versions: A6R-39) and
+queues rules.VerdictGiven to `rules.verdicts`: both or neither. A proposal repeated under the same
+transaction id with the same content gets the stored verdict again, so a ledger that lost its
+answer (restarted, broker restarted) receives the same one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from opentelemetry import metrics
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry_contracts.envelope import EventEnvelope
+from registry_contracts.events.rules import ProposalSubmitted, VerdictGiven
+from registry_platform.outbox import add_events
+from rules.adapters.readmodel import ReadModel
+from rules.adapters.repository import Repository
+from rules.domain.context import proposal_context
+from rules.domain.evaluation import evaluate_proposal
+from rules.service_layer.service import VERDICTS_TOPIC, RulesService
+
+log = logging.getLogger(__name__)
+EVALUATION_SECONDS = metrics.get_meter("registry").create_histogram(
+    "registry_rules_evaluation",
+    unit="s",
+    description="Time to evaluate one proposal against the catalogue",
+    explicit_bucket_boundaries_advisory=[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
+)
+
+
+async def evaluate(service: RulesService, conn: AsyncConnection, proposal: ProposalSubmitted) -> dict[str, Any]:
+    """The verdict on `proposal` under the current catalogue, as a JSON rules.VerdictGiven payload."""
+    snapshot = await service.snapshot(conn)
+    started = time.perf_counter()
+    verdict = evaluate_proposal(
+        snapshot, proposal_context(proposal.model_dump()), at=proposal.proposed_at, evaluated_at=service.clock()
+    )
+    EVALUATION_SECONDS.record(time.perf_counter() - started)
+    return VerdictGiven.model_validate(verdict).model_dump(mode="json")
+
+
+async def on_proposal(service: RulesService, conn: AsyncConnection, envelope: EventEnvelope) -> None:
+    await service.ready()
+    proposal = ProposalSubmitted.model_validate(envelope.payload)
+    stored_proposal = proposal.model_dump(mode="json")
+    repo = Repository(conn)
+    previous = await repo.evaluation(proposal.transaction_id)
+    if previous is not None and _same(previous["proposal"], stored_proposal):
+        verdict = previous["verdict"]
+    else:
+        readmodel = ReadModel(conn)
+        for account in (proposal.source, proposal.destination):
+            if account is not None:
+                await readmodel.describe_account(account.model_dump(), proposal.proposed_at)
+        verdict = await evaluate(service, conn, proposal)
+        await repo.add_evaluation(
+            proposal=stored_proposal, verdict=verdict, event_id=envelope.event_id, evaluated_at=service.clock()
+        )
+    event = service.envelope("rules.VerdictGiven", proposal.transaction_id, verdict, causation=envelope)
+    await add_events(conn, [(service.topic(VERDICTS_TOPIC), event)])
+    log.info("verdict %s on %s (%s)", verdict["outcome"], proposal.transaction_id, proposal.kind)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)

@@ -1,0 +1,132 @@
+"""The rules service's running state: clock, plugins, the catalogue snapshot, and event plumbing.
+
+One `RulesService` per ServiceDefinition. Inbox handlers and endpoints reach it; `bind` attaches
+the running platform (engine, topics, relay) when the service starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from registry_contracts.envelope import EventEnvelope
+from registry_platform.auth import Principal
+from registry_platform.events import new_envelope
+from rules.adapters.plugins import installed_plugins
+from rules.adapters.repository import Repository
+from rules.domain.evaluation import Snapshot
+from rules.domain.plugins import RulePlugin
+
+VERDICTS_TOPIC = "rules.verdicts"
+CONFIGURATION_TOPIC = "rules.configuration"
+COMPLIANCE_TOPIC = "rules.compliance"
+PROPOSALS_TOPIC = "ledger.proposals"
+TRANSACTIONS_TOPIC = "ledger.transactions"
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def actor(principal: Principal) -> dict[str, Any]:
+    """Who made a change, as the journal records it: both identities when impersonating (A6R-43)."""
+    return {
+        "subject": principal.subject,
+        "actor": principal.actor,
+        "roles": sorted({g.role for g in principal.grants}),
+    }
+
+
+class CatalogueCache:
+    """The catalogue in memory, reloaded when the configuration journal has moved on: a change made
+    through the API applies to the next proposal, on every instance, without a restart."""
+
+    def __init__(self, plugins: Callable[[], Mapping[str, RulePlugin]]) -> None:
+        self._plugins = plugins
+        self._snapshot: Snapshot | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def current(self, engine: AsyncEngine, conn: AsyncConnection) -> Snapshot:
+        head = await Repository(conn).head_sequence()
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.sequence >= head:
+            return snapshot
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            if self._snapshot is None or self._snapshot.sequence < head:
+                self._snapshot = await self.load(engine)
+            return self._snapshot
+
+    async def load(self, engine: AsyncEngine) -> Snapshot:
+        async with engine.connect() as conn:
+            # One consistent view of versions, bindings and suspensions.
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                repo = Repository(conn)
+                sequence = await repo.head_sequence()
+                versions = await repo.all_versions()
+                bindings = await repo.active_bindings()
+                suspended_rules, suspended_bindings = await repo.suspended()
+        return Snapshot(
+            sequence=sequence,
+            versions=versions,
+            bindings=bindings,
+            suspended_rules=suspended_rules,
+            suspended_bindings=suspended_bindings,
+            plugins=self._plugins(),
+        )
+
+
+class RulesService:
+    def __init__(self, *, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin] | None = None) -> None:
+        self.clock = clock
+        self._plugins = plugins
+        self.catalogue = CatalogueCache(lambda: self.plugins)
+        self._engine: AsyncEngine | None = None
+        self._topic: Callable[[str], str] = lambda name: name
+        self._wake: Callable[[], None] = lambda: None
+        self._bound: asyncio.Event | None = None
+
+    @property
+    def plugins(self) -> Mapping[str, RulePlugin]:
+        return self._plugins if self._plugins is not None else installed_plugins()
+
+    def bind(self, engine: AsyncEngine, topic: Callable[[str], str], wake: Callable[[], None]) -> None:
+        self._engine, self._topic, self._wake = engine, topic, wake
+        self.catalogue = CatalogueCache(lambda: self.plugins)
+        self._bound_event().set()
+
+    def _bound_event(self) -> asyncio.Event:
+        if self._bound is None:
+            self._bound = asyncio.Event()
+        return self._bound
+
+    async def ready(self) -> None:
+        """Consumers start before the service is bound; their handlers wait here."""
+        await self._bound_event().wait()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        assert self._engine is not None, "the rules service is not bound to a runtime yet"
+        return self._engine
+
+    def topic(self, name: str) -> str:
+        return self._topic(name)
+
+    async def snapshot(self, conn: AsyncConnection) -> Snapshot:
+        return await self.catalogue.current(self.engine, conn)
+
+    def envelope(
+        self, type: str, key: str, payload: dict[str, Any], causation: EventEnvelope | None = None
+    ) -> EventEnvelope:
+        return new_envelope(type=type, key=key, producer="rules", payload=payload, causation=causation)
+
+    def wake(self) -> None:
+        """After a commit that added outbox rows: publish now rather than at the relay's next poll."""
+        self._wake()

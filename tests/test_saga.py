@@ -1,0 +1,285 @@
+"""The proposal-verdict saga between the real ledger and the real rules service over the real broker
+(issue 5; A6R-17, A6R-38, A6R-39, A6R-47): verdicts decide, supplementary operations are recorded
+atomically with the main operation, denials name the rule version, no verdict means rejection after
+the deadline, and a replay of the journal applies the same verdicts and reproduces the state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from ledger.bootstrap import DEFINITION as LEDGER
+from ledger.entrypoints import cli as ledger_cli
+from ledger.settings import LedgerSettings
+from registry_platform import db
+from registry_platform.auth import Grant, dev_signing_key, issue_token
+from registry_platform.service import create_app
+from registry_platform.settings import DEV_TOKEN_SECRET
+from registry_platform.testing.infra import free_port, serve_app, spawn_service, wait_ready
+from rules.bootstrap import DEFINITION as RULES
+
+pytestmark = pytest.mark.integration
+KEY = dev_signing_key(DEV_TOKEN_SECRET)
+SCOPE = {"originating_registry": "CHE01", "issuing_party": "GHA", "activity_id": "GH-COOK-001", "vintage": 2024}
+
+
+def _headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(KEY, 'rada', [Grant('registry_administrator')])}"}
+
+
+class Registry:
+    def __init__(self, http: httpx.AsyncClient, ledger: str, rules: str | None) -> None:
+        self.http, self.ledger, self.rules = http, ledger, rules
+
+    async def propose(self, command: dict[str, Any]) -> httpx.Response:
+        url = f"{self.ledger}/transactions/{uuid.uuid4()}"
+        return await self.http.put(url, json=command, headers=_headers())
+
+    async def ok(self, command: dict[str, Any]) -> dict[str, Any]:
+        response = await self.propose(command)
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def get(self, base: str, path: str) -> Any:
+        response = await self.http.get(f"{base}{path}", headers=_headers())
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def balance(self, account: str) -> int:
+        return int((await self.get(self.ledger, f"/accounts/{account}"))["balance"])
+
+    async def rules_ok(self, method: str, path: str, body: Any = None) -> Any:
+        assert self.rules is not None
+        response = await self.http.request(method, f"{self.rules}{path}", json=body, headers=_headers())
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+
+async def _ready(http: httpx.AsyncClient, url: str) -> None:
+    for _ in range(400):
+        if (await http.get(f"{url}/ready")).status_code == 200:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} did not become ready")
+
+
+@contextlib.asynccontextmanager
+async def running(service_settings: Any, *, with_rules: bool, deadline: float = 30.0) -> AsyncIterator[Registry]:
+    ledger_settings = service_settings("ledger", LedgerSettings, verdict_deadline_seconds=deadline)
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
+        rules_url = None
+        if with_rules:
+            rules_url = await stack.enter_async_context(serve_app(create_app(RULES, service_settings("rules"))))
+            await _ready(http, rules_url)
+        ledger_url = await stack.enter_async_context(serve_app(create_app(LEDGER, ledger_settings)))
+        await _ready(http, ledger_url)
+        yield Registry(http, ledger_url, rules_url)
+
+
+async def _accounts(registry: Registry) -> dict[str, str]:
+    await registry.ok({"kind": "create_section", "party": "GHA", "name": "Ghana"})
+    numbers = {}
+    for name, type_ in [("issuance", "issuance"), ("holding", "holding"), ("adaptation", "holding")]:
+        opened = await registry.ok({"kind": "open_account", "holder": name, "section": "GHA", "type": type_})
+        numbers[name] = opened["account"]
+        change = {"kind": "change_account_status", "account": opened["account"], "status": "active", "reason": "t"}
+        await registry.ok(change)
+    return numbers
+
+
+def _issue(account: str, quantity: int) -> dict[str, Any]:
+    return {
+        "kind": "issue_units",
+        "account": account,
+        "scope": SCOPE,
+        "quantity": quantity,
+        "first_transferring_party": "GHA",
+    }
+
+
+def _transfer(source: str, destination: str, quantity: int) -> dict[str, Any]:
+    return {
+        "kind": "transfer_units",
+        "source": source,
+        "destination": destination,
+        "units": {"selection": {"quantity": quantity}},
+    }
+
+
+async def test_a6r38_verdicts_decide_and_supplementary_operations_are_atomic_and_replayable(
+    service_settings, infra, database_url, monkeypatch
+) -> None:
+    async with running(service_settings, with_rules=True) as registry:
+        acc = await _accounts(registry)
+        # No rule bound yet: the rules service accepts, the ledger records.
+        plain = await registry.ok(_issue(acc["issuance"], 100))
+        assert plain["quantity"] == 100 and "supplementary" in plain and plain["supplementary"] == []
+
+        await registry.rules_ok("POST", "/packs/article6-basic")
+        for rule, params in [
+            ("share-of-proceeds", {"adaptation_account": acc["adaptation"]}),
+            ("transaction-quantity-cap", {"max_quantity": 100}),
+        ]:
+            binding = {"rule": rule, "target_type": "registry", "target": "*", "params": params}
+            await registry.rules_ok("POST", "/bindings", binding)
+
+        issued = await registry.ok(_issue(acc["issuance"], 1000))
+        (share,) = issued["supplementary"]
+        assert (share["quantity"], share["rule"], share["to_account"]) == (50, "share-of-proceeds", acc["adaptation"])
+        # The share comes out of the serials just issued, highest first.
+        assert share["blocks"][0]["last"] == issued["blocks"][0]["last"]
+        assert await registry.balance(acc["adaptation"]) == 50
+        assert await registry.balance(acc["issuance"]) == 100 + 950
+
+        denied = await registry.propose(_transfer(acc["issuance"], acc["holding"], 150))
+        assert denied.status_code == 409, denied.text
+        error = denied.json()["error"]
+        assert error["code"] == "quantity_above_cap" and error["details"]["rule"] == "transaction-quantity-cap@v1"
+        assert await registry.balance(acc["holding"]) == 0, "a denied transfer moves nothing"
+
+        moved = await registry.ok(_transfer(acc["issuance"], acc["holding"], 60))
+        assert moved["quantity"] == 60 and await registry.balance(acc["holding"]) == 60
+
+        journal = (await registry.get(registry.ledger, "/journal?limit=1000"))["items"]
+        verdicts = [e["body"]["verdict"] for e in journal if "verdict" in e["body"]]
+        assert len(verdicts) == 4, "every unit transaction was decided by a verdict"
+        applied = next(e["body"] for e in journal if e["body"].get("result", {}).get("supplementary"))
+        assert "share-of-proceeds@v1" in applied["rules_applied"], "the journal keeps the rule versions (A6R-39)"
+
+    # The journal alone, verdicts included, rebuilds the same registry (A6R-48).
+    target = infra.create_database()
+    try:
+        monkeypatch.setenv("REGISTRY_DATABASE_URL", database_url)
+        monkeypatch.setenv("REGISTRY_KAFKA_BOOTSTRAP", infra.kafka_bootstrap)
+        with pytest.raises(SystemExit) as replayed:
+            await asyncio.to_thread(ledger_cli.main, ["replay", "--into", target])
+        assert replayed.value.code == 0
+    finally:
+        infra.drop_database(target)
+
+
+async def test_a6r47_a_failing_supplementary_operation_rejects_the_whole_transaction(service_settings) -> None:
+    async with running(service_settings, with_rules=True) as registry:
+        acc = await _accounts(registry)
+        await registry.rules_ok("POST", "/packs/article6-basic")
+        # The share goes to an issuance account, which cannot receive units: nothing may be issued.
+        binding = {
+            "rule": "share-of-proceeds",
+            "target_type": "registry",
+            "target": "*",
+            "params": {"adaptation_account": acc["issuance"]},
+        }
+        await registry.rules_ok("POST", "/bindings", binding)
+        refused = await registry.propose(_issue(acc["issuance"], 1000))
+        assert refused.status_code == 409, refused.text
+        assert await registry.balance(acc["issuance"]) == 0, "neither the issuance nor its share was recorded"
+
+
+async def test_a6r47_without_a_verdict_the_proposal_waits_then_is_rejected(service_settings) -> None:
+    async with running(service_settings, with_rules=False, deadline=1.5) as registry:
+        acc = await _accounts(registry)
+        response = await registry.propose(_issue(acc["issuance"], 10))
+        # The rules service is not running: no verdict within the deadline, so never recorded.
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert error["code"] == "no_verdict" and error["details"]["rule"] == "ledger.saga.deadline@v1"
+        assert "no verdict" in error["message"]
+        assert await registry.balance(acc["issuance"]) == 0
+
+
+async def test_a6r47_sigkill_between_verdict_and_commit_records_both_or_neither(
+    service_settings, database_url, tmp_path
+) -> None:
+    """Issuances with a 5% share of proceeds under load, the ledger killed twice: afterwards every
+    acknowledged issuance is recorded, every recorded one carries its share, and no proposal is
+    left undecided (the verdicts are consumed again after the restart)."""
+    settings = service_settings("ledger")
+    env = {
+        "REGISTRY_DATABASE_URL": database_url,
+        "REGISTRY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "REGISTRY_TOPIC_PREFIX": settings.topic_prefix,
+        "REGISTRY_MODE": "test",
+    }
+    port = free_port()
+    acknowledged: list[str] = []
+
+    async def load(registry: Registry, account: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            tx = str(uuid.uuid4())
+            try:
+                r = await registry.http.put(
+                    f"{registry.ledger}/transactions/{tx}", json=_issue(account, 100), headers=_headers()
+                )
+            except httpx.HTTPError:
+                await asyncio.sleep(0.05)
+                continue
+            if r.status_code == 201:
+                acknowledged.append(tx)
+
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+        rules_url = await stack.enter_async_context(serve_app(create_app(RULES, service_settings("rules"))))
+        await _ready(http, rules_url)
+        registry = Registry(http, f"http://127.0.0.1:{port}", rules_url)
+        for round_ in range(2):
+            proc = spawn_service("ledger", port, env, tmp_path, name=f"ledger-{round_}")
+            await wait_ready(registry.ledger, timeout=60)
+            if round_ == 0:
+                acc = await _accounts(registry)
+                await registry.rules_ok("POST", "/packs/article6-basic")
+                params = {"adaptation_account": acc["adaptation"]}
+                binding = {"rule": "share-of-proceeds", "target_type": "registry", "target": "*", "params": params}
+                await registry.rules_ok("POST", "/bindings", binding)
+            stop = asyncio.Event()
+            workers = [asyncio.create_task(load(registry, acc["issuance"], stop)) for _ in range(8)]
+            await asyncio.sleep(2.0)
+            os.kill(proc.pid() or 0, signal.SIGKILL)
+            stop.set()
+            await asyncio.gather(*workers)
+            proc.stop()
+        proc = spawn_service("ledger", port, env, tmp_path, name="ledger-after")
+        try:
+            await wait_ready(registry.ledger, timeout=60)
+            undecided = await _undecided(database_url)
+            for _ in range(200):
+                if undecided == 0:
+                    break
+                await asyncio.sleep(0.1)
+                undecided = await _undecided(database_url)
+            assert undecided == 0, "every proposal got its decision after the restarts"
+            recorded = await _recorded_issuances(database_url)
+            assert len(acknowledged) > 10, "the load ran"
+            assert set(acknowledged) <= recorded, "no acknowledged issuance was lost"
+            assert await registry.balance(acc["adaptation"]) == 5 * len(recorded), "each issuance has its share"
+            assert await registry.balance(acc["issuance"]) == 95 * len(recorded)
+        finally:
+            proc.stop()
+
+
+async def _scalar(database_url: str, sql: str) -> Any:
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(text(sql))).scalars().all()
+    finally:
+        await engine.dispose()
+
+
+async def _undecided(database_url: str) -> int:
+    (count,) = await _scalar(database_url, "SELECT count(*) FROM proposals WHERE decided_at IS NULL")
+    return int(count)
+
+
+async def _recorded_issuances(database_url: str) -> set[str]:
+    sql = "SELECT id::text FROM transactions WHERE kind = 'issue_units' AND outcome = 'recorded'"
+    return set(await _scalar(database_url, sql))
