@@ -77,6 +77,7 @@ class Stack:
         }
         for s in SERVICES:
             env[f"REGISTRY_{s.module.upper()}_URL"] = f"http://127.0.0.1:{s.port}"
+        env["REGISTRY_JWKS_URL"] = f"{service_url('identity')}/.well-known/jwks.json"
         return env
 
     def start_services(self) -> None:
