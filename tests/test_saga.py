@@ -150,9 +150,28 @@ async def test_a6r38_verdicts_decide_and_supplementary_operations_are_atomic_and
         moved = await registry.ok(_transfer(acc["issuance"], acc["holding"], 60))
         assert moved["quantity"] == 60 and await registry.balance(acc["holding"]) == 60
 
+        # A correction is never denied by pluggable rules; it records those it breaks (A6R-55).
+        cancel = await registry.ok(
+            {"kind": "open_account", "holder": "registry", "section": None, "type": "administrative_cancellation"}
+        )
+        await registry.ok(
+            {"kind": "change_account_status", "account": cancel["account"], "status": "active", "reason": "t"}
+        )
+        corrected = await registry.ok(
+            {
+                "kind": "corrective_transfer",
+                "correction": "administrative_cancellation",
+                "source": acc["issuance"],
+                "destination": cancel["account"],
+                "units": {"selection": {"quantity": 150}},
+                "reason": "units issued in error",
+            }
+        )
+        assert "transaction-quantity-cap@v1" in corrected["broken_rules"]
+
         journal = (await registry.get(registry.ledger, "/journal?limit=1000"))["items"]
         verdicts = [e["body"]["verdict"] for e in journal if "verdict" in e["body"]]
-        assert len(verdicts) == 4, "every unit transaction was decided by a verdict"
+        assert len(verdicts) == 5, "every unit transaction was decided by a verdict"
         applied = next(e["body"] for e in journal if e["body"].get("result", {}).get("supplementary"))
         assert "share-of-proceeds@v1" in applied["rules_applied"], "the journal keeps the rule versions (A6R-39)"
 

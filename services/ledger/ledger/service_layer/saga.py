@@ -140,6 +140,10 @@ def rule_refs(verdict: dict[str, Any]) -> list[str]:
     return [f"{r['rule']}@v{r['version']}" for r in verdict.get("rules", [])]
 
 
+def broken_refs(verdict: dict[str, Any]) -> list[str]:
+    return [f"{d['rule']}@v{d['version']}" for d in verdict.get("broken_rules", [])]
+
+
 def deadline_verdict(seconds: float) -> dict[str, Any]:
     """The ledger's own denial of a proposal the rules service did not answer in time."""
     message = f"the rules service gave no verdict within {seconds:g} s; propose the transaction again"

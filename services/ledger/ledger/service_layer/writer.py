@@ -378,6 +378,8 @@ class LedgerWriter:
                     raise RuleRefused(rule, code, message)
             result = await handler(ctx, proposal.command)
             if proposal.verdict is not None:
+                # A correction is never denied by pluggable rules; the journal names those it breaks (A6R-55).
+                ctx.broken_rules += saga.broken_refs(proposal.verdict)
                 await units.apply_supplementary(ctx, result, proposal.verdict["supplementary_operations"])
             if savepoint is not None:
                 await savepoint.commit()
