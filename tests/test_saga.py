@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import uuid
@@ -302,3 +303,21 @@ async def _undecided(database_url: str) -> int:
 async def _recorded_issuances(database_url: str) -> set[str]:
     sql = "SELECT id::text FROM transactions WHERE kind = 'issue_units' AND outcome = 'recorded'"
     return set(await _scalar(database_url, sql))
+
+
+async def test_a6r52_concurrent_implicit_transfers_from_one_block_all_succeed_while_awaiting_verdicts(
+    service_settings,
+) -> None:
+    """Proposals awaiting their verdict hold their serials: sixteen concurrent transfers from a
+    single block each select different serials, and all are recorded."""
+    async with running(service_settings, with_rules=True) as registry:
+        acc = await _accounts(registry)
+        await registry.ok(_issue(acc["issuance"], 1000))
+        responses = await asyncio.gather(
+            *(registry.propose(_transfer(acc["issuance"], acc["holding"], 10)) for _ in range(16))
+        )
+        assert [r.status_code for r in responses] == [201] * 16, [r.text for r in responses if r.status_code != 201]
+        serials = sorted((b["first"], b["last"]) for r in responses for b in r.json()["blocks"])
+        assert all(a[1] < b[0] for a, b in itertools.pairwise(serials)), "no serial moved twice"
+        assert await registry.balance(acc["holding"]) == 160
+        assert await registry.balance(acc["issuance"]) == 840

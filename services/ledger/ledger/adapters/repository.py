@@ -111,11 +111,12 @@ class LedgerRepository:
         identity: dict[str, Any],
         proposed_at: datetime,
         deadline: datetime,
+        reserved: dict[str, Any],
     ) -> None:
         await self._write(
             _sql(
-                "INSERT INTO proposals (id, request_hash, command, identity, proposed_at, deadline) "
-                "VALUES (:id, :h, CAST(:c AS jsonb), CAST(:i AS jsonb), :p, :d)"
+                "INSERT INTO proposals (id, request_hash, command, identity, proposed_at, deadline, reserved) "
+                "VALUES (:id, :h, CAST(:c AS jsonb), CAST(:i AS jsonb), :p, :d, CAST(:r AS jsonb))"
             ),
             {
                 "id": tx,
@@ -124,8 +125,13 @@ class LedgerRepository:
                 "i": json.dumps(identity),
                 "p": proposed_at,
                 "d": deadline,
+                "r": json.dumps(reserved),
             },
         )
+
+    async def reservations(self) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+        rows = await self.conn.execute(_sql("SELECT id, reserved FROM proposals WHERE decided_at IS NULL"))
+        return [(row.id, row.reserved) for row in rows]
 
     async def pending_proposals(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
         rows = await self.conn.execute(
@@ -392,8 +398,29 @@ class LedgerRepository:
         where = "".join(f" AND {c}" for c in clauses)
         return joins + " WHERE h.account_number = :account" + where, params
 
+    async def holdings_overlapping_ranges(
+        self, account: str, selection: Selection, ranges: Sequence[tuple[int, int, int]]
+    ) -> list[Holding]:
+        """The account's eligible blocks that hold any of `ranges` (scope id, first, last)."""
+        where, params = self._selection_filter(selection)
+        rows = await self.conn.execute(
+            _sql(
+                f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM holdings h{where} AND EXISTS (SELECT 1 FROM "
+                "unnest(CAST(:rs AS bigint[]), CAST(:rf AS bigint[]), CAST(:rl AS bigint[])) AS r(s, f, l) "
+                "WHERE r.s = h.scope_id AND r.f <= h.last_serial AND h.first_serial <= r.l)"
+            ),
+            {
+                **params,
+                "account": account,
+                "rs": [r[0] for r in ranges],
+                "rf": [r[1] for r in ranges],
+                "rl": [r[2] for r in ranges],
+            },
+        )
+        return [_holding(row) for row in rows]
+
     async def selection_candidates(
-        self, account: str, selection: Selection, page: int = 32
+        self, account: str, selection: Selection, page: int = 32, exclude: frozenset[int] = frozenset()
     ) -> tuple[Holding | None, list[Holding]]:
         """The blocks A6R-52 can pick from, in one round trip for the usual case.
 
@@ -404,6 +431,10 @@ class LedgerRepository:
         blocks costs a few index pages, not a million rows."""
         where, params = self._selection_filter(selection)
         params = {**params, "account": account, "q": selection.quantity}
+        if exclude:
+            # Blocks promised to proposals awaiting their verdict are not available.
+            where += " AND h.block_id <> ALL(:exclude)"
+            params["exclude"] = sorted(exclude)
         order = "ORDER BY h.quantity, h.first_serial, h.block_id"
         rows = (
             await self.conn.execute(

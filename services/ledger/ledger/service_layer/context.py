@@ -107,6 +107,12 @@ class TxContext:
     rules_applied: list[str] = field(default_factory=list)
     broken_rules: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    # Serials (scope id, first, last) this proposal moves, and those promised to other proposals
+    # awaiting their verdict, which implicit selection passes over (see saga.Reservations).
+    taken: list[tuple[int, int, int]] = field(default_factory=list)
+    reserved: tuple[tuple[int, int, int], ...] = ()
+    # The lowest serial a new issuance of each scope may take, past those promised to waiting issuances.
+    serial_floor: dict[ScopeKey, int] = field(default_factory=dict)
 
     @property
     def tx(self) -> uuid.UUID:

@@ -11,13 +11,15 @@ replay applies the same supplementary operations without asking the rules servic
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from ledger.domain.model import Account
 from ledger.service_layer import commands as c
-from ledger.service_layer.context import Proposal, TxContext
+from ledger.service_layer.context import Proposal, ScopeKey, TxContext, scope_key
 
 SAGA_KINDS = frozenset(
     {"issue_units", "transfer_units", "corrective_transfer", "external_transfer_out", "external_transfer_in"}
@@ -47,6 +49,14 @@ def resolved(command: Any, result: dict[str, Any]) -> Any:
         ]
         return command.model_copy(update={"units": c.Units(ranges=ranges)})
     return command
+
+
+def issued_range(command: Any, result: dict[str, Any]) -> tuple[ScopeKey, int, int] | None:
+    """The serials an issuance proposal will issue (reserved until its decision)."""
+    if not isinstance(command, c.IssueUnits):
+        return None
+    block = result["blocks"][0]
+    return scope_key(command.scope), block["first"], block["last"]
 
 
 def _account(account: Account | None) -> dict[str, Any] | None:
@@ -154,3 +164,62 @@ def deadline_verdict(seconds: float) -> dict[str, Any]:
         "broken_rules": [],
         "supplementary_operations": [],
     }
+
+
+Range = tuple[int, int, int]  # scope id, first serial, last serial
+
+
+def _overlap(a: Range, b: Range) -> bool:
+    return a[0] == b[0] and a[1] <= b[2] and b[1] <= a[2]
+
+
+@dataclass
+class Reservations:
+    """What proposals awaiting their verdict were promised: the serials their decision will move,
+    and the serials it will issue. Other proposals select around those serials (implicit), are
+    refused them (explicit ranges), and issue past them, so concurrent proposals from one account
+    do not all pick the same units and then fail at their decision. Only the single writer holds
+    this; it is rebuilt from the pending proposals whenever the writer (re)loads."""
+
+    moved: dict[uuid.UUID, tuple[Range, ...]] = field(default_factory=dict)
+    issued: dict[uuid.UUID, tuple[ScopeKey, int, int]] = field(default_factory=dict)
+
+    def others(self, tx: uuid.UUID) -> tuple[Range, ...]:
+        return tuple(r for t, ranges in self.moved.items() if t != tx for r in ranges)
+
+    def serial_floor(self) -> dict[ScopeKey, int]:
+        floor: dict[ScopeKey, int] = {}
+        for key, _, last in self.issued.values():
+            floor[key] = max(floor.get(key, 1), last + 1)
+        return floor
+
+    def clash(self, tx: uuid.UUID, moved: tuple[Range, ...], issued: tuple[ScopeKey, int, int] | None) -> bool:
+        others = self.others(tx)
+        if any(_overlap(a, b) for a in moved for b in others):
+            return True
+        if issued is None:
+            return False
+        key, first, last = issued
+        return any(other == key and lo <= last and first <= hi for t, (other, lo, hi) in self.issued.items() if t != tx)
+
+    def hold(self, tx: uuid.UUID, moved: tuple[Range, ...], issued: tuple[ScopeKey, int, int] | None) -> None:
+        self.moved[tx] = moved
+        if issued is not None:
+            self.issued[tx] = issued
+
+    def release(self, tx: uuid.UUID) -> None:
+        self.moved.pop(tx, None)
+        self.issued.pop(tx, None)
+
+    @staticmethod
+    def as_json(moved: tuple[Range, ...], issued: tuple[ScopeKey, int, int] | None) -> dict[str, Any]:
+        return {"moved": [list(r) for r in moved], "issued": None if issued is None else [list(issued[0]), *issued[1:]]}
+
+    def load(self, rows: list[tuple[uuid.UUID, dict[str, Any]]]) -> None:
+        self.moved.clear()
+        self.issued.clear()
+        for tx, reserved in rows:
+            moved = tuple((int(s), int(f), int(l_)) for s, f, l_ in reserved.get("moved", ()))
+            issued = reserved.get("issued")
+            key = None if issued is None else (tuple(issued[0]), int(issued[1]), int(issued[2]))
+            self.hold(tx, moved, key)

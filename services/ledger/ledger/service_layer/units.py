@@ -23,7 +23,7 @@ from ledger.domain.selection import plan_selection
 from ledger.domain.splitting import remainders
 from ledger.service_layer import commands as c
 from ledger.service_layer.configuration import Conflict, NotFound
-from ledger.service_layer.context import Event, TxContext
+from ledger.service_layer.context import Event, TxContext, scope_key
 from ledger.service_layer.saga import take_highest
 from registry_contracts.nomenclatures import UnknownCode, load_default
 
@@ -81,6 +81,8 @@ async def _explicit(ctx: TxContext, source: str, ranges: list[c.SerialRangeRef])
 
 
 async def _implicit(ctx: TxContext, source: str, selection: c.Selection) -> list[Piece]:
+    if ctx.reserved:
+        return await _implicit_around_reservations(ctx, source, selection)
     exact, candidates = await ctx.repo.selection_candidates(source, selection)
     if exact is not None:
         return [Piece(exact, exact.first, exact.last)]
@@ -91,6 +93,52 @@ async def _implicit(ctx: TxContext, source: str, selection: c.Selection) -> list
     # A6R-52's algorithm sorts in, so index ties in plan_selection break the same way.
     plan = plan_selection([h.quantity for h in candidates], selection.quantity)
     return [Piece(candidates[i], candidates[i].first, candidates[i].first + n - 1) for i, n in plan]
+
+
+async def _implicit_around_reservations(ctx: TxContext, source: str, selection: c.Selection) -> list[Piece]:
+    """A6R-52 over what is available: serials promised to proposals awaiting their verdict are cut
+    out of their blocks, and what is left of such a block competes as a block of its own size.
+    The database's shortest-first prefix of the untouched blocks is enough: the merged order
+    reaches the quantity no later than that prefix does."""
+    touched = await ctx.repo.holdings_overlapping_ranges(source, selection, ctx.reserved)
+    available = [
+        Piece(h, first, last)
+        for h in touched
+        for first, last in remainders(
+            (h.first, h.last),
+            [
+                (max(f, h.first), min(l_, h.last))
+                for s, f, l_ in ctx.reserved
+                if s == h.scope_id and f <= h.last and h.first <= l_
+            ],
+        )
+    ]
+    exclude = frozenset(h.block_id for h in touched)
+    exact, candidates = await ctx.repo.selection_candidates(source, selection, exclude=exclude)
+    quantity = selection.quantity
+    exacts = [p for p in available if p.last - p.first + 1 == quantity]
+    if exact is not None:
+        exacts.append(Piece(exact, exact.first, exact.last))
+    if exacts:
+        return [min(exacts, key=lambda p: (p.first, p.holding.block_id))]
+    merged = sorted(
+        available + [Piece(h, h.first, h.last) for h in candidates],
+        key=lambda p: (p.last - p.first + 1, p.first, p.holding.block_id),
+    )
+    held = sum(p.last - p.first + 1 for p in merged)
+    if held < quantity:
+        raise InsufficientUnits(held, quantity)
+    plan = plan_selection([p.last - p.first + 1 for p in merged], quantity)
+    return [Piece(merged[i].holding, merged[i].first, merged[i].first + n - 1) for i, n in plan]
+
+
+def _cut(ctx: TxContext, h: Holding) -> list[tuple[int, int]]:
+    """The parts of block `h` promised to other proposals."""
+    return [
+        (max(f, h.first), min(last, h.last))
+        for scope, f, last in ctx.reserved
+        if scope == h.scope_id and f <= h.last and h.first <= last
+    ]
 
 
 async def _select(ctx: TxContext, source: str, units: c.Units) -> list[Piece]:
@@ -148,6 +196,7 @@ async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[d
             for first_serial, last_serial in members
         ]
     retired = list(cuts) + [n.block_id for n in neighbours]
+    ctx.taken += [(p.holding.scope_id, p.first, p.last) for p in pieces]
     await ctx.repo.move_blocks(retired, created, ctx.tx)
     return sorted(moved, key=lambda m: (m["block_id"], m["first"]))
 
@@ -281,6 +330,7 @@ async def _generate(
     existing = ctx.scope_id(scope)
     if first is None:
         first = 1 if existing is None else await ctx.repo.highest_serial(existing) + 1
+        first = max(first, ctx.serial_floor.get(scope_key(scope), 1))
     last = first + quantity - 1
     if last > c.MAX_SERIAL:
         raise DomainError(f"serials would run past {c.MAX_SERIAL}", code="serial_overflow")

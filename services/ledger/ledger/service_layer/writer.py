@@ -34,6 +34,7 @@ from ledger.adapters.repository import LedgerRepository
 from ledger.domain.errors import DomainError, RuleRefused
 from ledger.domain.journal import JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
 from ledger.service_layer import configuration, saga, units
+from ledger.service_layer.configuration import Conflict
 from ledger.service_layer.context import (
     Catalogue,
     Counters,
@@ -149,6 +150,7 @@ class LedgerWriter:
         self._verdict_deadline = verdict_deadline
         # Clients waiting for the decision on a proposal that awaits its verdict.
         self._decisions: dict[uuid.UUID, asyncio.Future[Outcome]] = {}
+        self.reservations = saga.Reservations()
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -180,6 +182,8 @@ class LedgerWriter:
             accounts, scopes = await LedgerRepository(conn).load_catalogue()
         self.counters = Counters(block=row[0] + 1, issuance=row[1] + 1, scope=row[2] + 1, account=row[3] + 1)
         self.catalogue = Catalogue(accounts, scopes, {v: scope_view(k) for k, v in scopes.items()})
+        async with self._engine.connect() as conn:
+            self.reservations.load(await LedgerRepository(conn).reservations())
 
     async def close(self) -> None:
         if self._lock_conn is not None:
@@ -318,14 +322,15 @@ class LedgerWriter:
                     if proposal.verdict is None and proposal.transaction_id in awaiting:
                         results.append(self._repeat(_awaiting(awaiting[proposal.transaction_id]), proposal))
                         continue
+                    refusal: DomainError | None = None
                     if self._rules_verdicts and saga.is_pending_kind(proposal):
-                        proposed, proposed_events = await self._propose(conn, repo, proposal)
+                        proposed, proposed_events, refusal = await self._propose(conn, repo, proposal)
                         if proposed is not None:
                             awaiting[proposal.transaction_id] = proposed
                             results.append(proposed.outcome)
                             events += proposed_events
                             continue
-                    outcome, entry, tx_events = await self._decide(conn, repo, proposal, savepoints)
+                    outcome, entry, tx_events = await self._decide(conn, repo, proposal, savepoints, refusal)
                     known[proposal.transaction_id] = _Known(request_hash(proposal), outcome)
                     results.append(outcome)
                     entries.append(entry)
@@ -361,16 +366,24 @@ class LedgerWriter:
         )
 
     async def _decide(
-        self, conn: AsyncConnection, repo: LedgerRepository, proposal: Proposal, savepoints: bool
+        self,
+        conn: AsyncConnection,
+        repo: LedgerRepository,
+        proposal: Proposal,
+        savepoints: bool,
+        refusal: DomainError | None = None,
     ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
         ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters, catalogue=self.catalogue)
         handler = HANDLERS[proposal.command.kind]
         counters_before = replace(self.counters)
         if proposal.verdict is not None:
             await repo.close_proposal(proposal.transaction_id, proposal.proposed_at)
+            self.reservations.release(proposal.transaction_id)
         writes_before = repo.writes
         savepoint = await conn.begin_nested() if savepoints else None
         try:
+            if refusal is not None:
+                raise refusal
             if proposal.verdict is not None:
                 ctx.rules_applied += saga.rule_refs(proposal.verdict)
                 if proposal.verdict["outcome"] != "accept":
@@ -385,7 +398,8 @@ class LedgerWriter:
                 await savepoint.commit()
             ctx.merge()
             outcome_name = "recorded"
-        except DomainError as refusal:
+        except DomainError as refused:
+            refusal = refused
             if savepoint is not None:
                 await savepoint.rollback()
             elif repo.writes != writes_before:
@@ -412,37 +426,50 @@ class LedgerWriter:
 
     async def _propose(
         self, conn: AsyncConnection, repo: LedgerRepository, proposal: Proposal
-    ) -> tuple[_Awaiting | None, list[tuple[str, Any]]]:
+    ) -> tuple[_Awaiting | None, list[tuple[str, Any]], DomainError | None]:
         """Saga step 1: run the command in a savepoint to learn what it would do, roll it back, keep
-        the resolved command and ask the rules service. None: the built-in rules refused it, and
-        `_decide` records that rejection at once (no verdict can save it)."""
-        ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters, catalogue=self.catalogue)
+        the resolved command, reserve what it takes, and ask the rules service. A refusal (built-in
+        rules, or units another waiting proposal holds) is returned for `_decide` to record at
+        once: no verdict could save it."""
+        tx = proposal.transaction_id
+        ctx = TxContext(
+            repo=repo,
+            proposal=proposal,
+            counters=self.counters,
+            catalogue=self.catalogue,
+            reserved=self.reservations.others(tx),
+            serial_floor=self.reservations.serial_floor(),
+        )
         counters_before = replace(self.counters)
         savepoint = await conn.begin_nested()
         try:
             result = await HANDLERS[proposal.command.kind](ctx, proposal.command)
             metadata = await repo.block_metadata([b["block_id"] for b in result["blocks"]])
-        except DomainError:
-            return None, []
+        except DomainError as refusal:
+            return None, [], refusal
         finally:
             await savepoint.rollback()
             self.counters.__dict__.update(counters_before.__dict__)
+        moved, issued = tuple(ctx.taken), saga.issued_range(proposal.command, result)
+        if self.reservations.clash(tx, moved, issued):
+            message = "some of these units are held by a transaction awaiting its verdict; retry in a moment"
+            return None, [], Conflict(message, code="units_reserved")
         payload = saga.proposal_payload(ctx, result, metadata)
         command = saga.resolved(proposal.command, result)
         deadline = proposal.proposed_at + timedelta(seconds=self._verdict_deadline)
         digest = request_hash(proposal)
-        await repo.add_proposal(
-            proposal.transaction_id, digest, command, proposal.identity(), proposal.proposed_at, deadline
-        )
+        reserved = saga.Reservations.as_json(moved, issued)
+        await repo.add_proposal(tx, digest, command, proposal.identity(), proposal.proposed_at, deadline, reserved)
+        self.reservations.hold(tx, moved, issued)
         outcome = Outcome(
-            proposal.transaction_id,
+            tx,
             "proposed",
             {"awaiting": "verdict of the rules service", "deadline": deadline.isoformat()},
             0,
             proposal.proposed_at,
         )
-        envelope = self._envelope("rules.ProposalSubmitted", str(proposal.transaction_id), payload)
-        return _Awaiting(digest, outcome), [(self._topic(saga.PROPOSALS_TOPIC), envelope)]
+        envelope = self._envelope("rules.ProposalSubmitted", str(tx), payload)
+        return _Awaiting(digest, outcome), [(self._topic(saga.PROPOSALS_TOPIC), envelope)], None
 
     async def _record(
         self, conn: AsyncConnection, repo: LedgerRepository, ctx: TxContext, outcome_name: str, result: dict[str, Any]

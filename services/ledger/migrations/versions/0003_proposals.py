@@ -24,6 +24,8 @@ def upgrade() -> None:
             identity jsonb NOT NULL,
             proposed_at timestamptz NOT NULL,
             deadline timestamptz NOT NULL,
+            -- What the decision will take (saga.Reservations): kept from other proposals meanwhile.
+            reserved jsonb NOT NULL,
             decided_at timestamptz
         )
         """
