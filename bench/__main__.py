@@ -4,7 +4,9 @@
 2. per scale (BENCH_SMALL_BLOCKS, BENCH_LARGE_BLOCKS live blocks): a fresh database, the ledger as
    its own process, accounts set up over HTTP, blocks seeded with SQL, the ledger restarted, then
    transfers with 1 client, with 16 clients, and open-loop at 80% of the 16-client peak;
-3. at the small scale, BENCH_TRANSFERS random transfers and the live-block count before and after.
+3. at the small scale, BENCH_TRANSFERS random transfers and the live-block count before and after;
+4. the proposal-verdict saga with the rules service against the ledger alone (bench/saga.py);
+5. rule evaluation in process (bench/rules_eval.py).
 Every process started here is stopped at the end, also after a failure or SIGTERM.
 """
 
@@ -19,7 +21,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from bench import rules_eval
+from bench import rules_eval, saga
 from bench.config import BenchConfig
 from bench.infra import Stack, dsn
 from bench.ledger_load import closed_loop, fixed_count, open_loop, setup_registry
@@ -44,7 +46,7 @@ async def measure_scale(stack: Stack, cfg: BenchConfig, blocks: int, *, fragment
     url = stack.create_database(name)
     proc, base_url = await stack.start_ledger(url, f"bench{blocks}")
     accounts = await setup_registry(base_url)
-    await stack.stop_ledger(proc)
+    await stack.stop_service(proc)
     say(f"{_scale_name(blocks)}: seeding {blocks:,} live blocks with SQL")
     holding = [accounts["a"], accounts["b"]]
     seed = await asyncio.to_thread(
@@ -110,7 +112,7 @@ async def measure_scale(stack: Stack, cfg: BenchConfig, blocks: int, *, fragment
             }
             say(f"{_scale_name(blocks)}: live blocks {before:,} -> {after:,} in {done.elapsed:.1f} s")
     finally:
-        await stack.stop_ledger(proc)
+        await stack.stop_service(proc)
     return out
 
 
@@ -135,6 +137,8 @@ async def run(cfg: BenchConfig, stack: Stack) -> dict[str, Any]:
             report["fragmentation"] = scale.pop("fragmentation")
         report["scales"][_scale_name(blocks)] = scale
     report["targets"] = targets(report)
+    report["saga"] = await saga.measure_saga(stack, cfg, say)
+    report["targets"] += saga.targets(report["saga"])
     report["notes"] = [
         "live blocks were seeded with SQL straight into the ledger schema, bypassing the HTTP path "
         "(one synthetic 'bench_seed' transaction and journal entry, hash-chained); every measured transfer went "
@@ -169,6 +173,7 @@ def main() -> int:
     path = cfg.data_dir / "report.json"
     write_json(report, path)
     print(render(report))
+    print("\n" + saga.render(report["saga"]))
     print("\n" + rules_eval.render(report["rules_evaluation"]))
     print(f"\n(total {report['elapsed_seconds']:,.1f} s; JSON in {path})")
     return 0

@@ -42,7 +42,7 @@ class Stack:
         self.pg_port = 0
         self.bootstrap = ""
         self._broker: ManagedProcess | None = None
-        self._ledgers: list[ManagedProcess] = []
+        self._services: list[ManagedProcess] = []
         self._pg_started = False
 
     def _stale(self) -> Iterator[ManagedProcess]:
@@ -75,7 +75,17 @@ class Stack:
             conn.execute(f'CREATE DATABASE "{name}"')
         return str(postgres.url(self.pg_port, name))
 
-    async def start_ledger(self, database_url: str, topic_prefix: str) -> tuple[ManagedProcess, str]:
+    async def start_ledger(
+        self, database_url: str, topic_prefix: str, *, rules_verdicts: bool = False
+    ) -> tuple[ManagedProcess, str]:
+        # Without verdicts: the ledger's own cost; bench/saga.py measures the saga with the rules service.
+        return await self.start_service(
+            "ledger", database_url, topic_prefix, {"REGISTRY_RULES_VERDICTS": str(rules_verdicts).lower()}
+        )
+
+    async def start_service(
+        self, module: str, database_url: str, topic_prefix: str, extra: dict[str, str] | None = None
+    ) -> tuple[ManagedProcess, str]:
         port = free_port(self.pg_port + 100)
         env = {
             "REGISTRY_DATABASE_URL": database_url,
@@ -83,28 +93,27 @@ class Stack:
             "REGISTRY_MODE": "dev",
             "REGISTRY_TOPIC_PREFIX": topic_prefix,
             "REGISTRY_LOG_LEVEL": "WARNING",
-            # The ledger's own cost; the saga through the rules service is measured on its own.
-            "REGISTRY_RULES_VERDICTS": "false",
+            **(extra or {}),
         }
-        proc = spawn_service("ledger", port, env, self.data_dir, name=f"ledger-{topic_prefix}")
-        self._ledgers.append(proc)
+        proc = spawn_service(module, port, env, self.data_dir, name=f"{module}-{topic_prefix}")
+        self._services.append(proc)
         base_url = f"http://127.0.0.1:{port}"
         try:
             await wait_ready(base_url, timeout=120)
         except TimeoutError:
-            raise RuntimeError(f"the ledger did not become ready; see {proc.log_file}") from None
+            raise RuntimeError(f"{module} did not become ready; see {proc.log_file}") from None
         return proc, base_url
 
-    async def stop_ledger(self, proc: ManagedProcess) -> None:
+    async def stop_service(self, proc: ManagedProcess) -> None:
         await asyncio.to_thread(proc.stop, 20.0)
-        if proc in self._ledgers:
-            self._ledgers.remove(proc)
+        if proc in self._services:
+            self._services.remove(proc)
 
     def close(self) -> None:
-        for proc in reversed(self._ledgers):
+        for proc in reversed(self._services):
             with contextlib.suppress(Exception):
                 proc.stop(20.0)
-        self._ledgers.clear()
+        self._services.clear()
         if self._broker is not None:
             with contextlib.suppress(Exception):
                 self._broker.stop()

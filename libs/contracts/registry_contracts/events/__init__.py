@@ -1,6 +1,6 @@
 """Event payload models and their registry. Importing this package registers every event type."""
 
-from registry_contracts.events import identity, ledger, platform, rules
+from registry_contracts.events import descriptors, identity, ledger, platform, rules
 from registry_contracts.events.registry import (
     EVENT_TYPES,
     EventPayload,
@@ -14,6 +14,7 @@ __all__ = [
     "EVENT_TYPES",
     "EventPayload",
     "UnknownEventType",
+    "descriptors",
     "event_type",
     "identity",
     "ledger",

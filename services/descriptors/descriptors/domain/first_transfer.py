@@ -1,0 +1,225 @@
+"""First-transfer markers: which events constitute a first transfer, and when a marker may be
+re-issued (A6R-45, A6R-55).
+
+Interpretation (issue 6):
+
+- For NDC use, the first transfer is the first international transfer: units moving between
+  accounts of two different Parties' sections, or out of the registry (external transfer). A move
+  to or from a registry account (no section) is not international; corrective transfers never
+  constitute a first transfer.
+- For OIMP, the authorizing Party chose the event in the authorization: the authorization itself,
+  the issuance, or the use or cancellation (units moved, by the main operation of a transaction,
+  into a `use_oimp` or `cancellation` account).
+- Units authorized for OIMP only are first transferred by the Party's chosen event, not by an
+  international transfer. Units with an NDC (or NDC and OIMP) authorization, or with none, are
+  first transferred by their first international transfer; for NDC and OIMP, whichever comes first.
+- Units that carry a marker are first transferred, unless the marker's constituting transfer was
+  reversed by a corrective transfer and no later international or external transfer of them stands
+  unreversed: then the next constituting event re-issues the marker (it supersedes the old one).
+- A marker may be re-issued (by hand) only if the units have not been transferred internationally
+  or externally since the marker, except by transfers reversed since by a corrective transfer.
+- A reversal is a corrective transfer moving the units from the transfer's destination back to its
+  source, recorded after it.
+
+Everything here works on one piece of serials that every fact given wholly covers (see
+in_force.boundaries); the service layer cuts ranges into such pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from descriptors.domain.model import Basis, Dedication, Descriptor, OimpTrigger
+
+# Destinations whose reaching is "use or cancellation" for OIMP (A6R-41 c, d).
+OIMP_USE_TYPES = frozenset({"use_oimp", "cancellation"})
+PROXY = "proxy"
+
+
+class Move(StrEnum):
+    ISSUE = "issue"
+    EXTERNAL_IN = "external_in"
+    DOMESTIC = "domestic"
+    INTERNATIONAL = "international"
+    EXTERNAL_OUT = "external_out"
+    CORRECTION = "correction"
+
+
+CROSSING = frozenset({Move.INTERNATIONAL, Move.EXTERNAL_OUT})
+
+
+def classify(
+    transaction_kind: str,
+    op: str,
+    source_party: str | None,
+    destination_party: str | None,
+    destination_type: str | None,
+) -> Move:
+    """What a ledger operation is, for first-transfer purposes."""
+    if op == "issue":
+        return Move.ISSUE
+    if op == "external_in":
+        return Move.EXTERNAL_IN
+    if transaction_kind == "corrective_transfer":
+        return Move.CORRECTION
+    if transaction_kind == "external_transfer_out" or destination_type == PROXY:
+        return Move.EXTERNAL_OUT
+    if source_party and destination_party and source_party != destination_party:
+        return Move.INTERNATIONAL
+    return Move.DOMESTIC
+
+
+@dataclass(frozen=True)
+class Movement:
+    """Units of the piece moved (or were issued) in operation `op_index` of a ledger transaction."""
+
+    transaction_id: str
+    op_index: int
+    kind: Move
+    source_account: str | None
+    destination_account: str
+    source_party: str | None
+    destination_party: str | None
+    destination_type: str | None
+    recorded_at: datetime
+    supplementary: bool = False
+
+    def key(self) -> tuple[Any, ...]:
+        return (self.recorded_at, self.transaction_id, self.op_index)
+
+    @property
+    def party(self) -> str | None:
+        """The first-transferring Party when this movement is the first transfer."""
+        return self.source_party if self.kind in CROSSING else self.destination_party
+
+
+def marker_key(marker: Descriptor) -> tuple[Any, ...]:
+    """Where a marker sits in the history: just after its constituting operation's transaction
+    (a shorter tuple sorts before any of that transaction's operations it prefixes)."""
+    return (marker.created_at, marker.transaction_id or marker.id)
+
+
+def reversed_before(m: Movement, movements: Sequence[Movement], before: tuple[Any, ...]) -> bool:
+    """Whether a corrective transfer, recorded after `m` and before `before`, moved the units back."""
+    return any(
+        c.kind is Move.CORRECTION
+        and c.source_account == m.destination_account
+        and c.destination_account == m.source_account
+        and m.key() < c.key() < before
+        for c in movements
+    )
+
+
+def current_marker(markers: Sequence[Descriptor], at: tuple[Any, ...]) -> Descriptor | None:
+    """The marker that applies just before `at`: the latest recorded before it, among those no
+    marker recorded before it supersedes."""
+    known = [m for m in markers if marker_key(m) < at]
+    gone = {m.supersedes for m in known if m.supersedes}
+    live = [m for m in known if m.id not in gone]
+    return max(live, key=lambda m: (marker_key(m), m.id)) if live else None
+
+
+def blocking_transfers(marker: Descriptor, movements: Sequence[Movement], at: tuple[Any, ...]) -> list[Movement]:
+    """International or external transfers since `marker`, other than its own, not reversed by `at`."""
+    since = marker_key(marker)
+    return [
+        m
+        for m in movements
+        if m.kind in CROSSING
+        and since < m.key() < at
+        and m.transaction_id != marker.transaction_id
+        and not reversed_before(m, movements, at)
+    ]
+
+
+def may_reissue(marker: Descriptor, movements: Sequence[Movement], at: tuple[Any, ...]) -> tuple[bool, str]:
+    """A6R-55: re-issue only for units not transferred externally since the marker, unless those
+    transfers were reversed with a corrective transfer. Returns (allowed, reason if not)."""
+    blocking = blocking_transfers(marker, movements, at)
+    if blocking:
+        m = blocking[0]
+        return False, (
+            f"the units left their Party ({m.kind.value} transfer in transaction {m.transaction_id}) after marker "
+            f"{marker.id}, and that transfer was not reversed by a corrective transfer"
+        )
+    return True, ""
+
+
+def undone(marker: Descriptor, movements: Sequence[Movement], at: tuple[Any, ...]) -> bool:
+    """Whether a marker no longer stands: its constituting transfer was reversed, and so was every
+    later international or external transfer of the units."""
+    if marker.transaction_id is None:
+        return False
+    own = [m for m in movements if m.transaction_id == marker.transaction_id and m.kind in CROSSING]
+    if not own or not all(reversed_before(m, movements, at) for m in own):
+        return False
+    return may_reissue(marker, movements, at)[0]
+
+
+def constitutes(m: Movement, authorization: Descriptor | None) -> Basis | None:
+    """Whether movement `m` is the kind of event that first-transfers units with this authorization
+    in force (ignoring whether they were first transferred before)."""
+    dedication, trigger = (authorization.dedication, authorization.oimp_trigger) if authorization else (None, None)
+    if m.kind in CROSSING and dedication is not Dedication.OIMP:
+        return Basis.INTERNATIONAL_TRANSFER if m.kind is Move.INTERNATIONAL else Basis.EXTERNAL_TRANSFER
+    if dedication is None or not dedication.includes_oimp:
+        return None
+    if m.kind is Move.ISSUE and trigger is OimpTrigger.ISSUANCE:
+        return Basis.OIMP_ISSUANCE
+    if (
+        trigger is OimpTrigger.USE_OR_CANCELLATION
+        and m.kind in (Move.DOMESTIC, Move.INTERNATIONAL)
+        and not m.supplementary
+        and m.destination_type in OIMP_USE_TYPES
+    ):
+        return Basis.OIMP_USE_OR_CANCELLATION
+    return None
+
+
+_CROSSING_BASES = (Basis.INTERNATIONAL_TRANSFER, Basis.EXTERNAL_TRANSFER)
+
+
+@dataclass(frozen=True)
+class Decision:
+    basis: Basis
+    party: str
+    supersedes: str | None
+
+
+def decide(
+    m: Movement, authorization: Descriptor | None, markers: Sequence[Descriptor], movements: Sequence[Movement]
+) -> Decision | None:
+    """Whether `m` first-transfers the piece, given the authorization in force when it happened and
+    the piece's markers and movements known so far (in any order of arrival)."""
+    basis = constitutes(m, authorization)
+    if basis is None:
+        return None
+    party = m.party if basis in _CROSSING_BASES or authorization is None else authorization.issuing_party
+    if party is None:
+        return None
+    at = m.key()
+    current = current_marker(markers, at)
+    supersedes = None
+    if current is not None:
+        if not undone(current, movements, at):
+            return None
+        supersedes = current.id
+    # Events arrive by partition, not in ledger order: a marker already made for a later event
+    # stood only because this earlier one was unknown, unless this one was reversed before it.
+    later = [
+        d
+        for d in markers
+        if marker_key(d) > at and d.transaction_id is not None and not reversed_before(m, movements, marker_key(d))
+    ]
+    if later:
+        supersedes = min(later, key=marker_key).id
+    return Decision(basis, party, supersedes)
+
+
+def unmarked(markers: Sequence[Descriptor], at: tuple[Any, ...]) -> bool:
+    """No marker stands just before `at` (for markers an authorization itself constitutes)."""
+    return current_marker(markers, at) is None

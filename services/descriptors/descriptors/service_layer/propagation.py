@@ -1,0 +1,196 @@
+"""Descriptors from peer registries (A6R-45, A6R-53): verified, then stored; and the pull loop.
+
+A peer's descriptor is stored only if every check passes, in this order, each with its own code:
+the JWS is readable (`malformed_jws`); its `kid` is a key registered for a peer (`unknown_key`);
+the signature verifies (`signature_invalid`); the document is a valid descriptor (`invalid_document`);
+it originates from the registry owning the key (`wrong_origin`), not from this one (`own_descriptor`);
+the peer may issue for its Party (`party_not_served`); its cooperative approach is known
+(`unknown_cooperative_approach`) and counts the Party among its members (`party_not_in_approach`);
+it applies no earlier than the approach's window allows (`applicability_too_early`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from descriptors.adapters import jws
+from descriptors.adapters.repository import Descriptors, NewDescriptor
+from descriptors.domain.applicability import applicable_from
+from descriptors.domain.errors import Conflict, DescriptorError
+from descriptors.domain.model import Kind, Scope, UnitRange
+from descriptors.service_layer.service import DescriptorsService
+from descriptors.settings import PeerConfig
+from registry_contracts.events.descriptors import DescriptorDocument
+from registry_platform.auth import REGISTRY_SERVICE, Grant, dev_signing_key, issue_token
+
+log = logging.getLogger(__name__)
+
+
+def _refuse(code: str, message: str) -> DescriptorError:
+    return DescriptorError(code, f"Descriptor refused, nothing stored: {message}")
+
+
+def _peer_for(service: DescriptorsService, kid: str) -> tuple[PeerConfig, Any]:
+    for peer in service.settings.peers:
+        try:
+            ring = jws.key_ring(peer.keys)
+        except ValueError:
+            log.error("peer %s has a malformed key in its configuration", peer.registry)
+            continue
+        if any(jws.key_from_jwk(k).kid == kid for k in peer.keys):
+            return peer, ring
+    raise _refuse("unknown_key", f"no peer registry has registered key {kid!r}")
+
+
+async def verify(service: DescriptorsService, token: str) -> tuple[PeerConfig, DescriptorDocument]:
+    try:
+        header = jws.header_of(token)
+    except jws.MalformedJws as exc:
+        raise _refuse("malformed_jws", str(exc)) from exc
+    peer, ring = _peer_for(service, header["kid"])
+    try:
+        verified = jws.verify(token, ring)
+    except jws.SignatureInvalid as exc:
+        raise _refuse(
+            "signature_invalid", f"{exc}; the descriptor was altered or not signed by {peer.registry}"
+        ) from exc
+    except jws.MalformedJws as exc:
+        raise _refuse("malformed_jws", str(exc)) from exc
+    try:
+        doc = DescriptorDocument.model_validate(verified.payload)
+    except ValidationError as exc:
+        raise _refuse("invalid_document", str(exc).splitlines()[0]) from exc
+    if (doc.kind == Kind.AUTHORIZATION.value) != (doc.authorization is not None) or (
+        (doc.kind == Kind.FIRST_TRANSFER.value) != (doc.first_transfer is not None)
+    ):
+        raise _refuse("invalid_document", f"a {doc.kind} document carries the body of its kind only")
+    if doc.origin_registry == service.settings.registry_id:
+        raise _refuse("own_descriptor", "it claims to originate from this registry")
+    if doc.origin_registry != peer.registry:
+        raise _refuse(
+            "wrong_origin", f"key {header['kid']!r} is {peer.registry}'s, the document says {doc.origin_registry}"
+        )
+    if doc.issuing_party not in peer.allowed_parties():
+        raise _refuse("party_not_served", f"{peer.registry} does not issue descriptors for {doc.issuing_party}")
+    if doc.cooperative_approach is not None:
+        parties = await service.approach_parties(doc.cooperative_approach)
+        if parties is None:
+            raise _refuse("unknown_cooperative_approach", f"{doc.cooperative_approach} is not known here")
+        if doc.issuing_party not in parties:
+            raise _refuse("party_not_in_approach", f"{doc.issuing_party} takes no part in {doc.cooperative_approach}")
+    earliest = applicable_from(doc.created_at, service.settings.window_for(doc.cooperative_approach))
+    if doc.applicable_from < earliest:
+        raise _refuse("applicability_too_early", f"it would apply at {doc.applicable_from}, before {earliest}")
+    return peer, doc
+
+
+async def receive(service: DescriptorsService, conn: AsyncConnection, token: str) -> tuple[Any, bool]:
+    """Verify and store a peer's descriptor; (stored row, whether stored now). Idempotent."""
+    peer, doc = await verify(service, token)
+    repo = Descriptors(conn)
+    descriptor_id = uuid.UUID(doc.descriptor_id)
+    stored = await repo.get(descriptor_id)
+    if stored is not None:
+        if stored.jws != token:
+            raise Conflict("conflicting_descriptor", f"descriptor {descriptor_id} is stored with other content")
+        return stored, False
+    body = doc.authorization or doc.first_transfer
+    assert body is not None
+    ranges = [UnitRange(Scope.of(u.scope), u.first, u.last) for u in body.units]
+    auth, ft = doc.authorization, doc.first_transfer
+    await repo.add(
+        NewDescriptor(
+            id=descriptor_id,
+            kind=Kind(doc.kind),
+            origin_registry=doc.origin_registry,
+            issuing_party=doc.issuing_party,
+            cooperative_approach=doc.cooperative_approach,
+            created_at=doc.created_at,
+            applicable_from=doc.applicable_from,
+            supersedes=doc.supersedes,
+            document=doc.model_dump(mode="json"),
+            jws=token,
+            ranges=ranges,
+            dedication=auth.dedication if auth else None,
+            oimp_trigger=auth.oimp_first_transfer if auth else None,
+            conditions=auth.conditions.model_dump(mode="json") if auth and auth.conditions else None,
+            transferred_at=ft.transferred_at if ft else None,
+            basis=ft.basis if ft else None,
+            transaction_id=ft.transaction_id if ft else None,
+            received_from=peer.registry,
+        )
+    )
+    return await repo.get(descriptor_id), True
+
+
+def _bearer(service: DescriptorsService, peer: PeerConfig) -> str:
+    if peer.token is not None:
+        return peer.token.get_secret_value()
+    key = dev_signing_key(service.settings.token_secret.get_secret_value())
+    return issue_token(key, f"registry:{service.settings.registry_id}", [Grant(REGISTRY_SERVICE)])
+
+
+async def pull_once(service: DescriptorsService, peer: PeerConfig, client: httpx.AsyncClient) -> int:
+    """Read the peer's feed from the stored cursor; store what verifies. Returns items read."""
+    async with service.engine.connect() as conn:
+        after = await conn.scalar(
+            text("SELECT after_sequence FROM peer_cursors WHERE registry = :r"), {"r": peer.registry}
+        )
+    cursor, read = int(after or 0), 0
+    while True:
+        response = await client.get(
+            f"{peer.url.rstrip('/')}/descriptors/feed",
+            params={"after": cursor, "limit": 100},
+            headers={"Authorization": f"Bearer {_bearer(service, peer)}"},
+        )
+        response.raise_for_status()
+        page = response.json()
+        for item in page["items"]:
+            async with service.engine.begin() as conn:
+                try:
+                    await receive(service, conn, item["jws"])
+                except DescriptorError as exc:
+                    if exc.status >= 500:
+                        raise  # this registry cannot check it now: read it again next round
+                    log.warning(
+                        "descriptor %s from %s refused: %s", item.get("descriptor_id"), peer.registry, exc.message
+                    )
+                cursor = int(item["sequence"])
+                await _save_cursor(conn, peer.registry, cursor)
+            read += 1
+        if not page.get("next"):
+            return read
+
+
+async def _save_cursor(conn: AsyncConnection, registry: str, cursor: int) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO peer_cursors (registry, after_sequence) VALUES (:r, :c) ON CONFLICT (registry) DO UPDATE "
+            "SET after_sequence = EXCLUDED.after_sequence, updated_at = clock_timestamp()"
+        ),
+        {"r": registry, "c": cursor},
+    )
+
+
+async def pull_loop(service: DescriptorsService, stop: asyncio.Event) -> None:
+    """Pull every peer with a feed URL, every `pull_interval_seconds` (push goes through the gateway)."""
+    await service.ready()
+    peers = [p for p in service.settings.peers if p.url]
+    async with httpx.AsyncClient(timeout=10) as client:
+        while peers and not stop.is_set():
+            for peer in peers:
+                try:
+                    await pull_once(service, peer, client)
+                except Exception as exc:
+                    log.warning("pulling descriptors from %s failed: %s", peer.registry, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=service.settings.pull_interval_seconds)

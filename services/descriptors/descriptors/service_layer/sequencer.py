@@ -1,0 +1,168 @@
+"""Deciding first-transfer markers (A6R-45, A6R-55) for staged transactions, in ledger order.
+
+Issue 6 asks for the marker to be created atomically with the transaction that constitutes it. That
+path goes through the rules verdict: the rules service is to add a supplementary "marker" instruction
+that the ledger records with the transaction. Until then markers are created here, from
+`ledger.TransactionRecorded`, idempotently (deterministic ids), and stamped with the transaction's
+recorded instant, as if made with it, so replaying the topic reproduces them.
+
+The ledger keys those events by transaction id over several partitions, so two transactions on the
+same units can be consumed in either order. The handler only stages them; this sequencer decides
+the transactions staged at least `marker_settle_seconds` ago in (recorded_at, id) order. A
+transaction staged later still than that (a lagging partition) is decided when it comes, and then
+every already decided movement of the same units recorded after it is decided again: a marker made
+too early is superseded (domain.first_transfer.decide), a missed re-issue is made, and the
+applicability delay keeps a wrong marker from applying in the meantime.
+
+Capped condition-based authorizations take their units here too, at issuance, in ledger order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from descriptors.adapters.history import History, Placed
+from descriptors.adapters.repository import Descriptors, conditions_of, to_domain
+from descriptors.domain import in_force
+from descriptors.domain.first_transfer import Decision, Move, Movement, decide
+from descriptors.domain.model import Kind, UnitRange, merge
+from descriptors.service_layer.pieces import pieces
+from descriptors.service_layer.service import MARKERS, DescriptorsService, Draft
+
+log = logging.getLogger(__name__)
+BATCH = 100
+
+
+async def decide_pending(service: DescriptorsService) -> int:
+    """Decide the transactions that settled; returns how many (0 when another instance is at it)."""
+    settle = service.settings.marker_settle_seconds
+    done = 0
+    while True:
+        async with service.engine.begin() as conn:
+            leader = await conn.scalar(
+                text("SELECT pg_try_advisory_xact_lock(hashtextextended('descriptors:sequencer', 0))")
+            )
+            if not leader:
+                return done
+            batch = await History(conn).undecided(settle, BATCH)
+            for row in batch:
+                await decide_transaction(service, conn, row.transaction_id)
+            done += len(batch)
+        if len(batch) < BATCH:
+            return done
+
+
+async def decide_transaction(service: DescriptorsService, conn: AsyncConnection, transaction_id: str) -> None:
+    history = History(conn)
+    placed = await history.movements_of(transaction_id)
+    by_op: dict[int, list[Placed]] = defaultdict(list)
+    for p in placed:
+        by_op[p.movement.op_index].append(p)
+    for _, ops in sorted(by_op.items()):
+        if ops[0].movement.kind is Move.ISSUE:
+            for p in ops:
+                await _allocate(conn, p, transaction_id)
+        await _publish_markers(service, conn, ops)
+    await history.decided(transaction_id)
+    await _redecide_later(service, conn, placed)
+
+
+async def _redecide_later(service: DescriptorsService, conn: AsyncConnection, placed: list[Placed]) -> None:
+    """A transaction decided after others recorded later than it: decide those again."""
+    seen: set[tuple[str, int]] = set()
+    for p in placed:
+        later = await History(conn).movements(p.units.scope, p.units.first, p.units.last, decided_only=True)
+        for q in later:
+            which = (q.movement.transaction_id, q.movement.op_index)
+            if q.movement.key() <= p.movement.key() or which in seen or which[0] == p.movement.transaction_id:
+                continue
+            seen.add(which)
+            log.info("transaction %s came late: deciding %s again", p.movement.transaction_id, which[0])
+            await _publish_markers(service, conn, [q])
+
+
+async def _publish_markers(service: DescriptorsService, conn: AsyncConnection, ops: list[Placed]) -> None:
+    drafts = await markers_for(conn, ops)
+    if drafts:
+        await service.publish(conn, drafts)
+
+
+async def _allocate(conn: AsyncConnection, placed: Placed, transaction_id: str) -> None:
+    """Capped condition-based authorizations take the first matching units issued while they apply."""
+    repo = Descriptors(conn)
+    units, at = placed.units, placed.movement.recorded_at
+    approach = await History(conn).approach_of(units)
+    rows = [r for r in await repo.condition_authorizations(units.scope.issuing_party) if r.applicable_from <= at]
+    gone = in_force.superseded_at(await repo.supersessions([str(r.id) for r in rows]), at)
+    for row in sorted(rows, key=lambda r: to_domain(r).order_key()):
+        conditions = conditions_of(row)
+        if conditions is None or conditions.quantity_cap is None or str(row.id) in gone:
+            continue
+        if not conditions.matches(row.issuing_party, units.scope, approach):
+            continue
+        remaining = conditions.quantity_cap - await repo.allocated(str(row.id))
+        if remaining > 0:
+            taken = UnitRange(units.scope, units.first, min(units.last, units.first + remaining - 1))
+            await repo.allocate(str(row.id), transaction_id, taken)
+
+
+async def markers_for(conn: AsyncConnection, placed: list[Placed]) -> list[Draft]:
+    """The markers one operation's movements constitute, one per (basis, Party, superseded marker)."""
+    groups: dict[tuple[str, str, str | None, str | None], list[UnitRange]] = defaultdict(list)
+    context: dict[tuple[str, str, str | None, str | None], tuple[Movement, Decision]] = {}
+    history = History(conn)
+    for p in placed:
+        approach = await history.approach_of(p.units)
+        for piece in await pieces(conn, p.units, approach):
+            decision = decide(
+                p.movement, piece.authorization_at(p.movement.recorded_at), piece.markers, piece.movements
+            )
+            if decision is None:
+                continue
+            key = (decision.basis.value, decision.party, decision.supersedes, approach)
+            groups[key].append(piece.units)
+            context[key] = (p.movement, decision)
+    return [marker_draft(*context[key], ranges, key[3]) for key, ranges in groups.items()]
+
+
+def marker_draft(movement: Movement, decision: Decision, ranges: list[UnitRange], approach: str | None) -> Draft:
+    tx, index = movement.transaction_id, movement.op_index
+    name = f"{tx}:{index}:{decision.basis.value}:{decision.party}:{decision.supersedes}:{approach}"
+    merged = merge(ranges)
+    return Draft(
+        id=uuid.uuid5(MARKERS, name),
+        kind=Kind.FIRST_TRANSFER,
+        issuing_party=decision.party,
+        cooperative_approach=approach,
+        created_at=movement.recorded_at,
+        issued_by="registry",
+        ranges=merged,
+        supersedes=decision.supersedes,
+        first_transfer={
+            "units": [r.view() for r in merged],
+            "transferred_at": movement.recorded_at,
+            "party": decision.party,
+            "basis": decision.basis.value,
+            "transaction_id": tx,
+        },
+    )
+
+
+async def sequencer_loop(service: DescriptorsService, stop: asyncio.Event) -> None:
+    await service.ready()
+    interval = max(0.05, min(1.0, service.settings.marker_settle_seconds / 2))
+    while not stop.is_set():
+        try:
+            await decide_pending(service)
+        except Exception:
+            log.exception("deciding first-transfer markers failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(service.sequencer_wakeup.wait(), timeout=interval)
+        service.sequencer_wakeup.clear()

@@ -1,0 +1,167 @@
+"""Signed descriptors between registries (A6R-45, A6R-53): incoming ones are verified before they are
+stored, and a registry pulls a peer's feed (two instances, two databases, one machine)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from descriptors.adapters import jws
+from descriptors.domain.applicability import applicable_from
+from descriptors.settings import DescriptorsSettings, PeerConfig
+from registry_contracts.signing import Ed25519Signer
+
+from .conftest import (
+    GHA_ADMIN,
+    SCOPE,
+    SERVICE,
+    SETTLE,
+    T0,
+    Bus,
+    Client,
+    Clock,
+    issue_op,
+    start_descriptors,
+    transfer_op,
+)
+
+pytestmark = pytest.mark.integration
+PEER = Ed25519Signer.from_seed(bytes(range(32)))
+LATER = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+def document(**changes: Any) -> dict[str, Any]:
+    doc = {
+        "descriptor_id": str(uuid.uuid4()),
+        "kind": "authorization",
+        "origin_registry": "GHA01",
+        "issuing_party": "GHA",
+        "cooperative_approach": "CA0001",
+        "created_at": T0.isoformat(),
+        "applicable_from": applicable_from(T0).isoformat(),
+        "supersedes": None,
+        "issued_by": "gha-registry-admin",
+        "authorization": {
+            "dedication": "oimp",
+            "oimp_first_transfer": "use_or_cancellation",
+            "units": [{"scope": SCOPE, "first": 1, "last": 10}],
+        },
+        "first_transfer": None,
+    }
+    return {**doc, **changes}
+
+
+async def post(client: Client, token: str, grants: Any = SERVICE) -> httpx.Response:
+    return await client.call("POST", "/descriptors/incoming", {"jws": token}, grants)
+
+
+@pytest.fixture
+async def receiving(service_settings, ledger_url) -> Any:  # type: ignore[no-untyped-def]
+    settings = service_settings(
+        "descriptors",
+        DescriptorsSettings,
+        ledger_url=ledger_url,
+        cooperative_approaches={"CA0002": ["CHE", "JPN"]},
+        peers=[PeerConfig(registry="GHA01", keys=[jws.public_jwk(PEER)])],
+    )
+    async with contextlib.AsyncExitStack() as stack, httpx.AsyncClient(timeout=30) as http:
+        yield await start_descriptors(stack, settings, Clock(T0), http)
+
+
+async def test_a6r53_incoming_descriptors_are_verified_before_they_are_stored(receiving: Client) -> None:
+    good = jws.sign(PEER, document())
+    head, _, signature = good.split(".")
+    tampered_payload = jws.sign(PEER, document(issuing_party="CHE")).split(".")[1]
+    refusals = {
+        "signature_invalid": f"{head}.{tampered_payload}.{signature}",
+        "unknown_key": jws.sign(Ed25519Signer.generate(), document()),
+        "party_not_in_approach": jws.sign(PEER, document(cooperative_approach="CA0002")),
+        "party_not_served": jws.sign(PEER, document(issuing_party="CHE")),
+        "applicability_too_early": jws.sign(PEER, document(applicable_from=T0.isoformat())),
+        "wrong_origin": jws.sign(PEER, document(origin_registry="CHE01")),
+        "unknown_cooperative_approach": jws.sign(PEER, document(cooperative_approach="CA0999")),
+        "malformed_jws": "not.a-jws",
+    }
+    for code, token in refusals.items():
+        response = await post(receiving, token)
+        assert response.status_code == 422, (code, response.text)
+        error = response.json()["error"]
+        assert error["code"] == code and "nothing stored" in error["message"], error
+    assert (await receiving.ok("GET", "/descriptors"))["items"] == []
+    assert (await post(receiving, good, GHA_ADMIN)).status_code == 403
+
+    stored = await post(receiving, good)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["received_from"] == "GHA01" and stored.json()["jws"] == good
+    assert (await post(receiving, good)).status_code == 200
+    body = {"at": LATER.isoformat(), "units": [{"scope": SCOPE, "first": 1, "last": 20}]}
+    found = (await receiving.ok("POST", "/descriptors/in-force", body, SERVICE))["descriptors"]
+    assert [(d["first"], d["last"], (d["authorization"] or {}).get("dedication")) for d in found] == [
+        (1, 10, "oimp"),
+        (11, 20, None),
+    ]
+
+
+async def test_a6r53_two_registries_propagate_descriptors_by_pull(  # type: ignore[no-untyped-def]
+    infra, service_settings, ledger_url, bus: Bus, topic_prefix: str
+) -> None:
+    origin_settings = service_settings(
+        "descriptors", DescriptorsSettings, ledger_url=ledger_url, marker_settle_seconds=SETTLE,
+        descriptor_signing_seed="registry-a-seed",
+    )  # fmt: skip
+    second_db = infra.create_database()
+    try:
+        async with contextlib.AsyncExitStack() as stack, httpx.AsyncClient(timeout=30) as http:
+            origin = await start_descriptors(stack, origin_settings, Clock(T0), http)
+            keys = (await http.get(f"{origin.url}/descriptors/keys")).json()
+            peer_settings = service_settings(
+                "descriptors",
+                DescriptorsSettings,
+                database_url=second_db,
+                topic_prefix=f"{topic_prefix}b",
+                registry_id="CHE01",
+                cooperative_approaches={"CA0001": ["CHE", "GHA"]},
+                peers=[PeerConfig(registry="INT01", keys=keys["keys"], parties=["GHA", "CHE"], url=origin.url)],
+                pull_interval_seconds=0.2,
+            )
+            peer = await start_descriptors(stack, peer_settings, Clock(T0), http)
+
+            await bus.recorded("tx-i", "issue_units", [issue_op("GHA-100001", 1, 100)], T0 - timedelta(days=2))
+            authorized = await origin.authorize(
+                {
+                    "issuing_party": "GHA",
+                    "cooperative_approach": "CA0001",
+                    "dedication": "ndc",
+                    "units": [{"scope": SCOPE, "first": 1, "last": 100}],
+                }
+            )
+            assert authorized.status_code == 201, authorized.text
+            await bus.recorded("tx-x", "transfer_units", [transfer_op("GHA-100001", "CHE-100004", 1, 40)], T0)
+
+            async def both() -> list[dict[str, Any]] | None:
+                items = (await peer.ok("GET", "/descriptors"))["items"]
+                return items if len(items) == 2 else None
+
+            received = await peer.eventually(both)
+            assert received, "the peer pulled the authorization and the marker"
+            assert {i["kind"] for i in received} == {"authorization", "first_transfer"}
+            assert all(i["received_from"] == "INT01" and i["origin_registry"] == "INT01" for i in received)
+            feed = await origin.ok("GET", "/descriptors/feed", params={"limit": 1}, grants=SERVICE)
+            assert len(feed["items"]) == 1 and feed["next"] == str(feed["items"][0]["sequence"])
+            rest = await origin.ok("GET", "/descriptors/feed", params={"after": feed["next"]}, grants=SERVICE)
+            assert len(rest["items"]) == 1 and rest["next"] is None
+            body = {"at": LATER.isoformat(), "units": [{"scope": SCOPE, "first": 1, "last": 100}]}
+            found = (await peer.ok("POST", "/descriptors/in-force", body, SERVICE))["descriptors"]
+            assert [(d["first"], d["last"], bool(d["authorization"]), bool(d["first_transfer"])) for d in found] == [
+                (1, 40, True, True),
+                (41, 100, True, False),
+            ]
+            # The peer's own feed carries only what it originates.
+            assert (await peer.ok("GET", "/descriptors/feed", grants=SERVICE))["items"] == []
+    finally:
+        infra.drop_database(second_db)
