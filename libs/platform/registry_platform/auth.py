@@ -213,3 +213,21 @@ class TokenVerifier:
             session=str(claims["sid"]) if claims.get("sid") else None,
             auth_time=int(auth_time) if isinstance(auth_time, int | float) else None,
         )
+
+
+class ServiceTokens:
+    """Access tokens one registry service presents to another (role `registry_service`), signed with
+    the key every service derives from REGISTRY_TOKEN_SECRET and trusts; renewed before expiry."""
+
+    def __init__(self, secret: str, subject: str, lifetime: int = DEFAULT_LIFETIME_SECONDS) -> None:
+        self._key = dev_signing_key(secret)
+        self._subject = subject
+        self._lifetime = lifetime
+        self._current: tuple[float, str] | None = None
+
+    def bearer(self) -> str:
+        now = time.time()
+        if self._current is None or self._current[0] < now + 30:
+            token = issue_token(self._key, self._subject, [Grant(REGISTRY_SERVICE)], lifetime=self._lifetime, now=now)
+            self._current = (now + self._lifetime, token)
+        return self._current[1]

@@ -50,6 +50,11 @@ INBOX_DDL = (
 Handler = Callable[[AsyncConnection, EventEnvelope], Awaitable[None]]
 
 
+class RetryLater(Exception):
+    """Raised by a handler that depends on something away for now (another service): the event is
+    retried in place, like a database outage, keeping per-key order."""
+
+
 class RefusedEvent(Exception):
     """Raised by a handler for an event it can never process; the event goes to the dead-letter topic."""
 
@@ -146,7 +151,7 @@ class InboxConsumer:
                 outcome = await self._handle_once(record, envelope, handler)
                 metrics.INBOX_PROCESSED.add(1, {"consumer": self.name, "outcome": outcome})
                 return
-            except (OperationalError, InterfaceError, OSError) as exc:
+            except (OperationalError, InterfaceError, OSError, RetryLater) as exc:
                 # The database or network is away: retry in place so per-key order is kept.
                 if stop.is_set():
                     raise

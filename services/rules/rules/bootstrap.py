@@ -17,6 +17,7 @@ from registry_platform.service import (
     app_factory,
     service_definition,
 )
+from rules.adapters.descriptors_client import DescriptorsClient
 from rules.domain.plugins import RulePlugin
 from rules.entrypoints import bindings_api, catalogue_api, evaluation_api
 from rules.service_layer import compliance, saga
@@ -30,6 +31,7 @@ from rules.service_layer.service import (
     RulesService,
     utc_now,
 )
+from rules.settings import RulesSettings
 
 ServiceHandler = Callable[[RulesService, AsyncConnection, EventEnvelope], Awaitable[None]]
 
@@ -46,6 +48,9 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
 
     async def start(runtime: ServiceRuntime) -> None:
         relay = runtime.relay
+        settings = runtime.settings
+        if isinstance(settings, RulesSettings) and settings.descriptors_url:
+            service.descriptors = DescriptorsClient(settings.descriptors_url, settings.token_secret.get_secret_value())
         service.bind(runtime.engine, runtime.topic, relay.wake if relay is not None else lambda: None)
         runtime.state["rules"] = service
 
@@ -76,4 +81,4 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
 
 
 DEFINITION = build_definition()
-create_app = app_factory(DEFINITION)
+create_app = app_factory(DEFINITION, RulesSettings)

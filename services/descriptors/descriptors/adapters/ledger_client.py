@@ -14,32 +14,25 @@ import httpx
 
 from descriptors.adapters.history import Account
 from descriptors.domain.errors import Unavailable
-from registry_platform.auth import REGISTRY_SERVICE, Grant, dev_signing_key, issue_token
+from registry_platform.auth import ServiceTokens
 
 
 class LedgerClient:
     def __init__(self, base_url: str, token_secret: str, timeout: float = 5.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._secret = token_secret
+        self._tokens = ServiceTokens(token_secret, "service:descriptors")
         self._timeout = timeout
-        self._token: tuple[float, str] | None = None
         self._approaches: tuple[float, dict[str, list[str]]] | None = None
 
     @property
     def configured(self) -> bool:
         return bool(self.base_url)
 
-    def _bearer(self) -> str:
-        now = time.time()
-        if self._token is None or self._token[0] < now + 30:
-            token = issue_token(dev_signing_key(self._secret), "service:descriptors", [Grant(REGISTRY_SERVICE)])
-            self._token = (now + 300, token)
-        return self._token[1]
-
     async def _get(self, path: str) -> httpx.Response:
         try:
+            headers = {"Authorization": f"Bearer {self._tokens.bearer()}"}
             async with httpx.AsyncClient(timeout=self._timeout) as client:
-                return await client.get(f"{self.base_url}{path}", headers={"Authorization": f"Bearer {self._bearer()}"})
+                return await client.get(f"{self.base_url}{path}", headers=headers)
         except httpx.HTTPError as exc:
             raise Unavailable(f"the ledger at {self.base_url} did not answer: {exc}") from exc
 

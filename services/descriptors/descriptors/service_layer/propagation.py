@@ -30,7 +30,7 @@ from descriptors.domain.model import Kind, Scope, UnitRange
 from descriptors.service_layer.service import DescriptorsService
 from descriptors.settings import PeerConfig
 from registry_contracts.events.descriptors import DescriptorDocument
-from registry_platform.auth import REGISTRY_SERVICE, Grant, dev_signing_key, issue_token
+from registry_platform.auth import ServiceTokens
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,8 @@ async def receive(service: DescriptorsService, conn: AsyncConnection, token: str
 def _bearer(service: DescriptorsService, peer: PeerConfig) -> str:
     if peer.token is not None:
         return peer.token.get_secret_value()
-    key = dev_signing_key(service.settings.token_secret.get_secret_value())
-    return issue_token(key, f"registry:{service.settings.registry_id}", [Grant(REGISTRY_SERVICE)])
+    secret = service.settings.token_secret.get_secret_value()
+    return ServiceTokens(secret, f"registry:{service.settings.registry_id}").bearer()
 
 
 async def pull_once(service: DescriptorsService, peer: PeerConfig, client: httpx.AsyncClient) -> int:

@@ -55,6 +55,11 @@ async def on_proposal(service: RulesService, conn: AsyncConnection, envelope: Ev
     if previous is not None and _same(previous["proposal"], stored_proposal):
         verdict = previous["verdict"]
     else:
+        if service.descriptors is not None and not proposal.descriptors:
+            # The descriptors in force when it was proposed: authorizations and first transfers (A6R-45).
+            found = await service.descriptors.in_force(proposal.units, proposal.proposed_at)
+            proposal = proposal.model_copy(update={"descriptors": found})
+            stored_proposal = proposal.model_dump(mode="json")
         readmodel = ReadModel(conn)
         for account in (proposal.source, proposal.destination):
             if account is not None:
@@ -68,5 +73,8 @@ async def on_proposal(service: RulesService, conn: AsyncConnection, envelope: Ev
     log.info("verdict %s on %s (%s)", verdict["outcome"], proposal.transaction_id, proposal.kind)
 
 
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+def _same(stored: Any, incoming: Any) -> bool:
+    """The same proposal again; the stored one may carry the descriptors this service looked up."""
+    if not incoming.get("descriptors"):
+        stored = {**stored, "descriptors": []}
+    return json.dumps(stored, sort_keys=True) == json.dumps(incoming, sort_keys=True)

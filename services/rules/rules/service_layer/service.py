@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from registry_contracts.envelope import EventEnvelope
 from registry_platform.auth import Principal
 from registry_platform.events import new_envelope
+from rules.adapters.descriptors_client import DescriptorsClient
 from rules.adapters.plugins import installed_plugins
 from rules.adapters.repository import Repository
 from rules.domain.evaluation import Snapshot
@@ -92,6 +93,8 @@ class RulesService:
         self._topic: Callable[[str], str] = lambda name: name
         self._wake: Callable[[], None] = lambda: None
         self._bound: asyncio.Event | None = None
+        # Where the descriptors in force for a proposal's units come from, when configured.
+        self.descriptors: DescriptorsClient | None = None
 
     @property
     def plugins(self) -> Mapping[str, RulePlugin]:

@@ -19,16 +19,16 @@ async def test_a6r38_the_pack_loads_through_the_api_and_the_cli(
     rules: RulesClient, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (shipped,) = await rules.ok("GET", "/packs")
-    assert shipped["pack"] == "article6-basic" and len(shipped["rules"]) == 6
+    assert shipped["pack"] == "article6-basic" and len(shipped["rules"]) == 7
     loaded = await rules.ok("POST", "/packs/article6-basic")
-    assert len(loaded["added"]) == 6 and loaded["unchanged"] == []
+    assert len(loaded["added"]) == 7 and loaded["unchanged"] == []
 
     monkeypatch.setenv("REGISTRY_DATABASE_URL", database_url)
     monkeypatch.setenv("REGISTRY_TOPIC_PREFIX", rules.prefix)
     assert await asyncio.to_thread(cli.main, ["load-pack", "article6-basic"]) == 0
     assert await asyncio.to_thread(cli.main, ["verify-journal"]) == 0
     again = await rules.ok("POST", "/packs/article6-basic")
-    assert again["added"] == [] and len(again["unchanged"]) == 6
+    assert again["added"] == [] and len(again["unchanged"]) == 7
 
     await bind(rules, "vintage-window", "section", "GHA", vintage_from=2021)
     old = samples.proposal(units=[samples.unit(vintage=2019)], proposed_at=T0 + timedelta(hours=1))

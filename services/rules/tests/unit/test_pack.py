@@ -24,7 +24,7 @@ def verdict(snap: Snapshot, **proposal: Any) -> dict[str, Any]:
     return VerdictGiven.model_validate(result).model_dump(mode="json")
 
 
-def test_a6r38_the_pack_ships_the_six_rules() -> None:
+def test_a6r38_the_pack_ships_its_rules() -> None:
     assert "article6-basic" in shipped_packs()
     assert [r.name for r in read_pack("article6-basic").rules] == [
         "same-approach-destination",
@@ -33,7 +33,38 @@ def test_a6r38_the_pack_ships_the_six_rules() -> None:
         "share-of-proceeds",
         "omge-cancellation",
         "registry-commission",
+        "authorized-units-leave-their-party",
     ]
+
+
+def _descriptors(authorized: bool) -> list[dict[str, Any]]:
+    authorization = {
+        "descriptor_id": "auth-1",
+        "dedication": "ndc",
+        "authorized_by": "GHA",
+        "applicable_from": (T0 - timedelta(days=3)).isoformat(),
+    }
+    return [
+        {
+            "scope": samples.unit()["scope"],
+            "first": 1,
+            "last": 100,
+            "authorization": authorization if authorized else None,
+            "first_transfer": None,
+        }
+    ]
+
+
+def test_a6r45_unauthorized_units_may_not_leave_their_partys_section() -> None:
+    snap = snapshot(bind("authorized-units-leave-their-party"))
+    denied = verdict(snap, descriptors=_descriptors(authorized=False))
+    assert denied["outcome"] == "deny" and denied["denials"][0]["code"] == "units_not_authorized"
+    assert verdict(snap, descriptors=_descriptors(authorized=True))["outcome"] == "accept"
+    # Within the Party's own section, authorization does not matter.
+    home = samples.account("GHA-100002")
+    assert verdict(snap, destination=home, descriptors=_descriptors(authorized=False))["outcome"] == "accept"
+    # Without the descriptors service, proposals carry no descriptors and the rule stays silent.
+    assert verdict(snap)["outcome"] == "accept"
 
 
 def test_a6r38_destination_must_be_in_the_units_cooperative_approach() -> None:
@@ -119,4 +150,4 @@ def test_a6r38_the_whole_pack_together() -> None:
         (2, "REG-3", 10),
     ]
     assert [r["rule"] for r in result["rules"] if r["fired"]] == ["omge-cancellation", "registry-commission"]
-    assert len(result["rules"]) == 6
+    assert len(result["rules"]) == 6, "the descriptor rule is not bound here"
