@@ -6,7 +6,7 @@ SERVICES := identity ledger rules descriptors interop-gateway crm reporting web
 PACKAGES := libs/contracts libs/platform $(addprefix services/,$(SERVICES))
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up down status logs test lint typecheck unit bench clean
+.PHONY: setup up down status logs test lint typecheck unit bench clean browser
 
 $(STAMP): requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,14 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy libs/contracts/registry_contracts libs/platform/registry_platform $(foreach s,$(SERVICES),services/$(s)/$(subst -,_,$(s)))
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# Debian's chromium for the web's browser tests (Playwright drives it; no browser is downloaded).
+browser:
+	@test -x /usr/bin/chromium || { test "$$(id -u)" = 0 && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } || \
+		echo "chromium is not installed (needs root): the browser tests will be skipped"
 
 bench: setup
 	$(BIN)/python -m bench

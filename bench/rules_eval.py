@@ -61,6 +61,8 @@ EXTRA = [
     "double(proposal.quantity) * 0.02 > 1000000.0",
     "proposal.units.all(u, u.quantity > 0) && proposal.vintages.exists(v, v > 2100)",
     "now < timestamp('2000-01-01T00:00:00Z') || proposal.proposed_at.getFullYear() < 2000",
+    "proposal.approaches.exists(a, a.startsWith('BLOCKED-'))",
+    "proposal.source.present && proposal.source.holder == proposal.destination.holder && proposal.quantity > 10000000",
 ]
 
 
@@ -70,7 +72,8 @@ def catalogue() -> Snapshot:
         version = to_version(rule.name, 1, VersionIn.model_validate(rule.model_dump(exclude={"name"})), T0)
         validate_version(version, plugins=installed_plugins(), now=T0)
         versions[rule.name] = [version]
-    for i, expression in enumerate(EXTRA):
+    # The pack's rules, then as many realistic extras as make 20 bound rules.
+    for i, expression in enumerate(EXTRA[: 20 - len(versions)]):
         name = f"bench-rule-{i:02d}"
         version = RuleVersion(name, 1, "business", Deny(f"bench rule {i}"), expression, effective_from=T0)
         validate_version(version, plugins={}, now=T0)

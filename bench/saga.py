@@ -16,7 +16,7 @@ import httpx
 
 from bench.config import BenchConfig
 from bench.infra import Stack
-from bench.ledger_load import LedgerHttp, admin_token, closed_loop, setup_registry
+from bench.ledger_load import LedgerHttp, admin_token, closed_loop, open_loop, setup_registry
 from bench.rules_eval import EXTRA
 
 P99_TARGET_MS = 250.0
@@ -58,8 +58,13 @@ async def _bind_rules(rules_url: str) -> int:
             return response.json()
 
         await ok("/packs/article6-basic")
-        bound = [("vintage-window", {"vintage_from": 2016}), ("transaction-quantity-cap", {"max_quantity": 1_000_000})]
-        for i, expression in enumerate(EXTRA):
+        bound = [
+            ("vintage-window", {"vintage_from": 2016}),
+            ("transaction-quantity-cap", {"max_quantity": 1_000_000}),
+            ("same-approach-destination", {}),
+            ("authorized-units-leave-their-party", {}),
+        ]
+        for i, expression in enumerate(EXTRA[: 20 - len(bound)]):
             name = f"bench-rule-{i:02d}"
             await ok(f"/rules/{name}/versions", {"expression": expression, "effect": {"type": "deny", "message": name}})
             bound.append((name, {}))
@@ -70,7 +75,7 @@ async def _bind_rules(rules_url: str) -> int:
 
 async def measure_saga(stack: Stack, cfg: BenchConfig, say: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for mode in ("ledger_alone", "saga"):
+    for mode in ("saga", "ledger_alone"):
         url = stack.create_database(f"saga_{mode}")
         prefix = f"bench-{mode}"
         rules_proc = None
@@ -83,10 +88,17 @@ async def measure_saga(stack: Stack, cfg: BenchConfig, say: Any) -> dict[str, An
             await _fund(base_url, accounts)
             holding = [accounts["a"], accounts["b"]]
             say(f"saga ({mode}): {cfg.clients} clients for {cfg.seconds:.0f} s")
-            result = await closed_loop(
+            peak = await closed_loop(
                 base_url, holding, clients=cfg.clients, seconds=cfg.seconds, max_quantity=cfg.max_quantity
             )
-            out[mode] = result.summary()
+            out[mode] = peak.summary()
+            if mode == "saga":
+                out["saga_peak_rate"] = peak.rate
+            # Latency under load, not at saturation: Poisson arrivals at half the saga's peak.
+            rate = max(0.5 * (peak.rate if mode == "saga" else out["saga_peak_rate"]), 1.0)
+            say(f"saga ({mode}): open loop at {rate:.1f}/s for {cfg.seconds:.0f} s")
+            opened = await open_loop(base_url, holding, rate=rate, seconds=cfg.seconds, max_quantity=cfg.max_quantity)
+            out[f"{mode}_open"] = {**opened.summary(), "offered_per_s": round(rate, 1)}
         finally:
             await stack.stop_service(proc)
             if rules_proc is not None:
@@ -95,13 +107,14 @@ async def measure_saga(stack: Stack, cfg: BenchConfig, say: Any) -> dict[str, An
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    saga, alone = result["saga"], result["ledger_alone"]
+    saga, alone = result["saga_open"], result["ledger_alone_open"]
     return [
         {
             "target": f"proposal-to-recorded p99 <= {P99_TARGET_MS:.0f} ms through the saga "
-            f"({result['bound_rules']} bound rules, {saga['transfers']} transfers under closed-loop load)",
-            "measured": f"p99 {saga['p99_ms']:,.1f} ms (ledger alone: {alone['p99_ms']:,.1f} ms)",
-            "pass": saga["p99_ms"] <= P99_TARGET_MS and not saga["errors"],
+            f"({result['bound_rules']} bound rules, open loop at half the saga's peak)",
+            "measured": f"p99 {saga['p99_ms']:,.1f} ms at {saga['offered_per_s']}/s "
+            f"(ledger alone at that rate: {alone['p99_ms']:,.1f} ms)",
+            "pass": saga["p99_ms"] <= P99_TARGET_MS and not saga["errors"] and not saga["dropped"],
         }
     ]
 
@@ -110,13 +123,14 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"Saga: implicit transfers through ledger -> broker -> rules ({result['bound_rules']} bound rules) -> broker "
         "-> ledger, against the ledger alone on the same data",
-        f"{'mode':<14}{'transfers/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'errors':>8}",
+        f"{'mode':<20}{'transfers/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'errors':>8}",
     ]
-    for mode in ("ledger_alone", "saga"):
+    for mode in ("ledger_alone", "saga", "ledger_alone_open", "saga_open"):
         r = result[mode]
         errors = sum(r["errors"].values())
+        name = mode.replace("_open", f" @{r.get('offered_per_s', '')}/s")
         lines.append(
-            f"{mode:<14}{r['transfers_per_s']:>12,.1f}{r['p50_ms']:>10,.1f}{r['p99_ms']:>10,.1f}{r['mean_ms']:>10,.1f}"
-            f"{errors:>8}"
+            f"{name:<20}{r['transfers_per_s']:>12,.1f}{r['p50_ms']:>10,.1f}{r['p99_ms']:>10,.1f}"
+            f"{r['mean_ms']:>10,.1f}{errors:>8}"
         )
     return "\n".join(lines)

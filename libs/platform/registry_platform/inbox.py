@@ -76,6 +76,8 @@ class InboxConsumer:
         group_prefix: str,
         replication_factor: int = 1,
         on_commit: Callable[[], None] = lambda: None,
+        batch: bool = False,
+        fetch_max_wait_ms: int = 100,
     ) -> None:
         self.name = name
         self._engine = engine
@@ -88,13 +90,17 @@ class InboxConsumer:
         # Called after each handler's transaction commits: handlers add outbox rows, and the relay
         # should publish them now rather than at its next poll.
         self._on_commit = on_commit
+        # Handle each fetched batch in one transaction (one commit for many events); on any
+        # failure the batch is handled again event by event, so a bad event is still parked alone.
+        self._batch = batch
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._consumer: AIOKafkaConsumer | None = None
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
         specs = self._topics + [TopicSpec(dlq_topic(t.name), partitions=1) for t in self._topics]
         await declare_topics(self._bootstrap, specs, self._replication_factor)
-        consumer = new_consumer(self._bootstrap, self._group)
+        consumer = new_consumer(self._bootstrap, self._group, fetch_max_wait_ms=self._fetch_max_wait_ms)
         await consumer.start()
         partitions = []
         for spec in self._topics:
@@ -114,14 +120,36 @@ class InboxConsumer:
         assert self._consumer is not None
         try:
             while not stop.is_set():
-                batch = await self._consumer.getmany(timeout_ms=200, max_records=500)
-                for records in batch.values():
+                batch = await self._consumer.getmany(timeout_ms=max(self._fetch_max_wait_ms, 10), max_records=500)
+                records = [r for rs in batch.values() for r in rs]
+                if not (self._batch and len(records) > 1 and await self._process_together(records)):
                     for record in records:
                         await self._process(record, stop)
                 if batch:
                     await self._consumer.commit()
         finally:
             await self.stop()
+
+    async def _process_together(self, records: list[ConsumerRecord[Any, Any]]) -> bool:
+        """All records in one transaction; False (nothing committed) if any fails or is malformed."""
+        try:
+            async with self._engine.begin() as conn:
+                for record in records:
+                    envelope = EventEnvelope.from_bytes(record.value)
+                    validate_payload(envelope.type, envelope.schema_version, envelope.payload)
+                    handler = self._handlers.get(envelope.type)
+                    if handler is None or not await self._claim(conn, record, envelope):
+                        continue
+                    with tracer.start_as_current_span(
+                        f"consume {envelope.type}", kind=trace.SpanKind.CONSUMER, context=extract(_carrier(record))
+                    ):
+                        await handler(conn, envelope)
+        except Exception as exc:
+            log.info("consumer %s: batch of %d handled one by one: %s", self.name, len(records), exc)
+            return False
+        self._on_commit()
+        metrics.INBOX_PROCESSED.add(len(records), {"consumer": self.name, "outcome": "batch"})
+        return True
 
     async def _process(self, record: ConsumerRecord[Any, Any], stop: asyncio.Event) -> None:
         try:
@@ -163,23 +191,27 @@ class InboxConsumer:
                 await self._dead_letter(record, f"{type(exc).__name__}: {exc}")
                 return
 
+    async def _claim(self, conn: AsyncConnection, record: ConsumerRecord[Any, Any], envelope: EventEnvelope) -> bool:
+        """Record the event in the inbox; False if it was handled before (a redelivery)."""
+        inserted = await conn.scalar(
+            text(
+                "INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition, kafka_offset) "
+                "VALUES (:c, :e, :t, :topic, :p, :o) ON CONFLICT DO NOTHING RETURNING 1"
+            ),
+            {
+                "c": self.name,
+                "e": envelope.event_id,
+                "t": envelope.type,
+                "topic": record.topic,
+                "p": record.partition,
+                "o": record.offset,
+            },
+        )
+        return inserted is not None
+
     async def _handle_once(self, record: ConsumerRecord[Any, Any], envelope: EventEnvelope, handler: Handler) -> str:
         async with self._engine.begin() as conn:
-            inserted = await conn.scalar(
-                text(
-                    "INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition, kafka_offset) "
-                    "VALUES (:c, :e, :t, :topic, :p, :o) ON CONFLICT DO NOTHING RETURNING 1"
-                ),
-                {
-                    "c": self.name,
-                    "e": envelope.event_id,
-                    "t": envelope.type,
-                    "topic": record.topic,
-                    "p": record.partition,
-                    "o": record.offset,
-                },
-            )
-            if inserted is None:
+            if not await self._claim(conn, record, envelope):
                 return "duplicate"
             await handler(conn, envelope)
         self._on_commit()

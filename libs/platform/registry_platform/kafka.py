@@ -83,7 +83,9 @@ async def start_producer(bootstrap: str, *, idempotent: bool) -> AIOKafkaProduce
     return producer
 
 
-def new_consumer(bootstrap: str, group_id: str) -> AIOKafkaConsumer:
+def new_consumer(bootstrap: str, group_id: str, *, fetch_max_wait_ms: int = 100) -> AIOKafkaConsumer:
+    """`fetch_max_wait_ms`: how long the broker may hold a fetch that found too little. Consumers on
+    a request's path (the saga's proposals and verdicts) pass a few milliseconds."""
     # Short session/rebalance timeouts: group joins on Tansu wait these out (ARCHITECTURE.md §5).
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -94,4 +96,5 @@ def new_consumer(bootstrap: str, group_id: str) -> AIOKafkaConsumer:
         heartbeat_interval_ms=2_000,
         rebalance_timeout_ms=6_000,
         max_poll_records=500,
+        fetch_max_wait_ms=fetch_max_wait_ms,
     )

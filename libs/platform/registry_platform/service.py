@@ -52,6 +52,10 @@ class ConsumerSpec:
     name: str
     topics: list[str]
     handlers: dict[str, Handler]
+    # Handle each fetched batch in one transaction (see InboxConsumer).
+    batch: bool = False
+    # On a request's path (the saga), the broker should answer fetches at once.
+    fetch_max_wait_ms: int = 100
 
 
 @dataclass
@@ -144,6 +148,8 @@ class ServiceRuntime:
             group_prefix=s.topic_prefix,
             replication_factor=s.topic_replication_factor,
             on_commit=self.relay.wake if self.relay is not None else lambda: None,
+            batch=spec.batch,
+            fetch_max_wait_ms=spec.fetch_max_wait_ms,
         )
         self.consumers.append(consumer)
         self.spawn(f"consumer-{consumer.name}", consumer.run)

@@ -18,7 +18,10 @@ from .conftest import count_rows, heartbeat
 pytestmark = pytest.mark.integration
 
 
-async def test_malformed_events_go_to_dead_letter_topic_and_consumer_continues(make_schema, infra, topic_prefix):
+@pytest.mark.parametrize("batch", [False, True], ids=["event_by_event", "batched"])
+async def test_malformed_events_go_to_dead_letter_topic_and_consumer_continues(make_schema, infra, topic_prefix, batch):
+    """Batched, the fetched events are handled in one transaction; one bad event rolls that back and
+    the batch is handled again event by event: the good ones exactly once, the bad ones parked."""
     engine = await make_schema("svc_b")
     async with engine.begin() as conn:
         await conn.execute(text("CREATE TABLE received (instance text NOT NULL)"))
@@ -56,6 +59,7 @@ async def test_malformed_events_go_to_dead_letter_topic_and_consumer_continues(m
         handlers={"platform.ServiceHeartbeat": handle},
         producer=producer,
         group_prefix=topic_prefix,
+        batch=batch,
     )
     task = asyncio.create_task(consumer.run(stop))
     try:

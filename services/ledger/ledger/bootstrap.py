@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from ledger.adapters.verdicts import VerdictFeed
 from ledger.entrypoints.api import router
 from ledger.service_layer import saga
 from ledger.service_layer.writer import JOURNAL_TOPIC, TRANSACTIONS_TOPIC, LedgerWriter
 from ledger.settings import LedgerSettings
-from registry_contracts.envelope import EventEnvelope
 from registry_contracts.signing import Ed25519Signer
 from registry_platform.kafka import TopicSpec
-from registry_platform.service import ConsumerSpec, ServiceRuntime, app_factory, service_definition
+from registry_platform.service import ServiceRuntime, app_factory, service_definition
 
 
 def journal_signer(settings: LedgerSettings) -> Ed25519Signer:
@@ -40,11 +37,15 @@ async def start_writer(runtime: ServiceRuntime) -> None:
     runtime.readiness["writer"] = writer.ready.is_set
     runtime.spawn("ledger-writer", writer.run)
     if settings.rules_verdicts:
-
-        async def on_verdict(_: AsyncConnection, envelope: EventEnvelope) -> None:
-            await writer.decide(uuid.UUID(envelope.payload["transaction_id"]), envelope.payload)
-
-        runtime.add_consumer(ConsumerSpec("ledger.verdicts", [saga.VERDICTS_TOPIC], {"rules.VerdictGiven": on_verdict}))
+        feed = VerdictFeed(
+            bootstrap=settings.kafka_bootstrap,
+            topic=runtime.topic(saga.VERDICTS_TOPIC),
+            group=f"{settings.topic_prefix}.ledger.verdicts",
+            decide=writer.decide,
+            replication_factor=settings.topic_replication_factor,
+        )
+        runtime.readiness["verdicts"] = feed.ready.is_set
+        runtime.spawn("verdict-feed", feed.run)
         runtime.spawn("proposal-deadlines", writer.expire_overdue)
 
 

@@ -65,7 +65,14 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
             TopicSpec(COMPLIANCE_TOPIC),
         ],
         consumers=[
-            ConsumerSpec("rules.proposals", [PROPOSALS_TOPIC], {"rules.ProposalSubmitted": handler(saga.on_proposal)}),
+            # Many proposals arrive at once under load: one commit for each fetched batch.
+            ConsumerSpec(
+                "rules.proposals",
+                [PROPOSALS_TOPIC],
+                {"rules.ProposalSubmitted": handler(saga.on_proposal)},
+                batch=True,
+                fetch_max_wait_ms=5,
+            ),
             ConsumerSpec(
                 "rules.compliance",
                 [TRANSACTIONS_TOPIC],

@@ -1,6 +1,38 @@
+"""The web service's settings (REGISTRY_* environment variables, as every service).
+
+`make up` sets REGISTRY_<SERVICE>_URL for every service (registry_platform.devstack.stack), so the
+backend-for-frontend finds identity, ledger and reporting through `identity_url`, `ledger_url` and
+`reporting_url`.
+"""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+
 from registry_platform.settings import ServiceSettings
 
 
 class WebSettings(ServiceSettings):
-    # The web service is a backend-for-frontend: it reads other services over HTTP only.
+    # The web service is a backend-for-frontend: it reaches the other services over HTTP only.
     reporting_url: str = "http://127.0.0.1:8107"
+    identity_url: str = "http://127.0.0.1:8101"
+    ledger_url: str = "http://127.0.0.1:8102"
+    # Secure cookies need https; None means Secure except in the dev and test modes, which serve
+    # plain http://127.0.0.1. Production refuses False.
+    cookie_secure: bool | None = None
+    # Server-side sessions: ended after this long without a request, and after this long in any case.
+    session_idle_seconds: int = 30 * 60
+    session_absolute_seconds: int = 12 * 3600
+    # A signed-in page re-reads the user's grants (through a refresh) when the access token is older.
+    grants_refresh_seconds: int = 60
+    backend_timeout_seconds: float = 15.0
+
+    @model_validator(mode="after")
+    def _secure_in_production(self) -> WebSettings:
+        if self.mode == "production" and self.cookie_secure is False:
+            raise ValueError("REGISTRY_COOKIE_SECURE=false is refused in production: the session cookie needs https")
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else self.mode not in ("dev", "test")

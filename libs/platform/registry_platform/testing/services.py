@@ -34,15 +34,19 @@ async def serve_all(
     service_settings: Callable[..., ServiceSettings],
     **overrides: dict[str, Any],
 ) -> dict[str, str]:
-    """Start all services (reporting first: web reads it), each connecting as its own database role
+    """Start all services, each connecting as its own database role
     as `make up` runs them; returns their base URLs. `overrides` maps a service name to settings."""
     modules = [s.module for s in SERVICES]
     ensure_service_roles(infra.admin_dsn(), database_url.rsplit("/", 1)[1], modules)
     urls: dict[str, str] = {}
-    for entry in sorted(SERVICES, key=lambda s: s.name != "reporting"):
+    # The web reads the others over HTTP, and descriptors the ledger: start them last.
+    order = {"web": 2, "descriptors": 1}
+    for entry in sorted(SERVICES, key=lambda s: order.get(s.name, 0)):
         values: dict[str, Any] = {"database_url": url_for_service(database_url, entry.module)}
         if entry.name == "web":
-            values["reporting_url"] = urls["reporting"]
+            values |= {f"{name}_url": urls[name] for name in ("reporting", "identity", "ledger")}
+        if entry.name == "descriptors":
+            values["ledger_url"] = urls["ledger"]
         values.update(overrides.get(entry.name, {}))
         settings = service_settings(entry.name, settings_class(entry.module), **values)
         bootstrap = importlib.import_module(f"{entry.module}.bootstrap")

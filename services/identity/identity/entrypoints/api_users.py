@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from identity.domain.errors import Refused
 from identity.entrypoints.deps import Limit, Page, Service, actor
@@ -37,9 +37,16 @@ class NewUser(BaseModel):
 
 class Evidence(BaseModel):
     type: Literal["government_id", "residence", "un_system", "other"]
-    document_type: Annotated[str | None, Field(max_length=50)] = None
-    issuing_country: Annotated[str | None, Field(max_length=3)] = None
-    document_number: Annotated[str | None, Field(max_length=64)] = None
+    document_type: Annotated[str | None, Field(min_length=1, max_length=50)] = None
+    issuing_country: Annotated[str | None, Field(pattern=r"^[A-Za-z]{3}$", description="ISO 3166-1 alpha-3")] = None
+    document_number: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+
+    @model_validator(mode="after")
+    def _document_named(self) -> Evidence:
+        # A document number identifies a person only with its type and issuing country (A6R-15).
+        if self.document_number and not (self.document_type and self.issuing_country):
+            raise ValueError("a document number needs its document_type and issuing_country")
+        return self
 
 
 class Verification(BaseModel):

@@ -43,6 +43,12 @@ async def test_bad_input_is_refused_with_a_code(idp: Harness) -> None:
         ("PUT", f"/users/{root.id}/access", token, {"json": {"status": "suspended", "reason": "self"}}),
         (
             "POST",
+            "/users/00000000-0000-0000-0000-000000000001/verifications",
+            token,
+            {"json": {"outcome": "verified", "evidence": [{"type": "government_id", "document_number": "X1"}]}},
+        ),
+        (
+            "POST",
             "/users",
             token,
             {

@@ -170,7 +170,7 @@ class TxContext:
         if account.party is not None and p.has(SECTION_ADMINISTRATOR, section=account.party):
             return Role.SECTION_ADMINISTRATOR
         # Viewers only look; initiators and approvers act for the holder (A6R-12).
-        if p.has(ACCOUNT_INITIATOR, account=account.number) or p.has(ACCOUNT_APPROVER, account=account.number):
+        if any(p.has(r, section=account.party, account=account.number) for r in (ACCOUNT_INITIATOR, ACCOUNT_APPROVER)):
             return Role.ACCOUNT_HOLDER
         return None
 

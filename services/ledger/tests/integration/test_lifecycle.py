@@ -64,7 +64,8 @@ async def test_a6r41_account_application_approval_and_status_rules(ledger: Ledge
         )
     ).status_code == 201
     # The account holder sees only their own accounts.
-    holder = [Grant("account_initiator", account=number)]
+    # Identity scopes an account role to the account and its section.
+    holder = [Grant("account_initiator", section="GHA", account=number)]
     visible = await ledger.get("/accounts", grants=holder, subject="alice")
     assert [a["number"] for a in visible["items"]] == [number]
 
@@ -180,7 +181,7 @@ async def test_a6r54_external_transfers_pass_through_the_proxy_account(ledger: L
 async def test_a6r43_impersonation_records_both_identities(ledger: LedgerClient) -> None:
     acc = await setup_registry(ledger)
     await issue(ledger, acc["issuance"], 10)
-    rep = [Grant("account_initiator", account=acc["issuance"])]
+    rep = [Grant("account_initiator", section="GHA", account=acc["issuance"])]
     tx = uuid.uuid4()
     r = await ledger.propose(
         {
@@ -206,7 +207,7 @@ async def test_a6r43_impersonation_records_both_identities(ledger: LedgerClient)
             "destination": acc["gha_holding"],
             "units": {"selection": {"quantity": 1}},
         },
-        grants=[Grant("account_initiator", account=acc["gha_holding"])],
+        grants=[Grant("account_initiator", section="GHA", account=acc["gha_holding"])],
     )
     assert outsider.status_code == 403 and outsider.json()["error"]["code"] == "not_authorized"
 

@@ -269,9 +269,10 @@ def principal(kind: str, account: Acct) -> tuple[list[Grant], str]:
         party = "CHE" if account.party == "GHA" else "GHA"
         return [Grant("section_administrator", section=party)], f"section-admin-{party}"
     if kind == "holder":
-        return [Grant("account_initiator", account=account.number)], f"rep-{account.number}"
+        # As identity issues it: the account and its section.
+        return [Grant("account_initiator", section=account.party, account=account.number)], f"rep-{account.number}"
     assert kind == "stranger"
-    return [Grant("account_initiator", account="XXX-1")], "stranger"
+    return [Grant("account_initiator", section="GHA", account="XXX-1")], "stranger"
 
 
 def role_for(grants: list[Grant], account: Acct) -> str | None:

@@ -1,0 +1,288 @@
+"""The whole registry in this process (real PostgreSQL, broker and services), and Debian's chromium
+driven by Playwright, for the web interface's browser tests.
+
+Chromium comes from Debian (`make browser`, part of `make test`); Playwright's own browser builds
+are never downloaded. axe-core comes from npm at test time (`npm pack axe-core`) into
+tests/browser/vendor/ (git-ignored). Without chromium the browser tests are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from sqlalchemy import text
+
+from registry_platform.devstack.stack import SERVICES
+from registry_platform.roles import ensure_service_roles, url_for_service
+from registry_platform.service import create_app
+from registry_platform.testing.infra import free_port, serve_app, wait_ready
+from registry_platform.testing.services import settings_class
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HERE = Path(__file__).resolve().parent
+SCREENSHOTS = Path(os.environ.get("REGISTRY_SCREENSHOTS", HERE.parents[3] / ".data" / "screenshots" / "web"))
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+@dataclass
+class Registry:
+    urls: dict[str, str]
+    apps: dict[str, Any]
+    web: str  # the web UI as the browser reaches it (http://localhost:PORT: WebAuthn needs a domain)
+
+    @property
+    def identity(self) -> Any:
+        return self.apps["identity"].state.runtime.state["identity"]
+
+    async def outbound(self, user_id: str, purpose: str) -> str:
+        """The latest activation link or code identity queued for a user (its mail/SMS gateway's job)."""
+        async with self.identity.read() as conn:
+            body = await conn.scalar(
+                text("SELECT body FROM outbound_messages WHERE user_id = :u AND purpose = :p ORDER BY id DESC LIMIT 1"),
+                {"u": user_id, "p": purpose},
+            )
+        return str(body)
+
+    async def web_sql(self, statement: str) -> list[Any]:
+        """A statement on the web service's own tables (sessions), as the web service itself."""
+        engine = self.apps["web"].state.runtime.engine
+        async with engine.begin() as conn:
+            result = await conn.execute(text(statement))
+            return list(result.all()) if result.returns_rows else []
+
+    async def user_id(self, email: str) -> str:
+        async with self.identity.read() as conn:
+            return str(await conn.scalar(text("SELECT id::text FROM users WHERE email = :e"), {"e": email}))
+
+
+@pytest.fixture
+async def registry(infra, database_url, service_settings) -> AsyncIterator[Registry]:  # type: ignore[no-untyped-def]
+    """Every service as `serve_all` starts them, with the web told where identity and the ledger are
+    (as `make up` does with REGISTRY_<SERVICE>_URL) and identity set for a browser on localhost."""
+    web_port = free_port()
+    web = f"http://localhost:{web_port}"
+    modules = [s.module for s in SERVICES]
+    ensure_service_roles(infra.admin_dsn(), database_url.rsplit("/", 1)[1], modules)
+    overrides: dict[str, dict[str, Any]] = {
+        "identity": {
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 8192,
+            "trusted_proxies": ["127.0.0.1"],
+            "activation_url": f"{web}/activate",
+            "webauthn_rp_id": "localhost",
+            "webauthn_origins": [web],
+            # Long enough that a sign-in made with identity's clock set back (to provoke a step-up)
+            # still has a live token; refreshing is exercised by expiring the session's copy.
+            "access_token_seconds": 900,
+        },
+        "web": {"grants_refresh_seconds": 0},
+    }
+    urls: dict[str, str] = {}
+    apps: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for entry in sorted(SERVICES, key=lambda s: (s.name == "web", s.name != "reporting")):
+            values: dict[str, Any] = {"database_url": url_for_service(database_url, entry.module)}
+            if entry.name == "web":
+                values.update({f"{name}_url": urls[name] for name in ("reporting", "identity", "ledger")})
+            values.update(overrides.get(entry.name, {}))
+            settings = service_settings(entry.name, settings_class(entry.module), **values)
+            bootstrap = importlib.import_module(f"{entry.module}.bootstrap")
+            build = getattr(bootstrap, "build_app", None)
+            app = build(settings) if build is not None else create_app(bootstrap.DEFINITION, settings)
+            apps[entry.name] = app
+            port = web_port if entry.name == "web" else None
+            urls[entry.name] = await stack.enter_async_context(serve_app(app, port))
+        for url in urls.values():
+            await wait_ready(url, timeout=90)
+        yield Registry(urls, apps, web)
+
+
+@pytest.fixture(scope="session")
+def chromium_installed() -> bool:
+    return CHROMIUM.exists()
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium_installed: bool) -> AsyncIterator[Any]:
+    if not chromium_installed:
+        pytest.skip("Debian's chromium is not installed (run `make browser` as root)")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@dataclass
+class Authenticator:
+    """A user's authenticator app: each code is for a step no earlier code used (identity accepts
+    each step once, and one step either side of now); a third code within 30 seconds waits."""
+
+    secret: str
+    last_step: int = -1
+
+    async def code(self) -> str:
+        while True:
+            current = int(time.time()) // 30
+            # Never the previous step: a code computed just before a step boundary stays valid after it.
+            step = max(self.last_step + 1, current)
+            if step <= current + 1:
+                break
+            await asyncio.sleep(1)  # the services run in this event loop: never block it
+        self.last_step = step
+        return pyotp.TOTP(self.secret).at(step * 30)
+
+
+# WCAG 2.1 A and AA, as axe-core tags them.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+AXE_RUN = """async (tags) => {
+  const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+  return result.violations.map(v => v.id + ': ' + v.help + ' ' + v.nodes.map(n => n.target.join(' ')).join(' | '));
+}"""
+OVERFLOWING = """Array.from(document.querySelectorAll('body *'))
+  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"""
+
+
+class Person:
+    """One person at their own browser (a fresh context: own cookies), who checks every page they
+    see: axe-core finds no WCAG 2.1 A/AA violation, the CSP reported nothing, nothing scrolls sideways."""
+
+    def __init__(self, name: str, page: Any, registry: Registry, axe: str | None) -> None:
+        self.name = name
+        self.page = page
+        self.registry = registry
+        self.axe = axe
+        self.csp_reports: list[str] = []
+        self.audited: list[str] = []
+        self.authenticator: Authenticator | None = None
+        self.email = ""
+        self.password = ""
+        self.recovery_codes: list[str] = []
+        page.on("console", self._console)
+        page.set_default_timeout(10_000)
+
+    def _console(self, message: Any) -> None:
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            self.csp_reports.append(message.text)
+
+    async def goto(self, path: str) -> None:
+        await self.page.goto(path if path.startswith("http") else f"{self.registry.web}{path}")
+        await self.audit()
+
+    async def audit(self) -> None:
+        page = self.page
+        await page.wait_for_load_state("domcontentloaded")
+        where = page.url.replace(self.registry.web, "")
+        assert self.csp_reports == [], f"{self.name} on {where}: CSP reports {self.csp_reports}"
+        wide = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert wide <= 0, f"{self.name} on {where}: the page scrolls sideways by {wide}px"
+        if self.axe is not None:
+            if not await page.evaluate("typeof window.axe !== 'undefined'"):
+                await page.evaluate(self.axe + "\n;0")
+            result = await page.evaluate(AXE_RUN, AXE_TAGS)
+            assert result == [], f"{self.name} on {where}: axe-core found {result}"
+        self.audited.append(where)
+
+    async def click(self, name: str, role: str = "button") -> None:
+        await self.page.get_by_role(role, name=name, exact=True).first.click()
+        await self.audit()
+
+    async def fill(self, values: dict[str, str]) -> None:
+        for label, value in values.items():
+            field = self.page.get_by_label(label, exact=True)
+            if not await field.count():
+                field = self.page.get_by_label(f"{label} (optional)", exact=True)
+            if not await field.count():
+                raise AssertionError(f"{self.name}: no field {label!r} on {self.page.url}:\n{await self.main()}")
+            await field.fill(value)
+
+    async def main(self) -> str:
+        return str(await self.page.locator("main").inner_text())
+
+    async def flash(self) -> str:
+        return str(await self.page.locator("#messages").inner_text())
+
+    async def activate(self, link: str, code: str, password: str) -> None:
+        """Open the activation link, give the code, enrol the authenticator and choose a password."""
+        await self.goto(link)
+        await self.fill({"Activation code": code})
+        await self.click("Continue")
+        secret = (await self.page.locator("#totp-secret").inner_text()).replace(" ", "")
+        self.authenticator = Authenticator(secret)
+        self.password = password
+        await self.fill({"Choose a password": password, "Type the password again": password})
+        await self.fill({"6-digit code your authenticator app now shows": await self.authenticator.code()})
+        await self.click("Finish activation")
+        shown = await self.page.locator("ul.codes li").count()
+        assert shown == 10, f"ten recovery codes are shown once: {await self.page.locator('main').inner_text()}"
+        self.recovery_codes = [c.strip() for c in await self.page.locator("ul.codes li").all_inner_texts()]
+
+    async def sign_in(self, email: str) -> None:
+        assert self.authenticator is not None
+        self.email = email
+        await self.goto("/sign-in")
+        await self.fill({"Email address": email, "Password": self.password})
+        await self.click("Continue")
+        await self.fill({"6-digit code from your authenticator app": await self.authenticator.code()})
+        await self.click("Sign in")
+        assert self.page.url.endswith("/home"), await self.flash()
+
+    async def confirm_if_asked(self) -> None:
+        """Step-up (RFC 9470): elevated operations want a second factor from the last 5 minutes."""
+        if "/step-up" in self.page.url:
+            assert self.authenticator is not None
+            await self.fill({"6-digit code from your authenticator app": await self.authenticator.code()})
+            await self.click("Confirm")
+            await self.click("Continue")
+
+    async def screenshots(self, label: str) -> None:
+        """The page at 1280x800, 1024x768 and 390x844: saved for review, never scrolling sideways."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a test helper, once
+        for width, height in ((1280, 800), (1024, 768), (390, 844)):
+            await self.page.set_viewport_size({"width": width, "height": height})
+            wide = await self.page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            culprits = await self.page.evaluate(OVERFLOWING)
+            assert wide <= 0, f"{label} at {width}x{height} scrolls sideways by {wide}px: {culprits}"
+            await self.page.screenshot(path=str(SCREENSHOTS / f"{label}-{width}x{height}.png"), full_page=True)
+        await self.page.set_viewport_size({"width": 1280, "height": 800})
+
+
+@pytest.fixture
+async def people(registry: Registry, browser: Any, axe: str | None) -> AsyncIterator[Any]:
+    """A factory of people, each at their own browser context."""
+    contexts: list[Any] = []
+
+    async def person(name: str) -> Person:
+        context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
+        contexts.append(context)
+        return Person(name, await context.new_page(), registry, axe)
+
+    yield person
+    for context in contexts:
+        await context.close()

@@ -1,0 +1,169 @@
+"""Signing in with the keyboard alone, security keys (WebAuthn), recovery codes, step-up, token
+refresh, sign-out, session expiry and CSRF, in Debian's chromium (issue 7, item 2)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from identity.domain.clock import system_clock
+from identity.service_layer.bootstrap_admin import first_system_administrator
+from registry_platform.matrix import rows_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+EMAIL = "root@registry.example"
+
+
+async def keyboard_sign_in(person, email: str) -> None:
+    """Tab to each field, type, Enter: no mouse (WCAG 2.1.1), with visible focus (2.4.7)."""
+    page = person.page
+    await person.goto("/sign-in")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.className") == "skip-link"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("location.hash") == "#main"
+
+    async def tab_to(selector: str) -> None:
+        for _ in range(15):
+            await page.keyboard.press("Tab")
+            if await page.evaluate(f"document.activeElement.matches({selector!r})"):
+                outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+                assert outline != "none", f"no visible focus on {selector}"
+                return
+        raise AssertionError(f"{selector} cannot be reached with the Tab key")
+
+    await tab_to("input[name=email]")
+    await page.keyboard.type(email)
+    await tab_to("input[name=password]")
+    await page.keyboard.type(person.password)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/sign-in/second-factor")
+    await person.audit()
+    await tab_to("input[name=code]")
+    await page.keyboard.type(await person.authenticator.code())
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/home")
+    await person.audit()
+
+
+async def anonymous_calls_are_never_refused_with_401_or_403(registry) -> None:
+    """Every web route declares public() in the authorization matrix: a caller without a session
+    is sent to sign in (303), refused a form without its token (400), never 401/403 nor 5xx."""
+    rows = rows_for("web", registry.apps["web"])
+    async with httpx.AsyncClient(base_url=registry.urls["web"], timeout=10) as http:
+        for row in rows:
+            path = re.sub(r"\{(\w+)\}", lambda m: str(uuid.uuid4()) if m.group(1).endswith("id") else "GHA-1", row.path)
+            response = await http.request(row.method, path, json={} if row.method == "POST" else None)
+            assert response.status_code not in (401, 403) and response.status_code < 500, (row, response.status_code)
+            if row.path.startswith("/static/") or row.path in ("/health", "/ready", "/metrics"):
+                continue
+            assert "content-security-policy" in response.headers, row
+
+
+async def test_sign_in_methods_step_up_refresh_and_expiry(registry, people):
+    await anonymous_calls_are_never_refused_with_401_or_403(registry)
+    visitor = await people("visitor")
+    response = await visitor.page.goto(f"{registry.web}/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    await visitor.audit()
+    assert "<td>identity</td>" in await visitor.page.content(), "the service status board"
+
+    made = await first_system_administrator(registry.identity, email=EMAIL, name="Rosa Root")
+    root = await people("system administrator")
+    await root.activate(made["link"], made["code"], "violet-harbour-tractor-lantern-9")
+    await keyboard_sign_in(root, EMAIL)
+    cookie = next(c for c in await root.page.context.cookies() if c["name"] == "registry-session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert "access" not in await root.page.content(), "tokens stay on the server"
+
+    # A security key (WebAuthn) through Chromium's virtual authenticator.
+    cdp = await root.page.context.new_cdp_session(root.page)
+    await cdp.send("WebAuthn.enable")
+    await cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )
+    await root.goto("/security")
+    async with root.page.expect_navigation():
+        await root.page.get_by_role("button", name="Add a security key").click()
+    await root.audit()
+    assert "Your security key was added" in await root.flash(), await root.main()
+
+    # Refresh: the session's copy of the access token expires; identity rotates the refresh token.
+    before = await registry.web_sql("SELECT data->'auth'->>'refresh' FROM sessions WHERE data ? 'auth'")
+    await registry.web_sql("UPDATE sessions SET data = jsonb_set(data, '{auth,expires_at}', '0') WHERE data ? 'auth'")
+    await root.goto("/home")
+    assert "System administration" in await root.page.locator("header").inner_text()
+    after = await registry.web_sql("SELECT data->'auth'->>'refresh' FROM sessions WHERE data ? 'auth'")
+    assert before != after, "the refresh token rotated"
+
+    # CSRF: a form whose token was tampered with is refused.
+    await root.page.evaluate("document.querySelector('form.sign-out input[name=csrf_token]').value = 'forged'")
+    await root.click("Sign out")
+    assert "This form has expired" in await root.main()
+
+    # Sign out, then in again with the security key.
+    await root.goto("/home")
+    await root.click("Sign out")
+    assert "You have signed out" in await root.main()
+    await root.page.goto(f"{registry.web}/home")
+    assert "/sign-in" in root.page.url
+    await root.fill({"Email address": EMAIL, "Password": root.password})
+    await root.click("Continue")
+    async with root.page.expect_navigation(url="**/home"):
+        await root.page.get_by_role("button", name="Use my security key").click()
+    await root.audit()
+
+    # Step-up: signed in (with a recovery code) more than 5 minutes ago by identity's clock, an
+    # elevated operation first asks for a fresh second factor, then completes.
+    await root.click("Sign out")
+    registry.identity.clock = lambda: datetime.now(UTC) - timedelta(seconds=400)
+    try:
+        await root.fill({"Email address": EMAIL, "Password": root.password})
+        await root.click("Continue")
+        await root.page.get_by_text("I cannot use my authenticator").click()
+        await root.fill({"Recovery code": root.recovery_codes[0]})
+        await root.click("Sign in with a recovery code")
+        assert root.page.url.endswith("/home"), await root.main()
+    finally:
+        registry.identity.clock = system_clock
+    await root.goto("/users")
+    await root.fill(
+        {
+            "Full name": "Rita Registrar",
+            "Email address": "rita@registry.example",
+            "Phone number": "+41791234567",
+            "Date of birth": "1975-05-06",
+            "Nationality": "CHE",
+            "Document type": "passport",
+            "Issuing country": "CHE",
+            "Document number": "X1234567",
+        }
+    )
+    await root.page.get_by_label("Role to grant").select_option("registry_administrator")
+    await root.click("Add the person")
+    assert "/step-up" in root.page.url, await root.main()
+    await root.fill({"6-digit code from your authenticator app": await root.authenticator.code()})
+    await root.click("Confirm")
+    await root.click("Continue")
+    assert "Rita Registrar was added" in await root.flash(), await root.main()
+
+    # Session expiry: an idle or too old session ends; the next page asks to sign in again.
+    await registry.web_sql("UPDATE sessions SET expires_at = now() - interval '1 second'")
+    await root.page.goto(f"{registry.web}/home")
+    assert "/sign-in" in root.page.url
+    assert "Your session has expired" in await root.main()
+    await root.audit()

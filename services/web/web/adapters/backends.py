@@ -1,0 +1,108 @@
+"""HTTP calls to the registry's services on the user's behalf (the backend-for-frontend's only port).
+
+Every service answers refusals as {"error": {"code", "message", "details"}}; they become
+`ServiceError`, which pages show in plain language next to the field or action they concern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class ServiceError(Exception):
+    """A service refused: its HTTP status, machine-readable code, message and details."""
+
+    status: int
+    code: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    service: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.status} {self.code}: {self.message}"
+
+
+class ServiceUnavailable(Exception):
+    """A service did not answer (down, starting, or timed out)."""
+
+    def __init__(self, service: str, reason: str) -> None:
+        super().__init__(f"{service} is not reachable: {reason}")
+        self.service = service
+
+
+def parse_error(service: str, response: httpx.Response) -> ServiceError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return ServiceError(
+            response.status_code, "http_error", f"{service} answered {response.status_code}.", {}, service
+        )
+    details = error.get("details") if isinstance(error.get("details"), dict) else {}
+    return ServiceError(
+        response.status_code,
+        str(error.get("code") or "http_error"),
+        str(error.get("message") or ""),
+        dict(details or {}),
+        service,
+    )
+
+
+class Backends:
+    """Base URLs of the services and one pooled HTTP client for all of them."""
+
+    def __init__(self, urls: dict[str, str], client: httpx.AsyncClient) -> None:
+        self.urls = urls
+        self.client = client
+
+    async def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        client_address: str | None = None,
+    ) -> Any:
+        """The decoded JSON answer (None when empty); ServiceError on 4xx/5xx answers."""
+        headers = {"accept": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        if client_address:
+            # Identity throttles sign-in failures per client: name the browser, not this service.
+            headers["x-forwarded-for"] = client_address
+        clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        try:
+            response = await self.client.request(
+                method, f"{self.urls[service]}{path}", headers=headers, json=json, params=clean
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(service, type(exc).__name__) from exc
+        if response.status_code >= 400:
+            if response.status_code in (502, 503, 504) and "error" not in response.text[:200]:
+                raise ServiceUnavailable(service, f"HTTP {response.status_code}")
+            raise parse_error(service, response)
+        if not response.content:
+            return None
+        return response.json()
+
+    async def call_with_status(
+        self, service: str, method: str, path: str, *, token: str | None = None, json: Any = None
+    ) -> tuple[int, Any]:
+        """Like `call`, with the status code (the ledger answers 201 recorded, 202 proposed)."""
+        headers = {"accept": "application/json", **({"authorization": f"Bearer {token}"} if token else {})}
+        try:
+            response = await self.client.request(method, f"{self.urls[service]}{path}", headers=headers, json=json)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(service, type(exc).__name__) from exc
+        if response.status_code >= 400:
+            raise parse_error(service, response)
+        return response.status_code, (response.json() if response.content else None)

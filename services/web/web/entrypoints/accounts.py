@@ -1,0 +1,232 @@
+"""Account and transaction reviews (A6R-30): account lists, an account with its blocks (also as they
+were at a past instant) and its transactions, status changes (A6R-41), transaction review, and the
+registry administrators' daily summary of operations."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+
+from registry_platform.authz import public
+from web.adapters.backends import ServiceError
+from web.domain import transactions as txs
+from web.domain.formatting import parse_time
+from web.entrypoints.page import Page
+from web.entrypoints.pipeline import PageRoute
+from web.service_layer.messages import field_errors
+
+router = APIRouter(route_class=PageRoute)
+# Statuses each administrator may set (A6R-41; the ledger decides, this only narrows the choices).
+SECTION_ADMIN_STATUSES = ("active", "restricted", "suspended", "terminated")
+REGISTRY_ADMIN_STATUSES = ("active", "restricted", "suspended", "frozen", "terminated")
+
+
+@router.get("/accounts", response_class=HTMLResponse, dependencies=[public()])
+async def accounts(request: Request) -> Response:
+    page = Page.of(request)
+    page.require("accounts.view")
+    q = request.query_params
+    params = {k: q.get(k) for k in ("section", "type", "status", "after")}
+    answer = await page.call("ledger", "GET", "/accounts", params={**params, "limit": 50})
+    template = "accounts_table.html" if request.headers.get("hx-request") else "accounts.html"
+    return page.render(template, title="Accounts", accounts=answer["items"], next=answer.get("next"), filters=params)
+
+
+async def _account_transactions(page: Page, number: str) -> list[dict[str, Any]]:
+    found = [
+        t for t in await page.collect("ledger", "/transactions", pages=10, limit=1000) if number in txs.accounts_of(t)
+    ]
+    return sorted(found, key=lambda t: t.get("journal_sequence") or 0, reverse=True)
+
+
+def status_choices(page: Page, account: dict[str, Any]) -> list[str]:
+    options: tuple[str, ...]
+    if page.may("corrections"):  # registry administrators
+        options = REGISTRY_ADMIN_STATUSES
+    elif account.get("section") and page.may("accounts.status", account["section"]):
+        options = () if account["status"] == "frozen" else SECTION_ADMIN_STATUSES
+    else:
+        return []
+    return [s for s in options if s != account["status"]]
+
+
+async def _account_page(page: Page, number: str, status: int = 200, **extra: Any) -> Response:
+    q = page.request.query_params
+    account = await page.call("ledger", "GET", f"/accounts/{number}")
+    at_text = q.get("at", "")
+    at = parse_time(at_text) if at_text else None
+    errors: dict[str, str] = dict(extra.pop("errors", {}) or {})
+    params: dict[str, Any] = {"limit": 100, "after": q.get("after")}
+    if at_text and at is None:
+        errors["at"] = "Give a date and time, e.g. 2026-01-31T12:00."
+    elif at is not None:
+        params["at"] = at.isoformat()
+    blocks = await page.call("ledger", "GET", f"/accounts/{number}/blocks", params=params)
+    history = await _account_transactions(page, number) if page.may("transactions.view") else []
+    return page.render(
+        "account.html",
+        status=status,
+        title=f"Account {number}",
+        account=account,
+        blocks=blocks["items"],
+        next=blocks.get("next"),
+        at=at,
+        at_text=at_text,
+        history=[(t, txs.summary(t)) for t in history[:100]],
+        statuses=status_choices(page, account),
+        status_tx=(extra.get("values") or {}).get("transaction_id") or str(uuid.uuid4()),
+        errors=errors,
+        **extra,
+    )
+
+
+@router.get("/accounts/{number}", response_class=HTMLResponse, dependencies=[public()])
+async def account(request: Request, number: str) -> Response:
+    page = Page.of(request)
+    page.require("accounts.view")
+    return await _account_page(page, number)
+
+
+@router.post("/accounts/{number}/status", response_class=HTMLResponse, dependencies=[public()])
+async def change_status(request: Request, number: str) -> Response:
+    page = Page.of(request)
+    page.require("accounts.status")
+    form = await page.form()
+    errors: dict[str, str] = {}
+    if not form.get("status"):
+        errors["status"] = "Choose the new status."
+    if len(form.get("reason", "")) < 1:
+        errors["reason"] = "Give the reason, for the record."
+    if not errors:
+        command = {
+            "kind": "change_account_status",
+            "account": number,
+            "status": form["status"],
+            "reason": form["reason"],
+        }
+        try:
+            await page.propose(command, form.get("transaction_id") or None)
+        except ServiceError as exc:
+            errors = field_errors(
+                exc, {"status": "status", "reason": "reason", "status_change_not_permitted": "status"}
+            )
+        else:
+            page.flash(f"Account {number} is now {form['status']}.", "success")
+            return page.redirect(f"/accounts/{number}")
+    return await _account_page(page, number, status=400, errors=errors, values=form)
+
+
+@router.get("/transactions", response_class=HTMLResponse, dependencies=[public()])
+async def transactions(request: Request) -> Response:
+    page = Page.of(request)
+    page.require("transactions.view")
+    q = request.query_params
+    params = {"kind": q.get("kind"), "after": q.get("after"), "limit": 50}
+    answer = await page.call("ledger", "GET", "/transactions", params=params)
+    rows = [(t, txs.summary(t)) for t in answer["items"]]
+    return page.render(
+        "transactions.html", title="Transactions", rows=rows, next=answer.get("next"), filters={"kind": q.get("kind")}
+    )
+
+
+async def _blocks_before(page: Page, account: str | None, moment: Any) -> list[dict[str, Any]]:
+    """The blocks an account held just before a transaction, for the moved blocks' metadata."""
+    recorded = parse_time(moment)
+    if not account or recorded is None:
+        return []
+    try:
+        before = (recorded - timedelta(microseconds=1)).isoformat()
+        answer = await page.call("ledger", "GET", f"/accounts/{account}/blocks", params={"at": before, "limit": 1000})
+    except ServiceError:
+        return []
+    return list(answer["items"])
+
+
+@router.get("/transactions/{transaction_id}", response_class=HTMLResponse, dependencies=[public()])
+async def transaction(request: Request, transaction_id: str) -> Response:
+    page = Page.of(request)
+    page.require("transactions.view")
+    tx = await page.call("ledger", "GET", f"/transactions/{transaction_id}")
+    info = txs.summary(tx)
+    blocks = info["blocks"]
+    if blocks and tx["kind"] != "issue_units":
+        blocks = txs.enrich(blocks, await _blocks_before(page, info["source"], tx.get("recorded_at")))
+    reversible = tx["kind"] in ("transfer_units", "external_transfer_out") and tx["outcome"] == "recorded"
+    return page.render(
+        "transaction.html",
+        title="Transaction",
+        tx=tx,
+        info=info,
+        blocks=blocks,
+        reversible=reversible and page.may("corrections"),
+    )
+
+
+@router.get("/daily-summary", response_class=HTMLResponse, dependencies=[public()])
+async def daily_summary(request: Request) -> Response:
+    page = Page.of(request)
+    page.require("daily_summary")
+    everything = await page.collect("ledger", "/transactions", pages=50, limit=1000)
+    day = request.query_params.get("day", "")
+    listed = [t for t in everything if str(t.get("recorded_at", "")).startswith(day)] if day else []
+    return page.render(
+        "daily_summary.html",
+        title="Daily summary of operations",
+        days=txs.daily(everything),
+        day=day,
+        listed=[(t, txs.summary(t)) for t in listed],
+    )
+
+
+@router.get("/daily-summary.csv", dependencies=[public()])
+async def daily_report(request: Request) -> Response:
+    """The daily operation report (A6R-30 b): one line per transaction of the day, as CSV."""
+    page = Page.of(request)
+    page.require("daily_summary")
+    day = request.query_params.get("day") or datetime.now(UTC).date().isoformat()
+    everything = await page.collect("ledger", "/transactions", pages=50, limit=1000)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "recorded_at",
+            "transaction_id",
+            "kind",
+            "outcome",
+            "initiator",
+            "on_behalf_of",
+            "source",
+            "destination",
+            "account",
+            "quantity",
+        ]
+    )
+    for t in everything:
+        if str(t.get("recorded_at", "")).startswith(day):
+            s = txs.summary(t)
+            writer.writerow(
+                [
+                    t.get("recorded_at"),
+                    t["transaction_id"],
+                    t["kind"],
+                    t["outcome"],
+                    t.get("initiator"),
+                    t.get("on_behalf_of") or "",
+                    s["source"] or "",
+                    s["destination"] or "",
+                    s["account"] or "",
+                    s["quantity"] or "",
+                ]
+            )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="operations-{day}.csv"'},
+    )

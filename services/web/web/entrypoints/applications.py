@@ -1,0 +1,198 @@
+"""Account opening (A6R-41, A6R-56): users apply, section administrators approve or reject; on
+approval the web can activate the account and give the applicant the account holder role on it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+
+from registry_platform.auth import ACCOUNT_INITIATOR, SECTION_ADMINISTRATOR, SECTION_USER
+from registry_platform.authz import public
+from web.adapters.backends import ServiceError
+from web.entrypoints.page import Page
+from web.entrypoints.pipeline import PageRoute
+from web.service_layer.messages import ACTION, field_errors
+
+router = APIRouter(route_class=PageRoute)
+APPLICABLE_TYPES = ("holding", "issuance", "use_ndc", "use_oimp", "cancellation")
+APPLY_FIELDS = {
+    "holder": "holder",
+    "section": "section",
+    "unknown_section": "section",
+    "type": "type",
+    "cooperative_approach": "cooperative_approach",
+    "party_not_in_approach": "cooperative_approach",
+    "unknown_cooperative_approach": "cooperative_approach",
+}
+
+
+def _step_id(base: str, step: str) -> str:
+    """Each step of a multi-step action gets an id derived from the form's: a repeat (after a
+    step-up, or a double click) gets the ledger's first answer instead of a second transaction."""
+    try:
+        return str(uuid.uuid5(uuid.UUID(base), step))
+    except ValueError:
+        return str(uuid.uuid4())
+
+
+async def _apply_page(
+    page: Page, values: dict[str, str], status: int = 200, errors: dict[str, str] | None = None
+) -> Response:
+    sections = await page.call("ledger", "GET", "/sections")
+    if not page.may("sections.manage"):
+        allowed = {g.section for g in page.grants if g.role in (SECTION_USER, SECTION_ADMINISTRATOR)}
+        sections = [s for s in sections if s["party"] in allowed]
+    approaches = await page.call("ledger", "GET", "/cooperative-approaches")
+    values.setdefault("holder", (page.session.data.get("me") or {}).get("name", "") if page.session else "")
+    values.setdefault("transaction_id", str(uuid.uuid4()))
+    return page.render(
+        "apply.html",
+        status=status,
+        title="Apply for an account",
+        sections=sections,
+        approaches=approaches,
+        types=APPLICABLE_TYPES,
+        values=values,
+        errors=errors or {},
+    )
+
+
+@router.get("/applications/new", response_class=HTMLResponse, dependencies=[public()])
+async def application_form(request: Request) -> Response:
+    page = Page.of(request)
+    page.require("apply")
+    return await _apply_page(page, {"section": request.query_params.get("section", ""), "type": "holding"})
+
+
+@router.post("/applications", response_class=HTMLResponse, dependencies=[public()])
+async def apply(request: Request) -> Response:
+    page = Page.of(request)
+    page.require("apply")
+    form = await page.form()
+    errors = {
+        k: m
+        for k, m in (
+            ("holder", "Give the account holder's name."),
+            ("section", "Choose the section."),
+            ("type", "Choose the type of account."),
+        )
+        if not form.get(k)
+    }
+    if not errors:
+        command = {
+            "kind": "apply_for_account",
+            "holder": form["holder"],
+            "section": form["section"],
+            "type": form["type"],
+            "cooperative_approach": form.get("cooperative_approach") or None,
+        }
+        try:
+            _, answer = await page.propose(command, form.get("transaction_id"))
+        except ServiceError as exc:
+            errors = field_errors(exc, APPLY_FIELDS)
+        else:
+            me = page.session.data.get("me") or {} if page.session else {}
+            await page.ctx.applications.record(
+                application_id=answer["application_id"],
+                command=command,
+                applicant=page.acting["sub"],
+                applicant_name=me.get("name") or me.get("email") or page.acting["sub"],
+            )
+            if page.may("applications.decide", form["section"]):
+                page.flash("The application is recorded; decide it below.", "success")
+                return page.redirect(f"/applications?section={form['section']}")
+            page.flash(
+                f"Your application for a {form['type']} account in {form['section']} was sent. "
+                "The section's administrators decide on it.",
+                "success",
+            )
+            return page.redirect("/home")
+    return await _apply_page(page, form, status=400, errors=errors)
+
+
+def _administered(page: Page) -> list[str] | None:
+    if page.may("sections.manage"):
+        return None
+    return sorted({g.section for g in page.grants if g.role == SECTION_ADMINISTRATOR and g.section})
+
+
+@router.get("/applications", response_class=HTMLResponse, dependencies=[public()])
+async def applications(request: Request) -> Response:
+    page = Page.of(request)
+    page.require("applications.decide")
+    return await _applications_page(page)
+
+
+async def _applications_page(page: Page, errors: dict[str, str] | None = None) -> Response:
+    sections = _administered(page)
+    wanted = page.request.query_params.get("section")
+    if wanted and (sections is None or wanted in sections):
+        sections = [wanted]
+    pending = await page.ctx.applications.pending(sections)
+    return page.render(
+        "applications.html",
+        title="Account applications",
+        pending=pending,
+        errors=errors or {},
+        decision_id=str(uuid.uuid4()),
+    )
+
+
+async def _decide(page: Page, application_id: str, form: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
+    """Decide, then (on approval) activate and grant; the notes say what was done."""
+    approve = form.get("approve") == "yes"
+    base = form.get("transaction_id") or str(uuid.uuid4())
+    command: dict[str, Any] = {"kind": "decide_application", "application_id": application_id, "approve": approve}
+    if form.get("reason"):
+        command["reason"] = form["reason"]
+    _, answer = await page.propose(command, _step_id(base, f"decide:{application_id}"))
+    notes = [f"Application {'approved' if approve else 'rejected'}."]
+    account = answer.get("account")
+    if approve and account and form.get("activate"):
+        reason = f"Opened on approval of application {application_id}"
+        await page.propose(
+            {"kind": "change_account_status", "account": account, "status": "active", "reason": reason},
+            _step_id(base, f"activate:{application_id}"),
+        )
+        notes.append(f"Account {account} is active.")
+    applicant = answer.get("applicant")
+    if approve and account and form.get("grant_holder") and applicant and applicant != page.acting.get("sub"):
+        section = account.split("-", 1)[0]
+        await page.call(
+            "identity",
+            "POST",
+            "/grants",
+            json={
+                "user_id": applicant,
+                "role": ACCOUNT_INITIATOR,
+                "section": section,
+                "account": account,
+                "reason": f"Holder of account {account} (application {application_id})",
+            },
+        )
+        notes.append("The applicant may now use the account.")
+    await page.ctx.applications.decided(application_id, approved=approve, account=account)
+    return notes, answer
+
+
+@router.post("/applications/{application_id}/decision", response_class=HTMLResponse, dependencies=[public()])
+async def decide(request: Request, application_id: str) -> Response:
+    page = Page.of(request)
+    page.require("applications.decide")
+    form = await page.form()
+    application_id = form.get("application_id") or application_id
+    try:
+        notes, answer = await _decide(page, application_id, form)
+    except ServiceError as exc:
+        if exc.code == "application_decided":
+            await page.ctx.applications.decided(application_id, approved=None, account=None)
+        message = field_errors(exc, {})[ACTION]
+        return await _applications_page(page, errors={application_id: message})
+    page.flash(" ".join(notes), "success")
+    if answer.get("account"):
+        return page.redirect(f"/accounts/{answer['account']}")
+    return page.redirect("/applications")

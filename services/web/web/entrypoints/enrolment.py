@@ -1,0 +1,225 @@
+"""Activation and enrolment (A6R-4): the link from the email plus the code from the second channel,
+then a password and an authenticator app (TOTP, shown as a QR code); security keys (WebAuthn) are
+added afterwards from the security page. Also the step-up prompt for elevated operations."""
+
+from __future__ import annotations
+
+import time
+
+import segno
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from markupsafe import Markup
+from starlette.responses import Response
+
+from registry_platform.authz import public
+from web.adapters.backends import ServiceError
+from web.entrypoints.page import Page, safe_next
+from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.sign_in import second_factor_body
+from web.service_layer import tokens
+from web.service_layer.messages import ACTION, field_errors
+
+router = APIRouter(route_class=PageRoute)
+ACTIVATION_FIELDS = {"invalid_activation_code": "code", "code": "code", "token": "token"}
+ENROL_FIELDS = {"weak_password": "password", "password": "password", "invalid_totp_code": "code", "totp_code": "code"}
+
+
+def qr_svg(uri: str) -> Markup:
+    svg = segno.make(uri, error="m").svg_inline(scale=5, title="QR code for your authenticator app", svgclass="qr")
+    svg = svg.replace("<svg ", '<svg role="img" aria-label="QR code for your authenticator app" ', 1)
+    return Markup(svg)  # noqa: S704 - segno's SVG of the otpauth URI, no user markup
+
+
+@router.get("/activate", response_class=HTMLResponse, dependencies=[public()])
+async def activation_form(request: Request) -> Response:
+    page = Page.of(request)
+    return page.render(
+        "activate.html", title="Activate your access", values={"token": request.query_params.get("token", "")}
+    )
+
+
+@router.post("/activate", response_class=HTMLResponse, dependencies=[public()])
+async def activate(request: Request) -> Response:
+    page = Page.of(request)
+    form = await page.form()
+    errors: dict[str, str] = {}
+    if not form.get("token"):
+        errors["token"] = "Open the activation link from your email, or paste its token here."  # noqa: S105 - a message, not a secret
+    if not form.get("code"):
+        errors["code"] = "Enter the activation code you received by phone or post."
+    if not errors:
+        try:
+            answer = await page.ctx.backends.call(
+                "identity",
+                "POST",
+                "/activation",
+                json={"token": form["token"], "code": form["code"]},
+                client_address=page.client_address,
+            )
+        except ServiceError as exc:
+            errors = field_errors(exc, ACTIVATION_FIELDS)
+        else:
+            page.ensure_session().set(
+                "enrolment",
+                {
+                    "token": answer["enrolment_token"],
+                    "secret": answer["totp_secret"],
+                    "uri": answer["otpauth_uri"],
+                    "expires_at": time.time() + float(answer.get("expires_in", 900)),
+                },
+            )
+            return page.redirect("/activate/enrol")
+    return page.render("activate.html", status=400, title="Activate your access", errors=errors, values=form)
+
+
+def _enrolment(page: Page) -> dict[str, str] | None:
+    pending = page.session.data.get("enrolment") if page.session else None
+    return pending if pending and pending.get("expires_at", 0) > time.time() else None
+
+
+def _enrol_page(page: Page, pending: dict[str, str], status: int = 200, **values: object) -> Response:
+    secret = pending["secret"]
+    grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    return page.render(
+        "enrol.html",
+        status=status,
+        title="Set your password and authenticator",
+        qr=qr_svg(pending["uri"]),
+        secret=grouped,
+        uri=pending["uri"],
+        **values,
+    )
+
+
+@router.get("/activate/enrol", response_class=HTMLResponse, dependencies=[public()])
+async def enrol_form(request: Request) -> Response:
+    page = Page.of(request)
+    pending = _enrolment(page)
+    if pending is None:
+        page.flash("Open your activation link again to start.", "error")
+        return page.redirect("/activate")
+    return _enrol_page(page, pending)
+
+
+@router.post("/activate/enrol", response_class=HTMLResponse, dependencies=[public()])
+async def enrol(request: Request) -> Response:
+    page = Page.of(request)
+    pending = _enrolment(page)
+    if pending is None:
+        page.flash("The enrolment expired; ask your administrator for a new activation.", "error")
+        return page.redirect("/activate")
+    form = await page.form()
+    errors: dict[str, str] = {}
+    if not form.get("password"):
+        errors["password"] = "Choose a password."  # noqa: S105 - a message, not a secret
+    elif form.get("password") != form.get("password_again"):
+        errors["password_again"] = "The two passwords are not the same."  # noqa: S105 - a message, not a secret
+    if not form.get("code"):
+        errors["code"] = "Enter the 6-digit code your authenticator app shows."
+    if not errors:
+        try:
+            body = {"enrolment_token": pending["token"], "password": form["password"], "totp_code": form["code"]}
+            done = await page.ctx.backends.call("identity", "POST", "/activation/complete", json=body)
+        except ServiceError as exc:
+            errors = field_errors(exc, ENROL_FIELDS)
+        else:
+            page.ensure_session().pop("enrolment")
+            return page.render("recovery_codes.html", title="Your recovery codes", codes=done["recovery_codes"])
+    return _enrol_page(page, pending, status=400, errors=errors)
+
+
+@router.get("/step-up", response_class=HTMLResponse, dependencies=[public()])
+async def step_up_form(request: Request) -> Response:
+    page = Page.of(request)
+    pending = page.user_session().data.get("step_up") or {}
+    return page.render("step_up.html", title="Confirm with your second factor", message=pending.get("message"))
+
+
+@router.post("/step-up/webauthn-options", dependencies=[public()])
+async def step_up_webauthn_options(request: Request) -> Response:
+    page = Page.of(request)
+    try:
+        options = await page.call("identity", "POST", "/sessions/step-up/webauthn-options", own=True)
+    except ServiceError as exc:
+        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=409)
+    return JSONResponse(options)
+
+
+@router.post("/step-up", response_class=HTMLResponse, dependencies=[public()])
+async def step_up(request: Request) -> Response:
+    """A fresh second factor gives a new access token whose auth_time is now (RFC 9470)."""
+    page = Page.of(request)
+    session = page.user_session()
+    form = await page.form()
+    errors: dict[str, str] = {}
+    pending = session.data.get("step_up") or {}
+    if form.get("method", "totp") != "webauthn" and not form.get("code"):
+        errors["code"] = "Enter the code from your authenticator app."
+    else:
+        try:
+            answer = await page.call("identity", "POST", "/sessions/step-up", json=second_factor_body(form), own=True)
+        except (ServiceError, ValueError) as exc:
+            errors = (
+                field_errors(exc, {"invalid_second_factor": "code", "code": "code"})
+                if isinstance(exc, ServiceError)
+                else {ACTION: "The security key's answer could not be read; try again."}
+            )
+        else:
+            session.set("auth", tokens.auth_record(page.ctx, answer, session.data.get("auth")))
+            session.pop("step_up")
+            if pending.get("form") is not None:
+                return page.render(
+                    "step_up_done.html",
+                    title="Confirmed",
+                    action=safe_next(pending.get("next")),
+                    fields=pending["form"],
+                    lists=pending.get("lists") or {},
+                )
+            return page.redirect(safe_next(pending.get("next")))
+    return page.render(
+        "step_up.html",
+        status=400,
+        title="Confirm with your second factor",
+        message=pending.get("message"),
+        errors=errors,
+    )
+
+
+@router.get("/security", response_class=HTMLResponse, dependencies=[public()])
+async def security(request: Request) -> Response:
+    page = Page.of(request)
+    page.user_session()
+    try:
+        credentials = await page.call("identity", "GET", "/me/credentials", own=True)
+    except ServiceError:
+        credentials = None
+    return page.render("security.html", title="Sign-in methods", credentials=credentials)
+
+
+@router.post("/security/keys/options", dependencies=[public()])
+async def security_key_options(request: Request) -> Response:
+    page = Page.of(request)
+    try:
+        options = await page.call("identity", "POST", "/me/credentials/webauthn/options", own=True)
+    except ServiceError as exc:
+        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=409)
+    return JSONResponse(options)
+
+
+@router.post("/security/keys", response_class=HTMLResponse, dependencies=[public()])
+async def add_security_key(request: Request) -> Response:
+    page = Page.of(request)
+    form = await page.form()
+    try:
+        import json
+
+        credential = json.loads(form.get("credential") or "{}")
+        body = {"credential": credential, "label": form.get("label") or "security key"}
+        await page.call("identity", "POST", "/me/credentials/webauthn", json=body, own=True)
+    except (ServiceError, ValueError) as exc:
+        message = exc.message if isinstance(exc, ServiceError) else "The security key's answer could not be read."
+        page.flash(f"The security key was not added: {message}", "error")
+    else:
+        page.flash("Your security key was added. You can use it to sign in.", "success")
+    return page.redirect("/security")

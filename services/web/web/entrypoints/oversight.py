@@ -1,0 +1,100 @@
+"""System and registry administrators' oversight: the registry administrators (A6R-56 system
+administrators), the credential issuance log (A6R-50), and impersonation (A6R-43), whose banner
+every page shows while it lasts."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+
+from registry_platform.auth import REGISTRY_ADMINISTRATOR
+from registry_platform.authz import public
+from web.adapters.backends import ServiceError
+from web.entrypoints.page import Page
+from web.entrypoints.people import user_page
+from web.entrypoints.pipeline import PageRoute
+from web.service_layer import tokens
+from web.service_layer.messages import field_errors
+
+router = APIRouter(route_class=PageRoute)
+
+
+@router.get("/registry-administrators", response_class=HTMLResponse, dependencies=[public()])
+async def registry_administrators(request: Request) -> Response:
+    page = Page.of(request)
+    page.require("registry_administrators")
+    grants = [g for g in await page.collect("identity", "/grants", pages=10) if g["role"] == REGISTRY_ADMINISTRATOR]
+    people = {}
+    for g in grants:
+        if g["user_id"] not in people:
+            try:
+                people[g["user_id"]] = await page.call("identity", "GET", f"/users/{g['user_id']}")
+            except ServiceError:
+                people[g["user_id"]] = {"id": g["user_id"]}
+    return page.render("registry_administrators.html", title="Registry administrators", grants=grants, people=people)
+
+
+@router.get("/credential-log", response_class=HTMLResponse, dependencies=[public()])
+async def credential_log(request: Request) -> Response:
+    page = Page.of(request)
+    page.require("credential_log")
+    cursor = request.query_params.get("cursor")
+    answer = await page.call("identity", "GET", "/log/credentials", params={"cursor": cursor, "limit": 50})
+    return page.render(
+        "credential_log.html", title="Credential issuance log", entries=answer["items"], next=answer.get("next")
+    )
+
+
+@router.post("/impersonation", response_class=HTMLResponse, dependencies=[public()])
+async def impersonate(request: Request) -> Response:
+    """Act for a user with a short-lived token naming you as the actor (RFC 8693 `act`)."""
+    page = Page.of(request)
+    page.require("impersonate")
+    form = await page.form()
+    user_id = form.get("user_id", "")
+    if len(form.get("reason", "")) < 3:
+        return await user_page(page, user_id, 400, {"impersonation_reason": "Give the reason; it is recorded."})
+    try:
+        answer = await page.call(
+            "identity", "POST", "/impersonation", json={"user_id": user_id, "reason": form["reason"]}, own=True
+        )
+    except ServiceError as exc:
+        return await user_page(page, user_id, 400, field_errors(exc, {"reason": "impersonation_reason"}))
+    session = page.user_session()
+    claims = tokens.claims(page.ctx, answer["access_token"])
+    session.set(
+        "impersonation",
+        {
+            "access": answer["access_token"],
+            "expires_at": time.time() + float(answer.get("expires_in", 120)),
+            "expires_iso": datetime.fromtimestamp(time.time() + float(answer.get("expires_in", 120)), UTC).isoformat(),
+            "user_id": user_id,
+            "label": form.get("label") or user_id,
+            "reason": form["reason"],
+            **claims,
+        },
+    )
+    session.pop("context")
+    page.flash(
+        f"You are now acting as {form.get('label') or user_id}. Everything you do is recorded with your name.", "info"
+    )
+    return page.redirect("/home")
+
+
+@router.post("/impersonation/end", response_class=HTMLResponse, dependencies=[public()])
+async def end_impersonation(request: Request) -> Response:
+    page = Page.of(request)
+    session = page.user_session()
+    imp = session.pop("impersonation")
+    session.pop("context")
+    if imp:
+        try:
+            await page.ctx.backends.call("identity", "POST", "/sessions/logout", token=imp["access"])
+        except Exception:  # noqa: S110 - the token dies within minutes anyway
+            pass
+        page.flash(f"You stopped acting as {imp.get('label', 'the user')}.", "info")
+    return page.redirect("/home")

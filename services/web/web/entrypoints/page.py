@@ -1,0 +1,223 @@
+"""One web request as the pages see it: the visitor's session, who they act as, their working
+context and menu, calls to the services with their token, and rendering."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.responses import Response
+
+from web.adapters.backends import ServiceError
+from web.adapters.sessions import WebSession
+from web.domain.access import Context, Grant, MenuItem, contexts_for, grants_of, may, menu_for, pick_context
+from web.entrypoints.security import cookie_name
+from web.entrypoints.templating import render
+from web.service_layer import tokens
+from web.service_layer.errors import NotPermitted, SignInRequired, StepUpRequired
+from web.service_layer.tokens import WebContext
+
+T = TypeVar("T")
+
+
+def safe_next(target: str | None, default: str = "/home") -> str:
+    """Only paths of this site: no scheme, no host, no protocol-relative '//'."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+class LazyCsrf:
+    """The session's CSRF token, made (with an anonymous session) only if a template shows a form:
+    pages without forms, such as the status board, create no session."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    def __str__(self) -> str:
+        return self.page.ensure_session().csrf
+
+    def __html__(self) -> str:
+        return str(self)
+
+
+class Page:
+    def __init__(self, request: Request, ctx: WebContext, session: WebSession | None, expired: bool) -> None:
+        self.request = request
+        self.ctx = ctx
+        self.session = session
+        self.expired = expired
+
+    @classmethod
+    async def open(cls, request: Request) -> Page:
+        ctx: WebContext = request.app.state.runtime.state["web"]
+        raw = request.cookies.get(cookie_name(ctx.settings.secure_cookies), "")
+        session, expired = await ctx.sessions.load(raw) if raw else (None, False)
+        return cls(request, ctx, session, expired)
+
+    @staticmethod
+    def of(request: Request) -> Page:
+        page = request.state.page
+        assert isinstance(page, Page)
+        return page
+
+    # The session and the signed-in user.
+    def ensure_session(self) -> WebSession:
+        if self.session is None or self.session.ended:
+            self.session = self.ctx.sessions.new()
+        return self.session
+
+    @property
+    def signed_in(self) -> bool:
+        return self.session is not None and not self.session.ended and bool(self.session.data.get("auth"))
+
+    def user_session(self) -> WebSession:
+        if not self.signed_in:
+            raise SignInRequired("Your session has expired; please sign in again." if self.expired else "")
+        assert self.session is not None
+        return self.session
+
+    @property
+    def acting(self) -> dict[str, Any]:
+        return tokens.effective(self.user_session())
+
+    @property
+    def impersonation(self) -> dict[str, Any] | None:
+        if self.session is None:
+            return None
+        imp = self.session.data.get("impersonation")
+        return imp if imp and imp.get("expires_at", 0) > time.time() else None
+
+    @property
+    def grants(self) -> list[Grant]:
+        return grants_of(self.acting.get("grants", []))
+
+    @property
+    def contexts(self) -> list[Context]:
+        return contexts_for(self.grants)
+
+    @property
+    def context(self) -> Context | None:
+        wanted = self.session.data.get("context") if self.session else None
+        return pick_context(self.contexts, wanted)
+
+    @property
+    def menu(self) -> list[MenuItem]:
+        return menu_for(self.context, self.grants)
+
+    def may(self, function: str, section: str | None = None) -> bool:
+        return self.signed_in and may(self.grants, function, section)
+
+    def require(self, function: str, section: str | None = None) -> None:
+        self.user_session()
+        if not may(self.grants, function, section):
+            raise NotPermitted()
+
+    def flash(self, message: str, kind: str = "info") -> None:
+        self.ensure_session().flash(message, kind)
+
+    @property
+    def client_address(self) -> str | None:
+        return self.request.client.host if self.request.client else None
+
+    # Calls to the services with the user's token.
+    async def _authorized(self, call: Callable[[str], Awaitable[T]], *, own: bool = False) -> T:
+        session = self.user_session()
+        for attempt in range(2):
+            token = await tokens.access_token(self.ctx, session, own=own)
+            try:
+                return await call(token)
+            except ServiceError as exc:
+                if exc.status != 401:
+                    raise
+                if exc.code == "step_up_required":
+                    raise StepUpRequired(exc.message) from exc
+                if self.impersonation and not own:
+                    session.pop("impersonation")
+                    raise NotPermitted(f"The impersonation ended: {exc.message}") from exc
+                if attempt == 0 and exc.code in ("invalid_token", "not_authenticated"):
+                    await tokens.refresh(self.ctx, session, force=True)
+                    continue
+                await self.ctx.sessions.delete(session)
+                raise SignInRequired(f"{exc.message} Please sign in again.") from exc
+        raise AssertionError("unreachable")
+
+    async def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        own: bool = False,
+    ) -> Any:
+        backends = self.ctx.backends
+        return await self._authorized(
+            lambda token: backends.call(
+                service, method, path, token=token, json=json, params=params, client_address=self.client_address
+            ),
+            own=own,
+        )
+
+    async def propose(self, command: dict[str, Any], transaction_id: str | None = None) -> tuple[int, Any]:
+        """A ledger transaction under the web's own id for it (idempotent on repeats)."""
+        tx = transaction_id or str(uuid.uuid4())
+        backends = self.ctx.backends
+        return await self._authorized(
+            lambda token: backends.call_with_status("ledger", "PUT", f"/transactions/{tx}", token=token, json=command)
+        )
+
+    async def collect(
+        self, service: str, path: str, params: dict[str, Any] | None = None, *, pages: int = 20, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """Every item of a paginated listing ({items, next}), up to `pages` pages."""
+        items: list[dict[str, Any]] = []
+        cursor_name = "after" if service == "ledger" else "cursor"
+        query = {**(params or {}), "limit": limit}
+        for _ in range(pages):
+            answer = await self.call(service, "GET", path, params=query)
+            items += answer.get("items", [])
+            if not answer.get("next"):
+                break
+            query[cursor_name] = answer["next"]
+        return items
+
+    # Forms and answers.
+    async def form(self) -> dict[str, str]:
+        data = await self.request.form()
+        return {k: v.strip() for k, v in data.items() if isinstance(v, str)}
+
+    async def form_list(self, name: str) -> list[str]:
+        data = await self.request.form()
+        return [v for v in data.getlist(name) if isinstance(v, str) and v]
+
+    def values(self) -> dict[str, Any]:
+        session = self.session
+        signed_in = self.signed_in
+        return {
+            "page": self,
+            "signed_in": signed_in,
+            "acting": self.acting if signed_in else {},
+            "me": (session.data.get("me") or {}) if session else {},
+            "contexts": self.contexts if signed_in else [],
+            "context": self.context if signed_in else None,
+            "menu": self.menu if signed_in else [],
+            "impersonation": self.impersonation,
+            "csrf": LazyCsrf(self),
+            "flashes": session.take_flashes() if session else [],
+            "path": self.request.url.path,
+            "params": dict(self.request.query_params),
+        }
+
+    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        return HTMLResponse(render(template, {**self.values(), **values}), status_code=status)
+
+    def redirect(self, url: str) -> Response:
+        if self.request.headers.get("hx-request"):
+            return Response(status_code=204, headers={"HX-Redirect": url})
+        return RedirectResponse(url, status_code=303)

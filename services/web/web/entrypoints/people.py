@@ -1,0 +1,257 @@
+"""People and their access (A6R-3, A6R-4, A6R-13, A6R-50): user records, identity verification,
+activation (link by email, code by phone), and whole-registry access suspension — all through the
+identity service, which decides who may do what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+
+from registry_platform.authz import public
+from web.adapters.backends import ServiceError
+from web.domain.access import grantable_roles
+from web.domain.people_forms import evidence, evidence_problems, grant_body, user_body
+from web.entrypoints.page import Page
+from web.entrypoints.pipeline import PageRoute
+from web.service_layer.messages import ACTION, field_errors
+
+router = APIRouter(route_class=PageRoute)
+USER_FIELDS = {
+    "email": "email",
+    "name": "name",
+    "date_of_birth": "date_of_birth",
+    "nationality": "nationality",
+    "duplicate_user": "email",
+    "value": "phone",
+    "contacts": "phone",
+    "invalid_email": "email",
+}
+GRANT_FIELDS = {
+    "role": "role",
+    "section": "section",
+    "account": "account",
+    "cooperative_approach": "cooperative_approach",
+    "invalid_scope": "section",
+    "unknown_role": "role",
+    "not_authorized": "role",
+}
+
+
+async def _users_page(
+    page: Page, values: dict[str, str], status: int = 200, errors: dict[str, str] | None = None
+) -> Response:
+    q = page.request.query_params
+    try:
+        answer = await page.call(
+            "identity",
+            "GET",
+            "/users",
+            params={"email": q.get("find"), "cursor": q.get("cursor"), "limit": 50},
+        )
+    except ServiceError as exc:
+        answer = {"items": [], "next": None}
+        errors = {**(errors or {}), "search": exc.message}
+    return page.render(
+        "users.html",
+        status=status,
+        title="People and access",
+        users=answer["items"],
+        next=answer.get("next"),
+        values=values,
+        errors=errors or {},
+        roles=grantable_roles(page.grants),
+        may_verify=page.may("users.verify"),
+    )
+
+
+@router.get("/users", response_class=HTMLResponse, dependencies=[public()])
+async def users(request: Request) -> Response:
+    page = Page.of(request)
+    page.require("users.manage")
+    return await _users_page(page, {"role": request.query_params.get("role", "")})
+
+
+@router.post("/users", response_class=HTMLResponse, dependencies=[public()])
+async def create_user(request: Request) -> Response:
+    """Add a person in one go: record, verification, role and activation, each by identity."""
+    page = Page.of(request)
+    page.require("users.manage")
+    form = await page.form()
+    errors = {
+        k: m
+        for k, m in (
+            ("email", "Give the person's email address."),
+            ("name", "Give the person's name."),
+            ("date_of_birth", "Give the date of birth."),
+            ("nationality", "Give the nationality."),
+            ("phone", "Give a phone number: the activation code is sent there."),
+        )
+        if not form.get(k)
+    }
+    if errors:
+        return await _users_page(page, form, 400, errors)
+    try:
+        created = await page.call("identity", "POST", "/users", json=user_body(form))
+    except ServiceError as exc:
+        return await _users_page(page, form, 400, field_errors(exc, USER_FIELDS))
+    user_id = created["user_id"]
+    notes = [f"{form['name']} was added."]
+    steps: list[tuple[str, str, str, dict[str, Any] | None]] = []
+    if form.get("verified") and page.may("users.verify"):
+        steps.append(("Identity verification recorded.", "POST", f"/users/{user_id}/verifications", evidence(form)))
+    if form.get("role"):
+        steps.append((f"Role {form['role'].replace('_', ' ')} granted.", "POST", "/grants", grant_body(user_id, form)))
+    if form.get("send_activation") and page.may("users.verify"):
+        steps.append(
+            ("Activation sent: a link by email and a code by phone.", "POST", f"/users/{user_id}/activations", None)
+        )
+    for note, method, path, body in steps:
+        try:
+            await page.call("identity", method, path, json=body)
+            notes.append(note)
+        except ServiceError as exc:
+            page.flash(f"{' '.join(notes)} But: {field_errors(exc, {})[ACTION]}", "error")
+            return page.redirect(f"/users/{user_id}")
+    page.flash(" ".join(notes), "success")
+    return page.redirect(f"/users/{user_id}")
+
+
+async def user_page(page: Page, user_id: str, status: int = 200, errors: dict[str, str] | None = None) -> Response:
+    user = await page.call("identity", "GET", f"/users/{user_id}")
+    grants = await page.collect("identity", "/grants", {"user_id": user_id}, pages=2)
+    credentials = None
+    if page.may("users.verify"):
+        try:
+            credentials = await page.call("identity", "GET", f"/users/{user_id}/credentials")
+        except ServiceError:
+            credentials = None
+    return page.render(
+        "user.html",
+        status=status,
+        title=user.get("name") or user.get("email"),
+        user=user,
+        grants=grants,
+        credentials=credentials,
+        roles=grantable_roles(page.grants),
+        errors=errors or {},
+        may_verify=page.may("users.verify"),
+        may_impersonate=page.may("impersonate"),
+    )
+
+
+@router.get("/users/{user_id}", response_class=HTMLResponse, dependencies=[public()])
+async def user(request: Request, user_id: str) -> Response:
+    page = Page.of(request)
+    page.require("users.manage")
+    return await user_page(page, user_id)
+
+
+async def _act(
+    page: Page, user_id: str, note: str, method: str, path: str, body: Any, fields: dict[str, str]
+) -> Response:
+    try:
+        await page.call("identity", method, path, json=body)
+    except ServiceError as exc:
+        return await user_page(page, user_id, 400, field_errors(exc, fields))
+    page.flash(note, "success")
+    return page.redirect(f"/users/{user_id}")
+
+
+@router.post("/users/{user_id}/verification", response_class=HTMLResponse, dependencies=[public()])
+async def verify(request: Request, user_id: str) -> Response:
+    page = Page.of(request)
+    page.require("users.verify")
+    form = await page.form()
+    problems = evidence_problems(form)
+    if problems:
+        return await user_page(page, user_id, 400, problems)
+    body = evidence(form)
+    body["outcome"] = "rejected" if form.get("outcome") == "rejected" else "verified"
+    return await _act(
+        page,
+        user_id,
+        "The identity verification was recorded.",
+        "POST",
+        f"/users/{user_id}/verifications",
+        body,
+        {"evidence": "document_number"},
+    )
+
+
+@router.post("/users/{user_id}/activation", response_class=HTMLResponse, dependencies=[public()])
+async def send_activation(request: Request, user_id: str) -> Response:
+    page = Page.of(request)
+    page.require("users.verify")
+    return await _act(
+        page,
+        user_id,
+        "Activation sent: a link by email and a code by phone.",
+        "POST",
+        f"/users/{user_id}/activations",
+        None,
+        {"user_not_verified": "activation"},
+    )
+
+
+@router.post("/users/{user_id}/access", response_class=HTMLResponse, dependencies=[public()])
+async def set_access(request: Request, user_id: str) -> Response:
+    """Suspend or restore a user's access to the whole registry (A6R-50; A6R-56 system administrators)."""
+    page = Page.of(request)
+    page.require("users.verify")
+    form = await page.form()
+    status = "suspended" if form.get("status") == "suspended" else "active"
+    return await _act(
+        page,
+        user_id,
+        f"Access is now {status}.",
+        "PUT",
+        f"/users/{user_id}/access",
+        {"status": status, "reason": form.get("access_reason", "")},
+        {"reason": "access_reason"},
+    )
+
+
+@router.post("/users/{user_id}/grants", response_class=HTMLResponse, dependencies=[public()])
+async def grant(request: Request, user_id: str) -> Response:
+    page = Page.of(request)
+    page.require("users.manage")
+    form = await page.form()
+    if not form.get("role"):
+        return await user_page(page, user_id, 400, {"role": "Choose the role to grant."})
+    return await _act(
+        page,
+        user_id,
+        f"Role {form['role'].replace('_', ' ')} granted.",
+        "POST",
+        "/grants",
+        grant_body(user_id, form),
+        GRANT_FIELDS,
+    )
+
+
+@router.post("/grants/{grant_id}/change", response_class=HTMLResponse, dependencies=[public()])
+async def change_grant(request: Request, grant_id: str) -> Response:
+    """Suspend, reactivate or revoke one user authorization (A6R-51)."""
+    page = Page.of(request)
+    page.require("users.manage")
+    form = await page.form()
+    action = form.get("action") if form.get("action") in ("suspend", "reactivate", "revoke") else "suspend"
+    user_id = form.get("user_id", "")
+    body = {"reason": form.get("reason") or None}
+    try:
+        await page.call("identity", "POST", f"/grants/{grant_id}/{action}", json=body)
+    except ServiceError as exc:
+        page.flash(field_errors(exc, {})[ACTION], "error")
+    else:
+        page.flash(
+            {
+                "suspend": "The authorization is suspended.",
+                "reactivate": "The authorization is active again.",
+                "revoke": "The authorization is revoked.",
+            }[action],
+            "success",
+        )
+    return page.redirect(f"/users/{user_id}" if user_id else "/users")

@@ -1,0 +1,137 @@
+"""What runs around every web page: session loading, the CSRF check on every unsafe request, the
+answer to interruptions (sign in, not permitted, step-up, a service down), session saving with its
+cookie, and the security headers.
+
+It is a FastAPI route class rather than ASGI middleware so that it travels with the routers: every
+way the platform builds the app (uvicorn's factory, the tests' `serve_all`) gets it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from web.adapters.backends import ServiceError, ServiceUnavailable
+from web.entrypoints.page import Page
+from web.entrypoints.security import (
+    CSRF_FIELD,
+    SAFE_METHODS,
+    apply_security_headers,
+    clear_session_cookie,
+    csrf_presented,
+    csrf_valid,
+    set_session_cookie,
+)
+from web.service_layer.errors import NotPermitted, SignInRequired, StepUpRequired
+
+log = logging.getLogger(__name__)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def _form(request: Request) -> dict[str, Any] | None:
+    if not request.headers.get("content-type", "").startswith(FORM_TYPES):
+        return None
+    return dict(await request.form())
+
+
+async def _csrf_ok(page: Page, request: Request) -> bool:
+    expected = page.session.csrf if page.session is not None else None
+    return csrf_valid(expected, csrf_presented(request.headers, await _form(request)))
+
+
+async def _interrupted(page: Page, exc: Exception) -> Response:
+    request = page.request
+    if isinstance(exc, SignInRequired):
+        if exc.message:
+            page.flash(exc.message, "error")
+        target = request.url.path if request.method == "GET" else "/home"
+        params = {"next": target} if target not in ("/", "/home") else {}
+        if page.expired:
+            params["expired"] = "1"
+        return page.redirect("/sign-in" + (f"?{urlencode(params)}" if params else ""))
+    if isinstance(exc, NotPermitted):
+        return page.render("error.html", status=403, title="Not available to you", message=exc.message)
+    if isinstance(exc, StepUpRequired):
+        session = page.user_session()
+        if request.method == "GET":
+            session.set("step_up", {"next": str(request.url.path), "form": None, "message": exc.message})
+        else:
+            form = {k: v for k, v in (await page.form()).items() if k != CSRF_FIELD}
+            lists = {k: await page.form_list(k) for k in form if len(await page.form_list(k)) > 1}
+            session.set(
+                "step_up",
+                {"next": str(request.url.path), "form": form, "lists": lists, "message": exc.message},
+            )
+        return page.redirect("/step-up")
+    assert isinstance(exc, ServiceUnavailable)
+    return page.render(
+        "error.html",
+        status=503,
+        title="A registry service is not reachable",
+        message=f"The {exc.service} service did not answer. Nothing was changed; try again in a moment.",
+    )
+
+
+def _refused(page: Page, exc: ServiceError) -> Response:
+    """A refusal no page expected (e.g. an account that is not yours): said plainly, never a 500."""
+    if exc.status == 404:
+        title, status = "Not found", 404
+    elif exc.status == 403:
+        title, status = "Not available to you", 403
+    else:
+        title, status = "The registry refused", 400 if exc.status < 500 else 502
+    log.info("unexpected refusal on %s: %s", page.request.url.path, exc)
+    return page.render("error.html", status=status, title=title, message=exc.message or exc.code)
+
+
+async def _finish(page: Page, response: Response) -> Response:
+    settings = page.ctx.settings
+    session = page.session
+    if session is not None:
+        if session.ended:
+            clear_session_cookie(response, secure=settings.secure_cookies)
+        else:
+            if session.dirty:
+                await page.ctx.sessions.save(session)
+            if session.new:
+                set_session_cookie(response, session.id, secure=settings.secure_cookies)
+                session.new = False
+    elif page.expired:
+        clear_session_cookie(response, secure=settings.secure_cookies)
+    return apply_security_headers(response)
+
+
+class PageRoute(APIRoute):
+    """Every route of the web's routers is a PageRoute (APIRouter(route_class=PageRoute))."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            page = await Page.open(request)
+            request.state.page = page
+            response: Response
+            if request.method not in SAFE_METHODS and not await _csrf_ok(page, request):
+                response = page.render(
+                    "error.html",
+                    status=400,
+                    title="This form has expired",
+                    message="The form was sent without its security token, or from an old page. "
+                    "Go back, reload the page and send it again.",
+                )
+            else:
+                try:
+                    response = await inner(request)
+                except (SignInRequired, NotPermitted, StepUpRequired, ServiceUnavailable) as exc:
+                    response = await _interrupted(page, exc)
+                except ServiceError as exc:
+                    response = _refused(page, exc)
+            return await _finish(page, response)
+
+        return handler

@@ -1,0 +1,68 @@
+"""The pages anyone may open: the landing page with the service status board, and the static files.
+
+Every route of the web service declares `public()` for the authorization matrix: its callers are
+browsers, which carry a session cookie, not an access token. Pages that need a signed-in user check
+the web session themselves (web.entrypoints.page.Page.require) and redirect to the sign-in page;
+the services they call then decide again with the user's own access token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from starlette.responses import Response
+
+from registry_platform.authz import public
+from web.adapters.backends import ServiceError, ServiceUnavailable
+from web.entrypoints.page import Page
+from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.security import apply_security_headers
+
+router = APIRouter(route_class=PageRoute)
+static_router = APIRouter()
+STATIC = Path(__file__).resolve().parents[1] / "static"
+STATIC_TYPES = {
+    "htmx.min.js": "text/javascript",
+    "registry.js": "text/javascript",
+    "webauthn.js": "text/javascript",
+    "registry.css": "text/css",
+    "htmx.LICENSE.txt": "text/plain",
+}
+
+
+async def _status(page: Page) -> tuple[list[dict[str, str]] | None, int]:
+    try:
+        instances = await page.ctx.backends.call("reporting", "GET", "/services")
+    except (ServiceError, ServiceUnavailable):
+        return None, 503
+    return list(instances), 200
+
+
+@router.get("/", response_class=HTMLResponse, dependencies=[public()])
+async def landing(request: Request) -> Response:
+    """Anonymous visitors: sign-in link and the service status board; signed-in users: their home."""
+    page = Page.of(request)
+    if page.signed_in:
+        return page.redirect("/home")
+    instances, status = await _status(page)
+    return page.render("landing.html", status=status, title="Welcome", instances=instances)
+
+
+@router.get("/status", response_class=HTMLResponse, dependencies=[public()])
+async def status_board(request: Request) -> Response:
+    page = Page.of(request)
+    instances, status = await _status(page)
+    return page.render("status.html", status=status, title="Service status", instances=instances)
+
+
+@static_router.get("/static/{name}", dependencies=[public()], include_in_schema=False)
+async def static_file(name: str) -> Response:
+    """The project's own scripts and styles (no CDN: the CSP allows this origin only)."""
+    media_type = STATIC_TYPES.get(name)
+    if media_type is None:
+        return apply_security_headers(Response("Not found", status_code=404, media_type="text/plain"))
+    response = FileResponse(STATIC / name, media_type=media_type)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return apply_security_headers(response, cacheable=True)
