@@ -49,8 +49,12 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
     async def start(runtime: ServiceRuntime) -> None:
         relay = runtime.relay
         settings = runtime.settings
-        if isinstance(settings, RulesSettings) and settings.descriptors_url:
-            service.descriptors = DescriptorsClient(settings.descriptors_url, settings.token_secret.get_secret_value())
+        # Set on every start: a definition (and its service) may be started again with other settings.
+        service.descriptors = (
+            DescriptorsClient(settings.descriptors_url, settings.token_secret.get_secret_value())
+            if isinstance(settings, RulesSettings) and settings.descriptors_url
+            else None
+        )
         service.bind(runtime.engine, runtime.topic, relay.wake if relay is not None else lambda: None)
         runtime.state["rules"] = service
 
