@@ -68,12 +68,14 @@ class Harness:
     settings: IdentitySettings
 
     def totp(self, user: User) -> str:
-        """The next code the user's app shows whose step was not used yet."""
+        """The next code the user's app shows whose step was not used yet: the current step or the
+        next one, never the previous, which the service stops accepting if its clock ticks over
+        between this call and the request."""
         current = totp.step_at(self.clock())
-        step = max(user.last_step + 1, current - 1)
+        step = max(user.last_step + 1, current)
         if step > current + 1:
             self.clock.advance(30)
-            step = max(user.last_step + 1, totp.step_at(self.clock()) - 1)
+            step = max(user.last_step + 1, totp.step_at(self.clock()))
         user.last_step = step
         return totp.code_at(user.totp_secret, step)
 
