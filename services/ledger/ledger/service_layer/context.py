@@ -113,6 +113,8 @@ class TxContext:
     reserved: tuple[tuple[int, int, int], ...] = ()
     # The lowest serial a new issuance of each scope may take, past those promised to waiting issuances.
     serial_floor: dict[ScopeKey, int] = field(default_factory=dict)
+    # A proposal's look ahead at a transfer (saga step 1): choose and check, write nothing.
+    dry_run: bool = False
 
     @property
     def tx(self) -> uuid.UUID:

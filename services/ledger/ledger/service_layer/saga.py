@@ -24,6 +24,8 @@ from ledger.service_layer.context import Proposal, ScopeKey, TxContext, scope_ke
 SAGA_KINDS = frozenset(
     {"issue_units", "transfer_units", "corrective_transfer", "external_transfer_out", "external_transfer_in"}
 )
+# Commands that only move existing units: a proposal of one can be worked out without writing.
+MOVING_KINDS = frozenset({"transfer_units", "corrective_transfer", "external_transfer_out"})
 COMMAND: TypeAdapter[Any] = TypeAdapter(c.AnyCommand)
 PROPOSALS_TOPIC = "ledger.proposals"
 VERDICTS_TOPIC = "rules.verdicts"

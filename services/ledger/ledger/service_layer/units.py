@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.adapters.repository import Holding, NewBlock
+from ledger.adapters.repository import Holding, LedgerRepository, NewBlock
 from ledger.domain.builtin_rules import (
     AUTHORIZATION,
     CORRECTION_RULES,
@@ -24,7 +24,7 @@ from ledger.domain.splitting import remainders
 from ledger.service_layer import commands as c
 from ledger.service_layer.configuration import Conflict, NotFound
 from ledger.service_layer.context import Event, TxContext, scope_key
-from ledger.service_layer.saga import take_highest
+from ledger.service_layer.saga import Range, take_highest
 from registry_contracts.nomenclatures import UnknownCode, load_default
 
 
@@ -81,9 +81,18 @@ async def _explicit(ctx: TxContext, source: str, ranges: list[c.SerialRangeRef])
 
 
 async def _implicit(ctx: TxContext, source: str, selection: c.Selection) -> list[Piece]:
-    if ctx.reserved:
-        return await _implicit_around_reservations(ctx, source, selection)
-    exact, candidates = await ctx.repo.selection_candidates(source, selection)
+    return await select_implicit(ctx.repo, ctx.reserved, source, selection)
+
+
+async def select_implicit(
+    repo: LedgerRepository, reserved: tuple[Range, ...], source: str, selection: c.Selection
+) -> list[Piece]:
+    """A6R-52's implicit selection from `source`'s eligible blocks, around the serials `reserved`
+    (scope id, first, last) for proposals awaiting their verdict. It reads and never writes: the
+    writer moves what it returns, and POST /transfers/preview shows it."""
+    if reserved:
+        return await _implicit_around_reservations(repo, reserved, source, selection)
+    exact, candidates = await repo.selection_candidates(source, selection)
     if exact is not None:
         return [Piece(exact, exact.first, exact.last)]
     held = sum(h.quantity for h in candidates)
@@ -95,12 +104,14 @@ async def _implicit(ctx: TxContext, source: str, selection: c.Selection) -> list
     return [Piece(candidates[i], candidates[i].first, candidates[i].first + n - 1) for i, n in plan]
 
 
-async def _implicit_around_reservations(ctx: TxContext, source: str, selection: c.Selection) -> list[Piece]:
+async def _implicit_around_reservations(
+    repo: LedgerRepository, reserved: tuple[Range, ...], source: str, selection: c.Selection
+) -> list[Piece]:
     """A6R-52 over what is available: serials promised to proposals awaiting their verdict are cut
     out of their blocks, and what is left of such a block competes as a block of its own size.
     The database's shortest-first prefix of the untouched blocks is enough: the merged order
     reaches the quantity no later than that prefix does."""
-    touched = await ctx.repo.holdings_overlapping_ranges(source, selection, ctx.reserved)
+    touched = await repo.holdings_overlapping_ranges(source, selection, reserved)
     available = [
         Piece(h, first, last)
         for h in touched
@@ -108,13 +119,13 @@ async def _implicit_around_reservations(ctx: TxContext, source: str, selection: 
             (h.first, h.last),
             [
                 (max(f, h.first), min(l_, h.last))
-                for s, f, l_ in ctx.reserved
+                for s, f, l_ in reserved
                 if s == h.scope_id and f <= h.last and h.first <= l_
             ],
         )
     ]
     exclude = frozenset(h.block_id for h in touched)
-    exact, candidates = await ctx.repo.selection_candidates(source, selection, exclude=exclude)
+    exact, candidates = await repo.selection_candidates(source, selection, exclude=exclude)
     quantity = selection.quantity
     exacts = [p for p in available if p.last - p.first + 1 == quantity]
     if exact is not None:
@@ -155,7 +166,23 @@ async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[d
     A6R-52) stay in the source as new blocks. In the destination, a moved range joins any live
     block of the same issuance that it touches (consecutive serials, same metadata) into one
     block. So an account never holds two adjacent blocks of one issuance, and units moving back
-    and forth do not fragment the registry (A6R-52: registries shall minimise fragmentation)."""
+    and forth do not fragment the registry (A6R-52: registries shall minimise fragmentation).
+
+    In a dry run the ranges are named with the blocks that hold them now: what the transfer would
+    take, and the block ids whose issuance metadata describe the units."""
+    ctx.taken += [(p.holding.scope_id, p.first, p.last) for p in pieces]
+    if ctx.dry_run:
+        return [
+            {
+                "block_id": p.holding.block_id,
+                "account": destination,
+                "scope": ctx.scope_view(p.holding.scope_id),
+                "first": p.first,
+                "last": p.last,
+                "quantity": p.last - p.first + 1,
+            }
+            for p in sorted(pieces, key=lambda p: (p.holding.block_id, p.first))
+        ]
     created: list[NewBlock] = []
     cuts: dict[int, list[Piece]] = {}
     for p in pieces:
@@ -196,7 +223,6 @@ async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[d
             for first_serial, last_serial in members
         ]
     retired = list(cuts) + [n.block_id for n in neighbours]
-    ctx.taken += [(p.holding.scope_id, p.first, p.last) for p in pieces]
     await ctx.repo.move_blocks(retired, created, ctx.tx)
     return sorted(moved, key=lambda m: (m["block_id"], m["first"]))
 

@@ -151,6 +151,8 @@ class LedgerWriter:
         # Clients waiting for the decision on a proposal that awaits its verdict.
         self._decisions: dict[uuid.UUID, asyncio.Future[Outcome]] = {}
         self.reservations = saga.Reservations()
+        # Proposals this process sent to the rules service, as their verdicts will find them.
+        self._proposed: dict[uuid.UUID, Proposal] = {}
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -208,19 +210,21 @@ class LedgerWriter:
     async def decide(self, tx: uuid.UUID, verdict: dict[str, Any]) -> Outcome | None:
         """Take the decision on a proposal with the rules service's verdict (or the deadline's).
         None if there is no such proposal; a repeat if it was decided already."""
-        async with self._engine.connect() as conn:
-            row = await LedgerRepository(conn).proposal(tx)
-        if row is None:
-            return None
-        proposal = Proposal(
-            transaction_id=tx,
-            command=saga.COMMAND.validate_python(row.command),
-            principal=principal_from_identity(row.identity),
-            proposed_at=datetime.min,
-            verdict=verdict,
-            request_digest=bytes(row.request_hash),
-        )
-        return await self.submit(proposal)
+        proposal = self._proposed.pop(tx, None)
+        if proposal is None:
+            # Proposed before this process started, or a verdict read again: the database knows.
+            async with self._engine.connect() as conn:
+                row = await LedgerRepository(conn).proposal(tx)
+            if row is None:
+                return None
+            proposal = Proposal(
+                transaction_id=tx,
+                command=saga.COMMAND.validate_python(row.command),
+                principal=principal_from_identity(row.identity),
+                proposed_at=datetime.min,
+                request_digest=bytes(row.request_hash),
+            )
+        return await self.submit(replace(proposal, verdict=verdict))
 
     async def expire_overdue(self, stop: asyncio.Event) -> None:
         """Reject proposals whose verdict did not come in time: never recorded without one."""
@@ -427,11 +431,13 @@ class LedgerWriter:
     async def _propose(
         self, conn: AsyncConnection, repo: LedgerRepository, proposal: Proposal
     ) -> tuple[_Awaiting | None, list[tuple[str, Any]], DomainError | None]:
-        """Saga step 1: run the command in a savepoint to learn what it would do, roll it back, keep
-        the resolved command, reserve what it takes, and ask the rules service. A refusal (built-in
-        rules, or units another waiting proposal holds) is returned for `_decide` to record at
-        once: no verdict could save it."""
+        """Saga step 1: learn what the command would do, keep the resolved command, reserve what it
+        takes, and ask the rules service. A transfer is run dry (chosen and checked, nothing
+        written); an issuance writes new blocks and scopes, so it runs in a savepoint that is rolled
+        back. A refusal (built-in rules, or units another waiting proposal holds) is returned for
+        `_decide` to record at once: no verdict could save it."""
         tx = proposal.transaction_id
+        dry_run = proposal.command.kind in saga.MOVING_KINDS
         ctx = TxContext(
             repo=repo,
             proposal=proposal,
@@ -439,16 +445,18 @@ class LedgerWriter:
             catalogue=self.catalogue,
             reserved=self.reservations.others(tx),
             serial_floor=self.reservations.serial_floor(),
+            dry_run=dry_run,
         )
         counters_before = replace(self.counters)
-        savepoint = await conn.begin_nested()
+        savepoint = None if dry_run else await conn.begin_nested()
         try:
             result = await HANDLERS[proposal.command.kind](ctx, proposal.command)
             metadata = await repo.block_metadata([b["block_id"] for b in result["blocks"]])
         except DomainError as refusal:
             return None, [], refusal
         finally:
-            await savepoint.rollback()
+            if savepoint is not None:
+                await savepoint.rollback()
             self.counters.__dict__.update(counters_before.__dict__)
         moved, issued = tuple(ctx.taken), saga.issued_range(proposal.command, result)
         if self.reservations.clash(tx, moved, issued):
@@ -461,6 +469,14 @@ class LedgerWriter:
         reserved = saga.Reservations.as_json(moved, issued)
         await repo.add_proposal(tx, digest, command, proposal.identity(), proposal.proposed_at, deadline, reserved)
         self.reservations.hold(tx, moved, issued)
+        self._proposed[tx] = Proposal(
+            transaction_id=tx,
+            command=command,
+            # As the database keeps it: the decision must not depend on which of the two it comes from.
+            principal=principal_from_identity(proposal.identity()),
+            proposed_at=datetime.min,
+            request_digest=digest,
+        )
         outcome = Outcome(
             tx,
             "proposed",

@@ -30,7 +30,10 @@ class ReadModel:
                 "INSERT INTO accounts (number, type, status, section, cooperative_approach, holder, updated_at) "
                 "VALUES (:number, :type, :status, :section, :cooperative_approach, :holder, :at) "
                 "ON CONFLICT (number) DO UPDATE SET type = EXCLUDED.type, section = EXCLUDED.section, "
-                "cooperative_approach = EXCLUDED.cooperative_approach, holder = EXCLUDED.holder"
+                "cooperative_approach = EXCLUDED.cooperative_approach, holder = EXCLUDED.holder "
+                # Every proposal describes its accounts again: write (and lock the row) only for news.
+                "WHERE (accounts.type, accounts.section, accounts.cooperative_approach, accounts.holder) "
+                "IS DISTINCT FROM (EXCLUDED.type, EXCLUDED.section, EXCLUDED.cooperative_approach, EXCLUDED.holder)"
             ),
             {
                 "number": account["number"],
