@@ -45,7 +45,7 @@ async def _verify(settings: IdentitySettings) -> int:
     finally:
         await engine.dispose()
     if broken is not None:
-        print(f"identity log INVALID at entry {broken}")
+        print(f"identity log INVALID at entry {broken.sequence}: {broken.reason}")
         return 1
     print("identity log valid")
     return 0

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from identity.domain.journal import Entry, first_broken
+from identity.domain.journal import CHAIN, Entry
 from identity.service_layer.unit import Identity
+from registry_contracts.chain import Break, first_break
 
 
 def _entry(row: Any) -> dict[str, Any]:
@@ -59,10 +60,10 @@ async def entries(engine: AsyncEngine, batch: int = 1000) -> AsyncIterator[tuple
         after = rows[-1].sequence
 
 
-async def verify_chain(engine: AsyncEngine) -> int | None:
-    """The sequence of the first entry that breaks the hash chain, or None if the chain holds."""
-    collected = [e async for e in entries(engine)]
-    return first_broken(collected)
+async def verify_chain(engine: AsyncEngine) -> Break | None:
+    """Where the hash chain first breaks, or None if it holds."""
+    collected = [entry.link(stored) async for entry, stored in entries(engine)]
+    return first_break(CHAIN, collected)
 
 
 def replay_grants(log: list[Entry]) -> dict[str, dict[str, Any]]:

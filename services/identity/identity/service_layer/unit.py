@@ -21,9 +21,10 @@ from identity.adapters.keys import SigningKeys
 from identity.adapters.notifier import Notifier, OutboundMessages
 from identity.adapters.sealing import Sealer
 from identity.domain.clock import Clock, system_clock
-from identity.domain.journal import GENESIS, Entry, entry_hash
+from identity.domain.journal import CHAIN, Entry
 from identity.domain.throttle import ThrottlePolicy
 from identity.settings import IdentitySettings
+from registry_contracts.chain import GENESIS_HASH
 from registry_contracts.envelope import EventEnvelope
 from registry_platform.access_feed import ACCESS_TOPIC
 from registry_platform.auth import Grant
@@ -72,7 +73,7 @@ class Unit:
         last = (
             await self.conn.execute(text("SELECT sequence, hash FROM identity_log ORDER BY sequence DESC LIMIT 1"))
         ).first()
-        sequence, previous = (last[0] + 1, bytes(last[1])) if last else (1, GENESIS)
+        sequence, previous = (last[0] + 1, bytes(last[1])) if last else (1, GENESIS_HASH)
         plain = json.loads(json.dumps(data, default=str))
         entry = Entry(sequence, self.now, kind, actor.initiator, actor.on_behalf_of, subject, plain)
         await self.conn.execute(
@@ -88,7 +89,7 @@ class Unit:
                 "o": entry.on_behalf_of,
                 "sub": subject,
                 "d": json.dumps(plain),
-                "h": entry_hash(previous, entry),
+                "h": CHAIN.hash(entry.body(), previous),
             },
         )
         log.info("identity operation %s on %s (log entry %d)", kind, subject or "-", sequence)

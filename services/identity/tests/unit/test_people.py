@@ -5,8 +5,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from identity.domain.errors import Refused
-from identity.domain.journal import GENESIS, Entry, entry_hash, first_broken
+from identity.domain.journal import CHAIN, Entry
 from identity.domain.people import check_contacts, normalise_email, person_key, split_change
+from registry_contracts.chain import GENESIS_HASH, first_break
 
 
 def test_a6r_15_person_key_ignores_accents_case_spacing_and_punctuation() -> None:
@@ -36,12 +37,12 @@ def test_a6r_11_contacts_apply_at_once_names_wait() -> None:
 
 def test_a6r_48_the_chain_exposes_an_altered_entry() -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    entries, previous = [], GENESIS
+    links, previous = [], GENESIS_HASH
     for n in range(1, 4):
         e = Entry(n, at, "grant.granted", "admin", None, "u1", {"id": f"g{n}"})
-        h = entry_hash(previous, e)
-        entries.append((e, h))
-        previous = h
-    assert first_broken(entries) is None
+        links.append(e.link(CHAIN.hash(e.body(), previous)))
+        previous = links[-1].entry_hash
+    assert first_break(CHAIN, links) is None
     tampered = Entry(2, at, "grant.granted", "admin", None, "u1", {"id": "other"})
-    assert first_broken([entries[0], (tampered, entries[1][1]), entries[2]]) == 2
+    broken = first_break(CHAIN, [links[0], tampered.link(links[1].entry_hash), links[2]])
+    assert broken is not None and broken.sequence == 2

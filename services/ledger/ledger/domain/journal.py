@@ -1,8 +1,7 @@
 """The journal: hash-chained entries and signed Merkle checkpoints (A6R-48, A6R-21).
 
-- Each entry's hash is SHA-256 over the RFC 8785 canonical JSON of (sequence, recorded_at, kind,
-  body, previous entry's hash), domain-separated, so no entry can change, vanish or be slipped in
-  without breaking every later link.
+- Each entry's hash links it to the one before (registry_contracts.chain), so no entry can change,
+  vanish or be slipped in without breaking every later link.
 - A checkpoint signs the RFC 9162 Merkle tree head over all entry hashes up to `tree_size`; a
   verifier holding only the public key can then prove the journal's first `tree_size` entries.
 
@@ -15,53 +14,18 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from registry_contracts.canonical import canonical_json, domain_hash
+from registry_contracts.canonical import canonical_json
+from registry_contracts.chain import Break, Chain, ChainCursor, JournalEntry
+from registry_contracts.chain import JournalHead as BaseHead
 from registry_contracts.signing import Signature, SignatureInvalid, Signer, Verifier
 from registry_contracts.timestamps import iso_utc
 
-ENTRY_DOMAIN = "a6r-registry/ledger/journal-entry/v1"
 CHECKPOINT_DOMAIN = "a6r-registry/ledger/journal-checkpoint/v1"
-GENESIS_HASH = bytes(32)
 
 
-@dataclass(frozen=True)
-class JournalEntry:
-    sequence: int
-    recorded_at: datetime
-    kind: str
-    body: dict[str, Any]
-    previous_hash: bytes
-    entry_hash: bytes
-
-
-def entry_hash(sequence: int, recorded_at: datetime, kind: str, body: dict[str, Any], previous_hash: bytes) -> bytes:
-    return domain_hash(
-        ENTRY_DOMAIN,
-        {
-            "sequence": sequence,
-            "recorded_at": iso_utc(recorded_at),
-            "kind": kind,
-            "body": body,
-            "previous_hash": previous_hash.hex(),
-        },
-    )
-
-
-@dataclass
-class JournalHead:
-    """Where the next entry goes: the writer's only journal state."""
-
-    sequence: int = 0
-    last_hash: bytes = GENESIS_HASH
-
-    def append(self, recorded_at: datetime, kind: str, body: dict[str, Any]) -> JournalEntry:
-        sequence = self.sequence + 1
-        digest = entry_hash(sequence, recorded_at, kind, body, self.last_hash)
-        entry = JournalEntry(sequence, recorded_at, kind, body, self.last_hash, digest)
-        self.sequence, self.last_hash = sequence, digest
-        return entry
+class JournalHead(BaseHead):
+    chain = Chain("a6r-registry/ledger/journal-entry/v1")
 
 
 def leaf_hash(entry_digest: bytes) -> bytes:
@@ -130,53 +94,36 @@ def sign_checkpoint(signer: Signer, tree_size: int, root_hash: bytes, signed_at:
     return Checkpoint(tree_size, root_hash, signed_at, signer.sign(message))
 
 
-@dataclass(frozen=True)
-class Finding:
-    """The first thing wrong with a journal; `sequence` names the first bad entry."""
-
-    sequence: int
-    problem: str
-
-
 def verify_journal(
     entries: Iterable[JournalEntry], checkpoints: Iterable[Checkpoint], verifier: Verifier
-) -> Iterator[Finding]:
-    """Yield the first finding (then stop): a broken link, a bad hash, a gap, or a bad checkpoint."""
+) -> Iterator[Break]:
+    """Yield the first break (then stop): a broken link, a bad hash, a gap, or a bad checkpoint."""
     by_size = {c.tree_size: c for c in checkpoints}
     frontier = MerkleFrontier()
-    expected_previous, expected_sequence = GENESIS_HASH, 1
+    cursor = ChainCursor(JournalHead.chain)
     for entry in entries:
-        if entry.sequence != expected_sequence:
-            yield Finding(expected_sequence, f"entry {expected_sequence} is missing (found {entry.sequence} next)")
+        broken = cursor.follow(entry.link())
+        if broken is None:
+            frontier.append(entry.entry_hash)
+            checkpoint = by_size.pop(frontier.size, None)
+            if checkpoint is not None:
+                broken = _check_checkpoint(checkpoint, frontier.root(), verifier)
+        if broken is not None:
+            yield broken
             return
-        if entry.previous_hash != expected_previous:
-            yield Finding(entry.sequence, "previous_hash does not match the hash of the entry before it")
-            return
-        recomputed = entry_hash(entry.sequence, entry.recorded_at, entry.kind, entry.body, entry.previous_hash)
-        if recomputed != entry.entry_hash:
-            yield Finding(entry.sequence, "content does not match its entry_hash (altered)")
-            return
-        frontier.append(entry.entry_hash)
-        checkpoint = by_size.pop(frontier.size, None)
-        if checkpoint is not None:
-            finding = _check_checkpoint(checkpoint, frontier.root(), verifier)
-            if finding:
-                yield finding
-                return
-        expected_previous, expected_sequence = entry.entry_hash, entry.sequence + 1
     if by_size:
         size = min(by_size)
-        yield Finding(frontier.size + 1, f"checkpoint over {size} entries, but the journal has only {frontier.size}")
+        yield Break(frontier.size + 1, f"checkpoint over {size} entries, but the journal has only {frontier.size}")
 
 
-def _check_checkpoint(checkpoint: Checkpoint, root: bytes, verifier: Verifier) -> Finding | None:
+def _check_checkpoint(checkpoint: Checkpoint, root: bytes, verifier: Verifier) -> Break | None:
     if checkpoint.root_hash != root:
-        return Finding(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size}: Merkle root does not match")
+        return Break(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size}: Merkle root does not match")
     try:
         verifier.verify(
             checkpoint.signature,
             checkpoint_message(checkpoint.tree_size, checkpoint.root_hash, checkpoint.signed_at),
         )
     except SignatureInvalid as exc:
-        return Finding(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size}: signature invalid: {exc}")
+        return Break(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size}: signature invalid: {exc}")
     return None

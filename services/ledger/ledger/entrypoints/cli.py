@@ -21,15 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledger.adapters.digest import state_digest
 from ledger.adapters.journal_source import checkpoints_from_database, entries_from_database, entries_from_topic
 from ledger.bootstrap import DEFINITION, journal_signer
-from ledger.domain.journal import Finding, verify_journal
+from ledger.domain.journal import verify_journal
 from ledger.service_layer.replay import ReplayDiverged, replay
 from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter
 from ledger.settings import LedgerSettings
+from registry_contracts.chain import Break
 from registry_contracts.signing import KeyRing
 from registry_platform import db, migrations
 
 
-async def find_problem(engine: AsyncEngine, settings: LedgerSettings) -> Finding | None:
+async def find_problem(engine: AsyncEngine, settings: LedgerSettings) -> Break | None:
     keyring = KeyRing([journal_signer(settings).public_key()])
     entries = [e async for e in entries_from_database(engine)]
     checkpoints = await checkpoints_from_database(engine)
@@ -40,9 +41,9 @@ async def find_problem(engine: AsyncEngine, settings: LedgerSettings) -> Finding
     recorded = {seq: (tx, outcome) for seq, tx, outcome in rows}
     for entry in entries:
         if recorded.pop(entry.sequence, None) != (entry.body.get("transaction_id"), entry.body.get("outcome")):
-            return Finding(entry.sequence, "no transaction record matches this journal entry")
+            return Break(entry.sequence, "no transaction record matches this journal entry")
     if recorded:
-        return Finding(min(recorded), "a transaction record has no journal entry")
+        return Break(min(recorded), "a transaction record has no journal entry")
     return None
 
 
@@ -53,7 +54,7 @@ async def _verify(settings: LedgerSettings) -> int:
     finally:
         await engine.dispose()
     if finding:
-        print(f"journal INVALID at entry {finding.sequence}: {finding.problem}")
+        print(f"journal INVALID at entry {finding.sequence}: {finding.reason}")
         return 1
     print("journal valid")
     return 0

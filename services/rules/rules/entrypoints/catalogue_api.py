@@ -114,7 +114,11 @@ async def verify_journal(request: Request) -> dict[str, Any]:
     async def work(service: RulesService, conn: Any) -> dict[str, Any]:
         entries = await Repository(conn).journal(limit=10**9)
         broken = verify_chain(entries)
-        return {"entries": len(entries), "valid": broken is None, "first_broken_sequence": broken}
+        return {
+            "entries": len(entries),
+            "valid": broken is None,
+            "first_broken_sequence": broken.sequence if broken else None,
+        }
 
     return await read(request, work)
 

@@ -53,7 +53,7 @@ async def _verify(settings: ServiceSettings) -> int:
         await engine.dispose()
     broken = verify_chain(entries)
     if broken is not None:
-        print(f"configuration journal INVALID at entry {broken}")
+        print(f"configuration journal INVALID at entry {broken.sequence}: {broken.reason}")
         return 1
     print(f"configuration journal valid ({len(entries)} entries)")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from registry_contracts.chain import Break
 from rules import samples
 from rules.adapters.plugins import installed_plugins
 from rules.domain.catalogue import ParamSpec, RuleVersion, Violation
@@ -57,5 +58,5 @@ def test_a6r17_the_configuration_journal_is_a_hash_chain() -> None:
     tampered = type(first)(
         1, T0, "suspended", {"target": "cap", "reason": "other"}, first.previous_hash, first.entry_hash
     )
-    assert verify_chain([tampered, second]) == 1
-    assert verify_chain([second]) == 2
+    assert verify_chain([tampered, second]) == Break(1, "content does not match its entry_hash (altered)")
+    assert verify_chain([second]) == Break(1, "entry 1 is missing (found 2 next)")
