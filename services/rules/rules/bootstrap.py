@@ -84,6 +84,7 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
                     "ledger.TransactionRecorded": handler(compliance.on_transaction_recorded),
                     "ledger.AccountStatusChanged": handler(compliance.on_account_status_changed),
                 },
+                batch=True,
             ),
         ],
         routers=[catalogue_api.router, bindings_api.router, evaluation_api.router],

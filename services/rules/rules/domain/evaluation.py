@@ -62,6 +62,12 @@ class Snapshot:
                 if v.expression is not None:
                     program(v.expression)  # compile now, not on the first proposal
 
+    def binds(self, kind: str) -> bool:
+        """Whether any unsuspended binding is of a rule with a version of `kind` (at any time)."""
+        return any(
+            v.kind == kind for bound in self._by_target.values() for b in bound for v in self.versions.get(b.rule, [])
+        )
+
     def applicable(self, kind: str, targets: Targets, at: datetime) -> list[Applicable]:
         """The rules of `kind` that apply at `at` through these targets, in rule-name order."""
         by_rule: dict[str, list[Binding]] = {}

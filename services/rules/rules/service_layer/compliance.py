@@ -107,6 +107,8 @@ async def on_transaction_recorded(service: RulesService, conn: AsyncConnection, 
     if not touched:
         return
     snapshot = await service.snapshot(conn)
+    if not snapshot.binds("compliance"):
+        return  # nothing to check the new end state against: spare the holdings' reads
     found, _ = await _check_accounts(snapshot, readmodel, touched, event.recorded_at)
     now = service.clock()
     violations = [_violation(f, a, h, transaction_id=event.transaction_id, check_id=None, at=now) for a, h, f in found]

@@ -116,3 +116,20 @@ def test_a_registry_binding_applies_where_a_section_binding_may_not() -> None:
     result = verdict(snapshot(by_section, bind("quiet"), versions=versions))
     assert result["outcome"] == "deny"
     assert result["rules"][0]["target_type"] == "registry"
+
+
+def test_a6r19_a_catalogue_binds_compliance_only_through_an_unsuspended_binding_of_a_compliance_rule() -> None:
+    compliance = RuleVersion(
+        "no-old-vintages",
+        1,
+        "compliance",
+        None,
+        "holding.vintage < 2021",
+        effective_from=T0,  # type: ignore[arg-type]
+    )
+    versions = {**pack_versions(), "no-old-vintages": [compliance]}
+    assert not snapshot(bind(CAP, max_quantity=10), versions=versions).binds("compliance")
+    bound = bind("no-old-vintages", "section", "GHA")
+    assert snapshot(bind(CAP, max_quantity=10), bound, versions=versions).binds("compliance")
+    assert not snapshot(bound, versions=versions, suspended_bindings=frozenset({bound.id})).binds("compliance")
+    assert not snapshot(bound, versions=versions, suspended_rules=frozenset({"no-old-vintages"})).binds("compliance")
