@@ -32,7 +32,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 typecheck: setup
-	$(BIN)/mypy libs/contracts/registry_contracts libs/platform/registry_platform $(foreach s,$(SERVICES),services/$(s)/$(subst -,_,$(s)))
+	$(BIN)/mypy libs/contracts/registry_contracts libs/platform/registry_platform $(foreach s,$(SERVICES),services/$(s)/$(subst -,_,$(s))) bench
 
 test: lint typecheck browser
 	$(BIN)/pytest -q $(PYTEST_ARGS)

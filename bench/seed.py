@@ -23,8 +23,9 @@ from typing import Any
 
 import psycopg
 
-from ledger.domain.journal import GENESIS_HASH, JournalHead
+from ledger.domain.journal import JournalHead
 from registry_contracts.canonical import canonical_json
+from registry_contracts.chain import GENESIS_HASH
 
 SCOPE = {
     "originating_registry": "CHE01",
