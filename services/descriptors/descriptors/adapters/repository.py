@@ -24,6 +24,7 @@ from descriptors.domain.model import (
     Supersession,
     UnitRange,
 )
+from registry_contracts.events.descriptors import DescriptorDocument
 
 SCOPE_MATCH = " AND ".join(f"{{t}}.{f} = :{f}" for f in SCOPE_FIELDS)
 SCOPE_COLUMNS = ", ".join(SCOPE_FIELDS)
@@ -61,6 +62,41 @@ class NewDescriptor:
     transaction_id: str | None = None
     request_hash: str | None = None
     received_from: str | None = None
+
+    @classmethod
+    def of_document(
+        cls,
+        doc: DescriptorDocument,
+        token: str,
+        *,
+        received_from: str | None = None,
+        request_hash: str | None = None,
+    ) -> NewDescriptor:
+        """A signed document as it is stored: a peer's on receipt, a source record on replay."""
+        auth, ft = doc.authorization, doc.first_transfer
+        body = auth or ft
+        assert body is not None
+        return cls(
+            id=uuid.UUID(doc.descriptor_id),
+            kind=Kind(doc.kind),
+            origin_registry=doc.origin_registry,
+            issuing_party=doc.issuing_party,
+            cooperative_approach=doc.cooperative_approach,
+            created_at=doc.created_at,
+            applicable_from=doc.applicable_from,
+            supersedes=doc.supersedes,
+            document=doc.model_dump(mode="json"),
+            jws=token,
+            ranges=[UnitRange(Scope.of(u.scope), u.first, u.last) for u in body.units],
+            dedication=auth.dedication if auth else None,
+            oimp_trigger=auth.oimp_first_transfer if auth else None,
+            conditions=auth.conditions.model_dump(mode="json") if auth and auth.conditions else None,
+            transferred_at=ft.transferred_at if ft else None,
+            basis=ft.basis if ft else None,
+            transaction_id=ft.transaction_id if ft else None,
+            request_hash=request_hash,
+            received_from=received_from,
+        )
 
 
 def to_domain(row: Any) -> Descriptor:
@@ -186,6 +222,19 @@ class Descriptors:
                 coverings.append(Covering(to_domain(row), first, last))
                 rows.append(row)
         return coverings, await self.supersessions([c.descriptor.id for c in coverings]), rows
+
+    async def source_records(self) -> list[Any]:
+        """The descriptors no ledger transaction constitutes, oldest first: authorizations, markers
+        re-issued by hand, and whatever peers sent. Everything else is derived from these and the
+        ledger's recorded transactions (service_layer.replay)."""
+        return list(
+            await self.conn.execute(
+                text(
+                    f"SELECT {_COLUMNS} FROM descriptors d WHERE d.kind = 'authorization' OR d.basis = 'reissue' "
+                    "OR d.received_from IS NOT NULL ORDER BY d.created_at, d.sequence"
+                )
+            )
+        )
 
     async def condition_authorizations(self, party: str) -> list[Any]:
         return list(

@@ -152,7 +152,7 @@ async def issue_authorization(
         conditions=req.conditions.model_dump(mode="json") if req.conditions else None,
         request_hash=digest,
     )
-    drafts = [draft, *await _oimp_markers(conn, draft, req)]
+    drafts = [draft, *await oimp_markers(conn, draft, req.oimp_first_transfer)]
     await service.publish(conn, drafts)
     return await Descriptors(conn).get(descriptor_id), True
 
@@ -171,10 +171,9 @@ async def _superseded(conn: AsyncConnection, old_id: uuid.UUID | None, party: st
     return str(old_id)
 
 
-async def _oimp_markers(conn: AsyncConnection, draft: Draft, req: AuthorizationIn) -> list[Draft]:
+async def oimp_markers(conn: AsyncConnection, draft: Draft, trigger: str | None) -> list[Draft]:
     """Markers the authorization itself constitutes: OIMP first transfer at authorization, or at
     issuance for units already issued, for the units not first transferred already."""
-    trigger = req.oimp_first_transfer
     if not draft.ranges or trigger not in (OimpTrigger.AUTHORIZATION.value, OimpTrigger.ISSUANCE.value):
         return []
     at = (draft.created_at, str(draft.id))

@@ -26,7 +26,7 @@ from descriptors.adapters import jws
 from descriptors.adapters.repository import Descriptors, NewDescriptor
 from descriptors.domain.applicability import applicable_from
 from descriptors.domain.errors import Conflict, DescriptorError
-from descriptors.domain.model import Kind, Scope, UnitRange
+from descriptors.domain.model import Kind
 from descriptors.service_layer.service import DescriptorsService
 from descriptors.settings import PeerConfig
 from registry_contracts.events.descriptors import DescriptorDocument
@@ -103,32 +103,7 @@ async def receive(service: DescriptorsService, conn: AsyncConnection, token: str
         if stored.jws != token:
             raise Conflict("conflicting_descriptor", f"descriptor {descriptor_id} is stored with other content")
         return stored, False
-    body = doc.authorization or doc.first_transfer
-    assert body is not None
-    ranges = [UnitRange(Scope.of(u.scope), u.first, u.last) for u in body.units]
-    auth, ft = doc.authorization, doc.first_transfer
-    await repo.add(
-        NewDescriptor(
-            id=descriptor_id,
-            kind=Kind(doc.kind),
-            origin_registry=doc.origin_registry,
-            issuing_party=doc.issuing_party,
-            cooperative_approach=doc.cooperative_approach,
-            created_at=doc.created_at,
-            applicable_from=doc.applicable_from,
-            supersedes=doc.supersedes,
-            document=doc.model_dump(mode="json"),
-            jws=token,
-            ranges=ranges,
-            dedication=auth.dedication if auth else None,
-            oimp_trigger=auth.oimp_first_transfer if auth else None,
-            conditions=auth.conditions.model_dump(mode="json") if auth and auth.conditions else None,
-            transferred_at=ft.transferred_at if ft else None,
-            basis=ft.basis if ft else None,
-            transaction_id=ft.transaction_id if ft else None,
-            received_from=peer.registry,
-        )
-    )
+    await repo.add(NewDescriptor.of_document(doc, token, received_from=peer.registry))
     return await repo.get(descriptor_id), True
 
 

@@ -1,10 +1,11 @@
 """Deciding first-transfer markers (A6R-45, A6R-55) for staged transactions, in ledger order.
 
-Issue 6 asks for the marker to be created atomically with the transaction that constitutes it. That
-path goes through the rules verdict: the rules service is to add a supplementary "marker" instruction
-that the ledger records with the transaction. Until then markers are created here, from
-`ledger.TransactionRecorded`, idempotently (deterministic ids), and stamped with the transaction's
-recorded instant, as if made with it, so replaying the topic reproduces them.
+Issue 6 asks for the marker to be created atomically with the transaction that constitutes it.
+Markers are created here instead, from the ledger's committed, ordered `ledger.TransactionRecorded`
+stream, which is equivalent (docs/descriptors.md): a marker exists iff its transaction was committed
+(the ledger's outbox), exactly once (the inbox, and ids derived from the transaction), stamped with
+the transaction's recorded instant as if made with it, and it applies no earlier than 12 h later, so
+consumption lag never changes processing. Replaying the topic reproduces them (service_layer.replay).
 
 The ledger keys those events by transaction id over several partitions, so two transactions on the
 same units can be consumed in either order. The handler only stages them; this sequencer decides

@@ -1,5 +1,8 @@
-"""A running descriptors service (real HTTP, PostgreSQL and broker) with a controlled clock, a stand-in
-for the ledger's read API, and the ledger's side of the topics played by the test."""
+"""A running descriptors service (real HTTP, PostgreSQL and broker) with a controlled clock, next to the
+real ledger (without the rules service: `rules_verdicts=False`), whose accounts, units and transfers the
+tests create through its API. The ledger stamps `recorded_at` with real time, so tests compare marker
+instants with the `recorded_at` the ledger returns. `Bus` plays the ledger's side of the topic only
+where the real ledger cannot produce the case (a transaction consumed later than the settle delay)."""
 
 from __future__ import annotations
 
@@ -14,16 +17,17 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from fastapi import FastAPI, HTTPException
 
 from descriptors.bootstrap import build_definition
 from descriptors.settings import DescriptorsSettings
+from ledger.bootstrap import DEFINITION as LEDGER
+from ledger.settings import LedgerSettings
 from registry_contracts.envelope import EventEnvelope
 from registry_platform.auth import Grant, dev_signing_key, issue_token
 from registry_platform.events import new_envelope
 from registry_platform.service import create_app
 from registry_platform.settings import DEV_TOKEN_SECRET
-from registry_platform.testing.infra import serve_app
+from registry_platform.testing.infra import serve_app, wait_ready
 
 T0 = datetime(2026, 3, 10, 23, 0, tzinfo=UTC)
 # Recorded transactions settle this long before their markers are decided (ledger order).
@@ -35,16 +39,18 @@ ADMIN = [Grant("registry_administrator")]
 SERVICE = [Grant("registry_service")]
 SCOPE = {"originating_registry": "INT01", "issuing_party": "GHA", "activity_id": "GH-COOK-001", "vintage": 2024,
          "metric": "tCO2e"}  # fmt: skip
-# The ledger's accounts, as GET /accounts/{number} describes them.
-ACCOUNTS = {
-    "GHA-100001": {"section": "GHA", "type": "issuance", "cooperative_approach": "CA0001"},
-    "GHA-100002": {"section": "GHA", "type": "holding", "cooperative_approach": None},
-    "GHA-100003": {"section": "GHA", "type": "holding", "cooperative_approach": None},
-    "CHE-100004": {"section": "CHE", "type": "holding", "cooperative_approach": None},
-    "CHE-100005": {"section": "CHE", "type": "use_ndc", "cooperative_approach": None},
-    "REG-100006": {"section": None, "type": "proxy", "cooperative_approach": None},
-}
-APPROACHES = [{"id": "CA0001", "name": "GHA-CHE", "parties": ["CHE", "GHA"]}]
+APPROACH = "CA0001"
+# The accounts the `ledger` fixture opens, in this order (the ledger numbers them by a counter).
+ISSUANCE, GHA, GHA2, CHE, CHE_USE, PROXY = "GHA-100001", "GHA-100002", "GHA-100003", "CHE-100004", "CHE-100005", \
+    "REG-100006"  # fmt: skip
+ACCOUNTS = [
+    (ISSUANCE, "GHA", "issuance", APPROACH),
+    (GHA, "GHA", "holding", None),
+    (GHA2, "GHA", "holding", None),
+    (CHE, "CHE", "holding", None),
+    (CHE_USE, "CHE", "use_ndc", None),
+    (PROXY, None, "proxy", None),
+]
 
 
 class Clock:
@@ -53,22 +59,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def fake_ledger() -> FastAPI:
-    app = FastAPI()
-
-    @app.get("/accounts/{number}")
-    async def account(number: str) -> dict[str, Any]:
-        if number not in ACCOUNTS:
-            raise HTTPException(404)
-        return {"number": number, **ACCOUNTS[number]}
-
-    @app.get("/cooperative-approaches")
-    async def approaches() -> list[dict[str, Any]]:
-        return APPROACHES
-
-    return app
 
 
 def headers(grants: list[Grant], *, step_up: bool = True) -> dict[str, str]:
@@ -118,28 +108,79 @@ async def start_descriptors(
     stack: contextlib.AsyncExitStack, settings: DescriptorsSettings, clock: Clock, http: httpx.AsyncClient
 ) -> Client:
     url = await stack.enter_async_context(serve_app(create_app(build_definition(clock=clock), settings)))
-    for _ in range(400):
-        if (await http.get(f"{url}/ready")).status_code == 200:
-            break
-        await asyncio.sleep(0.05)
+    await wait_ready(url)
     return Client(http, url, clock)
 
 
-@pytest.fixture
-async def ledger_url() -> AsyncIterator[str]:
-    async with serve_app(fake_ledger()) as url:
-        yield url
+def recorded_at(result: dict[str, Any]) -> datetime:
+    """When the ledger recorded a transaction (real time), from its answer."""
+    return datetime.fromisoformat(result["recorded_at"])
+
+
+class Ledger:
+    """The real ledger's API, called as a registry administrator."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        self.http, self.url = http, url
+
+    async def ok(self, command: dict[str, Any]) -> dict[str, Any]:
+        response = await self.http.put(f"{self.url}/transactions/{uuid.uuid4()}", json=command, headers=headers(ADMIN))
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def open_registry(self) -> None:
+        """Sections GHA and CHE, approach CA0001 of both, and the ACCOUNTS, all active."""
+        for party, name in (("GHA", "Ghana"), ("CHE", "Switzerland")):
+            await self.ok({"kind": "create_section", "party": party, "name": name})
+        await self.ok({"kind": "create_cooperative_approach", "id": APPROACH, "name": "GHA-CHE",
+                       "parties": ["CHE", "GHA"]})  # fmt: skip
+        for number, section, type_, approach in ACCOUNTS:
+            opened = await self.ok({"kind": "open_account", "holder": number, "section": section, "type": type_,
+                                    "cooperative_approach": approach})  # fmt: skip
+            assert opened["account"] == number
+            await self.ok({"kind": "change_account_status", "account": number, "status": "active", "reason": "test"})
+
+    async def issue(self, first: int, last: int, account: str = ISSUANCE) -> dict[str, Any]:
+        return await self.ok({"kind": "issue_units", "account": account, "scope": SCOPE, "first_serial": first,
+                              "quantity": last - first + 1, "cooperative_approach": APPROACH,
+                              "first_transferring_party": "GHA"})  # fmt: skip
+
+    async def transfer(self, source: str, destination: str, first: int, last: int) -> dict[str, Any]:
+        return await self.ok({"kind": "transfer_units", "source": source, "destination": destination,
+                              "units": {"ranges": [{"scope": SCOPE, "first": first, "last": last}]}})  # fmt: skip
+
+    async def external_out(self, source: str, first: int, last: int) -> dict[str, Any]:
+        """To another registry: the units move into the proxy account (A6R-54)."""
+        return await self.ok({"kind": "external_transfer_out", "source": source, "destination_registry": "CHE01",
+                              "destination_account": "CH-9", "units": {"ranges": [{"scope": SCOPE, "first": first,
+                              "last": last}]}})  # fmt: skip
+
+    async def reverse(self, transfer: dict[str, Any]) -> dict[str, Any]:
+        """A corrective transfer moving a transfer's units back (A6R-55 a)."""
+        return await self.ok({"kind": "corrective_transfer", "correction": "reversal",
+                              "corrects": transfer["transaction_id"], "reason": "entered in error"})  # fmt: skip
 
 
 @pytest.fixture
-async def descriptors(service_settings, ledger_url) -> AsyncIterator[Client]:  # type: ignore[no-untyped-def]
-    settings = service_settings("descriptors", DescriptorsSettings, ledger_url=ledger_url, marker_settle_seconds=SETTLE)
+async def ledger(service_settings) -> AsyncIterator[Ledger]:  # type: ignore[no-untyped-def]
+    settings = service_settings("ledger", LedgerSettings, rules_verdicts=False)
+    async with serve_app(create_app(LEDGER, settings)) as url, httpx.AsyncClient(timeout=30) as http:
+        await wait_ready(url)
+        ledger = Ledger(http, url)
+        await ledger.open_registry()
+        yield ledger
+
+
+@pytest.fixture
+async def descriptors(service_settings, ledger: Ledger) -> AsyncIterator[Client]:  # type: ignore[no-untyped-def]
+    settings = service_settings("descriptors", DescriptorsSettings, ledger_url=ledger.url, marker_settle_seconds=SETTLE)
     async with contextlib.AsyncExitStack() as stack, httpx.AsyncClient(timeout=30) as http:
         yield await start_descriptors(stack, settings, Clock(T0), http)
 
 
 class Bus:
-    """The ledger's end: publishes its recorded transactions; reads the outbound descriptors."""
+    """The ledger's end of the topics: reads what is on them, and publishes hand-made recorded
+    transactions where a case cannot be produced by the real ledger."""
 
     def __init__(self, bootstrap: str, prefix: str) -> None:
         self.prefix = prefix
@@ -149,26 +190,46 @@ class Bus:
     async def recorded(self, tx: str, kind: str, operations: list[dict[str, Any]], at: datetime) -> EventEnvelope:
         payload = {"transaction_id": tx, "kind": kind, "status": "recorded", "initiator": "tester",
                    "on_behalf_of": None, "operations": operations, "recorded_at": at.isoformat()}  # fmt: skip
+        return await self.publish(payload)
+
+    async def publish(self, payload: dict[str, Any]) -> EventEnvelope:
+        """A recorded transaction under a new event id."""
+        tx = payload["transaction_id"]
         envelope = new_envelope(type="ledger.TransactionRecorded", payload=payload, key=tx, producer="ledger")
         await self.producer.send_and_wait(f"{self.prefix}.ledger.transactions", envelope.to_bytes(), key=tx.encode())
         return envelope
 
-    async def outbound(self, expected: int, timeout: float = 20.0) -> list[EventEnvelope]:
+    async def read(
+        self, topic: str, enough: Callable[[list[EventEnvelope]], bool], timeout: float = 20.0
+    ) -> list[EventEnvelope]:
+        """A topic's events from its beginning, until `enough` of them were read (or the timeout)."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
         await consumer.start()
         try:
-            topic = f"{self.prefix}.descriptors.outbound"
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or (0,)]
+            name = f"{self.prefix}.{topic}"
+            partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or (0,)]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             seen: list[EventEnvelope] = []
             deadline = time.monotonic() + timeout
-            while len(seen) < expected and time.monotonic() < deadline:
+            while not enough(seen) and time.monotonic() < deadline:
                 for records in (await consumer.getmany(timeout_ms=200)).values():
                     seen += [EventEnvelope.from_bytes(r.value) for r in records]
             return seen
         finally:
             await consumer.stop()
+
+    async def outbound(self, expected: int) -> list[EventEnvelope]:
+        return await self.read("descriptors.outbound", lambda seen: len(seen) >= expected)
+
+    async def recorded_event(self, transaction_id: str) -> EventEnvelope:
+        """The ledger's TransactionRecorded of a transaction, as it is on ledger.transactions."""
+
+        def found(seen: list[EventEnvelope]) -> list[EventEnvelope]:
+            return [e for e in seen if e.payload.get("transaction_id") == transaction_id]
+
+        (event,) = found(await self.read("ledger.transactions", lambda seen: bool(found(seen))))
+        return event
 
 
 @pytest.fixture

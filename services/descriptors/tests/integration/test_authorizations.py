@@ -10,7 +10,7 @@ import pytest
 
 from registry_platform.auth import Grant
 
-from .conftest import CHE_ADMIN, GHA_ADMIN, SCOPE, SERVICE, T0, Bus, Client, issue_op
+from .conftest import CHE_ADMIN, GHA_ADMIN, SCOPE, SERVICE, Client, Ledger, recorded_at
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +37,9 @@ async def in_force(client: Client, at: datetime, first: int = 1, last: int = 100
 
 
 async def test_a6r45_issue_list_in_force_and_supersede_with_a_controlled_clock(
-    descriptors: Client, bus: Bus, database_url: str
+    descriptors: Client, ledger: Ledger, database_url: str
 ) -> None:
-    await bus.recorded("tx-issue", "issue_units", [issue_op("GHA-100001", 1, 1000)], T0 - timedelta(days=1))
+    await ledger.issue(1, 1000)
     first_id = uuid.uuid4()
     response = await descriptors.authorize(authorization(1, 500), first_id)
     assert response.status_code == 201, response.text
@@ -120,7 +120,7 @@ async def test_a6r45_issue_list_in_force_and_supersede_with_a_controlled_clock(
         conn.execute("UPDATE descriptors.descriptors SET issuing_party = 'CHE'")
 
 
-async def test_a6r45_condition_based_authorization_with_a_quantity_cap(descriptors: Client, bus: Bus) -> None:
+async def test_a6r45_condition_based_authorization_with_a_quantity_cap(descriptors: Client, ledger: Ledger) -> None:
     body = {
         "issuing_party": "GHA",
         "cooperative_approach": "CA0001",
@@ -134,11 +134,10 @@ async def test_a6r45_condition_based_authorization_with_a_quantity_cap(descripto
     }
     response = await descriptors.authorize(body)
     assert response.status_code == 201, response.text
-    # Units issued once it applies count against the cap, in the order they are issued.
-    after = datetime(2026, 3, 13, tzinfo=UTC)
-    # Published at once, consumed in any order: the sequencer allocates in ledger order.
-    await bus.recorded("tx-2", "issue_units", [issue_op("GHA-100001", 101, 300)], after + timedelta(hours=1))
-    await bus.recorded("tx-1", "issue_units", [issue_op("GHA-100001", 1, 100)], after)
+    # Units issued once it applies (2026-03-12; the ledger records at real time, later) count against
+    # the cap, in the order the ledger recorded them (the sequencer allocates in ledger order).
+    await ledger.issue(1, 100)
+    after = recorded_at(await ledger.issue(101, 300))
 
     async def capped() -> bool:
         return await in_force(descriptors, after + timedelta(days=1), 1, 300) == [(1, 150, "ndc"), (151, 300, None)]
@@ -149,9 +148,9 @@ async def test_a6r45_condition_based_authorization_with_a_quantity_cap(descripto
 
 
 async def test_a6r45_oimp_first_transfer_at_authorization_marks_the_units_with_it(
-    descriptors: Client, bus: Bus
+    descriptors: Client, ledger: Ledger
 ) -> None:
-    await bus.recorded("tx-issue", "issue_units", [issue_op("GHA-100001", 1, 100)], T0 - timedelta(days=1))
+    await ledger.issue(1, 100)
     body = authorization(1, 100, "oimp", oimp_first_transfer="authorization")
     issued = await descriptors.authorize(body)
     assert issued.status_code == 201, issued.text

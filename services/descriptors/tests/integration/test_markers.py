@@ -1,30 +1,54 @@
-"""First-transfer markers from ledger.TransactionRecorded events on the topic (A6R-45), their
-re-issue (A6R-55), and their announcement on descriptors.outbound."""
+"""First-transfer markers from the real ledger's recorded transactions (A6R-45), their re-issue
+(A6R-55), their announcement on descriptors.outbound, and a descriptors service killed while the
+ledger records."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
 from descriptors.adapters import jws
+from descriptors.domain.applicability import applicable_from
 from registry_contracts.events.descriptors import DescriptorDocument
+from registry_platform.testing.infra import free_port, spawn_service, wait_ready
 
-from .conftest import ADMIN, GHA_ADMIN, SCOPE, SERVICE, T0, Bus, Client, issue_op, transfer_op
+from .conftest import (
+    ADMIN,
+    CHE,
+    CHE_USE,
+    GHA,
+    GHA2,
+    GHA_ADMIN,
+    ISSUANCE,
+    SCOPE,
+    SERVICE,
+    SETTLE,
+    Bus,
+    Client,
+    Ledger,
+    headers,
+    issue_op,
+    recorded_at,
+    transfer_op,
+)
 
 pytestmark = pytest.mark.integration
-LATER = datetime(2026, 4, 1, tzinfo=UTC)
 
 
 async def processed(database_url: str, events: int, transactions: int | None = None) -> None:
     """Wait until the service took `events` recorded-transaction events and decided the markers of
     `transactions` distinct transactions (default: as many as events)."""
     transactions = events if transactions is None else transactions
-    for _ in range(200):
+    for _ in range(300):
         with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
             row = conn.execute(
                 "SELECT (SELECT count(*) FROM descriptors.inbox WHERE consumer = 'descriptors.transactions'), "
@@ -41,40 +65,54 @@ async def markers(client: Client) -> list[dict[str, Any]]:
     return page["items"]  # type: ignore[no-any-return]
 
 
+def by_transaction(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {m["document"]["first_transfer"]["transaction_id"]: m for m in found}
+
+
 async def segments(client: Client, at: datetime, first: int, last: int) -> list[tuple[int, int, str | None]]:
     body = {"at": at.isoformat(), "units": [{"scope": SCOPE, "first": first, "last": last}]}
     found = await client.ok("POST", "/descriptors/in-force", body, SERVICE)
     return [(d["first"], d["last"], (d["first_transfer"] or {}).get("descriptor_id")) for d in found["descriptors"]]
 
 
-async def test_a6r45_marker_exactly_once_for_the_first_international_transfer(
-    descriptors: Client, bus: Bus, database_url: str
-) -> None:
-    h = lambda n: T0 - timedelta(hours=n)  # noqa: E731
-    await bus.recorded("tx-i", "issue_units", [issue_op("GHA-100001", 1, 1000)], h(48))
-    await bus.recorded("tx-d", "transfer_units", [transfer_op("GHA-100001", "GHA-100002", 1, 100)], h(40))
-    x1 = await bus.recorded("tx-x1", "transfer_units", [transfer_op("GHA-100002", "CHE-100004", 1, 50)], h(30))
-    await bus.recorded("tx-x2", "transfer_units", [transfer_op("GHA-100002", "CHE-100004", 51, 100)], h(28))
-    await bus.recorded("tx-c", "corrective_transfer", [transfer_op("CHE-100004", "GHA-100002", 51, 100)], h(26))
-    await bus.recorded("tx-x3", "transfer_units", [transfer_op("GHA-100002", "CHE-100005", 51, 100)], h(24))
-    # The same transaction again (a replay publishes it under a new event id): no second marker.
-    await bus.recorded("tx-x1", "transfer_units", x1.payload["operations"], h(30))
-    await processed(database_url, 7, 6)
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
-    found = {m["document"]["first_transfer"]["transaction_id"]: m for m in await markers(descriptors)}
-    assert sorted(found) == ["tx-x1", "tx-x2", "tx-x3"]
-    first = found["tx-x1"]["document"]
-    assert first["issuing_party"] == "GHA" and first["first_transfer"]["basis"] == "international_transfer"
-    assert first["created_at"] == "2026-03-09T17:00:00Z" and first["applicable_from"] == "2026-03-11T00:00:00Z"
+
+async def test_a6r45_marker_exactly_once_for_the_first_international_transfer_never_for_a_domestic_one(
+    descriptors: Client, ledger: Ledger, bus: Bus, database_url: str
+) -> None:
+    await ledger.issue(1, 1000)
+    await ledger.transfer(ISSUANCE, GHA, 1, 100)  # domestic
+    x1 = await ledger.transfer(GHA, CHE, 1, 50)
+    x2 = await ledger.transfer(GHA, CHE, 51, 100)
+    await ledger.reverse(x2)
+    x3 = await ledger.transfer(GHA, CHE_USE, 51, 100)
+    # Marked units crossing again, and unmarked units moving at home: no marker.
+    await ledger.transfer(CHE, GHA2, 1, 10)
+    await ledger.transfer(ISSUANCE, GHA2, 101, 200)
+    # The same transaction again under a new event id (the ledger's replay publishes it anew).
+    await bus.publish((await bus.recorded_event(x1["transaction_id"])).payload)
+    await processed(database_url, 9, 8)
+
+    found = by_transaction(await markers(descriptors))
+    assert sorted(found) == sorted(t["transaction_id"] for t in (x1, x2, x3))
+    first = found[x1["transaction_id"]]
+    assert first["issuing_party"] == "GHA" and first["document"]["first_transfer"]["basis"] == "international_transfer"
+    # Created at the instant the ledger recorded the transfer, applicable per A6R-45's window.
+    assert instant(first["created_at"]) == recorded_at(x1)
+    assert instant(first["applicable_from"]) == applicable_from(recorded_at(x1))
     # The reversed first transfer's marker is replaced by the next international transfer's.
-    assert found["tx-x3"]["supersedes"] == found["tx-x2"]["descriptor_id"]
+    assert found[x3["transaction_id"]]["supersedes"] == found[x2["transaction_id"]]["descriptor_id"]
     ids = {tx: m["descriptor_id"] for tx, m in found.items()}
-    assert await segments(descriptors, LATER, 1, 200) == [
-        (1, 50, ids["tx-x1"]),
-        (51, 100, ids["tx-x3"]),
+    later = recorded_at(x3) + timedelta(days=3)
+    assert await segments(descriptors, later, 1, 200) == [
+        (1, 50, ids[x1["transaction_id"]]),
+        (51, 100, ids[x3["transaction_id"]]),
         (101, 200, None),
     ]
-    assert await segments(descriptors, datetime(2026, 3, 10, 23, 59, tzinfo=UTC), 1, 50) == [(1, 50, None)]
+    just_before = instant(first["applicable_from"]) - timedelta(microseconds=1)
+    assert await segments(descriptors, just_before, 1, 50) == [(1, 50, None)]
 
     # Each marker left on descriptors.outbound, signed with the key the registry publishes.
     keys = (await descriptors.http.get(f"{descriptors.url}/descriptors/keys")).json()
@@ -87,25 +125,28 @@ async def test_a6r45_marker_exactly_once_for_the_first_international_transfer(
 
 
 async def test_a6r55_marker_reissue_refused_after_an_external_transfer_until_it_is_reversed(
-    descriptors: Client, bus: Bus, database_url: str
+    descriptors: Client, ledger: Ledger, database_url: str
 ) -> None:
-    h = lambda n: T0 - timedelta(hours=n)  # noqa: E731
-    await bus.recorded("tx-i", "issue_units", [issue_op("GHA-100001", 1, 100)], h(72))
-    await bus.recorded("tx-a", "transfer_units", [transfer_op("GHA-100001", "CHE-100004", 1, 100)], h(60))
-    await bus.recorded("tx-b", "external_transfer_out", [transfer_op("CHE-100004", "REG-100006", 1, 100)], h(48))
+    await ledger.issue(1, 100)
+    await ledger.transfer(ISSUANCE, CHE, 1, 100)
+    out = await ledger.external_out(CHE, 1, 100)
     await processed(database_url, 3)
     (original,) = await markers(descriptors)
     body = {"supersedes": original["descriptor_id"], "units": [{"scope": SCOPE, "first": 1, "last": 100}],
             "party": "GHA", "reason": "first transfer recorded with the wrong date"}  # fmt: skip
+    # Re-issue is judged at the service's (controlled) now, after the ledger's transactions.
+    descriptors.clock.now = recorded_at(out) + timedelta(seconds=1)
 
     refused = await descriptors.call("PUT", f"/first-transfer-markers/{uuid.uuid4()}", body, ADMIN)
     assert refused.status_code == 409, refused.text
-    assert refused.json()["error"]["code"] == "reissue_not_allowed" and "tx-b" in refused.json()["error"]["message"]
-    other_party = await descriptors.call("PUT", f"/first-transfer-markers/{uuid.uuid4()}", body, [GHA_ADMIN[0]])
+    error = refused.json()["error"]
+    assert error["code"] == "reissue_not_allowed" and out["transaction_id"] in error["message"]
+    other_party = await descriptors.call("PUT", f"/first-transfer-markers/{uuid.uuid4()}", body, GHA_ADMIN)
     assert other_party.status_code == 409  # a GHA administrator may ask; A6R-55 still refuses
 
-    await bus.recorded("tx-c", "corrective_transfer", [transfer_op("REG-100006", "CHE-100004", 1, 100)], h(40))
+    back = await ledger.reverse(out)
     await processed(database_url, 4)
+    descriptors.clock.now = recorded_at(back) + timedelta(seconds=1)
     reissued = await descriptors.call("PUT", f"/first-transfer-markers/{uuid.uuid4()}", body, ADMIN)
     assert reissued.status_code == 201, reissued.text
     view = reissued.json()
@@ -114,29 +155,79 @@ async def test_a6r55_marker_reissue_refused_after_an_external_transfer_until_it_
     assert (
         view["document"]["first_transfer"]["transferred_at"] == original["document"]["first_transfer"]["transferred_at"]
     )
-    assert await segments(descriptors, LATER, 1, 100) == [(1, 100, view["descriptor_id"])]
+    later = recorded_at(back) + timedelta(days=3)
+    assert await segments(descriptors, later, 1, 100) == [(1, 100, view["descriptor_id"])]
 
 
 async def test_a6r45_a_transfer_consumed_late_corrects_the_markers_before_they_apply(
     descriptors: Client, bus: Bus, database_url: str
 ) -> None:
     """Beyond the settle delay (a lagging partition): later transfers are decided again and a marker
-    made too early is superseded before it would apply."""
-    h = lambda n: T0 - timedelta(hours=n)  # noqa: E731
-    await bus.recorded("tx-i", "issue_units", [issue_op("GHA-100001", 1, 100)], h(48))
-    await bus.recorded("tx-x2", "transfer_units", [transfer_op("CHE-100004", "GHA-100002", 1, 100)], h(20))
-    await bus.recorded("tx-x3", "transfer_units", [transfer_op("GHA-100002", "GHA-100003", 1, 100)], h(10))
+    made too early is superseded before it would apply.
+
+    Event level: the real ledger and broker deliver every partition within the settle delay, so a
+    transaction consumed this late is played by hand-made events (on the real ledger's accounts)."""
+    t = datetime.fromisoformat("2026-03-10T23:00:00+00:00")
+    h = lambda n: t - timedelta(hours=n)  # noqa: E731
+    await bus.recorded("tx-i", "issue_units", [issue_op(ISSUANCE, 1, 100)], h(48))
+    await bus.recorded("tx-x2", "transfer_units", [transfer_op(CHE, GHA, 1, 100)], h(20))
+    await bus.recorded("tx-x3", "transfer_units", [transfer_op(GHA, GHA2, 1, 100)], h(10))
     await processed(database_url, 3)
-    early = {m["document"]["first_transfer"]["transaction_id"]: m for m in await markers(descriptors)}
+    early = by_transaction(await markers(descriptors))
     assert sorted(early) == ["tx-x2"]  # CHE -> GHA looked like the first transfer (party CHE)
     assert early["tx-x2"]["issuing_party"] == "CHE"
     # The GHA -> CHE transfer recorded before them arrives late.
-    await bus.recorded("tx-x1", "transfer_units", [transfer_op("GHA-100001", "CHE-100004", 1, 100)], h(30))
+    await bus.recorded("tx-x1", "transfer_units", [transfer_op(ISSUANCE, CHE, 1, 100)], h(30))
     await processed(database_url, 4)
-    found = {m["document"]["first_transfer"]["transaction_id"]: m for m in await markers(descriptors)}
+    found = by_transaction(await markers(descriptors))
     assert found["tx-x1"]["supersedes"] == early["tx-x2"]["descriptor_id"]
     assert found["tx-x1"]["issuing_party"] == "GHA"
-    wrong_applies = datetime.fromisoformat(early["tx-x2"]["applicable_from"])
-    assert datetime.fromisoformat(found["tx-x1"]["applicable_from"]) <= wrong_applies
-    for at in (wrong_applies, LATER):
+    wrong_applies = instant(early["tx-x2"]["applicable_from"])
+    assert instant(found["tx-x1"]["applicable_from"]) <= wrong_applies
+    for at in (wrong_applies, t + timedelta(days=30)):
         assert await segments(descriptors, at, 1, 100) == [(1, 100, found["tx-x1"]["descriptor_id"])]
+
+
+async def test_a6r45_descriptors_killed_while_the_ledger_records_marks_the_transfer_once_at_its_instant(
+    service_settings, ledger: Ledger, database_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL the descriptors service, record an international transfer, start it again: exactly one
+    marker, created at the transaction's recorded_at, as if made in the ledger transaction."""
+    settings = service_settings("descriptors")
+    env = {
+        "REGISTRY_DATABASE_URL": database_url,
+        "REGISTRY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "REGISTRY_TOPIC_PREFIX": settings.topic_prefix,
+        "REGISTRY_MODE": "test",
+        "REGISTRY_LEDGER_URL": ledger.url,
+        "REGISTRY_MARKER_SETTLE_SECONDS": str(SETTLE),
+    }
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    await ledger.issue(1, 100)
+    await ledger.transfer(ISSUANCE, GHA, 1, 100)
+    proc = spawn_service("descriptors", port, env, tmp_path, name="descriptors-before")
+    try:
+        await wait_ready(url)
+        await processed(database_url, 2)
+        os.kill(proc.pid() or 0, signal.SIGKILL)
+    finally:
+        proc.stop()
+
+    abroad = await ledger.transfer(GHA, CHE, 1, 100)
+    proc = spawn_service("descriptors", port, env, tmp_path, name="descriptors-after")
+    try:
+        await wait_ready(url)
+        await processed(database_url, 3)
+        await asyncio.sleep(SETTLE * 2)  # time for a duplicate to show up, if one were made
+        async with httpx.AsyncClient(timeout=30) as http:
+            response = await http.get(f"{url}/descriptors", params={"kind": "first_transfer"}, headers=headers(ADMIN))
+        assert response.status_code == 200, response.text
+        (marker,) = response.json()["items"]
+    finally:
+        proc.stop()
+    first_transfer = marker["document"]["first_transfer"]
+    assert first_transfer["transaction_id"] == abroad["transaction_id"]
+    assert instant(marker["created_at"]) == recorded_at(abroad)
+    assert instant(first_transfer["transferred_at"]) == recorded_at(abroad)
+    assert instant(marker["applicable_from"]) == applicable_from(recorded_at(abroad))

@@ -17,17 +17,18 @@ from descriptors.settings import DescriptorsSettings, PeerConfig
 from registry_contracts.signing import Ed25519Signer
 
 from .conftest import (
+    CHE,
     GHA_ADMIN,
+    ISSUANCE,
     SCOPE,
     SERVICE,
     SETTLE,
     T0,
-    Bus,
     Client,
     Clock,
-    issue_op,
+    Ledger,
+    recorded_at,
     start_descriptors,
-    transfer_op,
 )
 
 pytestmark = pytest.mark.integration
@@ -61,11 +62,11 @@ async def post(client: Client, token: str, grants: Any = SERVICE) -> httpx.Respo
 
 
 @pytest.fixture
-async def receiving(service_settings, ledger_url) -> Any:  # type: ignore[no-untyped-def]
+async def receiving(service_settings, ledger: Ledger) -> Any:  # type: ignore[no-untyped-def]
     settings = service_settings(
         "descriptors",
         DescriptorsSettings,
-        ledger_url=ledger_url,
+        ledger_url=ledger.url,
         cooperative_approaches={"CA0002": ["CHE", "JPN"]},
         peers=[PeerConfig(registry="GHA01", keys=[jws.public_jwk(PEER)])],
     )
@@ -108,10 +109,10 @@ async def test_a6r53_incoming_descriptors_are_verified_before_they_are_stored(re
 
 
 async def test_a6r53_two_registries_propagate_descriptors_by_pull(  # type: ignore[no-untyped-def]
-    infra, service_settings, ledger_url, bus: Bus, topic_prefix: str
+    infra, service_settings, ledger: Ledger, topic_prefix: str
 ) -> None:
     origin_settings = service_settings(
-        "descriptors", DescriptorsSettings, ledger_url=ledger_url, marker_settle_seconds=SETTLE,
+        "descriptors", DescriptorsSettings, ledger_url=ledger.url, marker_settle_seconds=SETTLE,
         descriptor_signing_seed="registry-a-seed",
     )  # fmt: skip
     second_db = infra.create_database()
@@ -131,7 +132,7 @@ async def test_a6r53_two_registries_propagate_descriptors_by_pull(  # type: igno
             )
             peer = await start_descriptors(stack, peer_settings, Clock(T0), http)
 
-            await bus.recorded("tx-i", "issue_units", [issue_op("GHA-100001", 1, 100)], T0 - timedelta(days=2))
+            await ledger.issue(1, 100)
             authorized = await origin.authorize(
                 {
                     "issuing_party": "GHA",
@@ -141,7 +142,7 @@ async def test_a6r53_two_registries_propagate_descriptors_by_pull(  # type: igno
                 }
             )
             assert authorized.status_code == 201, authorized.text
-            await bus.recorded("tx-x", "transfer_units", [transfer_op("GHA-100001", "CHE-100004", 1, 40)], T0)
+            moved = await ledger.transfer(ISSUANCE, CHE, 1, 40)
 
             async def both() -> list[dict[str, Any]] | None:
                 items = (await peer.ok("GET", "/descriptors"))["items"]
@@ -155,7 +156,8 @@ async def test_a6r53_two_registries_propagate_descriptors_by_pull(  # type: igno
             assert len(feed["items"]) == 1 and feed["next"] == str(feed["items"][0]["sequence"])
             rest = await origin.ok("GET", "/descriptors/feed", params={"after": feed["next"]}, grants=SERVICE)
             assert len(rest["items"]) == 1 and rest["next"] is None
-            body = {"at": LATER.isoformat(), "units": [{"scope": SCOPE, "first": 1, "last": 100}]}
+            later = recorded_at(moved) + timedelta(days=3)  # the marker is dated at the ledger's real time
+            body = {"at": later.isoformat(), "units": [{"scope": SCOPE, "first": 1, "last": 100}]}
             found = (await peer.ok("POST", "/descriptors/in-force", body, SERVICE))["descriptors"]
             assert [(d["first"], d["last"], bool(d["authorization"]), bool(d["first_transfer"])) for d in found] == [
                 (1, 40, True, True),

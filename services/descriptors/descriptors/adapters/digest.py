@@ -1,0 +1,53 @@
+"""A digest of the descriptors' state: equal digests mean the same descriptors with the same effects.
+
+Covers every descriptor (id, kind, Party, approach, creation and applicability instants, what it
+supersedes, dedication, conditions, first-transfer facts, origin, and its JWS, which signs the whole
+document), the serial ranges each covers, and the units capped authorizations took at issuance.
+Not covered: the order this database stored them in (`sequence`, `stored_at`), which depends on
+consumption timing, and the caches and bookkeeping (accounts, inbox, outbox, cursors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from registry_contracts.canonical import canonical_json
+from registry_contracts.timestamps import iso_utc
+
+DIGEST_DOMAIN = b"a6r-registry/descriptors/state-digest/v1\x00"
+SCOPE = "originating_registry, issuing_party, activity_id, vintage, metric"
+
+PARTS = {
+    "descriptors": (
+        "SELECT id::text, kind, origin_registry, issuing_party, cooperative_approach, created_at, applicable_from, "
+        "supersedes::text, dedication, oimp_trigger, conditions, transferred_at, basis, transaction_id, "
+        "received_from, jws FROM descriptors ORDER BY id"
+    ),
+    "descriptor_ranges": (
+        f"SELECT descriptor_id::text, {SCOPE}, first_serial, last_serial FROM descriptor_ranges "
+        f"ORDER BY descriptor_id, {SCOPE}, first_serial"
+    ),
+    "allocations": (
+        f"SELECT authorization_id::text, transaction_id, {SCOPE}, first_serial, last_serial FROM allocations "
+        f"ORDER BY authorization_id, transaction_id, {SCOPE}, first_serial"
+    ),
+}
+
+
+async def state_digest(engine: AsyncEngine) -> str:
+    digest = hashlib.sha256(DIGEST_DOMAIN)
+    async with engine.connect() as conn:
+        for part, sql in PARTS.items():
+            digest.update(canonical_json({"part": part}))
+            async for row in await conn.stream(text(sql)):
+                digest.update(canonical_json([_plain(v) for v in row]))
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    return iso_utc(value) if isinstance(value, datetime) else value
