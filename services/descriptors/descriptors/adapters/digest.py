@@ -9,15 +9,13 @@ consumption timing, and the caches and bookkeeping (accounts, inbox, outbox, cur
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from registry_contracts.canonical import canonical_json
 from registry_contracts.timestamps import iso_utc
+from registry_platform.digest import tables_digest
 
 DIGEST_DOMAIN = b"a6r-registry/descriptors/state-digest/v1\x00"
 SCOPE = "originating_registry, issuing_party, activity_id, vintage, metric"
@@ -40,13 +38,7 @@ PARTS = {
 
 
 async def state_digest(engine: AsyncEngine) -> str:
-    digest = hashlib.sha256(DIGEST_DOMAIN)
-    async with engine.connect() as conn:
-        for part, sql in PARTS.items():
-            digest.update(canonical_json({"part": part}))
-            async for row in await conn.stream(text(sql)):
-                digest.update(canonical_json([_plain(v) for v in row]))
-    return digest.hexdigest()
+    return await tables_digest(engine, DIGEST_DOMAIN, PARTS, _plain)
 
 
 def _plain(value: Any) -> Any:

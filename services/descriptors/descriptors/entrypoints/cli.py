@@ -23,7 +23,7 @@ from descriptors.bootstrap import DEFINITION
 from descriptors.service_layer.replay import ReplayRefused, replay
 from descriptors.service_layer.service import TRANSACTIONS_TOPIC, DescriptorsService
 from descriptors.settings import DescriptorsSettings
-from registry_platform import db, migrations
+from registry_platform import db, digest, migrations
 
 
 async def run_replay(settings: DescriptorsSettings, into: str) -> int:
@@ -45,9 +45,7 @@ async def run_replay(settings: DescriptorsSettings, into: str) -> int:
         await live.dispose()
         await target.dispose()
     print(f"replayed {report.source_records} source records and {report.transactions} recorded transactions")
-    print(f"replayed state digest {rebuilt}")
-    print(f"live state digest     {current}")
-    return 0 if rebuilt == current else 1
+    return digest.compare(rebuilt, current)
 
 
 async def run_digest(settings: DescriptorsSettings) -> int:

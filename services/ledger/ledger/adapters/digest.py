@@ -7,12 +7,9 @@ are included because the writer assigns them deterministically, so a replay must
 
 from __future__ import annotations
 
-import hashlib
-
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from registry_contracts.canonical import canonical_json
+from registry_platform.digest import tables_digest
 
 DIGEST_DOMAIN = b"a6r-registry/ledger/state-digest/v1\x00"
 
@@ -33,14 +30,7 @@ PARTS = {
 
 
 async def state_digest(engine: AsyncEngine) -> str:
-    digest = hashlib.sha256(DIGEST_DOMAIN)
-    async with engine.connect() as conn:
-        for part, sql in PARTS.items():
-            digest.update(canonical_json({"part": part}))
-            result = await conn.stream(text(sql))
-            async for row in result:
-                digest.update(canonical_json([_plain(v) for v in row]))
-    return digest.hexdigest()
+    return await tables_digest(engine, DIGEST_DOMAIN, PARTS, _plain)
 
 
 def _plain(value: object) -> object:

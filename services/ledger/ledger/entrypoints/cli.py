@@ -27,7 +27,7 @@ from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter
 from ledger.settings import LedgerSettings
 from registry_contracts.chain import Break
 from registry_contracts.signing import KeyRing
-from registry_platform import db, migrations
+from registry_platform import db, digest, migrations
 
 
 async def find_problem(engine: AsyncEngine, settings: LedgerSettings) -> Break | None:
@@ -86,9 +86,7 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
         await live.dispose()
         await target.dispose()
     print(f"replayed {report.entries} entries; head {report.head_hash}")
-    print(f"replayed state digest {rebuilt}")
-    print(f"live state digest     {current}")
-    return 0 if rebuilt == current else 1
+    return digest.compare(rebuilt, current)
 
 
 async def _digest(settings: LedgerSettings) -> int:
