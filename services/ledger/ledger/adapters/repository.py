@@ -53,6 +53,10 @@ def _sql(statement: str) -> TextClause:
 
 
 _HOLDING_COLUMNS = "h.block_id, h.account_number, h.scope_id, h.issuance_id, h.first_serial, h.last_serial"
+# Ends a LATERAL subquery looking up the blocks at one range. OFFSET 0 keeps PostgreSQL from
+# flattening it into a join: with a few ranges of one big issuance it would hash-join a scan of
+# the whole account (200 ms at 10^6 blocks) instead of probing the exclusion index once per range.
+_PER_RANGE = "OFFSET 0"
 
 
 def _holding(row: Any) -> Holding:
@@ -405,9 +409,10 @@ class LedgerRepository:
         where, params = self._selection_filter(selection)
         rows = await self.conn.execute(
             _sql(
-                f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM holdings h{where} AND EXISTS (SELECT 1 FROM "
-                "unnest(CAST(:rs AS bigint[]), CAST(:rf AS bigint[]), CAST(:rl AS bigint[])) AS r(s, f, l) "
-                "WHERE r.s = h.scope_id AND r.f <= h.last_serial AND h.first_serial <= r.l)"
+                f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:rs AS bigint[]), CAST(:rf AS bigint[]), "
+                f"CAST(:rl AS bigint[])) AS r(s, f, l) CROSS JOIN LATERAL (SELECT {_HOLDING_COLUMNS} FROM holdings h"
+                f"{where} AND h.scope_id = r.s AND int8range(h.first_serial, h.last_serial, '[]') "
+                f"&& int8range(r.f, r.l, '[]') {_PER_RANGE}) h"
             ),
             {
                 **params,
@@ -514,10 +519,10 @@ class LedgerRepository:
         rows = await self.conn.execute(
             _sql(
                 f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:s AS bigint[]), CAST(:iss AS bigint[]), "
-                "CAST(:f AS bigint[]), CAST(:l AS bigint[])) AS u(s, iss, f, l) JOIN holdings h "
-                "ON h.scope_id = u.s AND int8range(h.first_serial, h.last_serial, '[]') "
-                "&& int8range(u.f - 1, u.l + 1, '[]') AND h.issuance_id = u.iss "
-                "WHERE h.account_number = :account ORDER BY h.block_id"
+                "CAST(:f AS bigint[]), CAST(:l AS bigint[])) AS u(s, iss, f, l) CROSS JOIN LATERAL "
+                f"(SELECT {_HOLDING_COLUMNS} FROM holdings h WHERE h.scope_id = u.s "
+                "AND int8range(h.first_serial, h.last_serial, '[]') && int8range(u.f - 1, u.l + 1, '[]') "
+                f"AND h.issuance_id = u.iss AND h.account_number = :account {_PER_RANGE}) h ORDER BY h.block_id"
             ),
             {
                 "account": account,
