@@ -9,7 +9,6 @@ import logging
 import httpx
 
 from registry_platform.service import ServiceRuntime, app_factory, service_definition
-from web.adapters.applications import ApplicationLog
 from web.adapters.backends import Backends
 from web.adapters.sessions import SessionStore
 from web.entrypoints import (
@@ -17,6 +16,7 @@ from web.entrypoints import (
     applications,
     configuration,
     dashboards,
+    descriptors,
     enrolment,
     oversight,
     people,
@@ -38,12 +38,16 @@ async def start_web(runtime: ServiceRuntime) -> None:
     sessions = SessionStore(
         runtime.engine, idle_seconds=settings.session_idle_seconds, absolute_seconds=settings.session_absolute_seconds
     )
-    urls = {"identity": settings.identity_url, "ledger": settings.ledger_url, "reporting": settings.reporting_url}
+    urls = {
+        "identity": settings.identity_url,
+        "ledger": settings.ledger_url,
+        "descriptors": settings.descriptors_url,
+        "reporting": settings.reporting_url,
+    }
     runtime.state["web"] = WebContext(
         settings=settings,
         sessions=sessions,
         backends=Backends(urls, client),
-        applications=ApplicationLog(runtime.engine),
         verifier=runtime.token_verifier,
     )
 
@@ -75,6 +79,7 @@ DEFINITION = service_definition(
         dashboards.router,
         accounts.router,
         transfers.router,
+        descriptors.router,
         applications.router,
         configuration.router,
         people.router,

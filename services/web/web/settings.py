@@ -1,8 +1,8 @@
 """The web service's settings (REGISTRY_* environment variables, as every service).
 
 `make up` sets REGISTRY_<SERVICE>_URL for every service (registry_platform.devstack.stack), so the
-backend-for-frontend finds identity, ledger and reporting through `identity_url`, `ledger_url` and
-`reporting_url`.
+backend-for-frontend finds identity, the ledger, descriptors and reporting through `identity_url`,
+`ledger_url`, `descriptors_url` and `reporting_url`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ class WebSettings(ServiceSettings):
     reporting_url: str = "http://127.0.0.1:8107"
     identity_url: str = "http://127.0.0.1:8101"
     ledger_url: str = "http://127.0.0.1:8102"
+    descriptors_url: str = "http://127.0.0.1:8104"
     # Secure cookies need https; None means Secure except in the dev and test modes, which serve
     # plain http://127.0.0.1. Production refuses False.
     cookie_secure: bool | None = None

@@ -44,7 +44,7 @@ async def serve_all(
     for entry in sorted(SERVICES, key=lambda s: order.get(s.name, 0)):
         values: dict[str, Any] = {"database_url": url_for_service(database_url, entry.module)}
         if entry.name == "web":
-            values |= {f"{name}_url": urls[name] for name in ("reporting", "identity", "ledger")}
+            values |= {f"{name}_url": urls[name] for name in ("reporting", "identity", "ledger", "descriptors")}
         if entry.name == "descriptors":
             values["ledger_url"] = urls["ledger"]
         values.update(overrides.get(entry.name, {}))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +25,103 @@ async def _rows(engine: AsyncEngine, sql: str, **params: Any) -> list[dict[str, 
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A listing's sortable columns (name -> expression over the listing's rows `v`, SQL type) and
+    its unique key, which breaks ties and keeps keyset pagination exact under any sort."""
+
+    columns: dict[str, tuple[str, str]]
+    key: str
+
+    def order(self, sort: str | None) -> tuple[str, bool]:
+        """`name` ascending or `-name` descending, from the whitelist; 422 unknown_sort otherwise."""
+        wanted = sort or self.key
+        name = wanted.removeprefix("-")
+        if name not in self.columns:
+            raise RegistryError(
+                422,
+                "unknown_sort",
+                f"Cannot sort by {name!r}; sort by one of {', '.join(sorted(self.columns))}, '-' first for descending.",
+                sort=wanted,
+                allowed=sorted(self.columns),
+            )
+        return name, wanted.startswith("-")
+
+    def page_sql(self, sort: str | None, after: str | None, params: dict[str, Any]) -> tuple[str, str, str]:
+        """The sort expression to select as `sort_value`, the keyset condition (or '') and ORDER BY."""
+        name, descending = self.order(sort)
+        expr, sql_type = self.columns[name]
+        key_expr, key_type = self.columns[self.key]
+        direction, compare = ("DESC", "<") if descending else ("ASC", ">")
+        condition = ""
+        if after:
+            if name == self.key:
+                params["after_key"] = _typed(after, key_type)
+                condition = f"{key_expr} {compare} :after_key"
+            else:
+                value, key = _decode_cursor(after)
+                params["after_value"], params["after_key"] = _typed(value, sql_type), _typed(key, key_type)
+                condition = f"({expr}, {key_expr}) {compare} (CAST(:after_value AS {sql_type}), :after_key)"
+        order = f"{expr} {direction}" + ("" if name == self.key else f", {key_expr} {direction}")
+        return expr, condition, order
+
+    async def page(
+        self,
+        engine: AsyncEngine,
+        source: str,
+        *,
+        sort: str | None,
+        after: str | None,
+        limit: int,
+        clauses: list[str],
+        params: dict[str, Any],
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the rows of `source` (a SELECT, its rows named `v`) meeting `clauses`,
+        sorted, after the cursor; and the next page's cursor."""
+        params = {**params, "limit": limit + 1}
+        expr, condition, order = self.page_sql(sort, after, params)
+        where = [*clauses, condition] if condition else clauses
+        rows = await _rows(
+            engine,
+            f"SELECT v.*, {expr} AS sort_value, {self.columns[self.key][0]} AS sort_key FROM ({source}) v"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {order} LIMIT :limit",
+            **params,
+        )
+        page = rows[:limit]
+        return page, (self.cursor(sort, page[-1]) if len(rows) > limit else None)
+
+    def cursor(self, sort: str | None, row: dict[str, Any]) -> str:
+        """The `next` of a page ending with `row`: the key alone when sorting by it (the cursors
+        clients already keep), else the sort value and the key, opaque."""
+        name, _ = self.order(sort)
+        key = row["sort_key"]
+        if name == self.key:
+            return str(key)
+        raw = json.dumps([_iso(row["sort_value"]), _iso(key)], default=str).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(after: str) -> tuple[Any, Any]:
+    try:
+        value, key = json.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))
+    except (ValueError, binascii.Error, TypeError) as exc:
+        raise RegistryError(422, "bad_cursor", "'after' must be the 'next' value of a previous page.") from exc
+    return value, key
+
+
+def _typed(value: Any, sql_type: str) -> Any:
+    """A cursor's value as the driver needs it for the column's type."""
+    try:
+        if sql_type == "bigint":
+            return int(value)
+        if sql_type == "timestamptz":
+            return datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise RegistryError(422, "bad_cursor", "'after' must be the 'next' value of a previous page.") from exc
+    return str(value)
 
 
 async def transaction(engine: AsyncEngine, tx: uuid.UUID) -> dict[str, Any] | None:
@@ -69,32 +170,42 @@ def _transaction_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+TRANSACTIONS = Listing(
+    {
+        "recorded": ("v.journal_sequence", "bigint"),
+        "kind": ("v.kind", "text"),
+        "outcome": ("v.outcome", "text"),
+        "initiator": ("v.initiator", "text"),
+    },
+    key="recorded",
+)
+
+
 async def transactions(
-    engine: AsyncEngine, *, limit: int, after: str | None, kind: str | None, initiator: str | None
+    engine: AsyncEngine,
+    *,
+    limit: int,
+    after: str | None,
+    kind: str | None,
+    initiator: str | None,
+    sort: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     clauses: list[str] = []
-    params: dict[str, Any] = {"limit": limit + 1}
-    if after:
-        try:
-            params["after"] = int(after)
-        except ValueError as exc:
-            raise RegistryError(422, "bad_cursor", "'after' must be the 'next' value of a previous page.") from exc
-        clauses.append("journal_sequence > :after")
+    params: dict[str, Any] = {}
     if kind:
-        clauses.append("kind = :kind")
+        clauses.append("v.kind = :kind")
         params["kind"] = kind
     if initiator:
-        clauses.append("initiator = :initiator")
+        clauses.append("v.initiator = :initiator")
         params["initiator"] = initiator
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    rows = await _rows(
-        engine,
+    source = (
         "SELECT id, kind, outcome, initiator, on_behalf_of, input, result, journal_sequence, recorded_at "
-        f"FROM transactions{where} ORDER BY journal_sequence LIMIT :limit",
-        **params,
+        "FROM transactions"
     )
-    page, more = rows[:limit], len(rows) > limit
-    return [_transaction_view(r) for r in page], (str(page[-1]["journal_sequence"]) if more else None)
+    rows, nxt = await TRANSACTIONS.page(
+        engine, source, sort=sort, after=after, limit=limit, clauses=clauses, params=params
+    )
+    return [_transaction_view(r) for r in rows], nxt
 
 
 _ACCOUNT_SQL = (
@@ -121,7 +232,22 @@ class Visibility:
 
 
 def _account_view(row: dict[str, Any]) -> dict[str, Any]:
+    row = {k: v for k, v in row.items() if k not in ("sort_value", "sort_key")}
     return {**row, "opened_at": _iso(row["opened_at"]), "balance": int(row["balance"]), "blocks": int(row["blocks"])}
+
+
+ACCOUNTS = Listing(
+    {
+        "number": ("v.number", "text"),
+        "holder": ("v.holder", "text"),
+        "section": ("COALESCE(v.section, '')", "text"),
+        "type": ("v.type", "text"),
+        "status": ("v.status", "text"),
+        "opened_at": ("v.opened_at", "timestamptz"),
+        "balance": ("v.balance", "bigint"),
+    },
+    key="number",
+)
 
 
 async def accounts(
@@ -133,20 +259,21 @@ async def accounts(
     type: str | None,
     status: str | None,
     visible: Visibility | None,
+    sort: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     clauses: list[str] = []
-    params: dict[str, Any] = {"limit": limit + 1}
-    for column, value in (("number", after), ("section", section), ("type", type), ("status", status)):
+    params: dict[str, Any] = {}
+    for column, value in (("section", section), ("type", type), ("status", status)):
         if value is not None:
-            clauses.append(f"a.{column} {'>' if column == 'number' else '='} :{column}")
+            clauses.append(f"v.{column} = :{column}")
             params[column] = value
     if visible is not None:
-        clauses.append("(a.section = ANY(:vs) OR a.number = ANY(:va) OR a.cooperative_approach = ANY(:vc))")
+        clauses.append("(v.section = ANY(:vs) OR v.number = ANY(:va) OR v.cooperative_approach = ANY(:vc))")
         params["vs"], params["va"], params["vc"] = visible.sections, visible.accounts, visible.approaches
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    rows = await _rows(engine, f"{_ACCOUNT_SQL}{where} ORDER BY a.number LIMIT :limit", **params)
-    page = rows[:limit]
-    return [_account_view(r) for r in page], (page[-1]["number"] if len(rows) > limit else None)
+    rows, nxt = await ACCOUNTS.page(
+        engine, _ACCOUNT_SQL, sort=sort, after=after, limit=limit, clauses=clauses, params=params
+    )
+    return [_account_view(r) for r in rows], nxt
 
 
 async def account(engine: AsyncEngine, number: str) -> dict[str, Any] | None:
@@ -161,30 +288,53 @@ _BLOCK_COLUMNS = (
 )
 
 
+BLOCKS = Listing(
+    {
+        "block": ("v.block_id", "bigint"),
+        "serial": ("v.first_serial", "bigint"),
+        "quantity": ("v.last_serial - v.first_serial", "bigint"),
+        "activity": ("v.activity_id", "text"),
+        "vintage": ("v.vintage", "bigint"),
+    },
+    key="block",
+)
+_BLOCK_JOINS = "JOIN issuances i ON i.id = b.issuance_id JOIN serial_scopes s ON s.id = i.scope_id"
+
+
 async def blocks(
-    engine: AsyncEngine, number: str, *, limit: int, after: int | None, at: datetime | None
+    engine: AsyncEngine, number: str, *, limit: int, after: str | None, at: datetime | None, sort: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Live blocks of an account, or (with `at`) the blocks it held at that instant: created by a
     transaction recorded by then and not retired by one recorded by then."""
-    params: dict[str, Any] = {"n": number, "after": after or 0, "limit": limit + 1}
-    joins = "JOIN issuances i ON i.id = b.issuance_id JOIN serial_scopes s ON s.id = i.scope_id"
+    params: dict[str, Any] = {"n": number}
     if at is None:
-        sql = (
-            f"SELECT {_BLOCK_COLUMNS} FROM holdings h JOIN unit_blocks b ON b.id = h.block_id {joins} "
-            "WHERE h.account_number = :n AND b.id > :after ORDER BY b.id LIMIT :limit"
+        source = (
+            f"SELECT {_BLOCK_COLUMNS} FROM holdings h JOIN unit_blocks b ON b.id = h.block_id {_BLOCK_JOINS} "
+            "WHERE h.account_number = :n"
         )
     else:
         params["at"] = at
-        sql = (
+        source = (
             f"SELECT {_BLOCK_COLUMNS} FROM unit_blocks b "
-            f"JOIN transactions ct ON ct.id = b.created_tx AND ct.recorded_at <= :at {joins} "
-            "WHERE b.account_number = :n AND b.id > :after AND NOT EXISTS (SELECT 1 FROM block_retirements r "
-            "JOIN transactions rt ON rt.id = r.tx WHERE r.block_id = b.id AND rt.recorded_at <= :at) "
-            "ORDER BY b.id LIMIT :limit"
+            f"JOIN transactions ct ON ct.id = b.created_tx AND ct.recorded_at <= :at {_BLOCK_JOINS} "
+            "WHERE b.account_number = :n AND NOT EXISTS (SELECT 1 FROM block_retirements r "
+            "JOIN transactions rt ON rt.id = r.tx WHERE r.block_id = b.id AND rt.recorded_at <= :at)"
         )
-    rows = await _rows(engine, sql, **params)
-    page = rows[:limit]
-    return [_block_view(r) for r in page], (str(page[-1]["block_id"]) if len(rows) > limit else None)
+    rows, nxt = await BLOCKS.page(engine, source, sort=sort, after=after, limit=limit, clauses=[], params=params)
+    return [_block_view(r) for r in rows], nxt
+
+
+async def pieces(engine: AsyncEngine, chosen: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]]:
+    """Views of parts of live blocks, (block id, first, last) each, with their blocks' metadata."""
+    if not chosen:
+        return []
+    rows = await _rows(
+        engine,
+        f"SELECT {_BLOCK_COLUMNS} FROM unit_blocks b {_BLOCK_JOINS} WHERE b.id = ANY(:ids)",
+        ids=sorted({block for block, _, _ in chosen}),
+    )
+    by_id = {r["block_id"]: r for r in rows}
+    return [_block_view({**by_id[block], "first_serial": first, "last_serial": last}) for block, first, last in chosen]
 
 
 def _block_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -259,3 +409,64 @@ async def checkpoints(engine: AsyncEngine) -> list[dict[str, Any]]:
         engine, "SELECT tree_size, root_hash, signature, signed_at FROM journal_checkpoints ORDER BY tree_size"
     )
     return [{**r, "root_hash": bytes(r["root_hash"]).hex(), "signed_at": _iso(r["signed_at"])} for r in rows]
+
+
+APPLICATION_STATES = ("pending", "approved", "rejected")
+
+
+async def applications(
+    engine: AsyncEngine,
+    *,
+    limit: int,
+    after: str | None,
+    state: str | None,
+    section: str | None,
+    sections: list[str] | None,
+    applicant: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Account applications (A6R-41) in the order they were recorded. `sections` None means every
+    section's; otherwise those of these sections and those `applicant` made."""
+    clauses = ["t.kind = 'apply_for_account'", "t.outcome = 'recorded'"]
+    params: dict[str, Any] = {"limit": limit + 1}
+    if after:
+        params["after"] = _typed(after, "bigint")
+        clauses.append("t.journal_sequence > :after")
+    if state == "pending":
+        clauses.append("d.application_id IS NULL")
+    elif state is not None:
+        clauses.append("d.approved = :approved")
+        params["approved"] = state == "approved"
+    if section:
+        clauses.append("t.input->'command'->>'section' = :section")
+        params["section"] = section
+    if sections is not None:
+        clauses.append("(t.input->'command'->>'section' = ANY(:sections) OR t.input->'identity'->>'subject' = :me)")
+        params["sections"], params["me"] = sections, applicant or ""
+    rows = await _rows(
+        engine,
+        "SELECT t.id, t.input, t.journal_sequence, t.recorded_at, d.approved, d.account_number, "
+        "dt.recorded_at AS decided_at FROM transactions t "
+        "LEFT JOIN application_decisions d ON d.application_id = t.id LEFT JOIN transactions dt ON dt.id = d.tx "
+        f"WHERE {' AND '.join(clauses)} ORDER BY t.journal_sequence LIMIT :limit",
+        **params,
+    )
+    page = rows[:limit]
+    return [_application_view(r) for r in page], (str(page[-1]["journal_sequence"]) if len(rows) > limit else None)
+
+
+def _application_view(row: dict[str, Any]) -> dict[str, Any]:
+    command, identity = row["input"]["command"], row["input"]["identity"]
+    state = "pending" if row["approved"] is None else ("approved" if row["approved"] else "rejected")
+    return {
+        "application_id": str(row["id"]),
+        "state": state,
+        "section": command["section"],
+        "holder": command["holder"],
+        "type": command["type"],
+        "cooperative_approach": command.get("cooperative_approach"),
+        "applicant": identity["subject"],
+        "submitted_by": identity.get("actor") or identity["subject"],
+        "submitted_at": _iso(row["recorded_at"]),
+        "decided_at": _iso(row["decided_at"]),
+        "account": row["account_number"],
+    }

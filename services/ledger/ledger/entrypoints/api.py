@@ -11,8 +11,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ledger.adapters import queries
-from ledger.service_layer.commands import AnyCommand
+from ledger.adapters.repository import LedgerRepository
+from ledger.domain.errors import DomainError
+from ledger.service_layer.commands import AnyCommand, TransferUnits
 from ledger.service_layer.context import Proposal
+from ledger.service_layer.units import select_implicit
 from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, Outcome
 from registry_platform.auth import (
     ACCOUNT_APPROVER,
@@ -52,6 +55,9 @@ READERS = (
 # Operations that need a second factor proven in the last minutes (issue 4, step-up).
 ELEVATED_KINDS = frozenset({"issue_units", "corrective_transfer", "create_section", "create_cooperative_approach"})
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
+Sort = Annotated[
+    str | None, Query(max_length=40, description="A listed column, '-' first for descending; unknown: 422 unknown_sort")
+]
 
 _STATUS = {
     "not_authorized": 403,
@@ -154,10 +160,18 @@ class Page(BaseModel):
 
 @router.get("/transactions", dependencies=[require(*READERS)], tags=["transactions"], response_model=Page)
 async def list_transactions(
-    request: Request, caller: Caller, limit: Limit = 100, after: str | None = None, kind: str | None = None
+    request: Request,
+    caller: Caller,
+    limit: Limit = 100,
+    after: str | None = None,
+    kind: str | None = None,
+    sort: Sort = None,
 ) -> Page:
+    """Sortable by recorded (the default: journal order), kind, outcome, initiator."""
     initiator = None if caller.has(REGISTRY_ADMINISTRATOR) else caller.initiator
-    items, nxt = await queries.transactions(_engine(request), limit=limit, after=after, kind=kind, initiator=initiator)
+    items, nxt = await queries.transactions(
+        _engine(request), limit=limit, after=after, kind=kind, initiator=initiator, sort=sort
+    )
     return Page(items=items, next=nxt)
 
 
@@ -184,9 +198,18 @@ async def list_accounts(
     section: str | None = None,
     type: str | None = None,
     status: str | None = None,
+    sort: Sort = None,
 ) -> Page:
+    """Sortable by number (the default), holder, section, type, status, opened_at, balance."""
     items, nxt = await queries.accounts(
-        _engine(request), limit=limit, after=after, section=section, type=type, status=status, visible=_visible(caller)
+        _engine(request),
+        limit=limit,
+        after=after,
+        section=section,
+        type=type,
+        status=status,
+        visible=_visible(caller),
+        sort=sort,
     )
     return Page(items=items, next=nxt)
 
@@ -210,14 +233,82 @@ async def account_blocks(
     caller: Caller,
     number: str,
     limit: Limit = 100,
-    after: int | None = None,
+    after: str | None = None,
     at: Annotated[datetime | None, Query(description="Holdings as they were at this instant (UTC)")] = None,
+    sort: Sort = None,
 ) -> Page:
+    """Sortable by block (the default), serial, quantity, activity, vintage."""
     await _account_for(request, caller, number)
     if at is not None and at.tzinfo is None:
         raise RegistryError(422, "naive_timestamp", "Give 'at' with a time zone, e.g. 2026-01-01T00:00:00Z.")
-    items, nxt = await queries.blocks(_engine(request), number, limit=limit, after=after, at=at)
+    items, nxt = await queries.blocks(_engine(request), number, limit=limit, after=after, at=at, sort=sort)
     return Page(items=items, next=nxt)
+
+
+@router.get("/applications", dependencies=[require(*READERS)], tags=["accounts"], response_model=Page)
+async def list_applications(
+    request: Request,
+    caller: Caller,
+    limit: Limit = 100,
+    after: str | None = None,
+    state: Annotated[str | None, Query(pattern="^(pending|approved|rejected)$")] = None,
+    section: str | None = None,
+) -> Page:
+    """Account applications (A6R-41), oldest first: registry administrators see all, section
+    administrators their sections', everyone else the applications they made."""
+    sections = None
+    if not (caller.has(REGISTRY_ADMINISTRATOR) or caller.has(REGISTRY_SERVICE)):
+        sections = [g.section for g in caller.grants if g.role == SECTION_ADMINISTRATOR and g.section]
+    items, nxt = await queries.applications(
+        _engine(request),
+        limit=limit,
+        after=after,
+        state=state,
+        section=section,
+        sections=sections,
+        applicant=caller.subject,
+    )
+    return Page(items=items, next=nxt)
+
+
+class TransferPreview(BaseModel):
+    """What an implicit transfer would move, shown before it is proposed."""
+
+    source: str
+    destination: str
+    quantity: int
+    blocks: list[dict[str, Any]]
+
+
+@router.post(
+    "/transfers/preview",
+    dependencies=[require(*PROPOSERS)],
+    tags=["transactions"],
+    response_model=TransferPreview,
+    summary="The serial ranges an implicit transfer would move now (A6R-52); writes nothing",
+)
+async def preview_transfer(request: Request, caller: Caller, command: TransferUnits) -> TransferPreview:
+    """A6R-52's selection as the writer runs it, around the serials promised to proposals awaiting
+    their verdict. A transfer proposed afterwards moves these ranges unless the account's units
+    change in between."""
+    if command.units.selection is None:
+        raise RegistryError(422, "selection_required", "Preview an implicit transfer: give 'units.selection'.")
+    await _account_for(request, caller, command.source)
+    # Every reservation counts: the nil id is no proposal's.
+    reserved = _writer(request).reservations.others(uuid.UUID(int=0))
+    async with _engine(request).connect() as conn:
+        try:
+            chosen = await select_implicit(LedgerRepository(conn), reserved, command.source, command.units.selection)
+        except DomainError as exc:
+            raise RegistryError(status_for(exc.code), exc.code, str(exc)) from exc
+    blocks = await queries.pieces(_engine(request), [(p.holding.block_id, p.first, p.last) for p in chosen])
+    blocks.sort(key=lambda b: (*b["scope"].values(), b["first"]))
+    return TransferPreview(
+        source=command.source,
+        destination=command.destination,
+        quantity=sum(b["quantity"] for b in blocks),
+        blocks=blocks,
+    )
 
 
 @router.get("/sections", dependencies=[require(*READERS)], tags=["configuration"])

@@ -78,8 +78,9 @@ class Registry:
 
 @pytest.fixture
 async def registry(infra, database_url, service_settings) -> AsyncIterator[Registry]:  # type: ignore[no-untyped-def]
-    """Every service as `serve_all` starts them, with the web told where identity and the ledger are
-    (as `make up` does with REGISTRY_<SERVICE>_URL) and identity set for a browser on localhost."""
+    """Every service as `serve_all` starts them, with the web told where the others are and
+    descriptors where the ledger is (as `make up` does with REGISTRY_<SERVICE>_URL), and identity
+    set for a browser on localhost."""
     web_port = free_port()
     web = f"http://localhost:{web_port}"
     modules = [s.module for s in SERVICES]
@@ -101,10 +102,15 @@ async def registry(infra, database_url, service_settings) -> AsyncIterator[Regis
     urls: dict[str, str] = {}
     apps: dict[str, Any] = {}
     async with contextlib.AsyncExitStack() as stack:
-        for entry in sorted(SERVICES, key=lambda s: (s.name == "web", s.name != "reporting")):
+        # Descriptors asks the ledger, the web all of them: they start after those they need.
+        order = {"descriptors": 1, "web": 2}
+        for entry in sorted(SERVICES, key=lambda s: (order.get(s.name, 0), s.name != "reporting")):
             values: dict[str, Any] = {"database_url": url_for_service(database_url, entry.module)}
             if entry.name == "web":
-                values.update({f"{name}_url": urls[name] for name in ("reporting", "identity", "ledger")})
+                backends = ("reporting", "identity", "ledger", "descriptors")
+                values.update({f"{name}_url": urls[name] for name in backends})
+            if entry.name == "descriptors":
+                values["ledger_url"] = urls["ledger"]
             values.update(overrides.get(entry.name, {}))
             settings = service_settings(entry.name, settings_class(entry.module), **values)
             bootstrap = importlib.import_module(f"{entry.module}.bootstrap")

@@ -4,12 +4,14 @@ section and a cooperative approach and appoints the section's administrator; a u
 MFA and applies for a holding account; the section administrator approves it and issues units; the
 holder transfers units by constraints and by serial range and sees both in the history; a registry
 administrator impersonates the holder under a visible banner; a corrective transfer reverses a
-transfer. Every page every role sees passes axe-core's WCAG 2.1 A and AA rules."""
+transfer. The section administrator issues an authorization and reviews the units' descriptors
+(A6R-30, A6R-45), every transfer's confirmation shows exactly the serials that then move (A6R-52),
+and lists sort by their columns. Every page every role sees passes axe-core's WCAG 2.1 A and AA rules."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -131,7 +133,7 @@ async def test_issue7_story_in_the_browser(registry, people):
     await ama.goto("/home")
     assert "5,000" in await ama.main(), await ama.main()
     await ama.screenshots("holder-home")
-    by_quantity = await transfer(ama, holding, national, quantity="1200")
+    by_quantity = await transfer(ama, holding, national, quantity="1200", screenshot="transfer-confirmation")
     assert "CA0001-INT01-GHA-1-2024..CA0001-INT01-GHA-1200-2024" in await ama.main(), await ama.main()
     by_range = await transfer(ama, holding, national, serials="CA0001-INT01-GHA-2001-2024..CA0001-INT01-GHA-2500-2024")
     await ama.screenshots("transaction-review")
@@ -151,6 +153,47 @@ async def test_issue7_story_in_the_browser(registry, people):
     await ama.goto(f"/accounts/{holding}?at={before}")
     held = await ama.page.locator("#blocks").inner_text()
     assert "CA0001-INT01-GHA-1-2024..CA0001-INT01-GHA-5000-2024" in held, held
+
+    # Sam authorizes the 5,000 units Ama got for NDC use (A6R-45); a problem is shown at its field.
+    await sam.goto("/home")
+    await sam.click("Authorizations", role="link")
+    await sam.page.get_by_label("Cooperative approach", exact=True).select_option("CA0001")
+    await sam.fill(
+        {
+            "Serial range": "CA0001-INT01-GHA-1-2024..CA0001-INT01-GHA-5000-2024",
+            "Activity identifier": "GH-CLEANCOOK-001",
+        }
+    )
+    await sam.page.get_by_label("Other international mitigation purposes (OIMP)", exact=True).check()
+    await sam.click("Issue the authorization")
+    problem = sam.page.locator("#e-oimp_first_transfer")
+    assert "choose what constitutes the first transfer" in await problem.inner_text(), await sam.main()
+    await sam.page.get_by_label("NDC use", exact=True).check()
+    for _ in range(40):  # the descriptors service learns of issued units from the ledger's events
+        await sam.click("Issue the authorization")
+        await sam.confirm_if_asked()
+        if "was issued" in await sam.flash():
+            break
+        assert "do not exist" in await sam.main(), await sam.main()
+        await sam.page.wait_for_timeout(250)
+    listed = await sam.page.locator("#authorizations").inner_text()
+    assert "NDC use" in listed and "GH-CLEANCOOK-001" in listed and "1 to 5,000" in listed, listed
+    await sam.screenshots("authorizations")
+    await sam.goto("/home")
+    assert "GH-CLEANCOOK-001" in await sam.page.locator("#authorizations").inner_text()
+    # Ama reviews her units' descriptors from her account: pending now, applicable in three days.
+    await ama.goto(f"/accounts/{holding}")
+    await ama.page.locator("#blocks").get_by_role("link", name="Review").first.click()
+    await ama.audit()
+    assert "Authorization by GHA" in await ama.page.locator("#history").inner_text(), await ama.main()
+    assert "Pending" in await ama.page.locator("#history").inner_text()
+    assert "Not authorized" in await ama.page.locator("#applicable").inner_text()
+    later = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S")
+    await ama.fill({"Show the descriptors as they stood at (UTC)": later})
+    await ama.click("Show")
+    assert "Authorized by GHA for NDC use" in await ama.page.locator("#applicable").inner_text(), await ama.main()
+    assert "Applicable" in await ama.page.locator("#history").inner_text()
+    await ama.screenshots("descriptor-review")
 
     # A registry administrator impersonates Ama: the banner is on every page while it lasts.
     await rita.goto("/users?find=ama%40gha.example")
@@ -196,6 +239,22 @@ async def test_issue7_story_in_the_browser(registry, people):
     await sam.click("Change status")
     assert f"Account {national} is now suspended" in await sam.flash(), await sam.main()
 
+    # Lists sort by their columns, from the keyboard too: the most units first.
+    await sam.goto("/accounts?section=GHA")
+    await sam.page.get_by_role("link", name="Units held").focus()
+    await sam.page.keyboard.press("Enter")
+    await sam.page.wait_for_url("**sort=balance**")
+    await sam.audit()
+    assert "Units held" in await sam.page.locator("th[aria-sort=ascending]").inner_text()
+    await sam.page.get_by_role("link", name="Units held").click()
+    await sam.page.wait_for_url("**sort=-balance**")
+    await sam.audit()
+    first_row = sam.page.locator("#account-results tbody tr").first
+    assert issuance in await first_row.inner_text(), "the issuance account keeps 5,000 units, the most"
+    await sam.screenshots("accounts-sorted")
+    await sam.goto("/transactions?sort=-kind")
+    assert await sam.page.locator("th[aria-sort=descending]").count() == 1
+
     # Progressive enhancement: the account filter updates the list in place (htmx), and the URL.
     await sam.goto("/accounts?section=GHA")
     async with sam.page.expect_response(lambda r: "status=active" in r.url):
@@ -218,8 +277,11 @@ async def open_account(admin, holder: str, kind: str) -> str:
     return str(admin.page.url.rsplit("/", 1)[1])
 
 
-async def transfer(person, source: str, destination: str, *, quantity: str = "", serials: str = "") -> str:
-    """Initiate, check the confirmation step, confirm; the transaction id."""
+async def transfer(
+    person, source: str, destination: str, *, quantity: str = "", serials: str = "", screenshot: str = ""
+) -> str:
+    """Initiate, check the confirmation step, confirm; the transaction id. The serials the
+    confirmation says will move are exactly those the transaction moved (A6R-52)."""
     await person.goto(f"/transfer?source={source}")
     await person.fill({"To account (number)": destination})
     if serials:
@@ -229,6 +291,10 @@ async def transfer(person, source: str, destination: str, *, quantity: str = "",
         await person.fill({"Number of units": quantity})
     await person.click("Review the transfer")
     assert "Nothing has moved yet" in await person.main(), await person.main()
+    previewed = await person.page.locator("#moving td.serial").all_inner_texts()
+    assert previewed, await person.main()
+    if screenshot:
+        await person.screenshots(screenshot)
     await person.click("Confirm the transfer")
     await person.confirm_if_asked()
     for _ in range(40):  # a proposal awaits the rules service's verdict: its page shows the outcome
@@ -237,4 +303,5 @@ async def transfer(person, source: str, destination: str, *, quantity: str = "",
         await person.page.wait_for_timeout(250)
         await person.page.reload()
     assert "Transfer recorded" in await person.flash() or "recorded" in await person.main(), await person.main()
+    assert await person.page.locator("#blocks td.serial").all_inner_texts() == previewed
     return str(re.search(r"/transactions/([0-9a-f-]{36})", person.page.url).group(1))

@@ -29,6 +29,7 @@ def test_a6r27_section_administrators_get_the_rich_menu_of_their_section() -> No
         "Accounts",
         "Account applications",
         "Issue units",
+        "Authorizations",
         "Transfer units",
         "Open an account",
         "Transactions",

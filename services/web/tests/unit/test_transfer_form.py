@@ -74,21 +74,20 @@ def test_a6r52_range_not_held_is_refused_next_to_the_field() -> None:
     assert "range" in bad
 
 
-def test_a6r52_implicit_selection_lists_the_candidate_blocks() -> None:
-    form = {"source": "GHA-1", "destination": "GHA-2", "mode": "selection", "quantity": "1,200", "vintage_from": "2024"}
+def test_a6r52_implicit_selection_is_the_ledgers_command() -> None:
+    """The web does not pick the units: the ledger's preview of this command does (POST /transfers/preview)."""
+    form = {"source": "GHA-1", "destination": "gha-2", "mode": "selection", "quantity": "1,200", "vintage_from": "2024"}
     plan, errors = plan_transfer(form, BLOCKS)
     assert errors == {} and plan is not None
-    assert plan.command["units"] == {"selection": {"quantity": 1200, "vintage_from": 2024}}
-    assert [b["block_id"] for b in plan.moving] == [7] and not plan.exact
-    exact, _ = plan_transfer({**form, "quantity": "5000"}, BLOCKS)
-    assert exact is not None and exact.exact
-
-
-def test_a6r52_implicit_selection_beyond_what_is_held() -> None:
-    form = {"source": "GHA-1", "destination": "GHA-2", "quantity": "6000", "cooperative_approach": "ca0001"}
-    plan, errors = plan_transfer(form, BLOCKS)
-    assert plan is None
-    assert errors == {"quantity": "The source account holds only 5,000 units that meet these conditions."}
+    assert plan.command == {
+        "kind": "transfer_units",
+        "source": "GHA-1",
+        "destination": "GHA-2",
+        "units": {"selection": {"quantity": 1200, "vintage_from": 2024}},
+    }
+    assert plan.quantity == 1200 and plan.moving == []
+    approach, _ = plan_transfer({**form, "cooperative_approach": "ca0001"}, [])
+    assert approach is not None and approach.command["units"]["selection"]["cooperative_approach"] == "CA0001"
 
 
 def test_form_problems_name_their_fields() -> None:

@@ -73,28 +73,6 @@ def enrich(moved: list[dict[str, Any]], held: list[dict[str, Any]]) -> list[dict
     return out
 
 
-def matching(blocks: list[dict[str, Any]], selection: dict[str, Any]) -> list[dict[str, Any]]:
-    """The held blocks that satisfy an implicit selection's constraints (A6R-52): the candidates
-    among which the ledger's selection function picks."""
-
-    def fits(b: dict[str, Any]) -> bool:
-        scope = b.get("scope") or {}
-        if selection.get("issuing_party") and scope.get("issuing_party") != selection["issuing_party"]:
-            return False
-        if selection.get("activity_id") and scope.get("activity_id") != selection["activity_id"]:
-            return False
-        if selection.get("metric") and scope.get("metric") != selection["metric"]:
-            return False
-        if selection.get("cooperative_approach") and b.get("cooperative_approach") != selection["cooperative_approach"]:
-            return False
-        vintage = scope.get("vintage")
-        if selection.get("vintage_from") and (vintage is None or vintage < selection["vintage_from"]):
-            return False
-        return not (selection.get("vintage_to") and (vintage is None or vintage > selection["vintage_to"]))
-
-    return [b for b in blocks if fits(b)]
-
-
 def daily(transactions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per UTC day: transactions by kind and outcome, and the units issued and moved."""
     days: dict[str, dict[str, Any]] = defaultdict(

@@ -4,8 +4,8 @@
   block and its first and last serial. The confirmation shows exactly the piece that moves and the
   pieces the block splits into.
 - Implicit (A6R-52): constraints and a quantity. The web does not re-implement the ledger's
-  selection function; the confirmation shows the held blocks that satisfy the constraints (all of
-  them move when they hold exactly the quantity), and the ledger's answer names the blocks it moved.
+  selection function: the confirmation shows the ranges the ledger's preview of the same command
+  says would move (POST /transfers/preview), which the entrypoint puts into `moving`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry_contracts.serials import MalformedSerial, parse_block, parse_serial
-from web.domain.transactions import matching
 
 SELECTION_KEYS = ("issuing_party", "activity_id", "vintage_from", "vintage_to", "cooperative_approach", "metric")
 
@@ -26,7 +25,6 @@ class TransferPlan:
     quantity: int
     moving: list[dict[str, Any]] = field(default_factory=list)
     remaining: list[dict[str, Any]] = field(default_factory=list)
-    exact: bool = True
 
 
 def _int(value: str | None) -> int | None:
@@ -141,16 +139,4 @@ def plan_transfer(form: dict[str, str], blocks: list[dict[str, Any]]) -> tuple[T
     if errors:
         return None, errors
     assert quantity is not None
-    candidates = matching(blocks, selection)
-    available = sum(b["quantity"] for b in candidates)
-    if available < quantity:
-        errors["quantity"] = (
-            f"The source account holds only {available:,} units that meet these conditions."
-            if candidates
-            else "The source account holds no units that meet these conditions."
-        )
-        return None, errors
-    plan = TransferPlan(
-        {**base, "units": {"selection": selection}}, mode, quantity, moving=candidates, exact=available == quantity
-    )
-    return plan, {}
+    return TransferPlan({**base, "units": {"selection": selection}}, mode, quantity), {}

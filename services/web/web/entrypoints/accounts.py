@@ -33,7 +33,7 @@ async def accounts(request: Request) -> Response:
     page = Page.of(request)
     page.require("accounts.view")
     q = request.query_params
-    params = {k: q.get(k) for k in ("section", "type", "status", "after")}
+    params = {k: q.get(k) for k in ("section", "type", "status", "after", "sort")}
     answer = await page.call("ledger", "GET", "/accounts", params={**params, "limit": 50})
     template = "accounts_table.html" if request.headers.get("hx-request") else "accounts.html"
     return page.render(template, title="Accounts", accounts=answer["items"], next=answer.get("next"), filters=params)
@@ -60,14 +60,9 @@ def status_choices(page: Page, account: dict[str, Any]) -> list[str]:
 async def _account_page(page: Page, number: str, status: int = 200, **extra: Any) -> Response:
     q = page.request.query_params
     account = await page.call("ledger", "GET", f"/accounts/{number}")
-    at_text = q.get("at", "")
-    at = parse_time(at_text) if at_text else None
     errors: dict[str, str] = dict(extra.pop("errors", {}) or {})
-    params: dict[str, Any] = {"limit": 100, "after": q.get("after")}
-    if at_text and at is None:
-        errors["at"] = "Give a date and time, e.g. 2026-01-31T12:00."
-    elif at is not None:
-        params["at"] = at.isoformat()
+    params: dict[str, Any] = {"limit": 100, "after": q.get("after"), "sort": q.get("sort")}
+    at, at_text = page.instant(params, errors)
     blocks = await page.call("ledger", "GET", f"/accounts/{number}/blocks", params=params)
     history = await _account_transactions(page, number) if page.may("transactions.view") else []
     return page.render(
@@ -128,7 +123,7 @@ async def transactions(request: Request) -> Response:
     page = Page.of(request)
     page.require("transactions.view")
     q = request.query_params
-    params = {"kind": q.get("kind"), "after": q.get("after"), "limit": 50}
+    params = {"kind": q.get("kind"), "after": q.get("after"), "sort": q.get("sort"), "limit": 50}
     answer = await page.call("ledger", "GET", "/transactions", params=params)
     rows = [(t, txs.summary(t)) for t in answer["items"]]
     return page.render(

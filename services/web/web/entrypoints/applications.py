@@ -1,5 +1,6 @@
-"""Account opening (A6R-41, A6R-56): users apply, section administrators approve or reject; on
-approval the web can activate the account and give the applicant the account holder role on it."""
+"""Account opening (A6R-41, A6R-56): users apply, section administrators approve or reject the
+pending applications the ledger lists; on approval the web can activate the account and give the
+applicant the account holder role on it."""
 
 from __future__ import annotations
 
@@ -91,17 +92,10 @@ async def apply(request: Request) -> Response:
             "cooperative_approach": form.get("cooperative_approach") or None,
         }
         try:
-            _, answer = await page.propose(command, form.get("transaction_id"))
+            await page.propose(command, form.get("transaction_id"))
         except ServiceError as exc:
             errors = field_errors(exc, APPLY_FIELDS)
         else:
-            me = page.session.data.get("me") or {} if page.session else {}
-            await page.ctx.applications.record(
-                application_id=answer["application_id"],
-                command=command,
-                applicant=page.acting["sub"],
-                applicant_name=me.get("name") or me.get("email") or page.acting["sub"],
-            )
             if page.may("applications.decide", form["section"]):
                 page.flash("The application is recorded; decide it below.", "success")
                 return page.redirect(f"/applications?section={form['section']}")
@@ -114,10 +108,21 @@ async def apply(request: Request) -> Response:
     return await _apply_page(page, form, status=400, errors=errors)
 
 
-def _administered(page: Page) -> list[str] | None:
-    if page.may("sections.manage"):
-        return None
-    return sorted({g.section for g in page.grants if g.role == SECTION_ADMINISTRATOR and g.section})
+async def pending_applications(page: Page, section: str | None) -> list[dict[str, Any]]:
+    """Undecided applications, oldest first: of `section`, or (None) all the user may decide or made."""
+    return await page.collect("ledger", "/applications", {"state": "pending", "section": section}, pages=5)
+
+
+async def _applicant_names(page: Page, applications: list[dict[str, Any]]) -> dict[str, str]:
+    """Applicants' names where identity shows them to this administrator; their ids otherwise."""
+    names: dict[str, str] = {}
+    for applicant in {a["applicant"] for a in applications}:
+        try:
+            user = await page.call("identity", "GET", f"/users/{applicant}")
+        except ServiceError:
+            continue
+        names[applicant] = user.get("name") or user.get("email") or applicant
+    return names
 
 
 @router.get("/applications", response_class=HTMLResponse, dependencies=[public()])
@@ -128,15 +133,12 @@ async def applications(request: Request) -> Response:
 
 
 async def _applications_page(page: Page, errors: dict[str, str] | None = None) -> Response:
-    sections = _administered(page)
-    wanted = page.request.query_params.get("section")
-    if wanted and (sections is None or wanted in sections):
-        sections = [wanted]
-    pending = await page.ctx.applications.pending(sections)
+    pending = await pending_applications(page, page.request.query_params.get("section"))
     return page.render(
         "applications.html",
         title="Account applications",
         pending=pending,
+        names=await _applicant_names(page, pending),
         errors=errors or {},
         decision_id=str(uuid.uuid4()),
     )
@@ -175,7 +177,6 @@ async def _decide(page: Page, application_id: str, form: dict[str, str]) -> tupl
             },
         )
         notes.append("The applicant may now use the account.")
-    await page.ctx.applications.decided(application_id, approved=approve, account=account)
     return notes, answer
 
 
@@ -184,12 +185,9 @@ async def decide(request: Request, application_id: str) -> Response:
     page = Page.of(request)
     page.require("applications.decide")
     form = await page.form()
-    application_id = form.get("application_id") or application_id
     try:
         notes, answer = await _decide(page, application_id, form)
     except ServiceError as exc:
-        if exc.code == "application_decided":
-            await page.ctx.applications.decided(application_id, approved=None, account=None)
         message = field_errors(exc, {})[ACTION]
         return await _applications_page(page, errors={application_id: message})
     page.flash(" ".join(notes), "success")

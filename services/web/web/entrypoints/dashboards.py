@@ -1,5 +1,5 @@
 """The welcome dashboards, one per working context (A6R-30): account holders see their balances;
-section administrators their section's accounts, holdings and pending applications; registry
+section administrators their section's accounts, holdings, pending applications and authorizations; registry
 administrators sections, cooperative approaches, administrative accounts and today's operations;
 system administrators the registry administrators and the credential issuance log."""
 
@@ -17,6 +17,8 @@ from starlette.responses import Response
 from registry_platform.auth import ACCOUNT_ROLES
 from registry_platform.authz import public
 from web.domain.access import HOLDER, OBSERVER, REGISTRY, SECTION, SYSTEM
+from web.domain.descriptors import described
+from web.entrypoints.applications import pending_applications
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute
 from web.service_layer import tokens
@@ -39,9 +41,7 @@ def own_accounts(page: Page, section: str | None) -> list[str]:
 async def holder_home(page: Page, section: str) -> dict[str, Any]:
     mine = set(own_accounts(page, section))
     accounts = [a for a in await page.collect("ledger", "/accounts", pages=5) if a["number"] in mine]
-    applications = [
-        a for a in await page.ctx.applications.pending([section]) if a["applicant"] == page.acting.get("sub")
-    ]
+    applications = [a for a in await pending_applications(page, section) if a["applicant"] == page.acting.get("sub")]
     return {
         "accounts": accounts,
         "total": sum(a["balance"] for a in accounts),
@@ -51,6 +51,9 @@ async def holder_home(page: Page, section: str) -> dict[str, Any]:
 
 async def section_home(page: Page, section: str) -> dict[str, Any]:
     accounts = await page.collect("ledger", "/accounts", {"section": section}, pages=10)
+    listing = await page.call(
+        "descriptors", "GET", "/descriptors", params={"kind": "authorization", "party": section, "limit": 10}
+    )
     by_type: Counter[str] = Counter()
     for a in accounts:
         by_type[a["type"]] += a["balance"]
@@ -60,7 +63,8 @@ async def section_home(page: Page, section: str) -> dict[str, Any]:
         "statuses": Counter(a["status"] for a in accounts),
         "holdings": sorted(by_type.items()),
         "total": sum(by_type.values()),
-        "applications": await page.ctx.applications.pending([section]),
+        "applications": await pending_applications(page, section),
+        "authorizations": [(d, described(d)) for d in listing["items"]],
     }
 
 
@@ -76,7 +80,7 @@ async def registry_home(page: Page) -> dict[str, Any]:
         "account_count": len(accounts),
         "today": today,
         "today_counts": sorted(Counter((t["kind"], t["outcome"]) for t in todays).items()),
-        "applications": await page.ctx.applications.pending(None),
+        "applications": await pending_applications(page, None),
     }
 
 

@@ -4,11 +4,12 @@ added afterwards from the security page. Also the step-up prompt for elevated op
 
 from __future__ import annotations
 
+import json
 import time
 
 import segno
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from starlette.responses import Response
 
@@ -16,9 +17,10 @@ from registry_platform.authz import public
 from web.adapters.backends import ServiceError
 from web.entrypoints.page import Page, safe_next
 from web.entrypoints.pipeline import PageRoute
-from web.entrypoints.sign_in import second_factor_body
+from web.entrypoints.second_factor import ceremony_options, confirm_factor
+from web.entrypoints.sign_in import identity_step
 from web.service_layer import tokens
-from web.service_layer.messages import ACTION, field_errors
+from web.service_layer.messages import field_errors
 
 router = APIRouter(route_class=PageRoute)
 ACTIVATION_FIELDS = {"invalid_activation_code": "code", "code": "code", "token": "token"}
@@ -49,17 +51,9 @@ async def activate(request: Request) -> Response:
     if not form.get("code"):
         errors["code"] = "Enter the activation code you received by phone or post."
     if not errors:
-        try:
-            answer = await page.ctx.backends.call(
-                "identity",
-                "POST",
-                "/activation",
-                json={"token": form["token"], "code": form["code"]},
-                client_address=page.client_address,
-            )
-        except ServiceError as exc:
-            errors = field_errors(exc, ACTIVATION_FIELDS)
-        else:
+        body = {"token": form["token"], "code": form["code"]}
+        answer, errors = await identity_step(page, "/activation", body, ACTIVATION_FIELDS)
+        if not errors:
             page.ensure_session().set(
                 "enrolment",
                 {
@@ -139,11 +133,7 @@ async def step_up_form(request: Request) -> Response:
 @router.post("/step-up/webauthn-options", dependencies=[public()])
 async def step_up_webauthn_options(request: Request) -> Response:
     page = Page.of(request)
-    try:
-        options = await page.call("identity", "POST", "/sessions/step-up/webauthn-options", own=True)
-    except ServiceError as exc:
-        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=409)
-    return JSONResponse(options)
+    return await ceremony_options(lambda: page.call("identity", "POST", "/sessions/step-up/webauthn-options", own=True))
 
 
 @router.post("/step-up", response_class=HTMLResponse, dependencies=[public()])
@@ -151,32 +141,24 @@ async def step_up(request: Request) -> Response:
     """A fresh second factor gives a new access token whose auth_time is now (RFC 9470)."""
     page = Page.of(request)
     session = page.user_session()
-    form = await page.form()
-    errors: dict[str, str] = {}
     pending = session.data.get("step_up") or {}
-    if form.get("method", "totp") != "webauthn" and not form.get("code"):
-        errors["code"] = "Enter the code from your authenticator app."
-    else:
-        try:
-            answer = await page.call("identity", "POST", "/sessions/step-up", json=second_factor_body(form), own=True)
-        except (ServiceError, ValueError) as exc:
-            errors = (
-                field_errors(exc, {"invalid_second_factor": "code", "code": "code"})
-                if isinstance(exc, ServiceError)
-                else {ACTION: "The security key's answer could not be read; try again."}
+    answer, errors = await confirm_factor(
+        await page.form(),
+        lambda factor: page.call("identity", "POST", "/sessions/step-up", json=factor, own=True),
+        missing="Enter the code from your authenticator app.",
+    )
+    if not errors:
+        session.set("auth", tokens.auth_record(page.ctx, answer, session.data.get("auth")))
+        session.pop("step_up")
+        if pending.get("form") is not None:
+            return page.render(
+                "step_up_done.html",
+                title="Confirmed",
+                action=safe_next(pending.get("next")),
+                fields=pending["form"],
+                lists=pending.get("lists") or {},
             )
-        else:
-            session.set("auth", tokens.auth_record(page.ctx, answer, session.data.get("auth")))
-            session.pop("step_up")
-            if pending.get("form") is not None:
-                return page.render(
-                    "step_up_done.html",
-                    title="Confirmed",
-                    action=safe_next(pending.get("next")),
-                    fields=pending["form"],
-                    lists=pending.get("lists") or {},
-                )
-            return page.redirect(safe_next(pending.get("next")))
+        return page.redirect(safe_next(pending.get("next")))
     return page.render(
         "step_up.html",
         status=400,
@@ -200,11 +182,7 @@ async def security(request: Request) -> Response:
 @router.post("/security/keys/options", dependencies=[public()])
 async def security_key_options(request: Request) -> Response:
     page = Page.of(request)
-    try:
-        options = await page.call("identity", "POST", "/me/credentials/webauthn/options", own=True)
-    except ServiceError as exc:
-        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=409)
-    return JSONResponse(options)
+    return await ceremony_options(lambda: page.call("identity", "POST", "/me/credentials/webauthn/options", own=True))
 
 
 @router.post("/security/keys", response_class=HTMLResponse, dependencies=[public()])
@@ -212,8 +190,6 @@ async def add_security_key(request: Request) -> Response:
     page = Page.of(request)
     form = await page.form()
     try:
-        import json
-
         credential = json.loads(form.get("credential") or "{}")
         body = {"credential": credential, "label": form.get("label") or "security key"}
         await page.call("identity", "POST", "/me/credentials/webauthn", json=body, own=True)

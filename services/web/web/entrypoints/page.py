@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from web.adapters.backends import ServiceError
 from web.adapters.sessions import WebSession
 from web.domain.access import Context, Grant, MenuItem, contexts_for, grants_of, may, menu_for, pick_context
+from web.domain.formatting import parse_time
 from web.entrypoints.security import cookie_name
 from web.entrypoints.templating import render
 from web.service_layer import tokens
@@ -188,6 +190,17 @@ class Page:
         return items
 
     # Forms and answers.
+    def instant(self, params: dict[str, Any], errors: dict[str, str]) -> tuple[datetime | None, str]:
+        """The page's `at` query parameter (an instant, UTC) and its text: put into `params` for the
+        service, or a problem into `errors`."""
+        text = self.request.query_params.get("at", "")
+        at = parse_time(text) if text else None
+        if text and at is None:
+            errors["at"] = "Give a date and time, e.g. 2026-01-31T12:00."
+        elif at is not None:
+            params["at"] = at.isoformat()
+        return at, text
+
     async def form(self) -> dict[str, str]:
         data = await self.request.form()
         return {k: v.strip() for k, v in data.items() if isinstance(v, str)}

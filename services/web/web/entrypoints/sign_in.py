@@ -4,7 +4,6 @@ server-side session. Also: signing out and switching the working context (A6R-15
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -16,12 +15,12 @@ from registry_platform.authz import public
 from web.adapters.backends import ServiceError
 from web.entrypoints.page import Page, safe_next
 from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.second_factor import ceremony_options, confirm_factor
 from web.service_layer import tokens
-from web.service_layer.messages import ACTION, field_errors
+from web.service_layer.messages import field_errors
 
 router = APIRouter(route_class=PageRoute)
 PASSWORD_FIELDS = {"invalid_credentials": "password", "email": "email", "password": "password"}
-FACTOR_FIELDS = {"invalid_second_factor": "code", "code": "code"}
 
 
 @router.get("/sign-in", response_class=HTMLResponse, dependencies=[public()])
@@ -49,17 +48,9 @@ async def sign_in(request: Request) -> Response:
     if not form.get("password"):
         errors["password"] = "Enter your password."  # noqa: S105 - a message, not a secret
     if not errors:
-        try:
-            answer = await page.ctx.backends.call(
-                "identity",
-                "POST",
-                "/sessions",
-                json={"email": form["email"], "password": form["password"]},
-                client_address=page.client_address,
-            )
-        except ServiceError as exc:
-            errors = field_errors(exc, PASSWORD_FIELDS)
-        else:
+        body = {"email": form["email"], "password": form["password"]}
+        answer, errors = await identity_step(page, "/sessions", body, PASSWORD_FIELDS)
+        if not errors:
             page.ensure_session().set(
                 "sign_in",
                 {
@@ -73,6 +64,17 @@ async def sign_in(request: Request) -> Response:
             return page.redirect("/sign-in/second-factor")
     values = {"email": form.get("email", ""), "next": form.get("next", "")}
     return page.render("sign_in.html", status=400, title="Sign in", errors=errors, values=values)
+
+
+async def identity_step(
+    page: Page, path: str, body: dict[str, Any], fields: dict[str, str]
+) -> tuple[Any, dict[str, str]]:
+    """A step before sign-in (activation, password): identity's answer, or its refusal by form
+    field. Sent in the browser's name: identity throttles failures per client."""
+    try:
+        return await page.ctx.backends.call("identity", "POST", path, json=body, client_address=page.client_address), {}
+    except ServiceError as exc:
+        return None, field_errors(exc, fields)
 
 
 def _pending(page: Page) -> dict[str, Any] | None:
@@ -96,20 +98,11 @@ async def sign_in_webauthn_options(request: Request) -> Response:
     pending = _pending(page)
     if pending is None:
         return JSONResponse({"error": {"message": "Sign in again: the sign-in step expired."}}, status_code=409)
-    try:
-        options = await page.ctx.backends.call(
+    return await ceremony_options(
+        lambda: page.ctx.backends.call(
             "identity", "POST", "/sessions/webauthn-options", json={"challenge_id": pending["challenge_id"]}
         )
-    except ServiceError as exc:
-        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=409)
-    return JSONResponse(options)
-
-
-def second_factor_body(form: dict[str, str]) -> dict[str, Any]:
-    method = form.get("method", "totp")
-    if method == "webauthn":
-        return {"method": method, "credential": json.loads(form.get("credential") or "{}")}
-    return {"method": method if method in ("totp", "recovery_code") else "totp", "code": form.get("code", "")}
+    )
 
 
 @router.post("/sign-in/second-factor", response_class=HTMLResponse, dependencies=[public()])
@@ -119,28 +112,23 @@ async def second_factor(request: Request) -> Response:
     if pending is None:
         page.flash("The sign-in step expired; enter your password again.", "error")
         return page.redirect("/sign-in")
-    form = await page.form()
-    errors: dict[str, str] = {}
-    if form.get("method", "totp") != "webauthn" and not form.get("code"):
-        errors["code"] = "Enter the code."
-    else:
-        try:
-            body = {"challenge_id": pending["challenge_id"], **second_factor_body(form)}
-            answer = await page.ctx.backends.call(
-                "identity", "POST", "/sessions/mfa", json=body, client_address=page.client_address
-            )
-        except (ServiceError, ValueError) as exc:
-            if isinstance(exc, ServiceError) and exc.code == "invalid_challenge":
-                page.flash(exc.message, "error")
-                return page.redirect("/sign-in")
-            errors = (
-                field_errors(exc, FACTOR_FIELDS)
-                if isinstance(exc, ServiceError)
-                else {ACTION: "The security key's answer could not be read; try again."}
-            )
-        else:
-            await establish(page, answer, pending["email"])
-            return page.redirect(pending["next"])
+
+    async def send(factor: dict[str, Any]) -> Any:
+        body = {"challenge_id": pending["challenge_id"], **factor}
+        return await page.ctx.backends.call(
+            "identity", "POST", "/sessions/mfa", json=body, client_address=page.client_address
+        )
+
+    try:
+        answer, errors = await confirm_factor(
+            await page.form(), send, missing="Enter the code.", passthrough=("invalid_challenge",)
+        )
+    except ServiceError as exc:
+        page.flash(exc.message, "error")
+        return page.redirect("/sign-in")
+    if not errors:
+        await establish(page, answer, pending["email"])
+        return page.redirect(pending["next"])
     return page.render(
         "second_factor.html", status=400, title="Confirm it is you", methods=pending["methods"], errors=errors
     )

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from web.domain import formatting
+from web.domain.descriptors import DEDICATIONS, review_url
 
 
 def _query(params: dict[str, Any], **changes: Any) -> str:
@@ -30,8 +31,9 @@ ENV.filters.update(
     scope=formatting.scope_text,
     label=formatting.label,
     role_choice=lambda role: (role, formatting.label(role, "role")),
+    review_url=review_url,
 )
-ENV.globals.update(query=_query, choices=formatting.choices)
+ENV.globals.update(query=_query, choices=formatting.choices, dedication_label=dict(DEDICATIONS))
 
 
 def render(template: str, values: dict[str, Any]) -> str:

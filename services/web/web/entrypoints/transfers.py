@@ -79,6 +79,14 @@ async def transfer_preview(request: Request) -> Response:
     page.require("transfer")
     form = await page.form()
     plan, errors = plan_transfer(form, await _blocks(page, form.get("source")))
+    if plan is not None and plan.mode != "explicit":
+        # A6R-52's selection is the ledger's: it says which ranges it would move now.
+        try:
+            preview = await page.call("ledger", "POST", "/transfers/preview", json=plan.command)
+        except ServiceError as exc:
+            plan, errors = None, field_errors(exc, TRANSFER_FIELDS)
+        else:
+            plan.moving = preview["blocks"]
     if plan is None:
         return await _form_page(page, form, status=400, errors=errors)
     fields = {k: form[k] for k in FORM_KEYS if form.get(k)}

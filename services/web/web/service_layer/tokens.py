@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry_platform.auth import TokenVerifier
-from web.adapters.applications import ApplicationLog
 from web.adapters.backends import Backends, ServiceError
 from web.adapters.sessions import SessionStore, WebSession
 from web.service_layer.errors import SignInRequired
@@ -32,7 +31,6 @@ class WebContext:
     settings: WebSettings
     sessions: SessionStore
     backends: Backends
-    applications: ApplicationLog
     verifier: TokenVerifier
 
 

@@ -1,0 +1,150 @@
+"""Read endpoints the web interface needs (issue 7): the implicit transfer preview (A6R-52), sorted
+listings, and the listing of account applications (A6R-41)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from registry_platform.auth import Grant
+
+from .conftest import ADMIN, SCOPE, LedgerClient, setup_registry
+
+pytestmark = pytest.mark.integration
+
+
+async def _post(ledger: LedgerClient, path: str, body: dict[str, Any], grants: list[Grant] = ADMIN) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {ledger.token('admin', grants)}"}
+    return await ledger.http.post(f"{ledger.base_url}{path}", json=body, headers=headers)
+
+
+async def _get(ledger: LedgerClient, path: str, **params: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {ledger.token('admin', ADMIN)}"}
+    return await ledger.http.get(f"{ledger.base_url}{path}", headers=headers, params=params)
+
+
+def _ranges(blocks: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    return sorted((b["first"], b["last"]) for b in blocks)
+
+
+async def _fragmented(ledger: LedgerClient) -> dict[str, str]:
+    """An issuance account holding blocks of 100, 200 and 300 units (serials 1-100, 201-400, 501-800)."""
+    acc = await setup_registry(ledger)
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 1000,
+            "first_transferring_party": "GHA",
+            "cooperative_approach": "CA0001",
+        }
+    )
+    for first, last in ((101, 200), (401, 500), (801, 1000)):
+        await ledger.ok(
+            {
+                "kind": "transfer_units",
+                "source": acc["issuance"],
+                "destination": acc["gha_holding"],
+                "units": {"ranges": [{"scope": SCOPE, "first": first, "last": last}]},
+            }
+        )
+    return acc
+
+
+async def test_a6r52_preview_shows_exactly_the_ranges_the_implicit_transfer_moves(ledger: LedgerClient) -> None:
+    acc = await _fragmented(ledger)
+    command = {
+        "kind": "transfer_units",
+        "source": acc["issuance"],
+        "destination": acc["che_holding"],
+        "units": {"selection": {"quantity": 350, "issuing_party": "GHA"}},
+    }
+    journal_before = await ledger.get("/journal", limit=1000)
+    answer = await _post(ledger, "/transfers/preview", command)
+    assert answer.status_code == 200, answer.text
+    preview = answer.json()
+    # A6R-52 (c) on blocks of 100, 200 and 300 for 350: all three reach it (600), the excess 250
+    # sheds the 100, the 200 gives the 50 missing units from its lowest serials, the 300 goes whole.
+    assert [(b["first"], b["last"]) for b in preview["blocks"]] == [(201, 250), (501, 800)]
+    assert preview["quantity"] == 350
+    assert preview["blocks"][0]["serials"] == "CA0001-CHE01-GHA-201-2024..CA0001-CHE01-GHA-250-2024"
+    # The preview wrote nothing.
+    assert await ledger.balance(acc["issuance"]) == 600
+    assert await ledger.get("/journal", limit=1000) == journal_before
+    moved = await ledger.ok(command)
+    assert _ranges(moved["blocks"]) == _ranges(preview["blocks"])
+    received = await ledger.get(f"/accounts/{acc['che_holding']}/blocks")
+    assert sorted(b["serials"] for b in received["items"]) == sorted(b["serials"] for b in preview["blocks"])
+
+
+async def test_a6r52_preview_refusals(ledger: LedgerClient) -> None:
+    acc = await _fragmented(ledger)
+    base = {"kind": "transfer_units", "source": acc["issuance"], "destination": acc["che_holding"]}
+    too_many = await _post(ledger, "/transfers/preview", {**base, "units": {"selection": {"quantity": 601}}})
+    assert too_many.status_code == 409 and too_many.json()["error"]["code"] == "insufficient_units"
+    explicit = {"ranges": [{"scope": SCOPE, "first": 1, "last": 5}]}
+    assert (await _post(ledger, "/transfers/preview", {**base, "units": explicit})).json()["error"]["code"] == (
+        "selection_required"
+    )
+    # Another section's administrator may not look into the account.
+    che_admin = [Grant("section_administrator", section="CHE")]
+    hidden = await _post(ledger, "/transfers/preview", {**base, "units": {"selection": {"quantity": 5}}}, che_admin)
+    assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "unknown_account"
+
+
+async def test_issue7_listings_sort_by_whitelisted_columns_across_pages(ledger: LedgerClient) -> None:
+    acc = await _fragmented(ledger)
+    seen: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = await ledger.get("/accounts", limit=2, sort="-balance", **({"after": after} if after else {}))
+        seen += page["items"]
+        after = page["next"]
+        if after is None:
+            break
+    # Descending: ties go by account number, descending too.
+    balances = [(a["balance"], a["number"]) for a in seen]
+    assert balances == sorted(balances, reverse=True)
+    assert [a["number"] for a in seen[:2]] == [acc["issuance"], acc["gha_holding"]]
+    assert len(seen) == len({a["number"] for a in seen}) == 7
+
+    blocks = await ledger.get(f"/accounts/{acc['issuance']}/blocks", sort="-quantity")
+    assert [b["quantity"] for b in blocks["items"]] == [300, 200, 100]
+    kinds = await ledger.get("/transactions", sort="kind", limit=1000)
+    assert [t["kind"] for t in kinds["items"]] == sorted(t["kind"] for t in kinds["items"])
+
+    for path in ("/accounts", "/transactions", f"/accounts/{acc['issuance']}/blocks"):
+        refused = await _get(ledger, path, sort="password")
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "unknown_sort" and error["details"]["allowed"]
+
+
+async def test_a6r41_pending_applications_are_listed_for_the_sections_administrators(ledger: LedgerClient) -> None:
+    await setup_registry(ledger)
+    gha_user = [Grant("section_user", section="GHA")]
+    applied = await ledger.ok(
+        {"kind": "apply_for_account", "holder": "Acme Carbon", "section": "GHA", "type": "holding"},
+        grants=gha_user,
+        subject="alice",
+    )
+    gha_admin = [Grant("section_administrator", section="GHA")]
+    che_admin = [Grant("section_administrator", section="CHE")]
+    pending = await ledger.get("/applications", grants=gha_admin, subject="sam", state="pending", section="GHA")
+    assert [(a["application_id"], a["holder"], a["applicant"], a["state"]) for a in pending["items"]] == [
+        (applied["application_id"], "Acme Carbon", "alice", "pending")
+    ]
+    assert (await ledger.get("/applications", grants=che_admin, subject="carl"))["items"] == []
+    assert len((await ledger.get("/applications", grants=gha_user, subject="alice"))["items"]) == 1
+    assert (await ledger.get("/applications", grants=gha_user, subject="bruno"))["items"] == []
+    decided = await ledger.ok(
+        {"kind": "decide_application", "application_id": applied["application_id"], "approve": True},
+        grants=gha_admin,
+        subject="sam",
+    )
+    assert (await ledger.get("/applications", grants=gha_admin, subject="sam", state="pending"))["items"] == []
+    (approved,) = (await ledger.get("/applications", grants=gha_admin, subject="sam", state="approved"))["items"]
+    assert approved["account"] == decided["account"] and approved["decided_at"]
