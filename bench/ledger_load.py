@@ -18,10 +18,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
+from bench.http import Answer, HttpFailure, HttpPool
 from registry_platform.auth import Grant, dev_signing_key, issue_token
 from registry_platform.settings import DEV_TOKEN_SECRET
+
+# The open loop's connections: requests beyond them wait in the client, and the wait counts.
+OPEN_LOOP_CONNECTIONS = 64
 
 
 def admin_token() -> str:
@@ -70,18 +72,16 @@ class LoadResult:
 class LedgerHttp:
     def __init__(self, base_url: str, *, connections: int) -> None:
         self.base_url = base_url
-        self.headers = {"Authorization": f"Bearer {admin_token()}"}
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        self.http = httpx.AsyncClient(base_url=base_url, headers=self.headers, limits=limits, timeout=60)
+        self.http = HttpPool(base_url, size=connections, headers={"Authorization": f"Bearer {admin_token()}"})
 
     async def __aenter__(self) -> LedgerHttp:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.http.aclose()
+        self.http.close()
 
-    async def propose(self, command: dict[str, Any]) -> httpx.Response:
-        return await self.http.put(f"/transactions/{uuid.uuid4()}", json=command)
+    async def propose(self, command: dict[str, Any]) -> Answer:
+        return await self.http.request("PUT", f"/transactions/{uuid.uuid4()}", command)
 
     async def ok(self, command: dict[str, Any]) -> dict[str, Any]:
         response = await self.propose(command)
@@ -126,7 +126,7 @@ class Transfers:
         }
 
 
-def _record(result: LoadResult, response: httpx.Response | BaseException, latency_ms: float) -> None:
+def _record(result: LoadResult, response: Answer | BaseException, latency_ms: float) -> None:
     if isinstance(response, BaseException):
         result.errors[type(response).__name__] += 1
     elif response.status_code == 201:
@@ -138,10 +138,10 @@ def _record(result: LoadResult, response: httpx.Response | BaseException, latenc
         result.errors[f"{response.status_code} {code}"] += 1
 
 
-async def _send(ledger: LedgerHttp, command: dict[str, Any]) -> httpx.Response | BaseException:
+async def _send(ledger: LedgerHttp, command: dict[str, Any]) -> Answer | BaseException:
     try:
         return await ledger.propose(command)
-    except httpx.HTTPError as exc:
+    except HttpFailure as exc:
         return exc
 
 
@@ -181,7 +181,7 @@ async def open_loop(
         response = await _send(ledger, transfers.next())
         _record(result, response, (loop.time() - due) * 1000)
 
-    async with LedgerHttp(base_url, connections=512) as ledger:
+    async with LedgerHttp(base_url, connections=OPEN_LOOP_CONNECTIONS) as ledger:
         start = loop.time()
         due = start
         while True:
