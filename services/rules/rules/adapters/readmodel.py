@@ -24,11 +24,16 @@ class ReadModel:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def describe_account(self, account: Mapping[str, Any], at: datetime) -> None:
+    async def describe_accounts(self, accounts: list[Mapping[str, Any]], at: datetime) -> None:
+        """Remember the accounts a proposal describes, in one statement."""
+        if not accounts:
+            return
         await self.conn.execute(
             text(
                 "INSERT INTO accounts (number, type, status, section, cooperative_approach, holder, updated_at) "
-                "VALUES (:number, :type, :status, :section, :cooperative_approach, :holder, :at) "
+                "SELECT * FROM unnest(CAST(:number AS text[]), CAST(:type AS text[]), CAST(:status AS text[]), "
+                "CAST(:section AS text[]), CAST(:approach AS text[]), CAST(:holder AS text[])) "
+                "CROSS JOIN (SELECT CAST(:at AS timestamptz)) AS t "
                 "ON CONFLICT (number) DO UPDATE SET type = EXCLUDED.type, section = EXCLUDED.section, "
                 "cooperative_approach = EXCLUDED.cooperative_approach, holder = EXCLUDED.holder "
                 # Every proposal describes its accounts again: write (and lock the row) only for news.
@@ -36,12 +41,12 @@ class ReadModel:
                 "IS DISTINCT FROM (EXCLUDED.type, EXCLUDED.section, EXCLUDED.cooperative_approach, EXCLUDED.holder)"
             ),
             {
-                "number": account["number"],
-                "type": account["type"],
-                "status": account["status"],
-                "section": account.get("section"),
-                "cooperative_approach": account.get("cooperative_approach"),
-                "holder": account.get("holder"),
+                "number": [a["number"] for a in accounts],
+                "type": [a["type"] for a in accounts],
+                "status": [a["status"] for a in accounts],
+                "section": [a.get("section") for a in accounts],
+                "approach": [a.get("cooperative_approach") for a in accounts],
+                "holder": [a.get("holder") for a in accounts],
                 "at": at,
             },
         )

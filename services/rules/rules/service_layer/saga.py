@@ -60,10 +60,8 @@ async def on_proposal(service: RulesService, conn: AsyncConnection, envelope: Ev
             found = await service.descriptors.in_force(proposal.units, proposal.proposed_at)
             proposal = proposal.model_copy(update={"descriptors": found})
             stored_proposal = proposal.model_dump(mode="json")
-        readmodel = ReadModel(conn)
-        for account in (proposal.source, proposal.destination):
-            if account is not None:
-                await readmodel.describe_account(account.model_dump(), proposal.proposed_at)
+        described = {a.number: a.model_dump() for a in (proposal.source, proposal.destination) if a is not None}
+        await ReadModel(conn).describe_accounts(list(described.values()), proposal.proposed_at)
         verdict = await evaluate(service, conn, proposal)
         await repo.add_evaluation(
             proposal=stored_proposal, verdict=verdict, event_id=envelope.event_id, evaluated_at=service.clock()

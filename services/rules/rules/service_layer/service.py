@@ -52,17 +52,26 @@ class CatalogueCache:
         self._plugins = plugins
         self._snapshot: Snapshot | None = None
         self._lock: asyncio.Lock | None = None
+        # The database transaction whose view of the journal head the snapshot was last checked in
+        # (held, so that no later transaction can be mistaken for it).
+        self._checked_in: object | None = None
 
     async def current(self, engine: AsyncEngine, conn: AsyncConnection) -> Snapshot:
-        head = await Repository(conn).head_sequence()
+        """The catalogue as of the journal head; looked up once per database transaction, so the
+        proposals of one fetched batch are judged against one catalogue."""
+        transaction = conn.sync_connection.get_transaction() if conn.sync_connection is not None else None
         snapshot = self._snapshot
-        if snapshot is not None and snapshot.sequence >= head:
+        if snapshot is not None and transaction is not None and transaction is self._checked_in:
             return snapshot
-        self._lock = self._lock or asyncio.Lock()
-        async with self._lock:
-            if self._snapshot is None or self._snapshot.sequence < head:
-                self._snapshot = await self.load(engine)
-            return self._snapshot
+        head = await Repository(conn).head_sequence()
+        if snapshot is None or snapshot.sequence < head:
+            self._lock = self._lock or asyncio.Lock()
+            async with self._lock:
+                if self._snapshot is None or self._snapshot.sequence < head:
+                    self._snapshot = await self.load(engine)
+        self._checked_in = transaction
+        assert self._snapshot is not None
+        return self._snapshot
 
     async def load(self, engine: AsyncEngine) -> Snapshot:
         async with engine.connect() as conn:
