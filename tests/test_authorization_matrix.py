@@ -27,10 +27,34 @@ def test_a6r12_committed_matrix_matches_the_code() -> None:
     assert not diff, f"run `python -m registry_platform.matrix --write` and commit:\n{diff}"
 
 
+# The web's pages in front of identity's user and credential administration.
+WEB_IDENTITY_PAGES = ("/users", "/grants/", "/registry-administrators", "/credential-log")
+
+
 def test_a6r50_system_administrators_have_no_business_function() -> None:
     rows = parse(MATRIX_FILE.read_text())
-    business = [r for r in rows if SYSTEM_ADMINISTRATOR in r.roles and r.service != "identity"]
+    business = [
+        r
+        for r in rows
+        if SYSTEM_ADMINISTRATOR in r.roles
+        and r.service != "identity"
+        and not (r.service == "web" and r.path.startswith(WEB_IDENTITY_PAGES))
+    ]
     assert business == [], "system administrators may only administer users and credentials in identity"
+
+
+def test_a6r12_web_pages_for_signed_in_users_say_so_in_the_matrix() -> None:
+    """Only the pages before sign-in (and the operational endpoints) are public on the web."""
+    web = [r for r in parse(MATRIX_FILE.read_text()) if r.service == "web"]
+    public = {r.path for r in web if r.access == "public"}
+    assert public == {
+        "/", "/status", "/health", "/ready", "/metrics", "/static/{name}", "/activate", "/activate/enrol",
+        "/sign-in", "/sign-in/second-factor", "/sign-in/webauthn-options", "/sign-out",
+    }  # fmt: skip
+    assert all(r.session for r in web if r.path not in public)
+    assert {r.access for r in web if r.path == "/transfer"} == {
+        "session: account_approver account_initiator registry_administrator section_administrator"
+    }
 
 
 def _token(role: str) -> str:
@@ -70,6 +94,10 @@ def _unauthenticated(response: httpx.Response) -> bool:
     return response.status_code == 401 and response.json()["error"]["code"] in POLICY_401
 
 
+def _sent_to_sign_in(response: httpx.Response) -> bool:
+    return response.status_code == 303 and response.headers["location"].startswith("/sign-in")
+
+
 @pytest.mark.integration
 async def test_a6r12_every_role_on_every_endpoint_of_every_running_service(infra, database_url, service_settings):
     rows = parse(MATRIX_FILE.read_text())
@@ -84,6 +112,11 @@ async def test_a6r12_every_role_on_every_endpoint_of_every_running_service(infra
                 if row.access == "public":
                     if anonymous.status_code in (401, 403):
                         wrong.append(f"{where}: public, but refused without a token")
+                    continue
+                if row.session:
+                    # A web page: the browser's session decides, a bearer token opens nothing.
+                    if not _sent_to_sign_in(anonymous):
+                        wrong.append(f"{where}: needs a web session, but answered {anonymous.status_code} without")
                     continue
                 if not _unauthenticated(anonymous):
                     wrong.append(f"{where}: answered {anonymous.status_code} without a token")

@@ -2,7 +2,8 @@
 
 Each route declares exactly one policy: `require(role, ...)` (the caller must hold one of these roles,
 in any scope; finer scope checks follow in the service layer with `Principal.has`), `authenticated()`
-(any signed-in caller, for self-service) or `public()`.
+(any signed-in caller, for self-service), `session(role, ...)` (the web's pages: a signed-in web
+session, see `session`) or `public()`.
 The policies are data on the routes, so the authorization matrix (docs/authorization-matrix.csv) is
 generated from the running code and a test compares it with the committed table.
 
@@ -75,9 +76,16 @@ class Policy:
     # Any verified caller, whatever the grants: a user's own profile and credentials (A6R-13:
     # users exist before they hold any user authorization).
     any_grant: bool = False
+    # A web page: the web's own sessions decide (`session`); `roles` empty means any signed-in user.
+    session: bool = False
 
     async def __call__(self, request: Request) -> None:
         if self.public:
+            return
+        if self.session:
+            # Fail closed: only the web's pipeline knows its sessions and marks the request admitted.
+            if not getattr(request.state, "session_admitted", False):
+                raise RegistryError(401, "not_authenticated", "This page needs a signed-in web session.")
             return
         principal = _authenticate(request)
         if not self.any_grant and not any(g.role in self.roles for g in principal.grants):
@@ -118,6 +126,24 @@ def authenticated(*, step_up: bool = False) -> Any:
     return Depends(Policy(frozenset(), step_up=step_up, any_grant=True))
 
 
+def session(*roles: str) -> Any:
+    """Route dependency for the web's pages: a signed-in web session and, if `roles` are named, one of
+    them in any scope (the page checks the scope). Browsers carry a session cookie, not a bearer
+    token, so the web's pipeline checks its own session before the page runs and calls
+    `admit_session`; a route without that pipeline refuses everyone."""
+    return Depends(Policy(frozenset(roles), session=True))
+
+
+def admit_session(request: Request) -> None:
+    """The web's pipeline found the visitor's session meets the route's `session` policy."""
+    request.state.session_admitted = True
+
+
+def policies_of(route: APIRoute) -> list[Policy]:
+    """The policies a route declares (exactly one, the matrix insists)."""
+    return [d.call for d in route.dependant.dependencies if isinstance(d.call, Policy)]
+
+
 def public() -> Any:
     """Route dependency marking an endpoint anyone may call (sign-in, JWKS, health)."""
     return Depends(Policy(frozenset(), public=True))
@@ -151,5 +177,4 @@ def route_policies(app: FastAPI) -> Iterator[tuple[str, set[str], list[Policy]]]
     for context in iter_route_contexts(app.routes):
         route = context.route
         if isinstance(route, APIRoute):
-            policies = [d.call for d in route.dependant.dependencies if isinstance(d.call, Policy)]
-            yield context.path or "", set(context.methods or ()), policies
+            yield context.path or "", set(context.methods or ()), policies_of(route)

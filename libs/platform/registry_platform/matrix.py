@@ -22,6 +22,8 @@ from registry_platform.devstack.stack import SERVICES
 
 MATRIX_FILE = Path(__file__).resolve().parents[3] / "docs" / "authorization-matrix.csv"
 HEADER = ("service", "method", "path", "access", "step_up")
+# The web's pages: "session" (any signed-in user) or "session: <roles>" (see authz.session).
+SESSION = "session"
 
 
 @dataclass(frozen=True, order=True)
@@ -29,12 +31,19 @@ class Row:
     service: str
     method: str
     path: str
-    access: str  # "public", "authenticated", or the admitted roles separated by spaces
+    access: str  # "public", "authenticated", "session", "session: <roles>", or the admitted roles
     step_up: bool
 
     @property
+    def session(self) -> bool:
+        """A web page: it admits a signed-in web session, never a bearer token."""
+        return self.access.split(":")[0] == SESSION
+
+    @property
     def roles(self) -> frozenset[str]:
-        return frozenset() if self.access in ("public", "authenticated") else frozenset(self.access.split())
+        if self.access in ("public", "authenticated", SESSION):
+            return frozenset()
+        return frozenset(self.access.removeprefix(f"{SESSION}:").split())
 
 
 class UndeclaredPolicy(Exception):
@@ -49,6 +58,8 @@ def rows_for(service: str, app: FastAPI) -> list[Row]:
         policy = policies[0]
         if policy.public:
             access = "public"
+        elif policy.session:
+            access = f"{SESSION}: {' '.join(sorted(policy.roles))}" if policy.roles else SESSION
         elif policy.any_grant:
             access = "authenticated"
         else:

@@ -274,11 +274,22 @@ class Descriptors:
         )  # fmt: skip
 
     async def page(
-        self, *, filters: dict[str, Any], units: UnitRange | None, after: int, limit: int, own_only: bool = False
+        self,
+        *,
+        filters: dict[str, Any],
+        units: UnitRange | None,
+        after: int | None,
+        limit: int,
+        own_only: bool = False,
+        newest_first: bool = False,
     ) -> list[Any]:
-        """Descriptors in sequence order after `after`, filtered by kind, party, approach and units."""
-        clauses = ["d.sequence > :after"]
-        params: dict[str, Any] = {"after": after, "limit": limit}
+        """Descriptors in sequence order (or its reverse) past the cursor `after`, filtered by kind,
+        party, approach and units."""
+        clauses = []
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            clauses.append(f"d.sequence {'<' if newest_first else '>'} :after")
+            params["after"] = after
         for column in ("kind", "issuing_party", "cooperative_approach", "origin_registry"):
             if filters.get(column) is not None:
                 clauses.append(f"d.{column} = :{column}")
@@ -293,5 +304,7 @@ class Descriptors:
                 f"WHERE r.authorization_id = d.id AND {scope_match('r')} AND r.first_serial <= :last "
                 "AND r.last_serial >= :first))"
             )
-        sql = f"SELECT {_COLUMNS} FROM descriptors d WHERE {' AND '.join(clauses)} ORDER BY d.sequence LIMIT :limit"
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT {_COLUMNS} FROM descriptors d {where} ORDER BY d.sequence {order} LIMIT :limit"
         return list(await self.conn.execute(text(sql), params))

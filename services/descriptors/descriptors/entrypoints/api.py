@@ -35,6 +35,8 @@ from registry_platform.authz import Caller, require
 from registry_platform.errors import RegistryError
 
 router = APIRouter()
+# The listing's orders: as stored (the default, the cursor's order) or newest first.
+SORTS = ("sequence", "-sequence")
 Units = Annotated[UnitRange | None, Depends(unit_range)]
 At = Annotated[datetime | None, Query(description="The instant (UTC); default now")]
 
@@ -81,15 +83,33 @@ async def list_descriptors(
     cooperative_approach: str | None = None,
     origin: Annotated[str | None, Query(description="Originating registry id")] = None,
     limit: Limit = 100,
-    after: Annotated[int, Query(ge=0, description="Cursor: the `next` of the previous page")] = 0,
+    after: Annotated[int | None, Query(ge=0, description="Cursor: the `next` of the previous page")] = None,
+    sort: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="'sequence' (stored order, the default) or '-sequence' (newest first); "
+            "unknown: 422 unknown_sort",
+        ),
+    ] = None,
 ) -> Page:
-    """Descriptors in the order this registry stored them, filtered; `units` finds those naming
-    some of the serials (condition-based authorizations are in a unit's history)."""
+    """Descriptors in the order this registry stored them (or newest first), filtered; `units` finds
+    those naming some of the serials (condition-based authorizations are in a unit's history)."""
     filters = {"kind": kind, "issuing_party": party, "cooperative_approach": cooperative_approach,
                "origin_registry": origin}  # fmt: skip
+    if sort not in (None, *SORTS):
+        raise RegistryError(
+            422,
+            "unknown_sort",
+            f"Cannot sort by {sort!r}; sort by one of {', '.join(SORTS)}.",
+            sort=sort,
+            allowed=SORTS,
+        )
     async with service_of(request).engine.connect() as conn:
         repo = Descriptors(conn)
-        rows = await repo.page(filters=filters, units=units, after=after, limit=limit + 1)
+        rows = await repo.page(
+            filters=filters, units=units, after=after, limit=limit + 1, newest_first=sort == "-sequence"
+        )
         page = rows[:limit]
         ranges = await repo.ranges_of([r.id for r in page])
     items = [queries.view(r, ranges.get(str(r.id), [])) for r in page]

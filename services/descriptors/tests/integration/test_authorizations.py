@@ -104,6 +104,19 @@ async def test_a6r45_issue_list_in_force_and_supersede_with_a_controlled_clock(
         system.json()["descriptor_id"],
         second.json()["descriptor_id"],
     ]
+    # Newest first (the dashboards' order), with the same cursor; unknown orders are refused by code.
+    newest = {"party": "GHA", "kind": "authorization", "sort": "-sequence", "limit": 2}
+    page = await descriptors.ok("GET", "/descriptors", params=newest)
+    rest = await descriptors.ok("GET", "/descriptors", params={**newest, "after": page["next"]})
+    assert [i["descriptor_id"] for i in page["items"] + rest["items"]] == [
+        second.json()["descriptor_id"],
+        system.json()["descriptor_id"],
+        str(first_id),
+    ]
+    assert rest["next"] is None
+    unknown = await descriptors.call("GET", "/descriptors", params={"sort": "issuing_party"})
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_sort"
+    assert unknown.json()["error"]["details"]["allowed"] == ["sequence", "-sequence"]
     by_unit = await descriptors.ok("GET", "/descriptors", params={**SCOPE, "first": 400})
     assert [i["descriptor_id"] for i in by_unit["items"]] == [str(first_id)]
     history = await descriptors.ok("GET", "/units/history", params={**SCOPE, "first": 1, "last": 10,

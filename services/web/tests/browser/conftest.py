@@ -175,11 +175,52 @@ AXE_RUN = """async (tags) => {
 OVERFLOWING = """Array.from(document.querySelectorAll('body *'))
   .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
   .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"""
+# Labels, controls, headings and navigation that cover one another (more than 2px both ways).
+OVERLAPPING = """(() => {
+  const name = e => e.tagName + '.' + e.className + '#' + e.id + ' ' + (e.textContent || '').trim().slice(0, 30);
+  const shown = Array.from(document.querySelectorAll(
+    'h1, h2, h3, label, input, select, textarea, button, th, legend, caption, .brand, nav a, .flash, .field-error'
+  )).filter(e => {
+    const r = e.getBoundingClientRect();
+    return r.width > 1 && r.height > 1 && !e.closest('.visually-hidden') && getComputedStyle(e).visibility !== 'hidden';
+  });
+  const found = [];
+  for (let i = 0; i < shown.length; i++) {
+    for (let j = i + 1; j < shown.length; j++) {
+      const a = shown[i], b = shown[j];
+      if (a.contains(b) || b.contains(a)) continue;
+      const r = a.getBoundingClientRect(), q = b.getBoundingClientRect();
+      const w = Math.min(r.right, q.right) - Math.max(r.left, q.left);
+      const h = Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top);
+      if (w > 2 && h > 2) found.push(name(a) + ' / ' + name(b));
+    }
+  }
+  return found.slice(0, 5);
+})()"""
+# The page's landmarks (WCAG 1.3.1, 2.4.1): axe's landmark rules are best practice, not WCAG tags.
+LANDMARKS = """(() => {
+  const count = s => document.querySelectorAll(s).length;
+  const problems = [];
+  if (count('main#main') !== 1) problems.push('not exactly one main');
+  if (count('body > header') !== 1) problems.push('not exactly one banner');
+  if (count('body > footer') !== 1) problems.push('not exactly one contentinfo');
+  if (count('h1') !== 1) problems.push('not exactly one h1');
+  if (!document.querySelector('a.skip-link[href="#main"]')) problems.push('no skip link to main');
+  const unlabelled = Array.from(document.querySelectorAll('nav')).filter(n => !n.getAttribute('aria-label'));
+  if (unlabelled.length) problems.push('unlabelled nav');
+  return problems;
+})()"""
+# Visible focus (WCAG 2.4.7): the focused element has an outline or the focus ring's shadow.
+FOCUS_SHOWN = """(() => {
+  const s = getComputedStyle(document.activeElement);
+  return s.outlineStyle !== 'none' || s.boxShadow !== 'none';
+})()"""
 
 
 class Person:
     """One person at their own browser (a fresh context: own cookies), who checks every page they
-    see: axe-core finds no WCAG 2.1 A/AA violation, the CSP reported nothing, nothing scrolls sideways."""
+    see: axe-core finds no WCAG 2.1 A/AA violation, the landmarks are there, the CSP reported
+    nothing, nothing scrolls sideways."""
 
     def __init__(self, name: str, page: Any, registry: Registry, axe: str | None) -> None:
         self.name = name
@@ -210,12 +251,27 @@ class Person:
         assert self.csp_reports == [], f"{self.name} on {where}: CSP reports {self.csp_reports}"
         wide = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert wide <= 0, f"{self.name} on {where}: the page scrolls sideways by {wide}px"
+        landmarks = await page.evaluate(LANDMARKS)
+        assert landmarks == [], f"{self.name} on {where}: {landmarks}"
         if self.axe is not None:
             if not await page.evaluate("typeof window.axe !== 'undefined'"):
                 await page.evaluate(self.axe + "\n;0")
             result = await page.evaluate(AXE_RUN, AXE_TAGS)
             assert result == [], f"{self.name} on {where}: axe-core found {result}"
         self.audited.append(where)
+
+    async def tab_to(self, selector: str, presses: int = 80) -> None:
+        """Tab (no mouse, WCAG 2.1.1) from the current focus to the element, whose focus shows (2.4.7)."""
+        for _ in range(presses):
+            await self.page.keyboard.press("Tab")
+            if await self.page.evaluate(f"document.activeElement.matches({selector!r})"):
+                assert await self.page.evaluate(FOCUS_SHOWN), f"{self.name}: no visible focus on {selector}"
+                return
+        raise AssertionError(f"{self.name}: {selector} cannot be reached with the Tab key on {self.page.url}")
+
+    async def type_into(self, selector: str, text: str) -> None:
+        await self.tab_to(selector)
+        await self.page.keyboard.type(text)
 
     async def click(self, name: str, role: str = "button") -> None:
         await self.page.get_by_role(role, name=name, exact=True).first.click()
@@ -270,15 +326,19 @@ class Person:
             await self.click("Continue")
 
     async def screenshots(self, label: str) -> None:
-        """The page at 1280x800, 1024x768 and 390x844: saved for review, never scrolling sideways."""
+        """The page at 1280x800, 1024x768 and 390x844: saved for review, never scrolling sideways
+        (tables scroll inside their own region), nothing covering anything else."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a test helper, once
         for width, height in ((1280, 800), (1024, 768), (390, 844)):
             await self.page.set_viewport_size({"width": width, "height": height})
+            await self.page.evaluate("window.scrollTo(0, 0)")  # the sticky impersonation banner covers what scrolls
             wide = await self.page.evaluate(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             culprits = await self.page.evaluate(OVERFLOWING)
             assert wide <= 0, f"{label} at {width}x{height} scrolls sideways by {wide}px: {culprits}"
+            overlaps = await self.page.evaluate(OVERLAPPING)
+            assert overlaps == [], f"{label} at {width}x{height}: overlapping {overlaps}"
             await self.page.screenshot(path=str(SCREENSHOTS / f"{label}-{width}x{height}.png"), full_page=True)
         await self.page.set_viewport_size({"width": 1280, "height": 800})
 

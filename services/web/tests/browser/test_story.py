@@ -6,7 +6,11 @@ holder transfers units by constraints and by serial range and sees both in the h
 administrator impersonates the holder under a visible banner; a corrective transfer reverses a
 transfer. The section administrator issues an authorization and reviews the units' descriptors
 (A6R-30, A6R-45), every transfer's confirmation shows exactly the serials that then move (A6R-52),
-and lists sort by their columns. Every page every role sees passes axe-core's WCAG 2.1 A and AA rules."""
+and lists sort by their columns. The section administrator also authorizes the units that meet
+conditions and supersedes that authorization; the list shows the newest first (A6R-45, A6R-56).
+A transfer is made by the keyboard alone. Every page every role sees passes axe-core's WCAG 2.1 A
+and AA rules and has its landmarks; the main pages, shot at three sizes, neither scroll sideways
+nor overlap."""
 
 from __future__ import annotations
 
@@ -133,11 +137,14 @@ async def test_issue7_story_in_the_browser(registry, people):
     await ama.goto("/home")
     assert "5,000" in await ama.main(), await ama.main()
     await ama.screenshots("holder-home")
-    by_quantity = await transfer(ama, holding, national, quantity="1200", screenshot="transfer-confirmation")
+    by_quantity = await transfer(
+        ama, holding, national, quantity="1200", screenshot="transfer-confirmation", keyboard=True
+    )
     assert "CA0001-INT01-GHA-1-2024..CA0001-INT01-GHA-1200-2024" in await ama.main(), await ama.main()
     by_range = await transfer(ama, holding, national, serials="CA0001-INT01-GHA-2001-2024..CA0001-INT01-GHA-2500-2024")
     await ama.screenshots("transaction-review")
     await ama.goto("/transactions")
+    await ama.screenshots("transactions")
     history = await ama.main()
     assert by_quantity in await ama.page.content() and by_range in await ama.page.content()
     assert "1,200" in history and "500" in history
@@ -195,6 +202,41 @@ async def test_issue7_story_in_the_browser(registry, people):
     assert "Applicable" in await ama.page.locator("#history").inner_text()
     await ama.screenshots("descriptor-review")
 
+    # Sam authorizes by conditions the units of the activity issued from now on, up to a cap
+    # (A6R-45, A6R-56); a problem is shown at its field.
+    await sam.goto("/authorizations?section=GHA")
+    await sam.page.get_by_label("Cooperative approach", exact=True).select_option("CA0001")
+    await sam.page.get_by_label("The units that meet conditions, as they are issued", exact=True).check()
+    await sam.fill({"Activity identifier": "GH-CLEANCOOK-001", "First vintage": "2025", "Last vintage": "2024"})
+    await sam.page.get_by_label("NDC use", exact=True).check()
+    await sam.click("Issue the authorization")
+    assert "before the first" in await sam.page.locator("#e-vintage_to").inner_text(), await sam.main()
+    await sam.fill({"Last vintage": "2026", "At most this many units": "2,000"})
+    await sam.click("Issue the authorization")
+    await sam.confirm_if_asked()
+    assert "the units that meet its conditions was issued" in await sam.flash(), await sam.main()
+    newest = await sam.page.locator("#authorizations tbody tr").first.inner_text()
+    assert "Units meeting conditions" in newest and "quantity cap 2000" in newest, newest
+    # ... and corrects it with a lower cap, superseding it (chosen from the list): newest first.
+    await sam.page.get_by_label("Cooperative approach", exact=True).select_option("CA0001")
+    await sam.page.get_by_label("The units that meet conditions, as they are issued", exact=True).check()
+    await sam.fill(
+        {"Activity identifier": "GH-CLEANCOOK-001", "First vintage": "2025", "At most this many units": "1000"}
+    )
+    await sam.page.get_by_label("NDC use", exact=True).check()
+    earlier = await sam.page.locator("#f-supersedes option", has_text="units meeting conditions").get_attribute("value")
+    await sam.page.get_by_label("Supersedes (optional)").select_option(earlier)
+    await sam.click("Issue the authorization")
+    await sam.confirm_if_asked()
+    assert "was issued" in await sam.flash(), await sam.main()
+    rows = sam.page.locator("#authorizations tbody tr")
+    assert "Supersedes the authorization issued" in await rows.nth(0).inner_text(), await sam.main()
+    assert "Superseded by a later authorization" in await rows.nth(1).inner_text(), await sam.main()
+    assert await sam.page.locator("#f-supersedes option", has_text="quantity cap 2000").count() == 0
+    await sam.screenshots("authorizations")
+    await sam.goto("/home")
+    assert "quantity cap 1000" in await sam.page.locator("#authorizations tbody tr").first.inner_text()
+
     # A registry administrator impersonates Ama: the banner is on every page while it lasts.
     await rita.goto("/users?find=ama%40gha.example")
     await rita.click("Ama Owusu", role="link")
@@ -224,6 +266,8 @@ async def test_issue7_story_in_the_browser(registry, people):
     await rita.screenshots("registry-admin-home")
     await rita.goto("/daily-summary")
     assert "Corrective transfer" in await rita.main()
+    await rita.goto("/users")
+    await rita.screenshots("people")
     for path in ("/accounts", "/applications", "/status", "/security"):
         await rita.goto(path)  # the remaining pages, audited like the others
     await rita.goto("/service-accounts")
@@ -278,24 +322,45 @@ async def open_account(admin, holder: str, kind: str) -> str:
 
 
 async def transfer(
-    person, source: str, destination: str, *, quantity: str = "", serials: str = "", screenshot: str = ""
+    person,
+    source: str,
+    destination: str,
+    *,
+    quantity: str = "",
+    serials: str = "",
+    screenshot: str = "",
+    keyboard: bool = False,
 ) -> str:
     """Initiate, check the confirmation step, confirm; the transaction id. The serials the
-    confirmation says will move are exactly those the transaction moved (A6R-52)."""
+    confirmation says will move are exactly those the transaction moved (A6R-52). With `keyboard`,
+    a transfer by quantity is made by the keyboard alone (WCAG 2.1.1): Tab, type, Enter."""
     await person.goto(f"/transfer?source={source}")
-    await person.fill({"To account (number)": destination})
-    if serials:
-        await person.page.get_by_label("A range of serial numbers").check()
-        await person.fill({"Serial range": serials})
+    if keyboard:
+        await person.type_into("input[name=destination]", destination)
+        await person.type_into("input[name=quantity]", quantity)
+        async with person.page.expect_navigation():
+            await person.page.keyboard.press("Enter")
+        await person.audit()
     else:
-        await person.fill({"Number of units": quantity})
-    await person.click("Review the transfer")
+        await person.fill({"To account (number)": destination})
+        if serials:
+            await person.page.get_by_label("A range of serial numbers").check()
+            await person.fill({"Serial range": serials})
+        else:
+            await person.fill({"Number of units": quantity})
+        await person.click("Review the transfer")
     assert "Nothing has moved yet" in await person.main(), await person.main()
     previewed = await person.page.locator("#moving td.serial").all_inner_texts()
     assert previewed, await person.main()
     if screenshot:
         await person.screenshots(screenshot)
-    await person.click("Confirm the transfer")
+    if keyboard:
+        await person.tab_to('form[method=post][action="/transfer"] button')
+        async with person.page.expect_navigation():
+            await person.page.keyboard.press("Enter")
+        await person.audit()
+    else:
+        await person.click("Confirm the transfer")
     await person.confirm_if_asked()
     for _ in range(40):  # a proposal awaits the rules service's verdict: its page shows the outcome
         if "recorded" in await person.main():

@@ -1,8 +1,10 @@
-"""The pipeline every web route runs in: session cookie, CSRF on every unsafe request, security
-headers, and the answers to interruptions (sign in, step-up, a refusal nobody expected)."""
+"""The pipeline every web route runs in: session cookie, the routes' `session` policies, CSRF on
+every unsafe request, security headers, and the answers to interruptions (sign in, step-up, a
+refusal nobody expected)."""
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import httpx
@@ -10,6 +12,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
+from registry_platform.auth import SYSTEM_ADMINISTRATOR
+from registry_platform.authz import session
+from registry_platform.errors import install_error_handlers
+from registry_platform.matrix import Row, rows_for
 from web.adapters.backends import ServiceError
 from web.adapters.sessions import SessionStore, WebSession
 from web.bootstrap import create_app
@@ -167,3 +173,66 @@ def test_next_urls_stay_on_this_site() -> None:
     assert safe_next("/accounts/GHA-1") == "/accounts/GHA-1"
     for bad in ("https://evil.example/", "//evil.example", "/\\evil", "", None, "javascript:alert(1)"):
         assert safe_next(bad) == "/home"
+
+
+def web_app() -> tuple[FastAPI, MemoryStore]:
+    """The web service's own routes over the memory store: the policy refuses before any service call."""
+    app = create_app()
+    store = MemoryStore()
+    app.state.runtime.state["web"] = SimpleNamespace(
+        settings=WebSettings(service_name="web", mode="test"), sessions=store
+    )
+    return app, store
+
+
+def session_rows(app: FastAPI) -> list[Row]:
+    rows = [r for r in rows_for("web", app) if r.session]
+    assert len(rows) > 40, "the web's pages for signed-in users declare session policies"
+    return rows
+
+
+def concrete(row: Row) -> str:
+    return re.sub(r"\{\w+\}", "GHA-1", row.path)
+
+
+async def test_a6r12_every_session_route_sends_an_anonymous_visitor_to_sign_in() -> None:
+    """Before the page runs and before the CSRF check: no form, no session, only the way to sign in."""
+    app, store = web_app()
+    async with client(app) as http:
+        for row in session_rows(app):
+            response = await http.request(row.method, concrete(row), data={"x": "1"} if row.method == "POST" else None)
+            assert response.status_code == 303, (row, response.status_code)
+            assert response.headers["location"].startswith("/sign-in"), row
+            htmx = await http.request(row.method, concrete(row), headers={"HX-Request": "true"})
+            assert htmx.status_code == 204 and htmx.headers["hx-redirect"].startswith("/sign-in"), row
+    assert not store.rows, "refusing opens no session"
+
+
+async def test_a6r12_session_routes_refuse_a_signed_in_user_without_their_roles() -> None:
+    """A6R-50: a system administrator is refused every business page, with the page that says so
+    (before the CSRF check too: nothing is sent here but the session cookie)."""
+    app, store = web_app()
+    auth = {"access": "a", "expires_at": 9e12, "grants": [{"role": SYSTEM_ADMINISTRATOR}]}
+    session = store.new({"auth": auth})
+    store.rows[session.id] = session
+    refused = [r for r in session_rows(app) if r.roles and SYSTEM_ADMINISTRATOR not in r.roles]
+    assert any(r.path == "/transfer" for r in refused)
+    async with client(app) as http:
+        http.cookies.set("registry-session", session.id)
+        for row in refused:
+            response = await http.request(row.method, concrete(row))
+            assert response.status_code == 403 and "Not available to you" in response.text, row
+
+
+async def test_a6r12_a_session_policy_outside_the_web_pipeline_refuses_everyone() -> None:
+    """The decision point only records `session`; a route the web's pipeline does not run is closed."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/page", dependencies=[session()])
+    async def page() -> dict[str, str]:
+        return {"shown": "yes"}
+
+    async with client(app) as http:
+        response = await http.get("/page")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "not_authenticated"

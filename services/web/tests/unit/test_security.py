@@ -1,6 +1,10 @@
-"""The browser-facing protections (issue 7, item 1): CSP and the other headers, CSRF tokens."""
+"""The browser-facing protections (issue 7, item 1): CSP and the other headers, CSRF tokens, and
+the visible focus the style sheet gives every control."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from starlette.responses import Response
 
@@ -62,3 +66,13 @@ def test_session_cookie_is_httponly_samesite_and_secure_with_host_prefix() -> No
     assert plain.headers["set-cookie"].startswith("registry-session=abc;")
     assert "Secure" not in plain.headers["set-cookie"]
     assert cookie_name(False) == "registry-session"
+
+
+def test_focus_is_always_visible_in_the_style_sheet() -> None:
+    """WCAG 2.4.7: every focusable element gets a focus ring; where links drop the outline they get
+    a background and an underline bar instead, never nothing."""
+    css = (Path(__file__).resolve().parents[2] / "web" / "static" / "registry.css").read_text()
+    rules = dict(re.findall(r"^([^{}\n]*:focus-visible[^{}\n]*)\{([^}]*)\}", css, re.MULTILINE))
+    assert rules.get(":focus-visible ", "").count("outline: 3px solid") == 1
+    for selector, body in rules.items():
+        assert "outline: none" not in body or ("background" in body and "box-shadow" in body), selector

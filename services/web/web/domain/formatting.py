@@ -28,6 +28,14 @@ def quantity(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def parse_whole(text: str | None) -> int | None:
+    """A whole number as people type it ('10,000' or '10 000'); None if empty or not one."""
+    try:
+        return int((text or "").replace(",", "").replace(" ", "")) if text else None
+    except ValueError:
+        return None
+
+
 def parse_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         moment = value

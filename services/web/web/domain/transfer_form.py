@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry_contracts.serials import MalformedSerial, parse_block, parse_serial
+from web.domain.formatting import parse_whole
 
 SELECTION_KEYS = ("issuing_party", "activity_id", "vintage_from", "vintage_to", "cooperative_approach", "metric")
 
@@ -25,13 +26,6 @@ class TransferPlan:
     quantity: int
     moving: list[dict[str, Any]] = field(default_factory=list)
     remaining: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int((value or "").replace(",", "").replace(" ", "")) if value else None
-    except ValueError:
-        return None
 
 
 def _piece(block: dict[str, Any], first: int, last: int) -> dict[str, Any]:
@@ -84,8 +78,8 @@ def _explicit(
     block = next((b for b in blocks if str(b["block_id"]) == form.get("block")), None)
     if block is None:
         return None, 0, 0, {"range": "Type a serial range, or choose one of the account's blocks."}
-    first = _int(form.get("first")) or block["first"]
-    last = _int(form.get("last")) or block["last"]
+    first = parse_whole(form.get("first")) or block["first"]
+    last = parse_whole(form.get("last")) or block["last"]
     if not (block["first"] <= first <= last <= block["last"]):
         return (
             None,
@@ -121,7 +115,7 @@ def plan_transfer(form: dict[str, str], blocks: list[dict[str, Any]]) -> tuple[T
             remaining=[_piece(block, a, b) for a, b in pieces if a <= b],
         )
         return plan, {}
-    quantity = _int(form.get("quantity"))
+    quantity = parse_whole(form.get("quantity"))
     if quantity is None or quantity < 1:
         errors["quantity"] = "Give how many units to transfer, a whole number of at least 1."
     selection: dict[str, Any] = {"quantity": quantity}
@@ -130,7 +124,7 @@ def plan_transfer(form: dict[str, str], blocks: list[dict[str, Any]]) -> tuple[T
         if not value:
             continue
         if key.startswith("vintage"):
-            year = _int(value)
+            year = parse_whole(value)
             if year is None or not 1990 <= year <= 2100:
                 errors[key] = "Give a year from 1990 to 2100."
             selection[key] = year

@@ -14,12 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from registry_platform.authz import public
 from web.adapters.backends import ServiceError
 from web.domain import transactions as txs
 from web.domain.formatting import parse_time
 from web.entrypoints.page import Page
-from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.pipeline import PageRoute, signed_in
 from web.service_layer.messages import field_errors
 
 router = APIRouter(route_class=PageRoute)
@@ -28,10 +27,9 @@ SECTION_ADMIN_STATUSES = ("active", "restricted", "suspended", "terminated")
 REGISTRY_ADMIN_STATUSES = ("active", "restricted", "suspended", "frozen", "terminated")
 
 
-@router.get("/accounts", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/accounts", response_class=HTMLResponse, dependencies=[signed_in("accounts.view")])
 async def accounts(request: Request) -> Response:
     page = Page.of(request)
-    page.require("accounts.view")
     q = request.query_params
     params = {k: q.get(k) for k in ("section", "type", "status", "after", "sort")}
     answer = await page.call("ledger", "GET", "/accounts", params={**params, "limit": 50})
@@ -82,17 +80,15 @@ async def _account_page(page: Page, number: str, status: int = 200, **extra: Any
     )
 
 
-@router.get("/accounts/{number}", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/accounts/{number}", response_class=HTMLResponse, dependencies=[signed_in("accounts.view")])
 async def account(request: Request, number: str) -> Response:
     page = Page.of(request)
-    page.require("accounts.view")
     return await _account_page(page, number)
 
 
-@router.post("/accounts/{number}/status", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/accounts/{number}/status", response_class=HTMLResponse, dependencies=[signed_in("accounts.status")])
 async def change_status(request: Request, number: str) -> Response:
     page = Page.of(request)
-    page.require("accounts.status")
     form = await page.form()
     errors: dict[str, str] = {}
     if not form.get("status"):
@@ -118,10 +114,9 @@ async def change_status(request: Request, number: str) -> Response:
     return await _account_page(page, number, status=400, errors=errors, values=form)
 
 
-@router.get("/transactions", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/transactions", response_class=HTMLResponse, dependencies=[signed_in("transactions.view")])
 async def transactions(request: Request) -> Response:
     page = Page.of(request)
-    page.require("transactions.view")
     q = request.query_params
     params = {"kind": q.get("kind"), "after": q.get("after"), "sort": q.get("sort"), "limit": 50}
     answer = await page.call("ledger", "GET", "/transactions", params=params)
@@ -144,10 +139,11 @@ async def _blocks_before(page: Page, account: str | None, moment: Any) -> list[d
     return list(answer["items"])
 
 
-@router.get("/transactions/{transaction_id}", response_class=HTMLResponse, dependencies=[public()])
+@router.get(
+    "/transactions/{transaction_id}", response_class=HTMLResponse, dependencies=[signed_in("transactions.view")]
+)
 async def transaction(request: Request, transaction_id: str) -> Response:
     page = Page.of(request)
-    page.require("transactions.view")
     tx = await page.call("ledger", "GET", f"/transactions/{transaction_id}")
     info = txs.summary(tx)
     blocks = info["blocks"]
@@ -164,10 +160,9 @@ async def transaction(request: Request, transaction_id: str) -> Response:
     )
 
 
-@router.get("/daily-summary", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/daily-summary", response_class=HTMLResponse, dependencies=[signed_in("daily_summary")])
 async def daily_summary(request: Request) -> Response:
     page = Page.of(request)
-    page.require("daily_summary")
     everything = await page.collect("ledger", "/transactions", pages=50, limit=1000)
     day = request.query_params.get("day", "")
     listed = [t for t in everything if str(t.get("recorded_at", "")).startswith(day)] if day else []
@@ -180,11 +175,10 @@ async def daily_summary(request: Request) -> Response:
     )
 
 
-@router.get("/daily-summary.csv", dependencies=[public()])
+@router.get("/daily-summary.csv", dependencies=[signed_in("daily_summary")])
 async def daily_report(request: Request) -> Response:
     """The daily operation report (A6R-30 b): one line per transaction of the day, as CSV."""
     page = Page.of(request)
-    page.require("daily_summary")
     day = request.query_params.get("day") or datetime.now(UTC).date().isoformat()
     everything = await page.collect("ledger", "/transactions", pages=50, limit=1000)
     out = io.StringIO()

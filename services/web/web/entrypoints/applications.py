@@ -12,10 +12,9 @@ from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
 from registry_platform.auth import ACCOUNT_INITIATOR, SECTION_ADMINISTRATOR, SECTION_USER
-from registry_platform.authz import public
 from web.adapters.backends import ServiceError
 from web.entrypoints.page import Page
-from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.pipeline import PageRoute, signed_in
 from web.service_layer.messages import ACTION, field_errors
 
 router = APIRouter(route_class=PageRoute)
@@ -62,17 +61,15 @@ async def _apply_page(
     )
 
 
-@router.get("/applications/new", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/applications/new", response_class=HTMLResponse, dependencies=[signed_in("apply")])
 async def application_form(request: Request) -> Response:
     page = Page.of(request)
-    page.require("apply")
     return await _apply_page(page, {"section": request.query_params.get("section", ""), "type": "holding"})
 
 
-@router.post("/applications", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/applications", response_class=HTMLResponse, dependencies=[signed_in("apply")])
 async def apply(request: Request) -> Response:
     page = Page.of(request)
-    page.require("apply")
     form = await page.form()
     errors = {
         k: m
@@ -125,10 +122,9 @@ async def _applicant_names(page: Page, applications: list[dict[str, Any]]) -> di
     return names
 
 
-@router.get("/applications", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/applications", response_class=HTMLResponse, dependencies=[signed_in("applications.decide")])
 async def applications(request: Request) -> Response:
     page = Page.of(request)
-    page.require("applications.decide")
     return await _applications_page(page)
 
 
@@ -180,10 +176,13 @@ async def _decide(page: Page, application_id: str, form: dict[str, str]) -> tupl
     return notes, answer
 
 
-@router.post("/applications/{application_id}/decision", response_class=HTMLResponse, dependencies=[public()])
+@router.post(
+    "/applications/{application_id}/decision",
+    response_class=HTMLResponse,
+    dependencies=[signed_in("applications.decide")],
+)
 async def decide(request: Request, application_id: str) -> Response:
     page = Page.of(request)
-    page.require("applications.decide")
     form = await page.form()
     try:
         notes, answer = await _decide(page, application_id, form)

@@ -12,11 +12,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from registry_platform.authz import public
 from web.adapters.backends import ServiceError
-from web.domain.formatting import choices
+from web.domain.formatting import choices, parse_whole
 from web.entrypoints.page import Page
-from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.pipeline import PageRoute, signed_in
 from web.service_layer.messages import field_errors
 
 router = APIRouter(route_class=PageRoute)
@@ -55,13 +54,6 @@ OPEN_FIELDS = {
 }
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int((value or "").replace(",", "")) if value else None
-    except ValueError:
-        return None
-
-
 async def _issue_page(
     page: Page, values: dict[str, Any], status: int = 200, errors: dict[str, str] | None = None
 ) -> Response:
@@ -83,7 +75,7 @@ async def _issue_page(
     )
 
 
-@router.get("/issue", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/issue", response_class=HTMLResponse, dependencies=[signed_in("issue")])
 async def issue_form(request: Request) -> Response:
     page = Page.of(request)
     section = request.query_params.get("section", "")
@@ -98,13 +90,17 @@ async def issue_form(request: Request) -> Response:
     return await _issue_page(page, defaults)
 
 
-@router.post("/issue", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/issue", response_class=HTMLResponse, dependencies=[signed_in("issue")])
 async def issue(request: Request) -> Response:
     page = Page.of(request)
     form = await page.form()
     page.require("issue", form.get("section") or None)
     errors: dict[str, str] = {}
-    quantity, vintage, first = _int(form.get("quantity")), _int(form.get("vintage")), _int(form.get("first_serial"))
+    quantity, vintage, first = (
+        parse_whole(form.get("quantity")),
+        parse_whole(form.get("vintage")),
+        parse_whole(form.get("first_serial")),
+    )
     if not form.get("account"):
         errors["account"] = "Choose the issuance account."
     if quantity is None or quantity < 1:
@@ -173,34 +169,30 @@ async def _submit(
     return page.redirect(redirect.format(**answer)), {}
 
 
-@router.get("/sections", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/sections", response_class=HTMLResponse, dependencies=[signed_in("sections.manage")])
 async def sections(request: Request) -> Response:
     page = Page.of(request)
-    page.require("sections.manage")
     return await _listing(page, "sections.html", "Party-specific sections", {}, {})
 
 
-@router.post("/sections", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/sections", response_class=HTMLResponse, dependencies=[signed_in("sections.manage")])
 async def create_section(request: Request) -> Response:
     page = Page.of(request)
-    page.require("sections.manage")
     form = await page.form()
     command = {"kind": "create_section", "party": form.get("party", "").upper(), "name": form.get("name", "")}
     response, errors = await _submit(page, command, SECTION_FIELDS, "Section {section} was created.", "/sections", form)
     return response or await _listing(page, "sections.html", "Party-specific sections", form, errors, 400)
 
 
-@router.get("/approaches", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/approaches", response_class=HTMLResponse, dependencies=[signed_in("approaches.manage")])
 async def approaches(request: Request) -> Response:
     page = Page.of(request)
-    page.require("approaches.manage")
     return await _listing(page, "approaches.html", "Cooperative approaches", {}, {})
 
 
-@router.post("/approaches", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/approaches", response_class=HTMLResponse, dependencies=[signed_in("approaches.manage")])
 async def create_approach(request: Request) -> Response:
     page = Page.of(request)
-    page.require("approaches.manage")
     form = await page.form()
     parties = [p.upper() for p in re.split(r"[\s,;]+", form.get("parties", "")) if p]
     command = {
@@ -215,20 +207,18 @@ async def create_approach(request: Request) -> Response:
     return response or await _listing(page, "approaches.html", "Cooperative approaches", form, errors, 400)
 
 
-@router.get("/service-accounts", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/service-accounts", response_class=HTMLResponse, dependencies=[signed_in("service_accounts.open")])
 async def service_accounts(request: Request) -> Response:
     page = Page.of(request)
-    page.require("service_accounts.open")
     return await _listing(
         page, "service_accounts.html", "Registry service accounts", {"type": "administrative_holding"}, {}
     )
 
 
-@router.post("/service-accounts", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/service-accounts", response_class=HTMLResponse, dependencies=[signed_in("service_accounts.open")])
 async def open_service_account(request: Request) -> Response:
     """Registry administrators open accounts directly (A6R-41), e.g. administrative cancellation."""
     page = Page.of(request)
-    page.require("service_accounts.open")
     form = await page.form()
     command = {
         "kind": "open_account",

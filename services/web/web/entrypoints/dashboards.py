@@ -15,12 +15,11 @@ from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
 from registry_platform.auth import ACCOUNT_ROLES
-from registry_platform.authz import public
 from web.domain.access import HOLDER, OBSERVER, REGISTRY, SECTION, SYSTEM
-from web.domain.descriptors import described
+from web.domain.descriptors import AUTHORIZATIONS_NEWEST_FIRST, listed
 from web.entrypoints.applications import pending_applications
 from web.entrypoints.page import Page
-from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.pipeline import PageRoute, signed_in
 from web.service_layer import tokens
 
 router = APIRouter(route_class=PageRoute)
@@ -52,7 +51,7 @@ async def holder_home(page: Page, section: str) -> dict[str, Any]:
 async def section_home(page: Page, section: str) -> dict[str, Any]:
     accounts = await page.collect("ledger", "/accounts", {"section": section}, pages=10)
     listing = await page.call(
-        "descriptors", "GET", "/descriptors", params={"kind": "authorization", "party": section, "limit": 10}
+        "descriptors", "GET", "/descriptors", params={**AUTHORIZATIONS_NEWEST_FIRST, "party": section, "limit": 10}
     )
     by_type: Counter[str] = Counter()
     for a in accounts:
@@ -64,7 +63,7 @@ async def section_home(page: Page, section: str) -> dict[str, Any]:
         "holdings": sorted(by_type.items()),
         "total": sum(by_type.values()),
         "applications": await pending_applications(page, section),
-        "authorizations": [(d, described(d)) for d in listing["items"]],
+        "authorizations": listed(listing["items"]),
     }
 
 
@@ -91,7 +90,7 @@ async def system_home(page: Page) -> dict[str, Any]:
     return {"admins": admins, "log": log[-15:][::-1]}
 
 
-@router.get("/home", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/home", response_class=HTMLResponse, dependencies=[signed_in()])
 async def home(request: Request) -> Response:
     page = Page.of(request)
     await _fresh_grants(page)

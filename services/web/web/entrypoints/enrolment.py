@@ -16,7 +16,7 @@ from starlette.responses import Response
 from registry_platform.authz import public
 from web.adapters.backends import ServiceError
 from web.entrypoints.page import Page, safe_next
-from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.pipeline import PageRoute, signed_in
 from web.entrypoints.second_factor import ceremony_options, confirm_factor
 from web.entrypoints.sign_in import identity_step
 from web.service_layer import tokens
@@ -123,20 +123,20 @@ async def enrol(request: Request) -> Response:
     return _enrol_page(page, pending, status=400, errors=errors)
 
 
-@router.get("/step-up", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/step-up", response_class=HTMLResponse, dependencies=[signed_in()])
 async def step_up_form(request: Request) -> Response:
     page = Page.of(request)
     pending = page.user_session().data.get("step_up") or {}
     return page.render("step_up.html", title="Confirm with your second factor", message=pending.get("message"))
 
 
-@router.post("/step-up/webauthn-options", dependencies=[public()])
+@router.post("/step-up/webauthn-options", dependencies=[signed_in()])
 async def step_up_webauthn_options(request: Request) -> Response:
     page = Page.of(request)
     return await ceremony_options(lambda: page.call("identity", "POST", "/sessions/step-up/webauthn-options", own=True))
 
 
-@router.post("/step-up", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/step-up", response_class=HTMLResponse, dependencies=[signed_in()])
 async def step_up(request: Request) -> Response:
     """A fresh second factor gives a new access token whose auth_time is now (RFC 9470)."""
     page = Page.of(request)
@@ -168,10 +168,9 @@ async def step_up(request: Request) -> Response:
     )
 
 
-@router.get("/security", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/security", response_class=HTMLResponse, dependencies=[signed_in()])
 async def security(request: Request) -> Response:
     page = Page.of(request)
-    page.user_session()
     try:
         credentials = await page.call("identity", "GET", "/me/credentials", own=True)
     except ServiceError:
@@ -179,13 +178,13 @@ async def security(request: Request) -> Response:
     return page.render("security.html", title="Sign-in methods", credentials=credentials)
 
 
-@router.post("/security/keys/options", dependencies=[public()])
+@router.post("/security/keys/options", dependencies=[signed_in()])
 async def security_key_options(request: Request) -> Response:
     page = Page.of(request)
     return await ceremony_options(lambda: page.call("identity", "POST", "/me/credentials/webauthn/options", own=True))
 
 
-@router.post("/security/keys", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/security/keys", response_class=HTMLResponse, dependencies=[signed_in()])
 async def add_security_key(request: Request) -> Response:
     page = Page.of(request)
     form = await page.form()

@@ -12,21 +12,21 @@ from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
 from registry_platform.auth import REGISTRY_ADMINISTRATOR
-from registry_platform.authz import public
 from web.adapters.backends import ServiceError
 from web.entrypoints.page import Page
 from web.entrypoints.people import user_page
-from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.pipeline import PageRoute, signed_in
 from web.service_layer import tokens
 from web.service_layer.messages import field_errors
 
 router = APIRouter(route_class=PageRoute)
 
 
-@router.get("/registry-administrators", response_class=HTMLResponse, dependencies=[public()])
+@router.get(
+    "/registry-administrators", response_class=HTMLResponse, dependencies=[signed_in("registry_administrators")]
+)
 async def registry_administrators(request: Request) -> Response:
     page = Page.of(request)
-    page.require("registry_administrators")
     grants = [g for g in await page.collect("identity", "/grants", pages=10) if g["role"] == REGISTRY_ADMINISTRATOR]
     people = {}
     for g in grants:
@@ -38,10 +38,9 @@ async def registry_administrators(request: Request) -> Response:
     return page.render("registry_administrators.html", title="Registry administrators", grants=grants, people=people)
 
 
-@router.get("/credential-log", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/credential-log", response_class=HTMLResponse, dependencies=[signed_in("credential_log")])
 async def credential_log(request: Request) -> Response:
     page = Page.of(request)
-    page.require("credential_log")
     cursor = request.query_params.get("cursor")
     answer = await page.call("identity", "GET", "/log/credentials", params={"cursor": cursor, "limit": 50})
     return page.render(
@@ -49,11 +48,10 @@ async def credential_log(request: Request) -> Response:
     )
 
 
-@router.post("/impersonation", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/impersonation", response_class=HTMLResponse, dependencies=[signed_in("impersonate")])
 async def impersonate(request: Request) -> Response:
     """Act for a user with a short-lived token naming you as the actor (RFC 8693 `act`)."""
     page = Page.of(request)
-    page.require("impersonate")
     form = await page.form()
     user_id = form.get("user_id", "")
     if len(form.get("reason", "")) < 3:
@@ -85,7 +83,7 @@ async def impersonate(request: Request) -> Response:
     return page.redirect("/home")
 
 
-@router.post("/impersonation/end", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/impersonation/end", response_class=HTMLResponse, dependencies=[signed_in()])
 async def end_impersonation(request: Request) -> Response:
     page = Page.of(request)
     session = page.user_session()

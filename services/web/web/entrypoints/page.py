@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
+from registry_platform.authz import admit_session
 from web.adapters.backends import ServiceError
 from web.adapters.sessions import WebSession
 from web.domain.access import Context, Grant, MenuItem, contexts_for, grants_of, may, menu_for, pick_context
@@ -114,6 +115,13 @@ class Page:
     def may(self, function: str, section: str | None = None) -> bool:
         return self.signed_in and may(self.grants, function, section)
 
+    def admit(self, roles: frozenset[str]) -> None:
+        """The route's `session` policy: signed in, and holding one of `roles` (if any) in any scope."""
+        self.user_session()
+        if roles and not any(g.role in roles for g in self.grants):
+            raise NotPermitted()
+        admit_session(self.request)
+
     def require(self, function: str, section: str | None = None) -> None:
         self.user_session()
         if not may(self.grants, function, section):
@@ -179,7 +187,7 @@ class Page:
     ) -> list[dict[str, Any]]:
         """Every item of a paginated listing ({items, next}), up to `pages` pages."""
         items: list[dict[str, Any]] = []
-        cursor_name = "after" if service == "ledger" else "cursor"
+        cursor_name = "cursor" if service == "identity" else "after"
         query = {**(params or {}), "limit": limit}
         for _ in range(pages):
             answer = await self.call(service, "GET", path, params=query)

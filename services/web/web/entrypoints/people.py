@@ -10,12 +10,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from registry_platform.authz import public
 from web.adapters.backends import ServiceError
 from web.domain.access import grantable_roles
 from web.domain.people_forms import evidence, evidence_problems, grant_body, user_body
 from web.entrypoints.page import Page
-from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.pipeline import PageRoute, signed_in
 from web.service_layer.messages import ACTION, field_errors
 
 router = APIRouter(route_class=PageRoute)
@@ -67,18 +66,16 @@ async def _users_page(
     )
 
 
-@router.get("/users", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/users", response_class=HTMLResponse, dependencies=[signed_in("users.manage")])
 async def users(request: Request) -> Response:
     page = Page.of(request)
-    page.require("users.manage")
     return await _users_page(page, {"role": request.query_params.get("role", "")})
 
 
-@router.post("/users", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/users", response_class=HTMLResponse, dependencies=[signed_in("users.manage")])
 async def create_user(request: Request) -> Response:
     """Add a person in one go: record, verification, role and activation, each by identity."""
     page = Page.of(request)
-    page.require("users.manage")
     form = await page.form()
     errors = {
         k: m
@@ -142,10 +139,9 @@ async def user_page(page: Page, user_id: str, status: int = 200, errors: dict[st
     )
 
 
-@router.get("/users/{user_id}", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/users/{user_id}", response_class=HTMLResponse, dependencies=[signed_in("users.manage")])
 async def user(request: Request, user_id: str) -> Response:
     page = Page.of(request)
-    page.require("users.manage")
     return await user_page(page, user_id)
 
 
@@ -160,10 +156,9 @@ async def _act(
     return page.redirect(f"/users/{user_id}")
 
 
-@router.post("/users/{user_id}/verification", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/users/{user_id}/verification", response_class=HTMLResponse, dependencies=[signed_in("users.verify")])
 async def verify(request: Request, user_id: str) -> Response:
     page = Page.of(request)
-    page.require("users.verify")
     form = await page.form()
     problems = evidence_problems(form)
     if problems:
@@ -181,10 +176,9 @@ async def verify(request: Request, user_id: str) -> Response:
     )
 
 
-@router.post("/users/{user_id}/activation", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/users/{user_id}/activation", response_class=HTMLResponse, dependencies=[signed_in("users.verify")])
 async def send_activation(request: Request, user_id: str) -> Response:
     page = Page.of(request)
-    page.require("users.verify")
     return await _act(
         page,
         user_id,
@@ -196,11 +190,10 @@ async def send_activation(request: Request, user_id: str) -> Response:
     )
 
 
-@router.post("/users/{user_id}/access", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/users/{user_id}/access", response_class=HTMLResponse, dependencies=[signed_in("users.verify")])
 async def set_access(request: Request, user_id: str) -> Response:
     """Suspend or restore a user's access to the whole registry (A6R-50; A6R-56 system administrators)."""
     page = Page.of(request)
-    page.require("users.verify")
     form = await page.form()
     status = "suspended" if form.get("status") == "suspended" else "active"
     return await _act(
@@ -214,10 +207,9 @@ async def set_access(request: Request, user_id: str) -> Response:
     )
 
 
-@router.post("/users/{user_id}/grants", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/users/{user_id}/grants", response_class=HTMLResponse, dependencies=[signed_in("users.manage")])
 async def grant(request: Request, user_id: str) -> Response:
     page = Page.of(request)
-    page.require("users.manage")
     form = await page.form()
     if not form.get("role"):
         return await user_page(page, user_id, 400, {"role": "Choose the role to grant."})
@@ -232,11 +224,10 @@ async def grant(request: Request, user_id: str) -> Response:
     )
 
 
-@router.post("/grants/{grant_id}/change", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/grants/{grant_id}/change", response_class=HTMLResponse, dependencies=[signed_in("users.manage")])
 async def change_grant(request: Request, grant_id: str) -> Response:
     """Suspend, reactivate or revoke one user authorization (A6R-51)."""
     page = Page.of(request)
-    page.require("users.manage")
     form = await page.form()
     action = form.get("action") if form.get("action") in ("suspend", "reactivate", "revoke") else "suspend"
     user_id = form.get("user_id", "")

@@ -1,6 +1,6 @@
-"""What runs around every web page: session loading, the CSRF check on every unsafe request, the
-answer to interruptions (sign in, not permitted, step-up, a service down), session saving with its
-cookie, and the security headers.
+"""What runs around every web page: session loading, the route's `session` policy (signed in, with
+one of its roles), the CSRF check on every unsafe request, the answer to interruptions (sign in, not
+permitted, step-up, a service down), session saving with its cookie, and the security headers.
 
 It is a FastAPI route class rather than ASGI middleware so that it travels with the routers: every
 way the platform builds the app (uvicorn's factory, the tests' `serve_all`) gets it.
@@ -17,7 +17,9 @@ from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
+from registry_platform.authz import policies_of, session
 from web.adapters.backends import ServiceError, ServiceUnavailable
+from web.domain.access import FUNCTIONS
 from web.entrypoints.page import Page
 from web.entrypoints.security import (
     CSRF_FIELD,
@@ -32,6 +34,13 @@ from web.service_layer.errors import NotPermitted, SignInRequired, StepUpRequire
 
 log = logging.getLogger(__name__)
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def signed_in(function: str | None = None) -> Any:
+    """A page for signed-in users, and if `function` is named (web.domain.access.FUNCTIONS) for the
+    roles that may use it: the matrix lists them, the pipeline checks them in any scope before the
+    page runs, and the page checks the scope where it depends on the request."""
+    return session(*(FUNCTIONS[function] if function else ()))
 
 
 async def _form(request: Request) -> dict[str, Any] | None:
@@ -112,26 +121,31 @@ class PageRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()
+        gate = next((p for p in policies_of(self) if p.session), None)
 
         async def handler(request: Request) -> Response:
             page = await Page.open(request)
             request.state.page = page
             response: Response
-            if request.method not in SAFE_METHODS and not await _csrf_ok(page, request):
-                response = page.render(
-                    "error.html",
-                    status=400,
-                    title="This form has expired",
-                    message="The form was sent without its security token, or from an old page. "
-                    "Go back, reload the page and send it again.",
-                )
-            else:
-                try:
+            try:
+                # Before the CSRF check: a visitor without a session is sent to sign in, not told
+                # that a form they could not have sent expired.
+                if gate is not None:
+                    page.admit(gate.roles)
+                if request.method not in SAFE_METHODS and not await _csrf_ok(page, request):
+                    response = page.render(
+                        "error.html",
+                        status=400,
+                        title="This form has expired",
+                        message="The form was sent without its security token, or from an old page. "
+                        "Go back, reload the page and send it again.",
+                    )
+                else:
                     response = await inner(request)
-                except (SignInRequired, NotPermitted, StepUpRequired, ServiceUnavailable) as exc:
-                    response = await _interrupted(page, exc)
-                except ServiceError as exc:
-                    response = _refused(page, exc)
+            except (SignInRequired, NotPermitted, StepUpRequired, ServiceUnavailable) as exc:
+                response = await _interrupted(page, exc)
+            except ServiceError as exc:
+                response = _refused(page, exc)
             return await _finish(page, response)
 
         return handler

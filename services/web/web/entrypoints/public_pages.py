@@ -1,9 +1,9 @@
 """The pages anyone may open: the landing page with the service status board, and the static files.
 
-Every route of the web service declares `public()` for the authorization matrix: its callers are
-browsers, which carry a session cookie, not an access token. Pages that need a signed-in user check
-the web session themselves (web.entrypoints.page.Page.require) and redirect to the sign-in page;
-the services they call then decide again with the user's own access token.
+These routes declare `public()` for the authorization matrix. The others declare `signed_in(...)`
+(registry_platform.authz.session): browsers carry a session cookie, not an access token, so the
+pipeline checks the web session and the roles before the page runs and sends visitors to sign in;
+the services the pages call then decide again with the user's own access token.
 """
 
 from __future__ import annotations

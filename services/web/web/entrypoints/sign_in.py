@@ -14,7 +14,7 @@ from starlette.responses import Response
 from registry_platform.authz import public
 from web.adapters.backends import ServiceError
 from web.entrypoints.page import Page, safe_next
-from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.pipeline import PageRoute, signed_in
 from web.entrypoints.second_factor import ceremony_options, confirm_factor
 from web.service_layer import tokens
 from web.service_layer.messages import field_errors
@@ -161,7 +161,7 @@ async def sign_out(request: Request) -> Response:
     return page.redirect("/sign-in?signed_out=1")
 
 
-@router.post("/context", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/context", response_class=HTMLResponse, dependencies=[signed_in()])
 async def switch_context(request: Request) -> Response:
     """A user with roles in several sections works in one at a time (A6R-15, A6R-27)."""
     page = Page.of(request)

@@ -11,13 +11,12 @@ from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
 from registry_platform.auth import ACCOUNT_APPROVER, ACCOUNT_INITIATOR
-from registry_platform.authz import public
 from web.adapters.backends import ServiceError
 from web.domain.access import HOLDER
 from web.domain.transactions import enrich
 from web.domain.transfer_form import SELECTION_KEYS, plan_transfer
 from web.entrypoints.page import Page
-from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.pipeline import PageRoute, signed_in
 from web.service_layer.messages import field_errors
 
 router = APIRouter(route_class=PageRoute)
@@ -64,19 +63,17 @@ async def _form_page(
     )
 
 
-@router.get("/transfer", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/transfer", response_class=HTMLResponse, dependencies=[signed_in("transfer")])
 async def transfer_form(request: Request) -> Response:
     page = Page.of(request)
-    page.require("transfer")
     values = {k: v for k, v in request.query_params.items() if k in FORM_KEYS}
     return await _form_page(page, values)
 
 
-@router.post("/transfer/preview", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/transfer/preview", response_class=HTMLResponse, dependencies=[signed_in("transfer")])
 async def transfer_preview(request: Request) -> Response:
     """The confirmation step: exactly which units would move, before anything is proposed."""
     page = Page.of(request)
-    page.require("transfer")
     form = await page.form()
     plan, errors = plan_transfer(form, await _blocks(page, form.get("source")))
     if plan is not None and plan.mode != "explicit":
@@ -99,10 +96,9 @@ async def transfer_preview(request: Request) -> Response:
     )
 
 
-@router.post("/transfer", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/transfer", response_class=HTMLResponse, dependencies=[signed_in("transfer")])
 async def transfer(request: Request) -> Response:
     page = Page.of(request)
-    page.require("transfer")
     form = await page.form()
     held = await _blocks(page, form.get("source"))
     plan, errors = plan_transfer(form, held)
@@ -135,22 +131,20 @@ CORRECTION_FIELDS = {
 }
 
 
-@router.get("/corrections", response_class=HTMLResponse, dependencies=[public()])
+@router.get("/corrections", response_class=HTMLResponse, dependencies=[signed_in("corrections")])
 async def correction_form(request: Request) -> Response:
     page = Page.of(request)
-    page.require("corrections")
     values = {"correction": "reversal", "corrects": request.query_params.get("corrects", "")}
     return page.render(
         "corrections.html", title="Corrective transfer", values=values, errors={}, transaction_id=str(uuid.uuid4())
     )
 
 
-@router.post("/corrections", response_class=HTMLResponse, dependencies=[public()])
+@router.post("/corrections", response_class=HTMLResponse, dependencies=[signed_in("corrections")])
 async def correction(request: Request) -> Response:
     """A6R-55: a reversal names the transfer it reverses; administrative cancellation and holding
     name the source, the destination and the units."""
     page = Page.of(request)
-    page.require("corrections")
     form = await page.form()
     errors: dict[str, str] = {}
     kind = form.get("correction", "reversal")
