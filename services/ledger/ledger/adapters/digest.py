@@ -1,8 +1,9 @@
 """A digest of the ledger's whole state: equal digests mean equal registries.
 
-Covers what the registry asserts: sections, cooperative approaches, accounts and their statuses,
-issuances with their metadata, application decisions, and every live block with its holder. Ids
-are included because the writer assigns them deterministically, so a replay must reproduce them.
+Covers what the registry asserts: sections and accounts with their statuses, cooperative
+approaches, issuances with their metadata, application decisions, and every live block with its
+holder. Ids are included because the writer assigns them deterministically, so a replay must
+reproduce them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from registry_platform.digest import tables_digest
 DIGEST_DOMAIN = b"a6r-registry/ledger/state-digest/v1\x00"
 
 PARTS = {
-    "sections": "SELECT party, name FROM sections ORDER BY party",
+    "sections": "SELECT party, name, status FROM sections ORDER BY party",
     "cooperative_approaches": "SELECT id, name, parties FROM cooperative_approaches ORDER BY id",
     "accounts": "SELECT number, holder, section, cooperative_approach, type, status FROM accounts ORDER BY number",
     "serial_scopes": "SELECT * FROM serial_scopes ORDER BY id",

@@ -374,7 +374,7 @@ def _block_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def sections(engine: AsyncEngine) -> list[dict[str, Any]]:
-    rows = await _rows(engine, "SELECT party, name, created_at FROM sections ORDER BY party")
+    rows = await _rows(engine, "SELECT party, name, status, created_at FROM sections ORDER BY party")
     return [{**r, "created_at": _iso(r["created_at"])} for r in rows]
 
 

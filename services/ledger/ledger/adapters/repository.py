@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
 
 from ledger.domain.journal import Checkpoint, JournalEntry
-from ledger.domain.model import Account, AccountStatus, AccountType
+from ledger.domain.model import Account, AccountStatus, AccountType, SectionStatus
 from ledger.service_layer.commands import Selection, SerialScope
 
 
@@ -230,12 +230,20 @@ class LedgerRepository:
     # -- configuration ------------------------------------------------------------------------
 
     async def section_exists(self, party: str) -> bool:
-        return await self._one("SELECT 1 FROM sections WHERE party = :p", p=party) is not None
+        return await self.section_status(party) is not None
+
+    async def section_status(self, party: str) -> SectionStatus | None:
+        row = await self._one("SELECT status FROM sections WHERE party = :p", p=party)
+        return None if row is None else SectionStatus(row.status)
 
     async def add_section(self, party: str, name: str, tx: uuid.UUID, at: datetime) -> None:
         await self._write(
-            _sql("INSERT INTO sections VALUES (:p, :n, :tx, :at)"), {"p": party, "n": name, "tx": tx, "at": at}
+            _sql("INSERT INTO sections (party, name, created_tx, created_at) VALUES (:p, :n, :tx, :at)"),
+            {"p": party, "n": name, "tx": tx, "at": at},
         )
+
+    async def set_section_status(self, party: str, status: SectionStatus) -> None:
+        await self._write(_sql("UPDATE sections SET status = :s WHERE party = :p"), {"s": status.value, "p": party})
 
     async def approach_parties(self, approach: str) -> list[str] | None:
         row = await self._one("SELECT parties FROM cooperative_approaches WHERE id = :id", id=approach)
@@ -249,13 +257,18 @@ class LedgerRepository:
 
     # -- accounts -----------------------------------------------------------------------------
 
-    async def load_catalogue(self) -> tuple[dict[str, Account], dict[tuple[str, str, str, int, str], int]]:
+    async def load_catalogue(
+        self,
+    ) -> tuple[dict[str, Account], dict[tuple[str, str, str, int, str], int], set[str]]:
         accounts = {r.number: _account(r) for r in await self.conn.execute(_sql("SELECT * FROM accounts"))}
         scopes = {
             (r.originating_registry, r.issuing_party, r.activity_id, r.vintage, r.metric): r.id
             for r in await self.conn.execute(_sql("SELECT * FROM serial_scopes"))
         }
-        return accounts, scopes
+        suspended = await self.conn.execute(
+            _sql("SELECT party FROM sections WHERE status = :s"), {"s": SectionStatus.SUSPENDED.value}
+        )
+        return accounts, scopes, {r.party for r in suspended}
 
     async def add_account(self, account: Account, tx: uuid.UUID, at: datetime) -> None:
         await self._write(

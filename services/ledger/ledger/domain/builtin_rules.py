@@ -1,13 +1,15 @@
 """The built-in business rules (A6R-37), versioned by name (A6R-39).
 
 (a) which account types may send and receive, (b) which may generate units, (c) who may initiate,
-given the accounts' statuses (A6R-41) and the initiator's (possibly impersonated, A6R-43) role.
+given the accounts' statuses (A6R-41), their sections' statuses (issue 7) and the initiator's
+(possibly impersonated, A6R-43) role.
 
 The checks return every violation instead of raising, because a corrective transfer (A6R-55)
 by a registry administrator may break rules but must record which ones; `enforce` turns the
 list into a refusal or into that record. A few rules hold even for corrections.
 """
 
+from collections.abc import Set
 from dataclasses import dataclass
 
 from ledger.domain.errors import RuleRefused
@@ -43,6 +45,8 @@ RECEIVE = BuiltinRule("builtin.account_type.receive", "1")
 GENERATE = BuiltinRule("builtin.account_type.generate", "1")
 SOURCE_STATUS = BuiltinRule("builtin.account_status.source", "1")
 DESTINATION_STATUS = BuiltinRule("builtin.account_status.destination", "1")
+# Binds all but registry administrators, whose corrective transfers still reach a suspended section.
+SECTION_STATUS = BuiltinRule("builtin.section_status", "1")
 AUTHORIZATION = BuiltinRule("builtin.authorization", "1")
 CORRECTION_INITIATOR = BuiltinRule("builtin.correction.initiator", "1", overridable=False)
 
@@ -54,10 +58,11 @@ TRANSFER_RULES = (
     RECEIVE,
     SOURCE_STATUS,
     DESTINATION_STATUS,
+    SECTION_STATUS,
     AUTHORIZATION,
 )
 CORRECTION_RULES = (*TRANSFER_RULES, CORRECTION_INITIATOR)
-ISSUANCE_RULES = (NOT_TERMINATED, GENERATE, DESTINATION_STATUS, AUTHORIZATION)
+ISSUANCE_RULES = (NOT_TERMINATED, GENERATE, DESTINATION_STATUS, SECTION_STATUS, AUTHORIZATION)
 
 # Use and cancellation accounts are terminal; the proxy sends what arrives from another registry
 # and receives what leaves for one (A6R-54).
@@ -84,9 +89,14 @@ _ISSUERS = frozenset({Role.SECTION_ADMINISTRATOR, Role.REGISTRY_ADMINISTRATOR})
 
 
 def check_transfer(
-    source: Account, destination: Account, initiator_role: Role, is_correction: bool
+    source: Account,
+    destination: Account,
+    initiator_role: Role,
+    is_correction: bool,
+    suspended: Set[str] = frozenset(),
 ) -> list[RuleViolation]:
-    """Every built-in rule a transfer from `source` to `destination` breaks, in TRANSFER_RULES order."""
+    """Every built-in rule a transfer from `source` to `destination` breaks, in TRANSFER_RULES order.
+    `suspended` are the parties of the suspended sections."""
     violations: list[RuleViolation] = []
     if source.number == destination.number:
         violations.append(RuleViolation(DISTINCT_ACCOUNTS, "same_account", "source and destination are the same"))
@@ -101,6 +111,7 @@ def check_transfer(
         )
     violations += _status(SOURCE_STATUS, source, initiator_role)
     violations += _status(DESTINATION_STATUS, destination, initiator_role)
+    violations += _section(initiator_role, suspended, source, destination)
     # Units leave the proxy only when the registry forwards an incoming external transfer (A6R-54).
     allowed = {Role.SYSTEM} if source.type == AccountType.PROXY else _TRANSFER_INITIATORS
     if initiator_role not in allowed:
@@ -114,7 +125,9 @@ def check_transfer(
     return violations
 
 
-def check_issuance(account: Account, initiator_role: Role, *, external: bool = False) -> list[RuleViolation]:
+def check_issuance(
+    account: Account, initiator_role: Role, *, external: bool = False, suspended: Set[str] = frozenset()
+) -> list[RuleViolation]:
     """Every built-in rule that generating units in `account` breaks, in ISSUANCE_RULES order.
 
     Issuance happens in issuance accounts, initiated by administrators (A6R-44 a). With
@@ -128,10 +141,21 @@ def check_issuance(account: Account, initiator_role: Role, *, external: bool = F
             RuleViolation(GENERATE, "account_type_cannot_generate", f"a {account.type} account cannot generate units")
         )
     violations += _status(DESTINATION_STATUS, account, initiator_role)
+    violations += _section(initiator_role, suspended, account)
     allowed = {Role.SYSTEM} if external else _ISSUERS
     if initiator_role not in allowed:
         violations.append(RuleViolation(AUTHORIZATION, "not_authorized", f"a {initiator_role} may not generate units"))
     return violations
+
+
+def require_open_section(party: str, suspended: Set[str]) -> None:
+    """A suspended section takes no new accounts and no applications for them, from anyone."""
+    if party in suspended:
+        _refuse(
+            RuleViolation(
+                SECTION_STATUS, "section_suspended", f"section {party} is suspended: it takes no new accounts"
+            )
+        )
 
 
 def enforce(violations: list[RuleViolation], is_correction: bool, initiator_role: Role) -> list[RuleViolation]:
@@ -174,3 +198,19 @@ def _status(rule: BuiltinRule, account: Account, initiator_role: Role) -> list[R
         return []
     message = f"a {initiator_role} may not initiate a transaction involving {account.status} account"
     return [RuleViolation(rule, "wrong_status", f"{message} {account.number}")]
+
+
+def _section(initiator_role: Role, suspended: Set[str], *accounts: Account) -> list[RuleViolation]:
+    # Like a restricted account (A6R-41 b): registry administrators still act, e.g. to correct.
+    if initiator_role == Role.REGISTRY_ADMINISTRATOR:
+        return []
+    return [
+        RuleViolation(
+            SECTION_STATUS,
+            "section_suspended",
+            f"section {account.party} is suspended: only registry administrators initiate transactions "
+            f"involving its account {account.number}",
+        )
+        for account in accounts
+        if account.party in suspended
+    ]

@@ -42,6 +42,14 @@ class AccountStatus(StrEnum):
     TERMINATED = "terminated"
 
 
+class SectionStatus(StrEnum):
+    """A suspended Party-specific section takes no new accounts, and only registry administrators
+    initiate unit transactions involving its accounts (issue 7)."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
 def _require_text(value: object, field: str) -> None:
     if not isinstance(value, str) or not value or value != value.strip():
         raise ValueError(f"{field} must be non-empty text without surrounding spaces, got {value!r}")

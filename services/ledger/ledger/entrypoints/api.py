@@ -53,7 +53,9 @@ READERS = (
     *sorted(ACCOUNT_ROLES),
 )
 # Operations that need a second factor proven in the last minutes (issue 4, step-up).
-ELEVATED_KINDS = frozenset({"issue_units", "corrective_transfer", "create_section", "create_cooperative_approach"})
+ELEVATED_KINDS = frozenset(
+    {"issue_units", "corrective_transfer", "create_section", "change_section_status", "create_cooperative_approach"}
+)
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
 Sort = Annotated[
     str | None, Query(max_length=40, description="A listed column, '-' first for descending; unknown: 422 unknown_sort")

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ledger.domain.model import AccountStatus, AccountType
+from ledger.domain.model import AccountStatus, AccountType, SectionStatus
 
 # JSON numbers are exact only up to 2**53 - 1 (RFC 8785, and every JavaScript client), so serials
 # stay below it: nine quadrillion serials per scope is far beyond any registry's need.
@@ -33,6 +33,15 @@ class CreateSection(Command):
     kind: Literal["create_section"] = "create_section"
     party: Party
     name: Text
+
+
+class ChangeSectionStatus(Command):
+    """Registry administrators suspend a section and make it active again (issue 7)."""
+
+    kind: Literal["change_section_status"] = "change_section_status"
+    party: Party
+    status: SectionStatus
+    reason: Text
 
 
 class CreateCooperativeApproach(Command):
@@ -197,6 +206,7 @@ class ExternalTransferIn(Command):
 
 AnyCommand = Annotated[
     CreateSection
+    | ChangeSectionStatus
     | CreateCooperativeApproach
     | OpenAccount
     | ApplyForAccount

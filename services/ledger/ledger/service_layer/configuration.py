@@ -6,7 +6,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from ledger.domain.builtin_rules import AUTHORIZATION
+from ledger.domain.builtin_rules import AUTHORIZATION, SECTION_STATUS, require_open_section
 from ledger.domain.errors import DomainError, RuleRefused
 from ledger.domain.model import Account, AccountStatus, AccountType, Role
 from ledger.domain.status_rules import check_status_change
@@ -38,6 +38,24 @@ async def create_section(ctx: TxContext, cmd: c.CreateSection) -> dict[str, Any]
     return {"section": cmd.party}
 
 
+async def change_section_status(ctx: TxContext, cmd: c.ChangeSectionStatus) -> dict[str, Any]:
+    ctx.require_registry_administrator("suspend and reactivate sections")
+    old = await ctx.repo.section_status(cmd.party)
+    if old is None:
+        raise NotFound(f"there is no section {cmd.party}", code="unknown_section")
+    if old == cmd.status:
+        # Refused so that the journal never records a change that changed nothing.
+        raise Conflict(f"section {cmd.party} is already {cmd.status}", code="status_unchanged")
+    await ctx.repo.set_section_status(cmd.party, cmd.status)
+    ctx.put_section_status(cmd.party, cmd.status)
+    return {"section": cmd.party, "old_status": old.value, "status": cmd.status.value}
+
+
+def _require_open_section(ctx: TxContext, section: str) -> None:
+    require_open_section(section, ctx.suspended_sections)
+    ctx.rules_applied.append(SECTION_STATUS.ref)
+
+
 async def create_cooperative_approach(ctx: TxContext, cmd: c.CreateCooperativeApproach) -> dict[str, Any]:
     ctx.require_registry_administrator("create cooperative approaches")
     for party in cmd.parties:
@@ -53,8 +71,10 @@ async def create_cooperative_approach(ctx: TxContext, cmd: c.CreateCooperativeAp
 async def _new_account(
     ctx: TxContext, holder: str, section: str | None, approach: str | None, type: AccountType
 ) -> Account:
-    if section is not None and not await ctx.repo.section_exists(section):
-        raise NotFound(f"there is no section {section}", code="unknown_section")
+    if section is not None:
+        if not await ctx.repo.section_exists(section):
+            raise NotFound(f"there is no section {section}", code="unknown_section")
+        _require_open_section(ctx, section)
     if approach is not None:
         parties = await ctx.repo.approach_parties(approach)
         if parties is None:
@@ -104,6 +124,7 @@ async def apply_for_account(ctx: TxContext, cmd: c.ApplyForAccount) -> dict[str,
             f"only users authorized in section {cmd.section} apply for accounts there (A6R-13)",
         )
     ctx.rules_applied.append(AUTHORIZATION.ref)
+    _require_open_section(ctx, cmd.section)
     if cmd.type in (AccountType.PROXY, AccountType.ADMINISTRATIVE_CANCELLATION, AccountType.ADMINISTRATIVE_HOLDING):
         raise DomainError(
             f"a {cmd.type} account is a registry service account; nobody applies for it",

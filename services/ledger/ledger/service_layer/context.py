@@ -10,7 +10,7 @@ from typing import Any
 from ledger.adapters.repository import LedgerRepository
 from ledger.domain.builtin_rules import AUTHORIZATION
 from ledger.domain.errors import RuleRefused
-from ledger.domain.model import Account, AccountType, Role
+from ledger.domain.model import Account, AccountType, Role, SectionStatus
 from ledger.service_layer.commands import Command, SerialScope
 from registry_platform.auth import (
     ACCOUNT_APPROVER,
@@ -77,15 +77,17 @@ def scope_key(scope: SerialScope) -> ScopeKey:
 
 @dataclass
 class Catalogue:
-    """Every account and serial scope, in memory. Only the single writer changes them, so after
-    each commit memory and database agree; a failed batch reloads both from the database."""
+    """Every account, serial scope and suspended section, in memory. Only the single writer changes
+    them, so after each commit memory and database agree; a failed batch reloads both from the
+    database."""
 
     accounts: dict[str, Account] = field(default_factory=dict)
     scopes: dict[ScopeKey, int] = field(default_factory=dict)
     scope_views: dict[int, dict[str, Any]] = field(default_factory=dict)
+    suspended_sections: set[str] = field(default_factory=set)
 
     def copy(self) -> Catalogue:
-        return Catalogue(dict(self.accounts), dict(self.scopes), dict(self.scope_views))
+        return Catalogue(dict(self.accounts), dict(self.scopes), dict(self.scope_views), set(self.suspended_sections))
 
 
 @dataclass
@@ -104,6 +106,7 @@ class TxContext:
     # What this proposal adds to the catalogue; merged only if the proposal is recorded.
     new_accounts: dict[str, Account] = field(default_factory=dict)
     new_scopes: dict[ScopeKey, int] = field(default_factory=dict)
+    section_statuses: dict[str, SectionStatus] = field(default_factory=dict)
     rules_applied: list[str] = field(default_factory=list)
     broken_rules: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -141,6 +144,14 @@ class TxContext:
                     return account
         return None
 
+    @property
+    def suspended_sections(self) -> set[str]:
+        """As recorded before this proposal: a status change is a proposal of its own."""
+        return self.catalogue.suspended_sections
+
+    def put_section_status(self, party: str, status: SectionStatus) -> None:
+        self.section_statuses[party] = status
+
     def scope_id(self, scope: SerialScope) -> int | None:
         key = scope_key(scope)
         return self.new_scopes.get(key) or self.catalogue.scopes.get(key)
@@ -161,6 +172,11 @@ class TxContext:
         for key, scope_id in self.new_scopes.items():
             self.catalogue.scopes[key] = scope_id
             self.catalogue.scope_views[scope_id] = scope_view(key)
+        for party, status in self.section_statuses.items():
+            if status == SectionStatus.SUSPENDED:
+                self.catalogue.suspended_sections.add(party)
+            else:
+                self.catalogue.suspended_sections.discard(party)
 
     def role_for(self, account: Account) -> Role | None:
         """The principal's strongest role over `account`, from the verified grants (A6R-37 c)."""

@@ -279,7 +279,7 @@ def _recorded(ctx: TxContext, kind: str, operations: list[dict[str, Any]]) -> No
 async def _transfer(
     ctx: TxContext, source: Account, destination: Account, units: c.Units, *, role: Role, correction: bool = False
 ) -> dict[str, Any]:
-    violations = check_transfer(source, destination, role, correction)
+    violations = check_transfer(source, destination, role, correction, ctx.suspended_sections)
     broken = enforce(violations, correction, role)
     ctx.rules_applied += [r.ref for r in (CORRECTION_RULES if correction else TRANSFER_RULES)]
     ctx.broken_rules += [v.rule.ref for v in broken]
@@ -304,7 +304,7 @@ async def _transfer(
 async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
     (account,) = await _accounts(ctx, cmd.account)
     role = ctx.require_role(account)
-    enforce(check_issuance(account, role), False, role)
+    enforce(check_issuance(account, role, suspended=ctx.suspended_sections), False, role)
     ctx.rules_applied += [r.ref for r in ISSUANCE_RULES]
     if cmd.cooperative_approach is not None and await ctx.repo.approach_parties(cmd.cooperative_approach) is None:
         raise NotFound(
@@ -411,7 +411,7 @@ async def _reverse(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
     ):
         raise NotFound(f"there is no recorded transfer {cmd.corrects}", code="unknown_transaction")
     source, destination = await _accounts(ctx, original.result["destination"], original.result["source"])
-    violations = check_transfer(source, destination, _admin_role(ctx), True)
+    violations = check_transfer(source, destination, _admin_role(ctx), True, ctx.suspended_sections)
     broken = enforce(violations, True, _admin_role(ctx))
     ranges = [
         c.SerialRangeRef(scope=c.SerialScope(**b["scope"]), first=b["first"], last=b["last"])
@@ -455,8 +455,8 @@ async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dic
         raise Conflict("the registry has no proxy account yet (A6R-54)", code="no_proxy_account")
     proxy, destination = await _accounts(ctx, proxy.number, cmd.destination)
     role = ctx.require_role(proxy)
-    enforce(check_issuance(proxy, role, external=True), False, role)
-    enforce(check_transfer(proxy, destination, role, False), False, role)
+    enforce(check_issuance(proxy, role, external=True, suspended=ctx.suspended_sections), False, role)
+    enforce(check_transfer(proxy, destination, role, False, ctx.suspended_sections), False, role)
     ctx.rules_applied += [r.ref for r in (*ISSUANCE_RULES, *TRANSFER_RULES)]
     pieces: list[Piece] = []
     for b in cmd.blocks:
@@ -511,7 +511,11 @@ async def apply_supplementary(ctx: TxContext, result: dict[str, Any], operations
     done = []
     for op in sorted(operations, key=lambda o: o["sequence"]):
         source, destination = await _accounts(ctx, op["from_account"], op["to_account"])
-        violations = [v for v in check_transfer(source, destination, Role.SYSTEM, False) if v.rule != AUTHORIZATION]
+        violations = [
+            v
+            for v in check_transfer(source, destination, Role.SYSTEM, False, ctx.suspended_sections)
+            if v.rule != AUTHORIZATION
+        ]
         enforce(violations, False, Role.SYSTEM)
         try:
             ranges, remaining = take_highest(remaining, op["quantity"])

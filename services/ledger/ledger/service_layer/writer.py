@@ -58,6 +58,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "apply_for_account": configuration.apply_for_account,
     "decide_application": configuration.decide_application,
     "change_account_status": configuration.change_account_status,
+    "change_section_status": configuration.change_section_status,
     "issue_units": units.issue_units,
     "transfer_units": units.transfer_units,
     "corrective_transfer": units.corrective_transfer,
@@ -181,9 +182,9 @@ class LedgerWriter:
                     )
                 )
             ).one()
-            accounts, scopes = await LedgerRepository(conn).load_catalogue()
+            accounts, scopes, suspended = await LedgerRepository(conn).load_catalogue()
         self.counters = Counters(block=row[0] + 1, issuance=row[1] + 1, scope=row[2] + 1, account=row[3] + 1)
-        self.catalogue = Catalogue(accounts, scopes, {v: scope_view(k) for k, v in scopes.items()})
+        self.catalogue = Catalogue(accounts, scopes, {v: scope_view(k) for k, v in scopes.items()}, suspended)
         async with self._engine.connect() as conn:
             self.reservations.load(await LedgerRepository(conn).reservations())
 

@@ -18,6 +18,7 @@ from registry_platform.testing.infra import serve_app
 
 ADMIN = [Grant("registry_administrator")]
 SERVICE = [Grant("registry_service")]
+GHA_ADMIN = [Grant("section_administrator", section="GHA")]
 
 
 class LedgerClient:
@@ -115,3 +116,17 @@ async def issue(ledger: LedgerClient, account: str, quantity: int) -> dict[str, 
             "first_transferring_party": "GHA",
         }
     )
+
+
+def transfer(source: str, destination: str, quantity: int) -> dict[str, Any]:
+    """A transfer of `quantity` units chosen by the registry (A6R-52)."""
+    return {
+        "kind": "transfer_units",
+        "source": source,
+        "destination": destination,
+        "units": {"selection": {"quantity": quantity}},
+    }
+
+
+def section_status(party: str, status: str) -> dict[str, Any]:
+    return {"kind": "change_section_status", "party": party, "status": status, "reason": "audit of its accounts"}

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from ledger.domain.journal import JournalHead
 from registry_platform import db
 
-from .conftest import SCOPE, LedgerClient, setup_registry
+from .conftest import GHA_ADMIN, SCOPE, LedgerClient, issue, section_status, setup_registry, transfer
 
 pytestmark = pytest.mark.integration
 HISTORY = 10_000
@@ -207,3 +207,26 @@ async def test_a6r48_replay_exposes_live_state_that_the_journal_does_not_explain
     assert replayed.returncode == 1
     lines = replayed.stdout.splitlines()
     assert lines[1].split()[-1] != lines[2].split()[-1]
+
+
+async def test_a6r42_a6r48_replay_with_a_section_suspension_in_the_history_reproduces_the_live_digest(
+    ledger, service_settings, infra
+):
+    """Decisions taken while a section was suspended, refusals included, come out the same."""
+    acc = await setup_registry(ledger)
+    await issue(ledger, acc["issuance"], 100)
+    await ledger.ok(section_status("GHA", "suspended"))
+    refused = await ledger.propose(transfer(acc["issuance"], acc["gha_holding"], 5), grants=GHA_ADMIN, subject="sam")
+    assert refused.json()["error"]["code"] == "section_suspended", refused.text
+    await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 5))
+    await ledger.ok(section_status("GHA", "active"))
+    await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 5), grants=GHA_ADMIN, subject="sam")
+    await ledger.ok(section_status("GHA", "suspended"))
+    target = infra.create_database()
+    try:
+        replayed = run_cli(service_settings("ledger"), "replay", "--into", target)
+    finally:
+        infra.drop_database(target)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    lines = replayed.stdout.splitlines()
+    assert lines[1].split()[-1] == lines[2].split()[-1]

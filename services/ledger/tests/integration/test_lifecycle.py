@@ -242,6 +242,8 @@ async def test_a6r40_the_database_refuses_edits_and_overlapping_live_blocks(
     try:
         for statement in [
             "UPDATE unit_blocks SET last_serial = 1000",
+            # A section's status changes; nothing else of it does.
+            "UPDATE sections SET name = 'Elsewhere'",
             "DELETE FROM transactions",
             "UPDATE journal SET kind = 'x'",
             "DELETE FROM issuances",

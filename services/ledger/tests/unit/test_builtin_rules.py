@@ -14,6 +14,7 @@ from ledger.domain.builtin_rules import (
     ISSUANCE_RULES,
     NOT_TERMINATED,
     RECEIVE,
+    SECTION_STATUS,
     SEND,
     SOURCE_STATUS,
     TRANSFER_RULES,
@@ -22,6 +23,7 @@ from ledger.domain.builtin_rules import (
     check_issuance,
     check_transfer,
     enforce,
+    require_open_section,
 )
 from ledger.domain.errors import RuleRefused
 from ledger.domain.model import Account, AccountStatus, AccountType, Role
@@ -95,6 +97,25 @@ def test_a6r37c_restricted_accounts_are_for_registry_administrators_only() -> No
     assert check_transfer(restricted, account("B"), ADMIN, False) == []
     found = check_transfer(restricted, account("B"), SECTION, False)
     assert [(v.rule, v.code) for v in found] == [(SOURCE_STATUS, "wrong_status")]
+
+
+def test_a6r42_a_suspended_sections_accounts_are_for_registry_administrators_only() -> None:
+    gha, che = account("GH-1"), Account("CH-1", "Acme", "CHE", None, T.HOLDING, ACTIVE)
+    for role in (HOLDER, SECTION):
+        out, into = check_transfer(gha, che, role, False, {"GHA"}), check_transfer(che, gha, role, False, {"GHA"})
+        assert [(v.rule, v.code) for v in out + into] == [(SECTION_STATUS, "section_suspended")] * 2
+        assert SECTION_STATUS.ref in rules(check_issuance(account("I", T.ISSUANCE), role, suspended={"GHA"}))
+    assert check_transfer(gha, che, ADMIN, False, {"GHA"}) == []
+    assert check_transfer(gha, che, HOLDER, False, {"PER"}) == []
+    # A registry administrator's correction breaks no rule for it: the rule does not bind them.
+    assert enforce(check_transfer(gha, che, ADMIN, True, {"GHA"}), True, ADMIN) == []
+
+
+def test_a6r42_a_suspended_section_takes_no_new_accounts() -> None:
+    with pytest.raises(RuleRefused) as refused:
+        require_open_section("GHA", {"GHA"})
+    assert (refused.value.rule, refused.value.code) == (SECTION_STATUS.ref, "section_suspended")
+    require_open_section("CHE", {"GHA"})  # an active section: no refusal
 
 
 def test_a6r41_terminated_accounts_are_reported_once_by_their_own_rule() -> None:

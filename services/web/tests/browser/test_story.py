@@ -4,7 +4,8 @@ section and a cooperative approach and appoints the section's administrator; a u
 MFA and applies for a holding account; the section administrator approves it and issues units; the
 holder transfers units by constraints and by serial range and sees both in the history; a registry
 administrator impersonates the holder under a visible banner; a corrective transfer reverses a
-transfer. The section administrator issues an authorization and reviews the units' descriptors
+transfer; the registry administrator suspends the section, which stops its administrator's
+transfers, and reactivates it. The section administrator issues an authorization and reviews the units' descriptors
 (A6R-30, A6R-45), every transfer's confirmation shows exactly the serials that then move (A6R-52),
 and lists sort by their columns. The section administrator also authorizes the units that meet
 conditions and supersedes that authorization; the list shows the newest first (A6R-45, A6R-56).
@@ -275,6 +276,32 @@ async def test_issue7_story_in_the_browser(registry, people):
     await rita.page.get_by_label("Type").select_option("administrative_cancellation")
     await rita.click("Open the account")
     assert "REG-" in await rita.flash(), await rita.main()
+
+    # The registry administrator suspends the section (A6R-42, issue 7); a problem is shown at its field.
+    await rita.goto("/sections")
+    await rita.page.get_by_label("Section", exact=True).select_option("GHA")
+    await rita.page.get_by_label("New status").select_option("suspended")
+    await rita.click("Change the section's status")
+    assert "Give the reason" in await rita.page.locator("#e-reason").inner_text(), await rita.main()
+    await rita.fill({"Reason": "Audit of the section's accounts"})
+    await rita.click("Change the section's status")
+    await rita.confirm_if_asked()
+    assert "Section GHA is now suspended" in await rita.flash(), await rita.main()
+    assert "Suspended" in await rita.page.locator("#sections").inner_text()
+    # Meanwhile the section's administrator may not move its units, and is told why.
+    await sam.goto(f"/transfer?source={national}")
+    await sam.fill({"To account (number)": holding, "Number of units": "10"})
+    await sam.click("Review the transfer")
+    await sam.click("Confirm the transfer")
+    assert "Section GHA is suspended" in await sam.main(), await sam.main()
+    # ... until the registry administrator makes it active again.
+    await rita.page.get_by_label("Section", exact=True).select_option("GHA")
+    await rita.page.get_by_label("New status").select_option("active")
+    await rita.fill({"Reason": "Audit completed"})
+    await rita.click("Change the section's status")
+    await rita.confirm_if_asked()
+    assert "Section GHA is now active" in await rita.flash(), await rita.main()
+    assert "Suspended" not in await rita.page.locator("#sections").inner_text()
 
     # A section administrator suspends an account of the section (A6R-41).
     await sam.goto(f"/accounts/{national}")

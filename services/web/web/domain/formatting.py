@@ -126,6 +126,7 @@ KIND_LABELS = {
     "decide_application": "Application decision",
     "change_account_status": "Account status change",
     "create_section": "Section created",
+    "change_section_status": "Section status change",
     "create_cooperative_approach": "Cooperative approach created",
 }
 _LABELS["role"] = ROLE_LABELS

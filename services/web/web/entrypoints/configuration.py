@@ -1,6 +1,6 @@
 """Administrators' registry functions (A6R-56): issuing units into a section's issuance account,
-and, for registry administrators, Party-specific sections, cooperative approaches and registry
-service accounts."""
+and, for registry administrators, Party-specific sections (created, suspended and reactivated),
+cooperative approaches and registry service accounts."""
 
 from __future__ import annotations
 
@@ -36,6 +36,14 @@ ISSUE_FIELDS = {
     "unknown_cooperative_approach": "cooperative_approach",
 }
 SECTION_FIELDS = {"party": "party", "unknown_party": "party", "section_exists": "party", "name": "name"}
+# The status form's fields have names of their own: it shares the page with the creation form.
+SECTION_STATUS_FIELDS = {
+    "party": "section",
+    "unknown_section": "section",
+    "status": "status",
+    "status_unchanged": "status",
+    "reason": "reason",
+}
 APPROACH_FIELDS = {
     "id": "id",
     "cooperative_approach_exists": "id",
@@ -140,7 +148,13 @@ async def issue(request: Request) -> Response:
 
 
 async def _listing(
-    page: Page, template: str, title: str, values: dict[str, Any], errors: dict[str, str], status: int = 200
+    page: Page,
+    template: str,
+    title: str,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+    **extra: Any,
 ) -> Response:
     values.setdefault("transaction_id", str(uuid.uuid4()))
     return page.render(
@@ -149,6 +163,7 @@ async def _listing(
         title=title,
         values=values,
         errors=errors,
+        **extra,
         sections=await page.call("ledger", "GET", "/sections"),
         approaches=await page.call("ledger", "GET", "/cooperative-approaches"),
         accounts=[a for a in await page.collect("ledger", "/accounts", pages=10) if a.get("section") is None]
@@ -169,10 +184,33 @@ async def _submit(
     return page.redirect(redirect.format(**answer)), {}
 
 
+async def _sections_page(
+    page: Page,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+    status_values: dict[str, Any] | None = None,
+    status_errors: dict[str, str] | None = None,
+) -> Response:
+    """The sections with their statuses, the creation form and the status form, each with its own
+    values, problems and transaction id. The status form always gets a new id: the ledger records a
+    refused change under its id, and the next try (say, the other status) is another transaction."""
+    return await _listing(
+        page,
+        "sections.html",
+        "Party-specific sections",
+        values,
+        errors,
+        status,
+        status_values={**(status_values or {}), "transaction_id": str(uuid.uuid4())},
+        status_errors=status_errors or {},
+    )
+
+
 @router.get("/sections", response_class=HTMLResponse, dependencies=[signed_in("sections.manage")])
 async def sections(request: Request) -> Response:
     page = Page.of(request)
-    return await _listing(page, "sections.html", "Party-specific sections", {}, {})
+    return await _sections_page(page, {}, {})
 
 
 @router.post("/sections", response_class=HTMLResponse, dependencies=[signed_in("sections.manage")])
@@ -181,7 +219,34 @@ async def create_section(request: Request) -> Response:
     form = await page.form()
     command = {"kind": "create_section", "party": form.get("party", "").upper(), "name": form.get("name", "")}
     response, errors = await _submit(page, command, SECTION_FIELDS, "Section {section} was created.", "/sections", form)
-    return response or await _listing(page, "sections.html", "Party-specific sections", form, errors, 400)
+    return response or await _sections_page(page, form, errors, 400)
+
+
+@router.post("/sections/status", response_class=HTMLResponse, dependencies=[signed_in("sections.manage")])
+async def change_section_status(request: Request) -> Response:
+    """Registry administrators suspend a section and make it active again (issue 7)."""
+    page = Page.of(request)
+    form = await page.form()
+    errors: dict[str, str] = {}
+    if not form.get("section"):
+        errors["section"] = "Choose the section."
+    if not form.get("status"):
+        errors["status"] = "Choose the new status."
+    if not form.get("reason"):
+        errors["reason"] = "Give the reason, for the record."
+    if not errors:
+        command = {
+            "kind": "change_section_status",
+            "party": form["section"],
+            "status": form["status"],
+            "reason": form["reason"],
+        }
+        response, errors = await _submit(
+            page, command, SECTION_STATUS_FIELDS, "Section {section} is now {status}.", "/sections", form
+        )
+        if response is not None:
+            return response
+    return await _sections_page(page, {}, {}, 400, status_values=form, status_errors=errors)
 
 
 @router.get("/approaches", response_class=HTMLResponse, dependencies=[signed_in("approaches.manage")])
