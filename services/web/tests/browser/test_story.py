@@ -5,13 +5,13 @@ MFA and applies for a holding account; the section administrator approves it and
 holder transfers units by constraints and by serial range and sees both in the history; a registry
 administrator impersonates the holder under a visible banner; a corrective transfer reverses a
 transfer; the registry administrator suspends the section, which stops its administrator's
-transfers, and reactivates it. The section administrator issues an authorization and reviews the units' descriptors
-(A6R-30, A6R-45), every transfer's confirmation shows exactly the serials that then move (A6R-52),
+transfers, and reactivates it. The section administrator issues an authorization and reviews the
+units' descriptors (A6R-30, A6R-45), every transfer's confirmation shows exactly the serials that then move (A6R-52),
 and lists sort by their columns. The section administrator also authorizes the units that meet
 conditions and supersedes that authorization; the list shows the newest first (A6R-45, A6R-56).
 A transfer is made by the keyboard alone. Every page every role sees passes axe-core's WCAG 2.1 A
-and AA rules and has its landmarks; the main pages, shot at three sizes, neither scroll sideways
-nor overlap."""
+and AA rules and has its landmarks (A6R-29); the main pages, shot at three sizes, neither scroll
+sideways nor overlap (A6R-28)."""
 
 from __future__ import annotations
 
