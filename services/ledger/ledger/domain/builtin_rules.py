@@ -16,6 +16,11 @@ from ledger.domain.errors import RuleRefused
 from ledger.domain.model import Account, AccountStatus, AccountType, Role
 from ledger.domain.status_rules import may_initiate
 
+# The version of the built-in rule set. A journal entry decided under a later set than the first
+# records it, and replay decides the entry again under the set it names: adding a rule never
+# breaks the replay of the entries recorded before it existed (A6R-39, A6R-48).
+RULESET = 2
+
 
 @dataclass(frozen=True, slots=True)
 class BuiltinRule:
@@ -23,6 +28,8 @@ class BuiltinRule:
     version: str
     # False for the rules that even a corrective transfer may not break.
     overridable: bool = True
+    # The first rule set that has this rule.
+    since: int = 1
 
     @property
     def ref(self) -> str:
@@ -46,7 +53,7 @@ GENERATE = BuiltinRule("builtin.account_type.generate", "1")
 SOURCE_STATUS = BuiltinRule("builtin.account_status.source", "1")
 DESTINATION_STATUS = BuiltinRule("builtin.account_status.destination", "1")
 # Binds all but registry administrators, whose corrective transfers still reach a suspended section.
-SECTION_STATUS = BuiltinRule("builtin.section_status", "1")
+SECTION_STATUS = BuiltinRule("builtin.section_status", "1", since=2)
 AUTHORIZATION = BuiltinRule("builtin.authorization", "1")
 CORRECTION_INITIATOR = BuiltinRule("builtin.correction.initiator", "1", overridable=False)
 
@@ -214,3 +221,8 @@ def _section(initiator_role: Role, suspended: Set[str], *accounts: Account) -> l
         for account in accounts
         if account.party in suspended
     ]
+
+
+def refs(rules: tuple[BuiltinRule, ...], ruleset: int) -> list[str]:
+    """The journal's ids of the rules of `rules` that rule set `ruleset` has."""
+    return [r.ref for r in rules if r.since <= ruleset]

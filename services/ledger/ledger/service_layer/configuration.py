@@ -53,7 +53,7 @@ async def change_section_status(ctx: TxContext, cmd: c.ChangeSectionStatus) -> d
 
 def _require_open_section(ctx: TxContext, section: str) -> None:
     require_open_section(section, ctx.suspended_sections)
-    ctx.rules_applied.append(SECTION_STATUS.ref)
+    ctx.rules_applied += ctx.rule_refs((SECTION_STATUS,))
 
 
 async def create_cooperative_approach(ctx: TxContext, cmd: c.CreateCooperativeApproach) -> dict[str, Any]:

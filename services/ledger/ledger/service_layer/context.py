@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from ledger.adapters.repository import LedgerRepository
-from ledger.domain.builtin_rules import AUTHORIZATION
+from ledger.domain import builtin_rules
+from ledger.domain.builtin_rules import AUTHORIZATION, BuiltinRule
 from ledger.domain.errors import RuleRefused
 from ledger.domain.model import Account, AccountType, Role, SectionStatus
 from ledger.service_layer.commands import Command, SerialScope
@@ -35,6 +36,8 @@ class Proposal:
     verdict: dict[str, Any] | None = None
     # Idempotency digest of the request as the client sent it, when the command was resolved since.
     request_digest: bytes | None = None
+    # The built-in rule set a replayed entry was decided under; None: the current one.
+    ruleset: int | None = None
 
     def identity(self) -> dict[str, Any]:
         """Who acted, as the journal records it (A6R-48 b, c) and replay re-checks it."""
@@ -143,6 +146,13 @@ class TxContext:
                 if account.type == AccountType.PROXY:
                     return account
         return None
+
+    @property
+    def ruleset(self) -> int:
+        return self.proposal.ruleset or builtin_rules.RULESET
+
+    def rule_refs(self, rules: tuple[BuiltinRule, ...]) -> list[str]:
+        return builtin_rules.refs(rules, self.ruleset)
 
     @property
     def suspended_sections(self) -> set[str]:

@@ -44,6 +44,8 @@ def proposal_of(entry: JournalEntry) -> Proposal:
         # The verdict the live ledger decided with: replay applies the same rule versions and
         # supplementary operations without asking the rules service (A6R-39).
         verdict=body.get("verdict"),
+        # Entries of the first built-in rule set do not name it.
+        ruleset=body.get("builtin_ruleset", 1),
     )
 
 

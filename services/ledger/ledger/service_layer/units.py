@@ -281,7 +281,7 @@ async def _transfer(
 ) -> dict[str, Any]:
     violations = check_transfer(source, destination, role, correction, ctx.suspended_sections)
     broken = enforce(violations, correction, role)
-    ctx.rules_applied += [r.ref for r in (CORRECTION_RULES if correction else TRANSFER_RULES)]
+    ctx.rules_applied += ctx.rule_refs(CORRECTION_RULES if correction else TRANSFER_RULES)
     ctx.broken_rules += [v.rule.ref for v in broken]
     pieces = await _select(ctx, source.number, units)
     moved = await _move(ctx, pieces, destination.number)
@@ -305,7 +305,7 @@ async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
     (account,) = await _accounts(ctx, cmd.account)
     role = ctx.require_role(account)
     enforce(check_issuance(account, role, suspended=ctx.suspended_sections), False, role)
-    ctx.rules_applied += [r.ref for r in ISSUANCE_RULES]
+    ctx.rules_applied += ctx.rule_refs(ISSUANCE_RULES)
     if cmd.cooperative_approach is not None and await ctx.repo.approach_parties(cmd.cooperative_approach) is None:
         raise NotFound(
             f"there is no cooperative approach {cmd.cooperative_approach}", code="unknown_cooperative_approach"
@@ -423,7 +423,7 @@ async def _reverse(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
         raise Conflict(
             f"units of transfer {cmd.corrects} have moved on; reverse the later transfers first", code="units_moved_on"
         ) from exc
-    ctx.rules_applied += [r.ref for r in CORRECTION_RULES]
+    ctx.rules_applied += ctx.rule_refs(CORRECTION_RULES)
     ctx.broken_rules += [v.rule.ref for v in broken]
     blocks = await _move(ctx, pieces, destination.number)
     _recorded(
@@ -457,7 +457,7 @@ async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dic
     role = ctx.require_role(proxy)
     enforce(check_issuance(proxy, role, external=True, suspended=ctx.suspended_sections), False, role)
     enforce(check_transfer(proxy, destination, role, False, ctx.suspended_sections), False, role)
-    ctx.rules_applied += [r.ref for r in (*ISSUANCE_RULES, *TRANSFER_RULES)]
+    ctx.rules_applied += ctx.rule_refs((*ISSUANCE_RULES, *TRANSFER_RULES))
     pieces: list[Piece] = []
     for b in cmd.blocks:
         scope_id = await _scope_id(ctx, b.scope, create=False)

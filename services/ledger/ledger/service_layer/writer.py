@@ -506,6 +506,8 @@ class LedgerWriter:
         }
         if proposal.verdict is not None:
             body["verdict"] = proposal.verdict
+        if ctx.ruleset > 1:
+            body["builtin_ruleset"] = ctx.ruleset
         entry = self.head.append(proposal.proposed_at, command["kind"], body)
         self.frontier.append(entry.entry_hash)
         repo.add_transaction(

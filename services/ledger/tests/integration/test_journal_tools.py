@@ -14,6 +14,8 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from ledger.domain import builtin_rules
+from ledger.domain.builtin_rules import SECTION_STATUS
 from ledger.domain.journal import JournalHead
 from registry_platform import db
 
@@ -222,6 +224,41 @@ async def test_a6r42_a6r48_replay_with_a_section_suspension_in_the_history_repro
     await ledger.ok(section_status("GHA", "active"))
     await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 5), grants=GHA_ADMIN, subject="sam")
     await ledger.ok(section_status("GHA", "suspended"))
+    target = infra.create_database()
+    try:
+        replayed = run_cli(service_settings("ledger"), "replay", "--into", target)
+    finally:
+        infra.drop_database(target)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    lines = replayed.stdout.splitlines()
+    assert lines[1].split()[-1] == lines[2].split()[-1]
+
+
+async def test_a6r39_a6r48_entries_recorded_under_an_older_built_in_rule_set_replay_under_it(
+    ledger, service_settings, infra, database_url, monkeypatch
+):
+    """A journal begun before section suspension existed (rule set 1) and continued after the
+    upgrade replays under today's code: each entry is decided again under the rule set it names."""
+    monkeypatch.setattr(builtin_rules, "RULESET", 1)
+    acc = await setup_registry(ledger)
+    await issue(ledger, acc["issuance"], 100)
+    await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 5))
+    monkeypatch.setattr(builtin_rules, "RULESET", 2)
+    await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 7))
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            bodies = [
+                row.body
+                for row in await conn.execute(
+                    text("SELECT body FROM journal WHERE body->'command'->>'kind' = 'transfer_units' ORDER BY sequence")
+                )
+            ]
+    finally:
+        await engine.dispose()
+    old, new = (json.loads(b) if isinstance(b, str) else b for b in bodies)
+    assert SECTION_STATUS.ref not in old["rules_applied"] and "builtin_ruleset" not in old
+    assert SECTION_STATUS.ref in new["rules_applied"] and new["builtin_ruleset"] == 2
     target = infra.create_database()
     try:
         replayed = run_cli(service_settings("ledger"), "replay", "--into", target)
