@@ -41,7 +41,7 @@ test: lint typecheck browser
 browser:
 	@test -x /usr/bin/chromium || { test "$$(id -u)" = 0 && apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } || \
-		echo "chromium is not installed (needs root): the browser tests will be skipped"
+		echo "chromium is not installed (needs root): the browser tests will fail until it is"
 
 bench: setup
 	$(BIN)/python -m bench

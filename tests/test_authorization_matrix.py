@@ -1,4 +1,4 @@
-"""The authorization matrix (issue 4, item 8; A6R-12, A6R-50): the committed table equals what the code
+"""The authorization matrix (issue 4, item 8; A6R-12, A6R-50, A6R-25 g and h): the committed table equals what the code
 declares, and every role is admitted or refused by every endpoint of every running service exactly as
 the table says."""
 

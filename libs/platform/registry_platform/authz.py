@@ -1,4 +1,4 @@
-"""The authorization decision point every service's endpoints use (A6R-12, A6R-51).
+"""The authorization decision point every service's endpoints use (A6R-12, A6R-51; A6R-25 g, h).
 
 Each route declares exactly one policy: `require(role, ...)` (the caller must hold one of these roles,
 in any scope; finer scope checks follow in the service layer with `Principal.has`), `authenticated()`

@@ -1,4 +1,4 @@
-"""The password policy (A6R-6): long, not common, not built from the user's own name or email.
+"""The password policy (A6R-6, A6R-25 b): long, not common, not built from the user's own name or email.
 
 Length is what makes a password strong; composition rules (one digit, one symbol...) add little
 and push users to predictable patterns, so the policy asks for 12 characters or more and refuses

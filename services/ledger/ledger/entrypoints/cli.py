@@ -1,4 +1,4 @@
-"""`registry-ledger verify|replay|digest`: the ledger's own audit tools (A6R-48, A6R-21).
+"""`registry-ledger verify|replay|digest`: the ledger's own audit tools (A6R-20, A6R-21, A6R-48).
 
 - verify: recompute the hash chain and every signed checkpoint, and check that journal and
   transaction records agree; exit 1 naming the first bad entry.

@@ -38,6 +38,18 @@ def run_cli(settings, *args: str, database_url: str | None = None) -> subprocess
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=600)
 
 
+def replay_into_fresh_database(settings, infra, *source: str) -> tuple[subprocess.CompletedProcess[str], str, str]:  # type: ignore[no-untyped-def]
+    """`replay` into a database made for it (and dropped after): the run, the replayed and the live digest."""
+    target = infra.create_database()
+    try:
+        replayed = run_cli(settings, "replay", "--into", target, *source)
+    finally:
+        infra.drop_database(target)
+    lines = replayed.stdout.splitlines()
+    digests = (lines[1].split()[-1], lines[2].split()[-1]) if len(lines) >= 3 else ("", "?")
+    return replayed, *digests
+
+
 async def make_history(ledger: LedgerClient, transfers: int, concurrency: int = 8) -> dict[str, str]:
     acc = await setup_registry(ledger)
     await ledger.ok(
@@ -173,15 +185,10 @@ async def test_a6r48_replay_of_10000_transactions_from_table_and_topic_reproduce
     finally:
         await engine.dispose()
     for source in ([], ["--from-topic"]):
-        target = infra.create_database()
-        try:
-            replayed = run_cli(settings, "replay", "--into", target, *source)
-            assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-            lines = replayed.stdout.splitlines()
-            assert int(lines[0].split()[1]) >= HISTORY
-            assert lines[1].split()[-1] == lines[2].split()[-1]
-        finally:
-            infra.drop_database(target)
+        replayed, rebuilt, live = replay_into_fresh_database(settings, infra, *source)
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        assert int(replayed.stdout.split()[1]) >= HISTORY
+        assert rebuilt == live
 
 
 async def test_a6r48_replay_exposes_live_state_that_the_journal_does_not_explain(
@@ -201,14 +208,9 @@ async def test_a6r48_replay_exposes_live_state_that_the_journal_does_not_explain
             )
     finally:
         await engine.dispose()
-    target = infra.create_database()
-    try:
-        replayed = run_cli(settings, "replay", "--into", target)
-    finally:
-        infra.drop_database(target)
+    replayed, rebuilt, live = replay_into_fresh_database(settings, infra)
     assert replayed.returncode == 1
-    lines = replayed.stdout.splitlines()
-    assert lines[1].split()[-1] != lines[2].split()[-1]
+    assert rebuilt != live
 
 
 async def test_a6r42_a6r48_replay_with_a_section_suspension_in_the_history_reproduces_the_live_digest(
@@ -224,14 +226,9 @@ async def test_a6r42_a6r48_replay_with_a_section_suspension_in_the_history_repro
     await ledger.ok(section_status("GHA", "active"))
     await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 5), grants=GHA_ADMIN, subject="sam")
     await ledger.ok(section_status("GHA", "suspended"))
-    target = infra.create_database()
-    try:
-        replayed = run_cli(service_settings("ledger"), "replay", "--into", target)
-    finally:
-        infra.drop_database(target)
+    replayed, rebuilt, live = replay_into_fresh_database(service_settings("ledger"), infra)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    lines = replayed.stdout.splitlines()
-    assert lines[1].split()[-1] == lines[2].split()[-1]
+    assert rebuilt == live
 
 
 async def test_a6r39_a6r48_entries_recorded_under_an_older_built_in_rule_set_replay_under_it(
@@ -259,11 +256,6 @@ async def test_a6r39_a6r48_entries_recorded_under_an_older_built_in_rule_set_rep
     old, new = (json.loads(b) if isinstance(b, str) else b for b in bodies)
     assert SECTION_STATUS.ref not in old["rules_applied"] and "builtin_ruleset" not in old
     assert SECTION_STATUS.ref in new["rules_applied"] and new["builtin_ruleset"] == 2
-    target = infra.create_database()
-    try:
-        replayed = run_cli(service_settings("ledger"), "replay", "--into", target)
-    finally:
-        infra.drop_database(target)
+    replayed, rebuilt, live = replay_into_fresh_database(service_settings("ledger"), infra)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    lines = replayed.stdout.splitlines()
-    assert lines[1].split()[-1] == lines[2].split()[-1]
+    assert rebuilt == live
