@@ -250,6 +250,10 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
         version=definition.version,
         description=definition.description,
         lifespan=lifespan,
+        # ObserveRequests traces and measures every request already; FastAPI's own telemetry would
+        # do it a second time on every request (about a tenth of a small request's CPU), and its
+        # exception logs could carry request data into the logs.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.runtime = runtime
     app.state.token_verifier = runtime.token_verifier
