@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from registry_contracts.serials import MalformedSerial, parse_block, parse_serial
 from web.domain.formatting import parse_whole, utc_text
+from web.domain.forms import missing
 from web.domain.transactions import SCOPE_KEYS
 
 DEDICATIONS = (
@@ -126,10 +127,15 @@ def _conditions(form: dict[str, str], approach: str | None, errors: dict[str, st
 
 def _units(form: dict[str, str], party: str, errors: dict[str, str]) -> tuple[list[dict[str, Any]], str | None]:
     """The DescriptorUnits of the typed serial range, and the approach its serials name."""
-    if not form.get("activity_id"):
-        errors["activity_id"] = "Give the activity the units were issued for."
-    if not form.get("range"):
-        errors["range"] = "Type the serial range, e.g. CA0001-INT01-GHA-1-2024..CA0001-INT01-GHA-1000-2024."
+    problems = missing(
+        form,
+        {
+            "activity_id": "Give the activity the units were issued for.",
+            "range": "Type the serial range, e.g. CA0001-INT01-GHA-1-2024..CA0001-INT01-GHA-1000-2024.",
+        },
+    )
+    errors.update(problems)
+    if "range" in problems:
         return [], None
     serials, problem = _serials(form["range"])
     if problem:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from web.domain.forms import missing
+
 
 def user_body(form: dict[str, str]) -> dict[str, Any]:
     contacts = [{"kind": "email", "value": form.get("email", "")}]
@@ -36,12 +38,14 @@ def evidence(form: dict[str, str]) -> dict[str, Any]:
 
 def evidence_problems(form: dict[str, str]) -> dict[str, str]:
     """A verification names the document checked: its type, issuing country and number (A6R-3)."""
-    wanted = (
-        ("document_type", "Give the type of document you checked, e.g. passport."),
-        ("issuing_country", "Give the country that issued the document, e.g. GHA."),
-        ("document_number", "Give the number of the document you checked."),
+    return missing(
+        form,
+        {
+            "document_type": "Give the type of document you checked, e.g. passport.",
+            "issuing_country": "Give the country that issued the document, e.g. GHA.",
+            "document_number": "Give the number of the document you checked.",
+        },
     )
-    return {k: m for k, m in wanted if not form.get(k)}
 
 
 def grant_body(user_id: str, form: dict[str, str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from registry_contracts.serials import MalformedSerial, parse_block, parse_serial
 from web.domain.formatting import parse_whole
+from web.domain.forms import missing
 
 SELECTION_KEYS = ("issuing_party", "activity_id", "vintage_from", "vintage_to", "cooperative_approach", "metric")
 
@@ -92,12 +93,14 @@ def _explicit(
 
 def plan_transfer(form: dict[str, str], blocks: list[dict[str, Any]]) -> tuple[TransferPlan | None, dict[str, str]]:
     """The command and its preview, or {field: problem}."""
-    errors: dict[str, str] = {}
-    if not form.get("source"):
-        errors["source"] = "Choose the account the units leave."
-    if not form.get("destination"):
-        errors["destination"] = "Give the number of the account that receives the units."
-    elif form.get("destination") == form.get("source"):
+    errors = missing(
+        form,
+        {
+            "source": "Choose the account the units leave.",
+            "destination": "Give the number of the account that receives the units.",
+        },
+    )
+    if "destination" not in errors and form["destination"] == form.get("source"):
         errors["destination"] = "The destination must be another account."
     mode = form.get("mode") or "selection"
     base = {"kind": "transfer_units", "source": form.get("source"), "destination": form.get("destination", "").upper()}

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from web.adapters.backends import ServiceError
 from web.domain import transactions as txs
 from web.domain.formatting import parse_time
+from web.domain.forms import missing
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
 from web.service_layer.messages import field_errors
@@ -90,11 +91,7 @@ async def account(request: Request, number: str) -> Response:
 async def change_status(request: Request, number: str) -> Response:
     page = Page.of(request)
     form = await page.form()
-    errors: dict[str, str] = {}
-    if not form.get("status"):
-        errors["status"] = "Choose the new status."
-    if len(form.get("reason", "")) < 1:
-        errors["reason"] = "Give the reason, for the record."
+    errors = missing(form, {"status": "Choose the new status.", "reason": "Give the reason, for the record."})
     if not errors:
         command = {
             "kind": "change_account_status",

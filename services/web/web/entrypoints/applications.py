@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from registry_platform.auth import ACCOUNT_INITIATOR, SECTION_ADMINISTRATOR, SECTION_USER
 from web.adapters.backends import ServiceError
+from web.domain.forms import missing
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
 from web.service_layer.messages import ACTION, field_errors
@@ -71,15 +72,14 @@ async def application_form(request: Request) -> Response:
 async def apply(request: Request) -> Response:
     page = Page.of(request)
     form = await page.form()
-    errors = {
-        k: m
-        for k, m in (
-            ("holder", "Give the account holder's name."),
-            ("section", "Choose the section."),
-            ("type", "Choose the type of account."),
-        )
-        if not form.get(k)
-    }
+    errors = missing(
+        form,
+        {
+            "holder": "Give the account holder's name.",
+            "section": "Choose the section.",
+            "type": "Choose the type of account.",
+        },
+    )
     if not errors:
         command = {
             "kind": "apply_for_account",

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from web.adapters.backends import ServiceError
 from web.domain.formatting import choices, parse_whole
+from web.domain.forms import missing
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
 from web.service_layer.messages import field_errors
@@ -103,23 +104,20 @@ async def issue(request: Request) -> Response:
     page = Page.of(request)
     form = await page.form()
     page.require("issue", form.get("section") or None)
-    errors: dict[str, str] = {}
     quantity, vintage, first = (
         parse_whole(form.get("quantity")),
         parse_whole(form.get("vintage")),
         parse_whole(form.get("first_serial")),
     )
-    if not form.get("account"):
-        errors["account"] = "Choose the issuance account."
+    errors = missing(form, {"account": "Choose the issuance account."})
     if quantity is None or quantity < 1:
         errors["quantity"] = "Give the number of units, a whole number of at least 1."
     if vintage is None:
         errors["vintage"] = "Give the vintage year, e.g. 2024."
     if form.get("first_serial") and (first is None or first < 1):
         errors["first_serial"] = "Give a whole number of at least 1, or leave it empty."
-    for key in ("activity_id", "issuing_party", "first_transferring_party"):
-        if not form.get(key):
-            errors[key] = "This is required."
+    required = dict.fromkeys(("activity_id", "issuing_party", "first_transferring_party"), "This is required.")
+    errors.update(missing(form, required))
     if not errors:
         command = {
             "kind": "issue_units",
@@ -227,13 +225,14 @@ async def change_section_status(request: Request) -> Response:
     """Registry administrators suspend a section and make it active again (issue 7)."""
     page = Page.of(request)
     form = await page.form()
-    errors: dict[str, str] = {}
-    if not form.get("section"):
-        errors["section"] = "Choose the section."
-    if not form.get("status"):
-        errors["status"] = "Choose the new status."
-    if not form.get("reason"):
-        errors["reason"] = "Give the reason, for the record."
+    errors = missing(
+        form,
+        {
+            "section": "Choose the section.",
+            "status": "Choose the new status.",
+            "reason": "Give the reason, for the record.",
+        },
+    )
     if not errors:
         command = {
             "kind": "change_section_status",

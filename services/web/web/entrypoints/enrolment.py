@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from registry_platform.authz import public
 from web.adapters.backends import ServiceError
+from web.domain.forms import missing
 from web.entrypoints.page import Page, safe_next
 from web.entrypoints.pipeline import PageRoute, signed_in
 from web.entrypoints.second_factor import ceremony_options, confirm_factor
@@ -45,11 +46,13 @@ async def activation_form(request: Request) -> Response:
 async def activate(request: Request) -> Response:
     page = Page.of(request)
     form = await page.form()
-    errors: dict[str, str] = {}
-    if not form.get("token"):
-        errors["token"] = "Open the activation link from your email, or paste its token here."  # noqa: S105 - a message, not a secret
-    if not form.get("code"):
-        errors["code"] = "Enter the activation code you received by phone or post."
+    errors = missing(
+        form,
+        {
+            "token": "Open the activation link from your email, or paste its token here.",
+            "code": "Enter the activation code you received by phone or post.",
+        },
+    )
     if not errors:
         body = {"token": form["token"], "code": form["code"]}
         answer, errors = await identity_step(page, "/activation", body, ACTIVATION_FIELDS)

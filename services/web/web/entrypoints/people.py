@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from web.adapters.backends import ServiceError
 from web.domain.access import grantable_roles
+from web.domain.forms import missing
 from web.domain.people_forms import evidence, evidence_problems, grant_body, user_body
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
@@ -77,17 +78,16 @@ async def create_user(request: Request) -> Response:
     """Add a person in one go: record, verification, role and activation, each by identity."""
     page = Page.of(request)
     form = await page.form()
-    errors = {
-        k: m
-        for k, m in (
-            ("email", "Give the person's email address."),
-            ("name", "Give the person's name."),
-            ("date_of_birth", "Give the date of birth."),
-            ("nationality", "Give the nationality."),
-            ("phone", "Give a phone number: the activation code is sent there."),
-        )
-        if not form.get(k)
-    }
+    errors = missing(
+        form,
+        {
+            "email": "Give the person's email address.",
+            "name": "Give the person's name.",
+            "date_of_birth": "Give the date of birth.",
+            "nationality": "Give the nationality.",
+            "phone": "Give a phone number: the activation code is sent there.",
+        },
+    )
     if errors:
         return await _users_page(page, form, 400, errors)
     try:
@@ -211,8 +211,9 @@ async def set_access(request: Request, user_id: str) -> Response:
 async def grant(request: Request, user_id: str) -> Response:
     page = Page.of(request)
     form = await page.form()
-    if not form.get("role"):
-        return await user_page(page, user_id, 400, {"role": "Choose the role to grant."})
+    errors = missing(form, {"role": "Choose the role to grant."})
+    if errors:
+        return await user_page(page, user_id, 400, errors)
     return await _act(
         page,
         user_id,

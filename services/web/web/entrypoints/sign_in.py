@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from registry_platform.authz import public
 from web.adapters.backends import ServiceError
+from web.domain.forms import missing
 from web.entrypoints.page import Page, safe_next
 from web.entrypoints.pipeline import PageRoute, signed_in
 from web.entrypoints.second_factor import ceremony_options, confirm_factor
@@ -42,11 +43,7 @@ async def sign_in_form(request: Request) -> Response:
 async def sign_in(request: Request) -> Response:
     page = Page.of(request)
     form = await page.form()
-    errors: dict[str, str] = {}
-    if not form.get("email"):
-        errors["email"] = "Enter your email address."
-    if not form.get("password"):
-        errors["password"] = "Enter your password."  # noqa: S105 - a message, not a secret
+    errors = missing(form, {"email": "Enter your email address.", "password": "Enter your password."})
     if not errors:
         body = {"email": form["email"], "password": form["password"]}
         answer, errors = await identity_step(page, "/sessions", body, PASSWORD_FIELDS)

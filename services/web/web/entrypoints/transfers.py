@@ -13,6 +13,7 @@ from starlette.responses import Response
 from registry_platform.auth import ACCOUNT_APPROVER, ACCOUNT_INITIATOR
 from web.adapters.backends import ServiceError
 from web.domain.access import HOLDER
+from web.domain.forms import missing
 from web.domain.transactions import enrich
 from web.domain.transfer_form import SELECTION_KEYS, plan_transfer
 from web.entrypoints.page import Page
@@ -146,14 +147,11 @@ async def correction(request: Request) -> Response:
     name the source, the destination and the units."""
     page = Page.of(request)
     form = await page.form()
-    errors: dict[str, str] = {}
     kind = form.get("correction", "reversal")
     command: dict[str, Any] = {"kind": "corrective_transfer", "correction": kind, "reason": form.get("reason", "")}
-    if not form.get("reason"):
-        errors["reason"] = "Give the reason for the correction; it is recorded with it."
+    errors = missing(form, {"reason": "Give the reason for the correction; it is recorded with it."})
     if kind == "reversal":
-        if not form.get("corrects"):
-            errors["corrects"] = "Give the id of the transfer to reverse."
+        errors.update(missing(form, {"corrects": "Give the id of the transfer to reverse."}))
         command["corrects"] = form.get("corrects")
     else:
         plan, problems = plan_transfer({**form, "mode": "selection"}, await _blocks(page, form.get("source")))

@@ -1,0 +1,14 @@
+"""What every form handler checks first: the fields that must be filled in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def missing(form: Mapping[str, str], messages: Mapping[str, str]) -> dict[str, str]:
+    """{field: message} for each field of `messages` that `form` lacks or leaves empty, in order.
+
+    One rule for "required" keeps the forms alike; the order given is the error summary's order.
+    Whitespace is not trimmed here: `Page.form` strips the values before any handler sees them.
+    """
+    return {name: message for name, message in messages.items() if not form.get(name)}
