@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
 import uuid
@@ -85,18 +87,36 @@ class LedgerRepository:
         # Counts writes, so the writer knows whether a refused proposal left anything behind.
         self.writes = 0
         self._pending_transactions: list[dict[str, Any]] = []
+        self._ahead: asyncio.Task[None] | None = None
 
     async def _write(self, statement: Any, params: Any = None) -> Any:
         self.writes += 1
-        return await self.conn.execute(statement, params)
+        return await self._execute(statement, params)
 
     async def _one(self, sql: str, **params: Any) -> Any:
-        return (await self.conn.execute(_sql(sql), params)).first()
+        return (await self._execute(_sql(sql), params)).first()
+
+    async def _execute(self, statement: Any, params: Any = None) -> Any:
+        await self.settle()
+        return await self.conn.execute(statement, params)
+
+    async def settle(self) -> None:
+        """Wait for the write sent ahead (see `move_blocks`); its failure surfaces here, and
+        abandons the batch. Every statement on this connection waits for it first, so statements
+        still run in the order they were issued; the writer settles before savepoints and commit."""
+        if self._ahead is not None:
+            ahead, self._ahead = self._ahead, None
+            await ahead
+
+    async def settle_quietly(self) -> None:
+        """After a failure: let the write sent ahead end before the rollback, whatever its outcome."""
+        with contextlib.suppress(Exception):
+            await self.settle()
 
     # -- transactions and idempotency ---------------------------------------------------------
 
     async def known_transactions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
-        rows = await self.conn.execute(
+        rows = await self._execute(
             _sql(
                 "SELECT id, request_hash, outcome, result, journal_sequence, recorded_at FROM transactions "
                 "WHERE id = ANY(:ids)"
@@ -134,11 +154,11 @@ class LedgerRepository:
         )
 
     async def reservations(self) -> list[tuple[uuid.UUID, dict[str, Any]]]:
-        rows = await self.conn.execute(_sql("SELECT id, reserved FROM proposals WHERE decided_at IS NULL"))
+        rows = await self._execute(_sql("SELECT id, reserved FROM proposals WHERE decided_at IS NULL"))
         return [(row.id, row.reserved) for row in rows]
 
     async def pending_proposals(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
-        rows = await self.conn.execute(
+        rows = await self._execute(
             _sql(_PENDING_SQL),
             {"ids": list(ids)},
         )
@@ -150,7 +170,7 @@ class LedgerRepository:
         )
 
     async def overdue_proposals(self, now: datetime) -> list[uuid.UUID]:
-        rows = await self.conn.execute(
+        rows = await self._execute(
             _sql("SELECT id FROM proposals WHERE decided_at IS NULL AND deadline < :now ORDER BY deadline LIMIT 100"),
             {"now": now},
         )
@@ -161,7 +181,7 @@ class LedgerRepository:
 
     async def block_metadata(self, block_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The issuance metadata of blocks (what rules look at besides the serial scope)."""
-        rows = await self.conn.execute(
+        rows = await self._execute(
             _sql(
                 "SELECT b.id, i.cooperative_approach, i.first_transferring_party, i.sectors, i.activity_types "
                 "FROM unit_blocks b JOIN issuances i ON i.id = b.issuance_id WHERE b.id = ANY(:ids)"
@@ -214,7 +234,7 @@ class LedgerRepository:
         if not self._pending_transactions:
             return
         rows, self._pending_transactions = self._pending_transactions, []
-        await self.conn.execute(
+        await self._execute(
             _sql(
                 "INSERT INTO transactions (id, kind, request_hash, outcome, initiator, on_behalf_of, input, result, "
                 "journal_sequence, recorded_at) VALUES (:id, :kind, :h, :outcome, :initiator, :obo, "
@@ -260,12 +280,12 @@ class LedgerRepository:
     async def load_catalogue(
         self,
     ) -> tuple[dict[str, Account], dict[tuple[str, str, str, int, str], int], set[str]]:
-        accounts = {r.number: _account(r) for r in await self.conn.execute(_sql("SELECT * FROM accounts"))}
+        accounts = {r.number: _account(r) for r in await self._execute(_sql("SELECT * FROM accounts"))}
         scopes = {
             (r.originating_registry, r.issuing_party, r.activity_id, r.vintage, r.metric): r.id
-            for r in await self.conn.execute(_sql("SELECT * FROM serial_scopes"))
+            for r in await self._execute(_sql("SELECT * FROM serial_scopes"))
         }
-        suspended = await self.conn.execute(
+        suspended = await self._execute(
             _sql("SELECT party FROM sections WHERE status = :s"), {"s": SectionStatus.SUSPENDED.value}
         )
         return accounts, scopes, {r.party for r in suspended}
@@ -379,7 +399,7 @@ class LedgerRepository:
         )
 
     async def holdings_overlapping(self, scope_id: int, first: int, last: int) -> list[Holding]:
-        rows = await self.conn.execute(
+        rows = await self._execute(
             _sql(
                 f"SELECT {_HOLDING_COLUMNS} FROM holdings h WHERE h.scope_id = :s "
                 "AND int8range(h.first_serial, h.last_serial, '[]') && int8range(:f, :l, '[]') "
@@ -420,7 +440,7 @@ class LedgerRepository:
     ) -> list[Holding]:
         """The account's eligible blocks that hold any of `ranges` (scope id, first, last)."""
         where, params = self._selection_filter(selection)
-        rows = await self.conn.execute(
+        rows = await self._execute(
             _sql(
                 f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:rs AS bigint[]), CAST(:rf AS bigint[]), "
                 f"CAST(:rl AS bigint[])) AS r(s, f, l) CROSS JOIN LATERAL (SELECT {_HOLDING_COLUMNS} FROM holdings h"
@@ -455,7 +475,7 @@ class LedgerRepository:
             params["exclude"] = sorted(exclude)
         order = "ORDER BY h.quantity, h.first_serial, h.block_id"
         rows = (
-            await self.conn.execute(
+            await self._execute(
                 _sql(
                     f"(SELECT true AS exact, {_HOLDING_COLUMNS} FROM holdings h{where} AND h.quantity = :q "
                     "ORDER BY h.first_serial, h.block_id LIMIT 1) UNION ALL "
@@ -480,7 +500,7 @@ class LedgerRepository:
             last = taken[-1]
             page = min(page * 4, 65536)
             rows = (
-                await self.conn.execute(
+                await self._execute(
                     _sql(
                         f"SELECT false, {_HOLDING_COLUMNS} FROM holdings h{where} "
                         f"AND (h.quantity, h.first_serial, h.block_id) > (:aq, :af, :ab) {order} LIMIT :page"
@@ -490,12 +510,21 @@ class LedgerRepository:
             ).all()
 
     async def move_blocks(self, retire: Sequence[int], blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
-        """Retire live blocks and create their successors in one statement.
+        """Retire live blocks and create their successors in one statement, sent ahead: the writer
+        goes on recording the transaction while PostgreSQL runs it, and the next statement waits
+        for it (`settle`).
 
         The new holdings may cover the serials of the ones retired in the same statement: the
         exclusion constraint does not see rows this transaction deleted. The insert waits for the
         delete (it reads its count) and inserts nothing unless every block to retire was live."""
-        inserted = await self._write(
+        await self.settle()
+        self.writes += 1
+        self._ahead = asyncio.ensure_future(self._move_blocks(retire, blocks, tx))
+        # Let it send the statement now, before the writer's next stretch of Python.
+        await asyncio.sleep(0)
+
+    async def _move_blocks(self, retire: Sequence[int], blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
+        inserted = await self.conn.execute(
             _sql(
                 "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
                 "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT block_id, :tx FROM gone), "
@@ -529,7 +558,7 @@ class LedgerRepository:
         """Live blocks of `account` of the same issuance as a range and right next to it."""
         if not ranges:
             return []
-        rows = await self.conn.execute(
+        rows = await self._execute(
             _sql(
                 f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:s AS bigint[]), CAST(:iss AS bigint[]), "
                 "CAST(:f AS bigint[]), CAST(:l AS bigint[])) AS u(s, iss, f, l) CROSS JOIN LATERAL "

@@ -309,46 +309,57 @@ class LedgerWriter:
         try:
             async with self._engine.begin() as conn:
                 repo = LedgerRepository(conn)
-                known = await repo.known_transactions([p.transaction_id for p in proposals])
-                awaiting: dict[uuid.UUID, Any] = {}
-                if self._rules_verdicts:
-                    awaiting = await repo.pending_proposals([p.transaction_id for p in proposals])
-                results: list[Any] = []
-                entries: list[JournalEntry] = []
-                events: list[tuple[str, Any]] = []
-                now = self._clock()
-                for proposal in proposals:
-                    if stamp:
-                        proposal = replace(proposal, proposed_at=now)
-                    previous = known.get(proposal.transaction_id)
-                    if previous is not None:
-                        results.append(self._repeat(previous, proposal))
-                        continue
-                    if proposal.verdict is None and proposal.transaction_id in awaiting:
-                        results.append(self._repeat(_awaiting(awaiting[proposal.transaction_id]), proposal))
-                        continue
-                    refusal: DomainError | None = None
-                    if self._rules_verdicts and saga.is_pending_kind(proposal):
-                        proposed, proposed_events, refusal = await self._propose(conn, repo, proposal)
-                        if proposed is not None:
-                            awaiting[proposal.transaction_id] = proposed
-                            results.append(proposed.outcome)
-                            events += proposed_events
-                            continue
-                    outcome, entry, tx_events = await self._decide(conn, repo, proposal, savepoints, refusal)
-                    known[proposal.transaction_id] = _Known(request_hash(proposal), outcome)
-                    results.append(outcome)
-                    entries.append(entry)
-                    events += tx_events
-                if entries:
-                    await repo.flush_transactions()
-                    await repo.append_journal(entries)
-                    await self._checkpoint_if_due(repo, len(entries))
-                # Proposals awaiting a verdict add events without journal entries.
-                await add_events(conn, events)
+                try:
+                    results = await self._decide_all(conn, repo, proposals, stamp=stamp, savepoints=savepoints)
+                except BaseException:
+                    await repo.settle_quietly()
+                    raise
         except BaseException:
             self.head, self.frontier, self.counters, self.catalogue = head, frontier, counters, catalogue
             raise
+        return results
+
+    async def _decide_all(
+        self, conn: AsyncConnection, repo: LedgerRepository, proposals: list[Proposal], *, stamp: bool, savepoints: bool
+    ) -> list[Any]:
+        known = await repo.known_transactions([p.transaction_id for p in proposals])
+        awaiting: dict[uuid.UUID, Any] = {}
+        if self._rules_verdicts:
+            awaiting = await repo.pending_proposals([p.transaction_id for p in proposals])
+        results: list[Any] = []
+        entries: list[JournalEntry] = []
+        events: list[tuple[str, Any]] = []
+        now = self._clock()
+        for proposal in proposals:
+            if stamp:
+                proposal = replace(proposal, proposed_at=now)
+            previous = known.get(proposal.transaction_id)
+            if previous is not None:
+                results.append(self._repeat(previous, proposal))
+                continue
+            if proposal.verdict is None and proposal.transaction_id in awaiting:
+                results.append(self._repeat(_awaiting(awaiting[proposal.transaction_id]), proposal))
+                continue
+            refusal: DomainError | None = None
+            if self._rules_verdicts and saga.is_pending_kind(proposal):
+                proposed, proposed_events, refusal = await self._propose(conn, repo, proposal)
+                if proposed is not None:
+                    awaiting[proposal.transaction_id] = proposed
+                    results.append(proposed.outcome)
+                    events += proposed_events
+                    continue
+            outcome, entry, tx_events = await self._decide(conn, repo, proposal, savepoints, refusal)
+            known[proposal.transaction_id] = _Known(request_hash(proposal), outcome)
+            results.append(outcome)
+            entries.append(entry)
+            events += tx_events
+        if entries:
+            await repo.flush_transactions()
+            await repo.append_journal(entries)
+            await self._checkpoint_if_due(repo, len(entries))
+        await repo.settle()
+        # Proposals awaiting a verdict add events without journal entries.
+        await add_events(conn, events)
         return results
 
     def _copy_frontier(self) -> MerkleFrontier:
@@ -385,6 +396,7 @@ class LedgerWriter:
             await repo.close_proposal(proposal.transaction_id, proposal.proposed_at)
             self.reservations.release(proposal.transaction_id)
         writes_before = repo.writes
+        await repo.settle()
         savepoint = await conn.begin_nested() if savepoints else None
         try:
             if refusal is not None:
@@ -400,12 +412,14 @@ class LedgerWriter:
                 ctx.broken_rules += saga.broken_refs(proposal.verdict)
                 await units.apply_supplementary(ctx, result, proposal.verdict["supplementary_operations"])
             if savepoint is not None:
+                await repo.settle()
                 await savepoint.commit()
             ctx.merge()
             outcome_name = "recorded"
         except DomainError as refused:
             refusal = refused
             if savepoint is not None:
+                await repo.settle()
                 await savepoint.rollback()
             elif repo.writes != writes_before:
                 raise _RefusedAfterWrite from refusal
@@ -449,6 +463,7 @@ class LedgerWriter:
             dry_run=dry_run,
         )
         counters_before = replace(self.counters)
+        await repo.settle()
         savepoint = None if dry_run else await conn.begin_nested()
         try:
             result = await HANDLERS[proposal.command.kind](ctx, proposal.command)
@@ -457,6 +472,7 @@ class LedgerWriter:
             return None, [], refusal
         finally:
             if savepoint is not None:
+                await repo.settle()
                 await savepoint.rollback()
             self.counters.__dict__.update(counters_before.__dict__)
         moved, issued = tuple(ctx.taken), saga.issued_range(proposal.command, result)
