@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,12 @@ def _sql(statement: str) -> TextClause:
     return text(statement)
 
 
+@functools.lru_cache(maxsize=64)
+def _native(statement: str) -> str:
+    """`statement` with psycopg's own placeholders (%(name)s for :name)."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", statement.replace("%", "%%"))
+
+
 _HOLDING_COLUMNS = "h.block_id, h.account_number, h.scope_id, h.issuance_id, h.first_serial, h.last_serial"
 # Ends a LATERAL subquery looking up the blocks at one range. OFFSET 0 keeps PostgreSQL from
 # flattening it into a join: with a few ranges of one big issuance it would hash-join a scan of
@@ -88,6 +95,7 @@ class LedgerRepository:
         self.writes = 0
         self._pending_transactions: list[dict[str, Any]] = []
         self._ahead: asyncio.Task[None] | None = None
+        self._driver: Any = None
 
     async def _write(self, statement: Any, params: Any = None) -> Any:
         self.writes += 1
@@ -99,6 +107,22 @@ class LedgerRepository:
     async def _execute(self, statement: Any, params: Any = None) -> Any:
         await self.settle()
         return await self.conn.execute(statement, params)
+
+    async def _native_rows(self, statement: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a statement of the writer's per-transfer path on the driver's connection itself, in
+        the same transaction: SQLAlchemy's compilation and result wrapping cost more than the
+        statement does at PostgreSQL."""
+        cursor = await self._native_cursor(statement, params)
+        return await cursor.fetchall()
+
+    async def _native_cursor(self, statement: str, params: dict[str, Any]) -> Any:
+        await self.settle()
+        return await self._native_execute(statement, params)
+
+    async def _native_execute(self, statement: str, params: dict[str, Any]) -> Any:
+        if self._driver is None:
+            self._driver = (await self.conn.get_raw_connection()).driver_connection
+        return await self._driver.execute(_native(statement), params)
 
     async def settle(self) -> None:
         """Wait for the write sent ahead (see `move_blocks`); its failure surfaces here, and
@@ -399,12 +423,10 @@ class LedgerRepository:
         )
 
     async def holdings_overlapping(self, scope_id: int, first: int, last: int) -> list[Holding]:
-        rows = await self._execute(
-            _sql(
-                f"SELECT {_HOLDING_COLUMNS} FROM holdings h WHERE h.scope_id = :s "
-                "AND int8range(h.first_serial, h.last_serial, '[]') && int8range(:f, :l, '[]') "
-                "ORDER BY h.first_serial"
-            ),
+        rows = await self._native_rows(
+            f"SELECT {_HOLDING_COLUMNS} FROM holdings h WHERE h.scope_id = :s "
+            "AND int8range(h.first_serial, h.last_serial, '[]') && int8range(:f, :l, '[]') "
+            "ORDER BY h.first_serial",
             {"s": scope_id, "f": first, "l": last},
         )
         return [_holding(r) for r in rows]
@@ -440,13 +462,11 @@ class LedgerRepository:
     ) -> list[Holding]:
         """The account's eligible blocks that hold any of `ranges` (scope id, first, last)."""
         where, params = self._selection_filter(selection)
-        rows = await self._execute(
-            _sql(
-                f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:rs AS bigint[]), CAST(:rf AS bigint[]), "
-                f"CAST(:rl AS bigint[])) AS r(s, f, l) CROSS JOIN LATERAL (SELECT {_HOLDING_COLUMNS} FROM holdings h"
-                f"{where} AND h.scope_id = r.s AND int8range(h.first_serial, h.last_serial, '[]') "
-                f"&& int8range(r.f, r.l, '[]') {_PER_RANGE}) h"
-            ),
+        rows = await self._native_rows(
+            f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:rs AS bigint[]), CAST(:rf AS bigint[]), "
+            f"CAST(:rl AS bigint[])) AS r(s, f, l) CROSS JOIN LATERAL (SELECT {_HOLDING_COLUMNS} FROM holdings h"
+            f"{where} AND h.scope_id = r.s AND int8range(h.first_serial, h.last_serial, '[]') "
+            f"&& int8range(r.f, r.l, '[]') {_PER_RANGE}) h",
             {
                 **params,
                 "account": account,
@@ -474,16 +494,12 @@ class LedgerRepository:
             where += " AND h.block_id <> ALL(:exclude)"
             params["exclude"] = sorted(exclude)
         order = "ORDER BY h.quantity, h.first_serial, h.block_id"
-        rows = (
-            await self._execute(
-                _sql(
-                    f"(SELECT true AS exact, {_HOLDING_COLUMNS} FROM holdings h{where} AND h.quantity = :q "
-                    "ORDER BY h.first_serial, h.block_id LIMIT 1) UNION ALL "
-                    f"(SELECT false, {_HOLDING_COLUMNS} FROM holdings h{where} {order} LIMIT :page)"
-                ),
-                {**params, "page": page},
-            )
-        ).all()
+        rows = await self._native_rows(
+            f"(SELECT true AS exact, {_HOLDING_COLUMNS} FROM holdings h{where} AND h.quantity = :q "
+            "ORDER BY h.first_serial, h.block_id LIMIT 1) UNION ALL "
+            f"(SELECT false, {_HOLDING_COLUMNS} FROM holdings h{where} {order} LIMIT :page)",
+            {**params, "page": page},
+        )
         if rows and rows[0][0]:
             return _holding(rows[0][1:]), []
         taken: list[Holding] = []
@@ -499,15 +515,11 @@ class LedgerRepository:
                 return None, taken
             last = taken[-1]
             page = min(page * 4, 65536)
-            rows = (
-                await self._execute(
-                    _sql(
-                        f"SELECT false, {_HOLDING_COLUMNS} FROM holdings h{where} "
-                        f"AND (h.quantity, h.first_serial, h.block_id) > (:aq, :af, :ab) {order} LIMIT :page"
-                    ),
-                    {**params, "aq": last.quantity, "af": last.first, "ab": last.block_id, "page": page},
-                )
-            ).all()
+            rows = await self._native_rows(
+                f"SELECT false, {_HOLDING_COLUMNS} FROM holdings h{where} "
+                f"AND (h.quantity, h.first_serial, h.block_id) > (:aq, :af, :ab) {order} LIMIT :page",
+                {**params, "aq": last.quantity, "af": last.first, "ab": last.block_id, "page": page},
+            )
 
     async def move_blocks(self, retire: Sequence[int], blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
         """Retire live blocks and create their successors in one statement, sent ahead: the writer
@@ -524,19 +536,18 @@ class LedgerRepository:
         await asyncio.sleep(0)
 
     async def _move_blocks(self, retire: Sequence[int], blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
-        inserted = await self.conn.execute(
-            _sql(
-                "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
-                "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT block_id, :tx FROM gone), "
-                "new AS (INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, "
-                "created_tx, parent_block) SELECT u.id, u.iss, u.f, u.l, u.a, :tx, u.p FROM unnest("
-                "CAST(:ids AS bigint[]), CAST(:iss AS bigint[]), CAST(:f AS bigint[]), CAST(:l AS bigint[]), "
-                "CAST(:a AS text[]), CAST(:p AS bigint[])) AS u(id, iss, f, l, a, p)) "
-                "INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, last_serial) "
-                "SELECT u.id, u.a, u.s, u.iss, u.f, u.l FROM unnest(CAST(:ids AS bigint[]), CAST(:a AS text[]), "
-                "CAST(:s AS bigint[]), CAST(:iss AS bigint[]), CAST(:f AS bigint[]), CAST(:l AS bigint[])) "
-                "AS u(id, a, s, iss, f, l) WHERE (SELECT count(*) FROM gone) = :n"
-            ),
+        # Not _native_cursor: this runs as the write sent ahead, which settling would wait for.
+        inserted = await self._native_execute(
+            "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
+            "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT block_id, :tx FROM gone), "
+            "new AS (INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, "
+            "created_tx, parent_block) SELECT u.id, u.iss, u.f, u.l, u.a, :tx, u.p FROM unnest("
+            "CAST(:ids AS bigint[]), CAST(:iss AS bigint[]), CAST(:f AS bigint[]), CAST(:l AS bigint[]), "
+            "CAST(:a AS text[]), CAST(:p AS bigint[])) AS u(id, iss, f, l, a, p)) "
+            "INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, last_serial) "
+            "SELECT u.id, u.a, u.s, u.iss, u.f, u.l FROM unnest(CAST(:ids AS bigint[]), CAST(:a AS text[]), "
+            "CAST(:s AS bigint[]), CAST(:iss AS bigint[]), CAST(:f AS bigint[]), CAST(:l AS bigint[])) "
+            "AS u(id, a, s, iss, f, l) WHERE (SELECT count(*) FROM gone) = :n",
             {
                 "r": list(retire),
                 "n": len(retire),
@@ -558,14 +569,12 @@ class LedgerRepository:
         """Live blocks of `account` of the same issuance as a range and right next to it."""
         if not ranges:
             return []
-        rows = await self._execute(
-            _sql(
-                f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:s AS bigint[]), CAST(:iss AS bigint[]), "
-                "CAST(:f AS bigint[]), CAST(:l AS bigint[])) AS u(s, iss, f, l) CROSS JOIN LATERAL "
-                f"(SELECT {_HOLDING_COLUMNS} FROM holdings h WHERE h.scope_id = u.s "
-                "AND int8range(h.first_serial, h.last_serial, '[]') && int8range(u.f - 1, u.l + 1, '[]') "
-                f"AND h.issuance_id = u.iss AND h.account_number = :account {_PER_RANGE}) h ORDER BY h.block_id"
-            ),
+        rows = await self._native_rows(
+            f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:s AS bigint[]), CAST(:iss AS bigint[]), "
+            "CAST(:f AS bigint[]), CAST(:l AS bigint[])) AS u(s, iss, f, l) CROSS JOIN LATERAL "
+            f"(SELECT {_HOLDING_COLUMNS} FROM holdings h WHERE h.scope_id = u.s "
+            "AND int8range(h.first_serial, h.last_serial, '[]') && int8range(u.f - 1, u.l + 1, '[]') "
+            f"AND h.issuance_id = u.iss AND h.account_number = :account {_PER_RANGE}) h ORDER BY h.block_id",
             {
                 "account": account,
                 "s": [h.scope_id for h, _, _ in ranges],

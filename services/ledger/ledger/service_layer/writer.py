@@ -331,8 +331,10 @@ class LedgerWriter:
         events: list[tuple[str, Any]] = []
         now = self._clock()
         for proposal in proposals:
-            if stamp:
-                proposal = replace(proposal, proposed_at=now)
+            # The idempotency digest is needed up to three times per proposal: compute it once.
+            proposal = replace(
+                proposal, request_digest=request_hash(proposal), proposed_at=now if stamp else proposal.proposed_at
+            )
             previous = known.get(proposal.transaction_id)
             if previous is not None:
                 results.append(self._repeat(previous, proposal))
