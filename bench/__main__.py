@@ -24,7 +24,7 @@ from typing import Any
 from bench import rules_eval, saga
 from bench.config import BenchConfig
 from bench.infra import Stack, dsn
-from bench.ledger_load import closed_loop, fixed_count, open_loop, setup_registry
+from bench.ledger_load import closed_loop, empty_requests, fixed_count, open_loop, setup_registry
 from bench.pg import run_pgbench
 from bench.report import render, targets, write_json
 from bench.seed import live_blocks, seed_blocks
@@ -82,6 +82,10 @@ async def measure_scale(stack: Stack, cfg: BenchConfig, blocks: int, *, fragment
         say(f"{_scale_name(blocks)}: open loop p50 {opened['p50_ms']} ms, p99 {opened['p99_ms']} ms")
         out["live_blocks_after_measurements"] = live_blocks(dsn(url), holding)[0]
         if fragmentation:
+            out["empty_requests_per_s"] = round(
+                await empty_requests(base_url, clients=cfg.clients, seconds=cfg.seconds / 2), 1
+            )
+            say(f"{_scale_name(blocks)}: GET /health alone: {out['empty_requests_per_s']}/s")
             before, units_before = live_blocks(dsn(url), holding)
             say(f"{_scale_name(blocks)}: fragmentation: {cfg.transfers:,} transfers from {before:,} live blocks")
             done = await fixed_count(
@@ -136,6 +140,13 @@ async def run(cfg: BenchConfig, stack: Stack) -> dict[str, Any]:
         if "fragmentation" in scale:
             report["fragmentation"] = scale.pop("fragmentation")
         report["scales"][_scale_name(blocks)] = scale
+    say("pgbench again: how far the machine drifted while the ledger ran")
+    report["pgbench_after"] = asdict(
+        await asyncio.to_thread(
+            run_pgbench, stack.pg_port, "pgbench", scale=cfg.pgbench_scale, clients=cfg.clients, seconds=cfg.seconds
+        )
+    )
+    say(f"pgbench: {report['pgbench_after']['tps']:.1f} tps")
     report["targets"] = targets(report)
     report["saga"] = await saga.measure_saga(stack, cfg, say)
     report["targets"] += saga.targets(report["saga"])

@@ -223,3 +223,21 @@ async def fixed_count(
         await asyncio.gather(*(client(n, ledger) for n in range(clients)))
     result.elapsed = time.monotonic() - started
     return result
+
+
+async def empty_requests(base_url: str, *, clients: int, seconds: float) -> float:
+    """Requests/s of `GET /health` from `clients` closed-loop clients: what HTTP, the service's
+    middleware and this load generator cost alone, with no ledger work behind them."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    answered = 0
+
+    async def client(ledger: LedgerHttp) -> None:
+        nonlocal answered
+        while loop.time() < end:
+            if (await ledger.http.request("GET", "/health")).status_code == 200:
+                answered += 1
+
+    async with LedgerHttp(base_url, connections=clients) as ledger:
+        await asyncio.gather(*(client(ledger) for _ in range(clients)))
+    return answered / seconds

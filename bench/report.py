@@ -85,8 +85,14 @@ def render(report: dict[str, Any]) -> str:
         "",
         f"Reference: pgbench TPC-B-like, scale {pg['scale']}, -c {pg['clients']} -j 2 -T {pg['seconds']:.0f}: "
         f"{tps:,.1f} tps (latency avg {pg['latency_avg_ms']:.2f} ms)",
-        "",
     ]
+    after = report.get("pgbench_after")
+    if after:
+        out.append(
+            f"  the same again after the ledger runs: {after['tps']:,.1f} tps ({after['tps'] / tps - 1:+.0%}; "
+            "the machine's drift during the run, the ratios below use the first)"
+        )
+    out.append("")
     rows = []
     for name, scale in report["scales"].items():
         for key, label in [
@@ -130,6 +136,14 @@ def render(report: dict[str, Any]) -> str:
         [name, s["seed"]["blocks"], s["seed"]["units"], s["seed"]["seconds"], s["live_blocks_after_measurements"]]
         for name, s in report["scales"].items()
     ]
+    for name, scale in report["scales"].items():
+        if "empty_requests_per_s" in scale:
+            empty = scale["empty_requests_per_s"]
+            out.append(
+                f"For scale ({name}): GET /health, no ledger work, {report['config']['clients']} clients: "
+                f"{empty:,.1f} requests/s = {empty / tps:.2f}x pgbench (HTTP, middleware and load generator alone)"
+            )
+            out.append("")
     out.append("Seeding (SQL straight into the ledger schema, bypassing the HTTP path; one synthetic journal entry)")
     out.append(_table(["scale", "blocks seeded", "units", "seconds", "live blocks after the runs above"], seeds))
     frag = report.get("fragmentation")
