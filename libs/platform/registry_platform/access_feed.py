@@ -37,7 +37,8 @@ class AccessFeed:
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        await declare_topics(self._bootstrap, [access_topic_spec(self._topic)], self._replication_factor)
+        spec = access_topic_spec(self._topic)
+        await declare_topics(self._bootstrap, [spec], self._replication_factor)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=None,
@@ -47,7 +48,11 @@ class AccessFeed:
         )
         await consumer.start()
         try:
-            partitions = [TopicPartition(self._topic, p) for p in consumer.partitions_for_topic(self._topic) or (0,)]
+            # Every partition: identity keys events by user, so one user's changes may be on any.
+            # A consumer without a group has no metadata yet; `topics()` loads it.
+            await consumer.topics()
+            found = consumer.partitions_for_topic(self._topic) or range(spec.partitions)
+            partitions = [TopicPartition(self._topic, p) for p in sorted(found)]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)
