@@ -117,6 +117,9 @@ async def measure_scale(stack: Stack, cfg: BenchConfig, blocks: int, *, fragment
             say(f"{_scale_name(blocks)}: live blocks {before:,} -> {after:,} in {done.elapsed:.1f} s")
     finally:
         await stack.stop_service(proc)
+        # What is measured next must not share the machine with autovacuum cleaning up after this
+        # scale's hundred thousand transfers.
+        stack.drop_database(name)
     return out
 
 

@@ -75,6 +75,10 @@ class Stack:
             conn.execute(f'CREATE DATABASE "{name}"')
         return str(postgres.url(self.pg_port, name))
 
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     async def start_ledger(
         self, database_url: str, topic_prefix: str, *, rules_verdicts: bool = False
     ) -> tuple[ManagedProcess, str]:
