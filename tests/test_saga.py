@@ -321,3 +321,28 @@ async def test_a6r52_concurrent_implicit_transfers_from_one_block_all_succeed_wh
         assert all(a[1] < b[0] for a, b in itertools.pairwise(serials)), "no serial moved twice"
         assert await registry.balance(acc["holding"]) == 160
         assert await registry.balance(acc["issuance"]) == 840
+
+
+async def test_a6r52_serials_awaiting_a_verdict_are_reserved_against_explicit_transfers(service_settings) -> None:
+    """Eight clients ask at once for the same serials by range: one proposal reserves them while
+    it awaits its verdict and is recorded; the others are refused (recorded as rejected), with
+    `units_reserved` while the verdict is pending, or `range_not_held` once the units moved."""
+    async with running(service_settings, with_rules=True) as registry:
+        acc = await _accounts(registry)
+        issued = await registry.ok(_issue(acc["issuance"], 100))
+        (block,) = issued["blocks"]
+        wanted = {"scope": SCOPE, "first": block["first"] + 10, "last": block["first"] + 29}
+        explicit = {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["holding"],
+            "units": {"ranges": [wanted]},
+        }
+        responses = await asyncio.gather(*(registry.propose(explicit) for _ in range(8)))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [201] + [409] * 7, [r.text for r in responses]
+        codes = [r.json()["error"]["code"] for r in responses if r.status_code == 409]
+        assert set(codes) <= {"units_reserved", "range_not_held"}, codes
+        assert "units_reserved" in codes, "the proposals that came while the first awaited its verdict"
+        assert await registry.balance(acc["holding"]) == 20
+        assert await registry.balance(acc["issuance"]) == 80
