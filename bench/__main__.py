@@ -25,7 +25,7 @@ from bench import rules_eval, saga
 from bench.config import BenchConfig
 from bench.infra import Stack, dsn
 from bench.ledger_load import closed_loop, empty_requests, fixed_count, open_loop, setup_registry
-from bench.pg import run_pgbench
+from bench.pg import PgbenchResult, run_pgbench
 from bench.report import render, targets, write_json
 from bench.seed import live_blocks, seed_blocks
 
@@ -123,14 +123,20 @@ async def measure_scale(stack: Stack, cfg: BenchConfig, blocks: int, *, fragment
     return out
 
 
+def _pgbench(stack: Stack, cfg: BenchConfig) -> PgbenchResult:
+    stack.create_database("pgbench")
+    try:
+        return run_pgbench(stack.pg_port, "pgbench", scale=cfg.pgbench_scale, clients=cfg.clients, seconds=cfg.seconds)
+    finally:
+        # Nor may autovacuum, cleaning up after pgbench, run during what is measured next.
+        stack.drop_database("pgbench")
+
+
 async def run(cfg: BenchConfig, stack: Stack) -> dict[str, Any]:
     say(f"starting PostgreSQL (fsync on) under {stack.pg_dir} and a broker")
     await asyncio.to_thread(stack.start, cfg.pg_port)
     say(f"PostgreSQL on port {stack.pg_port}; pgbench -i -s {cfg.pgbench_scale}, then {cfg.seconds:.0f} s")
-    stack.create_database("pgbench")
-    pg = await asyncio.to_thread(
-        run_pgbench, stack.pg_port, "pgbench", scale=cfg.pgbench_scale, clients=cfg.clients, seconds=cfg.seconds
-    )
+    pg = await asyncio.to_thread(_pgbench, stack, cfg)
     say(f"pgbench: {pg.tps:.1f} tps")
     report: dict[str, Any] = {
         "config": {k: str(v) if k == "data_dir" else v for k, v in asdict(cfg).items()},
@@ -144,11 +150,7 @@ async def run(cfg: BenchConfig, stack: Stack) -> dict[str, Any]:
             report["fragmentation"] = scale.pop("fragmentation")
         report["scales"][_scale_name(blocks)] = scale
     say("pgbench again: how far the machine drifted while the ledger ran")
-    report["pgbench_after"] = asdict(
-        await asyncio.to_thread(
-            run_pgbench, stack.pg_port, "pgbench", scale=cfg.pgbench_scale, clients=cfg.clients, seconds=cfg.seconds
-        )
-    )
+    report["pgbench_after"] = asdict(await asyncio.to_thread(_pgbench, stack, cfg))
     say(f"pgbench: {report['pgbench_after']['tps']:.1f} tps")
     report["targets"] = targets(report)
     report["saga"] = await saga.measure_saga(stack, cfg, say)
