@@ -7,13 +7,14 @@ JSON after the service's own conversion of values JSON cannot carry, under a dom
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from registry_contracts.canonical import canonical_json
+from registry_platform import db
 
 
 async def tables_digest(
@@ -33,3 +34,13 @@ def compare(rebuilt: str, live: str) -> int:
     print(f"replayed state digest {rebuilt}")
     print(f"live state digest     {live}")
     return 0 if rebuilt == live else 1
+
+
+async def print_digest(database_url: str, schema: str, state_digest: Callable[[AsyncEngine], Awaitable[str]]) -> int:
+    """A service tool's `digest` command: print the live state's digest."""
+    engine = db.create_engine(database_url, schema)
+    try:
+        print(await state_digest(engine))
+    finally:
+        await engine.dispose()
+    return 0

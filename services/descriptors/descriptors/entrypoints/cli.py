@@ -48,15 +48,6 @@ async def run_replay(settings: DescriptorsSettings, into: str) -> int:
     return digest.compare(rebuilt, current)
 
 
-async def run_digest(settings: DescriptorsSettings) -> int:
-    engine = db.create_engine(settings.database_url, settings.db_schema)
-    try:
-        print(await state_digest(engine))
-    finally:
-        await engine.dispose()
-    return 0
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="registry-descriptors", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,5 +59,5 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "replay":
         code = asyncio.run(run_replay(settings, args.into))
     else:
-        code = asyncio.run(run_digest(settings))
+        code = asyncio.run(digest.print_digest(settings.database_url, settings.db_schema, state_digest))
     sys.exit(code)

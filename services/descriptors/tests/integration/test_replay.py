@@ -103,6 +103,9 @@ async def test_issue6_replay_reproduces_the_descriptors_and_their_effects(
         try:
             live, rebuilt = await state_digest(live_engine), await state_digest(target_engine)
             assert rebuilt == live
+            with pytest.raises(SystemExit) as exit_:
+                await asyncio.to_thread(cli.main, ["digest"])
+            assert (exit_.value.code or 0, capsys.readouterr().out.strip()) == (0, live), "`digest` prints it"
             async with target_engine.connect() as conn:
                 kinds = (await conn.exec_driver_sql("SELECT kind, count(*) FROM descriptors GROUP BY kind")).all()
                 taken = (await conn.exec_driver_sql("SELECT first_serial, last_serial FROM allocations")).all()

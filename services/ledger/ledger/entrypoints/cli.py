@@ -89,15 +89,6 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
     return digest.compare(rebuilt, current)
 
 
-async def _digest(settings: LedgerSettings) -> int:
-    engine = db.create_engine(settings.database_url, settings.db_schema)
-    try:
-        print(await state_digest(engine))
-    finally:
-        await engine.dispose()
-    return 0
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="registry-ledger", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,5 +104,5 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "replay":
         code = asyncio.run(_replay(settings, args.into, args.from_topic))
     else:
-        code = asyncio.run(_digest(settings))
+        code = asyncio.run(digest.print_digest(settings.database_url, settings.db_schema, state_digest))
     sys.exit(code)

@@ -229,6 +229,8 @@ async def test_a6r42_a6r48_replay_with_a_section_suspension_in_the_history_repro
     replayed, rebuilt, live = replay_into_fresh_database(service_settings("ledger"), infra)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert rebuilt == live
+    printed = run_cli(service_settings("ledger"), "digest")
+    assert (printed.returncode, printed.stdout.strip()) == (0, live), "`digest` prints the live state's digest"
 
 
 async def test_a6r39_a6r48_entries_recorded_under_an_older_built_in_rule_set_replay_under_it(
