@@ -112,12 +112,9 @@ class LedgerRepository:
         """Run a statement of the writer's per-transfer path on the driver's connection itself, in
         the same transaction: SQLAlchemy's compilation and result wrapping cost more than the
         statement does at PostgreSQL."""
-        cursor = await self._native_cursor(statement, params)
-        return await cursor.fetchall()
-
-    async def _native_cursor(self, statement: str, params: dict[str, Any]) -> Any:
         await self.settle()
-        return await self._native_execute(statement, params)
+        cursor = await self._native_execute(statement, params)
+        return await cursor.fetchall()
 
     async def _native_execute(self, statement: str, params: dict[str, Any]) -> Any:
         if self._driver is None:
@@ -536,7 +533,7 @@ class LedgerRepository:
         await asyncio.sleep(0)
 
     async def _move_blocks(self, retire: Sequence[int], blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
-        # Not _native_cursor: this runs as the write sent ahead, which settling would wait for.
+        # Not settling first: this runs as the write sent ahead, which settling would wait for.
         inserted = await self._native_execute(
             "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
             "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT block_id, :tx FROM gone), "
