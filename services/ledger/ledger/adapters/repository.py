@@ -9,7 +9,6 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,35 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
 
 from ledger.domain.journal import Checkpoint, JournalEntry
+from ledger.domain.live_holdings import Holding, LiveHoldings, NewBlock
 from ledger.domain.model import Account, AccountStatus, AccountType, SectionStatus
-from ledger.service_layer.commands import Selection, SerialScope
-
-
-@dataclass(frozen=True)
-class Holding:
-    """A live block as the ledger stores it."""
-
-    block_id: int
-    account_number: str
-    scope_id: int
-    issuance_id: int
-    first: int
-    last: int
-
-    @property
-    def quantity(self) -> int:
-        return self.last - self.first + 1
-
-
-@dataclass(frozen=True)
-class NewBlock:
-    block_id: int
-    issuance_id: int
-    scope_id: int
-    first: int
-    last: int
-    account_number: str
-    parent_block: int | None
+from ledger.service_layer.commands import SerialScope
 
 
 @functools.lru_cache(maxsize=512)
@@ -59,17 +32,6 @@ def _sql(statement: str) -> TextClause:
 def _native(statement: str) -> str:
     """`statement` with psycopg's own placeholders (%(name)s for :name)."""
     return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", statement.replace("%", "%%"))
-
-
-_HOLDING_COLUMNS = "h.block_id, h.account_number, h.scope_id, h.issuance_id, h.first_serial, h.last_serial"
-# Ends a LATERAL subquery looking up the blocks at one range. OFFSET 0 keeps PostgreSQL from
-# flattening it into a join: with a few ranges of one big issuance it would hash-join a scan of
-# the whole account (200 ms at 10^6 blocks) instead of probing the exclusion index once per range.
-_PER_RANGE = "OFFSET 0"
-
-
-def _holding(row: Any) -> Holding:
-    return Holding(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 def _account(row: Any) -> Account:
@@ -107,14 +69,6 @@ class LedgerRepository:
     async def _execute(self, statement: Any, params: Any = None) -> Any:
         await self.settle()
         return await self.conn.execute(statement, params)
-
-    async def _native_rows(self, statement: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Run a statement of the writer's per-transfer path on the driver's connection itself, in
-        the same transaction: SQLAlchemy's compilation and result wrapping cost more than the
-        statement does at PostgreSQL."""
-        await self.settle()
-        cursor = await self._native_execute(statement, params)
-        return await cursor.fetchall()
 
     async def _native_execute(self, statement: str, params: dict[str, Any]) -> Any:
         if self._driver is None:
@@ -345,12 +299,6 @@ class LedgerRepository:
             {"n": account.number, "tx": tx, "old": account.status.value, "new": status.value, "at": at},
         )
 
-    async def balance(self, account: str) -> int:
-        row = await self._one(
-            "SELECT COALESCE(sum(quantity), 0) AS q FROM holdings WHERE account_number = :a", a=account
-        )
-        return int(row.q)
-
     async def application(self, application_id: uuid.UUID) -> Any:
         await self.flush_transactions()
         return await self._one(
@@ -419,104 +367,18 @@ class LedgerRepository:
             },
         )
 
-    async def holdings_overlapping(self, scope_id: int, first: int, last: int) -> list[Holding]:
-        rows = await self._native_rows(
-            f"SELECT {_HOLDING_COLUMNS} FROM holdings h WHERE h.scope_id = :s "
-            "AND int8range(h.first_serial, h.last_serial, '[]') && int8range(:f, :l, '[]') "
-            "ORDER BY h.first_serial",
-            {"s": scope_id, "f": first, "l": last},
+    async def live_holdings(self) -> LiveHoldings:
+        """Every live block, for the writer's memory (read through the driver: 10^6 rows in seconds)."""
+        await self.settle()
+        cursor = await self._native_execute(
+            "SELECT block_id, account_number, scope_id, issuance_id, first_serial, last_serial FROM holdings", {}
         )
-        return [_holding(r) for r in rows]
+        return LiveHoldings(Holding(*row) for row in await cursor.fetchall())
 
-    def _selection_filter(self, selection: Selection) -> tuple[str, dict[str, Any]]:
-        clauses, params = [], {}
-        for column, value in (
-            ("sc.issuing_party", selection.issuing_party),
-            ("sc.activity_id", selection.activity_id),
-            ("sc.metric", selection.metric),
-            ("i.cooperative_approach", selection.cooperative_approach),
-        ):
-            if value is not None:
-                name = column.split(".")[1]
-                clauses.append(f"{column} = :{name}")
-                params[name] = value
-        if selection.vintage_from is not None:
-            clauses.append("sc.vintage >= :vfrom")
-            params["vfrom"] = selection.vintage_from
-        if selection.vintage_to is not None:
-            clauses.append("sc.vintage <= :vto")
-            params["vto"] = selection.vintage_to
-        joins = ""
-        if any(c.startswith("sc.") for c in clauses):
-            joins += " JOIN serial_scopes sc ON sc.id = h.scope_id"
-        if any(c.startswith("i.") for c in clauses):
-            joins += " JOIN issuances i ON i.id = h.issuance_id"
-        where = "".join(f" AND {c}" for c in clauses)
-        return joins + " WHERE h.account_number = :account" + where, params
-
-    async def holdings_overlapping_ranges(
-        self, account: str, selection: Selection, ranges: Sequence[tuple[int, int, int]]
-    ) -> list[Holding]:
-        """The account's eligible blocks that hold any of `ranges` (scope id, first, last)."""
-        where, params = self._selection_filter(selection)
-        rows = await self._native_rows(
-            f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:rs AS bigint[]), CAST(:rf AS bigint[]), "
-            f"CAST(:rl AS bigint[])) AS r(s, f, l) CROSS JOIN LATERAL (SELECT {_HOLDING_COLUMNS} FROM holdings h"
-            f"{where} AND h.scope_id = r.s AND int8range(h.first_serial, h.last_serial, '[]') "
-            f"&& int8range(r.f, r.l, '[]') {_PER_RANGE}) h",
-            {
-                **params,
-                "account": account,
-                "rs": [r[0] for r in ranges],
-                "rf": [r[1] for r in ranges],
-                "rl": [r[2] for r in ranges],
-            },
-        )
-        return [_holding(row) for row in rows]
-
-    async def selection_candidates(
-        self, account: str, selection: Selection, page: int = 32, exclude: frozenset[int] = frozenset()
-    ) -> tuple[Holding | None, list[Holding]]:
-        """The blocks A6R-52 can pick from, in one round trip for the usual case.
-
-        Returns (an exact-size block, []) when rule 1 applies: the eligible block whose length is
-        the quantity, lowest first serial first. Otherwise (None, the eligible blocks shortest
-        first, ties by lower first serial, up to the first that brings the total to the quantity):
-        only this prefix of the sorted blocks can take part in rule 2, so a source with a million
-        blocks costs a few index pages, not a million rows."""
-        where, params = self._selection_filter(selection)
-        params = {**params, "account": account, "q": selection.quantity}
-        if exclude:
-            # Blocks promised to proposals awaiting their verdict are not available.
-            where += " AND h.block_id <> ALL(:exclude)"
-            params["exclude"] = sorted(exclude)
-        order = "ORDER BY h.quantity, h.first_serial, h.block_id"
-        rows = await self._native_rows(
-            f"(SELECT true AS exact, {_HOLDING_COLUMNS} FROM holdings h{where} AND h.quantity = :q "
-            "ORDER BY h.first_serial, h.block_id LIMIT 1) UNION ALL "
-            f"(SELECT false, {_HOLDING_COLUMNS} FROM holdings h{where} {order} LIMIT :page)",
-            {**params, "page": page},
-        )
-        if rows and rows[0][0]:
-            return _holding(rows[0][1:]), []
-        taken: list[Holding] = []
-        total = 0
-        while True:
-            for row in rows:
-                holding = _holding(row[1:])
-                taken.append(holding)
-                total += holding.quantity
-                if total >= selection.quantity:
-                    return None, taken
-            if len(rows) < page:
-                return None, taken
-            last = taken[-1]
-            page = min(page * 4, 65536)
-            rows = await self._native_rows(
-                f"SELECT false, {_HOLDING_COLUMNS} FROM holdings h{where} "
-                f"AND (h.quantity, h.first_serial, h.block_id) > (:aq, :af, :ab) {order} LIMIT :page",
-                {**params, "aq": last.quantity, "af": last.first, "ab": last.block_id, "page": page},
-            )
+    async def issuances_of_approach(self, approach: str) -> frozenset[int]:
+        """The issuances whose units belong to a cooperative approach (an implicit selection's filter)."""
+        rows = await self._execute(_sql("SELECT id FROM issuances WHERE cooperative_approach = :ca"), {"ca": approach})
+        return frozenset(row.id for row in rows)
 
     async def move_blocks(self, retire: Sequence[int], blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
         """Retire live blocks and create their successors in one statement, sent ahead: the writer
@@ -561,26 +423,6 @@ class LedgerRepository:
         # The writer serializes all changes, so a block it read as live must still be live.
         if inserted.rowcount != len(blocks):
             raise RuntimeError("a block to retire was not live; the batch is abandoned")
-
-    async def touching_holdings(self, account: str, ranges: Sequence[tuple[Holding, int, int]]) -> list[Holding]:
-        """Live blocks of `account` of the same issuance as a range and right next to it."""
-        if not ranges:
-            return []
-        rows = await self._native_rows(
-            f"SELECT DISTINCT {_HOLDING_COLUMNS} FROM unnest(CAST(:s AS bigint[]), CAST(:iss AS bigint[]), "
-            "CAST(:f AS bigint[]), CAST(:l AS bigint[])) AS u(s, iss, f, l) CROSS JOIN LATERAL "
-            f"(SELECT {_HOLDING_COLUMNS} FROM holdings h WHERE h.scope_id = u.s "
-            "AND int8range(h.first_serial, h.last_serial, '[]') && int8range(u.f - 1, u.l + 1, '[]') "
-            f"AND h.issuance_id = u.iss AND h.account_number = :account {_PER_RANGE}) h ORDER BY h.block_id",
-            {
-                "account": account,
-                "s": [h.scope_id for h, _, _ in ranges],
-                "iss": [h.issuance_id for h, _, _ in ranges],
-                "f": [f for _, f, _ in ranges],
-                "l": [last for _, _, last in ranges],
-            },
-        )
-        return [_holding(r) for r in rows]
 
     # -- journal ------------------------------------------------------------------------------
 

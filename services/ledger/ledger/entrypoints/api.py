@@ -11,11 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ledger.adapters import queries
-from ledger.adapters.repository import LedgerRepository
 from ledger.domain.errors import DomainError
 from ledger.service_layer.commands import AnyCommand, TransferUnits
 from ledger.service_layer.context import Proposal
-from ledger.service_layer.units import select_implicit
 from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, Outcome
 from registry_platform.auth import (
     ACCOUNT_APPROVER,
@@ -296,13 +294,10 @@ async def preview_transfer(request: Request, caller: Caller, command: TransferUn
     if command.units.selection is None:
         raise RegistryError(422, "selection_required", "Preview an implicit transfer: give 'units.selection'.")
     await _account_for(request, caller, command.source)
-    # Every reservation counts: the nil id is no proposal's.
-    reserved = _writer(request).reservations.others(uuid.UUID(int=0))
-    async with _engine(request).connect() as conn:
-        try:
-            chosen = await select_implicit(LedgerRepository(conn), reserved, command.source, command.units.selection)
-        except DomainError as exc:
-            raise RegistryError(status_for(exc.code), exc.code, str(exc)) from exc
+    try:
+        chosen = await _writer(request).preview(command.source, command.units.selection)
+    except DomainError as exc:
+        raise RegistryError(status_for(exc.code), exc.code, str(exc)) from exc
     blocks = await queries.pieces(_engine(request), [(p.holding.block_id, p.first, p.last) for p in chosen])
     blocks.sort(key=lambda b: (*b["scope"].values(), b["first"]))
     return TransferPreview(

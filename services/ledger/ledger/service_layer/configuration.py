@@ -170,7 +170,7 @@ async def change_account_status(ctx: TxContext, cmd: c.ChangeAccountStatus) -> d
         raise RuleRefused(AUTHORIZATION.ref, "not_authorized", f"no role over account {account.number}")
     if role == Role.SYSTEM:
         role = Role.ACCOUNT_HOLDER  # a registry service never decides a status
-    balance = await ctx.repo.balance(account.number) if cmd.status == AccountStatus.TERMINATED else 0
+    balance = ctx.live.total(account.number) if cmd.status == AccountStatus.TERMINATED else 0
     check_status_change(account, cmd.status, role, balance)
     ctx.rules_applied.append("builtin.account_status.transition@1")
     await ctx.repo.set_status(account, cmd.status, ctx.tx, ctx.now)

@@ -11,6 +11,7 @@ from ledger.adapters.repository import LedgerRepository
 from ledger.domain import builtin_rules
 from ledger.domain.builtin_rules import AUTHORIZATION, BuiltinRule
 from ledger.domain.errors import RuleRefused
+from ledger.domain.live_holdings import LiveHoldings
 from ledger.domain.model import Account, AccountType, Role, SectionStatus
 from ledger.service_layer.commands import Command, SerialScope
 from registry_platform.auth import (
@@ -106,6 +107,8 @@ class TxContext:
     proposal: Proposal
     counters: Counters
     catalogue: Catalogue
+    # The live blocks, kept by the writer (a dry run reads them and changes nothing).
+    live: LiveHoldings
     # What this proposal adds to the catalogue; merged only if the proposal is recorded.
     new_accounts: dict[str, Account] = field(default_factory=dict)
     new_scopes: dict[ScopeKey, int] = field(default_factory=dict)

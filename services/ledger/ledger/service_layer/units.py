@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from ledger.adapters.repository import Holding, LedgerRepository, NewBlock
+from ledger.adapters.repository import LedgerRepository
 from ledger.domain.builtin_rules import (
     AUTHORIZATION,
     CORRECTION_RULES,
@@ -17,24 +17,15 @@ from ledger.domain.builtin_rules import (
     check_transfer,
     enforce,
 )
-from ledger.domain.errors import DomainError, InsufficientUnits, OverlappingRanges, RangeNotHeld
+from ledger.domain.errors import DomainError, OverlappingRanges, RangeNotHeld
+from ledger.domain.live_holdings import Eligible, Holding, NewBlock, Piece, select_implicit
 from ledger.domain.model import Account, AccountType, Role
-from ledger.domain.selection import plan_selection
 from ledger.domain.splitting import remainders
 from ledger.service_layer import commands as c
 from ledger.service_layer.configuration import Conflict, NotFound
 from ledger.service_layer.context import Event, TxContext, scope_key
-from ledger.service_layer.saga import Range, take_highest
+from ledger.service_layer.saga import take_highest
 from registry_contracts.nomenclatures import UnknownCode, load_default
-
-
-@dataclass(frozen=True)
-class Piece:
-    """Serials first..last of a live block, to be moved."""
-
-    holding: Holding
-    first: int
-    last: int
 
 
 async def _accounts(ctx: TxContext, *numbers: str) -> list[Account]:
@@ -68,7 +59,7 @@ async def _explicit(ctx: TxContext, source: str, ranges: list[c.SerialRangeRef])
             if first <= r.last and r.first <= last:
                 raise OverlappingRanges(f"the requested ranges overlap at {where}")
         seen.setdefault(scope_id, []).append((r.first, r.last))
-        holdings = await ctx.repo.holdings_overlapping(scope_id, r.first, r.last)
+        holdings = ctx.live.overlapping(scope_id, r.first, r.last)
         covered = r.first
         for h in holdings:
             if h.account_number != source or h.first > covered:
@@ -81,75 +72,46 @@ async def _explicit(ctx: TxContext, source: str, ranges: list[c.SerialRangeRef])
 
 
 async def _implicit(ctx: TxContext, source: str, selection: c.Selection) -> list[Piece]:
-    return await select_implicit(ctx.repo, ctx.reserved, source, selection)
+    eligible = await eligibility(ctx.repo, ctx.scope_view, selection)
+    return select_implicit(ctx.live, source, selection.quantity, eligible, ctx.reserved)
 
 
-async def select_implicit(
-    repo: LedgerRepository, reserved: tuple[Range, ...], source: str, selection: c.Selection
-) -> list[Piece]:
-    """A6R-52's implicit selection from `source`'s eligible blocks, around the serials `reserved`
-    (scope id, first, last) for proposals awaiting their verdict. It reads and never writes: the
-    writer moves what it returns, and POST /transfers/preview shows it."""
-    if reserved:
-        return await _implicit_around_reservations(repo, reserved, source, selection)
-    exact, candidates = await repo.selection_candidates(source, selection)
-    if exact is not None:
-        return [Piece(exact, exact.first, exact.last)]
-    held = sum(h.quantity for h in candidates)
-    if held < selection.quantity:
-        raise InsufficientUnits(held, selection.quantity)
-    # Candidates come from the database shortest first, ties by lower first serial: the order
-    # A6R-52's algorithm sorts in, so index ties in plan_selection break the same way.
-    plan = plan_selection([h.quantity for h in candidates], selection.quantity)
-    return [Piece(candidates[i], candidates[i].first, candidates[i].first + n - 1) for i, n in plan]
-
-
-async def _implicit_around_reservations(
-    repo: LedgerRepository, reserved: tuple[Range, ...], source: str, selection: c.Selection
-) -> list[Piece]:
-    """A6R-52 over what is available: serials promised to proposals awaiting their verdict are cut
-    out of their blocks, and what is left of such a block competes as a block of its own size.
-    The database's shortest-first prefix of the untouched blocks is enough: the merged order
-    reaches the quantity no later than that prefix does."""
-    touched = await repo.holdings_overlapping_ranges(source, selection, reserved)
-    available = [
-        Piece(h, first, last)
-        for h in touched
-        for first, last in remainders(
-            (h.first, h.last),
-            [
-                (max(f, h.first), min(l_, h.last))
-                for s, f, l_ in reserved
-                if s == h.scope_id and f <= h.last and h.first <= l_
-            ],
+async def eligibility(
+    repo: LedgerRepository, scope_view: Callable[[int], dict[str, Any]], selection: c.Selection
+) -> Eligible:
+    """Which blocks a selection's constraints admit (None: every block of the account)."""
+    wanted = {
+        name: value
+        for name, value in (
+            ("issuing_party", selection.issuing_party),
+            ("activity_id", selection.activity_id),
+            ("metric", selection.metric),
         )
-    ]
-    exclude = frozenset(h.block_id for h in touched)
-    exact, candidates = await repo.selection_candidates(source, selection, exclude=exclude)
-    quantity = selection.quantity
-    exacts = [p for p in available if p.last - p.first + 1 == quantity]
-    if exact is not None:
-        exacts.append(Piece(exact, exact.first, exact.last))
-    if exacts:
-        return [min(exacts, key=lambda p: (p.first, p.holding.block_id))]
-    merged = sorted(
-        available + [Piece(h, h.first, h.last) for h in candidates],
-        key=lambda p: (p.last - p.first + 1, p.first, p.holding.block_id),
-    )
-    held = sum(p.last - p.first + 1 for p in merged)
-    if held < quantity:
-        raise InsufficientUnits(held, quantity)
-    plan = plan_selection([p.last - p.first + 1 for p in merged], quantity)
-    return [Piece(merged[i].holding, merged[i].first, merged[i].first + n - 1) for i, n in plan]
+        if value is not None
+    }
+    low, high = selection.vintage_from, selection.vintage_to
+    approach = None
+    if selection.cooperative_approach is not None:
+        approach = await repo.issuances_of_approach(selection.cooperative_approach)
+    if not wanted and low is None and high is None and approach is None:
+        return None
+    scopes: dict[int, bool] = {}
 
+    def in_scope(scope_id: int) -> bool:
+        view = scope_view(scope_id)
+        return (
+            all(view[name] == value for name, value in wanted.items())
+            and (low is None or view["vintage"] >= low)
+            and (high is None or view["vintage"] <= high)
+        )
 
-def _cut(ctx: TxContext, h: Holding) -> list[tuple[int, int]]:
-    """The parts of block `h` promised to other proposals."""
-    return [
-        (max(f, h.first), min(last, h.last))
-        for scope, f, last in ctx.reserved
-        if scope == h.scope_id and f <= h.last and h.first <= last
-    ]
+    def eligible(h: Holding) -> bool:
+        ok = scopes.get(h.scope_id)
+        if ok is None:
+            ok = scopes[h.scope_id] = in_scope(h.scope_id)
+        return ok and (approach is None or h.issuance_id in approach)
+
+    return eligible
 
 
 async def _select(ctx: TxContext, source: str, units: c.Units) -> list[Piece]:
@@ -195,7 +157,7 @@ async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[d
                     ctx.counters.take("block"), h.issuance_id, h.scope_id, first, last, h.account_number, h.block_id
                 )
             )
-    neighbours = await ctx.repo.touching_holdings(destination, [(p.holding, p.first, p.last) for p in pieces])
+    neighbours = _touching(ctx, destination, pieces)
     runs = _coalesce(
         [(p.holding, p.first, p.last) for p in pieces] + [(n, n.first, n.last) for n in neighbours], destination
     )
@@ -223,8 +185,19 @@ async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[d
             for first_serial, last_serial in members
         ]
     retired = list(cuts) + [n.block_id for n in neighbours]
+    ctx.live.move(retired, [b.holding() for b in created])
     await ctx.repo.move_blocks(retired, created, ctx.tx)
     return sorted(moved, key=lambda m: (m["block_id"], m["first"]))
+
+
+def _touching(ctx: TxContext, account: str, pieces: list[Piece]) -> list[Holding]:
+    """Live blocks of `account` of the same issuance as a piece and right next to it."""
+    found: dict[int, Holding] = {}
+    for p in pieces:
+        for h in ctx.live.overlapping(p.holding.scope_id, p.first - 1, p.last + 1):
+            if h.account_number == account and h.issuance_id == p.holding.issuance_id:
+                found[h.block_id] = h
+    return [found[b] for b in sorted(found)]
 
 
 def _coalesce(
@@ -369,6 +342,7 @@ async def _generate(
         issuance_id=issuance_id, tx=ctx.tx, scope_id=scope_id, first=first, last=last, metadata=metadata
     )
     block = NewBlock(ctx.counters.take("block"), issuance_id, scope_id, first, last, account, None)
+    ctx.live.move([], [block.holding()])
     await ctx.repo.move_blocks([], [block], ctx.tx)
     return block
 
@@ -461,7 +435,7 @@ async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dic
     pieces: list[Piece] = []
     for b in cmd.blocks:
         scope_id = await _scope_id(ctx, b.scope, create=False)
-        held = [] if scope_id is None else await ctx.repo.holdings_overlapping(scope_id, b.first, b.last)
+        held = [] if scope_id is None else ctx.live.overlapping(scope_id, b.first, b.last)
         if held:
             pieces += await _explicit(ctx, proxy.number, [c.SerialRangeRef(scope=b.scope, first=b.first, last=b.last)])
             continue
@@ -478,8 +452,7 @@ async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dic
                 "underlying_registry": cmd.origin_registry,
             },
         )
-        holding = Holding(block.block_id, proxy.number, block.scope_id, block.issuance_id, block.first, block.last)
-        pieces.append(Piece(holding, block.first, block.last))
+        pieces.append(Piece(block.holding(), block.first, block.last))
     moved = await _move(ctx, pieces, destination.number)
     _recorded(
         ctx,

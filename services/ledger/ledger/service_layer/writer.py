@@ -33,7 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ledger.adapters.repository import LedgerRepository
 from ledger.domain.errors import DomainError, RuleRefused
 from ledger.domain.journal import JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
+from ledger.domain.live_holdings import LiveHoldings, Piece, select_implicit
 from ledger.service_layer import configuration, saga, units
+from ledger.service_layer.commands import Selection
 from ledger.service_layer.configuration import Conflict
 from ledger.service_layer.context import (
     Catalogue,
@@ -144,6 +146,9 @@ class LedgerWriter:
         self.frontier = MerkleFrontier()
         self.counters = Counters()
         self.catalogue = Catalogue()
+        self.live = LiveHoldings()
+        # Held while a batch is decided: readers of `live` see it only between batches, committed.
+        self._between_batches = asyncio.Lock()
         self._last_checkpoint = (0, time.monotonic())
         self._lock_conn: AsyncConnection | None = None
         self.ready = asyncio.Event()
@@ -183,6 +188,7 @@ class LedgerWriter:
                 )
             ).one()
             accounts, scopes, suspended = await LedgerRepository(conn).load_catalogue()
+            self.live = await LedgerRepository(conn).live_holdings()
         self.counters = Counters(block=row[0] + 1, issuance=row[1] + 1, scope=row[2] + 1, account=row[3] + 1)
         self.catalogue = Catalogue(accounts, scopes, {v: scope_view(k) for k, v in scopes.items()}, suspended)
         async with self._engine.connect() as conn:
@@ -199,6 +205,18 @@ class LedgerWriter:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(proposal, future))
         return await future
+
+    async def preview(self, source: str, selection: Selection) -> list[Piece]:
+        """A6R-52's selection as a transfer proposed now would make it, around every reservation,
+        from the committed state (between batches)."""
+        async with self._engine.connect() as conn:
+            eligible = await units.eligibility(
+                LedgerRepository(conn), self.catalogue.scope_views.__getitem__, selection
+            )
+        async with self._between_batches:
+            # Every reservation counts: the nil id is no proposal's.
+            reserved = self.reservations.others(uuid.UUID(int=0))
+            return select_implicit(self.live, source, selection.quantity, eligible, reserved)
 
     async def wait_decision(self, tx: uuid.UUID, timeout: float) -> Outcome | None:
         """The decision on a proposed transaction, if it is taken within `timeout` seconds."""
@@ -256,7 +274,8 @@ class LedgerWriter:
                 batch = [first]
                 while len(batch) < self._max_batch and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
-                await self._process(batch)
+                async with self._between_batches:
+                    await self._process(batch)
         finally:
             await self.close()
 
@@ -306,6 +325,7 @@ class LedgerWriter:
     async def _apply(self, proposals: list[Proposal], *, stamp: bool, savepoints: bool) -> list[Any]:
         head, frontier, counters = replace(self.head), self._copy_frontier(), replace(self.counters)
         catalogue = self.catalogue.copy()
+        mark = self.live.mark()
         try:
             async with self._engine.begin() as conn:
                 # The writer runs a few known statements all day; their generic plans were measured
@@ -320,7 +340,9 @@ class LedgerWriter:
                     raise
         except BaseException:
             self.head, self.frontier, self.counters, self.catalogue = head, frontier, counters, catalogue
+            self.live.rollback(mark)
             raise
+        self.live.forget()
         return results
 
     async def _decide_all(
@@ -395,13 +417,13 @@ class LedgerWriter:
         savepoints: bool,
         refusal: DomainError | None = None,
     ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
-        ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters, catalogue=self.catalogue)
+        ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters, catalogue=self.catalogue, live=self.live)
         handler = HANDLERS[proposal.command.kind]
         counters_before = replace(self.counters)
         if proposal.verdict is not None:
             await repo.close_proposal(proposal.transaction_id, proposal.proposed_at)
             self.reservations.release(proposal.transaction_id)
-        writes_before = repo.writes
+        writes_before, mark = repo.writes, self.live.mark()
         await repo.settle()
         savepoint = await conn.begin_nested() if savepoints else None
         try:
@@ -429,6 +451,7 @@ class LedgerWriter:
                 await savepoint.rollback()
             elif repo.writes != writes_before:
                 raise _RefusedAfterWrite from refusal
+            self.live.rollback(mark)
             self.counters.__dict__.update(counters_before.__dict__)
             rule = refusal.rule if isinstance(refusal, RuleRefused) else None
             result = {"error": {"code": refusal.code, "message": refusal.message, "rule": rule}}
@@ -464,11 +487,12 @@ class LedgerWriter:
             proposal=proposal,
             counters=self.counters,
             catalogue=self.catalogue,
+            live=self.live,
             reserved=self.reservations.others(tx),
             serial_floor=self.reservations.serial_floor(),
             dry_run=dry_run,
         )
-        counters_before = replace(self.counters)
+        counters_before, mark = replace(self.counters), self.live.mark()
         await repo.settle()
         savepoint = None if dry_run else await conn.begin_nested()
         try:
@@ -480,6 +504,7 @@ class LedgerWriter:
             if savepoint is not None:
                 await repo.settle()
                 await savepoint.rollback()
+            self.live.rollback(mark)
             self.counters.__dict__.update(counters_before.__dict__)
         moved, issued = tuple(ctx.taken), saga.issued_range(proposal.command, result)
         if self.reservations.clash(tx, moved, issued):

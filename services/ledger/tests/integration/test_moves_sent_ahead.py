@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from ledger.adapters.repository import LedgerRepository, NewBlock
+from ledger.adapters.repository import LedgerRepository
+from ledger.domain.live_holdings import NewBlock
 from registry_platform import db
 
 from .conftest import LedgerClient, issue, setup_registry
@@ -30,12 +31,12 @@ async def test_a6r52_the_statement_after_a_move_sent_ahead_sees_it(ledger: Ledge
     try:
         async with engine.connect() as conn:
             repo = LedgerRepository(conn)
-            (held,) = await repo.holdings_overlapping(FIRST_SCOPE, block["first"], block["last"])
+            (held,) = (await repo.live_holdings()).overlapping(FIRST_SCOPE, block["first"], block["last"])
             moved = NewBlock(
                 10_000, held.issuance_id, held.scope_id, held.first, held.last, accounts["gha_holding"], held.block_id
             )
             await repo.move_blocks([held.block_id], [moved], uuid.uuid4())
-            (now_held,) = await repo.holdings_overlapping(held.scope_id, held.first, held.last)
+            (now_held,) = (await repo.live_holdings()).overlapping(held.scope_id, held.first, held.last)
             assert (now_held.block_id, now_held.account_number) == (10_000, accounts["gha_holding"])
             await conn.rollback()
     finally:
@@ -51,7 +52,7 @@ async def test_a6r40_a_failed_move_sent_ahead_surfaces_and_nothing_of_it_stays(
         with pytest.raises(RuntimeError, match="not live"):
             async with engine.begin() as conn:
                 repo = LedgerRepository(conn)
-                (held,) = await repo.holdings_overlapping(FIRST_SCOPE, block["first"], block["last"])
+                (held,) = (await repo.live_holdings()).overlapping(FIRST_SCOPE, block["first"], block["last"])
                 # Retire a block that is not live: the statement inserts nothing and the move fails.
                 ghost = NewBlock(
                     10_001,
