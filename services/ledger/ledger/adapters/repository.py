@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import json
 import re
@@ -56,7 +54,8 @@ class LedgerRepository:
         # Counts writes, so the writer knows whether a refused proposal left anything behind.
         self.writes = 0
         self._pending_transactions: list[dict[str, Any]] = []
-        self._ahead: asyncio.Task[None] | None = None
+        # Block moves not yet sent: a batch's moves go to PostgreSQL as one statement.
+        self._moves: list[tuple[Sequence[int], Sequence[NewBlock], uuid.UUID]] = []
         self._driver: Any = None
 
     async def _write(self, statement: Any, params: Any = None) -> Any:
@@ -67,7 +66,7 @@ class LedgerRepository:
         return (await self._execute(_sql(sql), params)).first()
 
     async def _execute(self, statement: Any, params: Any = None) -> Any:
-        await self.settle()
+        await self.flush_moves()
         return await self.conn.execute(statement, params)
 
     async def _native_execute(self, statement: str, params: dict[str, Any]) -> Any:
@@ -75,18 +74,13 @@ class LedgerRepository:
             self._driver = (await self.conn.get_raw_connection()).driver_connection
         return await self._driver.execute(_native(statement), params)
 
-    async def settle(self) -> None:
-        """Wait for the write sent ahead (see `move_blocks`); its failure surfaces here, and
-        abandons the batch. Every statement on this connection waits for it first, so statements
-        still run in the order they were issued; the writer settles before savepoints and commit."""
-        if self._ahead is not None:
-            ahead, self._ahead = self._ahead, None
-            await ahead
-
-    async def settle_quietly(self) -> None:
-        """After a failure: let the write sent ahead end before the rollback, whatever its outcome."""
-        with contextlib.suppress(Exception):
-            await self.settle()
+    async def flush_moves(self) -> None:
+        """Send the block moves recorded since the last statement, as one statement. Every other
+        statement on this connection sends them first, so statements still run in the order the
+        writer issued them; the writer also flushes before savepoints and the commit."""
+        if self._moves:
+            moves, self._moves = self._moves, []
+            await self._write_moves(moves)
 
     # -- transactions and idempotency ---------------------------------------------------------
 
@@ -369,7 +363,7 @@ class LedgerRepository:
 
     async def live_holdings(self) -> LiveHoldings:
         """Every live block, for the writer's memory (read through the driver: 10^6 rows in seconds)."""
-        await self.settle()
+        await self.flush_moves()
         cursor = await self._native_execute(
             "SELECT block_id, account_number, scope_id, issuance_id, first_serial, last_serial FROM holdings", {}
         )
@@ -381,47 +375,60 @@ class LedgerRepository:
         return frozenset(row.id for row in rows)
 
     async def move_blocks(self, retire: Sequence[int], blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
-        """Retire live blocks and create their successors in one statement, sent ahead: the writer
-        goes on recording the transaction while PostgreSQL runs it, and the next statement waits
-        for it (`settle`).
-
-        The new holdings may cover the serials of the ones retired in the same statement: the
-        exclusion constraint does not see rows this transaction deleted. The insert waits for the
-        delete (it reads its count) and inserts nothing unless every block to retire was live."""
-        await self.settle()
+        """Retire live blocks and create their successors (transaction `tx`). Deferred to the next
+        statement (`flush_moves`): the writer decides a whole batch from its memory of the live
+        blocks, and one statement then writes every move of the batch."""
         self.writes += 1
-        self._ahead = asyncio.ensure_future(self._move_blocks(retire, blocks, tx))
-        # Let it send the statement now, before the writer's next stretch of Python.
-        await asyncio.sleep(0)
+        self._moves.append((retire, blocks, tx))
 
-    async def _move_blocks(self, retire: Sequence[int], blocks: Sequence[NewBlock], tx: uuid.UUID) -> None:
-        # Not settling first: this runs as the write sent ahead, which settling would wait for.
-        inserted = await self._native_execute(
-            "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
-            "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT block_id, :tx FROM gone), "
-            "new AS (INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, "
-            "created_tx, parent_block) SELECT u.id, u.iss, u.f, u.l, u.a, :tx, u.p FROM unnest("
-            "CAST(:ids AS bigint[]), CAST(:iss AS bigint[]), CAST(:f AS bigint[]), CAST(:l AS bigint[]), "
-            "CAST(:a AS text[]), CAST(:p AS bigint[])) AS u(id, iss, f, l, a, p)) "
-            "INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, last_serial) "
-            "SELECT u.id, u.a, u.s, u.iss, u.f, u.l FROM unnest(CAST(:ids AS bigint[]), CAST(:a AS text[]), "
-            "CAST(:s AS bigint[]), CAST(:iss AS bigint[]), CAST(:f AS bigint[]), CAST(:l AS bigint[])) "
-            "AS u(id, a, s, iss, f, l) WHERE (SELECT count(*) FROM gone) = :n",
-            {
-                "r": list(retire),
-                "n": len(retire),
-                "ids": [b.block_id for b in blocks],
-                "iss": [b.issuance_id for b in blocks],
-                "f": [b.first for b in blocks],
-                "l": [b.last for b in blocks],
-                "a": [b.account_number for b in blocks],
-                "p": [b.parent_block for b in blocks],
-                "s": [b.scope_id for b in blocks],
-                "tx": tx,
-            },
-        )
-        # The writer serializes all changes, so a block it read as live must still be live.
-        if inserted.rowcount != len(blocks):
+    async def _write_moves(self, moves: Sequence[tuple[Sequence[int], Sequence[NewBlock], uuid.UUID]]) -> None:
+        created = [(b, tx) for _, blocks, tx in moves for b in blocks]
+        retired = [(block_id, tx) for retire, _, tx in moves for block_id in retire]
+        born = {b.block_id for b, _ in created}
+        died = {block_id for block_id, _ in retired}
+        # A block created and retired within the batch enters the history, never the holdings.
+        was_live = [block_id for block_id, _ in retired if block_id not in born]
+        stays = [b for b, _ in created if b.block_id not in died]
+        # The new holdings may cover the serials of the ones deleted in the same statement: the
+        # exclusion constraint does not see rows this transaction deleted. The insert waits for
+        # the delete (it reads its count) and inserts nothing unless every block to retire was live.
+        row = await (
+            await self._native_execute(
+                "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
+                "history AS (INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, "
+                "created_tx, parent_block) SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:iss AS bigint[]), "
+                "CAST(:f AS bigint[]), CAST(:l AS bigint[]), CAST(:a AS text[]), CAST(:tx AS uuid[]), "
+                "CAST(:p AS bigint[]))), "
+                "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT * FROM unnest(CAST(:rid AS bigint[]), "
+                "CAST(:rtx AS uuid[]))), "
+                "live AS (INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, "
+                "last_serial) SELECT * FROM unnest(CAST(:hid AS bigint[]), CAST(:ha AS text[]), CAST(:hs AS bigint[]), "
+                "CAST(:hiss AS bigint[]), CAST(:hf AS bigint[]), CAST(:hl AS bigint[])) "
+                "WHERE (SELECT count(*) FROM gone) = :n RETURNING 1) "
+                "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM live)",
+                {
+                    "r": was_live,
+                    "n": len(was_live),
+                    "ids": [b.block_id for b, _ in created],
+                    "iss": [b.issuance_id for b, _ in created],
+                    "f": [b.first for b, _ in created],
+                    "l": [b.last for b, _ in created],
+                    "a": [b.account_number for b, _ in created],
+                    "tx": [tx for _, tx in created],
+                    "p": [b.parent_block for b, _ in created],
+                    "rid": [block_id for block_id, _ in retired],
+                    "rtx": [tx for _, tx in retired],
+                    "hid": [b.block_id for b in stays],
+                    "ha": [b.account_number for b in stays],
+                    "hs": [b.scope_id for b in stays],
+                    "hiss": [b.issuance_id for b in stays],
+                    "hf": [b.first for b in stays],
+                    "hl": [b.last for b in stays],
+                },
+            )
+        ).fetchone()
+        # The writer serializes all changes, so a block it holds as live must be live here too.
+        if tuple(row) != (len(was_live), len(stays)):
             raise RuntimeError("a block to retire was not live; the batch is abandoned")
 
     # -- journal ------------------------------------------------------------------------------

@@ -333,11 +333,7 @@ class LedgerWriter:
                 # a quarter of PostgreSQL's CPU per transfer. Other readers keep custom plans (db.py).
                 await conn.execute(text("SET LOCAL plan_cache_mode = auto"))
                 repo = LedgerRepository(conn)
-                try:
-                    results = await self._decide_all(conn, repo, proposals, stamp=stamp, savepoints=savepoints)
-                except BaseException:
-                    await repo.settle_quietly()
-                    raise
+                results = await self._decide_all(conn, repo, proposals, stamp=stamp, savepoints=savepoints)
         except BaseException:
             self.head, self.frontier, self.counters, self.catalogue = head, frontier, counters, catalogue
             self.live.rollback(mark)
@@ -385,7 +381,7 @@ class LedgerWriter:
             await repo.flush_transactions()
             await repo.append_journal(entries)
             await self._checkpoint_if_due(repo, len(entries))
-        await repo.settle()
+        await repo.flush_moves()
         # Proposals awaiting a verdict add events without journal entries.
         await add_events(conn, events)
         return results
@@ -424,7 +420,7 @@ class LedgerWriter:
             await repo.close_proposal(proposal.transaction_id, proposal.proposed_at)
             self.reservations.release(proposal.transaction_id)
         writes_before, mark = repo.writes, self.live.mark()
-        await repo.settle()
+        await repo.flush_moves()
         savepoint = await conn.begin_nested() if savepoints else None
         try:
             if refusal is not None:
@@ -440,14 +436,14 @@ class LedgerWriter:
                 ctx.broken_rules += saga.broken_refs(proposal.verdict)
                 await units.apply_supplementary(ctx, result, proposal.verdict["supplementary_operations"])
             if savepoint is not None:
-                await repo.settle()
+                await repo.flush_moves()
                 await savepoint.commit()
             ctx.merge()
             outcome_name = "recorded"
         except DomainError as refused:
             refusal = refused
             if savepoint is not None:
-                await repo.settle()
+                await repo.flush_moves()
                 await savepoint.rollback()
             elif repo.writes != writes_before:
                 raise _RefusedAfterWrite from refusal
@@ -493,7 +489,7 @@ class LedgerWriter:
             dry_run=dry_run,
         )
         counters_before, mark = replace(self.counters), self.live.mark()
-        await repo.settle()
+        await repo.flush_moves()
         savepoint = None if dry_run else await conn.begin_nested()
         try:
             result = await HANDLERS[proposal.command.kind](ctx, proposal.command)
@@ -502,7 +498,7 @@ class LedgerWriter:
             return None, [], refusal
         finally:
             if savepoint is not None:
-                await repo.settle()
+                await repo.flush_moves()
                 await savepoint.rollback()
             self.live.rollback(mark)
             self.counters.__dict__.update(counters_before.__dict__)

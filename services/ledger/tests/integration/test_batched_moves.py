@@ -1,0 +1,108 @@
+"""The writer records a batch's block moves and writes them as one statement before the next
+statement (LedgerRepository.move_blocks, flush_moves). Ordering and failure must be as if each had
+been written at once (A6R-40, A6R-52): the next statement sees them, a block created and retired in
+the same batch enters the history but not the holdings, and a move of a block that is not live
+abandons the whole database transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from ledger.adapters.repository import LedgerRepository
+from ledger.domain.live_holdings import Holding, NewBlock
+from registry_platform import db
+
+from .conftest import LedgerClient, issue, setup_registry
+
+FIRST_SCOPE = 1  # the ledger numbers serial scopes from 1, in the order they are first issued
+
+
+async def _issued_block(ledger: LedgerClient) -> tuple[dict[str, str], dict[str, Any]]:
+    accounts = await setup_registry(ledger)
+    issued = await issue(ledger, accounts["issuance"], 100)
+    (block,) = issued["blocks"]
+    return accounts, block
+
+
+def _successor(block_id: int, held: Holding, account: str, first: int, last: int) -> NewBlock:
+    return NewBlock(block_id, held.issuance_id, held.scope_id, first, last, account, held.block_id)
+
+
+async def test_a6r52_moves_of_a_batch_are_written_before_the_next_statement(
+    ledger: LedgerClient, database_url: str
+) -> None:
+    accounts, block = await _issued_block(ledger)
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            repo = LedgerRepository(conn)
+            (held,) = (await repo.live_holdings()).overlapping(FIRST_SCOPE, block["first"], block["last"])
+            first, last = held.first, held.last
+            # Split the block, then move one of its pieces again before anything is written.
+            tx1, tx2 = uuid.uuid4(), uuid.uuid4()
+            kept = _successor(10_000, held, accounts["issuance"], first, first + 9)
+            moved = _successor(10_001, held, accounts["gha_holding"], first + 10, last)
+            await repo.move_blocks([held.block_id], [kept, moved], tx1)
+            onward = NewBlock(
+                10_002, held.issuance_id, held.scope_id, first + 10, last, accounts["che_holding"], 10_001
+            )
+            await repo.move_blocks([10_001], [onward], tx2)
+            now = (await repo.live_holdings()).overlapping(held.scope_id, first, last)
+            assert [(h.block_id, h.account_number) for h in now] == [
+                (10_000, accounts["issuance"]),
+                (10_002, accounts["che_holding"]),
+            ]
+            history = await conn.execute(
+                text("SELECT id, created_tx, parent_block FROM unit_blocks WHERE id >= 10000 ORDER BY id")
+            )
+            assert [tuple(r) for r in history] == [
+                (10_000, tx1, held.block_id),
+                (10_001, tx1, held.block_id),
+                (10_002, tx2, 10_001),
+            ]
+            retirements = await conn.execute(
+                text("SELECT block_id, tx FROM block_retirements WHERE block_id = ANY(:ids) ORDER BY block_id"),
+                {"ids": [held.block_id, 10_001]},
+            )
+            assert [tuple(r) for r in retirements] == [(held.block_id, tx1), (10_001, tx2)]
+            await conn.rollback()
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("not_live", ["retired", "unknown"])
+async def test_a6r40_a_move_of_a_block_that_is_not_live_fails_and_nothing_of_it_stays(
+    ledger: LedgerClient, database_url: str, not_live: str
+) -> None:
+    accounts, block = await _issued_block(ledger)
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        # The database refuses it (the block is unknown, or retired already) or the statement
+        # reports a holding that was not there to delete; either way the transaction is lost.
+        with pytest.raises((RuntimeError, psycopg.IntegrityError)):
+            async with engine.begin() as conn:
+                repo = LedgerRepository(conn)
+                (held,) = (await repo.live_holdings()).overlapping(FIRST_SCOPE, block["first"], block["last"])
+                ghost = held.block_id + 999
+                if not_live == "retired":
+                    await repo.move_blocks(
+                        [held.block_id],
+                        [_successor(10_000, held, accounts["che_holding"], held.first, held.last)],
+                        uuid.uuid4(),
+                    )
+                    await repo.flush_moves()
+                    ghost = held.block_id
+                await repo.move_blocks(
+                    [ghost], [_successor(10_001, held, accounts["gha_holding"], held.first, held.last)], uuid.uuid4()
+                )
+                await repo.flush_moves()
+        assert await ledger.balance(accounts["issuance"]) == 100
+        assert await ledger.balance(accounts["gha_holding"]) == 0
+        assert await ledger.balance(accounts["che_holding"]) == 0
+    finally:
+        await engine.dispose()
