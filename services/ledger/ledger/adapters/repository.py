@@ -388,47 +388,49 @@ class LedgerRepository:
         died = {block_id for block_id, _ in retired}
         # A block created and retired within the batch enters the history, never the holdings.
         was_live = [block_id for block_id, _ in retired if block_id not in born]
-        stays = [b for b, _ in created if b.block_id not in died]
+        stays = sum(b.block_id not in died for b, _ in created)
         # The new holdings may cover the serials of the ones deleted in the same statement: the
         # exclusion constraint does not see rows this transaction deleted. The insert waits for
         # the delete (it reads its count) and inserts nothing unless every block to retire was live.
+        # One JSON document per column set: psycopg adapts a JSON string far faster than many arrays.
         row = await (
             await self._native_execute(
                 "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
+                "new AS (SELECT * FROM json_to_recordset(CAST(:created AS json)) AS u(id bigint, iss bigint, "
+                "s bigint, f bigint, l bigint, a text, tx uuid, p bigint, stays boolean)), "
                 "history AS (INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, "
-                "created_tx, parent_block) SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:iss AS bigint[]), "
-                "CAST(:f AS bigint[]), CAST(:l AS bigint[]), CAST(:a AS text[]), CAST(:tx AS uuid[]), "
-                "CAST(:p AS bigint[]))), "
-                "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT * FROM unnest(CAST(:rid AS bigint[]), "
-                "CAST(:rtx AS uuid[]))), "
+                "created_tx, parent_block) SELECT id, iss, f, l, a, tx, p FROM new), "
+                "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT * FROM json_to_recordset("
+                "CAST(:retired AS json)) AS r(id bigint, tx uuid)), "
                 "live AS (INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, "
-                "last_serial) SELECT * FROM unnest(CAST(:hid AS bigint[]), CAST(:ha AS text[]), CAST(:hs AS bigint[]), "
-                "CAST(:hiss AS bigint[]), CAST(:hf AS bigint[]), CAST(:hl AS bigint[])) "
-                "WHERE (SELECT count(*) FROM gone) = :n RETURNING 1) "
+                "last_serial) SELECT id, a, s, iss, f, l FROM new WHERE stays AND (SELECT count(*) FROM gone) = :n "
+                "RETURNING 1) "
                 "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM live)",
                 {
                     "r": was_live,
                     "n": len(was_live),
-                    "ids": [b.block_id for b, _ in created],
-                    "iss": [b.issuance_id for b, _ in created],
-                    "f": [b.first for b, _ in created],
-                    "l": [b.last for b, _ in created],
-                    "a": [b.account_number for b, _ in created],
-                    "tx": [tx for _, tx in created],
-                    "p": [b.parent_block for b, _ in created],
-                    "rid": [block_id for block_id, _ in retired],
-                    "rtx": [tx for _, tx in retired],
-                    "hid": [b.block_id for b in stays],
-                    "ha": [b.account_number for b in stays],
-                    "hs": [b.scope_id for b in stays],
-                    "hiss": [b.issuance_id for b in stays],
-                    "hf": [b.first for b in stays],
-                    "hl": [b.last for b in stays],
+                    "created": json.dumps(
+                        [
+                            {
+                                "id": b.block_id,
+                                "iss": b.issuance_id,
+                                "s": b.scope_id,
+                                "f": b.first,
+                                "l": b.last,
+                                "a": b.account_number,
+                                "tx": str(tx),
+                                "p": b.parent_block,
+                                "stays": b.block_id not in died,
+                            }
+                            for b, tx in created
+                        ]
+                    ),
+                    "retired": json.dumps([{"id": block_id, "tx": str(tx)} for block_id, tx in retired]),
                 },
             )
         ).fetchone()
         # The writer serializes all changes, so a block it holds as live must be live here too.
-        if tuple(row) != (len(was_live), len(stays)):
+        if tuple(row) != (len(was_live), stays):
             raise RuntimeError("a block to retire was not live; the batch is abandoned")
 
     # -- journal ------------------------------------------------------------------------------
