@@ -128,15 +128,14 @@ class LiveHoldings:
         keys = self._by_scope.get(scope_id)
         if not keys:
             return []
-        # The block starting at or before `first` may reach into the range; later ones start in it.
-        start = max(keys.bisect_right((first, sys.maxsize)) - 1, 0)
+        # The block starting before `first` may reach into the range; later ones start in it.
+        i = keys.bisect_left((first, -1))
         found = []
-        for block_first, block_id in keys.islice(start):
-            if block_first > last:
-                break
-            h = self._blocks[block_id]
-            if h.last >= first:
-                found.append(h)
+        if i > 0 and self._blocks[keys[i - 1][1]].last >= first:
+            found.append(self._blocks[keys[i - 1][1]])
+        while i < len(keys) and keys[i][0] <= last:
+            found.append(self._blocks[keys[i][1]])
+            i += 1
         return found
 
     # -- changes --------------------------------------------------------------------------------
