@@ -15,7 +15,6 @@ About 350 bytes per live block: 10^6 blocks take about 350 MB.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -74,16 +73,26 @@ class InvariantViolation(Exception):
     """A change that would break the ledger's invariants: a defect, never a user's refusal."""
 
 
+# A live block as stored: (block id, account, scope id, issuance id, first, last). Plain tuples of
+# ints and a string, not objects: CPython's collector stops tracking such tuples, so a full
+# collection does not walk a million blocks (measured: 0.35 s per collection at 10^6 with objects).
+_Row = tuple[int, str, int, int, int, int]
+
+
+def _row(h: Holding) -> _Row:
+    return (h.block_id, h.account_number, h.scope_id, h.issuance_id, h.first, h.last)
+
+
 class LiveHoldings:
     def __init__(self, holdings: Iterable[Holding] = ()) -> None:
-        self._blocks: dict[int, Holding] = {}
+        self._blocks: dict[int, _Row] = {}
         by_account: dict[str, list[tuple[int, int, int]]] = {}
         by_scope: dict[int, list[tuple[int, int]]] = {}
         totals: dict[str, int] = {}
         for h in holdings:
             if h.block_id in self._blocks:
                 raise InvariantViolation(f"block {h.block_id} is listed twice")
-            self._blocks[h.block_id] = h
+            self._blocks[h.block_id] = _row(h)
             by_account.setdefault(h.account_number, []).append((h.last - h.first + 1, h.first, h.block_id))
             by_scope.setdefault(h.scope_id, []).append((h.first, h.block_id))
             totals[h.account_number] = totals.get(h.account_number, 0) + h.last - h.first + 1
@@ -94,7 +103,7 @@ class LiveHoldings:
         self._totals = totals
         for scope_id, keys in self._by_scope.items():
             for (_, before), (first, after) in pairwise(keys):
-                if self._blocks[before].last >= first:
+                if self._blocks[before][5] >= first:
                     raise InvariantViolation(f"blocks {before} and {after} of scope {scope_id} overlap")
         # (retired, created) per change since the last `forget`, for `rollback`.
         self._undo: list[tuple[list[Holding], list[Holding]]] = []
@@ -103,7 +112,8 @@ class LiveHoldings:
         return len(self._blocks)
 
     def get(self, block_id: int) -> Holding | None:
-        return self._blocks.get(block_id)
+        row = self._blocks.get(block_id)
+        return None if row is None else Holding(*row)
 
     def total(self, account: str) -> int:
         return self._totals.get(account, 0)
@@ -114,7 +124,7 @@ class LiveHoldings:
         if keys is None:
             return
         for _, _, block_id in keys.irange((quantity,)):
-            yield self._blocks[block_id]
+            yield Holding(*self._blocks[block_id])
 
     def of_size(self, account: str, quantity: int) -> Iterator[Holding]:
         """The account's blocks of exactly `quantity` units, lowest first serial first."""
@@ -131,10 +141,10 @@ class LiveHoldings:
         # The block starting before `first` may reach into the range; later ones start in it.
         i = keys.bisect_left((first, -1))
         found = []
-        if i > 0 and self._blocks[keys[i - 1][1]].last >= first:
-            found.append(self._blocks[keys[i - 1][1]])
+        if i > 0 and self._blocks[keys[i - 1][1]][5] >= first:
+            found.append(Holding(*self._blocks[keys[i - 1][1]]))
         while i < len(keys) and keys[i][0] <= last:
-            found.append(self._blocks[keys[i][1]])
+            found.append(Holding(*self._blocks[keys[i][1]]))
             i += 1
         return found
 
@@ -144,7 +154,7 @@ class LiveHoldings:
         """Retire live blocks and add new ones, all or nothing."""
         if len(set(retire)) != len(retire) or any(b not in self._blocks for b in retire):
             raise InvariantViolation(f"blocks to retire are not all live: {sorted(retire)}")
-        retired = [self._blocks[b] for b in retire]
+        retired = [Holding(*self._blocks[b]) for b in retire]
         for h in retired:
             self._remove(h)
         added: list[Holding] = []
@@ -182,7 +192,7 @@ class LiveHoldings:
         self._undo.clear()
 
     def _add(self, h: Holding) -> None:
-        self._blocks[h.block_id] = h
+        self._blocks[h.block_id] = _row(h)
         self._by_account.setdefault(h.account_number, SortedList()).add((h.last - h.first + 1, h.first, h.block_id))
         self._by_scope.setdefault(h.scope_id, SortedList()).add((h.first, h.block_id))
         self._totals[h.account_number] = self._totals.get(h.account_number, 0) + h.last - h.first + 1
