@@ -17,7 +17,7 @@ from ledger.adapters.repository import LedgerRepository
 from ledger.domain.live_holdings import Holding, NewBlock
 from registry_platform import db
 
-from .conftest import LedgerClient, issue, setup_registry
+from .conftest import LedgerClient, issue, setup_registry, transfer
 
 FIRST_SCOPE = 1  # the ledger numbers serial scopes from 1, in the order they are first issued
 
@@ -106,3 +106,30 @@ async def test_a6r40_a_move_of_a_block_that_is_not_live_fails_and_nothing_of_it_
         assert await ledger.balance(accounts["che_holding"]) == 0
     finally:
         await engine.dispose()
+
+
+async def test_a6r40_when_the_record_disagrees_with_memory_the_batch_is_abandoned_and_memory_reloaded(
+    ledger: LedgerClient, database_url: str
+) -> None:
+    """The writer decides from its memory of the live blocks; PostgreSQL is the record. Should they
+    ever disagree (here: a live block removed behind the writer's back), the batch's move is
+    refused, nothing of it is kept, and the writer reloads its memory and decides again."""
+    accounts = await setup_registry(ledger)
+    (gone,) = (await issue(ledger, accounts["issuance"], 100))["blocks"]
+    await issue(ledger, accounts["issuance"], 50)
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM holdings WHERE block_id = :b"), {"b": gone["block_id"]})
+    finally:
+        await engine.dispose()
+    # From memory, 150 units are there and 60 would take the 50 and 10 of the deleted block;
+    # decided again from the record, only the 50 are.
+    refused = await ledger.propose(transfer(accounts["issuance"], accounts["gha_holding"], 60))
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "insufficient_units"
+    assert "hold 50 units" in refused.json()["error"]["message"]
+    moved = await ledger.ok(transfer(accounts["issuance"], accounts["gha_holding"], 50))
+    assert moved["quantity"] == 50
+    assert await ledger.balance(accounts["issuance"]) == 0
+    assert await ledger.balance(accounts["gha_holding"]) == 50
