@@ -185,9 +185,14 @@ async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[d
             for first_serial, last_serial in members
         ]
     retired = list(cuts) + [n.block_id for n in neighbours]
+    await _write_move(ctx, retired, created)
+    return sorted(moved, key=lambda m: (m["block_id"], m["first"]))
+
+
+async def _write_move(ctx: TxContext, retired: list[int], created: list[NewBlock]) -> None:
+    """The writer's memory first (it refuses a move that breaks an invariant), then the record."""
     ctx.live.move(retired, [b.holding() for b in created])
     await ctx.repo.move_blocks(retired, created, ctx.tx)
-    return sorted(moved, key=lambda m: (m["block_id"], m["first"]))
 
 
 def _touching(ctx: TxContext, account: str, pieces: list[Piece]) -> list[Holding]:
@@ -342,8 +347,7 @@ async def _generate(
         issuance_id=issuance_id, tx=ctx.tx, scope_id=scope_id, first=first, last=last, metadata=metadata
     )
     block = NewBlock(ctx.counters.take("block"), issuance_id, scope_id, first, last, account, None)
-    ctx.live.move([], [block.holding()])
-    await ctx.repo.move_blocks([], [block], ctx.tx)
+    await _write_move(ctx, [], [block])
     return block
 
 
