@@ -425,8 +425,11 @@ class LedgerWriter:
             await repo.close_proposal(proposal.transaction_id, proposal.proposed_at)
             self.reservations.release(proposal.transaction_id)
         writes_before, mark = repo.writes, self.live.mark()
-        await repo.flush_moves()
-        savepoint = await conn.begin_nested() if savepoints else None
+        savepoint = None
+        if savepoints:
+            # The moves so far belong before the savepoint; without one they wait for the batch's end.
+            await repo.flush_moves()
+            savepoint = await conn.begin_nested()
         try:
             if refusal is not None:
                 raise refusal
@@ -494,8 +497,10 @@ class LedgerWriter:
             dry_run=dry_run,
         )
         counters_before, mark = replace(self.counters), self.live.mark()
-        await repo.flush_moves()
-        savepoint = None if dry_run else await conn.begin_nested()
+        savepoint = None
+        if not dry_run:
+            await repo.flush_moves()
+            savepoint = await conn.begin_nested()
         try:
             result = await HANDLERS[proposal.command.kind](ctx, proposal.command)
             metadata = await repo.block_metadata([b["block_id"] for b in result["blocks"]])
