@@ -5,13 +5,13 @@ encode such values (e.g. large serial numbers) as decimal strings before hashing
 """
 
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import rfc8785
 from pydantic import BaseModel
 
@@ -54,7 +54,7 @@ class _NeedsReferenceEncoder(Exception):
 
 
 def _fast_plain(obj: Any) -> Any:
-    """to_jsonable, refusing what json.dumps would not write as RFC 8785 does: floats (ES6 number
+    """to_jsonable, refusing what orjson would not write as RFC 8785 does: floats (ES6 number
     formatting), keys beyond the Basic Multilingual Plane (JCS sorts by UTF-16 code units, Python
     by code points), and integers outside the exact range."""
     if isinstance(obj, str) or obj is None or obj is True or obj is False:
@@ -80,13 +80,13 @@ def _fast_plain(obj: Any) -> Any:
 def canonical_json(obj: Any) -> bytes:
     """The RFC 8785 (JCS) UTF-8 encoding of `obj`.
 
-    The registry's documents (strings, integers, no floats) take a fast path through the C JSON
-    encoder, whose output is then byte-identical to JCS; anything else goes to the reference
-    encoder, which also raises its errors (a test checks both paths agree)."""
+    The registry's documents (strings, integers, no floats) take a fast path through orjson (sorted
+    keys, compact, UTF-8), whose output is then byte-identical to JCS; anything else goes to the
+    reference encoder, which also raises its errors (a test checks both paths agree). Strings that
+    are not valid Unicode (lone surrogates) orjson refuses: they take the reference path too."""
     try:
-        plain = _fast_plain(obj)
-        return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    except (_NeedsReferenceEncoder, UnicodeEncodeError):
+        return orjson.dumps(_fast_plain(obj), option=orjson.OPT_SORT_KEYS)
+    except (_NeedsReferenceEncoder, orjson.JSONEncodeError):
         return rfc8785.dumps(to_jsonable(obj))
 
 

@@ -108,7 +108,7 @@ json_documents = st.recursive(
 
 @given(json_documents)
 def test_a6r21_fast_path_is_byte_identical_to_the_reference_encoder(document: object) -> None:
-    """The C-encoder fast path must never differ from RFC 8785 (A6R-21: hashes must be reproducible)."""
+    """The orjson fast path must never differ from RFC 8785 (A6R-21: hashes must be reproducible)."""
     try:
         reference = rfc8785.dumps(document)
     except rfc8785.CanonicalizationError:
@@ -116,3 +116,10 @@ def test_a6r21_fast_path_is_byte_identical_to_the_reference_encoder(document: ob
             canonical_json(document)
         return
     assert canonical_json(document) == reference
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb"])
+def test_a6r21_strings_that_are_not_unicode_are_refused_not_hashed(text: str) -> None:
+    """A lone surrogate has no UTF-8 form: the fast path hands it to the reference encoder, which refuses."""
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical_json({"k": [text]})

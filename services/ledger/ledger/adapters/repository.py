@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import json
 import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
@@ -30,6 +30,11 @@ def _sql(statement: str) -> TextClause:
 def _native(statement: str) -> str:
     """`statement` with psycopg's own placeholders (%(name)s for :name)."""
     return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", statement.replace("%", "%%"))
+
+
+def _json(value: Any) -> str:
+    """A document for a jsonb parameter (orjson: the writer encodes several per transfer)."""
+    return orjson.dumps(value).decode()
 
 
 def _account(row: Any) -> Account:
@@ -114,11 +119,11 @@ class LedgerRepository:
             {
                 "id": tx,
                 "h": request_hash,
-                "c": json.dumps(command.model_dump(mode="json")),
-                "i": json.dumps(identity),
+                "c": _json(command.model_dump(mode="json")),
+                "i": _json(identity),
                 "p": proposed_at,
                 "d": deadline,
-                "r": json.dumps(reserved),
+                "r": _json(reserved),
             },
         )
 
@@ -192,8 +197,8 @@ class LedgerRepository:
                 "outcome": outcome,
                 "initiator": initiator,
                 "obo": on_behalf_of,
-                "input": json.dumps(input),
-                "result": json.dumps(result),
+                "input": _json(input),
+                "result": _json(result),
                 "seq": journal_sequence,
                 "at": recorded_at,
             }
@@ -409,7 +414,7 @@ class LedgerRepository:
                 {
                     "r": was_live,
                     "n": len(was_live),
-                    "created": json.dumps(
+                    "created": _json(
                         [
                             {
                                 "id": b.block_id,
@@ -425,7 +430,7 @@ class LedgerRepository:
                             for b, tx in created
                         ]
                     ),
-                    "retired": json.dumps([{"id": block_id, "tx": str(tx)} for block_id, tx in retired]),
+                    "retired": _json([{"id": block_id, "tx": str(tx)} for block_id, tx in retired]),
                 },
             )
         ).fetchone()
@@ -446,7 +451,7 @@ class LedgerRepository:
                     "s": e.sequence,
                     "at": e.recorded_at,
                     "k": e.kind,
-                    "b": json.dumps(e.body),
+                    "b": _json(e.body),
                     "p": e.previous_hash,
                     "h": e.entry_hash,
                 }
@@ -460,7 +465,7 @@ class LedgerRepository:
             {
                 "n": checkpoint.tree_size,
                 "root": checkpoint.root_hash,
-                "sig": json.dumps(checkpoint.signature.to_dict()),
+                "sig": _json(checkpoint.signature.to_dict()),
                 "at": checkpoint.signed_at,
             },
         )
