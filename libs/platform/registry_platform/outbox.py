@@ -18,9 +18,11 @@ broker restarted), the relay marks that topic's retained rows unpublished and se
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Iterable, Sequence
 
+import orjson
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from sqlalchemy import bindparam, text
@@ -65,22 +67,29 @@ async def add_events(conn: AsyncConnection, events: Iterable[tuple[str, EventEnv
         ),
         {"keys": sorted({env.key for _, env in batch})},
     )
+    # One statement over one JSON document, ids drawn in the batch's order (its ordinality).
     await conn.execute(
         text(
             "INSERT INTO outbox (event_id, topic, key, event_type, body, traceparent) "
-            "VALUES (:event_id, :topic, :key, :event_type, :body, :traceparent)"
+            "SELECT e, t, k, y, decode(b, 'base64'), tp FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) "
+            "AS (e uuid, t text, k text, y text, b text, tp text)) WITH ORDINALITY AS o(e, t, k, y, b, tp, n) "
+            "ORDER BY n"
         ),
-        [
-            {
-                "event_id": env.event_id,
-                "topic": topic,
-                "key": env.key,
-                "event_type": env.type,
-                "body": env.to_bytes(),
-                "traceparent": env.traceparent,
-            }
-            for topic, env in batch
-        ],
+        {
+            "rows": orjson.dumps(
+                [
+                    {
+                        "e": env.event_id,
+                        "t": topic,
+                        "k": env.key,
+                        "y": env.type,
+                        "b": base64.b64encode(env.to_bytes()).decode(),
+                        "tp": env.traceparent,
+                    }
+                    for topic, env in batch
+                ]
+            ).decode()
+        },
     )
 
 

@@ -130,3 +130,17 @@ async def test_recreated_topic_gets_retained_events_again(make_schema, infra, to
         await producer.stop()
     seen = await read_topic(infra.kafka_bootstrap, topic, expected=3)
     assert sorted(int(e.payload["instance_id"]) for e in seen) == [1, 2, 3]
+
+
+async def test_one_call_keeps_its_events_in_order_and_their_bytes_exact(make_schema, topic_prefix):
+    """add_events writes a whole batch in one statement: the ids follow the order of the call (the
+    relay publishes in id order) and each row holds the envelope's canonical bytes unchanged."""
+    engine = await make_schema("svc_a")
+    topic = f"{topic_prefix}.events"
+    envelopes = [heartbeat(f"k{n % 3}", n) for n in random.Random(5).sample(range(1, 200), 60)]
+    async with engine.begin() as conn:
+        await add_events(conn, [(topic, e) for e in envelopes])
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT event_id, key, event_type, body FROM outbox ORDER BY id"))).all()
+    assert [r.event_id for r in rows] == [e.event_id for e in envelopes]
+    assert [(r.key, r.event_type, bytes(r.body)) for r in rows] == [(e.key, e.type, e.to_bytes()) for e in envelopes]

@@ -193,28 +193,30 @@ class LedgerRepository:
             {
                 "id": tx,
                 "kind": kind,
-                "h": request_hash,
+                "h": request_hash.hex(),
                 "outcome": outcome,
                 "initiator": initiator,
                 "obo": on_behalf_of,
-                "input": _json(input),
-                "result": _json(result),
+                "input": input,
+                "result": result,
                 "seq": journal_sequence,
                 "at": recorded_at,
             }
         )
 
     async def flush_transactions(self) -> None:
+        """The batch's transaction records, as one statement over one JSON document."""
         if not self._pending_transactions:
             return
         rows, self._pending_transactions = self._pending_transactions, []
         await self._execute(
             _sql(
                 "INSERT INTO transactions (id, kind, request_hash, outcome, initiator, on_behalf_of, input, result, "
-                "journal_sequence, recorded_at) VALUES (:id, :kind, :h, :outcome, :initiator, :obo, "
-                "CAST(:input AS jsonb), CAST(:result AS jsonb), :seq, :at)"
+                "journal_sequence, recorded_at) SELECT id, kind, decode(h, 'hex'), outcome, initiator, obo, input, "
+                "result, seq, at FROM json_to_recordset(CAST(:rows AS json)) AS t(id uuid, kind text, h text, "
+                "outcome text, initiator text, obo text, input jsonb, result jsonb, seq bigint, at timestamptz)"
             ),
-            rows,
+            {"rows": _json(rows)},
         )
 
     async def transaction(self, tx: uuid.UUID) -> Any:
@@ -441,22 +443,28 @@ class LedgerRepository:
     # -- journal ------------------------------------------------------------------------------
 
     async def append_journal(self, entries: Sequence[JournalEntry]) -> None:
+        """The batch's journal entries, as one statement over one JSON document."""
         await self._write(
             _sql(
                 "INSERT INTO journal (sequence, recorded_at, kind, body, previous_hash, entry_hash) "
-                "VALUES (:s, :at, :k, CAST(:b AS jsonb), :p, :h)"
+                "SELECT s, at, k, b, decode(p, 'hex'), decode(h, 'hex') FROM json_to_recordset(CAST(:rows AS json)) "
+                "AS j(s bigint, at timestamptz, k text, b jsonb, p text, h text)"
             ),
-            [
-                {
-                    "s": e.sequence,
-                    "at": e.recorded_at,
-                    "k": e.kind,
-                    "b": _json(e.body),
-                    "p": e.previous_hash,
-                    "h": e.entry_hash,
-                }
-                for e in entries
-            ],
+            {
+                "rows": _json(
+                    [
+                        {
+                            "s": e.sequence,
+                            "at": e.recorded_at,
+                            "k": e.kind,
+                            "b": e.body,
+                            "p": e.previous_hash.hex(),
+                            "h": e.entry_hash.hex(),
+                        }
+                        for e in entries
+                    ]
+                )
+            },
         )
 
     async def add_checkpoint(self, checkpoint: Checkpoint) -> None:
