@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -59,23 +60,20 @@ async def add_events(conn: AsyncConnection, events: Iterable[tuple[str, EventEnv
     batch = list(events)
     if not batch:
         return
-    # One statement takes every key's lock, in key order (a fixed order cannot deadlock).
+    # One statement: first every key's lock, in key order (a fixed order cannot deadlock), then the
+    # rows, ids drawn in the call's order. The locks are an InitPlan of the insert's filter, and the
+    # sort by ordinality reads every row through that filter before the first id is drawn.
     await conn.execute(
         text(
-            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
-            "FROM (SELECT DISTINCT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS keys"
-        ),
-        {"keys": sorted({env.key for _, env in batch})},
-    )
-    # One statement over one JSON document, ids drawn in the batch's order (its ordinality).
-    await conn.execute(
-        text(
+            "WITH locks AS (SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+            "FROM (SELECT DISTINCT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS keys) "
             "INSERT INTO outbox (event_id, topic, key, event_type, body, traceparent) "
             "SELECT e, t, k, y, decode(b, 'base64'), tp FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) "
             "AS (e uuid, t text, k text, y text, b text, tp text)) WITH ORDINALITY AS o(e, t, k, y, b, tp, n) "
-            "ORDER BY n"
+            "WHERE (SELECT count(*) FROM locks) > 0 ORDER BY n"
         ),
         {
+            "keys": sorted({env.key for _, env in batch}),
             "rows": orjson.dumps(
                 [
                     {
@@ -88,7 +86,7 @@ async def add_events(conn: AsyncConnection, events: Iterable[tuple[str, EventEnv
                     }
                     for topic, env in batch
                 ]
-            ).decode()
+            ).decode(),
         },
     )
 
@@ -142,9 +140,13 @@ class OutboxRelay:
             log.warning("topics %s were re-created; republishing %d retained events", sorted(created), requeued)
         return requeued
 
-    async def publish_batch(self) -> int:
-        """Publish one batch in id order; return how many rows were published."""
-        async with self._engine.begin() as conn:
+    async def publish_batch(self, conn: AsyncConnection | None = None) -> int:
+        """Publish one batch in id order; return how many rows were published. `run` passes the
+        connection it keeps between batches (no pool checkout and liveness ping per batch)."""
+        if conn is None:
+            async with self._engine.connect() as own:
+                return await self.publish_batch(own)
+        async with conn.begin():
             leader = await conn.scalar(
                 text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
                 {"k": f"outbox-relay:{self._schema}"},
@@ -198,25 +200,43 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         next_check = 0.0
         idle = 0
-        while not stop.is_set():
-            try:
-                if loop.time() >= next_check:
-                    await self.check_topics()
-                    await self.purge_expired()
-                    next_check = loop.time() + self._topic_check_interval
-                published = await self.publish_batch()
-            except Exception:
-                # The broker or database is away: the rows stay unpublished and are sent later.
-                log.exception("outbox relay iteration failed; retrying")
-                published = 0
-                await asyncio.sleep(1.0)
-            # Poll fast while there is traffic, back off to a second when idle: an idle service
-            # should not keep the database busy.
-            idle = idle + 1 if published == 0 else 0
-            if published < self._batch_size:
-                delay = min(self._poll_interval * 2 ** min(idle, 10), 1.0)
+        conn: AsyncConnection | None = None
+        try:
+            while not stop.is_set():
                 try:
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
-                self._wakeup.clear()
+                    if loop.time() >= next_check:
+                        await self.check_topics()
+                        await self.purge_expired()
+                        next_check = loop.time() + self._topic_check_interval
+                    conn = conn or await self._engine.connect()
+                    published = await self.publish_batch(conn)
+                except Exception:
+                    # The broker or database is away: the rows stay unpublished and are sent later,
+                    # over a new connection (this one may be what failed).
+                    log.exception("outbox relay iteration failed; retrying")
+                    await _discard(conn)
+                    conn, published = None, 0
+                    await asyncio.sleep(1.0)
+                idle = idle + 1 if published == 0 else 0
+                await self._pause(published, idle)
+        finally:
+            await _discard(conn)
+
+    async def _pause(self, published: int, idle: int) -> None:
+        # Poll fast while there is traffic, back off to a second when idle: an idle service should
+        # not keep the database busy.
+        if published < self._batch_size:
+            delay = min(self._poll_interval * 2 ** min(idle, 10), 1.0)
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+
+
+async def _discard(conn: AsyncConnection | None) -> None:
+    """Close a kept connection without returning it to the pool: it may be broken."""
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            await conn.invalidate()
+            await conn.close()

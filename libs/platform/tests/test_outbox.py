@@ -144,3 +144,50 @@ async def test_one_call_keeps_its_events_in_order_and_their_bytes_exact(make_sch
         rows = (await conn.execute(text("SELECT event_id, key, event_type, body FROM outbox ORDER BY id"))).all()
     assert [r.event_id for r in rows] == [e.event_id for e in envelopes]
     assert [(r.key, r.event_type, bytes(r.body)) for r in rows] == [(e.key, e.type, e.to_bytes()) for e in envelopes]
+
+
+async def _terminate_other_backends(engine) -> int:  # type: ignore[no-untyped-def]
+    async with engine.connect() as conn:
+        killed = await conn.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    return int(killed or 0)
+
+
+async def test_relay_that_loses_its_connection_publishes_over_a_new_one(make_schema, infra, topic_prefix, caplog):
+    """The running relay keeps one connection between batches; when the database drops it, the next
+    iteration fails, and the relay carries on over a fresh connection, losing nothing."""
+    engine = await make_schema("svc_a")
+    topic = f"{topic_prefix}.events"
+    producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
+    stop = asyncio.Event()
+    relay = await _relay(engine, infra, topic, producer, poll_interval=0.01)
+    relay_task = asyncio.create_task(relay.run(stop))
+
+    async def all_published() -> None:
+        for _ in range(300):
+            if await count_rows(engine, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("outbox rows left unpublished")
+
+    try:
+        async with engine.begin() as conn:
+            await add_events(conn, [(topic, heartbeat("k", 1))])
+        await all_published()
+        assert await _terminate_other_backends(engine) >= 1
+        async with engine.begin() as conn:
+            await add_events(conn, [(topic, heartbeat("k", 2))])
+        relay.wake()
+        await all_published()
+    finally:
+        stop.set()
+        await relay_task
+        await producer.stop()
+    seen = await read_topic(infra.kafka_bootstrap, topic, expected=2)
+    assert [e.payload["instance_id"] for e in seen] == ["1", "2"]
+    # The kept connection was among those dropped: one iteration failed on it.
+    assert any("outbox relay iteration failed" in r.getMessage() for r in caplog.records)

@@ -164,3 +164,43 @@ async def test_a6r22_sigkill_under_load_loses_no_acknowledged_transaction(
     assert not missing, f"{len(missing)} acknowledged transactions lost"
     assert run_cli(settings, "verify").returncode == 0, "the journal verifies after the crashes"
     await assert_units_conserved(database_url)
+
+
+async def test_a6r22_the_writer_carries_on_when_the_database_drops_its_connections(
+    ledger: LedgerClient, database_url: str, service_settings
+) -> None:
+    """The writer keeps one connection from batch to batch. When PostgreSQL drops every connection
+    (a restart, an administrator), the next batch fails on it, is decided again over a new one, and
+    the client still gets its answer; nothing is lost or applied twice."""
+    accounts = await setup_registry(ledger)
+    await issue(ledger, accounts["issuance"], 100)
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            killed = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        assert killed and killed >= 2  # at least the writer's kept connection and its lock's
+        for quantity in (30, 20):
+            moved = await ledger.ok(
+                {
+                    "kind": "transfer_units",
+                    "source": accounts["issuance"],
+                    "destination": accounts["gha_holding"],
+                    "units": {"selection": {"quantity": quantity}},
+                }
+            )
+            assert moved["quantity"] == quantity
+        assert await ledger.balance(accounts["issuance"]) == 50
+        assert await ledger.balance(accounts["gha_holding"]) == 50
+        async with engine.connect() as conn:
+            recorded = await conn.scalar(text("SELECT count(*) FROM transactions WHERE kind = 'transfer_units'"))
+        assert recorded == 2
+    finally:
+        await engine.dispose()
+    await assert_units_conserved(database_url)
+    verify = await asyncio.to_thread(run_cli, service_settings("ledger"), "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
