@@ -83,9 +83,20 @@ def _row(h: Holding) -> _Row:
     return (h.block_id, h.account_number, h.scope_id, h.issuance_id, h.first, h.last)
 
 
+class _Rows(dict[int, _Row]):
+    """The live blocks by id. A dict subclass on purpose: CPython untracks a plain dict whose
+    values are all untracked (these tuples, once a collection has seen them), and the next insert
+    of a new tuple tracks it again, in the youngest generation, where each young collection then
+    walks all of it (at 10^6 blocks: 28 ms per collection of each of the three generations, the
+    10^6 latency tail). A subclass stays tracked, so once the writer freezes it at load
+    (`gc.freeze`) no collection walks it again."""
+
+    __slots__ = ()
+
+
 class LiveHoldings:
     def __init__(self, holdings: Iterable[Holding] = ()) -> None:
-        self._blocks: dict[int, _Row] = {}
+        self._blocks = _Rows()
         by_account: dict[str, list[tuple[int, int, int]]] = {}
         by_scope: dict[int, list[tuple[int, int]]] = {}
         totals: dict[str, int] = {}
