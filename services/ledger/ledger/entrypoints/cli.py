@@ -83,6 +83,7 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
         print(f"replay DIVERGED at entry {exc.sequence}: {exc}")
         return 1
     finally:
+        await writer.close()
         await live.dispose()
         await target.dispose()
     print(f"replayed {report.entries} entries; head {report.head_hash}")
