@@ -57,24 +57,36 @@ def _fast_plain(obj: Any) -> Any:
     """to_jsonable, refusing what orjson would not write as RFC 8785 does: floats (ES6 number
     formatting), keys beyond the Basic Multilingual Plane (JCS sorts by UTF-16 code units, Python
     by code points), and integers outside the exact range."""
-    if isinstance(obj, str) or obj is None or obj is True or obj is False:
+    kind = type(obj)
+    # Exact built-in types first, without isinstance (an ABC check per value costs more than the
+    # rest of the walk); subclasses and other types take the general path below.
+    if kind is str or kind is bool or obj is None:
         return obj
-    if isinstance(obj, int):
+    if kind is dict:
+        return {_fast_key(key): _fast_plain(value) for key, value in obj.items()}
+    if kind is int:
         if -_MAX_EXACT <= obj <= _MAX_EXACT:
             return obj
         raise _NeedsReferenceEncoder
+    if kind is list:
+        return [_fast_plain(v) for v in obj]
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return _fast_plain(int(obj))
     if isinstance(obj, Mapping):
-        out = {}
-        for key, value in obj.items():
-            if not isinstance(key, str) or (not key.isascii() and max(map(ord, key)) > 0xFFFF):
-                raise _NeedsReferenceEncoder
-            out[key] = _fast_plain(value)
-        return out
+        return {_fast_key(key): _fast_plain(value) for key, value in obj.items()}
     if isinstance(obj, list | tuple):
         return [_fast_plain(v) for v in obj]
     if isinstance(obj, float):
         raise _NeedsReferenceEncoder
     return _fast_plain(to_jsonable(obj))
+
+
+def _fast_key(key: object) -> str:
+    if type(key) is not str or (not key.isascii() and max(map(ord, key)) > 0xFFFF):
+        raise _NeedsReferenceEncoder
+    return key
 
 
 def canonical_json(obj: Any) -> bytes:
