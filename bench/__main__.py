@@ -71,8 +71,10 @@ async def measure_scale(stack: Stack, cfg: BenchConfig, blocks: int, *, fragment
             f"{_scale_name(blocks)}: {out['closed_1']['transfers_per_s']}/s; "
             f"{cfg.clients} clients for {cfg.seconds:.0f} s"
         )
+        cpu_before = stack.cpu(proc)
         peak = await closed_loop(base_url, holding, clients=cfg.clients, seconds=cfg.seconds, max_quantity=q)
         out["closed_peak"] = peak.summary()
+        out["cpu_ms_per_transfer"] = cpu_before.per_operation_ms(stack.cpu(proc), peak.answered)
         rate = 0.8 * peak.rate
         say(f"{_scale_name(blocks)}: peak {peak.rate:.1f}/s; open loop at {rate:.1f}/s for {cfg.seconds:.0f} s")
         opened = (
@@ -126,7 +128,9 @@ async def measure_scale(stack: Stack, cfg: BenchConfig, blocks: int, *, fragment
 def _pgbench(stack: Stack, cfg: BenchConfig) -> PgbenchResult:
     stack.create_database("pgbench")
     try:
-        return run_pgbench(stack.pg_port, "pgbench", scale=cfg.pgbench_scale, clients=cfg.clients, seconds=cfg.seconds)
+        return run_pgbench(
+            stack.pg_port, "pgbench", scale=cfg.pgbench_scale, clients=cfg.clients, seconds=cfg.seconds, cpu=stack.cpu
+        )
     finally:
         # Nor may autovacuum, cleaning up after pgbench, run during what is measured next.
         stack.drop_database("pgbench")

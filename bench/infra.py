@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench.cpu import CpuUse
 from registry_platform.devstack import broker, postgres
 from registry_platform.devstack.processes import ManagedProcess
 from registry_platform.testing.infra import spawn_service, wait_ready
@@ -65,6 +66,11 @@ class Stack:
         self._broker.start(broker.argv(port, cluster_id="bench"))
         broker.wait_ready(port)
         self.bootstrap = f"127.0.0.1:{port}"
+
+    def cpu(self, ledger: ManagedProcess | None = None) -> CpuUse:
+        """CPU seconds so far of PostgreSQL, the broker, this load generator and `ledger`."""
+        broker_pid = self._broker.pid() if self._broker is not None else None
+        return CpuUse.now(pg_dir=self.pg_dir, ledger_pid=ledger.pid() if ledger else None, broker_pid=broker_pid)
 
     def admin_dsn(self, database: str = "postgres") -> str:
         return f"postgresql://{postgres.SUPERUSER}@127.0.0.1:{self.pg_port}/{database}"

@@ -39,6 +39,7 @@ class LoadResult:
     errors: Counter[str] = field(default_factory=Counter)
     dropped: int = 0
     blocks_moved: int = 0  # blocks created in the destinations (A6R-52 moves whole small blocks)
+    answered: int = 0  # every answer, warm-up included: what the CPU measured around a run paid for
 
     @property
     def rate(self) -> float:
@@ -158,6 +159,7 @@ async def closed_loop(
         transfers = Transfers(holding, max_quantity, seed=n)
         while (sent := loop.time()) < end:
             response = await _send(ledger, transfers.next())
+            result.answered += 1
             if sent >= start:
                 _record(result, response, (loop.time() - sent) * 1000)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.cpu import CpuUse
 from registry_platform.devstack import postgres
 
 
@@ -17,6 +19,8 @@ class PgbenchResult:
     clients: int
     seconds: float
     scale: int
+    # CPU per transaction of PostgreSQL and of pgbench itself ("client"), when measured.
+    cpu_ms_per_transaction: dict[str, float] | None = None
 
 
 def _run(args: list[str], port: int, timeout: float) -> str:
@@ -34,16 +38,22 @@ def _number(pattern: str, output: str) -> float:
     return float(match.group(1))
 
 
-def run_pgbench(port: int, database: str, *, scale: int, clients: int, seconds: float) -> PgbenchResult:
-    """`pgbench -i -s scale` then the default script with `clients` clients over 2 threads."""
+def run_pgbench(
+    port: int, database: str, *, scale: int, clients: int, seconds: float, cpu: Callable[[], CpuUse] | None = None
+) -> PgbenchResult:
+    """`pgbench -i -s scale` then the default script with `clients` clients over 2 threads; with
+    `cpu`, also what a transaction of the timed run cost PostgreSQL and pgbench in CPU."""
     _run(["-i", "-q", "-s", str(scale), database], port, timeout=900)
     duration = max(1, round(seconds))
+    before = cpu() if cpu else None
     output = _run(["-c", str(clients), "-j", "2", "-T", str(duration), database], port, timeout=duration + 300)
+    transactions = int(_number(r"number of transactions actually processed: ([0-9]+)", output))
     return PgbenchResult(
         tps=_number(r"tps = ([0-9.]+)", output),
         latency_avg_ms=_number(r"latency average = ([0-9.]+) ms", output),
-        transactions=int(_number(r"number of transactions actually processed: ([0-9]+)", output)),
+        transactions=transactions,
         clients=clients,
         seconds=duration,
         scale=scale,
+        cpu_ms_per_transaction=before.per_operation_ms(cpu(), transactions) if cpu and before else None,
     )

@@ -132,6 +132,7 @@ def render(report: dict[str, Any]) -> str:
         )
     )
     out.append("")
+    out += _cpu_table(report)
     seeds = [
         [name, s["seed"]["blocks"], s["seed"]["units"], s["seed"]["seconds"], s["live_blocks_after_measurements"]]
         for name, s in report["scales"].items()
@@ -176,6 +177,32 @@ def render(report: dict[str, Any]) -> str:
     for note in report.get("notes", []):
         out.append(f"note: {note}")
     return "\n".join(out)
+
+
+def _cpu_table(report: dict[str, Any]) -> list[str]:
+    """What one operation costs each part of the stack in CPU: the ledger's total per transfer
+    against PostgreSQL's and pgbench's per TPC-B transaction says how far 1.0x is, whatever the
+    machine's speed during the run."""
+    reference = report["pgbench"].get("cpu_ms_per_transaction")
+    measured = [(name, s["cpu_ms_per_transfer"]) for name, s in report["scales"].items() if "cpu_ms_per_transfer" in s]
+    if not reference or not measured:
+        return []
+    parts = ["ledger", "postgres", "broker", "client", "total"]
+    rows: list[list[Any]] = [["pgbench transaction (reference)", *(reference.get(p, 0.0) for p in parts), "1.00x"]]
+    clients = report["config"]["clients"]
+    for name, cpu in measured:
+        ratio = cpu["total"] / reference["total"] if reference["total"] else float("nan")
+        rows.append([f"transfer, {name} blocks, {clients} clients", *(cpu[p] for p in parts), f"{ratio:.2f}x"])
+    cores = report["environment"]["cpus"]
+    return [
+        f"CPU per operation, ms (all processes on this machine's {cores} cores; client = load generator or pgbench)",
+        _table(["operation", *parts, "total vs pgbench"], [[r[0], *(_ms(v) for v in r[1:-1]), r[-1]] for r in rows]),
+        "",
+    ]
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3f}"
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
