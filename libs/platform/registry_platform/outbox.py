@@ -61,8 +61,8 @@ async def add_events(conn: AsyncConnection, events: Iterable[tuple[str, EventEnv
     if not batch:
         return
     # One statement: first every key's lock, in key order (a fixed order cannot deadlock), then the
-    # rows, ids drawn in the call's order. The locks are an InitPlan of the insert's filter, and the
-    # sort by ordinality reads every row through that filter before the first id is drawn.
+    # rows, ids drawn in the call's order (ordinality). The locks are the InitPlan of the insert's
+    # one-time filter (EXPLAIN shows it), which PostgreSQL runs before the first row: before any id.
     await conn.execute(
         text(
             "WITH locks AS (SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
