@@ -6,9 +6,12 @@ never reach another service's tables; the platform's roles (see devstack) back t
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
 def async_url(url: str) -> str:
@@ -37,3 +40,32 @@ def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+class KeptConnection:
+    """One connection kept from one unit of work to the next, for a loop that runs many short
+    transactions (the ledger's writer, the outbox relay): no pool checkout and liveness ping each
+    time. After any failure the owner `discard`s it, and the next `get` opens a fresh one.
+    Discarded connections are invalidated, not returned to the pool: they may be broken, and what
+    `setup` set on the session must not reach the pool's other users."""
+
+    def __init__(self, engine: AsyncEngine, setup: Callable[[AsyncConnection], Awaitable[None]] | None = None) -> None:
+        self._engine = engine
+        self._setup = setup
+        self._conn: AsyncConnection | None = None
+
+    async def get(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = await self._engine.connect()
+            if self._setup is not None:
+                await self._setup(conn)
+                await conn.commit()
+            self._conn = conn
+        return self._conn
+
+    async def discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+                await conn.close()

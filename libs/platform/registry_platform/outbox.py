@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -32,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry_contracts.envelope import EventEnvelope
 from registry_platform import metrics
+from registry_platform.db import KeptConnection
 from registry_platform.kafka import TopicSpec, declare_topics
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         next_check = 0.0
         idle = 0
-        conn: AsyncConnection | None = None
+        kept = KeptConnection(self._engine)
         try:
             while not stop.is_set():
                 try:
@@ -208,19 +208,18 @@ class OutboxRelay:
                         await self.check_topics()
                         await self.purge_expired()
                         next_check = loop.time() + self._topic_check_interval
-                    conn = conn or await self._engine.connect()
-                    published = await self.publish_batch(conn)
+                    published = await self.publish_batch(await kept.get())
                 except Exception:
                     # The broker or database is away: the rows stay unpublished and are sent later,
                     # over a new connection (this one may be what failed).
                     log.exception("outbox relay iteration failed; retrying")
-                    await _discard(conn)
-                    conn, published = None, 0
+                    await kept.discard()
+                    published = 0
                     await asyncio.sleep(1.0)
                 idle = idle + 1 if published == 0 else 0
                 await self._pause(published, idle)
         finally:
-            await _discard(conn)
+            await kept.discard()
 
     async def _pause(self, published: int, idle: int) -> None:
         # Poll fast while there is traffic, back off to a second when idle: an idle service should
@@ -232,11 +231,3 @@ class OutboxRelay:
             except TimeoutError:
                 pass
             self._wakeup.clear()
-
-
-async def _discard(conn: AsyncConnection | None) -> None:
-    """Close a kept connection without returning it to the pool: it may be broken."""
-    if conn is not None:
-        with contextlib.suppress(Exception):
-            await conn.invalidate()
-            await conn.close()

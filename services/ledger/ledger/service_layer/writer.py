@@ -49,6 +49,7 @@ from ledger.service_layer.context import (
 )
 from registry_contracts.canonical import canonical_json
 from registry_contracts.signing import Signer
+from registry_platform import db
 from registry_platform.events import new_envelope
 from registry_platform.outbox import add_events
 
@@ -152,7 +153,8 @@ class LedgerWriter:
         self._between_batches = asyncio.Lock()
         self._last_checkpoint = (0, time.monotonic())
         self._lock_conn: AsyncConnection | None = None
-        self._conn: AsyncConnection | None = None
+        # Kept from batch to batch; a batch that fails discards it, and the next opens a fresh one.
+        self._conn = db.KeptConnection(engine, setup=_generic_plans)
         self.ready = asyncio.Event()
         self._rules_verdicts = rules_verdicts
         self._verdict_deadline = verdict_deadline
@@ -200,29 +202,8 @@ class LedgerWriter:
         gc.collect()
         gc.freeze()
 
-    async def _connection(self) -> AsyncConnection:
-        """The writer's own connection, kept from batch to batch: no pool checkout and liveness
-        ping per batch. A batch that fails drops it, and the next batch opens a fresh one."""
-        if self._conn is None:
-            conn = await self._engine.connect()
-            # The writer runs a few known statements all day; their generic plans were measured at
-            # 10^6 live blocks as good as custom ones, and skipping the planning saves about a
-            # quarter of PostgreSQL's CPU per transfer. Other readers keep custom plans (db.py).
-            await conn.execute(text("SET plan_cache_mode = auto"))
-            await conn.commit()
-            self._conn = conn
-        return self._conn
-
-    async def _drop_connection(self) -> None:
-        # Invalidated, not returned: its session settings must not reach the pool's other users.
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.invalidate()
-                await conn.close()
-
     async def close(self) -> None:
-        await self._drop_connection()
+        await self._conn.discard()
         if self._lock_conn is not None:
             await self._lock_conn.close()
             self._lock_conn = None
@@ -355,7 +336,7 @@ class LedgerWriter:
         catalogue = self.catalogue.copy()
         mark = self.live.mark()
         try:
-            conn = await self._connection()
+            conn = await self._conn.get()
             async with conn.begin():
                 repo = LedgerRepository(conn)
                 results = await self._decide_all(conn, repo, proposals, stamp=stamp, savepoints=savepoints)
@@ -364,7 +345,7 @@ class LedgerWriter:
             self.live.rollback(mark)
             if not isinstance(exc, _RefusedAfterWrite):
                 # The connection may be what failed: never reuse it.
-                await self._drop_connection()
+                await self._conn.discard()
             raise
         self.live.forget()
         return results
@@ -642,13 +623,20 @@ class LedgerWriter:
     async def _maybe_checkpoint_idle(self) -> None:
         size, at = self._last_checkpoint
         if self.frontier.size > size and time.monotonic() - at >= self._checkpoint_seconds:
-            conn = await self._connection()
+            conn = await self._conn.get()
             try:
                 async with conn.begin():
                     await self._checkpoint_if_due(LedgerRepository(conn), 0)
             except BaseException:
-                await self._drop_connection()
+                await self._conn.discard()
                 raise
+
+
+async def _generic_plans(conn: AsyncConnection) -> None:
+    # The writer runs a few known statements all day; their generic plans were measured at 10^6
+    # live blocks as good as custom ones, and skipping the planning saves about a quarter of
+    # PostgreSQL's CPU per transfer. Other readers keep custom plans (db.py).
+    await conn.execute(text("SET plan_cache_mode = auto"))
 
 
 @dataclass(frozen=True)
