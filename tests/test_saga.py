@@ -20,7 +20,6 @@ from sqlalchemy import text
 
 from ledger.bootstrap import DEFINITION as LEDGER
 from ledger.entrypoints import cli as ledger_cli
-from ledger.entrypoints import serve
 from ledger.settings import LedgerSettings
 from registry_platform import db
 from registry_platform.auth import Grant, dev_signing_key, issue_token
@@ -253,8 +252,7 @@ async def test_a6r47_sigkill_between_verdict_and_commit_records_both_or_neither(
         await _ready(http, rules_url)
         registry = Registry(http, f"http://127.0.0.1:{port}", rules_url)
         for round_ in range(2):
-            # As deployed: the writer and two HTTP front processes, killed together.
-            proc = spawn_service("ledger", port, env, tmp_path, name=f"ledger-{round_}", command=serve.command(port, 2))
+            proc = spawn_service("ledger", port, env, tmp_path, name=f"ledger-{round_}")
             await wait_ready(registry.ledger, timeout=60)
             if round_ == 0:
                 acc = await _accounts(registry)

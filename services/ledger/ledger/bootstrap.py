@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from ledger.adapters.verdicts import VerdictFeed
-from ledger.adapters.writer_link import WriterLink
 from ledger.entrypoints.api import router
-from ledger.entrypoints.link_server import LinkServer
 from ledger.service_layer import saga
 from ledger.service_layer.writer import JOURNAL_TOPIC, TRANSACTIONS_TOPIC, LedgerWriter
 from ledger.settings import LedgerSettings
@@ -24,13 +22,6 @@ def journal_signer(settings: LedgerSettings) -> Ed25519Signer:
 async def start_writer(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, LedgerSettings)
-    if settings.ledger_role == "front":
-        assert settings.writer_link is not None
-        link = WriterLink(settings.writer_link)
-        runtime.state["writer"] = link
-        runtime.readiness["writer"] = link.ready.is_set
-        runtime.spawn("writer-link", link.run)
-        return
     writer = LedgerWriter(
         runtime.engine,
         topic=runtime.topic,
@@ -45,8 +36,6 @@ async def start_writer(runtime: ServiceRuntime) -> None:
     runtime.state["writer"] = writer
     runtime.readiness["writer"] = writer.ready.is_set
     runtime.spawn("ledger-writer", writer.run)
-    if settings.writer_link is not None:
-        runtime.spawn("writer-link", LinkServer(writer, settings.writer_link).run)
     if settings.rules_verdicts:
         feed = VerdictFeed(
             bootstrap=settings.kafka_bootstrap,

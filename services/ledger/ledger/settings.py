@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import SecretStr, model_validator
 
 from registry_platform.settings import ServiceSettings
@@ -23,17 +21,6 @@ class LedgerSettings(ServiceSettings):
     verdict_deadline_seconds: float = 30.0
     # How long a client's PUT waits for the decision before it gets 202 and polls.
     verdict_wait_seconds: float = 5.0
-    # `writer`: this process runs the single writer (and answers HTTP unless fronts do). `front`: an
-    # HTTP front process that hands proposals to the writer over `writer_link` (ledger.entrypoints.serve).
-    ledger_role: Literal["writer", "front"] = "writer"
-    # The Unix socket between the writer and its front processes; None: no fronts.
-    writer_link: str | None = None
-
-    @model_validator(mode="after")
-    def _front_needs_link(self) -> LedgerSettings:
-        if self.ledger_role == "front" and not self.writer_link:
-            raise ValueError("a ledger front (REGISTRY_LEDGER_ROLE=front) needs REGISTRY_WRITER_LINK")
-        return self
 
     @model_validator(mode="after")
     def _refuse_dev_seed(self) -> LedgerSettings:

@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,20 +103,12 @@ async def serve_app(app: FastAPI, port: int | None = None) -> AsyncIterator[str]
 
 
 def spawn_service(
-    module: str,
-    port: int,
-    env: Mapping[str, str],
-    run_dir: Path,
-    name: str | None = None,
-    command: Sequence[str] | None = None,
+    module: str, port: int, env: Mapping[str, str], run_dir: Path, name: str | None = None
 ) -> ManagedProcess:
-    """Start a service as its own OS process (for crash tests that SIGKILL it). `command` replaces
-    the usual uvicorn command line (e.g. the ledger's launcher with front processes)."""
+    """Start a service as its own OS process (for crash tests that SIGKILL it)."""
     proc = ManagedProcess(name or f"{module}-{port}", run_dir / "run", run_dir / "logs")
     proc.start(
-        list(command)
-        if command is not None
-        else [
+        [
             sys.executable,
             "-m",
             "uvicorn",

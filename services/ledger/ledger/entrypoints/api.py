@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ledger.adapters import queries
-from ledger.adapters.writer_link import LinkLost
 from ledger.domain.errors import DomainError
-from ledger.service_layer.commands import AnyCommand, Selection, TransferUnits
+from ledger.service_layer.commands import AnyCommand, TransferUnits
 from ledger.service_layer.context import Proposal
-from ledger.service_layer.writer import IdempotencyConflict, Outcome
+from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, Outcome
 from registry_platform.auth import (
     ACCOUNT_APPROVER,
     ACCOUNT_INITIATOR,
@@ -89,25 +86,11 @@ def status_for(code: str) -> int:
     return _STATUS.get(code, 409)
 
 
-class Writer(Protocol):
-    """The single writer, in this process (`LedgerWriter`) or behind the link from a front process
-    (`WriterLink`)."""
-
-    ready: asyncio.Event
-
-    async def submit(self, proposal: Proposal) -> Outcome: ...
-    async def wait_decision(self, tx: uuid.UUID, timeout: float) -> Outcome | None: ...
-    async def preview(self, source: str, selection: Selection) -> list[tuple[int, int, int]]: ...
-
-
-def _writer(request: Request) -> Writer:
-    writer: Writer | None = request.app.state.runtime.state.get("writer")
+def _writer(request: Request) -> LedgerWriter:
+    writer = request.app.state.runtime.state.get("writer")
     if writer is None or not writer.ready.is_set():
         raise RegistryError(503, "ledger_starting", "The ledger is starting; retry in a moment.")
     return writer
-
-
-_LINK_LOST = "The ledger's writer did not answer. Repeat the request under the same transaction id: it is idempotent."
 
 
 def _engine(request: Request) -> Any:
@@ -155,13 +138,10 @@ async def propose(
         outcome = await writer.submit(proposal)
     except IdempotencyConflict as exc:
         raise RegistryError(409, "transaction_id_reused", str(exc)) from exc
-    except LinkLost as exc:
-        raise RegistryError(503, "writer_unavailable", _LINK_LOST) from exc
     if outcome.outcome == "proposed":
         # Most verdicts come within milliseconds: answer with the decision when it comes in time.
         wait = request.app.state.runtime.settings.verdict_wait_seconds
-        with contextlib.suppress(LinkLost):
-            outcome = await writer.wait_decision(transaction_id, wait) or outcome
+        outcome = await writer.wait_decision(transaction_id, wait) or outcome
     return _answer(outcome)
 
 
@@ -318,9 +298,7 @@ async def preview_transfer(request: Request, caller: Caller, command: TransferUn
         chosen = await _writer(request).preview(command.source, command.units.selection)
     except DomainError as exc:
         raise RegistryError(status_for(exc.code), exc.code, str(exc)) from exc
-    except LinkLost as exc:
-        raise RegistryError(503, "writer_unavailable", _LINK_LOST) from exc
-    blocks = await queries.pieces(_engine(request), chosen)
+    blocks = await queries.pieces(_engine(request), [(p.holding.block_id, p.first, p.last) for p in chosen])
     blocks.sort(key=lambda b: (*b["scope"].values(), b["first"]))
     return TransferPreview(
         source=command.source,

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ledger.adapters.repository import LedgerRepository
 from ledger.domain.errors import DomainError, RuleRefused
 from ledger.domain.journal import JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
-from ledger.domain.live_holdings import LiveHoldings, select_implicit
+from ledger.domain.live_holdings import LiveHoldings, Piece, select_implicit
 from ledger.service_layer import configuration, saga, units
 from ledger.service_layer.commands import Selection
 from ledger.service_layer.configuration import Conflict
@@ -215,9 +215,9 @@ class LedgerWriter:
         await self._queue.put(_Pending(proposal, future))
         return await future
 
-    async def preview(self, source: str, selection: Selection) -> list[tuple[int, int, int]]:
+    async def preview(self, source: str, selection: Selection) -> list[Piece]:
         """A6R-52's selection as a transfer proposed now would make it, around every reservation,
-        from the committed state (between batches): (block id, first serial, last serial) each."""
+        from the committed state (between batches)."""
         async with self._engine.connect() as conn:
             eligible = await units.eligibility(
                 LedgerRepository(conn), self.catalogue.scope_views.__getitem__, selection
@@ -225,8 +225,7 @@ class LedgerWriter:
         async with self._between_batches:
             # Every reservation counts: the nil id is no proposal's.
             reserved = self.reservations.others(uuid.UUID(int=0))
-            chosen = select_implicit(self.live, source, selection.quantity, eligible, reserved)
-        return [(p.holding.block_id, p.first, p.last) for p in chosen]
+            return select_implicit(self.live, source, selection.quantity, eligible, reserved)
 
     async def wait_decision(self, tx: uuid.UUID, timeout: float) -> Outcome | None:
         """The decision on a proposed transaction, if it is taken within `timeout` seconds."""

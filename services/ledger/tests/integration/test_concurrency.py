@@ -10,11 +10,9 @@ import uuid
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 from sqlalchemy import text
 
-from ledger.entrypoints import serve
 from registry_platform import db
 from registry_platform.testing.infra import free_port, spawn_service, wait_ready
 
@@ -98,12 +96,9 @@ async def test_a6r52_32_clients_racing_for_the_same_units_never_double_spend(
             assert entry["items"][0]["body"]["transaction_id"] == r.json()["transaction_id"]
 
 
-@pytest.mark.parametrize("fronts", [0, 2], ids=["one-process", "writer-and-2-fronts"])
 async def test_a6r22_sigkill_under_load_loses_no_acknowledged_transaction(
-    service_settings, database_url: str, tmp_path: Path, fronts: int
+    service_settings, database_url: str, tmp_path: Path
 ) -> None:
-    """A SIGKILL of the ledger, alone or as a writer with its HTTP front processes (which die
-    with it), loses no acknowledged transaction and leaves no partial one."""
     settings = service_settings("ledger")
     env = {
         "REGISTRY_DATABASE_URL": database_url,
@@ -141,23 +136,16 @@ async def test_a6r22_sigkill_under_load_loses_no_acknowledged_transaction(
     async with httpx.AsyncClient(timeout=10) as http:
         ledger = LedgerClient(http, base)
         for round_ in range(2):
-            proc = spawn_service(
-                "ledger", port, env, tmp_path, name=f"ledger-{round_}", command=serve.command(port, fronts)
-            )
+            proc = spawn_service("ledger", port, env, tmp_path, name=f"ledger-{round_}")
             await wait_ready(base, timeout=60)
-            launcher = psutil.Process(proc.pid())
-            assert len(launcher.children()) == fronts
             if round_ == 0:
                 acc = await setup_registry(ledger)
                 await issue(ledger, acc["issuance"], 10**6)
             stop = asyncio.Event()
             workers = [asyncio.create_task(load(ledger, acc["issuance"], acc["gha_holding"], stop)) for _ in range(16)]
             await asyncio.sleep(2.0)
-            children = launcher.children()
             os.kill(proc.pid() or 0, signal.SIGKILL)
             await asyncio.sleep(0.5)
-            _, alive = psutil.wait_procs(children, timeout=5)
-            assert not alive, "the fronts die with the writer"
             stop.set()
             await asyncio.gather(*workers)
             proc.stop()
