@@ -21,6 +21,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -56,39 +57,47 @@ OUTBOX_DDL = (
 )
 
 
+# One statement: first every key's lock, in key order (a fixed order cannot deadlock), then the
+# rows, ids drawn in the call's order (ordinality). The locks are the InitPlan of the insert's
+# one-time filter (EXPLAIN shows it), which PostgreSQL runs before the first row: before any id.
+ADD_EVENTS_SQL = (
+    "WITH locks AS (SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+    "FROM (SELECT DISTINCT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS keys) "
+    "INSERT INTO outbox (event_id, topic, key, event_type, body, traceparent) "
+    "SELECT e, t, k, y, decode(b, 'base64'), tp FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) "
+    "AS (e uuid, t text, k text, y text, b text, tp text)) WITH ORDINALITY AS o(e, t, k, y, b, tp, n) "
+    "WHERE (SELECT count(*) FROM locks) > 0 ORDER BY n"
+)
+
+
+_ADD_EVENTS = text(ADD_EVENTS_SQL)
+
+
+def add_events_params(batch: Sequence[tuple[str, EventEnvelope]]) -> dict[str, Any]:
+    """The parameters of ADD_EVENTS_SQL for `batch`, for callers that send the statement
+    themselves (the ledger's writer, in a pipeline with its other writes)."""
+    return {
+        "keys": sorted({env.key for _, env in batch}),
+        "rows": orjson.dumps(
+            [
+                {
+                    "e": env.event_id,
+                    "t": topic,
+                    "k": env.key,
+                    "y": env.type,
+                    "b": base64.b64encode(env.to_bytes()).decode(),
+                    "tp": env.traceparent,
+                }
+                for topic, env in batch
+            ]
+        ).decode(),
+    }
+
+
 async def add_events(conn: AsyncConnection, events: Iterable[tuple[str, EventEnvelope]]) -> None:
     batch = list(events)
-    if not batch:
-        return
-    # One statement: first every key's lock, in key order (a fixed order cannot deadlock), then the
-    # rows, ids drawn in the call's order (ordinality). The locks are the InitPlan of the insert's
-    # one-time filter (EXPLAIN shows it), which PostgreSQL runs before the first row: before any id.
-    await conn.execute(
-        text(
-            "WITH locks AS (SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
-            "FROM (SELECT DISTINCT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS keys) "
-            "INSERT INTO outbox (event_id, topic, key, event_type, body, traceparent) "
-            "SELECT e, t, k, y, decode(b, 'base64'), tp FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) "
-            "AS (e uuid, t text, k text, y text, b text, tp text)) WITH ORDINALITY AS o(e, t, k, y, b, tp, n) "
-            "WHERE (SELECT count(*) FROM locks) > 0 ORDER BY n"
-        ),
-        {
-            "keys": sorted({env.key for _, env in batch}),
-            "rows": orjson.dumps(
-                [
-                    {
-                        "e": env.event_id,
-                        "t": topic,
-                        "k": env.key,
-                        "y": env.type,
-                        "b": base64.b64encode(env.to_bytes()).decode(),
-                        "tp": env.traceparent,
-                    }
-                    for topic, env in batch
-                ]
-            ).decode(),
-        },
-    )
+    if batch:
+        await conn.execute(_ADD_EVENTS, add_events_params(batch))
 
 
 class OutboxRelay:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +63,10 @@ class LedgerRepository:
         # Block moves not yet sent: a batch's moves go to PostgreSQL as one statement.
         self._moves: list[tuple[Sequence[int], Sequence[NewBlock], uuid.UUID]] = []
         self._driver: Any = None
+        # In `pipelined()`: statements go out without waiting for their results, and what must be
+        # checked in a result is checked once the pipeline has synced.
+        self._pipelined = False
+        self._after_sync: list[Callable[[], Awaitable[None]]] = []
 
     async def _write(self, statement: Any, params: Any = None) -> Any:
         self.writes += 1
@@ -72,12 +77,38 @@ class LedgerRepository:
 
     async def _execute(self, statement: Any, params: Any = None) -> Any:
         await self.flush_moves()
+        if self._pipelined:
+            return await self._native_execute(statement.text, params or {})
         return await self.conn.execute(statement, params)
 
     async def _native_execute(self, statement: str, params: dict[str, Any]) -> Any:
         if self._driver is None:
             self._driver = (await self.conn.get_raw_connection()).driver_connection
         return await self._driver.execute(_native(statement), params)
+
+    @contextlib.asynccontextmanager
+    async def pipelined(self) -> AsyncIterator[None]:
+        """Writes whose results nobody waits for, sent together in one round trip (psycopg's
+        pipeline mode) when the block ends; an error in any of them is raised there, and the
+        transaction is then aborted as it would be without the pipeline. Only writes belong here:
+        a read inside would wait for every statement before it."""
+        if self._driver is None:
+            self._driver = (await self.conn.get_raw_connection()).driver_connection
+        self._pipelined = True
+        try:
+            async with self._driver.pipeline():
+                yield
+                await self.flush_moves()
+        finally:
+            self._pipelined = False
+        checks, self._after_sync = self._after_sync, []
+        for check in checks:
+            await check()
+
+    async def execute_write(self, statement: str, params: dict[str, Any]) -> None:
+        """A write given as SQL text with :name parameters (e.g. the platform's outbox insert)."""
+        self.writes += 1
+        await self._execute(_sql(statement), params)
 
     async def flush_moves(self) -> None:
         """Send the block moves recorded since the last statement, as one statement. Every other
@@ -400,45 +431,50 @@ class LedgerRepository:
         # exclusion constraint does not see rows this transaction deleted. The insert waits for
         # the delete (it reads its count) and inserts nothing unless every block to retire was live.
         # One JSON document per column set: psycopg adapts a JSON string far faster than many arrays.
-        row = await (
-            await self._native_execute(
-                "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
-                "new AS (SELECT * FROM json_to_recordset(CAST(:created AS json)) AS u(id bigint, iss bigint, "
-                "s bigint, f bigint, l bigint, a text, tx uuid, p bigint, stays boolean)), "
-                "history AS (INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, "
-                "created_tx, parent_block) SELECT id, iss, f, l, a, tx, p FROM new), "
-                "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT * FROM json_to_recordset("
-                "CAST(:retired AS json)) AS r(id bigint, tx uuid)), "
-                "live AS (INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, "
-                "last_serial) SELECT id, a, s, iss, f, l FROM new WHERE stays AND (SELECT count(*) FROM gone) = :n "
-                "RETURNING 1) "
-                "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM live)",
-                {
-                    "r": was_live,
-                    "n": len(was_live),
-                    "created": _json(
-                        [
-                            {
-                                "id": b.block_id,
-                                "iss": b.issuance_id,
-                                "s": b.scope_id,
-                                "f": b.first,
-                                "l": b.last,
-                                "a": b.account_number,
-                                "tx": str(tx),
-                                "p": b.parent_block,
-                                "stays": b.block_id not in died,
-                            }
-                            for b, tx in created
-                        ]
-                    ),
-                    "retired": _json([{"id": block_id, "tx": str(tx)} for block_id, tx in retired]),
-                },
-            )
-        ).fetchone()
-        # The writer serializes all changes, so a block it holds as live must be live here too.
-        if tuple(row) != (len(was_live), stays):
-            raise RuntimeError("a block to retire was not live; the batch is abandoned")
+        cursor = await self._native_execute(
+            "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
+            "new AS (SELECT * FROM json_to_recordset(CAST(:created AS json)) AS u(id bigint, iss bigint, "
+            "s bigint, f bigint, l bigint, a text, tx uuid, p bigint, stays boolean)), "
+            "history AS (INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, "
+            "created_tx, parent_block) SELECT id, iss, f, l, a, tx, p FROM new), "
+            "retired AS (INSERT INTO block_retirements (block_id, tx) SELECT * FROM json_to_recordset("
+            "CAST(:retired AS json)) AS r(id bigint, tx uuid)), "
+            "live AS (INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, "
+            "last_serial) SELECT id, a, s, iss, f, l FROM new WHERE stays AND (SELECT count(*) FROM gone) = :n "
+            "RETURNING 1) "
+            "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM live)",
+            {
+                "r": was_live,
+                "n": len(was_live),
+                "created": _json(
+                    [
+                        {
+                            "id": b.block_id,
+                            "iss": b.issuance_id,
+                            "s": b.scope_id,
+                            "f": b.first,
+                            "l": b.last,
+                            "a": b.account_number,
+                            "tx": str(tx),
+                            "p": b.parent_block,
+                            "stays": b.block_id not in died,
+                        }
+                        for b, tx in created
+                    ]
+                ),
+                "retired": _json([{"id": block_id, "tx": str(tx)} for block_id, tx in retired]),
+            },
+        )
+
+        async def check() -> None:
+            # The writer serializes all changes, so a block it holds as live must be live here too.
+            if tuple(await cursor.fetchone()) != (len(was_live), stays):
+                raise RuntimeError("a block to retire was not live; the batch is abandoned")
+
+        if self._pipelined:
+            self._after_sync.append(check)
+        else:
+            await check()
 
     # -- journal ------------------------------------------------------------------------------
 

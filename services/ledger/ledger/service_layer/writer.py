@@ -51,7 +51,7 @@ from registry_contracts.canonical import canonical_json
 from registry_contracts.signing import Signer
 from registry_platform import db
 from registry_platform.events import new_envelope
-from registry_platform.outbox import add_events
+from registry_platform.outbox import ADD_EVENTS_SQL, add_events_params
 
 log = logging.getLogger(__name__)
 
@@ -386,13 +386,16 @@ class LedgerWriter:
             results.append(outcome)
             entries.append(entry)
             events += tx_events
-        if entries:
-            await repo.flush_transactions()
-            await repo.append_journal(entries)
-            await self._checkpoint_if_due(repo, len(entries))
-        await repo.flush_moves()
-        # Proposals awaiting a verdict add events without journal entries.
-        await add_events(conn, events)
+        # The batch's writes need no answer but success: one round trip for all of them.
+        async with repo.pipelined():
+            if entries:
+                await repo.flush_transactions()
+                await repo.append_journal(entries)
+                await self._checkpoint_if_due(repo, len(entries))
+            await repo.flush_moves()
+            # Proposals awaiting a verdict add events without journal entries.
+            if events:
+                await repo.execute_write(ADD_EVENTS_SQL, add_events_params(events))
         return results
 
     def _copy_frontier(self) -> MerkleFrontier:
