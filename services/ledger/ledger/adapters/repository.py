@@ -6,11 +6,12 @@ import contextlib
 import functools
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
+from psycopg.rows import namedtuple_row
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
@@ -49,6 +50,9 @@ def _account(row: Any) -> Account:
     )
 
 
+_KNOWN_SQL = (
+    "SELECT id, request_hash, outcome, result, journal_sequence, recorded_at FROM transactions WHERE id = ANY(:ids)"
+)
 _PENDING_SQL = (
     "SELECT id, request_hash, proposed_at, deadline FROM proposals WHERE id = ANY(:ids) AND decided_at IS NULL"
 )
@@ -63,10 +67,8 @@ class LedgerRepository:
         # Block moves not yet sent: a batch's moves go to PostgreSQL as one statement.
         self._moves: list[tuple[Sequence[int], Sequence[NewBlock], uuid.UUID]] = []
         self._driver: Any = None
-        # In `pipelined()`: statements go out without waiting for their results, and what must be
-        # checked in a result is checked once the pipeline has synced.
+        # In `pipelined()`: statements go out without waiting for their results.
         self._pipelined = False
-        self._after_sync: list[Callable[[], Awaitable[None]]] = []
 
     async def _write(self, statement: Any, params: Any = None) -> Any:
         self.writes += 1
@@ -82,28 +84,34 @@ class LedgerRepository:
         return await self.conn.execute(statement, params)
 
     async def _native_execute(self, statement: str, params: dict[str, Any]) -> Any:
+        return await (await self._driver_connection()).execute(_native(statement), params)
+
+    async def _driver_connection(self) -> Any:
         if self._driver is None:
             self._driver = (await self.conn.get_raw_connection()).driver_connection
-        return await self._driver.execute(_native(statement), params)
+        return self._driver
 
     @contextlib.asynccontextmanager
-    async def pipelined(self) -> AsyncIterator[None]:
+    async def pipelined(self, *, commit: bool = False) -> AsyncIterator[None]:
         """Writes whose results nobody waits for, sent together in one round trip (psycopg's
         pipeline mode) when the block ends; an error in any of them is raised there, and the
-        transaction is then aborted as it would be without the pipeline. Only writes belong here:
-        a read inside would wait for every statement before it."""
-        if self._driver is None:
-            self._driver = (await self.conn.get_raw_connection()).driver_connection
+        transaction is then aborted as it would be without the pipeline. Only writes belong here
+        (a read inside would wait for every statement before it), and each checks its own outcome
+        in the database. With `commit`, the COMMIT goes in the same round trip; the caller's
+        SQLAlchemy transaction then finds nothing left to commit."""
+        driver = await self._driver_connection()
         self._pipelined = True
         try:
-            async with self._driver.pipeline():
+            async with driver.pipeline():
                 yield
                 await self.flush_moves()
+                if commit:
+                    # As a statement: driver.commit() would sync on its own, a round trip more.
+                    # The driver reads the transaction's state from the server's answers, so
+                    # the caller's commit afterwards finds it ended and sends nothing.
+                    await driver.execute("COMMIT")
         finally:
             self._pipelined = False
-        checks, self._after_sync = self._after_sync, []
-        for check in checks:
-            await check()
 
     async def execute_write(self, statement: str, params: dict[str, Any]) -> None:
         """A write given as SQL text with :name parameters (e.g. the platform's outbox insert)."""
@@ -120,15 +128,25 @@ class LedgerRepository:
 
     # -- transactions and idempotency ---------------------------------------------------------
 
-    async def known_transactions(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
-        rows = await self._execute(
-            _sql(
-                "SELECT id, request_hash, outcome, result, journal_sequence, recorded_at FROM transactions "
-                "WHERE id = ANY(:ids)"
-            ),
-            {"ids": list(ids)},
+    async def known_and_awaiting(
+        self, ids: Sequence[uuid.UUID], *, awaiting: bool
+    ) -> tuple[dict[uuid.UUID, Any], dict[uuid.UUID, Any]]:
+        """A batch's one read, before it decides: which of its transaction ids name a recorded
+        transaction, and (with `awaiting`) a proposal awaiting its verdict. In one pipeline with
+        the transaction's BEGIN: one round trip."""
+        await self.flush_moves()
+        driver = await self._driver_connection()
+        params = {"ids": list(ids)}
+        async with driver.pipeline():
+            known = driver.cursor(row_factory=namedtuple_row)
+            await known.execute(_native(_KNOWN_SQL), params)
+            pending = driver.cursor(row_factory=namedtuple_row) if awaiting else None
+            if pending is not None:
+                await pending.execute(_native(_PENDING_SQL), params)
+        return (
+            {row.id: row for row in await known.fetchall()},
+            {row.id: row for row in await pending.fetchall()} if pending is not None else {},
         )
-        return {row.id: row for row in rows}
 
     # -- proposals awaiting the rules service's verdict (issue 5 saga) -----------------------
 
@@ -161,13 +179,6 @@ class LedgerRepository:
     async def reservations(self) -> list[tuple[uuid.UUID, dict[str, Any]]]:
         rows = await self._execute(_sql("SELECT id, reserved FROM proposals WHERE decided_at IS NULL"))
         return [(row.id, row.reserved) for row in rows]
-
-    async def pending_proposals(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
-        rows = await self._execute(
-            _sql(_PENDING_SQL),
-            {"ids": list(ids)},
-        )
-        return {row.id: row for row in rows}
 
     async def proposal(self, tx: uuid.UUID) -> Any:
         return await self._one(
@@ -431,7 +442,7 @@ class LedgerRepository:
         # exclusion constraint does not see rows this transaction deleted. The insert waits for
         # the delete (it reads its count) and inserts nothing unless every block to retire was live.
         # One JSON document per column set: psycopg adapts a JSON string far faster than many arrays.
-        cursor = await self._native_execute(
+        await self._native_execute(
             "WITH gone AS (DELETE FROM holdings WHERE block_id = ANY(CAST(:r AS bigint[])) RETURNING block_id), "
             "new AS (SELECT * FROM json_to_recordset(CAST(:created AS json)) AS u(id bigint, iss bigint, "
             "s bigint, f bigint, l bigint, a text, tx uuid, p bigint, stays boolean)), "
@@ -442,10 +453,14 @@ class LedgerRepository:
             "live AS (INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, "
             "last_serial) SELECT id, a, s, iss, f, l FROM new WHERE stays AND (SELECT count(*) FROM gone) = :n "
             "RETURNING 1) "
-            "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM live)",
+            # Checked in the statement, not in its answer: the COMMIT may be on its way already.
+            # The writer serializes all changes, so a block it holds as live must be live here too.
+            "SELECT moves_agree((SELECT count(*) FROM gone) = :n AND (SELECT count(*) FROM live) = :stays, "
+            "'a block to retire was not live; the batch is abandoned')",
             {
                 "r": was_live,
                 "n": len(was_live),
+                "stays": stays,
                 "created": _json(
                     [
                         {
@@ -465,16 +480,6 @@ class LedgerRepository:
                 "retired": _json([{"id": block_id, "tx": str(tx)} for block_id, tx in retired]),
             },
         )
-
-        async def check() -> None:
-            # The writer serializes all changes, so a block it holds as live must be live here too.
-            if tuple(await cursor.fetchone()) != (len(was_live), stays):
-                raise RuntimeError("a block to retire was not live; the batch is abandoned")
-
-        if self._pipelined:
-            self._after_sync.append(check)
-        else:
-            await check()
 
     # -- journal ------------------------------------------------------------------------------
 

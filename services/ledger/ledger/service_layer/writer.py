@@ -353,10 +353,9 @@ class LedgerWriter:
     async def _decide_all(
         self, conn: AsyncConnection, repo: LedgerRepository, proposals: list[Proposal], *, stamp: bool, savepoints: bool
     ) -> list[Any]:
-        known = await repo.known_transactions([p.transaction_id for p in proposals])
-        awaiting: dict[uuid.UUID, Any] = {}
-        if self._rules_verdicts:
-            awaiting = await repo.pending_proposals([p.transaction_id for p in proposals])
+        known, awaiting = await repo.known_and_awaiting(
+            [p.transaction_id for p in proposals], awaiting=self._rules_verdicts
+        )
         results: list[Any] = []
         entries: list[JournalEntry] = []
         events: list[tuple[str, Any]] = []
@@ -386,8 +385,9 @@ class LedgerWriter:
             results.append(outcome)
             entries.append(entry)
             events += tx_events
-        # The batch's writes need no answer but success: one round trip for all of them.
-        async with repo.pipelined():
+        # The batch's writes need no answer but success: one round trip for all of them and the
+        # COMMIT (each checks its own outcome in the database, so nothing wrong is committed).
+        async with repo.pipelined(commit=True):
             if entries:
                 await repo.flush_transactions()
                 await repo.append_journal(entries)
