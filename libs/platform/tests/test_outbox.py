@@ -191,3 +191,30 @@ async def test_relay_that_loses_its_connection_publishes_over_a_new_one(make_sch
     assert [e.payload["instance_id"] for e in seen] == ["1", "2"]
     # The kept connection was among those dropped: one iteration failed on it.
     assert any("outbox relay iteration failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_only_the_relay_holding_the_leader_lock_publishes(make_schema, infra, topic_prefix):
+    """One relay per service publishes at a time (its per-key order depends on it): while another
+    holds the leader lock, a relay publishes nothing and marks nothing, and it publishes every
+    row once the lock is free. The lock and the rows travel in one pipeline; the rows are read
+    after the lock is taken."""
+    engine = await make_schema("svc_a")
+    topic = f"{topic_prefix}.events"
+    async with engine.begin() as conn:
+        await add_events(conn, [(topic, heartbeat("k", i)) for i in range(1, 4)])
+    producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
+    try:
+        relay = await _relay(engine, infra, topic, producer)
+        await relay.check_topics()
+        async with engine.connect() as other:
+            # The other relay is in the middle of its batch: it holds the lock in its transaction.
+            await other.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('outbox-relay:svc_a', 0))"))
+            assert await relay.publish_batch() == 0
+            assert await count_rows(engine, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 3
+            await other.rollback()
+        assert await relay.publish_batch() == 3
+        assert await relay.publish_batch() == 0
+    finally:
+        await producer.stop()
+    seen = await read_topic(infra.kafka_bootstrap, topic, expected=3)
+    assert sorted(int(e.payload["instance_id"]) for e in seen) == [1, 2, 3]
