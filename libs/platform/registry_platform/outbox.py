@@ -168,7 +168,7 @@ class OutboxRelay:
         if conn is None:
             async with self._engine.connect() as own:
                 return await self.publish_batch(own)
-        raw = (await conn.get_raw_connection()).driver_connection
+        raw: Any = (await conn.get_raw_connection()).driver_connection
         try:
             return await self._publish(raw)
         except BaseException:
