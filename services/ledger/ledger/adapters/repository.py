@@ -132,8 +132,8 @@ class LedgerRepository:
         self, ids: Sequence[uuid.UUID], *, awaiting: bool
     ) -> tuple[dict[uuid.UUID, Any], dict[uuid.UUID, Any]]:
         """A batch's one read, before it decides: which of its transaction ids name a recorded
-        transaction, and (with `awaiting`) a proposal awaiting its verdict. In one pipeline with
-        the transaction's BEGIN: one round trip."""
+        transaction, and (with `awaiting`) a proposal awaiting its verdict. Both in one pipeline:
+        one round trip after the transaction's BEGIN (psycopg waits for that one on its own)."""
         await self.flush_moves()
         driver = await self._driver_connection()
         params = {"ids": list(ids)}
