@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import defaultdict
 
@@ -107,10 +108,10 @@ async def test_fifty_concurrent_writers_none_skipped_none_duplicated_in_order_pe
         assert sequence == list(range(1, len(sequence) + 1)), f"{key} out of commit order: {sequence[:20]}"
 
 
-async def test_recreated_topic_gets_retained_events_again(make_schema, infra, topic_prefix):
-    """An in-memory broker that lost a topic is refilled from the retained outbox rows."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
+@contextlib.asynccontextmanager
+async def _three_events_and_a_relay(make_schema, infra, topic_prefix):  # type: ignore[no-untyped-def]
+    """Three committed events of key "k" in svc_a's outbox, and a relay for their topic; on the way
+    out, each of them is on the topic exactly once."""
     engine = await make_schema("svc_a")
     topic = f"{topic_prefix}.events"
     async with engine.begin() as conn:
@@ -119,6 +120,18 @@ async def test_recreated_topic_gets_retained_events_again(make_schema, infra, to
     try:
         relay = await _relay(engine, infra, topic, producer)
         await relay.check_topics()
+        yield engine, relay, topic
+    finally:
+        await producer.stop()
+    seen = await read_topic(infra.kafka_bootstrap, topic, expected=3)
+    assert sorted(int(e.payload["instance_id"]) for e in seen) == [1, 2, 3]
+
+
+async def test_recreated_topic_gets_retained_events_again(make_schema, infra, topic_prefix):
+    """An in-memory broker that lost a topic is refilled from the retained outbox rows."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async with _three_events_and_a_relay(make_schema, infra, topic_prefix) as (_, relay, topic):
         assert await relay.publish_batch() == 3
         admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
         await admin.start()
@@ -126,10 +139,6 @@ async def test_recreated_topic_gets_retained_events_again(make_schema, infra, to
         await admin.close()
         assert await relay.check_topics() == 3
         assert await relay.publish_batch() == 3
-    finally:
-        await producer.stop()
-    seen = await read_topic(infra.kafka_bootstrap, topic, expected=3)
-    assert sorted(int(e.payload["instance_id"]) for e in seen) == [1, 2, 3]
 
 
 async def test_one_call_keeps_its_events_in_order_and_their_bytes_exact(make_schema, topic_prefix):
@@ -198,14 +207,7 @@ async def test_only_the_relay_holding_the_leader_lock_publishes(make_schema, inf
     holds the leader lock, a relay publishes nothing and marks nothing, and it publishes every
     row once the lock is free. The lock and the rows travel in one pipeline; the rows are read
     after the lock is taken."""
-    engine = await make_schema("svc_a")
-    topic = f"{topic_prefix}.events"
-    async with engine.begin() as conn:
-        await add_events(conn, [(topic, heartbeat("k", i)) for i in range(1, 4)])
-    producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
-    try:
-        relay = await _relay(engine, infra, topic, producer)
-        await relay.check_topics()
+    async with _three_events_and_a_relay(make_schema, infra, topic_prefix) as (engine, relay, _):
         async with engine.connect() as other:
             # The other relay is in the middle of its batch: it holds the lock in its transaction.
             await other.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('outbox-relay:svc_a', 0))"))
@@ -214,7 +216,3 @@ async def test_only_the_relay_holding_the_leader_lock_publishes(make_schema, inf
             await other.rollback()
         assert await relay.publish_batch() == 3
         assert await relay.publish_batch() == 0
-    finally:
-        await producer.stop()
-    seen = await read_topic(infra.kafka_bootstrap, topic, expected=3)
-    assert sorted(int(e.payload["instance_id"]) for e in seen) == [1, 2, 3]
