@@ -78,19 +78,20 @@ async def test_a6r52_moves_of_a_batch_are_written_before_the_next_statement(
         await engine.dispose()
 
 
-@pytest.mark.parametrize("pipelined", [False, True], ids=["one-by-one", "pipelined"])
-@pytest.mark.parametrize("not_live", ["retired", "unknown"])
+@pytest.mark.parametrize("sent", ["one-by-one", "pipelined", "pipelined-with-commit"])
+@pytest.mark.parametrize("not_live", ["retired", "unknown", "deleted"])
 async def test_a6r40_a_move_of_a_block_that_is_not_live_fails_and_nothing_of_it_stays(
-    ledger: LedgerClient, database_url: str, not_live: str, pipelined: bool
+    ledger: LedgerClient, database_url: str, not_live: str, sent: str
 ) -> None:
-    """Also when the move goes out in the writer's pipeline, where its result is checked only
-    once the pipeline has synced: the failure comes then, and the transaction is lost."""
+    """Also when the move goes out in the writer's pipeline with the COMMIT behind it: the
+    statement checks its own outcome (`moves_agree`), so it fails before the COMMIT runs, and
+    nothing of the transaction is committed."""
     accounts, block = await _issued_block(ledger)
     engine = db.create_engine(database_url, "ledger")
     try:
-        # The database refuses it (the block is unknown, or retired already) or the statement
-        # reports a holding that was not there to delete; either way the transaction is lost.
-        with pytest.raises(psycopg.IntegrityError, match=r"not live|violates|duplicate"):
+        # The block is unknown, retired already, or its holding is gone: the statement finds no
+        # holding to delete and refuses (`moves_agree`; for a deleted holding, nothing else would).
+        with pytest.raises(psycopg.IntegrityError, match="a block to retire was not live"):
             async with engine.begin() as conn:
                 repo = LedgerRepository(conn)
                 (held,) = (await repo.live_holdings()).overlapping(FIRST_SCOPE, block["first"], block["last"])
@@ -103,11 +104,14 @@ async def test_a6r40_a_move_of_a_block_that_is_not_live_fails_and_nothing_of_it_
                     )
                     await repo.flush_moves()
                     ghost = held.block_id
+                if not_live == "deleted":
+                    await conn.execute(text("DELETE FROM holdings WHERE block_id = :b"), {"b": held.block_id})
+                    ghost = held.block_id
                 move = repo.move_blocks(
                     [ghost], [_successor(10_001, held, accounts["gha_holding"], held.first, held.last)], uuid.uuid4()
                 )
-                if pipelined:
-                    async with repo.pipelined():
+                if sent != "one-by-one":
+                    async with repo.pipelined(commit=sent == "pipelined-with-commit"):
                         await move
                 else:
                     await move
