@@ -545,7 +545,7 @@ class LedgerWriter:
             0,
             proposal.proposed_at,
         )
-        envelope = self._envelope("rules.ProposalSubmitted", str(tx), payload)
+        envelope = self._envelope("rules.ProposalSubmitted", str(tx), payload, tx)
         return _Awaiting(digest, outcome), [(self._topic(saga.PROPOSALS_TOPIC), envelope)], None
 
     async def _record(
@@ -583,7 +583,8 @@ class LedgerWriter:
             recorded_at=entry.recorded_at,
         )
         outcome = Outcome(proposal.transaction_id, outcome_name, result, entry.sequence, entry.recorded_at)
-        events = [(self._topic(TRANSACTIONS_TOPIC), self._envelope(e.type, e.key, e.payload)) for e in ctx.events]
+        tx = proposal.transaction_id
+        events = [(self._topic(TRANSACTIONS_TOPIC), self._envelope(e.type, e.key, e.payload, tx)) for e in ctx.events]
         events.append(
             (
                 self._topic(JOURNAL_TOPIC),
@@ -598,18 +599,23 @@ class LedgerWriter:
                         "recorded_at": entry.recorded_at,
                         "body": entry.body,
                     },
+                    tx,
                 ),
             )
         )
         return outcome, entry, events
 
     @staticmethod
-    def _envelope(type: str, key: str, payload: dict[str, Any]) -> Any:
+    def _envelope(type: str, key: str, payload: dict[str, Any], tx: uuid.UUID) -> Any:
+        """An event of transaction `tx`. Its id is the correlation id of every event of that
+        transaction (the journal entry, what it changed, its proposal and, through causation, the
+        rules service's verdict), so a consumer can gather them."""
         return new_envelope(
             type=type,
             key=key,
             producer="ledger",
             payload={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in payload.items()},
+            correlation_id=tx,
         )
 
     # -- checkpoints ----------------------------------------------------------------------------

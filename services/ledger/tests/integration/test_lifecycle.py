@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from registry_contracts.envelope import EventEnvelope
 from registry_platform import db
 from registry_platform.auth import Grant
 
@@ -365,3 +366,39 @@ async def test_a6r57_issuance_codes_come_from_the_common_nomenclature(ledger: Le
         assert "known:" in refused.json()["error"]["message"]
     assert await ledger.balance(acc["issuance"]) == 0
     await ledger.ok({**base, "scope": SCOPE, "sectors": ["energy"], "activity_types": ["fuel_switch"]})
+
+
+async def test_a6r47_the_events_of_a_transaction_carry_its_id_as_their_correlation_id(
+    ledger: LedgerClient, database_url: str
+) -> None:
+    """Notify (A6R-47 step 5): a transaction's events (its journal entry, and what it changed) are
+    correlated by the transaction's id, so a consumer can gather them."""
+    accounts = await setup_registry(ledger)
+    issued = await issue(ledger, accounts["issuance"], 100)
+    moved = await ledger.ok(
+        {
+            "kind": "transfer_units",
+            "source": accounts["issuance"],
+            "destination": accounts["gha_holding"],
+            "units": {"selection": {"quantity": 40}},
+        }
+    )
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            bodies = (
+                (await conn.execute(text("SELECT body FROM outbox WHERE event_type LIKE 'ledger.%' ORDER BY id")))
+                .scalars()
+                .all()
+            )
+    finally:
+        await engine.dispose()
+    envelopes = [EventEnvelope.from_bytes(bytes(body)) for body in bodies]
+    journal = [e for e in envelopes if e.type == "ledger.JournalEntryAppended"]
+    for entry in journal:
+        assert str(entry.correlation_id) == entry.payload["body"]["transaction_id"]
+    transactions = {str(e.correlation_id) for e in journal}
+    assert {issued["transaction_id"], moved["transaction_id"]} <= transactions
+    changes = [e for e in envelopes if e.type != "ledger.JournalEntryAppended"]
+    assert changes and {str(e.correlation_id) for e in changes} <= transactions
+    assert {e.type for e in changes if str(e.correlation_id) == moved["transaction_id"]} != set()
