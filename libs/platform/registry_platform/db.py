@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -40,6 +41,20 @@ def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+async def driver_of(conn: AsyncConnection) -> Any:
+    """The psycopg connection under a SQLAlchemy one: for psycopg pipelines, which send several
+    statements and wait for their answers once."""
+    return (await conn.get_raw_connection()).driver_connection
+
+
+async def queue_commit(driver: Any) -> None:
+    """End the transaction in the current pipeline, in the same round trip as the statements before
+    it. As a statement: psycopg's `commit()` would sync on its own, a round trip more. psycopg reads
+    the transaction's state from the server's answers, so a later `commit()` finds it ended and
+    sends nothing."""
+    await driver.execute("COMMIT")
 
 
 class KeptConnection:

@@ -32,8 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, TEXT
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry_contracts.envelope import EventEnvelope
-from registry_platform import metrics
-from registry_platform.db import KeptConnection
+from registry_platform import db, metrics
 from registry_platform.kafka import TopicSpec, declare_topics
 
 log = logging.getLogger(__name__)
@@ -168,7 +167,7 @@ class OutboxRelay:
         if conn is None:
             async with self._engine.connect() as own:
                 return await self.publish_batch(own)
-        raw: Any = (await conn.get_raw_connection()).driver_connection
+        raw = await db.driver_of(conn)
         try:
             return await self._publish(raw)
         except BaseException:
@@ -195,8 +194,7 @@ class OutboxRelay:
             await asyncio.gather(*futures)
         async with raw.pipeline():
             await raw.execute(_MARK_SQL, {"ids": [row[0] for row in rows]})
-            # As a statement, in the same round trip (commit() would sync on its own).
-            await raw.execute("COMMIT")
+            await db.queue_commit(raw)
         metrics.OUTBOX_PUBLISHED.add(len(rows), {"schema": self._schema})
         return len(rows)
 
@@ -215,7 +213,7 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         next_check = 0.0
         idle = 0
-        kept = KeptConnection(self._engine)
+        kept = db.KeptConnection(self._engine)
         try:
             while not stop.is_set():
                 try:

@@ -20,6 +20,7 @@ from ledger.domain.journal import Checkpoint, JournalEntry
 from ledger.domain.live_holdings import Holding, LiveHoldings, NewBlock
 from ledger.domain.model import Account, AccountStatus, AccountType, SectionStatus
 from ledger.service_layer.commands import SerialScope
+from registry_platform import db
 
 
 @functools.lru_cache(maxsize=512)
@@ -88,7 +89,7 @@ class LedgerRepository:
 
     async def _driver_connection(self) -> Any:
         if self._driver is None:
-            self._driver = (await self.conn.get_raw_connection()).driver_connection
+            self._driver = await db.driver_of(self.conn)
         return self._driver
 
     @contextlib.asynccontextmanager
@@ -106,10 +107,7 @@ class LedgerRepository:
                 yield
                 await self.flush_moves()
                 if commit:
-                    # As a statement: driver.commit() would sync on its own, a round trip more.
-                    # The driver reads the transaction's state from the server's answers, so
-                    # the caller's commit afterwards finds it ended and sends nothing.
-                    await driver.execute("COMMIT")
+                    await db.queue_commit(driver)
         finally:
             self._pipelined = False
 
