@@ -77,6 +77,9 @@ async def start_producer(bootstrap: str, *, idempotent: bool) -> AIOKafkaProduce
         acks="all",
         enable_idempotence=idempotent,
         linger_ms=2,
+        # A partition's share of an outbox relay batch fits one record batch, well below the
+        # broker's message size limit (1 MiB by default).
+        max_batch_size=256 * 1024,
         request_timeout_ms=15_000,
     )
     await producer.start()

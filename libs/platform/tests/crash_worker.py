@@ -27,6 +27,18 @@ async def record(conn: AsyncConnection, envelope: EventEnvelope) -> None:
     await conn.execute(text("INSERT INTO received (event_id) VALUES (:e)"), {"e": envelope.event_id})
 
 
+class SlowToMark(OutboxRelay):
+    """A relay that waits a moment between the broker's acknowledgement and marking the rows
+    published: the window in which a real crash republishes a batch, wide enough for the test to
+    kill it there."""
+
+    async def _send(self, rows: Any) -> Any:
+        sent = await super()._send(rows)
+        await asyncio.gather(*sent)
+        await asyncio.sleep(0.05)
+        return sent
+
+
 class KillAfter(InboxConsumer):
     def __init__(self, kill_after: int, **kw: Any) -> None:
         super().__init__(**kw)
@@ -45,7 +57,7 @@ async def main(role: str, url: str, bootstrap: str, topic: str, kill_after: int)
     producer = await kafka.start_producer(bootstrap, idempotent=False)
     if role == "relay":
         engine = db.create_engine(url, "svc_a")
-        relay = OutboxRelay(
+        relay = SlowToMark(
             engine=engine,
             schema="svc_a",
             producer=producer,

@@ -8,8 +8,10 @@ import random
 from collections import defaultdict
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 
+from registry_contracts.envelope import EventEnvelope
 from registry_platform import kafka
 from registry_platform.kafka import TopicSpec
 from registry_platform.outbox import OutboxRelay, add_events
@@ -106,6 +108,47 @@ async def test_fifty_concurrent_writers_none_skipped_none_duplicated_in_order_pe
         order[e.key].append(int(e.payload["instance_id"]))
     for key, sequence in order.items():
         assert sequence == list(range(1, len(sequence) + 1)), f"{key} out of commit order: {sequence[:20]}"
+
+
+async def test_relay_puts_each_key_where_send_would_and_keeps_its_order_across_full_batches(
+    make_schema, infra, topic_prefix
+):
+    """The relay hands the producer whole record batches, one per partition: each key lands on the
+    partition `send(key=...)` picks (the Java client's murmur2, so every Kafka client agrees), and
+    when a partition's batch is full it is sent first, so each key's events keep their id order."""
+    engine = await make_schema("svc_a")
+    topic, probe = f"{topic_prefix}.events", f"{topic_prefix}.probe"
+    keys = [f"account-{i}" for i in range(12)]
+    async with engine.begin() as conn:
+        await add_events(conn, [(topic, heartbeat(keys[i % len(keys)], i // len(keys))) for i in range(240)])
+    # Small record batches: one relay batch fills several per partition.
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, max_batch_size=2048, linger_ms=2)
+    await producer.start()
+    try:
+        await kafka.declare_topics(infra.kafka_bootstrap, [TopicSpec(probe)])
+        expected = {k: (await producer.send_and_wait(probe, b"probe", key=k.encode())).partition for k in keys}
+        assert len(set(expected.values())) > 1, "the keys should spread over partitions"
+        relay = await _relay(engine, infra, topic, producer, batch_size=500)
+        await relay.check_topics()
+        assert await relay.publish_batch() == 240
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(3)])
+        per_key: dict[str, list[int]] = defaultdict(list)
+        for _ in range(100):
+            for tp, records in (await consumer.getmany(timeout_ms=200)).items():
+                for record in records:
+                    event = EventEnvelope.from_bytes(record.value)
+                    assert tp.partition == expected[event.key], f"{event.key} on partition {tp.partition}"
+                    per_key[event.key].append(int(event.payload["instance_id"]))
+            if sum(map(len, per_key.values())) == 240:
+                break
+    finally:
+        await consumer.stop()
+    assert per_key == {k: list(range(20)) for k in keys}
 
 
 @contextlib.asynccontextmanager
