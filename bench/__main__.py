@@ -71,10 +71,13 @@ async def measure_scale(stack: Stack, cfg: BenchConfig, blocks: int, *, fragment
             f"{_scale_name(blocks)}: {out['closed_1']['transfers_per_s']}/s; "
             f"{cfg.clients} clients for {cfg.seconds:.0f} s"
         )
-        cpu_before = stack.cpu(proc)
+        cpu_before, started = stack.cpu(proc), time.monotonic()
         peak = await closed_loop(base_url, holding, clients=cfg.clients, seconds=cfg.seconds, max_quantity=q)
+        cpu_after = stack.cpu(proc)
         out["closed_peak"] = peak.summary()
-        out["cpu_ms_per_transfer"] = cpu_before.per_operation_ms(stack.cpu(proc), peak.answered)
+        out["cpu_ms_per_transfer"] = cpu_before.per_operation_ms(cpu_after, peak.answered)
+        # The ledger's one event loop runs the writer, HTTP and the relay: near 1.0 it is the bound.
+        out["ledger_busy_share"] = round((cpu_after.ledger - cpu_before.ledger) / (time.monotonic() - started), 2)
         rate = 0.8 * peak.rate
         say(f"{_scale_name(blocks)}: peak {peak.rate:.1f}/s; open loop at {rate:.1f}/s for {cfg.seconds:.0f} s")
         opened = (

@@ -191,15 +191,27 @@ def _cpu_table(report: dict[str, Any]) -> list[str]:
     if not reference or not measured:
         return []
     parts = ["ledger", "postgres", "broker", "client", "total"]
-    rows: list[list[Any]] = [["pgbench transaction (reference)", *(reference.get(p, 0.0) for p in parts), "1.00x"]]
+    rows: list[list[Any]] = [["pgbench transaction (reference)", *(reference.get(p, 0.0) for p in parts), "1.00x", ""]]
     clients = report["config"]["clients"]
     for name, cpu in measured:
         ratio = cpu["total"] / reference["total"] if reference["total"] else float("nan")
-        rows.append([f"transfer, {name} blocks, {clients} clients", *(cpu[p] for p in parts), f"{ratio:.2f}x"])
+        busy = report["scales"][name].get("ledger_busy_share")
+        rows.append(
+            [
+                f"transfer, {name} blocks, {clients} clients",
+                *(cpu[p] for p in parts),
+                f"{ratio:.2f}x",
+                "" if busy is None else f"{busy:.0%}",
+            ]
+        )
     cores = report["environment"]["cpus"]
     return [
         f"CPU per operation, ms (all processes on this machine's {cores} cores; client = load generator or pgbench)",
-        _table(["operation", *parts, "total vs pgbench"], [[r[0], *(_ms(v) for v in r[1:-1]), r[-1]] for r in rows]),
+        _table(
+            ["operation", *parts, "total vs pgbench", "ledger process busy"],
+            [[r[0], *(_ms(v) for v in r[1:-2]), *r[-2:]] for r in rows],
+        ),
+        "The ledger process is one event loop (writer, HTTP, relay): busy near 100% of one core, it is the bound.",
         "",
     ]
 
