@@ -59,8 +59,10 @@ class EventEnvelope(BaseModel):
         return value
 
     def to_bytes(self) -> bytes:
-        """Canonical JSON (RFC 8785), so equal envelopes are byte-identical on the wire."""
-        return canonical_json(self.model_dump(mode="json"))
+        """Canonical JSON (RFC 8785), so equal envelopes are byte-identical on the wire. The
+        payload goes as it is (canonical JSON writes its values as Pydantic would) rather than
+        through a copy by `model_dump`, which cost more than the rest of the envelope."""
+        return canonical_json({**self.model_dump(mode="json", exclude={"payload"}), "payload": self.payload})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:

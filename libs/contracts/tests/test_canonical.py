@@ -11,7 +11,7 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_contracts.canonical import canonical_json, domain_hash, domain_hash_hex
+from registry_contracts.canonical import canonical_json, domain_hash, domain_hash_hex, to_jsonable
 
 
 def test_a6r21_rfc8785_numbers_strings_literals_vector() -> None:
@@ -111,6 +111,34 @@ def test_a6r21_fast_path_is_byte_identical_to_the_reference_encoder(document: ob
     """The orjson fast path must never differ from RFC 8785 (A6R-21: hashes must be reproducible)."""
     try:
         reference = rfc8785.dumps(document)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises((rfc8785.CanonicalizationError, UnicodeEncodeError)):
+            canonical_json(document)
+        return
+    assert canonical_json(document) == reference
+
+
+registry_documents = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.datetimes(timezones=st.just(UTC))
+    | st.uuids(),
+    lambda children: st.lists(children, max_size=4).map(tuple)
+    | st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(registry_documents)
+def test_a6r21_documents_beyond_plain_json_types_match_the_reference_encoder_too(document: object) -> None:
+    """Timestamps, ids, tuples, floats and integers beyond 2**53 leave the plain fast path: the
+    result is still RFC 8785's encoding of the converted document, or its refusal."""
+    try:
+        reference = rfc8785.dumps(to_jsonable(document))
     except rfc8785.CanonicalizationError:
         with pytest.raises((rfc8785.CanonicalizationError, UnicodeEncodeError)):
             canonical_json(document)

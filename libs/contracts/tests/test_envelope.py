@@ -1,6 +1,7 @@
 """The event envelope: events carrying the journal and transactions must be exact and unambiguous (A6R-48)."""
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -34,6 +35,17 @@ def test_a6r48_event_id_is_a_fresh_uuidv7() -> None:
     first, second = new_event_id(), new_event_id()
     assert first.version == 7 and first != second
     assert envelope().event_id.version == 7
+
+
+def test_a6r48_event_ids_sort_in_creation_order_and_keep_to_the_clock() -> None:
+    """Thousands of ids within a few milliseconds: each greater than the one before, all
+    distinct, RFC 9562 version and variant, and their timestamps no further ahead of the clock
+    than 4,096 ids per millisecond can push them."""
+    ids = [new_event_id() for _ in range(20_000)]
+    after_ms = time.time_ns() // 1_000_000
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert ids[-1].int >> 80 <= after_ms + len(ids) // 4096
 
 
 def test_a6r48_envelope_roundtrip_through_bytes() -> None:
