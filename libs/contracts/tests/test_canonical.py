@@ -126,9 +126,11 @@ registry_documents = st.recursive(
     | st.text()
     | st.datetimes(timezones=st.just(UTC))
     | st.uuids(),
-    lambda children: st.lists(children, max_size=4).map(tuple)
-    | st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4).map(tuple)
+        | st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
     max_leaves=20,
 )
 

@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -49,6 +50,22 @@ async def driver_of(conn: AsyncConnection) -> Any:
     return (await conn.get_raw_connection()).driver_connection
 
 
+async def queue_begin(driver: Any) -> None:
+    """Open a transaction in the current pipeline, in the same round trip as the statements after
+    it. Only on a connection in autocommit mode (a `KeptConnection`'s): on any other, psycopg opens
+    the transaction itself before the first statement and waits for the answer, a round trip more
+    (and a BEGIN of ours would then be a second one)."""
+    if not driver.autocommit:
+        raise RuntimeError("queue_begin needs a connection in autocommit mode (a KeptConnection's)")
+    await driver.execute("BEGIN")
+
+
+def in_transaction(driver: Any) -> bool:
+    """Whether a statement sent now runs in an open transaction: always on a connection psycopg
+    manages, on an autocommit one only after a BEGIN (anything queued in a pipeline counts)."""
+    return not driver.autocommit or driver.info.transaction_status != TransactionStatus.IDLE
+
+
 async def queue_commit(driver: Any) -> None:
     """End the transaction in the current pipeline, in the same round trip as the statements before
     it. As a statement: psycopg's `commit()` would sync on its own, a round trip more. psycopg reads
@@ -62,7 +79,12 @@ class KeptConnection:
     transactions (the ledger's writer, the outbox relay): no pool checkout and liveness ping each
     time. After any failure the owner `discard`s it, and the next `get` opens a fresh one.
     Discarded connections are invalidated, not returned to the pool: they may be broken, and what
-    `setup` set on the session must not reach the pool's other users."""
+    `setup` set on the session must not reach the pool's other users.
+
+    The driver's connection is in autocommit mode: the owner opens each transaction with
+    `queue_begin` in its first pipeline and ends it with `queue_commit`, so a short transaction
+    waits for PostgreSQL once per pipeline and not also for its BEGIN. A statement sent outside
+    such a transaction commits on its own; `in_transaction` lets writers refuse that."""
 
     def __init__(self, engine: AsyncEngine, setup: Callable[[AsyncConnection], Awaitable[None]] | None = None) -> None:
         self._engine = engine
@@ -72,6 +94,7 @@ class KeptConnection:
     async def get(self) -> AsyncConnection:
         if self._conn is None:
             conn = await self._engine.connect()
+            await (await driver_of(conn)).set_autocommit(True)
             if self._setup is not None:
                 await self._setup(conn)
                 await conn.commit()

@@ -259,3 +259,56 @@ async def test_only_the_relay_holding_the_leader_lock_publishes(make_schema, inf
             await other.rollback()
         assert await relay.publish_batch() == 3
         assert await relay.publish_batch() == 0
+
+
+async def test_a_relay_batch_waits_for_postgresql_twice_and_holds_its_lock_while_it_sends(
+    make_schema, infra, topic_prefix, monkeypatch
+):
+    """A batch of the relay: BEGIN, leader lock and rows in one round trip; mark and COMMIT in
+    another (its kept connection is in autocommit mode and sends its own BEGIN, which psycopg would
+    otherwise send and wait for alone). The leader lock is held while the broker gets the rows:
+    the lock, the read and the mark are one transaction."""
+    from psycopg._pipeline_base import BasePipeline
+
+    engine = await make_schema("svc_a")
+    topic = f"{topic_prefix}.events"
+    async with engine.begin() as conn:
+        await add_events(conn, [(topic, heartbeat("k", n)) for n in range(3)])
+    syncs = 0
+    enqueue_sync = BasePipeline._enqueue_sync
+
+    def counting_sync(self):  # type: ignore[no-untyped-def]
+        nonlocal syncs
+        syncs += 1
+        enqueue_sync(self)
+
+    producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
+    try:
+        relay = await _relay(engine, infra, topic, producer)
+        await relay.check_topics()
+        held: list[int] = []
+        send = relay._send
+
+        async def noting_send(rows):  # type: ignore[no-untyped-def]
+            async with engine.connect() as other:
+                held.append(
+                    await other.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                            "AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('outbox-relay:svc_a', 0)"
+                        )
+                    )
+                )
+            return await send(rows)
+
+        monkeypatch.setattr(relay, "_send", noting_send)
+        monkeypatch.setattr(BasePipeline, "_enqueue_sync", counting_sync)
+        assert await relay.publish_batch() == 3
+        assert syncs == 2
+        assert held == [1]
+    finally:
+        await producer.stop()
+    async with engine.connect() as conn:
+        unpublished = await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+    assert unpublished == 0
+    assert len(await read_topic(infra.kafka_bootstrap, topic, expected=3)) == 3

@@ -80,12 +80,20 @@ class LedgerRepository:
 
     async def _execute(self, statement: Any, params: Any = None) -> Any:
         await self.flush_moves()
+        await self._in_transaction()
         if self._pipelined:
             return await self._native_execute(statement.text, params or {})
         return await self.conn.execute(statement, params)
 
     async def _native_execute(self, statement: str, params: dict[str, Any]) -> Any:
+        await self._in_transaction()
         return await (await self._driver_connection()).execute(_native(statement), params)
+
+    async def _in_transaction(self) -> None:
+        # The writer's connection commits each statement on its own until its batch's BEGIN:
+        # nothing of a batch may run before it (see db.KeptConnection).
+        if not db.in_transaction(await self._driver_connection()):
+            raise RuntimeError("a statement outside the batch's transaction; begin the batch first")
 
     async def _driver_connection(self) -> Any:
         if self._driver is None:
@@ -93,17 +101,19 @@ class LedgerRepository:
         return self._driver
 
     @contextlib.asynccontextmanager
-    async def pipelined(self, *, commit: bool = False) -> AsyncIterator[None]:
+    async def pipelined(self, *, begin: bool = False, commit: bool = False) -> AsyncIterator[None]:
         """Writes whose results nobody waits for, sent together in one round trip (psycopg's
         pipeline mode) when the block ends; an error in any of them is raised there, and the
         transaction is then aborted as it would be without the pipeline. Only writes belong here
         (a read inside would wait for every statement before it), and each checks its own outcome
-        in the database. With `commit`, the COMMIT goes in the same round trip; the caller's
-        SQLAlchemy transaction then finds nothing left to commit."""
+        in the database. With `begin` and `commit`, the BEGIN and the COMMIT go in the same round
+        trip; the caller's SQLAlchemy transaction then finds nothing left to commit."""
         driver = await self._driver_connection()
         self._pipelined = True
         try:
             async with driver.pipeline():
+                if begin:
+                    await db.queue_begin(driver)
                 yield
                 await self.flush_moves()
                 if commit:
@@ -126,16 +136,17 @@ class LedgerRepository:
 
     # -- transactions and idempotency ---------------------------------------------------------
 
-    async def known_and_awaiting(
+    async def begin_batch(
         self, ids: Sequence[uuid.UUID], *, awaiting: bool
     ) -> tuple[dict[uuid.UUID, Any], dict[uuid.UUID, Any]]:
-        """A batch's one read, before it decides: which of its transaction ids name a recorded
-        transaction, and (with `awaiting`) a proposal awaiting its verdict. Both in one pipeline:
-        one round trip after the transaction's BEGIN (psycopg waits for that one on its own)."""
+        """A batch's BEGIN and its one read, before it decides: which of its transaction ids name
+        a recorded transaction, and (with `awaiting`) a proposal awaiting its verdict. All in one
+        pipeline: one round trip."""
         await self.flush_moves()
         driver = await self._driver_connection()
         params = {"ids": list(ids)}
         async with driver.pipeline():
+            await db.queue_begin(driver)
             known = driver.cursor(row_factory=namedtuple_row)
             await known.execute(_native(_KNOWN_SQL), params)
             pending = driver.cursor(row_factory=namedtuple_row) if awaiting else None

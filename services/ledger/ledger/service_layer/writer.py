@@ -353,9 +353,7 @@ class LedgerWriter:
     async def _decide_all(
         self, conn: AsyncConnection, repo: LedgerRepository, proposals: list[Proposal], *, stamp: bool, savepoints: bool
     ) -> list[Any]:
-        known, awaiting = await repo.known_and_awaiting(
-            [p.transaction_id for p in proposals], awaiting=self._rules_verdicts
-        )
+        known, awaiting = await repo.begin_batch([p.transaction_id for p in proposals], awaiting=self._rules_verdicts)
         results: list[Any] = []
         entries: list[JournalEntry] = []
         events: list[tuple[str, Any]] = []
@@ -633,9 +631,10 @@ class LedgerWriter:
         size, at = self._last_checkpoint
         if self.frontier.size > size and time.monotonic() - at >= self._checkpoint_seconds:
             conn = await self._conn.get()
+            repo = LedgerRepository(conn)
             try:
-                async with conn.begin():
-                    await self._checkpoint_if_due(LedgerRepository(conn), 0)
+                async with conn.begin(), repo.pipelined(begin=True, commit=True):
+                    await self._checkpoint_if_due(repo, 0)
             except BaseException:
                 await self._conn.discard()
                 raise
