@@ -25,6 +25,7 @@ class BenchConfig:
     small_blocks: int  # live blocks of the small scale
     large_blocks: int  # live blocks of the large scale
     clients: int  # concurrent clients of the peak measurement (and pgbench's -c)
+    cost_rounds: int  # rounds of the side-by-side comparison of the two scales
     pgbench_scale: int
     pg_port: int  # preferred port of the dedicated cluster (the next free one below 32768 is used)
     max_quantity: int  # implicit transfers move 1..max_quantity units
@@ -41,6 +42,7 @@ class BenchConfig:
             small_blocks=_int("BENCH_SMALL_BLOCKS", 10_000),
             large_blocks=_int("BENCH_LARGE_BLOCKS", 1_000_000),
             clients=_int("BENCH_CLIENTS", 16),
+            cost_rounds=_int("BENCH_COST_ROUNDS", 4),
             pgbench_scale=_int("BENCH_PGBENCH_SCALE", 16),
             pg_port=_int("BENCH_PG_PORT", 26432),
             max_quantity=_int("BENCH_MAX_QUANTITY", 50),

@@ -79,7 +79,10 @@ class Stack:
         with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
-        return str(postgres.url(self.pg_port, name))
+        return self.url(name)
+
+    def url(self, database: str) -> str:
+        return str(postgres.url(self.pg_port, database))
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
