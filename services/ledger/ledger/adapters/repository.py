@@ -80,9 +80,9 @@ class LedgerRepository:
 
     async def _execute(self, statement: Any, params: Any = None) -> Any:
         await self.flush_moves()
-        await self._in_transaction()
         if self._pipelined:
             return await self._native_execute(statement.text, params or {})
+        await self._in_transaction()
         return await self.conn.execute(statement, params)
 
     async def _native_execute(self, statement: str, params: dict[str, Any]) -> Any:
