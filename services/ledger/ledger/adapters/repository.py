@@ -6,7 +6,7 @@ import contextlib
 import functools
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -60,12 +60,8 @@ _PENDING_SQL = (
 
 
 class LedgerRepository:
-    def __init__(self, conn: AsyncConnection, *, after: Awaitable[None] | None = None) -> None:
+    def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
-        # The previous batch's commit, still under way on another connection while this batch is
-        # decided: every statement but `begin_batch`'s read waits for it, so it sees that batch's
-        # writes and follows them.
-        self._after = after
         # Counts writes, so the writer knows whether a refused proposal left anything behind.
         self.writes = 0
         self._pending_transactions: list[dict[str, Any]] = []
@@ -94,9 +90,6 @@ class LedgerRepository:
         return await (await self._driver_connection()).execute(_native(statement), params)
 
     async def _in_transaction(self) -> None:
-        if self._after is not None:
-            await self._after
-            self._after = None
         # The writer's connection commits each statement on its own until its batch's BEGIN:
         # nothing of a batch may run before it (see db.KeptConnection).
         if not db.in_transaction(await self._driver_connection()):

@@ -118,8 +118,6 @@ class LiveHoldings:
                     raise InvariantViolation(f"blocks {before} and {after} of scope {scope_id} overlap")
         # (retired, created) per change since the last `forget`, for `rollback`.
         self._undo: list[tuple[list[Holding], list[Holding]]] = []
-        # Changes before this mark are committed and no longer kept in `_undo`.
-        self._forgotten = 0
 
     def __len__(self) -> int:
         return len(self._blocks)
@@ -189,26 +187,20 @@ class LiveHoldings:
         self._undo.append((retired, added))
 
     def mark(self) -> int:
-        """A point to roll back to. Marks stay valid while older changes are forgotten, so a batch
-        can be decided while the one before it commits."""
-        return self._forgotten + len(self._undo)
+        return len(self._undo)
 
     def rollback(self, mark: int) -> None:
         """Undo every change made since `mark`, latest first."""
-        if mark < self._forgotten:
-            raise InvariantViolation(f"changes before {self._forgotten} are committed; cannot roll back to {mark}")
-        while self.mark() > mark:
+        while len(self._undo) > mark:
             retired, added = self._undo.pop()
             for h in added:
                 self._remove(h)
             for h in retired:
                 self._add(h)
 
-    def forget(self, upto: int | None = None) -> None:
-        """The changes before `upto` (all, by default) are committed: they can no longer be undone."""
-        upto = self.mark() if upto is None else upto
-        del self._undo[: upto - self._forgotten]
-        self._forgotten = max(self._forgotten, upto)
+    def forget(self) -> None:
+        """The changes are committed: they can no longer be undone."""
+        self._undo.clear()
 
     def _add(self, h: Holding) -> None:
         self._blocks[h.block_id] = _row(h)

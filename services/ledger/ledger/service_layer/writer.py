@@ -8,16 +8,10 @@ keeps throughput up when many clients transfer at once (ARCHITECTURE.md §2, A6R
 Each proposal runs in its own savepoint: a rejected proposal rolls back to nothing and is then
 recorded as rejected, with its full input and the rule that refused it (A6R-47). A batch is
 acknowledged only after its commit, so a crash loses no acknowledged transaction and leaves no
-partial one.
-
-While a batch commits, the next one is decided (`run`): in memory, on the state the committing
-batch leaves, on a second connection whose statements wait for that commit. It commits only after
-that one; if that one fails, both are undone and run again one by one.
-
-Only one writer runs per database: it holds an advisory lock for its lifetime. Should that lock be
-lost with its connection while another writer starts, the journal fences them: both would append
-the same next sequence, the primary key admits one, and the other's batch fails and reloads its
-state from the database before it decides anything again.
+partial one. Only one writer runs per database: it holds an advisory lock for its lifetime. Should
+that lock be lost with its connection while another writer starts, the journal fences them: both
+would append the same next sequence, the primary key admits one, and the other's batch fails and
+reloads its state from the database before it decides anything again.
 """
 
 from __future__ import annotations
@@ -35,11 +29,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger.adapters.repository import LedgerRepository
 from ledger.domain.errors import DomainError, RuleRefused
-from ledger.domain.journal import Checkpoint, JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
+from ledger.domain.journal import JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
 from ledger.domain.live_holdings import LiveHoldings, Piece, select_implicit
 from ledger.service_layer import configuration, saga, units
 from ledger.service_layer.commands import Selection
@@ -126,40 +120,6 @@ class _Pending:
     future: asyncio.Future[Outcome]
 
 
-@dataclass
-class _Decided:
-    """A batch decided in memory whose writes are not committed yet."""
-
-    pending: list[_Pending]
-    results: list[Any]
-    # Its own transactions and proposals, for repeats in the batch decided while it commits.
-    known: dict[uuid.UUID, _Known]
-    awaiting: dict[uuid.UUID, _Awaiting]
-    kept: db.KeptConnection
-    conn: AsyncConnection
-    transaction: AsyncTransaction
-    repo: LedgerRepository
-    entries: list[JournalEntry]
-    events: list[tuple[str, Any]]
-    checkpoint: Checkpoint | None
-    undo: _Undo
-    # The live holdings' mark once it was decided: its changes are below it.
-    mark: int
-    committed: asyncio.Task[None] | None = None
-
-
-@dataclass
-class _Undo:
-    """The writer's memory before a batch, to go back to if the batch fails."""
-
-    head: JournalHead
-    frontier: MerkleFrontier
-    counters: Counters
-    catalogue: Catalogue
-    mark: int
-    last_checkpoint: tuple[int, float]
-
-
 class LedgerWriter:
     def __init__(
         self,
@@ -193,9 +153,8 @@ class LedgerWriter:
         self._between_batches = asyncio.Lock()
         self._last_checkpoint = (0, time.monotonic())
         self._lock_conn: AsyncConnection | None = None
-        # Kept from batch to batch, two so that a batch can be decided while the last one commits;
-        # a batch that fails discards its connection, and the next opens a fresh one.
-        self._kept = (db.KeptConnection(engine, setup=_generic_plans), db.KeptConnection(engine, setup=_generic_plans))
+        # Kept from batch to batch; a batch that fails discards it, and the next opens a fresh one.
+        self._conn = db.KeptConnection(engine, setup=_generic_plans)
         self.ready = asyncio.Event()
         self._rules_verdicts = rules_verdicts
         self._verdict_deadline = verdict_deadline
@@ -244,8 +203,7 @@ class LedgerWriter:
         gc.freeze()
 
     async def close(self) -> None:
-        for kept in self._kept:
-            await kept.discard()
+        await self._conn.discard()
         if self._lock_conn is not None:
             await self._lock_conn.close()
             self._lock_conn = None
@@ -315,98 +273,44 @@ class LedgerWriter:
         await self.acquire_leadership()
         await self.load()
         self.ready.set()
-        committing: _Decided | None = None
         try:
             while not stop.is_set():
-                if committing is not None and self._queue.empty():
-                    # Whichever comes first: the commit (answer its clients at once) or a proposal.
-                    arrival = asyncio.ensure_future(self._queue.get())
-                    commit = committing.committed
-                    assert commit is not None
-                    await asyncio.wait((arrival, commit), return_when=asyncio.FIRST_COMPLETED)
-                    if commit.done():
-                        await self._settle(committing)
-                        committing = None
-                    if not arrival.done():
-                        arrival.cancel()  # a cancelled get leaves its proposal in the queue
-                        continue
-                    first = arrival.result()
-                elif committing is None:
-                    try:
-                        first = await asyncio.wait_for(self._queue.get(), timeout=1.0)
-                    except TimeoutError:
-                        await self._maybe_checkpoint_idle()
-                        continue
-                else:
-                    first = self._queue.get_nowait()
+                try:
+                    first = await asyncio.wait_for(self._queue.get(), timeout=1.0)
+                except TimeoutError:
+                    await self._maybe_checkpoint_idle()
+                    continue
                 batch = [first]
                 while len(batch) < self._max_batch and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
-                committing = await self._next(batch, committing)
+                async with self._between_batches:
+                    await self._process(batch)
         finally:
-            try:
-                if committing is not None:
-                    await self._settle(committing)
-            finally:
-                await self.close()
+            await self.close()
 
-    async def _next(self, batch: list[_Pending], committing: _Decided | None) -> _Decided | None:
-        """Decide `batch` while `committing` commits, then start its own commit once that one is
-        done. Returns the batch now committing, if any."""
-        decided: _Decided | None = None
+    async def _process(self, batch: list[_Pending]) -> None:
         try:
-            async with self._between_batches:
-                decided = await self._decide_batch([p.proposal for p in batch], pending=batch, after=committing)
+            outcomes = await self.apply([p.proposal for p in batch])
         except Exception:
+            # Something no proposal should cause (a defect, or the database away): nothing of the
+            # batch was committed. Retry each proposal alone so one cannot sink the others.
             log.exception("batch of %d failed; retrying one by one", len(batch))
-        if committing is not None and not await self._settle(committing, then=decided):
-            # `batch` was decided on what failed to commit: it was undone with it.
-            await self._alone(batch)
-            return None
-        if decided is None:
-            await self._alone(batch)
-            return None
-        decided.committed = asyncio.create_task(self._commit(decided))
-        return decided
-
-    async def _settle(self, decided: _Decided, *, then: _Decided | None = None) -> bool:
-        """Wait for a batch's commit and answer its proposals. If the commit failed, undo the
-        batch and `then`, the one decided on top of it, and run the batch again one by one."""
-        assert decided.committed is not None
-        try:
-            await decided.committed
-        except Exception:
-            log.exception("commit of a batch of %d failed; retrying one by one", len(decided.pending))
-            if then is not None:
-                await then.kept.discard()
-            self._restore(decided.undo)
-            await self._alone(decided.pending)
-            return False
-        self.live.forget(decided.mark)
-        self._answer(decided.pending, decided.results)
-        return True
-
-    async def _alone(self, batch: list[_Pending]) -> None:
-        """Something no proposal should cause (a defect, or the database away) stopped a batch:
-        nothing of it was committed. Run each proposal alone so one cannot sink the others."""
-        await self.load()
-        for pending in batch:
-            try:
-                (outcome,) = await self.apply([pending.proposal])
-            except Exception as exc:
-                await self.load()
-                if not pending.future.done():
-                    pending.future.set_exception(exc)
-            else:
-                self._answer([pending], [outcome])
-
-    def _answer(self, batch: list[_Pending], outcomes: list[Any]) -> None:
-        """Committed: answer the clients, and those waiting for a decision."""
+            await self.load()
+            for pending in batch:
+                try:
+                    (outcome,) = await self.apply([pending.proposal])
+                except Exception as exc:
+                    await self.load()
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+                else:
+                    if not pending.future.done():
+                        pending.future.set_result(outcome)
+            return
         self._on_commit()
         for pending, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                if not pending.future.done():
-                    pending.future.set_exception(outcome)
+                pending.future.set_exception(outcome)
             elif not pending.future.done():
                 pending.future.set_result(outcome)
             if isinstance(outcome, Outcome) and outcome.outcome != "proposed":
@@ -417,133 +321,39 @@ class LedgerWriter:
     async def apply(self, proposals: list[Proposal], *, stamp: bool = True) -> list[Any]:
         """Decide and record proposals in one database transaction; return an Outcome (or an
         IdempotencyConflict) per proposal. With `stamp`, proposals get the writer's clock;
-        replay passes the recorded instants instead."""
-        decided = await self._decide_batch(proposals, stamp=stamp)
-        try:
-            await self._commit(decided)
-        except BaseException:
-            self._restore(decided.undo)
-            raise
-        self.live.forget(decided.mark)
-        return decided.results
+        replay passes the recorded instants instead.
 
-    async def _decide_batch(
-        self,
-        proposals: list[Proposal],
-        *,
-        stamp: bool = True,
-        pending: list[_Pending] | None = None,
-        after: _Decided | None = None,
-    ) -> _Decided:
-        """Handlers check everything before they write, so a refusal normally has nothing to undo
+        Handlers check everything before they write, so a refusal normally has nothing to undo
         and needs no savepoint (two round trips saved per transaction). If a refusal comes after
-        a write, the batch is abandoned and decided again with a savepoint around every proposal."""
+        a write, the batch is abandoned and run again with a savepoint around every proposal."""
         try:
-            return await self._decide_on(proposals, stamp, False, pending, after)
+            return await self._apply(proposals, stamp=stamp, savepoints=False)
         except _RefusedAfterWrite:
-            return await self._decide_on(proposals, stamp, True, pending, after)
+            return await self._apply(proposals, stamp=stamp, savepoints=True)
 
-    async def _decide_on(
-        self,
-        proposals: list[Proposal],
-        stamp: bool,
-        savepoints: bool,
-        pending: list[_Pending] | None,
-        after: _Decided | None,
-    ) -> _Decided:
-        undo = _Undo(
-            replace(self.head),
-            self._copy_frontier(),
-            replace(self.counters),
-            self.catalogue.copy(),
-            self.live.mark(),
-            self._last_checkpoint,
-        )
-        # Not the connection the batch before is committing on.
-        kept = self._kept[1] if after is not None and after.kept is self._kept[0] else self._kept[0]
-        transaction: AsyncTransaction | None = None
+    async def _apply(self, proposals: list[Proposal], *, stamp: bool, savepoints: bool) -> list[Any]:
+        head, frontier, counters = replace(self.head), self._copy_frontier(), replace(self.counters)
+        catalogue = self.catalogue.copy()
+        mark = self.live.mark()
         try:
-            conn = await kept.get()
-            transaction = await conn.begin()
-            repo = LedgerRepository(conn, after=after.committed if after is not None else None)
-            carried = (after.known, after.awaiting) if after is not None else ({}, {})
-            decided = await self._decide_all(conn, repo, proposals, stamp=stamp, savepoints=savepoints, carried=carried)
+            conn = await self._conn.get()
+            async with conn.begin():
+                repo = LedgerRepository(conn)
+                results = await self._decide_all(conn, repo, proposals, stamp=stamp, savepoints=savepoints)
         except BaseException as exc:
-            self._restore(undo)
-            if isinstance(exc, _RefusedAfterWrite) and transaction is not None:
-                await transaction.rollback()
-            else:
+            self.head, self.frontier, self.counters, self.catalogue = head, frontier, counters, catalogue
+            self.live.rollback(mark)
+            if not isinstance(exc, _RefusedAfterWrite):
                 # The connection may be what failed: never reuse it.
-                await kept.discard()
+                await self._conn.discard()
             raise
-        results, known, awaiting, entries, events = decided
-        checkpoint = self._due_checkpoint() if entries else None
-        return _Decided(
-            pending or [],
-            results,
-            known,
-            awaiting,
-            kept,
-            conn,
-            transaction,
-            repo,
-            entries,
-            events,
-            checkpoint,
-            undo,
-            self.live.mark(),
-        )
-
-    def _restore(self, undo: _Undo) -> None:
-        self.head, self.frontier, self.counters, self.catalogue = (
-            undo.head,
-            undo.frontier,
-            undo.counters,
-            undo.catalogue,
-        )
-        self._last_checkpoint = undo.last_checkpoint
-        self.live.rollback(undo.mark)
-
-    async def _commit(self, decided: _Decided) -> None:
-        """The batch's writes need no answer but success: one round trip for all of them and the
-        COMMIT (each checks its own outcome in the database, so nothing wrong is committed)."""
-        repo = decided.repo
-        try:
-            async with repo.pipelined(commit=True):
-                if decided.entries:
-                    await repo.flush_transactions()
-                    await repo.append_journal(decided.entries)
-                if decided.checkpoint is not None:
-                    await repo.add_checkpoint(decided.checkpoint)
-                await repo.flush_moves()
-                # Proposals awaiting a verdict add events without journal entries.
-                if decided.events:
-                    await repo.execute_write(ADD_EVENTS_SQL, add_events_params(decided.events))
-            await decided.transaction.commit()
-        except BaseException:
-            await decided.kept.discard()
-            raise
+        self.live.forget()
+        return results
 
     async def _decide_all(
-        self,
-        conn: AsyncConnection,
-        repo: LedgerRepository,
-        proposals: list[Proposal],
-        *,
-        stamp: bool,
-        savepoints: bool,
-        carried: tuple[dict[uuid.UUID, _Known], dict[uuid.UUID, _Awaiting]],
-    ) -> tuple[
-        list[Any], dict[uuid.UUID, _Known], dict[uuid.UUID, _Awaiting], list[JournalEntry], list[tuple[str, Any]]
-    ]:
-        read_known, read_awaiting = await repo.begin_batch(
-            [p.transaction_id for p in proposals], awaiting=self._rules_verdicts
-        )
-        # The batch still committing is not in what was read: its own record of itself is.
-        known: dict[uuid.UUID, Any] = {**carried[0], **read_known}
-        awaiting: dict[uuid.UUID, Any] = {**carried[1], **read_awaiting}
-        own_known: dict[uuid.UUID, _Known] = {}
-        own_awaiting: dict[uuid.UUID, _Awaiting] = {}
+        self, conn: AsyncConnection, repo: LedgerRepository, proposals: list[Proposal], *, stamp: bool, savepoints: bool
+    ) -> list[Any]:
+        known, awaiting = await repo.begin_batch([p.transaction_id for p in proposals], awaiting=self._rules_verdicts)
         results: list[Any] = []
         entries: list[JournalEntry] = []
         events: list[tuple[str, Any]] = []
@@ -564,18 +374,27 @@ class LedgerWriter:
             if self._rules_verdicts and saga.is_pending_kind(proposal):
                 proposed, proposed_events, refusal = await self._propose(conn, repo, proposal)
                 if proposed is not None:
-                    awaiting[proposal.transaction_id] = own_awaiting[proposal.transaction_id] = proposed
+                    awaiting[proposal.transaction_id] = proposed
                     results.append(proposed.outcome)
                     events += proposed_events
                     continue
             outcome, entry, tx_events = await self._decide(conn, repo, proposal, savepoints, refusal)
-            known[proposal.transaction_id] = own_known[proposal.transaction_id] = _Known(
-                request_hash(proposal), outcome
-            )
+            known[proposal.transaction_id] = _Known(request_hash(proposal), outcome)
             results.append(outcome)
             entries.append(entry)
             events += tx_events
-        return results, own_known, own_awaiting, entries, events
+        # The batch's writes need no answer but success: one round trip for all of them and the
+        # COMMIT (each checks its own outcome in the database, so nothing wrong is committed).
+        async with repo.pipelined(commit=True):
+            if entries:
+                await repo.flush_transactions()
+                await repo.append_journal(entries)
+                await self._checkpoint_if_due(repo, len(entries))
+            await repo.flush_moves()
+            # Proposals awaiting a verdict add events without journal entries.
+            if events:
+                await repo.execute_write(ADD_EVENTS_SQL, add_events_params(events))
+        return results
 
     def _copy_frontier(self) -> MerkleFrontier:
         copy = MerkleFrontier()
@@ -799,31 +618,25 @@ class LedgerWriter:
 
     # -- checkpoints ----------------------------------------------------------------------------
 
-    def _due_checkpoint(self) -> Checkpoint | None:
-        """A signed checkpoint of the journal as the batch just decided leaves it, if one is due
-        (every `checkpoint_every` entries, or `checkpoint_seconds` after the last)."""
+    async def _checkpoint_if_due(self, repo: LedgerRepository, appended: int) -> None:
         size, at = self._last_checkpoint
         due_by_count = self.frontier.size // self._checkpoint_every > size // self._checkpoint_every
         due_by_time = time.monotonic() - at >= self._checkpoint_seconds
         if self.frontier.size > size and (due_by_count or due_by_time):
+            checkpoint = sign_checkpoint(self._signer, self.frontier.size, self.frontier.root(), self._clock())
+            await repo.add_checkpoint(checkpoint)
             self._last_checkpoint = (self.frontier.size, time.monotonic())
-            return sign_checkpoint(self._signer, self.frontier.size, self.frontier.root(), self._clock())
-        return None
 
     async def _maybe_checkpoint_idle(self) -> None:
         size, at = self._last_checkpoint
         if self.frontier.size > size and time.monotonic() - at >= self._checkpoint_seconds:
-            kept = self._kept[0]
-            conn = await kept.get()
+            conn = await self._conn.get()
             repo = LedgerRepository(conn)
             try:
-                checkpoint = self._due_checkpoint()
-                if checkpoint is not None:
-                    async with conn.begin(), repo.pipelined(begin=True, commit=True):
-                        await repo.add_checkpoint(checkpoint)
+                async with conn.begin(), repo.pipelined(begin=True, commit=True):
+                    await self._checkpoint_if_due(repo, 0)
             except BaseException:
-                self._last_checkpoint = (size, at)
-                await kept.discard()
+                await self._conn.discard()
                 raise
 
 

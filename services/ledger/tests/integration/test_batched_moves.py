@@ -158,19 +158,19 @@ async def test_a6r52_a_batch_of_transfers_writes_all_its_moves_in_one_statement(
     accounts = await setup_registry(ledger)
     for _ in range(16):
         await issue(ledger, accounts["issuance"], 10)
-    statements: dict[LedgerRepository, int] = {}  # move statements sent per batch (a repository each)
-    begin_batch = LedgerRepository.begin_batch
+    statements: list[int] = []  # move statements sent per batch
+    decide_all = LedgerWriter._decide_all
     write_moves = LedgerRepository._write_moves
 
-    async def counting_begin_batch(self: LedgerRepository, *args: Any, **kw: Any) -> Any:
-        statements[self] = 0
-        return await begin_batch(self, *args, **kw)
+    async def counting_decide_all(self: LedgerWriter, *args: Any, **kw: Any) -> Any:
+        statements.append(0)
+        return await decide_all(self, *args, **kw)
 
     async def counting_write_moves(self: LedgerRepository, moves: Any) -> None:
-        statements[self] += 1
+        statements[-1] += 1
         await write_moves(self, moves)
 
-    monkeypatch.setattr(LedgerRepository, "begin_batch", counting_begin_batch)
+    monkeypatch.setattr(LedgerWriter, "_decide_all", counting_decide_all)
     monkeypatch.setattr(LedgerRepository, "_write_moves", counting_write_moves)
     answers = await asyncio.gather(
         *(ledger.propose(transfer(accounts["issuance"], accounts["gha_holding"], 5)) for _ in range(24))
@@ -179,7 +179,7 @@ async def test_a6r52_a_batch_of_transfers_writes_all_its_moves_in_one_statement(
     assert await ledger.balance(accounts["gha_holding"]) == 120
     # 24 transfers went through fewer batches than transfers, and no batch sent two move statements.
     assert 0 < len(statements) < 24
-    assert set(statements.values()) == {1}
+    assert set(statements) == {1}
 
 
 async def test_a6r47_a_batch_waits_for_postgresql_twice_begin_and_reads_then_writes_and_commit(
@@ -195,27 +195,20 @@ async def test_a6r47_a_batch_waits_for_postgresql_twice_begin_and_reads_then_wri
     for _ in range(8):
         await issue(ledger, accounts["issuance"], 10)
     batches: list[dict[str, Any]] = []
-    begin_batch = LedgerRepository.begin_batch
-    commit = LedgerWriter._commit
+    decide_all = LedgerWriter._decide_all
     enqueue_sync = BasePipeline._enqueue_sync
     cursor_execute = psycopg.AsyncCursor.execute
 
     def writers(conn: Any) -> dict[str, Any] | None:
-        # Two batches can be open at once (one decided while the other commits), on two connections.
-        return next((b for b in reversed(batches) if b["conn"] is conn and b["open"]), None)
+        return batches[-1] if batches and batches[-1]["conn"] is conn and batches[-1]["open"] else None
 
-    async def noting_begin_batch(self: LedgerRepository, *args: Any, **kw: Any) -> Any:
-        conn = (await self.conn.get_raw_connection()).driver_connection
-        batches.append({"repo": self, "conn": conn, "open": True, "syncs": 0, "alone": []})
-        return await begin_batch(self, *args, **kw)
-
-    async def noting_commit(self: LedgerWriter, decided: Any) -> None:
+    async def noting_decide_all(self: LedgerWriter, conn: Any, *args: Any, **kw: Any) -> Any:
+        batch = {"conn": (await conn.get_raw_connection()).driver_connection, "open": True, "syncs": 0, "alone": []}
+        batches.append(batch)
         try:
-            await commit(self, decided)
+            return await decide_all(self, conn, *args, **kw)
         finally:
-            for batch in batches:
-                if batch["repo"] is decided.repo:
-                    batch["open"] = False
+            batch["open"] = False
 
     def counting_sync(self: Any) -> None:
         if (batch := writers(self._conn)) is not None:
@@ -227,8 +220,7 @@ async def test_a6r47_a_batch_waits_for_postgresql_twice_begin_and_reads_then_wri
             batch["alone"].append(str(query)[:40])
         return await cursor_execute(self, query, *args, **kw)
 
-    monkeypatch.setattr(LedgerRepository, "begin_batch", noting_begin_batch)
-    monkeypatch.setattr(LedgerWriter, "_commit", noting_commit)
+    monkeypatch.setattr(LedgerWriter, "_decide_all", noting_decide_all)
     monkeypatch.setattr(BasePipeline, "_enqueue_sync", counting_sync)
     monkeypatch.setattr(psycopg.AsyncCursor, "execute", noting_execute)
     answers = await asyncio.gather(

@@ -105,24 +105,6 @@ def test_a6r40_changes_keep_the_invariants_and_roll_back_exactly(holdings: list[
     ]
 
 
-def test_a6r47_a_batch_decided_while_the_one_before_commits_rolls_back_alone() -> None:
-    """The writer decides batch B while batch A commits: once A is committed its changes are
-    forgotten, and B's marks still roll back exactly B; nothing rolls back into A."""
-    live = LiveHoldings([Holding(1, "A", 1, 1, 1, 10)])
-    before_a = live.mark()
-    live.move([1], [Holding(2, "B", 1, 1, 1, 4), Holding(3, "A", 1, 1, 5, 10)])
-    before_b = live.mark()
-    live.move([3], [Holding(4, "C", 1, 1, 5, 10)])
-    live.forget(before_b)
-    assert live.mark() == before_b + 1
-    live.rollback(before_b)
-    assert _state(live) == [Holding(2, "B", 1, 1, 1, 4), Holding(3, "A", 1, 1, 5, 10)]
-    with pytest.raises(InvariantViolation):
-        live.rollback(before_a)
-    live.forget()
-    assert live.mark() == before_b and _state(live) == [Holding(2, "B", 1, 1, 1, 4), Holding(3, "A", 1, 1, 5, 10)]
-
-
 def test_a6r40_retiring_a_block_that_is_not_live_changes_nothing() -> None:
     live = LiveHoldings([Holding(1, "A", 1, 1, 1, 10)])
     with pytest.raises(InvariantViolation):
