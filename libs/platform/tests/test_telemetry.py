@@ -1,5 +1,6 @@
-"""Tracing (ARCHITECTURE.md §6): spans are recorded only while something exports them, and trace
-context travels either way, so log lines and Kafka headers can always be followed across services."""
+"""Tracing (W3C trace context in every envelope, ARCHITECTURE.md §2): spans are recorded only
+while something exports them, and trace context travels either way, so log lines and Kafka headers
+can always be followed across services."""
 
 from __future__ import annotations
 
