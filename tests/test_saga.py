@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from ledger.adapters.repository import LedgerRepository
 from ledger.bootstrap import DEFINITION as LEDGER
 from ledger.entrypoints import cli as ledger_cli
 from ledger.settings import LedgerSettings
@@ -346,3 +347,46 @@ async def test_a6r52_serials_awaiting_a_verdict_are_reserved_against_explicit_tr
         assert "units_reserved" in codes, "the proposals that came while the first awaited its verdict"
         assert await registry.balance(acc["holding"]) == 20
         assert await registry.balance(acc["issuance"]) == 80
+
+
+async def test_a6r38_proposals_carry_their_units_issuance_metadata_read_once_per_issuance(
+    service_settings, database_url, monkeypatch
+) -> None:
+    """What rules look at besides the serial scope (cooperative approach, first transferring Party,
+    sectors, activity types) travels with every proposal. Issuance records never change, so the
+    writer reads an issuance's metadata once and keeps it: later proposals from the same issuance
+    read nothing, and the metadata they carry is still the issuance's. Two issuances' units in
+    one transfer each keep their own."""
+    reads: list[list[int]] = []
+    issuance_metadata = LedgerRepository.issuance_metadata
+
+    async def counting(self: LedgerRepository, ids: Any) -> Any:
+        reads.append(list(ids))
+        return await issuance_metadata(self, ids)
+
+    monkeypatch.setattr(LedgerRepository, "issuance_metadata", counting)
+    async with running(service_settings, with_rules=True) as registry:
+        acc = await _accounts(registry)
+        cooking = {**_issue(acc["issuance"], 10), "sectors": ["energy"], "activity_types": ["energy_efficiency"]}
+        await registry.ok(cooking)
+        await registry.ok({**_issue(acc["issuance"], 100), "first_transferring_party": "CHE", "sectors": ["waste"]})
+        # A6R-52 takes the smaller block first: the first transfer takes all ten cookstove units and five more.
+        for quantity in (15, 5, 5):
+            await registry.ok(_transfer(acc["issuance"], acc["holding"], quantity))
+        submitted = await _scalar(
+            database_url,
+            "SELECT convert_from(body, 'UTF8')::jsonb -> 'payload' -> 'units' FROM outbox "
+            "WHERE event_type = 'rules.ProposalSubmitted' AND convert_from(body, 'UTF8')::jsonb "
+            "-> 'payload' ->> 'command' = 'transfer_units' ORDER BY id",
+        )
+    described = [
+        [(u["first"], u["last"], u["first_transferring_party"], u["sectors"], u["activity_types"]) for u in units]
+        for units in submitted
+    ]
+    assert described == [
+        [(1, 10, "GHA", ["energy"], ["energy_efficiency"]), (11, 15, "CHE", ["waste"], [])],
+        [(16, 20, "CHE", ["waste"], [])],
+        [(21, 25, "CHE", ["waste"], [])],
+    ]
+    # Both issuances were read once, by the first transfer; the other two read nothing.
+    assert reads == [[1, 2]]

@@ -51,6 +51,18 @@ def _account(row: Any) -> Account:
     )
 
 
+_METADATA = "i.cooperative_approach, i.first_transferring_party, i.sectors, i.activity_types"
+
+
+def _metadata(row: Any) -> dict[str, Any]:
+    return {
+        "cooperative_approach": row.cooperative_approach,
+        "first_transferring_party": row.first_transferring_party.strip() if row.first_transferring_party else None,
+        "sectors": list(row.sectors),
+        "activity_types": list(row.activity_types),
+    }
+
+
 _KNOWN_SQL = (
     "SELECT id, request_hash, outcome, result, journal_sequence, recorded_at FROM transactions WHERE id = ANY(:ids)"
 )
@@ -65,6 +77,8 @@ class LedgerRepository:
         # Counts writes, so the writer knows whether a refused proposal left anything behind.
         self.writes = 0
         self._pending_transactions: list[dict[str, Any]] = []
+        self._new_proposals: list[dict[str, Any]] = []
+        self._closed_proposals: list[dict[str, Any]] = []
         # Block moves not yet sent: a batch's moves go to PostgreSQL as one statement.
         self._moves: list[tuple[Sequence[int], Sequence[NewBlock], uuid.UUID]] = []
         self._driver: Any = None
@@ -159,7 +173,7 @@ class LedgerRepository:
 
     # -- proposals awaiting the rules service's verdict (issue 5 saga) -----------------------
 
-    async def add_proposal(
+    def add_proposal(
         self,
         tx: uuid.UUID,
         request_hash: bytes,
@@ -169,21 +183,46 @@ class LedgerRepository:
         deadline: datetime,
         reserved: dict[str, Any],
     ) -> None:
-        await self._write(
-            _sql(
-                "INSERT INTO proposals (id, request_hash, command, identity, proposed_at, deadline, reserved) "
-                "VALUES (:id, :h, CAST(:c AS jsonb), CAST(:i AS jsonb), :p, :d, CAST(:r AS jsonb))"
-            ),
+        """Queue a proposal awaiting its verdict; written by `flush_proposals`, one statement per batch."""
+        self._new_proposals.append(
             {
                 "id": tx,
-                "h": request_hash,
-                "c": _json(command.model_dump(mode="json")),
-                "i": _json(identity),
+                "h": request_hash.hex(),
+                "c": command.model_dump(mode="json"),
+                "i": identity,
                 "p": proposed_at,
                 "d": deadline,
-                "r": _json(reserved),
-            },
+                "r": reserved,
+            }
         )
+
+    def close_proposal(self, tx: uuid.UUID, at: datetime) -> None:
+        """Queue the end of a proposal's wait (its decision is in this batch); see `flush_proposals`."""
+        self._closed_proposals.append({"id": tx, "at": at})
+
+    async def flush_proposals(self) -> None:
+        """The batch's new and decided proposals, one statement each over one JSON document. Nothing
+        in a batch reads proposals back (its one read, in `begin_batch`, comes before), so they can
+        wait for the batch's end like its transaction records."""
+        if self._new_proposals:
+            rows, self._new_proposals = self._new_proposals, []
+            await self._write(
+                _sql(
+                    "INSERT INTO proposals (id, request_hash, command, identity, proposed_at, deadline, reserved) "
+                    "SELECT id, decode(h, 'hex'), c, i, p, d, r FROM json_to_recordset(CAST(:rows AS json)) "
+                    "AS t(id uuid, h text, c jsonb, i jsonb, p timestamptz, d timestamptz, r jsonb)"
+                ),
+                {"rows": _json(rows)},
+            )
+        if self._closed_proposals:
+            rows, self._closed_proposals = self._closed_proposals, []
+            await self._write(
+                _sql(
+                    "UPDATE proposals SET decided_at = t.at FROM json_to_recordset(CAST(:rows AS json)) "
+                    "AS t(id uuid, at timestamptz) WHERE proposals.id = t.id"
+                ),
+                {"rows": _json(rows)},
+            )
 
     async def reservations(self) -> list[tuple[uuid.UUID, dict[str, Any]]]:
         rows = await self._execute(_sql("SELECT id, reserved FROM proposals WHERE decided_at IS NULL"))
@@ -201,29 +240,23 @@ class LedgerRepository:
         )
         return [row.id for row in rows]
 
-    async def close_proposal(self, tx: uuid.UUID, at: datetime) -> None:
-        await self._write(_sql("UPDATE proposals SET decided_at = :at WHERE id = :id"), {"id": tx, "at": at})
-
     async def block_metadata(self, block_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The issuance metadata of blocks (what rules look at besides the serial scope)."""
         rows = await self._execute(
             _sql(
-                "SELECT b.id, i.cooperative_approach, i.first_transferring_party, i.sectors, i.activity_types "
-                "FROM unit_blocks b JOIN issuances i ON i.id = b.issuance_id WHERE b.id = ANY(:ids)"
+                f"SELECT b.id, {_METADATA} FROM unit_blocks b JOIN issuances i ON i.id = b.issuance_id "
+                "WHERE b.id = ANY(:ids)"
             ),
             {"ids": list(block_ids)},
         )
-        return {
-            row.id: {
-                "cooperative_approach": row.cooperative_approach,
-                "first_transferring_party": row.first_transferring_party.strip()
-                if row.first_transferring_party
-                else None,
-                "sectors": list(row.sectors),
-                "activity_types": list(row.activity_types),
-            }
-            for row in rows
-        }
+        return {row.id: _metadata(row) for row in rows}
+
+    async def issuance_metadata(self, issuance_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The same metadata, by issuance."""
+        rows = await self._execute(
+            _sql(f"SELECT i.id, {_METADATA} FROM issuances i WHERE i.id = ANY(:ids)"), {"ids": list(issuance_ids)}
+        )
+        return {row.id: _metadata(row) for row in rows}
 
     def add_transaction(
         self,

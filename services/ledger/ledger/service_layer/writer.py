@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ledger.adapters.repository import LedgerRepository
 from ledger.domain.errors import DomainError, RuleRefused
 from ledger.domain.journal import JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
-from ledger.domain.live_holdings import LiveHoldings, Piece, select_implicit
+from ledger.domain.live_holdings import InvariantViolation, LiveHoldings, Piece, select_implicit
 from ledger.service_layer import configuration, saga, units
 from ledger.service_layer.commands import Selection
 from ledger.service_layer.configuration import Conflict
@@ -163,6 +163,10 @@ class LedgerWriter:
         self.reservations = saga.Reservations()
         # Proposals this process sent to the rules service, as their verdicts will find them.
         self._proposed: dict[uuid.UUID, Proposal] = {}
+        # Issuance metadata by issuance id (see `_metadata_of_live`), and the first id a batch may
+        # give out: ids below it are committed.
+        self._issuances: dict[int, dict[str, Any]] = {}
+        self._committed_issuances = 0
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -333,6 +337,7 @@ class LedgerWriter:
 
     async def _apply(self, proposals: list[Proposal], *, stamp: bool, savepoints: bool) -> list[Any]:
         head, frontier, counters = replace(self.head), self._copy_frontier(), replace(self.counters)
+        self._committed_issuances = counters.issuance
         catalogue = self.catalogue.copy()
         mark = self.live.mark()
         try:
@@ -391,6 +396,7 @@ class LedgerWriter:
                 await repo.append_journal(entries)
                 await self._checkpoint_if_due(repo, len(entries))
             await repo.flush_moves()
+            await repo.flush_proposals()
             # Proposals awaiting a verdict add events without journal entries.
             if events:
                 await repo.execute_write(ADD_EVENTS_SQL, add_events_params(events))
@@ -427,7 +433,7 @@ class LedgerWriter:
         handler = HANDLERS[proposal.command.kind]
         counters_before = replace(self.counters)
         if proposal.verdict is not None:
-            await repo.close_proposal(proposal.transaction_id, proposal.proposed_at)
+            repo.close_proposal(proposal.transaction_id, proposal.proposed_at)
             self.reservations.release(proposal.transaction_id)
         writes_before, mark = repo.writes, self.live.mark()
         savepoint = None
@@ -508,7 +514,9 @@ class LedgerWriter:
             savepoint = await conn.begin_nested()
         try:
             result = await HANDLERS[proposal.command.kind](ctx, proposal.command)
-            metadata = await repo.block_metadata([b["block_id"] for b in result["blocks"]])
+            block_ids = [b["block_id"] for b in result["blocks"]]
+            # An issuance's new blocks exist only in its savepoint: their metadata is read there.
+            metadata = await repo.block_metadata(block_ids) if savepoint is not None else None
         except DomainError as refusal:
             return None, [], refusal
         finally:
@@ -517,6 +525,8 @@ class LedgerWriter:
                 await savepoint.rollback()
             self.live.rollback(mark)
             self.counters.__dict__.update(counters_before.__dict__)
+        if metadata is None:
+            metadata = await self._metadata_of_live(repo, block_ids)
         moved, issued = tuple(ctx.taken), saga.issued_range(proposal.command, result)
         if self.reservations.clash(tx, moved, issued):
             message = "some of these units are held by a transaction awaiting its verdict; retry in a moment"
@@ -526,7 +536,7 @@ class LedgerWriter:
         deadline = proposal.proposed_at + timedelta(seconds=self._verdict_deadline)
         digest = request_hash(proposal)
         reserved = saga.Reservations.as_json(moved, issued)
-        await repo.add_proposal(tx, digest, command, proposal.identity(), proposal.proposed_at, deadline, reserved)
+        repo.add_proposal(tx, digest, command, proposal.identity(), proposal.proposed_at, deadline, reserved)
         self.reservations.hold(tx, moved, issued)
         self._proposed[tx] = Proposal(
             transaction_id=tx,
@@ -545,6 +555,22 @@ class LedgerWriter:
         )
         envelope = self._envelope("rules.ProposalSubmitted", str(tx), payload, tx)
         return _Awaiting(digest, outcome), [(self._topic(saga.PROPOSALS_TOPIC), envelope)], None
+
+    async def _metadata_of_live(self, repo: LedgerRepository, block_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The issuance metadata of live blocks. Issuance records never change, so the metadata of
+        those committed before this batch is kept in memory (one entry per issuance a proposal
+        touched); this batch's own issuances are read in its transaction and not kept, since a
+        failed batch gives their ids out again."""
+        holdings = []
+        for block_id in block_ids:
+            holding = self.live.get(block_id)
+            if holding is None:
+                raise InvariantViolation(f"a dry run named block {block_id}, which is not live")
+            holdings.append(holding)
+        missing = sorted({h.issuance_id for h in holdings} - self._issuances.keys())
+        found = await repo.issuance_metadata(missing) if missing else {}
+        self._issuances.update((i, m) for i, m in found.items() if i < self._committed_issuances)
+        return {h.block_id: found.get(h.issuance_id) or self._issuances[h.issuance_id] for h in holdings}
 
     async def _record(
         self, conn: AsyncConnection, repo: LedgerRepository, ctx: TxContext, outcome_name: str, result: dict[str, Any]
