@@ -14,12 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagate import extract
+from opentelemetry.trace import Link
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -48,6 +52,27 @@ INBOX_DDL = (
 )
 
 Handler = Callable[[AsyncConnection, EventEnvelope], Awaitable[None]]
+ManyHandler = Callable[[AsyncConnection, list[EventEnvelope]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Together:
+    """A handler that takes a run of consecutive events of its type at once, in a batch consumer's
+    transaction: one set of statements for many events instead of one per event. Called with one
+    event (the consumer's event-by-event fallback), it handles a run of one."""
+
+    handle_many: ManyHandler
+
+    async def __call__(self, conn: AsyncConnection, envelope: EventEnvelope) -> None:
+        await self.handle_many(conn, [envelope])
+
+
+# The inbox rows of a whole batch in one statement; those returned are new, the rest redeliveries.
+_CLAIM_ALL = text(
+    "INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition, kafka_offset) "
+    "SELECT :c, e, t, topic, p, o FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS r(e uuid, t text, topic text, p int, o bigint) ON CONFLICT DO NOTHING RETURNING event_id"
+)
 
 
 class RetryLater(Exception):
@@ -131,25 +156,55 @@ class InboxConsumer:
             await self.stop()
 
     async def _process_together(self, records: list[ConsumerRecord[Any, Any]]) -> bool:
-        """All records in one transaction; False (nothing committed) if any fails or is malformed."""
+        """All records in one transaction; False (nothing committed) if any fails or is malformed.
+        The inbox rows go in first, in one statement; then each run of consecutive events of one
+        type goes to its handler, at once if it handles runs (`Together`)."""
         try:
+            envelopes = []
+            for record in records:
+                envelope = EventEnvelope.from_bytes(record.value)
+                validate_payload(envelope.type, envelope.schema_version, envelope.payload)
+                envelopes.append((record, envelope))
             async with self._engine.begin() as conn:
-                for record in records:
-                    envelope = EventEnvelope.from_bytes(record.value)
-                    validate_payload(envelope.type, envelope.schema_version, envelope.payload)
-                    handler = self._handlers.get(envelope.type)
-                    if handler is None or not await self._claim(conn, record, envelope):
-                        continue
-                    with tracer.start_as_current_span(
-                        f"consume {envelope.type}", kind=trace.SpanKind.CONSUMER, context=extract(_carrier(record))
-                    ):
-                        await handler(conn, envelope)
+                fresh = await self._claim_all(conn, [(r, e) for r, e in envelopes if e.type in self._handlers])
+                todo = []
+                for record, envelope in envelopes:
+                    # A redelivery is not in `fresh`; an event fetched twice is handled once.
+                    if envelope.event_id in fresh:
+                        fresh.discard(envelope.event_id)
+                        todo.append((record, envelope))
+                for type_, run in groupby(todo, key=lambda item: item[1].type):
+                    await self._handle_run(conn, self._handlers[type_], list(run))
         except Exception as exc:
             log.info("consumer %s: batch of %d handled one by one: %s", self.name, len(records), exc)
             return False
         self._on_commit()
         metrics.INBOX_PROCESSED.add(len(records), {"consumer": self.name, "outcome": "batch"})
         return True
+
+    async def _claim_all(
+        self, conn: AsyncConnection, items: list[tuple[ConsumerRecord[Any, Any], EventEnvelope]]
+    ) -> set[Any]:
+        if not items:
+            return set()
+        rows = [{"e": e.event_id, "t": e.type, "topic": r.topic, "p": r.partition, "o": r.offset} for r, e in items]
+        claimed = await conn.execute(_CLAIM_ALL, {"c": self.name, "rows": orjson.dumps(rows).decode()})
+        return {row.event_id for row in claimed}
+
+    async def _handle_run(
+        self, conn: AsyncConnection, handler: Handler, run: list[tuple[ConsumerRecord[Any, Any], EventEnvelope]]
+    ) -> None:
+        first = run[0][1]
+        if isinstance(handler, Together):
+            links = [Link(trace.get_current_span(extract(_carrier(r))).get_span_context()) for r, _ in run]
+            with tracer.start_as_current_span(f"consume {first.type}", kind=trace.SpanKind.CONSUMER, links=links):
+                await handler.handle_many(conn, [e for _, e in run])
+            return
+        for record, envelope in run:
+            with tracer.start_as_current_span(
+                f"consume {envelope.type}", kind=trace.SpanKind.CONSUMER, context=extract(_carrier(record))
+            ):
+                await handler(conn, envelope)
 
     async def _process(self, record: ConsumerRecord[Any, Any], stop: asyncio.Event) -> None:
         try:
@@ -191,27 +246,9 @@ class InboxConsumer:
                 await self._dead_letter(record, f"{type(exc).__name__}: {exc}")
                 return
 
-    async def _claim(self, conn: AsyncConnection, record: ConsumerRecord[Any, Any], envelope: EventEnvelope) -> bool:
-        """Record the event in the inbox; False if it was handled before (a redelivery)."""
-        inserted = await conn.scalar(
-            text(
-                "INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition, kafka_offset) "
-                "VALUES (:c, :e, :t, :topic, :p, :o) ON CONFLICT DO NOTHING RETURNING 1"
-            ),
-            {
-                "c": self.name,
-                "e": envelope.event_id,
-                "t": envelope.type,
-                "topic": record.topic,
-                "p": record.partition,
-                "o": record.offset,
-            },
-        )
-        return inserted is not None
-
     async def _handle_once(self, record: ConsumerRecord[Any, Any], envelope: EventEnvelope, handler: Handler) -> str:
         async with self._engine.begin() as conn:
-            if not await self._claim(conn, record, envelope):
+            if not await self._claim_all(conn, [(record, envelope)]):
                 return "duplicate"
             await handler(conn, envelope)
         self._on_commit()

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry_contracts.envelope import EventEnvelope
-from registry_platform.inbox import Handler
+from registry_platform.inbox import Handler, ManyHandler, Together
 from registry_platform.kafka import TopicSpec
 from registry_platform.service import (
     ConsumerSpec,
@@ -34,6 +34,7 @@ from rules.service_layer.service import (
 from rules.settings import RulesSettings
 
 ServiceHandler = Callable[[RulesService, AsyncConnection, EventEnvelope], Awaitable[None]]
+ServiceManyHandler = Callable[[RulesService, AsyncConnection, list[EventEnvelope]], Awaitable[None]]
 
 
 def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin] | None = None) -> ServiceDefinition:
@@ -45,6 +46,12 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
             await work(service, conn, envelope)
 
         return handle
+
+    def together(work: ServiceManyHandler) -> ManyHandler:
+        async def handle_many(conn: AsyncConnection, envelopes: list[EventEnvelope]) -> None:
+            await work(service, conn, envelopes)
+
+        return handle_many
 
     async def start(runtime: ServiceRuntime) -> None:
         relay = runtime.relay
@@ -73,7 +80,7 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
             ConsumerSpec(
                 "rules.proposals",
                 [PROPOSALS_TOPIC],
-                {"rules.ProposalSubmitted": handler(saga.on_proposal)},
+                {"rules.ProposalSubmitted": Together(together(saga.on_proposals))},
                 batch=True,
                 fetch_max_wait_ms=5,
             ),

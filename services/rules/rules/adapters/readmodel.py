@@ -24,16 +24,23 @@ class ReadModel:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def describe_accounts(self, accounts: list[Mapping[str, Any]], at: datetime) -> None:
-        """Remember the accounts a proposal describes, in one statement."""
-        if not accounts:
+    async def describe_accounts(self, accounts: list[tuple[Mapping[str, Any], datetime]]) -> None:
+        """Remember the accounts proposals describe (each with the proposal's instant), in one
+        statement. An account described twice keeps the last description; a new one is dated by
+        its first."""
+        latest: dict[str, tuple[Mapping[str, Any], datetime]] = {}
+        for account, at in accounts:
+            first_at = latest[account["number"]][1] if account["number"] in latest else at
+            latest[account["number"]] = (account, first_at)
+        if not latest:
             return
+        described = list(latest.values())
         await self.conn.execute(
             text(
                 "INSERT INTO accounts (number, type, status, section, cooperative_approach, holder, updated_at) "
                 "SELECT * FROM unnest(CAST(:number AS text[]), CAST(:type AS text[]), CAST(:status AS text[]), "
-                "CAST(:section AS text[]), CAST(:approach AS text[]), CAST(:holder AS text[])) "
-                "CROSS JOIN (SELECT CAST(:at AS timestamptz)) AS t "
+                "CAST(:section AS text[]), CAST(:approach AS text[]), CAST(:holder AS text[]), "
+                "CAST(:at AS timestamptz[])) "
                 "ON CONFLICT (number) DO UPDATE SET type = EXCLUDED.type, section = EXCLUDED.section, "
                 "cooperative_approach = EXCLUDED.cooperative_approach, holder = EXCLUDED.holder "
                 # Every proposal describes its accounts again: write (and lock the row) only for news.
@@ -41,13 +48,13 @@ class ReadModel:
                 "IS DISTINCT FROM (EXCLUDED.type, EXCLUDED.section, EXCLUDED.cooperative_approach, EXCLUDED.holder)"
             ),
             {
-                "number": [a["number"] for a in accounts],
-                "type": [a["type"] for a in accounts],
-                "status": [a["status"] for a in accounts],
-                "section": [a.get("section") for a in accounts],
-                "approach": [a.get("cooperative_approach") for a in accounts],
-                "holder": [a.get("holder") for a in accounts],
-                "at": at,
+                "number": [a["number"] for a, _ in described],
+                "type": [a["type"] for a, _ in described],
+                "status": [a["status"] for a, _ in described],
+                "section": [a.get("section") for a, _ in described],
+                "approach": [a.get("cooperative_approach") for a, _ in described],
+                "holder": [a.get("holder") for a, _ in described],
+                "at": [at for _, at in described],
             },
         )
 

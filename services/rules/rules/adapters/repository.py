@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,6 +31,16 @@ _BINDINGS = """
            b.created_by, b.journal_sequence, (r.binding_id IS NOT NULL) AS removed
     FROM bindings b LEFT JOIN binding_removals r ON r.binding_id = b.id
 """
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluated proposal, as stored."""
+
+    proposal: dict[str, Any]
+    verdict: dict[str, Any]
+    event_id: uuid.UUID
+    evaluated_at: datetime
 
 
 def _version(row: Any) -> RuleVersion:
@@ -241,21 +253,39 @@ class Repository:
         ).first()
         return None if row is None else dict(row._mapping)
 
-    async def add_evaluation(
-        self, *, proposal: dict[str, Any], verdict: dict[str, Any], event_id: uuid.UUID, evaluated_at: datetime
-    ) -> None:
+    async def latest_evaluations(self, transaction_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The latest evaluation of each of these transactions, if any, in one statement."""
+        rows = await self.conn.execute(
+            text(
+                "SELECT DISTINCT ON (transaction_id) transaction_id, proposal, verdict FROM evaluations "
+                "WHERE transaction_id = ANY(:t) ORDER BY transaction_id, evaluated_at DESC"
+            ),
+            {"t": sorted(set(transaction_ids))},
+        )
+        return {row.transaction_id: {"proposal": row.proposal, "verdict": row.verdict} for row in rows}
+
+    async def add_evaluations(self, evaluations: list[Evaluation]) -> None:
+        """Evaluations (proposal, verdict, rule versions: A6R-39), in one statement."""
+        if not evaluations:
+            return
+        rows = [
+            {
+                "t": e.verdict["transaction_id"],
+                "e": e.event_id,
+                "p": e.proposal,
+                "v": e.verdict,
+                "o": e.verdict["outcome"],
+                "s": e.verdict["catalogue_sequence"],
+                "at": e.evaluated_at,
+            }
+            for e in evaluations
+        ]
         await self.conn.execute(
             text(
                 "INSERT INTO evaluations (transaction_id, proposal_event_id, proposal, verdict, outcome, "
-                "catalogue_sequence, evaluated_at) VALUES (:t, :e, CAST(:p AS jsonb), CAST(:v AS jsonb), :o, :s, :at)"
+                "catalogue_sequence, evaluated_at) SELECT t, e, p, v, o, s, at FROM ROWS FROM (json_to_recordset("
+                "CAST(:rows AS json)) AS (t text, e uuid, p jsonb, v jsonb, o text, s bigint, at timestamptz)) "
+                "WITH ORDINALITY AS r(t, e, p, v, o, s, at, n) ORDER BY n"
             ),
-            {
-                "t": verdict["transaction_id"],
-                "e": event_id,
-                "p": json.dumps(proposal),
-                "v": json.dumps(verdict),
-                "o": verdict["outcome"],
-                "s": verdict["catalogue_sequence"],
-                "at": evaluated_at,
-            },
+            {"rows": orjson.dumps(rows).decode()},
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 from opentelemetry import metrics
@@ -21,7 +22,7 @@ from registry_contracts.envelope import EventEnvelope
 from registry_contracts.events.rules import ProposalSubmitted, VerdictGiven
 from registry_platform.outbox import add_events
 from rules.adapters.readmodel import ReadModel
-from rules.adapters.repository import Repository
+from rules.adapters.repository import Evaluation, Repository
 from rules.domain.context import proposal_context
 from rules.domain.evaluation import evaluate_proposal
 from rules.service_layer.service import VERDICTS_TOPIC, RulesService
@@ -46,29 +47,38 @@ async def evaluate(service: RulesService, conn: AsyncConnection, proposal: Propo
     return VerdictGiven.model_validate(verdict).model_dump(mode="json")
 
 
-async def on_proposal(service: RulesService, conn: AsyncConnection, envelope: EventEnvelope) -> None:
+async def on_proposals(service: RulesService, conn: AsyncConnection, envelopes: list[EventEnvelope]) -> None:
+    """A run of proposals in one transaction: one read of earlier evaluations, one write of the
+    accounts they describe, of the new evaluations and of the verdict events."""
     await service.ready()
-    proposal = ProposalSubmitted.model_validate(envelope.payload)
-    stored_proposal = proposal.model_dump(mode="json")
+    proposals = [(envelope, ProposalSubmitted.model_validate(envelope.payload)) for envelope in envelopes]
     repo = Repository(conn)
-    previous = await repo.evaluation(proposal.transaction_id)
-    if previous is not None and _same(previous["proposal"], stored_proposal):
-        verdict = previous["verdict"]
-    else:
-        if service.descriptors is not None and not proposal.descriptors:
-            # The descriptors in force when it was proposed: authorizations and first transfers (A6R-45).
-            found = await service.descriptors.in_force(proposal.units, proposal.proposed_at)
-            proposal = proposal.model_copy(update={"descriptors": found})
-            stored_proposal = proposal.model_dump(mode="json")
-        described = {a.number: a.model_dump() for a in (proposal.source, proposal.destination) if a is not None}
-        await ReadModel(conn).describe_accounts(list(described.values()), proposal.proposed_at)
-        verdict = await evaluate(service, conn, proposal)
-        await repo.add_evaluation(
-            proposal=stored_proposal, verdict=verdict, event_id=envelope.event_id, evaluated_at=service.clock()
-        )
-    event = service.envelope("rules.VerdictGiven", proposal.transaction_id, verdict, causation=envelope)
-    await add_events(conn, [(service.topic(VERDICTS_TOPIC), event)])
-    log.info("verdict %s on %s (%s)", verdict["outcome"], proposal.transaction_id, proposal.kind)
+    earlier = await repo.latest_evaluations([p.transaction_id for _, p in proposals])
+    described: list[tuple[dict[str, Any], datetime]] = []
+    evaluations: list[Evaluation] = []
+    events = []
+    for envelope, proposal in proposals:
+        stored_proposal = proposal.model_dump(mode="json")
+        previous = earlier.get(proposal.transaction_id)
+        if previous is not None and _same(previous["proposal"], stored_proposal):
+            verdict = previous["verdict"]
+        else:
+            if service.descriptors is not None and not proposal.descriptors:
+                # The descriptors in force when it was proposed: authorizations and first transfers (A6R-45).
+                found = await service.descriptors.in_force(proposal.units, proposal.proposed_at)
+                proposal = proposal.model_copy(update={"descriptors": found})
+                stored_proposal = proposal.model_dump(mode="json")
+            described += [(a.model_dump(), proposal.proposed_at) for a in (proposal.source, proposal.destination) if a]
+            verdict = await evaluate(service, conn, proposal)
+            evaluations.append(Evaluation(stored_proposal, verdict, envelope.event_id, service.clock()))
+            # The same proposal again in this run gets this verdict, as it would from the table.
+            earlier[proposal.transaction_id] = {"proposal": stored_proposal, "verdict": verdict}
+        event = service.envelope("rules.VerdictGiven", proposal.transaction_id, verdict, causation=envelope)
+        events.append((service.topic(VERDICTS_TOPIC), event))
+        log.info("verdict %s on %s (%s)", verdict["outcome"], proposal.transaction_id, proposal.kind)
+    await ReadModel(conn).describe_accounts(described)
+    await repo.add_evaluations(evaluations)
+    await add_events(conn, events)
 
 
 def _same(stored: Any, incoming: Any) -> bool:

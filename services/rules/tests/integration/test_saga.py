@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
+from registry_platform import db
 from rules import samples
+from rules.adapters.readmodel import ReadModel
 
 from .conftest import CAP, T0, Bus, RulesClient, add_rule, bind
 
@@ -69,3 +73,48 @@ async def test_a6r17_configuration_changes_are_published_as_events(rules: RulesC
     event = await bus.wait_for(lambda e: e.type == "rules.ConfigurationChanged")
     assert event.payload["sequence"] == 1 and event.payload["kind"] == "rule_version_added"
     assert event.payload["body"]["definition"]["expression"] == CAP["expression"]
+
+
+async def test_a6r39_proposals_fetched_together_each_get_one_verdict_and_one_stored_evaluation(
+    rules: RulesClient, bus: Bus, database_url: str
+) -> None:
+    """Proposals that arrive together are evaluated in one transaction (one read of earlier
+    evaluations, one write of accounts, evaluations and verdicts). Each proposal event still gets
+    its own verdict; a proposal sent twice in the same run gets the same verdict twice and is
+    stored once. An account described twice in one write keeps its last description and is dated
+    by its first."""
+    await add_rule(rules, "cap", **CAP)
+    await bind(rules, "cap", "cooperative_approach", "CA0001", max_quantity=100)
+    at = T0 + timedelta(minutes=5)
+    proposals = [samples.proposal(units=[samples.unit(1, q)], proposed_at=at) for q in (50, 150, 60, 70)]
+    sent = [*proposals, proposals[1]]
+    await asyncio.gather(
+        *(bus.publish("ledger.proposals", "rules.ProposalSubmitted", p["transaction_id"], p) for p in sent)
+    )
+    verdicts = await bus.wait_for_all(lambda e: e.type == "rules.VerdictGiven", len(sent))
+    outcomes = [(v.payload["transaction_id"], v.payload["outcome"]) for v in verdicts]
+    expected = [(p["transaction_id"], "deny" if p is proposals[1] else "accept") for p in sent]
+    assert sorted(outcomes) == sorted(expected)
+    twice = [v.payload for v in verdicts if v.payload["transaction_id"] == proposals[1]["transaction_id"]]
+    assert twice[0] == twice[1]
+    engine = db.create_engine(database_url, "rules")
+    try:
+        async with engine.connect() as conn:
+            stored = dict(
+                (await conn.execute(text("SELECT transaction_id, count(*) FROM evaluations GROUP BY 1"))).all()
+            )
+        assert stored == {p["transaction_id"]: 1 for p in proposals}
+
+        renamed = {**samples.account("GHA-100001"), "holder": "Renamed holder"}
+        new = samples.account("GHA-100077")
+        async with engine.begin() as conn:
+            await ReadModel(conn).describe_accounts([(new, at), (renamed, at), (new, at + timedelta(hours=1))])
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT number, holder, updated_at FROM accounts WHERE number IN ('GHA-100001', 'GHA-100077')")
+            )
+            accounts = {r.number: (r.holder, r.updated_at) for r in rows}
+    finally:
+        await engine.dispose()
+    assert accounts["GHA-100001"][0] == "Renamed holder"
+    assert accounts["GHA-100077"] == ("holder of GHA-100077", at)
