@@ -88,7 +88,7 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
                 "rules.compliance",
                 [TRANSACTIONS_TOPIC],
                 {
-                    "ledger.TransactionRecorded": handler(compliance.on_transaction_recorded),
+                    "ledger.TransactionRecorded": Together(together(compliance.on_transactions_recorded)),
                     "ledger.AccountStatusChanged": handler(compliance.on_account_status_changed),
                 },
                 batch=True,

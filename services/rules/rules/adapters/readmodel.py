@@ -11,13 +11,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rules.domain.holdings import SCOPE_FIELDS, Placed, place
+from rules.domain.holdings import SCOPE_FIELDS, Placed, ScopeKey, place, place_all
 
 _SCOPE_MATCH = " AND ".join(f"{f} = :{f}" for f in SCOPE_FIELDS)
 _SCOPE_COLUMNS = ", ".join(SCOPE_FIELDS)
+_SCOPE_RECORD = "originating_registry text, issuing_party text, activity_id text, vintage int, metric text"
+_SCOPE_JOIN = " AND ".join(f"h.{f} = w.{f}" for f in SCOPE_FIELDS)
 
 
 class ReadModel:
@@ -114,6 +117,49 @@ class ReadModel:
             )
         return change.touched
 
+    async def place_all(self, placements: list[tuple[Mapping[str, Any], Placed]]) -> None:
+        """Place ranges in order, as `place` one at a time would: one read (locking every row any
+        of them overlaps), one delete and one insert for all of them."""
+        if not placements:
+            return
+        keyed = [(tuple(scope[f] for f in SCOPE_FIELDS), new) for scope, new in placements]
+        wanted = [{**dict(zip(SCOPE_FIELDS, key, strict=True)), "first": p.first, "last": p.last} for key, p in keyed]
+        rows = await self.conn.execute(
+            text(
+                f"SELECT {_SCOPE_COLUMNS}, first_serial, last_serial, account, block_id, transaction_id "
+                f"FROM holdings h WHERE EXISTS (SELECT 1 FROM json_to_recordset(CAST(:w AS json)) "
+                f"AS w({_SCOPE_RECORD}, first bigint, last bigint) WHERE {_SCOPE_JOIN} "
+                f"AND h.first_serial <= w.last AND h.last_serial >= w.first) FOR UPDATE"
+            ),
+            {"w": orjson.dumps(wanted).decode()},
+        )
+        existing = [
+            (
+                tuple(getattr(r, f) for f in SCOPE_FIELDS),
+                Placed(r.first_serial, r.last_serial, r.account, r.block_id, r.transaction_id),
+            )
+            for r in rows
+        ]
+        delete, insert = place_all(existing, keyed)
+        if delete:
+            await self.conn.execute(
+                text(
+                    f"DELETE FROM holdings h USING json_to_recordset(CAST(:d AS json)) "
+                    f"AS w({_SCOPE_RECORD}, first bigint) WHERE {_SCOPE_JOIN} AND h.first_serial = w.first"
+                ),
+                {"d": orjson.dumps([_row(key, p) for key, p in delete]).decode()},
+            )
+        if insert:
+            await self.conn.execute(
+                text(
+                    f"INSERT INTO holdings ({_SCOPE_COLUMNS}, first_serial, last_serial, account, block_id, "
+                    f"transaction_id) SELECT {_SCOPE_COLUMNS}, first, last, account, block, tx "
+                    f"FROM json_to_recordset(CAST(:i AS json)) AS w({_SCOPE_RECORD}, first bigint, last bigint, "
+                    f"account text, block bigint, tx text)"
+                ),
+                {"i": orjson.dumps([_row(key, p) for key, p in insert]).decode()},
+            )
+
     async def holdings_of(self, account: str, scopes: list[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
         """Quantities an account holds per scope (of `scopes` only, if given)."""
         rows = await self.conn.execute(
@@ -140,3 +186,14 @@ class ReadModel:
             {"s": section, "a": account},
         )
         return [r.account for r in rows]
+
+
+def _row(key: ScopeKey, placed: Placed) -> dict[str, Any]:
+    return {
+        **dict(zip(SCOPE_FIELDS, key, strict=True)),
+        "first": placed.first,
+        "last": placed.last,
+        "account": placed.account,
+        "block": placed.block_id,
+        "tx": placed.transaction_id,
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 SCOPE_FIELDS = ("originating_registry", "issuing_party", "activity_id", "vintage", "metric")
 
@@ -64,3 +65,26 @@ def place(existing: list[Placed], new: Placed) -> Placement:
     insert += [Placed(a, b, new.account, new.block_id, new.transaction_id) for a, b in kept]
     touched = {e.account for e in older} | ({new.account} if kept else set())
     return Placement(older, insert, touched)
+
+
+ScopeKey = tuple[Any, ...]
+
+
+def place_all(
+    existing: Iterable[tuple[ScopeKey, Placed]], placements: Iterable[tuple[ScopeKey, Placed]]
+) -> tuple[list[tuple[ScopeKey, Placed]], list[tuple[ScopeKey, Placed]]]:
+    """Place ranges in order, as `place` one at a time would, over `existing` (every stored row
+    that any of them overlaps). Returns only the net change: the stored rows to delete and the
+    rows to insert, so a batch of events costs one delete and one insert."""
+    held: dict[ScopeKey, set[Placed]] = {}
+    for key, row in existing:
+        held.setdefault(key, set()).add(row)
+    before = {key: set(rows) for key, rows in held.items()}
+    for key, new in placements:
+        rows = held.setdefault(key, set())
+        change = place([r for r in rows if r.first <= new.last and new.first <= r.last], new)
+        rows.difference_update(change.delete)
+        rows.update(change.insert)
+    delete = [(key, row) for key, rows in before.items() for row in rows - held[key]]
+    insert = [(key, row) for key, rows in held.items() for row in rows - before.get(key, set())]
+    return delete, insert

@@ -115,6 +115,29 @@ async def on_transaction_recorded(service: RulesService, conn: AsyncConnection, 
     await _store(service, conn, violations)
 
 
+async def on_transactions_recorded(
+    service: RulesService, conn: AsyncConnection, envelopes: list[EventEnvelope]
+) -> None:
+    """A run of recorded transactions. With compliance rules bound, each transaction is checked
+    against the holdings it left, one after the other; without, the holdings of the whole run are
+    placed at once (one read, one delete, one insert)."""
+    await service.ready()
+    if (await service.snapshot(conn)).binds("compliance"):
+        for envelope in envelopes:
+            await on_transaction_recorded(service, conn, envelope)
+        return
+    placements = []
+    for envelope in envelopes:
+        event = TransactionRecorded.model_validate(envelope.payload)
+        for operation in event.operations:
+            for block in operation.get("blocks", []):
+                placed = Placed(
+                    block["first"], block["last"], block["account"], block["block_id"], event.transaction_id
+                )
+                placements.append((block["scope"], placed))
+    await ReadModel(conn).place_all(placements)
+
+
 async def on_account_status_changed(service: RulesService, conn: AsyncConnection, envelope: EventEnvelope) -> None:
     event = AccountStatusChanged.model_validate(envelope.payload)
     await ReadModel(conn).set_status(event.account_number, event.new_status, event.changed_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -85,3 +86,46 @@ async def test_a6r19_a_violation_is_detected_after_a_recorded_transaction(rules:
         lambda e: e.type == "rules.ComplianceViolation" and e.payload["check_id"] is not None
     )
     assert published.payload["violation_id"] == found["violation_id"]
+
+
+async def test_a6r19_without_compliance_rules_a_run_of_transactions_is_placed_at_once(
+    rules: RulesClient, bus: Bus
+) -> None:
+    """With no compliance rule bound, recorded transactions that arrive together are placed in the
+    holdings read model at once; an on-demand check made later sees the holdings they left."""
+    holding = samples.account("GHA-100001")
+    proposal = samples.proposal(source=samples.account("GHA-100009", type="issuance"), destination=holding)
+    await bus.publish("ledger.proposals", "rules.ProposalSubmitted", proposal["transaction_id"], proposal)
+    await bus.wait_for(lambda e: e.type == "rules.VerdictGiven")
+
+    def move(tx: str, source: str, destination: str, moved: dict[str, Any]) -> dict[str, Any]:
+        return recorded(tx, [{"op": "transfer", "source": source, "destination": destination, "blocks": [moved]}])
+
+    issue = [{"op": "issue", "account": "GHA-100009", "blocks": [block(1, "GHA-100009", 1, 100, 2019)]}]
+    await bus.publish("ledger.transactions", "ledger.TransactionRecorded", "tx-issue", recorded("tx-issue", issue))
+    await _holdings_checked(rules, 1)
+    # Then three at once, over the stored row.
+    events = [
+        ("tx-move", move("tx-move", "GHA-100009", "GHA-100001", block(3, "GHA-100001", 1, 40, 2019))),
+        ("tx-back", move("tx-back", "GHA-100001", "GHA-100009", block(5, "GHA-100009", 31, 40, 2019))),
+        ("tx-other", move("tx-other", "GHA-100009", "GHA-100001", block(7, "GHA-100001", 1, 5, 2022))),
+    ]
+    await asyncio.gather(
+        *(bus.publish("ledger.transactions", "ledger.TransactionRecorded", tx, payload) for tx, payload in events)
+    )
+    await _holdings_checked(rules, 3)
+    await add_rule(rules, "no-old-vintages", **NO_OLD_VINTAGES)
+    await bind(rules, "no-old-vintages", "section", "GHA")
+    (found,) = (await rules.ok("POST", "/compliance/checks", {"section": "GHA"}))["violations"]
+    # GHA-100001 keeps 1..30 of 2019 (31..40 went back) and 1..5 of 2022, which breaks nothing.
+    assert (found["account"], found["quantity"], found["scope"]["vintage"]) == ("GHA-100001", 30, 2019)
+    assert found["transaction_id"] == "tx-move"
+
+
+async def _holdings_checked(rules: RulesClient, count: int) -> None:
+    """Wait until an on-demand check of GHA finds `count` holdings (account and scope)."""
+    for _ in range(100):
+        if (await rules.ok("POST", "/compliance/checks", {"section": "GHA"}))["holdings_checked"] == count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the holdings read model never held {count} holdings")

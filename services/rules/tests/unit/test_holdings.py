@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rules.domain.holdings import Placed, place, subtract
+from rules.domain.holdings import Placed, place, place_all, subtract
 
 
 def test_subtract() -> None:
@@ -63,3 +63,37 @@ def test_a6r19_placing_reports_the_accounts_whose_holdings_changed() -> None:
     ]
     # A late event about an older block changes nothing a newer block already placed.
     assert place([Placed(11, 20, "B", 2, "t2")], Placed(1, 100, "A", 1, "t1")).touched == {"A"}
+
+
+@given(moves=moves, stored=st.integers(0, 12), scopes=st.lists(st.sampled_from(["s1", "s2"]), min_size=13, max_size=13))
+def test_a6r19_a_batch_placed_at_once_ends_as_placed_one_at_a_time(
+    moves: list[tuple[int, int, str]], stored: int, scopes: list[str]
+) -> None:
+    """`place_all` over the stored rows its ranges overlap gives, per serial, the holder of the newest
+    block, as placing one range at a time does; its delete and insert are the net change only."""
+    blocks = [Placed(1, 40, "ISSUER", 1, "t1")] + [
+        Placed(first, min(40, first + span), account, i + 2, f"t{i + 2}")
+        for i, (first, span, account) in enumerate(moves)
+    ]
+    keyed = list(zip(scopes, blocks, strict=False))
+    # The first `stored` placements are in the table already; the rest arrive as one batch.
+    table: dict[str, list[Placed]] = {"s1": [], "s2": []}
+    for key, b in keyed[:stored]:
+        table[key] = apply(table[key], b)
+    batch = keyed[stored:]
+    overlapped = [
+        (key, row)
+        for key, rows in table.items()
+        for row in rows
+        if any(k == key and row.first <= b.last and b.first <= row.last for k, b in batch)
+    ]
+    delete, insert = place_all(overlapped, batch)
+    assert not set(insert) & set(delete), "no row both deleted and inserted"
+    for key in ("s1", "s2"):
+        one_at_a_time = list(table[key])
+        for k, b in batch:
+            if k == key:
+                one_at_a_time = apply(one_at_a_time, b)
+        at_once = [r for r in table[key] if (key, r) not in delete] + [r for k, r in insert if k == key]
+        assert owners(at_once, 40) == owners(one_at_a_time, 40)
+        assert sorted(at_once, key=lambda r: r.first) == sorted(one_at_a_time, key=lambda r: r.first)
