@@ -86,9 +86,16 @@ async def start_producer(bootstrap: str, *, idempotent: bool) -> AIOKafkaProduce
     return producer
 
 
+# How long the broker may hold a fetch of a consumer on a request's path (the saga's proposals and
+# verdicts). The broker answers a waiting fetch as soon as a record arrives, nearly always, so this
+# is mostly the idle poll's period: at 5 ms, idle polling took about a quarter of the 2-core
+# development machine; at 25 ms half that, and the saga's p99 was no worse (docs/ledger-performance.md).
+REQUEST_PATH_FETCH_WAIT_MS = 25
+
+
 def new_consumer(bootstrap: str, group_id: str, *, fetch_max_wait_ms: int = 100) -> AIOKafkaConsumer:
     """`fetch_max_wait_ms`: how long the broker may hold a fetch that found too little. Consumers on
-    a request's path (the saga's proposals and verdicts) pass a few milliseconds."""
+    a request's path pass REQUEST_PATH_FETCH_WAIT_MS."""
     # Short session/rebalance timeouts: group joins on Tansu wait these out (ARCHITECTURE.md §5).
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,

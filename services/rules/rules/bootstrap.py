@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry_contracts.envelope import EventEnvelope
 from registry_platform.inbox import Handler, ManyHandler, Together
-from registry_platform.kafka import TopicSpec
+from registry_platform.kafka import REQUEST_PATH_FETCH_WAIT_MS, TopicSpec
 from registry_platform.service import (
     ConsumerSpec,
     ServiceDefinition,
@@ -82,7 +82,7 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
                 [PROPOSALS_TOPIC],
                 {"rules.ProposalSubmitted": Together(together(saga.on_proposals))},
                 batch=True,
-                fetch_max_wait_ms=5,
+                fetch_max_wait_ms=REQUEST_PATH_FETCH_WAIT_MS,
             ),
             ConsumerSpec(
                 "rules.compliance",

@@ -18,7 +18,7 @@ from aiokafka import TopicPartition
 
 from registry_contracts.envelope import EventEnvelope, MalformedEvent
 from registry_contracts.events import UnknownEventType, validate_payload
-from registry_platform.kafka import TopicSpec, declare_topics, new_consumer
+from registry_platform.kafka import REQUEST_PATH_FETCH_WAIT_MS, TopicSpec, declare_topics, new_consumer
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ class VerdictFeed:
 
     async def run(self, stop: asyncio.Event) -> None:
         await declare_topics(self._bootstrap, [TopicSpec(self._topic)], self._replication_factor)
-        # A client waits on each verdict: the broker answers fetches at once.
-        consumer = new_consumer(self._bootstrap, self._group, fetch_max_wait_ms=5)
+        # A client waits on each verdict.
+        consumer = new_consumer(self._bootstrap, self._group, fetch_max_wait_ms=REQUEST_PATH_FETCH_WAIT_MS)
         await consumer.start()
         try:
             partitions = consumer.partitions_for_topic(self._topic) or range(3)
