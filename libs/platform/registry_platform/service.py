@@ -55,7 +55,7 @@ class ConsumerSpec:
     handlers: dict[str, Handler]
     # Handle each fetched batch in one transaction (see InboxConsumer).
     batch: bool = False
-    # On a request's path (the saga), the broker should answer fetches at once.
+    # On a request's path (the saga): kafka.REQUEST_PATH_FETCH_WAIT_MS.
     fetch_max_wait_ms: int = 100
 
 
