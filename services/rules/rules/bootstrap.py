@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry_contracts.envelope import EventEnvelope
-from registry_platform.inbox import Handler, ManyHandler, Together
+from registry_platform.inbox import Handler, Together
 from registry_platform.kafka import REQUEST_PATH_FETCH_WAIT_MS, TopicSpec
 from registry_platform.service import (
     ConsumerSpec,
@@ -47,11 +47,11 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
 
         return handle
 
-    def together(work: ServiceManyHandler) -> ManyHandler:
+    def together(work: ServiceManyHandler) -> Together:
         async def handle_many(conn: AsyncConnection, envelopes: list[EventEnvelope]) -> None:
             await work(service, conn, envelopes)
 
-        return handle_many
+        return Together(handle_many)
 
     async def start(runtime: ServiceRuntime) -> None:
         relay = runtime.relay
@@ -80,7 +80,7 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
             ConsumerSpec(
                 "rules.proposals",
                 [PROPOSALS_TOPIC],
-                {"rules.ProposalSubmitted": Together(together(saga.on_proposals))},
+                {"rules.ProposalSubmitted": together(saga.on_proposals)},
                 batch=True,
                 fetch_max_wait_ms=REQUEST_PATH_FETCH_WAIT_MS,
             ),
@@ -88,7 +88,7 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
                 "rules.compliance",
                 [TRANSACTIONS_TOPIC],
                 {
-                    "ledger.TransactionRecorded": Together(together(compliance.on_transactions_recorded)),
+                    "ledger.TransactionRecorded": together(compliance.on_transactions_recorded),
                     "ledger.AccountStatusChanged": handler(compliance.on_account_status_changed),
                 },
                 batch=True,

@@ -15,11 +15,10 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rules.domain.holdings import SCOPE_FIELDS, Placed, ScopeKey, place, place_all
+from rules.domain.holdings import SCOPE_FIELDS, Placed, ScopeKey, place_all
 
-_SCOPE_MATCH = " AND ".join(f"{f} = :{f}" for f in SCOPE_FIELDS)
 _SCOPE_COLUMNS = ", ".join(SCOPE_FIELDS)
-_SCOPE_RECORD = "originating_registry text, issuing_party text, activity_id text, vintage int, metric text"
+_SCOPE_RECORD = ", ".join(f"{f} {'int' if f == 'vintage' else 'text'}" for f in SCOPE_FIELDS)
 _SCOPE_JOIN = " AND ".join(f"h.{f} = w.{f}" for f in SCOPE_FIELDS)
 
 
@@ -80,48 +79,12 @@ class ReadModel:
         )
         return {r.number: dict(r._mapping) for r in rows}
 
-    async def place(self, scope: Mapping[str, Any], new: Placed) -> set[str]:
-        """Record that `new` holds its range; return the accounts whose holdings of the scope changed."""
-        keys = {f: scope[f] for f in SCOPE_FIELDS}
-        rows = await self.conn.execute(
-            text(
-                f"SELECT first_serial, last_serial, account, block_id, transaction_id FROM holdings "
-                f"WHERE {_SCOPE_MATCH} AND first_serial <= :last AND last_serial >= :first FOR UPDATE"
-            ),
-            {**keys, "first": new.first, "last": new.last},
-        )
-        existing = [Placed(r.first_serial, r.last_serial, r.account, r.block_id, r.transaction_id) for r in rows]
-        change = place(existing, new)
-        if change.delete:
-            await self.conn.execute(
-                text(f"DELETE FROM holdings WHERE {_SCOPE_MATCH} AND first_serial = ANY(:firsts)"),
-                {**keys, "firsts": [p.first for p in change.delete]},
-            )
-        if change.insert:
-            await self.conn.execute(
-                text(
-                    f"INSERT INTO holdings ({_SCOPE_COLUMNS}, first_serial, last_serial, account, block_id, "
-                    f"transaction_id) VALUES (:{', :'.join(SCOPE_FIELDS)}, :first, :last, :account, :block, :tx)"
-                ),
-                [
-                    {
-                        **keys,
-                        "first": p.first,
-                        "last": p.last,
-                        "account": p.account,
-                        "block": p.block_id,
-                        "tx": p.transaction_id,
-                    }
-                    for p in change.insert
-                ],
-            )
-        return change.touched
-
-    async def place_all(self, placements: list[tuple[Mapping[str, Any], Placed]]) -> None:
+    async def place_all(self, placements: list[tuple[Mapping[str, Any], Placed]]) -> set[str]:
         """Place ranges in order, as `place` one at a time would: one read (locking every row any
-        of them overlaps), one delete and one insert for all of them."""
+        of them overlaps), one delete and one insert for all of them. Returns the accounts whose
+        holdings changed."""
         if not placements:
-            return
+            return set()
         keyed = [(tuple(scope[f] for f in SCOPE_FIELDS), new) for scope, new in placements]
         wanted = [{**dict(zip(SCOPE_FIELDS, key, strict=True)), "first": p.first, "last": p.last} for key, p in keyed]
         rows = await self.conn.execute(
@@ -159,6 +122,7 @@ class ReadModel:
                 ),
                 {"i": orjson.dumps([_row(key, p) for key, p in insert]).decode()},
             )
+        return {p.account for _, p in delete + insert}
 
     async def holdings_of(self, account: str, scopes: list[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
         """Quantities an account holds per scope (of `scopes` only, if given)."""

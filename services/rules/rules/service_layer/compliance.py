@@ -100,7 +100,7 @@ async def on_transaction_recorded(service: RulesService, conn: AsyncConnection, 
     for operation in event.operations:
         for block in operation.get("blocks", []):
             placed = Placed(block["first"], block["last"], block["account"], block["block_id"], event.transaction_id)
-            for account in await readmodel.place(block["scope"], placed):
+            for account in await readmodel.place_all([(block["scope"], placed)]):
                 scopes = touched.setdefault(account, [])
                 assert scopes is not None
                 scopes.append(block["scope"])
