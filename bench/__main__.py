@@ -26,6 +26,7 @@ from typing import Any
 from bench import rules_eval, saga, side_by_side
 from bench.config import BenchConfig
 from bench.infra import Stack, dsn
+from bench.interference import InterferenceMonitor, MachineTime, interference_report, stolen_share
 from bench.ledger_load import closed_loop, empty_requests, fixed_count, open_loop, setup_registry
 from bench.pg import PgbenchResult, run_pgbench
 from bench.report import render, targets, write_json
@@ -84,18 +85,22 @@ async def open_scale(stack: Stack, cfg: BenchConfig, blocks: int) -> Scale:
 async def measure_scale(stack: Stack, cfg: BenchConfig, scale: Scale) -> None:
     name, base_url, holding, out, q = scale.name, scale.base_url, scale.holding, scale.out, cfg.max_quantity
     say(f"{name}: 1 client for {cfg.seconds:.0f} s")
-    out["closed_1"] = (await closed_loop(base_url, holding, clients=1, seconds=cfg.seconds, max_quantity=q)).summary()
+    machine_before = MachineTime.now()
+    one = await closed_loop(base_url, holding, clients=1, seconds=cfg.seconds, max_quantity=q)
+    out["closed_1"] = {**one.summary(), "steal_share": stolen_share(machine_before, MachineTime.now())}
     say(f"{name}: {out['closed_1']['transfers_per_s']}/s; {cfg.clients} clients for {cfg.seconds:.0f} s")
-    cpu_before, started = stack.cpu(scale.proc), time.monotonic()
+    cpu_before, started, machine_before = stack.cpu(scale.proc), time.monotonic(), MachineTime.now()
     peak = await closed_loop(base_url, holding, clients=cfg.clients, seconds=cfg.seconds, max_quantity=q)
     cpu_after = stack.cpu(scale.proc)
-    out["closed_peak"] = peak.summary()
+    out["closed_peak"] = {**peak.summary(), "steal_share": stolen_share(machine_before, MachineTime.now())}
     out["cpu_ms_per_transfer"] = cpu_before.per_operation_ms(cpu_after, peak.answered)
     # The ledger's one event loop runs the writer, HTTP and the relay: near 1.0 it is the bound.
     out["ledger_busy_share"] = round((cpu_after.ledger - cpu_before.ledger) / (time.monotonic() - started), 2)
     rate = 0.8 * peak.rate
     say(f"{name}: peak {peak.rate:.1f}/s; open loop at {rate:.1f}/s for {cfg.seconds:.0f} s")
-    opened = (await open_loop(base_url, holding, rate=max(rate, 1.0), seconds=cfg.seconds, max_quantity=q)).summary()
+    async with InterferenceMonitor(dsn(stack.url(scale.database))) as monitor:
+        result = await open_loop(base_url, holding, rate=max(rate, 1.0), seconds=cfg.seconds, max_quantity=q)
+    opened = {**result.summary(), "interference": interference_report(monitor.samples, result.finished)}
     say(f"{name}: open loop p50 {opened['p50_ms']} ms, p99 {opened['p99_ms']} ms")
     # The shared machine's speed drifts within seconds: the peak again, right after, says how
     # close to saturation the offered rate really was.

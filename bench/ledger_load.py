@@ -15,6 +15,7 @@ import statistics
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,14 @@ def admin_token() -> str:
     return str(issue_token(key, "bench", [Grant("registry_administrator")], lifetime=4 * 3600))
 
 
+def percentile(values: Sequence[float], p: float) -> float:
+    """The nearest-rank `p`th percentile; NaN of nothing."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
 @dataclass
 class LoadResult:
     ok: int = 0
@@ -40,16 +49,15 @@ class LoadResult:
     dropped: int = 0
     blocks_moved: int = 0  # blocks created in the destinations (A6R-52 moves whole small blocks)
     answered: int = 0  # every answer, warm-up included: what the CPU measured around a run paid for
+    # (monotonic instant answered, latency ms) of each recorded transfer: what steal did, second by second.
+    finished: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
         return self.ok / self.elapsed if self.elapsed > 0 else 0.0
 
     def percentile(self, p: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+        return percentile(self.latencies_ms, p)
 
     @property
     def mean_ms(self) -> float:
@@ -133,6 +141,7 @@ def _record(result: LoadResult, response: Answer | BaseException, latency_ms: fl
     elif response.status_code == 201:
         result.ok += 1
         result.latencies_ms.append(latency_ms)
+        result.finished.append((time.monotonic(), latency_ms))
         result.blocks_moved += len(response.json()["blocks"])
     else:
         code = response.json().get("error", {}).get("code", "?") if response.content else "?"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.cpu import CpuUse
+from bench.interference import MachineTime, stolen_share
 from registry_platform.devstack import postgres
 
 
@@ -21,6 +22,8 @@ class PgbenchResult:
     scale: int
     # CPU per transaction of PostgreSQL and of pgbench itself ("client"), when measured.
     cpu_ms_per_transaction: dict[str, float] | None = None
+    # The share of the machine's CPU time the hypervisor took during the timed run (bench/interference.py).
+    steal_share: float | None = None
 
 
 def _run(args: list[str], port: int, timeout: float) -> str:
@@ -45,8 +48,9 @@ def run_pgbench(
     `cpu`, also what a transaction of the timed run cost PostgreSQL and pgbench in CPU."""
     _run(["-i", "-q", "-s", str(scale), database], port, timeout=900)
     duration = max(1, round(seconds))
-    before = cpu() if cpu else None
+    before, machine_before = (cpu() if cpu else None), MachineTime.now()
     output = _run(["-c", str(clients), "-j", "2", "-T", str(duration), database], port, timeout=duration + 300)
+    steal = stolen_share(machine_before, MachineTime.now())
     transactions = int(_number(r"number of transactions actually processed: ([0-9]+)", output))
     return PgbenchResult(
         tps=_number(r"tps = ([0-9.]+)", output),
@@ -56,4 +60,5 @@ def run_pgbench(
         seconds=duration,
         scale=scale,
         cpu_ms_per_transaction=before.per_operation_ms(cpu(), transactions) if cpu and before else None,
+        steal_share=steal,
     )

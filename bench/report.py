@@ -48,6 +48,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         offered = scale["open_80"]["offered_per_s"]
         after = scale["open_80"].get("peak_after_per_s")
         share = f" ({offered / after:.0%} of the peak measured right after, {after:,.1f}/s)" if after else ""
+        share += _interference_text(scale["open_80"])
         found.append(
             {
                 "target": f"p99 <= {P99_TARGET_MS:.0f} ms at 80% of peak ({name} blocks)",
@@ -71,6 +72,32 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _interference_text(run: dict[str, Any]) -> str:
+    seen = run.get("interference")
+    if not seen:
+        return ""
+    vacuum = (
+        f"autovacuum ran {seen['autovacuum_seconds']:.0f} s ({', '.join(seen['autovacuum_tables'])})"
+        if seen["autovacuum_tables"]
+        else "no autovacuum"
+    )
+    quiet = seen["quiet_share_of_transfers"]
+    split = (
+        f"p99 of the {quiet:.0%} answered in quiet stretches {_fmt(float(seen['quiet_p99_ms']))} ms, "
+        f"of the others {_fmt(float(seen['other_p99_ms']))} ms"
+        if 0 < quiet < 1
+        else ("every transfer answered in a quiet stretch" if quiet == 1 else "no transfer answered in a quiet stretch")
+    )
+    return (
+        f"; the host stole {seen['steal_share']:.1%} of the CPU time (up to {seen['max_interval_steal_share']:.0%} "
+        f"in half a second), {vacuum}; {split}"
+    )
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
 def render(report: dict[str, Any]) -> str:
     tps = report["pgbench"]["tps"]
     pg = report["pgbench"]
@@ -79,12 +106,13 @@ def render(report: dict[str, Any]) -> str:
         f"machine: {report['environment']['cpus']} CPUs, shared with the load generator and other work: noisy numbers",
         "",
         f"Reference: pgbench TPC-B-like, scale {pg['scale']}, -c {pg['clients']} -j 2 -T {pg['seconds']:.0f}: "
-        f"{tps:,.1f} tps (latency avg {pg['latency_avg_ms']:.2f} ms)",
+        f"{tps:,.1f} tps (latency avg {pg['latency_avg_ms']:.2f} ms; host steal {_share(pg.get('steal_share'))})",
     ]
     after = report.get("pgbench_after")
     if after:
         out.append(
             f"  the same again after the ledger runs: {after['tps']:,.1f} tps ({after['tps'] / tps - 1:+.0%}; "
+            f"host steal {_share(after.get('steal_share'))}; "
             "the machine's drift during the run, the ratios below use the first)"
         )
     out.append("")
@@ -107,6 +135,7 @@ def render(report: dict[str, Any]) -> str:
                     f"{m['transfers_per_s'] / tps:.2f}x",
                     m["blocks_moved_per_transfer"],
                     sum(m["errors"].values()) + m.get("dropped", 0),
+                    _share(m["interference"]["steal_share"] if m.get("interference") else m.get("steal_share")),
                 ]
             )
     out.append("Implicit-split transfers over HTTP (PUT /transactions/{id}, transfer_units, selection.quantity random)")
@@ -122,6 +151,7 @@ def render(report: dict[str, Any]) -> str:
                 "vs pgbench",
                 "blocks/transfer",
                 "errors",
+                "host steal",
             ],
             rows,
         )
