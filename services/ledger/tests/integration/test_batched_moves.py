@@ -232,22 +232,3 @@ async def test_a6r47_a_batch_waits_for_postgresql_twice_begin_and_reads_then_wri
     for batch in batches:
         assert batch["alone"] == [], "no statement of a batch waits for its answer alone"
         assert batch["syncs"] == 2, batch
-
-
-async def test_a6r36_holdings_are_vacuumed_for_their_dead_rows_not_for_inserts_alone(
-    ledger: LedgerClient, database_url: str
-) -> None:
-    """Every move deletes what it inserts replaces; a vacuum on inserts alone would scan the whole
-    GiST exclusion index once a minute under load (migration 0006)."""
-    await _issued_block(ledger)
-    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        options = {
-            name: conn.execute(
-                "SELECT reloptions FROM pg_class WHERE relname = %s AND relnamespace = 'ledger'::regnamespace",
-                (name,),
-            ).fetchone()
-            for name in ("holdings", "unit_blocks")
-        }
-    assert options["holdings"] == (["autovacuum_vacuum_insert_threshold=-1"],)
-    # The insert-only history keeps PostgreSQL's default: its vacuums are what freeze it.
-    assert options["unit_blocks"] == (None,)
