@@ -48,7 +48,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         offered = scale["open_80"]["offered_per_s"]
         after = scale["open_80"].get("peak_after_per_s")
         share = f" ({offered / after:.0%} of the peak measured right after, {after:,.1f}/s)" if after else ""
-        share += _interference_text(scale["open_80"])
+        share += interference_text(scale["open_80"])
         found.append(
             {
                 "target": f"p99 <= {P99_TARGET_MS:.0f} ms at 80% of peak ({name} blocks)",
@@ -72,12 +72,13 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _interference_text(run: dict[str, Any]) -> str:
+def interference_text(run: dict[str, Any]) -> str:
+    """What the host and autovacuum took during an open loop, for a p99 target's line."""
     seen = run.get("interference")
     if not seen:
         return ""
     vacuum = (
-        f"autovacuum ran {seen['autovacuum_seconds']:.0f} s ({', '.join(seen['autovacuum_tables'])})"
+        f"autovacuum ran {seen['autovacuum_seconds']:.1f} s ({', '.join(seen['autovacuum_tables'])})"
         if seen["autovacuum_tables"]
         else "no autovacuum"
     )

@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 
 from bench.config import BenchConfig
-from bench.infra import Stack
+from bench.infra import Stack, dsn
+from bench.interference import InterferenceMonitor, interference_report
 from bench.ledger_load import LedgerHttp, admin_token, closed_loop, open_loop, setup_registry
+from bench.report import interference_text
 from bench.rules_eval import EXTRA
 
 P99_TARGET_MS = 250.0
@@ -97,8 +99,15 @@ async def measure_saga(stack: Stack, cfg: BenchConfig, say: Any) -> dict[str, An
             # Latency under load, not at saturation: Poisson arrivals at half the saga's peak.
             rate = max(0.5 * (peak.rate if mode == "saga" else out["saga_peak_rate"]), 1.0)
             say(f"saga ({mode}): open loop at {rate:.1f}/s for {cfg.seconds:.0f} s")
-            opened = await open_loop(base_url, holding, rate=rate, seconds=cfg.seconds, max_quantity=cfg.max_quantity)
-            out[f"{mode}_open"] = {**opened.summary(), "offered_per_s": round(rate, 1)}
+            async with InterferenceMonitor(dsn(url)) as monitor:
+                opened = await open_loop(
+                    base_url, holding, rate=rate, seconds=cfg.seconds, max_quantity=cfg.max_quantity
+                )
+            out[f"{mode}_open"] = {
+                **opened.summary(),
+                "offered_per_s": round(rate, 1),
+                "interference": interference_report(monitor.samples, opened.finished),
+            }
         finally:
             await stack.stop_service(proc)
             if rules_proc is not None:
@@ -113,7 +122,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             "target": f"proposal-to-recorded p99 <= {P99_TARGET_MS:.0f} ms through the saga "
             f"({result['bound_rules']} bound rules, open loop at half the saga's peak)",
             "measured": f"p99 {saga['p99_ms']:,.1f} ms at {saga['offered_per_s']}/s "
-            f"(ledger alone at that rate: {alone['p99_ms']:,.1f} ms)",
+            f"(ledger alone at that rate: {alone['p99_ms']:,.1f} ms){interference_text(saga)}",
             "pass": saga["p99_ms"] <= P99_TARGET_MS and not saga["errors"] and not saga["dropped"],
         }
     ]
