@@ -130,10 +130,8 @@ def interference_report(samples: Sequence[Sample], finished: Sequence[tuple[floa
         return None
     intervals = list(itertools.pairwise(samples))
     shares = [before.machine.stolen_share(after.machine) for before, after in intervals]
-    busy = [
-        share >= QUIET_STEAL_SHARE or bool(before.autovacuum or after.autovacuum)
-        for share, (before, after) in zip(shares, intervals, strict=True)
-    ]
+    vacuuming = [bool(before.autovacuum or after.autovacuum) for before, after in intervals]
+    busy = [share >= QUIET_STEAL_SHARE or vacuum for share, vacuum in zip(shares, vacuuming, strict=True)]
     quiet = [not busy[i] and (i == 0 or not busy[i - 1]) for i in range(len(intervals))]
     ends = [after.machine.at for _, after in intervals]
     quiet_ms: list[float] = []
@@ -148,8 +146,8 @@ def interference_report(samples: Sequence[Sample], finished: Sequence[tuple[floa
         "autovacuum_seconds": round(
             sum(
                 after.machine.at - before.machine.at
-                for before, after in intervals
-                if before.autovacuum or after.autovacuum
+                for (before, after), v in zip(intervals, vacuuming, strict=True)
+                if v
             ),
             1,
         ),
