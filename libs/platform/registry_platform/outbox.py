@@ -8,8 +8,11 @@ key waits for the first to commit before it gets its id. Call it once per transa
 
 Publishing: the relay reads `published_at IS NULL` rows in id order rather than `id > last_seen`,
 so a row whose id was drawn before another transaction committed is never skipped. One relay per
-service publishes at a time (advisory lock), which keeps per-key order across relay instances.
-A relay killed mid-batch republishes that batch; consumers' inboxes drop the duplicates.
+service publishes at a time (a session advisory lock on the connection it keeps), which keeps
+per-key order across relay instances. Each step is one statement: it marks the rows the step
+before sent and reads the next ones, so a sent batch stays unmarked until the next step (at most a
+poll interval later). A relay killed in between republishes that batch; consumers' inboxes drop
+the duplicates.
 
 Published rows are kept for a retention period. When a topic had to be re-created (an in-memory
 broker restarted), the relay marks that topic's retained rows unpublished and sends them again.
@@ -102,12 +105,14 @@ async def add_events(conn: AsyncConnection, events: Iterable[tuple[str, EventEnv
         await conn.execute(_ADD_EVENTS, add_events_params(batch))
 
 
-_LEADER_SQL = "SELECT pg_try_advisory_xact_lock(hashtextextended(%(k)s, 0))"
-_PENDING_SQL = (
+_LEADER_SQL = "SELECT pg_try_advisory_lock(hashtextextended(%(k)s, 0))"
+# The read runs on the statement's snapshot, which does not see the mark: hence the exclusion.
+_STEP_SQL = (
+    "WITH marked AS (UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(%(sent)s::bigint[])) "
     "SELECT id, topic, key, event_type, body, traceparent FROM outbox "
-    "WHERE published_at IS NULL ORDER BY id LIMIT %(n)s"
+    "WHERE published_at IS NULL AND id <> ALL(%(sent)s::bigint[]) ORDER BY id LIMIT %(n)s"
 )
-_MARK_SQL = "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(%(ids)s)"
+_MARK_SQL = "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(%(sent)s::bigint[])"
 
 
 class OutboxRelay:
@@ -138,6 +143,10 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         # (topic, key) -> (partition count when computed, partition).
         self._partitions: dict[tuple[str, bytes], tuple[int, int]] = {}
+        # Ids the broker has acknowledged and the outbox does not yet mark: the next step marks them.
+        self._unmarked: list[int] = []
+        # The connection whose session holds the leader lock (it dies with the connection).
+        self._leading: Any = None
 
     def wake(self) -> None:
         """Publish now: called after a commit that added outbox rows, so events leave at once
@@ -161,44 +170,43 @@ class OutboxRelay:
             log.warning("topics %s were re-created; republishing %d retained events", sorted(created), requeued)
         return requeued
 
-    async def publish_batch(self, conn: AsyncConnection | None = None) -> int:
-        """Publish one batch in id order; return how many rows were published. `run` passes the
-        connection it keeps between batches (no pool checkout and liveness ping per batch).
-
-        On the driver's connection, in psycopg pipelines: the BEGIN, the leader lock and the rows;
-        once the broker has them, the mark and the COMMIT. Two round trips (one at a time it took
-        five), two for an empty poll (its ROLLBACK)."""
-        if conn is None:
-            own = db.KeptConnection(self._engine)
-            try:
-                return await self.publish_batch(await own.get())
-            finally:
-                await own.discard()
-        raw = await db.driver_of(conn)
+    async def publish_batch(self) -> int:
+        """Publish one batch and mark it before returning (tests and tools; `run` marks each batch
+        with its next step). Returns how many rows were published."""
+        own = db.KeptConnection(self._engine)
         try:
-            return await self._publish(raw)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await raw.rollback()
-            raise
+            raw = await db.driver_of(await own.get())
+            published = await self.step(raw)
+            await self._mark(raw)
+            return published
+        finally:
+            await own.discard()
 
-    async def _publish(self, raw: Any) -> int:
-        async with raw.pipeline():
-            await db.queue_begin(raw)
-            # The statements run in order: the rows are read only once the lock is taken.
+    async def step(self, raw: Any) -> int:
+        """One step of `run` on the psycopg connection it keeps (autocommit): take the leader lock
+        if this connection does not hold it yet, then in one statement mark what the last step sent
+        and read the next rows in id order, and hand them to the broker. Returns how many were sent;
+        they are marked by the next step."""
+        if self._leading is not raw:
             leader = await raw.execute(_LEADER_SQL, {"k": f"outbox-relay:{self._schema}"})
-            pending = await raw.execute(_PENDING_SQL, {"n": self._batch_size})
-        rows = await pending.fetchall() if (await leader.fetchone())[0] else []
+            if not (await leader.fetchone())[0]:
+                return 0
+            self._leading = raw
+        pending = await raw.execute(_STEP_SQL, {"sent": self._unmarked, "n": self._batch_size})
+        self._unmarked = []
+        rows = await pending.fetchall()
         if not rows:
-            await raw.rollback()
             return 0
         with tracer.start_as_current_span("outbox.publish", attributes={"batch.size": len(rows)}):
             await asyncio.gather(*await self._send(rows))
-        async with raw.pipeline():
-            await raw.execute(_MARK_SQL, {"ids": [row[0] for row in rows]})
-            await db.queue_commit(raw)
+        self._unmarked = [row[0] for row in rows]
         metrics.OUTBOX_PUBLISHED.add(len(rows), {"schema": self._schema})
         return len(rows)
+
+    async def _mark(self, raw: Any) -> None:
+        if self._unmarked and self._leading is raw:
+            await raw.execute(_MARK_SQL, {"sent": self._unmarked})
+            self._unmarked = []
 
     async def _send(self, rows: Sequence[Any]) -> list[asyncio.Future[Any]]:
         """Hand `rows` to the producer as record batches, one per partition, in id order within
@@ -258,10 +266,12 @@ class OutboxRelay:
             while not stop.is_set():
                 try:
                     if loop.time() >= next_check:
-                        await self.check_topics()
+                        if await self.check_topics():
+                            # Requeued: what was sent last may be on a topic the broker lost.
+                            self._unmarked = []
                         await self.purge_expired()
                         next_check = loop.time() + self._topic_check_interval
-                    published = await self.publish_batch(await kept.get())
+                    published = await self.step(await db.driver_of(await kept.get()))
                 except Exception:
                     # The broker or database is away: the rows stay unpublished and are sent later,
                     # over a new connection (this one may be what failed).
@@ -271,6 +281,10 @@ class OutboxRelay:
                     await asyncio.sleep(1.0)
                 idle = idle + 1 if published == 0 else 0
                 await self._pause(published, idle)
+            if self._unmarked:
+                with contextlib.suppress(Exception):
+                    # A clean stop leaves nothing to send again.
+                    await self._mark(await db.driver_of(await kept.get()))
         finally:
             await kept.discard()
 

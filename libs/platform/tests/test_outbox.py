@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 
 from registry_contracts.envelope import EventEnvelope
-from registry_platform import kafka
+from registry_platform import db, kafka
 from registry_platform.kafka import TopicSpec
 from registry_platform.outbox import OutboxRelay, add_events
 
@@ -248,44 +248,48 @@ async def test_relay_that_loses_its_connection_publishes_over_a_new_one(make_sch
 async def test_only_the_relay_holding_the_leader_lock_publishes(make_schema, infra, topic_prefix):
     """One relay per service publishes at a time (its per-key order depends on it): while another
     holds the leader lock, a relay publishes nothing and marks nothing, and it publishes every
-    row once the lock is free. The lock and the rows travel in one pipeline; the rows are read
-    after the lock is taken."""
+    row once the lock is free."""
     async with _three_events_and_a_relay(make_schema, infra, topic_prefix) as (engine, relay, _):
         async with engine.connect() as other:
-            # The other relay is in the middle of its batch: it holds the lock in its transaction.
-            await other.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('outbox-relay:svc_a', 0))"))
+            # Another relay runs: the session of the connection it keeps holds the lock.
+            await other.execute(text("SELECT pg_advisory_lock(hashtextextended('outbox-relay:svc_a', 0))"))
+            await other.commit()
             assert await relay.publish_batch() == 0
             assert await count_rows(engine, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 3
-            await other.rollback()
+            # It stops: its connection closes, and the lock goes with it.
+            await other.invalidate()
         assert await relay.publish_batch() == 3
         assert await relay.publish_batch() == 0
 
 
-async def test_a_relay_batch_waits_for_postgresql_twice_and_holds_its_lock_while_it_sends(
+async def test_a_relay_step_is_one_statement_that_marks_the_batch_before_and_reads_the_next(
     make_schema, infra, topic_prefix, monkeypatch
 ):
-    """A batch of the relay: BEGIN, leader lock and rows in one round trip; mark and COMMIT in
-    another (its kept connection is in autocommit mode and sends its own BEGIN, which psycopg would
-    otherwise send and wait for alone). The leader lock is held while the broker gets the rows:
-    the lock, the read and the mark are one transaction."""
-    from psycopg._pipeline_base import BasePipeline
+    """A step of the running relay, on the connection it keeps (autocommit): the leader lock once per
+    connection, then one statement that marks the rows the step before sent and reads the next. A
+    sent batch stays unmarked until that next step. The leader lock is held while the broker gets
+    the rows."""
+    from psycopg import AsyncConnection
 
     engine = await make_schema("svc_a")
     topic = f"{topic_prefix}.events"
     async with engine.begin() as conn:
         await add_events(conn, [(topic, heartbeat("k", n)) for n in range(3)])
-    syncs = 0
-    enqueue_sync = BasePipeline._enqueue_sync
-
-    def counting_sync(self):  # type: ignore[no-untyped-def]
-        nonlocal syncs
-        syncs += 1
-        enqueue_sync(self)
-
     producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
+    kept = db.KeptConnection(engine)
     try:
         relay = await _relay(engine, infra, topic, producer)
         await relay.check_topics()
+        raw = await db.driver_of(await kept.get())
+        statements = 0
+        execute = AsyncConnection.execute
+
+        async def counting_execute(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal statements
+            if self is raw:
+                statements += 1
+            return await execute(self, *args, **kwargs)
+
         held: list[int] = []
         send = relay._send
 
@@ -302,13 +306,22 @@ async def test_a_relay_batch_waits_for_postgresql_twice_and_holds_its_lock_while
             return await send(rows)
 
         monkeypatch.setattr(relay, "_send", noting_send)
-        monkeypatch.setattr(BasePipeline, "_enqueue_sync", counting_sync)
-        assert await relay.publish_batch() == 3
-        assert syncs == 2
-        assert held == [1]
+        monkeypatch.setattr(AsyncConnection, "execute", counting_execute)
+        unpublished = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        assert await relay.step(raw) == 3
+        assert statements == 2, "the leader lock and the step"
+        assert await count_rows(engine, unpublished) == 3, "sent, not yet marked"
+        async with engine.begin() as conn:
+            await add_events(conn, [(topic, heartbeat("k", n)) for n in range(3, 5)])
+        assert await relay.step(raw) == 2
+        assert statements == 3
+        assert await count_rows(engine, unpublished) == 2, "the first three marked with the read of the next two"
+        assert await relay.step(raw) == 0
+        assert statements == 4
+        assert await count_rows(engine, unpublished) == 0
+        assert held == [1, 1]
     finally:
+        await kept.discard()
         await producer.stop()
-    async with engine.connect() as conn:
-        unpublished = await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
-    assert unpublished == 0
-    assert len(await read_topic(infra.kafka_bootstrap, topic, expected=3)) == 3
+    seen = await read_topic(infra.kafka_bootstrap, topic, expected=5)
+    assert [int(e.payload["instance_id"]) for e in seen] == [0, 1, 2, 3, 4]
