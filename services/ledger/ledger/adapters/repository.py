@@ -96,18 +96,19 @@ class LedgerRepository:
         await self.flush_moves()
         if self._pipelined:
             return await self._native_execute(statement.text, params or {})
-        await self._in_transaction()
+        await self._begin()
         return await self.conn.execute(statement, params)
 
     async def _native_execute(self, statement: str, params: dict[str, Any]) -> Any:
-        await self._in_transaction()
+        await self._begin()
         return await (await self._driver_connection()).execute(_native(statement), params)
 
-    async def _in_transaction(self) -> None:
-        # The writer's connection commits each statement on its own until its batch's BEGIN:
-        # nothing of a batch may run before it (see db.KeptConnection).
-        if not db.in_transaction(await self._driver_connection()):
-            raise RuntimeError("a statement outside the batch's transaction; begin the batch first")
+    async def _begin(self) -> None:
+        # The writer's connection commits each statement on its own (see db.KeptConnection): the
+        # batch's transaction opens before its first statement, in the same pipeline if there is one.
+        driver = await self._driver_connection()
+        if not db.in_transaction(driver):
+            await db.queue_begin(driver)
 
     async def _driver_connection(self) -> Any:
         if self._driver is None:
@@ -115,25 +116,31 @@ class LedgerRepository:
         return self._driver
 
     @contextlib.asynccontextmanager
-    async def pipelined(self, *, begin: bool = False, commit: bool = False) -> AsyncIterator[None]:
+    async def pipelined(self, *, commit: bool = False) -> AsyncIterator[None]:
         """Writes whose results nobody waits for, sent together in one round trip (psycopg's
         pipeline mode) when the block ends; an error in any of them is raised there, and the
         transaction is then aborted as it would be without the pipeline. Only writes belong here
         (a read inside would wait for every statement before it), and each checks its own outcome
-        in the database. With `begin` and `commit`, the BEGIN and the COMMIT go in the same round
-        trip; the caller's SQLAlchemy transaction then finds nothing left to commit."""
+        in the database. The transaction's BEGIN, if no statement opened it before, and with
+        `commit` its COMMIT go in the same round trip; the caller's SQLAlchemy transaction then
+        finds nothing left to commit."""
         driver = await self._driver_connection()
         self._pipelined = True
         try:
             async with driver.pipeline():
-                if begin:
-                    await db.queue_begin(driver)
                 yield
                 await self.flush_moves()
-                if commit:
+                if commit and db.in_transaction(driver):
                     await db.queue_commit(driver)
         finally:
             self._pipelined = False
+
+    async def savepoint(self) -> Any:
+        """A savepoint in the batch's transaction (opened now if no statement did), after the moves
+        so far: they belong before it."""
+        await self.flush_moves()
+        await self._begin()
+        return await self.conn.begin_nested()
 
     async def execute_write(self, statement: str, params: dict[str, Any]) -> None:
         """A write given as SQL text with :name parameters (e.g. the platform's outbox insert)."""
@@ -150,26 +157,27 @@ class LedgerRepository:
 
     # -- transactions and idempotency ---------------------------------------------------------
 
-    async def begin_batch(
+    async def known_transactions(
         self, ids: Sequence[uuid.UUID], *, awaiting: bool
     ) -> tuple[dict[uuid.UUID, Any], dict[uuid.UUID, Any]]:
-        """A batch's BEGIN and its one read, before it decides: which of its transaction ids name
-        a recorded transaction, and (with `awaiting`) a proposal awaiting its verdict. All in one
-        pipeline: one round trip."""
-        await self.flush_moves()
+        """A batch's one read, before it decides: which of its transaction ids name a recorded
+        transaction, and (with `awaiting`) a proposal awaiting its verdict. One round trip, before
+        the batch's transaction opens: only the writer writes these tables, so the committed rows
+        are what the transaction would see (and were another writer to record one of these ids
+        meanwhile, the primary key would refuse the batch)."""
         driver = await self._driver_connection()
+        if db.in_transaction(driver):
+            raise RuntimeError("a batch's read comes before its transaction; the last batch did not end")
         params = {"ids": list(ids)}
-        async with driver.pipeline():
-            await db.queue_begin(driver)
-            known = driver.cursor(row_factory=namedtuple_row)
+        known = driver.cursor(row_factory=namedtuple_row)
+        if not awaiting:
             await known.execute(_native(_KNOWN_SQL), params)
-            pending = driver.cursor(row_factory=namedtuple_row) if awaiting else None
-            if pending is not None:
-                await pending.execute(_native(_PENDING_SQL), params)
-        return (
-            {row.id: row for row in await known.fetchall()},
-            {row.id: row for row in await pending.fetchall()} if pending is not None else {},
-        )
+            return {row.id: row for row in await known.fetchall()}, {}
+        pending = driver.cursor(row_factory=namedtuple_row)
+        async with driver.pipeline():
+            await known.execute(_native(_KNOWN_SQL), params)
+            await pending.execute(_native(_PENDING_SQL), params)
+        return {row.id: row for row in await known.fetchall()}, {row.id: row for row in await pending.fetchall()}
 
     # -- proposals awaiting the rules service's verdict (issue 5 saga) -----------------------
 
@@ -202,7 +210,7 @@ class LedgerRepository:
 
     async def flush_proposals(self) -> None:
         """The batch's new and decided proposals, one statement each over one JSON document. Nothing
-        in a batch reads proposals back (its one read, in `begin_batch`, comes before), so they can
+        in a batch reads proposals back (its one read, `known_transactions`, comes before), so they can
         wait for the batch's end like its transaction records."""
         if self._new_proposals:
             rows, self._new_proposals = self._new_proposals, []

@@ -344,7 +344,7 @@ class LedgerWriter:
             conn = await self._conn.get()
             async with conn.begin():
                 repo = LedgerRepository(conn)
-                results = await self._decide_all(conn, repo, proposals, stamp=stamp, savepoints=savepoints)
+                results = await self._decide_all(repo, proposals, stamp=stamp, savepoints=savepoints)
         except BaseException as exc:
             self.head, self.frontier, self.counters, self.catalogue = head, frontier, counters, catalogue
             self.live.rollback(mark)
@@ -356,9 +356,10 @@ class LedgerWriter:
         return results
 
     async def _decide_all(
-        self, conn: AsyncConnection, repo: LedgerRepository, proposals: list[Proposal], *, stamp: bool, savepoints: bool
+        self, repo: LedgerRepository, proposals: list[Proposal], *, stamp: bool, savepoints: bool
     ) -> list[Any]:
-        known, awaiting = await repo.begin_batch([p.transaction_id for p in proposals], awaiting=self._rules_verdicts)
+        ids = [p.transaction_id for p in proposals]
+        known, awaiting = await repo.known_transactions(ids, awaiting=self._rules_verdicts)
         results: list[Any] = []
         entries: list[JournalEntry] = []
         events: list[tuple[str, Any]] = []
@@ -377,13 +378,13 @@ class LedgerWriter:
                 continue
             refusal: DomainError | None = None
             if self._rules_verdicts and saga.is_pending_kind(proposal):
-                proposed, proposed_events, refusal = await self._propose(conn, repo, proposal)
+                proposed, proposed_events, refusal = await self._propose(repo, proposal)
                 if proposed is not None:
                     awaiting[proposal.transaction_id] = proposed
                     results.append(proposed.outcome)
                     events += proposed_events
                     continue
-            outcome, entry, tx_events = await self._decide(conn, repo, proposal, savepoints, refusal)
+            outcome, entry, tx_events = await self._decide(repo, proposal, savepoints, refusal)
             known[proposal.transaction_id] = _Known(request_hash(proposal), outcome)
             results.append(outcome)
             entries.append(entry)
@@ -423,7 +424,6 @@ class LedgerWriter:
 
     async def _decide(
         self,
-        conn: AsyncConnection,
         repo: LedgerRepository,
         proposal: Proposal,
         savepoints: bool,
@@ -438,9 +438,7 @@ class LedgerWriter:
         writes_before, mark = repo.writes, self.live.mark()
         savepoint = None
         if savepoints:
-            # The moves so far belong before the savepoint; without one they wait for the batch's end.
-            await repo.flush_moves()
-            savepoint = await conn.begin_nested()
+            savepoint = await repo.savepoint()
         try:
             if refusal is not None:
                 raise refusal
@@ -485,10 +483,10 @@ class LedgerWriter:
                     },
                 )
             ]
-        return await self._record(conn, repo, ctx, outcome_name, result)
+        return await self._record(repo, ctx, outcome_name, result)
 
     async def _propose(
-        self, conn: AsyncConnection, repo: LedgerRepository, proposal: Proposal
+        self, repo: LedgerRepository, proposal: Proposal
     ) -> tuple[_Awaiting | None, list[tuple[str, Any]], DomainError | None]:
         """Saga step 1: learn what the command would do, keep the resolved command, reserve what it
         takes, and ask the rules service. A transfer is run dry (chosen and checked, nothing
@@ -510,8 +508,7 @@ class LedgerWriter:
         counters_before, mark = replace(self.counters), self.live.mark()
         savepoint = None
         if not dry_run:
-            await repo.flush_moves()
-            savepoint = await conn.begin_nested()
+            savepoint = await repo.savepoint()
         try:
             result = await HANDLERS[proposal.command.kind](ctx, proposal.command)
             block_ids = [b["block_id"] for b in result["blocks"]]
@@ -573,7 +570,7 @@ class LedgerWriter:
         return {h.block_id: found.get(h.issuance_id) or self._issuances[h.issuance_id] for h in holdings}
 
     async def _record(
-        self, conn: AsyncConnection, repo: LedgerRepository, ctx: TxContext, outcome_name: str, result: dict[str, Any]
+        self, repo: LedgerRepository, ctx: TxContext, outcome_name: str, result: dict[str, Any]
     ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
         proposal = ctx.proposal
         command = proposal.command.model_dump(mode="json")
@@ -659,7 +656,7 @@ class LedgerWriter:
             conn = await self._conn.get()
             repo = LedgerRepository(conn)
             try:
-                async with conn.begin(), repo.pipelined(begin=True, commit=True):
+                async with conn.begin(), repo.pipelined(commit=True):
                     await self._checkpoint_if_due(repo, 0)
             except BaseException:
                 await self._conn.discard()
