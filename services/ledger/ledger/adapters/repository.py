@@ -169,14 +169,17 @@ class LedgerRepository:
         if db.in_transaction(driver):
             raise RuntimeError("a batch's read comes before its transaction; the last batch did not end")
         params = {"ids": list(ids)}
+        # Never prepared, so planned with these ids every time. The writer's connection keeps generic
+        # plans (`_generic_plans`), and one made while `transactions` was nearly empty reads the
+        # whole table (a sequential scan per batch, until autovacuum analyzes the table).
         known = driver.cursor(row_factory=namedtuple_row)
         if not awaiting:
-            await known.execute(_native(_KNOWN_SQL), params)
+            await known.execute(_native(_KNOWN_SQL), params, prepare=False)
             return {row.id: row for row in await known.fetchall()}, {}
         pending = driver.cursor(row_factory=namedtuple_row)
         async with driver.pipeline():
-            await known.execute(_native(_KNOWN_SQL), params)
-            await pending.execute(_native(_PENDING_SQL), params)
+            await known.execute(_native(_KNOWN_SQL), params, prepare=False)
+            await pending.execute(_native(_PENDING_SQL), params, prepare=False)
         return {row.id: row for row in await known.fetchall()}, {row.id: row for row in await pending.fetchall()}
 
     # -- proposals awaiting the rules service's verdict (issue 5 saga) -----------------------

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from ledger.adapters.repository import LedgerRepository
 from ledger.domain.live_holdings import Holding, NewBlock
-from ledger.service_layer.writer import LedgerWriter
+from ledger.service_layer.writer import LedgerWriter, _generic_plans
 from registry_platform import db
 
 from .conftest import LedgerClient, issue, setup_registry, transfer
@@ -236,3 +236,29 @@ async def test_a6r47_a_batch_waits_for_postgresql_twice_its_read_then_begin_writ
         assert writes[0] == (True, "BEGIN") and writes[-1] == (True, "COMMIT"), batch
         assert all(pipelined for pipelined, _ in writes), "no write waits for its answer alone"
         assert batch["syncs"] == 1, batch
+
+
+async def test_a6r47_the_batch_read_is_planned_with_its_ids_every_time(ledger: LedgerClient, database_url: str) -> None:
+    """The writer's connection keeps generic plans for its statements (`_generic_plans`); a generic
+    plan of the idempotency read made while `transactions` was nearly empty read the whole table
+    in every batch until autovacuum analyzed it (a sequential scan per batch: at 16 clients it cost
+    PostgreSQL more than the rest of the batch). The read is never prepared, so PostgreSQL plans it
+    with the batch's ids each time; what else runs often on the connection is prepared."""
+    await setup_registry(ledger)
+    engine = db.create_engine(database_url, "ledger")
+    kept = db.KeptConnection(engine, setup=_generic_plans)
+    try:
+        repo = LedgerRepository(await kept.get())
+        driver = await db.driver_of(repo.conn)
+        for _ in range(12):
+            await repo.known_transactions([uuid.uuid4(), uuid.uuid4()], awaiting=False)
+            await repo.known_transactions([uuid.uuid4()], awaiting=True)
+            # A statement the writer lets psycopg prepare, for contrast.
+            await driver.execute("SELECT count(*) FROM transactions WHERE id = ANY(%(ids)s)", {"ids": [uuid.uuid4()]})
+        listed = await driver.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in await listed.fetchall()]
+    finally:
+        await kept.discard()
+        await engine.dispose()
+    assert [s for s in prepared if "count(*) FROM transactions" in s], "psycopg prepares what runs often"
+    assert not [s for s in prepared if "request_hash" in s], "the batch's read was prepared"
