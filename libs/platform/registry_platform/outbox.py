@@ -106,13 +106,13 @@ async def add_events(conn: AsyncConnection, events: Iterable[tuple[str, EventEnv
 
 
 _LEADER_SQL = "SELECT pg_try_advisory_lock(hashtextextended(%(k)s, 0))"
+_MARK_SQL = "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(%(sent)s::bigint[])"
 # The read runs on the statement's snapshot, which does not see the mark: hence the exclusion.
 _STEP_SQL = (
-    "WITH marked AS (UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(%(sent)s::bigint[])) "
+    f"WITH marked AS ({_MARK_SQL}) "
     "SELECT id, topic, key, event_type, body, traceparent FROM outbox "
     "WHERE published_at IS NULL AND id <> ALL(%(sent)s::bigint[]) ORDER BY id LIMIT %(n)s"
 )
-_MARK_SQL = "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(%(sent)s::bigint[])"
 
 
 class OutboxRelay:
