@@ -199,11 +199,22 @@ async def test_a6r48_replay_exposes_live_state_that_the_journal_does_not_explain
     engine = db.create_engine(database_url, "ledger")
     try:
         async with engine.begin() as conn:
-            # Units silently moved into the proxy account, which this history never uses.
+            # Units silently made in the proxy account, which this history never uses: a block
+            # record beyond every serial issued, and its holding. (A holding moved to another
+            # account without a block record would be refused by the database itself.)
             await conn.execute(
                 text(
-                    "UPDATE holdings SET account_number = (SELECT number FROM accounts "
-                    "WHERE type = 'proxy') WHERE block_id = (SELECT max(block_id) FROM holdings)"
+                    "INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, "
+                    "created_tx) SELECT 999999, issuance_id, last_serial + 1000, last_serial + 1009, "
+                    "(SELECT number FROM accounts WHERE type = 'proxy'), created_tx FROM unit_blocks "
+                    "ORDER BY last_serial DESC LIMIT 1"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, "
+                    "last_serial) SELECT b.id, b.account_number, i.scope_id, b.issuance_id, b.first_serial, "
+                    "b.last_serial FROM unit_blocks b JOIN issuances i ON i.id = b.issuance_id WHERE b.id = 999999"
                 )
             )
     finally:

@@ -273,6 +273,58 @@ async def test_a6r40_the_database_refuses_edits_and_overlapping_live_blocks(
         await engine.dispose()
 
 
+async def test_a6r40_the_database_refuses_a_holding_that_is_not_its_block_as_recorded(
+    ledger: LedgerClient, database_url: str
+) -> None:
+    """The exclusion constraint trusts a holding's scope: a holding of serials 50-60 that claimed
+    another scope would escape it. Migration 0006 ties each holding to its block's account,
+    issuance and serials, and to its issuance's scope."""
+    acc = await setup_registry(ledger)
+    await issue(ledger, acc["issuance"], 100)
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": {**SCOPE, "vintage": SCOPE["vintage"] + 1},
+            "quantity": 5,
+            "first_transferring_party": "GHA",
+        }
+    )
+    # One more record of a block in SCOPE's issuance, and a holding of it built from `changed`.
+    block = (
+        "INSERT INTO unit_blocks (id, issuance_id, first_serial, last_serial, account_number, created_tx) "
+        "SELECT 999999, b.issuance_id, :first, :last, b.account_number, b.created_tx FROM unit_blocks b "
+        "JOIN issuances i ON i.id = b.issuance_id JOIN serial_scopes s ON s.id = i.scope_id "
+        "WHERE s.vintage = :vintage LIMIT 1"
+    )
+    holding = (
+        "INSERT INTO holdings (block_id, account_number, scope_id, issuance_id, first_serial, last_serial) "
+        "SELECT b.id, {account}, {scope}, b.issuance_id, {first}, b.last_serial FROM unit_blocks b "
+        "JOIN issuances i ON i.id = b.issuance_id WHERE b.id = 999999"
+    )
+    other_scope = f"(SELECT id FROM serial_scopes WHERE vintage = {SCOPE['vintage'] + 1})"
+    faithful = {"account": "b.account_number", "scope": "i.scope_id", "first": "b.first_serial"}
+    engine = db.create_engine(database_url, "ledger")
+
+    async def refused(serials: tuple[int, int], changed: dict[str, str], constraint: str) -> None:
+        with pytest.raises(DBAPIError, match=constraint):
+            async with engine.begin() as conn:
+                first, last = serials
+                await conn.execute(text(block), {"first": first, "last": last, "vintage": SCOPE["vintage"]})
+                await conn.execute(text(holding.format(**{**faithful, **changed})))
+
+    try:
+        # Serials 50-60 are live in SCOPE: claimed in the other scope, they would not overlap there.
+        await refused((50, 60), {"scope": other_scope}, "holdings_scope_of_issuance")
+        # Serials 200-210 are nobody's: only the holding's disagreement with its block is refused.
+        await refused((200, 210), {"account": f"'{acc['gha_holding']}'"}, "holdings_block_as_recorded")
+        await refused((200, 210), {"first": "201"}, "holdings_block_as_recorded")
+        # Faithful to its block, the holding of 50-60 meets the exclusion constraint as before.
+        await refused((50, 60), {}, "holdings_scope_id_int8range_excl")
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [
