@@ -35,65 +35,6 @@ def _native(statement: str) -> str:
     return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", statement.replace("%", "%%"))
 
 
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-
-
-def combine_writes(statements: Sequence[tuple[str, dict[str, Any]]]) -> tuple[str, dict[str, Any]]:
-    """Statements (psycopg's %(name)s placeholders) as one: under one WITH, each statement's own
-    common table expressions, and each data-modifying statement as one more; a statement that is
-    a SELECT over its expressions (the moves' check) ends it. Parameters are renamed apart.
-
-    One statement is one round trip, and on a connection in autocommit mode its own transaction.
-    A psycopg pipeline of BEGIN, four writes and COMMIT cost the client two to four times the
-    CPU of the same writes as one statement (session 14). The parts run on one snapshot and do
-    not see each other's rows: no part may read or change what another part writes (each of a
-    batch's tables is written by one part; RI and exclusion checks still see every part).
-    Written for the writer's own statements: no comments, dollar quotes or quoted identifiers."""
-    items: list[str] = []
-    params: dict[str, Any] = {}
-    final: str | None = None
-    for n, (sql, values) in enumerate(statements):
-        sql = _PLACEHOLDER.sub(f"%(s{n}_\\1)s", sql)
-        params.update({f"s{n}_{name}": value for name, value in values.items()})
-        expressions, main = _split_with(sql)
-        items += expressions
-        if main[:6].upper() == "SELECT":
-            if final is not None:
-                raise ValueError("only one of the statements combined may be a SELECT")
-            final = main
-        else:
-            items.append(f"w{n} AS ({main})")
-    names = [item.split(None, 1)[0] for item in items]
-    if len(set(names)) != len(names):
-        raise ValueError(f"the statements combined name the same expression twice: {sorted(names)}")
-    return f"WITH {', '.join(items)} {final or 'SELECT true'}", params
-
-
-def _split_with(sql: str) -> tuple[list[str], str]:
-    """`WITH a AS (...), b AS (...) main` as (["a AS (...)", "b AS (...)"], "main")."""
-    sql = sql.strip()
-    if sql[:5].upper() != "WITH ":
-        return [], sql
-    items: list[str] = []
-    depth, quoted, start = 0, False, 5
-    for pos, char in enumerate(sql):
-        if pos < 5 or (quoted and char != "'"):
-            continue
-        if char == "'":
-            quoted = not quoted
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                items.append(sql[start : pos + 1].strip())
-                rest = sql[pos + 1 :].lstrip()
-                if not rest.startswith(","):
-                    return items, rest
-                start = len(sql) - len(rest) + 1
-    raise ValueError("a WITH clause without its statement")
-
-
 def _json(value: Any) -> str:
     """A document for a jsonb parameter (orjson: the writer encodes several per transfer)."""
     return orjson.dumps(value).decode()
@@ -141,8 +82,8 @@ class LedgerRepository:
         # Block moves not yet sent: a batch's moves go to PostgreSQL as one statement.
         self._moves: list[tuple[Sequence[int], Sequence[NewBlock], uuid.UUID]] = []
         self._driver: Any = None
-        # In `one_statement()`: the writes collected, to go out as one statement when it ends.
-        self._collected: list[tuple[str, dict[str, Any]]] | None = None
+        # In `pipelined()`: statements go out without waiting for their results.
+        self._pipelined = False
 
     async def _write(self, statement: Any, params: Any = None) -> Any:
         self.writes += 1
@@ -153,15 +94,12 @@ class LedgerRepository:
 
     async def _execute(self, statement: Any, params: Any = None) -> Any:
         await self.flush_moves()
-        if self._collected is not None:
+        if self._pipelined:
             return await self._native_execute(statement.text, params or {})
         await self._begin()
         return await self.conn.execute(statement, params)
 
     async def _native_execute(self, statement: str, params: dict[str, Any]) -> Any:
-        if self._collected is not None:
-            self._collected.append((_native(statement), params))
-            return None
         await self._begin()
         return await (await self._driver_connection()).execute(_native(statement), params)
 
@@ -178,31 +116,24 @@ class LedgerRepository:
         return self._driver
 
     @contextlib.asynccontextmanager
-    async def one_statement(self, *, commit: bool = False) -> AsyncIterator[None]:
-        """Writes whose results nobody waits for, collected and sent as one statement when the
-        block ends (`combine_writes`); an error in any of them is raised there. Only writes belong
-        here, and each checks its own outcome in the database. If no statement opened the batch's
-        transaction before, the one statement is the transaction: the writer's connection is in
-        autocommit mode, so no BEGIN and no COMMIT go out. Otherwise it goes in one pipeline with
-        the COMMIT (with `commit`), and the caller's SQLAlchemy transaction then finds nothing left
-        to commit."""
+    async def pipelined(self, *, commit: bool = False) -> AsyncIterator[None]:
+        """Writes whose results nobody waits for, sent together in one round trip (psycopg's
+        pipeline mode) when the block ends; an error in any of them is raised there, and the
+        transaction is then aborted as it would be without the pipeline. Only writes belong here
+        (a read inside would wait for every statement before it), and each checks its own outcome
+        in the database. The transaction's BEGIN, if no statement opened it before, and with
+        `commit` its COMMIT go in the same round trip; the caller's SQLAlchemy transaction then
+        finds nothing left to commit."""
         driver = await self._driver_connection()
-        self._collected = []
+        self._pipelined = True
         try:
-            yield
-            await self.flush_moves()
-            statement = combine_writes(self._collected) if self._collected else None
+            async with driver.pipeline():
+                yield
+                await self.flush_moves()
+                if commit and db.in_transaction(driver):
+                    await db.queue_commit(driver)
         finally:
-            self._collected = None
-        if not db.in_transaction(driver):
-            if statement is not None:
-                await driver.execute(*statement)
-            return
-        async with driver.pipeline():
-            if statement is not None:
-                await driver.execute(*statement)
-            if commit:
-                await db.queue_commit(driver)
+            self._pipelined = False
 
     async def savepoint(self) -> Any:
         """A savepoint in the batch's transaction (opened now if no statement did), after the moves

@@ -389,10 +389,9 @@ class LedgerWriter:
             results.append(outcome)
             entries.append(entry)
             events += tx_events
-        # The batch's writes need no answer but success: one statement for all of them, which is
-        # the transaction unless a statement opened one before (each write checks its own outcome
-        # in the database, so nothing wrong is committed).
-        async with repo.one_statement(commit=True):
+        # The batch's writes need no answer but success: one round trip for all of them and the
+        # COMMIT (each checks its own outcome in the database, so nothing wrong is committed).
+        async with repo.pipelined(commit=True):
             if entries:
                 await repo.flush_transactions()
                 await repo.append_journal(entries)
@@ -657,7 +656,7 @@ class LedgerWriter:
             conn = await self._conn.get()
             repo = LedgerRepository(conn)
             try:
-                async with conn.begin(), repo.one_statement(commit=True):
+                async with conn.begin(), repo.pipelined(commit=True):
                     await self._checkpoint_if_due(repo, 0)
             except BaseException:
                 await self._conn.discard()
