@@ -325,3 +325,48 @@ async def test_a_relay_step_is_one_statement_that_marks_the_batch_before_and_rea
         await producer.stop()
     seen = await read_topic(infra.kafka_bootstrap, topic, expected=5)
     assert [int(e.payload["instance_id"]) for e in seen] == [0, 1, 2, 3, 4]
+
+
+async def test_a_relay_reads_a_never_analyzed_outbox_by_plain_index_scan(make_schema, infra, topic_prefix):
+    """Until `outbox` is first analyzed, PostgreSQL would read the unpublished rows with a bitmap
+    scan: every step walked the index entries of all the rows marked since the last vacuum (2,600
+    per step in a fresh registry). The relay's own connection reads them with a plain index scan,
+    which stops after the few unpublished rows."""
+    from registry_platform.outbox import _STEP_SQL
+
+    engine = await make_schema("svc_a")
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE outbox SET (autovacuum_enabled = off)"))
+        await conn.execute(
+            text(
+                "INSERT INTO outbox (event_id, topic, key, event_type, body) "
+                "SELECT gen_random_uuid(), 't', 'k', 'e', '\\x00' FROM generate_series(1, 5000)"
+            )
+        )
+        # Marked as a relay leaves them, the last five still to send; no vacuum, no analyze.
+        await conn.execute(text("UPDATE outbox SET published_at = clock_timestamp() WHERE id <= 4995"))
+    producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
+    relay = await _relay(engine, infra, f"{topic_prefix}.events", producer)
+
+    async def read_by(kept: db.KeptConnection) -> tuple[list[str], int]:
+        """How the step's read uses the index of unpublished rows, and how many rows it returns."""
+        raw = await db.driver_of(await kept.get())
+        # A step with a batch to mark, as most are (no row has id 0).
+        explained = await raw.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + _STEP_SQL, {"sent": [0], "n": 500})
+        top = (await explained.fetchone())[0][0]["Plan"]
+        scans, stack = [], [top]
+        while stack:
+            node = stack.pop()
+            if node.get("Index Name") == "outbox_unpublished":
+                scans.append(node["Node Type"])
+            stack += node.get("Plans", [])
+        return scans, top["Actual Rows"]
+
+    try:
+        for kept, scan in [(db.KeptConnection(engine), "Bitmap Index Scan"), (relay.kept_connection(), "Index Scan")]:
+            try:
+                assert await read_by(kept) == ([scan], 5)
+            finally:
+                await kept.discard()
+    finally:
+        await producer.stop()
