@@ -20,6 +20,7 @@ from registry_contracts.nomenclatures.codes import is_cooperative_approach_id, i
 
 MIN_SERIAL = 1
 MAX_SERIAL = 2**63 - 1  # PostgreSQL int8
+MIN_VINTAGE, MAX_VINTAGE = 1000, 9999  # a four-digit calendar year, as the human-readable serial shows it
 BLOCK_SEPARATOR = ".."
 
 _ISO3 = re.compile(r"[A-Z]{3}")
@@ -42,7 +43,7 @@ def _check_serial(value: int, what: str) -> None:
 
 
 def _check_vintage(value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1000 <= value <= 9999:
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_VINTAGE <= value <= MAX_VINTAGE:
         raise MalformedSerial(f"vintage {value!r} must be a four-digit calendar year, e.g. 2024")
 
 

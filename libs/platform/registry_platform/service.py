@@ -40,6 +40,7 @@ from registry_platform.outbox import OutboxRelay, add_events
 from registry_platform.peers import PEER_HANDLERS
 from registry_platform.settings import ServiceSettings
 from registry_platform.telemetry import configure_logging, configure_metrics, configure_tracing
+from registry_platform.text_guard import RefuseUnstorableText
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -260,6 +261,8 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     app.state.access_state = runtime.access_state
     install_error_handlers(app)
 
+    # Added first, so it runs inside ObserveRequests and its refusals are traced and counted.
+    app.add_middleware(RefuseUnstorableText)
     app.add_middleware(ObserveRequests, service=definition.name)
 
     @app.get("/health", tags=["operations"], dependencies=[public()])

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry_contracts.events.registry import EventPayload, event_type
-from registry_contracts.events.rules import SerialScope
+from registry_contracts.events.rules import SerialScope, Vintage
 from registry_contracts.timestamps import UtcDatetime
 
 Text = Annotated[str, Field(min_length=1)]
@@ -51,8 +51,8 @@ class AuthorizationConditions(_Part):
 
     cooperative_approach: Text | None = Field(default=None, description="Units issued under this approach")
     activity_id: Text | None = None
-    vintage_from: int | None = None
-    vintage_to: int | None = None
+    vintage_from: Vintage | None = None
+    vintage_to: Vintage | None = None
     metric: Text | None = None
     quantity_cap: Quantity | None = Field(
         default=None, description="At most this many units: the first matching units issued while it applies"

@@ -21,11 +21,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry_contracts.events.registry import EventPayload, event_type
+from registry_contracts.serials import MAX_VINTAGE, MIN_VINTAGE
 from registry_contracts.timestamps import UtcDatetime
 
 Text = Annotated[str, Field(min_length=1)]
 Serial = Annotated[int, Field(ge=1, le=2**53 - 1)]
 Quantity = Annotated[int, Field(ge=1, le=2**53 - 1)]
+Vintage = Annotated[int, Field(ge=MIN_VINTAGE, le=MAX_VINTAGE, description="A four-digit calendar year")]
 Decimal = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?$", description="Exact decimal number, e.g. 0.05")]
 Rounding = Literal["floor", "ceil", "half_up", "half_even"]
 
@@ -40,7 +42,7 @@ class SerialScope(_Part):
     originating_registry: Text
     issuing_party: Text
     activity_id: Text
-    vintage: int
+    vintage: Vintage
     metric: Text
 
 

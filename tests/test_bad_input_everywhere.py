@@ -1,0 +1,220 @@
+"""Bad input on every endpoint of every running service gets a 4xx with a machine-readable code,
+never a 500 (issue 3 item 10, A6R-47; the developers' guide's rule for every service).
+
+Each operation of each service's OpenAPI document is called by a role the authorization matrix
+admits, so the request gets past the decision point to the input handling, with hostile values: in
+each path parameter, in each query parameter, and as bodies (not JSON, JSON of the wrong shape, and
+the operation's own schema filled with hostile values)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import uuid
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import strategies as st
+
+from registry_platform.auth import REGISTRY_ADMINISTRATOR, Grant, dev_signing_key, issue_token
+from registry_platform.matrix import MATRIX_FILE, Row, parse
+from registry_platform.settings import DEV_TOKEN_SECRET
+from registry_platform.testing.services import serve_all
+
+SECTION, ACCOUNT, APPROACH = "GHA", "GHA-1", "CA-1"
+
+# Percent-encoded as they go into a URL: a NUL, bytes that are not UTF-8, a very long value,
+# numbers beyond 64 bits, a quote and a path separator, an impossible date.
+HOSTILE_URL_VALUES = (
+    "%00",
+    "a%00b",
+    "%FF%FE",
+    "x" * 3000,
+    "-1",
+    "99999999999999999999999999",
+    "1e400",
+    "%27%20OR%201%3D1%20--",
+    "..%2F..",
+    "2026-13-45T99:99:99",
+    "%F0%9F%92%A9",
+)
+HOSTILE_STRINGS = ("\u0000", "a\u0000b", "\ud800", "x" * 3000, "\ud7ff\U0001f4a9", "' OR 1=1 --", "")
+HOSTILE_INTEGERS = (2**63, -(2**63) - 1, 10**30, -1, 0)
+JSON = {"content-type": "application/json"}
+HOSTILE_RAW_BODIES = (b"{", b"not json", b"\xff\xfe", b"[]", b"null", b"1", b'"s"', b'{"a": ' * 200 + b"1" + b"}" * 200)
+
+
+def _token(role: str) -> str:
+    grant = Grant(
+        role,
+        section=SECTION if role.startswith(("section_", "account_")) else None,
+        account=ACCOUNT if role.startswith("account_") else None,
+        cooperative_approach=APPROACH if role in ("approach_observer", "external_system") else None,
+        id=str(uuid.uuid4()),
+    )
+    return issue_token(dev_signing_key(DEV_TOKEN_SECRET), str(uuid.uuid4()), [grant])
+
+
+def _admitted_role(row: Row) -> str:
+    roles = sorted(row.roles)
+    return roles[0] if roles and REGISTRY_ADMINISTRATOR not in roles else REGISTRY_ADMINISTRATOR
+
+
+def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _plausible_string(schema: dict[str, Any]) -> str:
+    """A string the schema accepts, so that the hostile value in another field is what is judged."""
+    if "pattern" in schema:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return st.from_regex(schema["pattern"], fullmatch=True).example()
+    formats = {"uuid": str(uuid.uuid4()), "date-time": "2026-01-01T00:00:00Z", "date": "2026-01-01", "email": "a@b.org"}
+    return formats.get(schema.get("format", ""), ACCOUNT)
+
+
+def _variants(schema: dict[str, Any], components: dict[str, Any], depth: int = 0) -> Iterator[Any]:
+    """A value the schema accepts first, then that value with one string or integer in it hostile."""
+    schema = _resolve(schema, components)
+    branches = schema.get("oneOf") or schema.get("anyOf")
+    if branches:
+        for branch in branches:
+            if _resolve(branch, components).get("type") != "null":
+                yield from itertools.islice(_variants(branch, components, depth + 1), 60)
+        return
+    if "const" in schema or "enum" in schema:
+        yield schema.get("const", schema.get("enum", [None])[0])
+        return
+    kind = schema.get("type")
+    if kind == "string":
+        yield _plausible_string(schema)
+        yield from HOSTILE_STRINGS
+    elif kind == "integer":
+        yield max(schema.get("minimum", 1), schema.get("exclusiveMinimum", 0) + 1)
+        yield from HOSTILE_INTEGERS
+    elif kind == "number":
+        yield from (1.0, 1e308, -1.5)
+    elif kind == "boolean":
+        yield True
+    elif kind == "array" and depth < 6:
+        items = _variants(schema.get("items", {}), components, depth + 1)
+        yield [next(items, None)]
+        yield from ([value] for value in items)
+        yield []
+    elif (kind == "object" or "properties" in schema) and depth < 6:
+        properties = {name: _variants(sub, components, depth + 1) for name, sub in schema.get("properties", {}).items()}
+        plausible = {name: next(values, None) for name, values in properties.items()}
+        yield plausible
+        for name, values in properties.items():
+            yield from ({**plausible, name: value} for value in values)
+    else:
+        yield None
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                yield method.upper(), path, operation
+
+
+def _requests(path: str, operation: dict[str, Any], components: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Keyword arguments for httpx's request: one hostile value at a time."""
+    parameters = [_resolve(p, components) for p in operation.get("parameters", [])]
+    names = [p["name"] for p in parameters if p["in"] == "path"]
+
+    def url(hostile: dict[str, str]) -> str:
+        filled = path
+        for name in names:
+            default = str(uuid.uuid4()) if name.endswith("id") else ACCOUNT
+            filled = filled.replace("{" + name + "}", hostile.get(name, default))
+        return filled
+
+    for name in names:
+        for value in HOSTILE_URL_VALUES:
+            yield {"url": url({name: value})}
+    for parameter in (p for p in parameters if p["in"] == "query"):
+        for value in (*HOSTILE_URL_VALUES, ""):
+            yield {"url": f"{url({})}?{parameter['name']}={value}"}
+        yield {"url": f"{url({})}?{parameter['name']}=1&{parameter['name']}=2"}
+    body = operation.get("requestBody")
+    if body is None:
+        return
+    content = body.get("content", {})
+    for raw in HOSTILE_RAW_BODIES:
+        yield {"url": url({}), "content": raw, "headers": {"content-type": next(iter(content), "application/json")}}
+    if "application/json" in content:
+        for value in itertools.islice(_variants(content["application/json"].get("schema", {}), components), 1000):
+            # Encoded here, escaping everything beyond ASCII: httpx cannot encode a lone surrogate.
+            yield {"url": url({}), "content": json.dumps(value).encode(), "headers": JSON}
+    elif "application/x-www-form-urlencoded" in content:
+        schema = _resolve(content["application/x-www-form-urlencoded"].get("schema", {}), components)
+        for name in schema.get("properties", {}):
+            for value in HOSTILE_URL_VALUES:
+                yield {
+                    "url": url({}),
+                    "content": f"{name}={value}".encode(),
+                    "headers": {"content-type": "application/x-www-form-urlencoded"},
+                }
+
+
+def _wrong(response: httpx.Response) -> str | None:
+    if response.status_code >= 500:
+        return f"{response.status_code}: {response.text[:300]}"
+    if response.status_code >= 400 and response.headers.get("content-type", "").startswith("application/json"):
+        error = response.json().get("error") if isinstance(response.json(), dict) else None
+        if not (isinstance(error, dict) and error.get("code") and error.get("message")):
+            return f"{response.status_code} without an error code and message: {response.text[:300]}"
+    return None
+
+
+async def _a_refused_command_changes_nothing(client: httpx.AsyncClient, ledger: str) -> None:
+    """A NUL in a command's free text is refused with its code before the writer sees it."""
+    admin = {"authorization": f"Bearer {_token(REGISTRY_ADMINISTRATOR)}"}
+    journal = f"{ledger}/journal?limit=1000"
+    before = (await client.get(journal, headers=admin)).json()
+    command = {"kind": "create_section", "party": "GHA", "name": "Gh\u0000ana"}
+    refused = await client.put(f"{ledger}/transactions/{uuid.uuid4()}", headers=admin, json=command)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (422, "invalid_character"), refused.text
+    assert (await client.get(journal, headers=admin)).json() == before
+    command["name"] = "Ghana"
+    accepted = await client.put(f"{ledger}/transactions/{uuid.uuid4()}", headers=admin, json=command)
+    assert accepted.status_code == 201, accepted.text
+    assert (await client.get(journal, headers=admin)).json() != before
+
+
+@pytest.mark.integration
+async def test_a6r47_hostile_input_on_every_endpoint_gets_a_4xx_with_a_code(infra, database_url, service_settings):
+    rows = {(r.service, r.method, r.path): r for r in parse(MATRIX_FILE.read_text())}
+    wrong: list[str] = []
+    calls = 0
+    async with contextlib.AsyncExitStack() as stack:
+        urls = await serve_all(stack, infra, database_url, service_settings)
+        async with httpx.AsyncClient(timeout=30) as client:
+            for service, base in sorted(urls.items()):
+                document = (await client.get(f"{base}/openapi.json")).json()
+                components = document.get("components", {}).get("schemas", {})
+                for method, path, operation in _operations(document):
+                    row = rows.get((service, method, path))
+                    if row is None or row.session:
+                        continue
+                    token = _token(_admitted_role(row))
+                    headers = {} if row.access == "public" else {"authorization": f"Bearer {token}"}
+                    for request in _requests(path, operation, components):
+                        url = request.pop("url")
+                        request_headers = headers | request.pop("headers", {})
+                        response = await client.request(method, f"{base}{url}", headers=request_headers, **request)
+                        calls += 1
+                        problem = _wrong(response)
+                        if problem:
+                            wrong.append(f"{service} {method} {url[:80]} {str(request)[:80]}: {problem[:120]}")
+            await _a_refused_command_changes_nothing(client, urls["ledger"])
+    assert calls > 1000
+    assert not wrong, f"{len(wrong)} of {calls} calls:\n" + "\n".join(wrong[:60])
