@@ -1,5 +1,4 @@
-"""Fixtures the web's tests share: axe-core for the accessibility checks, and a stopgap for a
-ledger bug the browser story runs into."""
+"""Fixtures the web's tests share: axe-core for the accessibility checks."""
 
 from __future__ import annotations
 

@@ -54,6 +54,15 @@ def parse_error(service: str, response: httpx.Response) -> ServiceError:
     )
 
 
+def checked_path(service: str, path: str) -> str:
+    """A path the web composed with values from the browser (an account number, a user's id): refuse
+    one those values would bend into another request (a query, a fragment, a dot segment)."""
+    bent = any(c in path for c in "?#\\%") or any(ord(c) < 0x21 for c in path)
+    if bent or any(segment in (".", "..") for segment in path.split("/")):
+        raise ServiceError(404, "not_found", "There is no such item.", {}, service)
+    return path
+
+
 class Backends:
     """Base URLs of the services and one pooled HTTP client for all of them."""
 
@@ -82,7 +91,7 @@ class Backends:
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         try:
             response = await self.client.request(
-                method, f"{self.urls[service]}{path}", headers=headers, json=json, params=clean
+                method, f"{self.urls[service]}{checked_path(service, path)}", headers=headers, json=json, params=clean
             )
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(service, type(exc).__name__) from exc
@@ -100,7 +109,8 @@ class Backends:
         """Like `call`, with the status code (the ledger answers 201 recorded, 202 proposed)."""
         headers = {"accept": "application/json", **({"authorization": f"Bearer {token}"} if token else {})}
         try:
-            response = await self.client.request(method, f"{self.urls[service]}{path}", headers=headers, json=json)
+            url = f"{self.urls[service]}{checked_path(service, path)}"
+            response = await self.client.request(method, url, headers=headers, json=json)
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(service, type(exc).__name__) from exc
         if response.status_code >= 400:

@@ -10,13 +10,12 @@ descriptor review of their serials through `review_url`.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 from urllib.parse import urlencode
 
 from registry_contracts.serials import MalformedSerial, parse_block, parse_serial
 from web.domain.formatting import parse_whole, utc_text
-from web.domain.forms import missing
+from web.domain.forms import is_uuid, missing
 from web.domain.transactions import SCOPE_KEYS
 
 DEDICATIONS = (
@@ -176,7 +175,7 @@ def authorization_request(form: dict[str, str], party: str) -> tuple[dict[str, A
     if not approach:
         errors["cooperative_approach"] = "Choose the cooperative approach."
     supersedes = form.get("supersedes") or None
-    if supersedes is not None and not _is_uuid(supersedes):
+    if supersedes is not None and not is_uuid(supersedes):
         errors["supersedes"] = "Choose the authorization to supersede from the list."
     if errors:
         return None, errors
@@ -189,14 +188,6 @@ def authorization_request(form: dict[str, str], party: str) -> tuple[dict[str, A
         "conditions": conditions,
         "supersedes": supersedes,
     }, {}
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 def described(descriptor: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -34,6 +34,14 @@ def parse_whole(text: str | None) -> int | None:
         return int((text or "").replace(",", "").replace(" ", "")) if text else None
     except ValueError:
         return None
+
+
+def is_day(text: str) -> bool:
+    """Whether `text` is a calendar day written year-month-day (2026-11-27), as the reports take it."""
+    try:
+        return len(text) == 10 and date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
 
 
 def parse_time(value: Any) -> datetime | None:

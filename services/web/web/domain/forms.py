@@ -1,7 +1,8 @@
-"""What every form handler checks first: the fields that must be filled in."""
+"""What every form handler checks first: the fields that must be filled in, and ids in their form."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 
 
@@ -12,3 +13,12 @@ def missing(form: Mapping[str, str], messages: Mapping[str, str]) -> dict[str, s
     Whitespace is not trimmed here: `Page.form` strips the values before any handler sees them.
     """
     return {name: message for name, message in messages.items() if not form.get(name)}
+
+
+def is_uuid(text: str) -> bool:
+    """Whether a field names something by its id (a user, an authorization) in the canonical form."""
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from web.adapters.backends import ServiceError
 from web.domain import transactions as txs
-from web.domain.formatting import parse_time
+from web.domain.formatting import is_day, parse_time
 from web.domain.forms import missing
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
@@ -157,11 +157,18 @@ async def transaction(request: Request, transaction_id: str) -> Response:
     )
 
 
+def _not_a_day(page: Page) -> Response:
+    message = "Give the day as year-month-day, e.g. 2026-11-27."
+    return page.render("error.html", status=400, title="Not a day", message=message)
+
+
 @router.get("/daily-summary", response_class=HTMLResponse, dependencies=[signed_in("daily_summary")])
 async def daily_summary(request: Request) -> Response:
     page = Page.of(request)
-    everything = await page.collect("ledger", "/transactions", pages=50, limit=1000)
     day = request.query_params.get("day", "")
+    if day and not is_day(day):
+        return _not_a_day(page)
+    everything = await page.collect("ledger", "/transactions", pages=50, limit=1000)
     listed = [t for t in everything if str(t.get("recorded_at", "")).startswith(day)] if day else []
     return page.render(
         "daily_summary.html",
@@ -177,6 +184,8 @@ async def daily_report(request: Request) -> Response:
     """The daily operation report (A6R-30 b): one line per transaction of the day, as CSV."""
     page = Page.of(request)
     day = request.query_params.get("day") or datetime.now(UTC).date().isoformat()
+    if not is_day(day):
+        return _not_a_day(page)
     everything = await page.collect("ledger", "/transactions", pages=50, limit=1000)
     out = io.StringIO()
     writer = csv.writer(out)

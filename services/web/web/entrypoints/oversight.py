@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from registry_platform.auth import REGISTRY_ADMINISTRATOR
 from web.adapters.backends import ServiceError
+from web.domain.forms import is_uuid
 from web.entrypoints.page import Page
 from web.entrypoints.people import user_page
 from web.entrypoints.pipeline import PageRoute, signed_in
@@ -54,6 +55,9 @@ async def impersonate(request: Request) -> Response:
     page = Page.of(request)
     form = await page.form()
     user_id = form.get("user_id", "")
+    if not is_uuid(user_id):
+        message = "Choose the user to act for on their page, then give the reason."
+        return page.render("error.html", status=400, title="No user chosen", message=message)
     if len(form.get("reason", "")) < 3:
         return await user_page(page, user_id, 400, {"impersonation_reason": "Give the reason; it is recorded."})
     try:
