@@ -12,12 +12,10 @@ import uuid
 import httpx
 import pytest
 
-from registry_platform.auth import ROLES, SYSTEM_ADMINISTRATOR, Grant, dev_signing_key, issue_token
+from registry_platform.auth import ROLES, SYSTEM_ADMINISTRATOR
 from registry_platform.matrix import MATRIX_FILE, Row, current_matrix, parse, render
-from registry_platform.settings import DEV_TOKEN_SECRET
 from registry_platform.testing.services import serve_all
-
-SECTION, ACCOUNT, APPROACH = "GHA", "GHA-1", "CA-1"
+from registry_platform.testing.tokens import ACCOUNT, role_token
 
 
 def test_a6r12_committed_matrix_matches_the_code() -> None:
@@ -57,17 +55,6 @@ def test_a6r12_web_pages_for_signed_in_users_say_so_in_the_matrix() -> None:
     }
 
 
-def _token(role: str) -> str:
-    grant = Grant(
-        role,
-        section=SECTION if role.startswith(("section_", "account_")) else None,
-        account=ACCOUNT if role.startswith("account_") else None,
-        cooperative_approach=APPROACH if role in ("approach_observer", "external_system") else None,
-        id=str(uuid.uuid4()),
-    )
-    return issue_token(dev_signing_key(DEV_TOKEN_SECRET), str(uuid.uuid4()), [grant])
-
-
 def _path(row: Row) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: str(uuid.uuid4()) if m.group(1).endswith("id") else ACCOUNT, row.path)
 
@@ -101,7 +88,7 @@ def _sent_to_sign_in(response: httpx.Response) -> bool:
 @pytest.mark.integration
 async def test_a6r12_every_role_on_every_endpoint_of_every_running_service(infra, database_url, service_settings):
     rows = parse(MATRIX_FILE.read_text())
-    tokens = {role: _token(role) for role in sorted(ROLES)}
+    tokens = {role: role_token(role) for role in sorted(ROLES)}
     wrong: list[str] = []
     async with contextlib.AsyncExitStack() as stack:
         urls = await serve_all(stack, infra, database_url, service_settings)

@@ -31,10 +31,9 @@ from registry_platform.matrix import MATRIX_FILE, Row, parse
 from registry_platform.roles import url_for_service
 from registry_platform.settings import DEV_TOKEN_SECRET
 from registry_platform.testing.services import serve_all
+from registry_platform.testing.tokens import ACCOUNT, SECTION, role_token
 from web.adapters.sessions import SessionStore
 from web.entrypoints.security import cookie_name
-
-SECTION, ACCOUNT, APPROACH = "GHA", "GHA-1", "CA-1"
 
 # Percent-encoded as they go into a URL: a NUL, bytes that are not UTF-8, a very long value,
 # numbers beyond 64 bits, a quote and a path separator, an impossible date.
@@ -55,17 +54,6 @@ HOSTILE_STRINGS = ("\u0000", "a\u0000b", "\ud800", "x" * 3000, "\ud7ff\U0001f4a9
 HOSTILE_INTEGERS = (2**63, -(2**63) - 1, 10**30, -1, 0)
 JSON = {"content-type": "application/json"}
 HOSTILE_RAW_BODIES = (b"{", b"not json", b"\xff\xfe", b"[]", b"null", b"1", b'"s"', b'{"a": ' * 200 + b"1" + b"}" * 200)
-
-
-def _token(role: str) -> str:
-    grant = Grant(
-        role,
-        section=SECTION if role.startswith(("section_", "account_")) else None,
-        account=ACCOUNT if role.startswith("account_") else None,
-        cooperative_approach=APPROACH if role in ("approach_observer", "external_system") else None,
-        id=str(uuid.uuid4()),
-    )
-    return issue_token(dev_signing_key(DEV_TOKEN_SECRET), str(uuid.uuid4()), [grant])
 
 
 def _admitted_role(row: Row) -> str:
@@ -186,7 +174,7 @@ def _wrong(response: httpx.Response) -> str | None:
 
 async def _a_refused_command_changes_nothing(client: httpx.AsyncClient, ledger: str) -> None:
     """A NUL in a command's free text is refused with its code before the writer sees it."""
-    admin = {"authorization": f"Bearer {_token(REGISTRY_ADMINISTRATOR)}"}
+    admin = {"authorization": f"Bearer {role_token(REGISTRY_ADMINISTRATOR)}"}
     journal = f"{ledger}/journal?limit=1000"
     before = (await client.get(journal, headers=admin)).json()
     command = {"kind": "create_section", "party": "GHA", "name": "Gh\u0000ana"}
@@ -214,7 +202,7 @@ async def test_a6r47_hostile_input_on_every_endpoint_gets_a_4xx_with_a_code(infr
                     row = rows.get((service, method, path))
                     if row is None or row.session:
                         continue
-                    token = _token(_admitted_role(row))
+                    token = role_token(_admitted_role(row))
                     headers = {} if row.access == "public" else {"authorization": f"Bearer {token}"}
                     for request in _requests(path, operation, components):
                         url = request.pop("url")

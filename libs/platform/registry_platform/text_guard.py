@@ -71,7 +71,7 @@ class RefuseUnstorableText:
             await self.app(scope, receive, send)
             return
         problem = problem_in_url(scope)
-        if problem is None and scope["method"] in ("POST", "PUT", "PATCH"):
+        if problem is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
             messages = await _whole_body(receive)
             content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1")
             body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
