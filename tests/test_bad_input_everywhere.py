@@ -4,7 +4,9 @@ never a 500 (issue 3 item 10, A6R-47; the developers' guide's rule for every ser
 Each operation of each service's OpenAPI document is called by a role the authorization matrix
 admits, so the request gets past the decision point to the input handling, with hostile values: in
 each path parameter, in each query parameter, and as bodies (not JSON, JSON of the wrong shape, and
-the operation's own schema filled with hostile values)."""
+the operation's own schema filled with hostile values). Each protected operation is also called
+with authorization headers that name no valid token, which must get a 401 with its code. The second
+test does the same for the web's pages and forms."""
 
 from __future__ import annotations
 
@@ -52,8 +54,28 @@ HOSTILE_URL_VALUES = (
 )
 HOSTILE_STRINGS = ("\u0000", "a\u0000b", "\ud800", "x" * 3000, "\ud7ff\U0001f4a9", "' OR 1=1 --", "")
 HOSTILE_INTEGERS = (2**63, -(2**63) - 1, 10**30, -1, 0)
+# Authorization headers that name no valid token (a token cut short is added per call).
+HOSTILE_AUTHORIZATIONS = (
+    "Bearer",
+    "Bearer x",
+    "Bearer a.b.c",
+    "Bearer " + "a" * 8000,
+    "Basic dXNlcjpwYXNz",
+    "bearer%00",
+    "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+)
 JSON = {"content-type": "application/json"}
-HOSTILE_RAW_BODIES = (b"{", b"not json", b"\xff\xfe", b"[]", b"null", b"1", b'"s"', b'{"a": ' * 200 + b"1" + b"}" * 200)
+HOSTILE_RAW_BODIES = (
+    b"{",
+    b"not json",
+    b"\xff\xfe",
+    b"[]",
+    b"null",
+    b"1",
+    b'"s"',
+    b'{"a": ' * 200 + b"1" + b"}" * 200,
+    b"[" * 100_000 + b'"\\u0041"' + b"]" * 100_000,
+)
 
 
 def _admitted_role(row: Row) -> str:
@@ -204,6 +226,13 @@ async def test_a6r47_hostile_input_on_every_endpoint_gets_a_4xx_with_a_code(infr
                         continue
                     token = role_token(_admitted_role(row))
                     headers = {} if row.access == "public" else {"authorization": f"Bearer {token}"}
+                    for authorization in () if row.access == "public" else (*HOSTILE_AUTHORIZATIONS, token[:-4]):
+                        url = re.sub(r"\{\w+\}", lambda m: str(uuid.uuid4()), path)
+                        hostile = {"authorization": authorization}
+                        response = await client.request(method, f"{base}{url}", headers=hostile)
+                        calls += 1
+                        if response.status_code != 401 or _wrong(response):
+                            wrong.append(f"{service} {method} {path} as {authorization[:40]!r}: {response.status_code}")
                     for request in _requests(path, operation, components):
                         url = request.pop("url")
                         request_headers = headers | request.pop("headers", {})

@@ -54,8 +54,8 @@ def problem_in_body(content_type: str, body: bytes) -> str | None:
     if "json" in content_type and b"\\u" in body:
         try:
             parsed = json.loads(body)
-        except ValueError:
-            return None  # not JSON: the application refuses it with its own code
+        except (ValueError, RecursionError):
+            return None  # not JSON, or nested too deep to parse: the application refuses it with its own code
         found = _first_bad(parsed)
         if found is not None:
             return f"The request's body contains {found}; remove it."

@@ -41,6 +41,7 @@ def test_a6r47_a_nul_or_a_lone_surrogate_in_a_json_body_is_refused(value: object
         json.dumps({"name": "São Tomé"}, ensure_ascii=False).encode(),
         b'{"path": "C:\\\\u0000"}',  # an escaped backslash, then the letters u0000: no NUL
         b"{not json \\u0000",  # not JSON at all: the application refuses it with its own code
+        b"[" * 100_000 + b'"\\u0000"' + b"]" * 100_000,  # nested too deep to parse: likewise
     ],
 )
 def test_a6r47_ordinary_json_passes(raw: bytes) -> None:
