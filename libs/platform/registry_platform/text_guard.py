@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry_platform.errors import error_body
@@ -80,7 +81,7 @@ class RefuseUnstorableText:
         if problem is None:
             await self.app(scope, receive, send)
             return
-        await _refuse(send, problem)
+        await JSONResponse(error_body(CODE, problem), status_code=422)(scope, receive, send)
 
 
 async def _whole_body(receive: Receive) -> list[Message]:
@@ -99,10 +100,3 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return pending.pop(0) if pending else await receive()
 
     return replayed
-
-
-async def _refuse(send: Send, message: str) -> None:
-    content = json.dumps(error_body(CODE, message)).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
-    await send({"type": "http.response.start", "status": 422, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
