@@ -6,7 +6,8 @@ admits, so the request gets past the decision point to the input handling, with 
 each path parameter, in each query parameter, and as bodies (not JSON, JSON of the wrong shape, and
 the operation's own schema filled with hostile values). Each protected operation is also called
 with authorization headers that name no valid token, which must get a 401 with its code. The second
-test does the same for the web's pages and forms."""
+test does the same for the web's pages and forms, the third for the pages that ask identity about
+the signed-in user, as a real user signed in through the web."""
 
 from __future__ import annotations
 
@@ -21,12 +22,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
+import pyotp
 import pytest
 from hypothesis import strategies as st
 
+from identity.entrypoints.cli import bootstrap_admin
+from identity.settings import IdentitySettings
 from registry_platform.auth import REGISTRY_ADMINISTRATOR, Grant, dev_signing_key, issue_token
 from registry_platform.db import create_engine
 from registry_platform.matrix import MATRIX_FILE, Row, parse
@@ -266,7 +270,7 @@ WEB_QUERY_NAMES = (
 OPERATIONAL = {"/health", "/ready", "/metrics", "/static/{name}"}
 SENT_TO_SIGN_IN = {
     # The pages that ask identity about the signed-in user: the made-up session's subject is no user
-    # of identity's, so they end it.
+    # of identity's, so they end it. The third test reaches them with a real sign-in.
     "GET /security",
     "POST /security/keys",
     "POST /security/keys/options",
@@ -421,4 +425,113 @@ async def test_a6r47_hostile_input_on_every_web_page_and_form_never_gets_a_500(
     assert calls > 1000
     # Every other page was reached as a signed-in user.
     assert unreached <= SENT_TO_SIGN_IN, sorted(unreached - SENT_TO_SIGN_IN)
+    assert not wrong, f"{len(wrong)} of {calls} calls:\n" + "\n".join(wrong[:60])
+
+
+# The pages the made-up session cannot reach, with what a real sign-in reaches them by.
+ASKING_IDENTITY = {
+    "GET /security": "/security",
+    "GET /step-up": "/step-up",
+    "POST /security/keys/options": "/security/keys/options",
+    "POST /security/keys": "/security/keys",
+    "POST /step-up/webauthn-options": "/step-up/webauthn-options",
+    "POST /step-up": "/step-up",
+}
+
+
+async def _enrolled_administrator(identity: str, settings: Any) -> tuple[str, str, list[str]]:
+    """The first system administrator, activated at identity with a password and an authenticator:
+    their email, password and recovery codes."""
+    made = await bootstrap_admin(settings, email="root@registry.example", name="Root Operator")
+    token = parse_qs(urlsplit(made["link"]).query)["token"][0]
+    password = "violet-harbour-fuzz-tractor"
+    async with httpx.AsyncClient(base_url=identity, timeout=30) as client:
+        started = (await client.post("/activation", json={"token": token, "code": made["code"]})).json()
+        body = {
+            "enrolment_token": started["enrolment_token"],
+            "password": password,
+            "totp_code": pyotp.TOTP(started["totp_secret"]).now(),
+        }
+        done = await client.post("/activation/complete", json=body)
+        assert done.status_code == 200, done.text
+    return "root@registry.example", password, done.json()["recovery_codes"]
+
+
+def _csrf_of(html: str) -> str:
+    return next(f.fields["csrf_token"] for f in _read(html).forms if "csrf_token" in f.fields)
+
+
+@pytest.mark.integration
+async def test_a6r47_hostile_input_on_the_pages_that_ask_identity_never_gets_a_500(
+    infra, database_url, service_settings
+) -> None:
+    """The pages that ask identity about the signed-in user (sign-in methods, security keys,
+    step-up) and the second factor of a sign-in, as a real user signed in through the web: each
+    field of each of their forms, one hostile value at a time. None may answer with a 5xx, and
+    hostile input must not end the session."""
+    wrong: list[str] = []
+    calls = 0
+    # Hostile codes are failed second factors: no throttling or lockout in this test.
+    lenient = {
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8192,
+        "client_free_failures": 10**6,
+        "account_lock_threshold": 10**6,
+    }
+    async with contextlib.AsyncExitStack() as stack:
+        urls = await serve_all(stack, infra, database_url, service_settings, identity=lenient)
+        identity_settings = service_settings(
+            "identity", IdentitySettings, database_url=url_for_service(database_url, "identity"), **lenient
+        )
+        email, password, recovery_codes = await _enrolled_administrator(urls["identity"], identity_settings)
+        async with httpx.AsyncClient(base_url=urls["web"], timeout=30) as client:
+
+            async def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
+                nonlocal calls
+                calls += 1
+                response = await client.request(method, url, **kwargs)
+                if response.status_code >= 500:
+                    wrong.append(f"{method} {url[:100]} {str(kwargs)[:100]}: {response.status_code}")
+                return response
+
+            async def password_step() -> str:
+                csrf = _csrf_of((await call("GET", "/sign-in")).text)
+                answer = await call("POST", "/sign-in", data={"email": email, "password": password, "csrf_token": csrf})
+                assert answer.headers.get("location") == "/sign-in/second-factor", answer.text
+                page = await call("GET", "/sign-in/second-factor")
+                assert page.status_code == 200, page.text
+                return _csrf_of(page.text)
+
+            csrf = await password_step()
+            for method in ("totp", "recovery_code", "webauthn", "x"):
+                for value in HOSTILE_FORM_VALUES:
+                    field_name = "credential" if method == "webauthn" else "code"
+                    data = {"method": method, field_name: value, "csrf_token": csrf}
+                    if (await call("POST", "/sign-in/second-factor", data=data)).status_code == 303:
+                        csrf = await password_step()  # the sign-in step ended: start it again
+            data = {"method": "recovery_code", "code": recovery_codes[0], "csrf_token": csrf}
+            signed_in = await call("POST", "/sign-in/second-factor", data=data)
+            assert signed_in.status_code == 303 and not signed_in.headers["location"].startswith("/sign-in")
+
+            forms: list[Form] = []
+            for page, path in ((p, u) for p, u in ASKING_IDENTITY.items() if p.startswith("GET ")):
+                answer = await call("GET", path)
+                assert answer.status_code == 200, f"{page}: {answer.status_code} {answer.headers}"
+                forms.extend(_read(answer.text).forms)
+            csrf = _csrf_of(answer.text)
+            for page, path in ((p, u) for p, u in ASKING_IDENTITY.items() if p.startswith("POST ")):
+                # Each form posting here on its own (step-up offers a code, a recovery code and a key).
+                offered = [f.fields for f in forms if f.method == "post" and urlsplit(f.action).path == path]
+                for fields in offered or [{}]:
+                    base = {**fields, "csrf_token": csrf}
+                    names = [name for name in fields if name != "csrf_token"]
+                    hostile = [{**base, name: value} for name in names for value in HOSTILE_FORM_VALUES]
+                    for data in (base, *hostile):
+                        answer = await call("POST", path, data=data, headers={"x-csrf-token": csrf})
+                        # Still signed in: a refused code or key answer is shown, the session goes on.
+                        assert not answer.headers.get("location", "").startswith("/sign-in"), (page, data)
+            assert (await call("GET", "/security")).status_code == 200
+            signed_out = await call("POST", "/sign-out", data={"csrf_token": csrf})
+            assert signed_out.headers["location"].startswith("/sign-in")
+    assert calls > 100
     assert not wrong, f"{len(wrong)} of {calls} calls:\n" + "\n".join(wrong[:60])

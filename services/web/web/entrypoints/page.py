@@ -21,7 +21,7 @@ from web.domain.formatting import parse_time
 from web.entrypoints.security import cookie_name
 from web.entrypoints.templating import render
 from web.service_layer import tokens
-from web.service_layer.errors import NotPermitted, SignInRequired, StepUpRequired
+from web.service_layer.errors import ATTEMPT_REFUSED, NotPermitted, SignInRequired, StepUpRequired
 from web.service_layer.tokens import WebContext
 
 T = TypeVar("T")
@@ -142,7 +142,7 @@ class Page:
             try:
                 return await call(token)
             except ServiceError as exc:
-                if exc.status != 401:
+                if exc.status != 401 or exc.code in ATTEMPT_REFUSED:
                     raise
                 if exc.code == "step_up_required":
                     raise StepUpRequired(exc.message) from exc

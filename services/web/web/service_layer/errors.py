@@ -3,6 +3,11 @@ factor again before an elevated operation (RFC 9470 step-up)."""
 
 from __future__ import annotations
 
+# 401s that refuse what the user has just entered (an authenticator code, a security key's answer,
+# the current password), not the sign-in itself: the page shows them and the session goes on. Any
+# other 401 means the sign-in is over.
+ATTEMPT_REFUSED = frozenset({"invalid_second_factor", "invalid_challenge", "invalid_credentials"})
+
 
 class SignInRequired(Exception):
     def __init__(self, message: str = "") -> None:
