@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from registry_platform import db
 from registry_platform.testing.infra import free_port, spawn_service, wait_ready
+from registry_platform.testing.soak import soak_size
 
 from .conftest import SCOPE, LedgerClient, issue, setup_registry
 from .test_journal_tools import run_cli
@@ -109,6 +110,7 @@ async def test_a6r22_sigkill_under_load_loses_no_acknowledged_transaction(
     }
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    kills = soak_size("kills", 2)
     acknowledged: list[str] = []
     interrupted = 0
 
@@ -135,7 +137,7 @@ async def test_a6r22_sigkill_under_load_loses_no_acknowledged_transaction(
 
     async with httpx.AsyncClient(timeout=10) as http:
         ledger = LedgerClient(http, base)
-        for round_ in range(2):
+        for round_ in range(kills):
             proc = spawn_service("ledger", port, env, tmp_path, name=f"ledger-{round_}")
             await wait_ready(base, timeout=60)
             if round_ == 0:
@@ -143,13 +145,14 @@ async def test_a6r22_sigkill_under_load_loses_no_acknowledged_transaction(
                 await issue(ledger, acc["issuance"], 10**6)
             stop = asyncio.Event()
             workers = [asyncio.create_task(load(ledger, acc["issuance"], acc["gha_holding"], stop)) for _ in range(16)]
-            await asyncio.sleep(2.0)
+            # Each kill lands at another point of the writer's batches: 1.0 to 3.0 s into the load.
+            await asyncio.sleep(1.0 + (round_ * 0.37) % 2.0)
             os.kill(proc.pid() or 0, signal.SIGKILL)
             await asyncio.sleep(0.5)
             stop.set()
             await asyncio.gather(*workers)
             proc.stop()
-    print(f"acknowledged {len(acknowledged)} in two 2-second rounds; interrupted {interrupted}")
+    print(f"acknowledged {len(acknowledged)} in {kills} rounds, each ended by SIGKILL; interrupted {interrupted}")
     assert len(acknowledged) > 50, "the load ran"
     assert interrupted > 0, "the kill interrupted requests in flight"
     engine = db.create_engine(database_url, "ledger")

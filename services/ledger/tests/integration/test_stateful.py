@@ -42,6 +42,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from ledger.domain.selection import plan_selection
 from registry_platform.auth import Grant
+from registry_platform.testing.soak import soak_size
 
 from .conftest import SCOPE, LedgerClient, setup_registry
 
@@ -51,12 +52,13 @@ T = TypeVar("T")
 
 REGISTRY = "CHE01"
 APPROACH = "CA0001"
+# 20 examples of 30 steps under `make test`; `make soak` runs hundreds.
 # No shrinking: every shrink attempt replays a whole example against the live ledger, and a failing
 # run would take many minutes. The failing example is printed step by step with what the model
 # expected (`note`); add Phase.shrink to `phases` locally to minimise it.
 SETTINGS = settings(
-    max_examples=20,
-    stateful_step_count=30,
+    max_examples=soak_size("examples", 20),
+    stateful_step_count=soak_size("steps", 30),
     deadline=None,
     database=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
