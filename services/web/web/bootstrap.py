@@ -22,6 +22,7 @@ from web.entrypoints import (
     people,
     public_pages,
     sign_in,
+    sign_in_methods,
     transfers,
 )
 from web.service_layer.tokens import WebContext
@@ -76,6 +77,7 @@ DEFINITION = service_definition(
         public_pages.router,
         sign_in.router,
         enrolment.router,
+        sign_in_methods.router,
         dashboards.router,
         accounts.router,
         transfers.router,

@@ -4,10 +4,12 @@ refresh, sign-out, session expiry and CSRF, in Debian's chromium (issue 7, item 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pyotp
 import pytest
 
 from identity.domain.clock import system_clock
@@ -148,10 +150,57 @@ async def test_sign_in_methods_step_up_refresh_and_expiry(registry, people):
     await root.page.get_by_label("Role to grant").select_option("registry_administrator")
     await root.click("Add the person")
     assert "/step-up" in root.page.url, await root.main()
+    # A wrong code is refused on the prompt itself; the session goes on.
+    now = int(time.time()) // 30
+    valid = {pyotp.TOTP(root.authenticator.secret).at(step * 30) for step in range(now - 1, now + 3)}
+    wrong = next(c for c in ("000000", "111111") if c not in valid)
+    await root.fill({"6-digit code from your authenticator app": wrong})
+    await root.click("Confirm")
+    assert "/step-up" in root.page.url and "not accepted" in await root.main(), await root.main()
     await root.fill({"6-digit code from your authenticator app": await root.authenticator.code()})
     await root.click("Confirm")
     await root.click("Continue")
     assert "Rita Registrar was added" in await root.flash(), await root.main()
+
+    # Own sign-in methods (A6R-5, A6R-7), with the second factor just confirmed: a new password
+    # (a wrong current one is refused on the form), new recovery codes, and a lost key removed.
+    await root.goto("/security")
+    await root.click("Change your password", role="link")
+    new_password = "lantern-tractor-harbour-violet-4"
+    await root.fill({"Current password": "not-the-password-at-all", "New password": new_password})
+    await root.fill({"Type the new password again": new_password})
+    await root.click("Change the password")
+    assert "The current password is not right" in await root.main(), await root.main()
+    await root.fill({"Current password": root.password, "New password": new_password})
+    await root.fill({"Type the new password again": new_password})
+    await root.click("Change the password")
+    assert "Your password is changed" in await root.flash(), await root.main()
+    root.password = new_password
+    await root.click("Make new recovery codes")
+    assert "The old ones no longer work" in await root.main(), await root.main()
+    old_codes, root.recovery_codes = (
+        root.recovery_codes,
+        [c.strip() for c in await root.page.locator("ul.codes li").all_inner_texts()],
+    )
+    assert len(root.recovery_codes) == 10 and not set(root.recovery_codes) & set(old_codes)
+    await root.goto("/security")
+    async with root.page.expect_navigation(url="**/sign-in?key_removed=1"):
+        await root.page.get_by_role("button", name="Remove the security key security key").click()
+    await root.audit()
+    assert "/sign-in" in root.page.url and "The security key is removed" in await root.main(), await root.main()
+    await root.fill({"Email address": EMAIL, "Password": root.password})
+    await root.click("Continue")
+    await root.page.get_by_text("I cannot use my authenticator").click()
+    await root.fill({"Recovery code": old_codes[1]})
+    await root.click("Sign in with a recovery code")
+    assert root.page.url.endswith("/sign-in/second-factor"), "an old recovery code no longer signs in"
+    assert "not accepted" in await root.main(), await root.main()
+    await root.page.get_by_text("I cannot use my authenticator").click()
+    await root.fill({"Recovery code": root.recovery_codes[0]})
+    await root.click("Sign in with a recovery code")
+    assert root.page.url.endswith("/home"), await root.main()
+    await root.goto("/security")
+    assert "revoked" in await root.main(), "the removed key is listed as revoked"
 
     # Session expiry: an idle or too old session ends; the next page asks to sign in again.
     await registry.web_sql("UPDATE sessions SET expires_at = now() - interval '1 second'")

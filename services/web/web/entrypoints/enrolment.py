@@ -1,10 +1,10 @@
 """Activation and enrolment (A6R-4): the link from the email plus the code from the second channel,
 then a password and an authenticator app (TOTP, shown as a QR code); security keys (WebAuthn) are
-added afterwards from the security page. Also the step-up prompt for elevated operations."""
+added afterwards from the security page (`sign_in_methods`). Also the step-up prompt for elevated
+operations."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import segno
@@ -169,35 +169,3 @@ async def step_up(request: Request) -> Response:
         message=pending.get("message"),
         errors=errors,
     )
-
-
-@router.get("/security", response_class=HTMLResponse, dependencies=[signed_in()])
-async def security(request: Request) -> Response:
-    page = Page.of(request)
-    try:
-        credentials = await page.call("identity", "GET", "/me/credentials", own=True)
-    except ServiceError:
-        credentials = None
-    return page.render("security.html", title="Sign-in methods", credentials=credentials)
-
-
-@router.post("/security/keys/options", dependencies=[signed_in()])
-async def security_key_options(request: Request) -> Response:
-    page = Page.of(request)
-    return await ceremony_options(lambda: page.call("identity", "POST", "/me/credentials/webauthn/options", own=True))
-
-
-@router.post("/security/keys", response_class=HTMLResponse, dependencies=[signed_in()])
-async def add_security_key(request: Request) -> Response:
-    page = Page.of(request)
-    form = await page.form()
-    try:
-        credential = json.loads(form.get("credential") or "{}")
-        body = {"credential": credential, "label": form.get("label") or "security key"}
-        await page.call("identity", "POST", "/me/credentials/webauthn", json=body, own=True)
-    except (ServiceError, ValueError) as exc:
-        message = exc.message if isinstance(exc, ServiceError) else "The security key's answer could not be read."
-        page.flash(f"The security key was not added: {message}", "error")
-    else:
-        page.flash("Your security key was added. You can use it to sign in.", "success")
-    return page.redirect("/security")

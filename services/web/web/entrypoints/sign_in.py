@@ -34,6 +34,8 @@ async def sign_in_form(request: Request) -> Response:
         notice = "Your session has expired; please sign in again."
     elif request.query_params.get("signed_out"):
         notice = "You have signed out."
+    elif request.query_params.get("key_removed"):
+        notice = "The security key is removed, and every session of yours has ended; sign in again."
     return page.render(
         "sign_in.html", title="Sign in", values={"next": request.query_params.get("next", "")}, notice=notice
     )
