@@ -120,33 +120,40 @@ async def request_change(identity: Identity, actor: Actor, fields: dict[str, Any
     return result
 
 
-async def _decides_for(conn: Any, actor: Actor, user_id: str) -> bool:
-    """A registry administrator, or a section administrator of a section the user has a grant in."""
-    if actor.has(REGISTRY_ADMINISTRATOR):
-        return True
+# Who acknowledges a user's change: a registry administrator (:all), or an administrator of a section
+# (:sections) the user holds a grant in. One condition for the listing and the decision.
+_DECIDES_FOR = (
+    "(:all OR EXISTS (SELECT 1 FROM grants g WHERE g.user_id = {user} AND g.section = ANY(:sections) "
+    "AND g.status <> 'revoked'))"
+)
+
+
+def _decider(actor: Actor) -> dict[str, Any]:
     sections = [g.section for g in actor.grants if g.role == SECTION_ADMINISTRATOR and g.section]
-    held = await conn.scalar(
-        text("SELECT count(*) FROM grants WHERE user_id = :u AND section = ANY(:s) AND status <> 'revoked'"),
-        {"u": user_id, "s": sections},
-    )
-    return bool(held)
+    return {"all": actor.has(REGISTRY_ADMINISTRATOR), "sections": sections}
+
+
+async def _decides_for(conn: Any, actor: Actor, user_id: str) -> bool:
+    condition = _DECIDES_FOR.format(user="CAST(:u AS uuid)")
+    return bool(await conn.scalar(text(f"SELECT {condition}"), {"u": user_id, **_decider(actor)}))
 
 
 async def pending(
     identity: Identity, actor: Actor, limit: int, after: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """The pending requests the actor may decide, with the user's current name. Filtered in the
+    query, so that a page is full however many requests others decide."""
     async with identity.read() as conn:
         rows = await conn.execute(
             text(
-                "SELECT id::text, user_id::text, fields, requested_by, requested_at FROM profile_change_requests "
-                "WHERE status = 'pending' AND id > CAST(:after AS uuid) ORDER BY id LIMIT :n"
+                "SELECT r.id::text, r.user_id::text, p.name, r.fields, r.requested_by, r.requested_at "
+                "FROM profile_change_requests r JOIN profiles p ON p.user_id = r.user_id "
+                "WHERE r.status = 'pending' AND r.id > CAST(:after AS uuid) AND "
+                f"{_DECIDES_FOR.format(user='r.user_id')} ORDER BY r.id LIMIT :n"
             ),
-            {"after": after or "00000000-0000-0000-0000-000000000000", "n": limit + 1},
+            {"after": after or "00000000-0000-0000-0000-000000000000", "n": limit + 1, **_decider(actor)},
         )
-        items = []
-        for r in rows:
-            if await _decides_for(conn, actor, r.user_id):
-                items.append({**dict(r._mapping), "requested_at": r.requested_at.isoformat()})
+        items = [{**dict(r._mapping), "requested_at": r.requested_at.isoformat()} for r in rows]
     return items[:limit], (items[limit - 1]["id"] if len(items) > limit else None)
 
 

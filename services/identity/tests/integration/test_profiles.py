@@ -45,6 +45,33 @@ async def test_a6r_11_changes_applied_at_once_or_after_approval(idp: Harness) ->
     ]
 
 
+async def test_a6r_11_a_section_administrator_sees_every_request_of_the_section_page_by_page(idp: Harness) -> None:
+    """Requests of people outside the section come first in the listing's order; a page must pass
+    over them, not come back empty and end the listing."""
+    world = await make_world(idp)
+    asked = await idp.ok("POST", "/me/profile/changes", world.tokens["user"], json={"name": "Ama Owusu-Mensah"})
+    async with idp.identity.engine.begin() as conn:
+        for n, other in enumerate([world.root, world.regadmin] * 3):
+            await conn.execute(
+                text(
+                    "INSERT INTO profile_change_requests (id, user_id, fields, status, requested_by, requested_at) "
+                    "VALUES (:id, CAST(:u AS uuid), CAST(:f AS jsonb), 'pending', :u, now())"
+                ),
+                {"id": f"00000000-0000-0000-0000-{n + 1:012d}", "u": other.id, "f": json.dumps({"name": "Someone"})},
+            )
+    for token, expected in (("gha_admin", 1), ("regadmin", 7)):
+        seen, cursor = [], None
+        for _ in range(10):
+            query = "?limit=1" + (f"&cursor={cursor}" if cursor else "")
+            page = await idp.ok("GET", "/profile-changes" + query, world.tokens[token])
+            seen += page["items"]
+            cursor = page["next"]
+            if cursor is None:
+                break
+        assert len(seen) == expected, (token, seen)
+    assert [(p["id"], p["name"]) for p in seen if p["user_id"] == world.user.id] == [(asked["request_id"], "Ama Owusu")]
+
+
 async def test_a6r_49_history_is_kept_and_anonymisation_leaves_the_log_intact(idp: Harness) -> None:
     world = await make_world(idp)
     async with idp.identity.engine.connect() as conn:
