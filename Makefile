@@ -47,9 +47,9 @@ bench: setup
 	$(BIN)/python -m bench
 
 # The ledger's randomized invariant test and its crash test at many times their `make test` size:
-# 400 runs of 50 random operations, and 12 SIGKILLs under load (about 20 minutes).
+# 300 runs of 50 random operations, and 10 SIGKILLs under load (about half an hour).
 soak: setup
-	REGISTRY_SOAK_EXAMPLES=400 REGISTRY_SOAK_STEPS=50 REGISTRY_SOAK_KILLS=12 $(BIN)/pytest -q -p no:logging --timeout=0 \
+	REGISTRY_SOAK_EXAMPLES=300 REGISTRY_SOAK_STEPS=50 REGISTRY_SOAK_KILLS=10 $(BIN)/pytest -q -p no:logging --timeout=0 \
 		services/ledger/tests/integration/test_stateful.py \
 		services/ledger/tests/integration/test_concurrency.py::test_a6r22_sigkill_under_load_loses_no_acknowledged_transaction
 
