@@ -277,6 +277,8 @@ SENT_TO_SIGN_IN = {
     "POST /security/keys/{credential_id}/removal",
     "POST /security/password",
     "POST /security/recovery-codes",
+    "GET /profile",
+    "POST /profile",
     "POST /step-up",
     "POST /step-up/webauthn-options",
     # Signing out, and the second factor of a sign-in that was never started.
@@ -442,11 +444,13 @@ ASKING_IDENTITY = {
     "GET /security": "/security",
     "GET /step-up": "/step-up",
     "GET /security/password": "/security/password",
+    "GET /profile": "/profile",
     "POST /security/keys/options": "/security/keys/options",
     "POST /security/keys": "/security/keys",
     "POST /security/keys/{credential_id}/removal": f"/security/keys/{uuid.uuid4()}/removal",
     "POST /security/password": "/security/password",
     "POST /security/recovery-codes": "/security/recovery-codes",
+    "POST /profile": "/profile",
     "POST /step-up/webauthn-options": "/step-up/webauthn-options",
     "POST /step-up": "/step-up",
 }

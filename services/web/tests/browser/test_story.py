@@ -104,6 +104,21 @@ async def test_issue7_story_in_the_browser(registry, people):
     await sam.audit()
     await sam.confirm_if_asked()
     assert "granted" in await sam.flash(), await sam.main()
+
+    # Ama asks for a new organisation (A6R-11): it waits for Sam, who acknowledges it.
+    await ama.goto("/profile")
+    await ama.fill({"Organisations": "Accra Cookstoves"})
+    await ama.click("Save or ask for the change")
+    assert "await an administrator's acknowledgement" in await ama.flash(), await ama.main()
+    await sam.goto("/profile-changes")
+    assert "Accra Cookstoves" in await sam.main(), await sam.main()
+    await sam.page.get_by_role("button", name="Acknowledge the change of Ama Owusu").click()
+    await sam.audit()
+    await sam.confirm_if_asked()
+    assert "acknowledged and applied" in await sam.flash(), await sam.main()
+    await ama.goto("/profile")
+    assert await ama.page.get_by_label("Organisations").input_value() == "Accra Cookstoves"
+    assert "approved" in await ama.page.locator("table").inner_text()
     issuance = await open_account(sam, "Ghana issuance", "Issuance account")
     national = await open_account(sam, "Ghana national holding", "Holding account")
 

@@ -34,6 +34,7 @@ def test_a6r27_section_administrators_get_the_rich_menu_of_their_section() -> No
         "Open an account",
         "Transactions",
         "People and access",
+        "Profile changes",
     ]
     assert menu[1].href == "/accounts?section=GHA"
 
@@ -41,6 +42,7 @@ def test_a6r27_section_administrators_get_the_rich_menu_of_their_section() -> No
 def test_a6r27_registry_and_system_administrators() -> None:
     registry = labels([Grant("registry_administrator")])
     assert "Corrective transfer" in registry and "Sections" in registry and "Daily summary" in registry
+    assert "Profile changes" in registry
     system = labels([Grant("system_administrator")])
     assert system == ["Overview", "Registry administrators", "People", "Credential log"]
 

@@ -118,6 +118,8 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "daily_summary": (REGISTRY_ADMINISTRATOR,),
     "users.manage": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR),
     "users.verify": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR),
+    # A6R-11: name and organisation changes wait for these (identity decides who, per user).
+    "profile_changes.decide": (REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR),
     "registry_administrators": (SYSTEM_ADMINISTRATOR,),
     "credential_log": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR),
 }
@@ -169,6 +171,7 @@ def menu_for(context: Context | None, grants: Sequence[Grant]) -> list[MenuItem]
                 ("Open an account", f"/applications/new{q}", "apply"),
                 ("Transactions", "/transactions", "transactions.view"),
                 ("People and access", "/users", "users.manage"),
+                ("Profile changes", "/profile-changes", "profile_changes.decide"),
             ],
         )
     if context.kind == REGISTRY:
@@ -187,6 +190,7 @@ def menu_for(context: Context | None, grants: Sequence[Grant]) -> list[MenuItem]
                 ("Daily summary", "/daily-summary", "daily_summary"),
                 ("Corrective transfer", "/corrections", "corrections"),
                 ("People and access", "/users", "users.manage"),
+                ("Profile changes", "/profile-changes", "profile_changes.decide"),
                 ("Credential log", "/credential-log", "credential_log"),
             ],
         )

@@ -1,5 +1,5 @@
 """Forms about people turned into identity's request bodies (A6R-3 verification evidence, A6R-4
-contacts for the activation's two channels, A6R-12 grant scopes)."""
+contacts for the activation's two channels, A6R-12 grant scopes, A6R-11 a user's own profile)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,40 @@ def grant_body(user_id: str, form: dict[str, str]) -> dict[str, Any]:
         "cooperative_approach": (form.get("cooperative_approach") or "").upper() or None,
         "reason": form.get("grant_reason") or None,
     }
+
+
+CONTACT_KINDS = ("email", "phone", "postal")
+
+
+def _firsts_and_rest(contacts: list[dict[str, str]]) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The first contact of each kind (what the profile form edits) and the others."""
+    rest = list(contacts)
+    firsts: dict[str, str] = {}
+    for kind in CONTACT_KINDS:
+        first = next((c for c in rest if c.get("kind") == kind), None)
+        if first is not None:
+            rest.remove(first)
+            firsts[kind] = first.get("value", "")
+    return firsts, rest
+
+
+def profile_fields(profile: dict[str, Any]) -> dict[str, str]:
+    """The profile form's values: name, affiliations separated by semicolons, the first contact of each kind."""
+    firsts, _ = _firsts_and_rest(profile.get("contacts") or [])
+    return {"name": profile.get("name") or "", "affiliations": "; ".join(profile.get("affiliations") or []), **firsts}
+
+
+def profile_change(form: dict[str, str], profile: dict[str, Any]) -> dict[str, Any]:
+    """What the profile form changes (A6R-11), as identity's change request: only what differs from
+    `profile`. The form edits the first contact of each kind; any further contacts are kept."""
+    change: dict[str, Any] = {}
+    if form.get("name") and form["name"] != profile.get("name"):
+        change["name"] = form["name"]
+    affiliations = [part.strip() for part in form.get("affiliations", "").split(";") if part.strip()]
+    if affiliations != list(profile.get("affiliations") or []):
+        change["affiliations"] = affiliations
+    firsts, rest = _firsts_and_rest(profile.get("contacts") or [])
+    wanted = {kind: form[kind] for kind in CONTACT_KINDS if form.get(kind)}
+    if wanted != firsts:
+        change["contacts"] = [{"kind": kind, "value": value} for kind, value in wanted.items()] + rest
+    return change
