@@ -202,6 +202,21 @@ async def test_sign_in_methods_step_up_refresh_and_expiry(registry, people):
     await root.goto("/security")
     assert "revoked" in await root.main(), "the removed key is listed as revoked"
 
+    # Ten failed sign-ins lock Rita's account (A6R-6); an administrator unlocks it from her page.
+    async with httpx.AsyncClient(base_url=registry.urls["identity"]) as client:
+        for attempt in range(10):
+            await client.post(
+                "/sessions",
+                json={"email": "rita@registry.example", "password": "a-wrong-guess-of-hers"},
+                headers={"X-Forwarded-For": f"10.9.0.{attempt}"},  # other clients: no per-client delay
+            )
+    await root.goto(f"/users/{await registry.user_id('rita@registry.example')}")
+    assert "locked after failed sign-ins" in await root.main(), await root.main()
+    await root.click("Unlock sign-in")
+    await root.confirm_if_asked()
+    assert "Sign-in is unlocked" in await root.flash(), await root.main()
+    assert "locked after failed sign-ins" not in await root.main()
+
     # Session expiry: an idle or too old session ends; the next page asks to sign in again.
     await registry.web_sql("UPDATE sessions SET expires_at = now() - interval '1 second'")
     await root.page.goto(f"{registry.web}/home")

@@ -207,6 +207,14 @@ async def set_access(request: Request, user_id: str) -> Response:
     )
 
 
+@router.post("/users/{user_id}/unlock", response_class=HTMLResponse, dependencies=[signed_in("users.verify")])
+async def unlock(request: Request, user_id: str) -> Response:
+    """Identity locks a user after repeated failed sign-ins (A6R-6) until an administrator unlocks."""
+    page = Page.of(request)
+    note = "Sign-in is unlocked; the failed attempts are forgotten."
+    return await _act(page, user_id, note, "POST", f"/users/{user_id}/unlock", None, {})
+
+
 @router.post("/users/{user_id}/grants", response_class=HTMLResponse, dependencies=[signed_in("users.manage")])
 async def grant(request: Request, user_id: str) -> Response:
     page = Page.of(request)
