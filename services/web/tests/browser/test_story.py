@@ -349,6 +349,17 @@ async def test_issue7_story_in_the_browser(registry, people):
     assert holding in await sam.page.locator("#account-results").inner_text()
     await sam.audit()
 
+    # Suspecting Ama's recovery codes are compromised, a registry administrator revokes them (A6R-5):
+    # at once, and Ama's sessions end with them.
+    await rita.goto(f"/users/{await registry.user_id('ama@gha.example')}")
+    await rita.page.get_by_role("button", name="Revoke the recovery codes of Ama Owusu").click()
+    await rita.audit()
+    await rita.confirm_if_asked()
+    assert "The credential is revoked" in await rita.flash(), await rita.main()
+    assert "recovery codes · revoked" in await rita.main(), await rita.main()
+    await ama.page.goto(f"{registry.web}/home")
+    assert "/sign-in" in ama.page.url, "Ama's session ended with the revocation"
+
 
 async def open_account(admin, holder: str, kind: str) -> str:
     """A section administrator opens a section account by applying and approving at once."""

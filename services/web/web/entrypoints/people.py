@@ -215,6 +215,20 @@ async def unlock(request: Request, user_id: str) -> Response:
     return await _act(page, user_id, note, "POST", f"/users/{user_id}/unlock", None, {})
 
 
+@router.post(
+    "/users/{user_id}/credentials/{credential_id}/revocation",
+    response_class=HTMLResponse,
+    dependencies=[signed_in("users.verify")],
+)
+async def revoke_credential(request: Request, user_id: str, credential_id: str) -> Response:
+    """A credential suspected of compromise is revoked at once (A6R-5); identity ends every session
+    of the person with it."""
+    page = Page.of(request)
+    note = "The credential is revoked, and every session of the person has ended."
+    path = f"/users/{user_id}/credentials/{credential_id}"
+    return await _act(page, user_id, note, "DELETE", path, None, {})
+
+
 @router.post("/users/{user_id}/grants", response_class=HTMLResponse, dependencies=[signed_in("users.manage")])
 async def grant(request: Request, user_id: str) -> Response:
     page = Page.of(request)

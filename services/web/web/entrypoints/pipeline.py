@@ -57,6 +57,10 @@ async def _csrf_ok(page: Page, request: Request) -> bool:
 async def _interrupted(page: Page, exc: Exception) -> Response:
     request = page.request
     if isinstance(exc, SignInRequired):
+        if page.signed_in:
+            # The sign-in is over (identity refused the refresh: the session was revoked, a credential
+            # withdrawn). Kept, the session would send the sign-in page straight back here.
+            await page.ctx.sessions.delete(page.user_session())
         if exc.message:
             page.flash(exc.message, "error")
         target = request.url.path if request.method == "GET" else "/home"
