@@ -359,6 +359,17 @@ async def test_issue7_story_in_the_browser(registry, people):
     assert "recovery codes · revoked" in await rita.main(), await rita.main()
     await ama.page.goto(f"{registry.web}/home")
     assert "/sign-in" in ama.page.url, "Ama's session ended with the revocation"
+    assert "Your session has ended" in await ama.main(), await ama.main()
+
+    # At her request, her data is erased (A6R-49): the form insists on a reason and on saying so.
+    await rita.click("Erase this person's data")
+    assert "Confirm that you understand" in await rita.main(), await rita.main()
+    await rita.fill({"Reason for erasing": "Her request under data protection law, case 77"})
+    await rita.page.get_by_label("I understand this cannot be undone").check()
+    await rita.click("Erase this person's data")
+    await rita.confirm_if_asked()
+    assert "The person's data is erased" in await rita.flash(), await rita.main()
+    assert "Data erased" in await rita.main() and "Ama Owusu" not in await rita.main(), await rita.main()
 
 
 async def open_account(admin, holder: str, kind: str) -> str:

@@ -118,6 +118,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "daily_summary": (REGISTRY_ADMINISTRATOR,),
     "users.manage": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR),
     "users.verify": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR),
+    "users.anonymise": (REGISTRY_ADMINISTRATOR,),
     # A6R-11: name and organisation changes wait for these (identity decides who, per user).
     "profile_changes.decide": (REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR),
     "registry_administrators": (SYSTEM_ADMINISTRATOR,),

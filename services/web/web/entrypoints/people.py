@@ -136,6 +136,7 @@ async def user_page(page: Page, user_id: str, status: int = 200, errors: dict[st
         errors=errors or {},
         may_verify=page.may("users.verify"),
         may_impersonate=page.may("impersonate"),
+        may_anonymise=page.may("users.anonymise"),
     )
 
 
@@ -227,6 +228,27 @@ async def revoke_credential(request: Request, user_id: str, credential_id: str) 
     note = "The credential is revoked, and every session of the person has ended."
     path = f"/users/{user_id}/credentials/{credential_id}"
     return await _act(page, user_id, note, "DELETE", path, None, {})
+
+
+@router.post("/users/{user_id}/anonymisation", response_class=HTMLResponse, dependencies=[signed_in("users.anonymise")])
+async def anonymise(request: Request, user_id: str) -> Response:
+    """Erase a person's data from identity's records, history included (A6R-49). It cannot be undone,
+    so the form asks for a reason and for the administrator to say so."""
+    page = Page.of(request)
+    form = await page.form()
+    errors = missing(
+        form,
+        {
+            "anonymisation_reason": "Give the reason, e.g. the request you are acting on.",
+            "irreversible": "Confirm that you understand this cannot be undone.",
+        },
+    )
+    if errors:
+        return await user_page(page, user_id, 400, errors)
+    note = "The person's data is erased; their access has ended."
+    body = {"reason": form["anonymisation_reason"]}
+    fields = {"reason": "anonymisation_reason", "cannot_anonymise_self": "anonymisation_reason"}
+    return await _act(page, user_id, note, "POST", f"/users/{user_id}/anonymise", body, fields)
 
 
 @router.post("/users/{user_id}/grants", response_class=HTMLResponse, dependencies=[signed_in("users.manage")])
