@@ -18,6 +18,7 @@ from web.entrypoints import (
     dashboards,
     descriptors,
     enrolment,
+    external_systems,
     oversight,
     people,
     profiles,
@@ -88,6 +89,7 @@ DEFINITION = service_definition(
         people.router,
         profiles.router,
         oversight.router,
+        external_systems.router,
     ],
     on_start=start_web,
 )

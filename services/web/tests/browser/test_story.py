@@ -15,10 +15,12 @@ sideways nor overlap (A6R-28)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from joserfc.jwk import OKPKey
 
 from identity.service_layer.bootstrap_admin import first_system_administrator
 
@@ -370,6 +372,25 @@ async def test_issue7_story_in_the_browser(registry, people):
     await rita.confirm_if_asked()
     assert "The person's data is erased" in await rita.flash(), await rita.main()
     assert "Data erased" in await rita.main() and "Ama Owusu" not in await rita.main(), await rita.main()
+
+    # An external system (A6R-8): registered with its public key and risk assessment, then disabled.
+    await rita.goto("/external-systems")
+    await rita.fill(
+        {
+            "Name": "Ghana national registry",
+            "Public key (JWK)": json.dumps(OKPKey.generate_key("Ed25519").as_dict(private=False)),
+            "Assessed by": "Registry security office",
+            "Date of the assessment": "2026-11-20",
+            "Party-specific section": "GHA",
+        }
+    )
+    await rita.click("Register the system")
+    await rita.confirm_if_asked()
+    assert "Ghana national registry is registered" in await rita.flash(), await rita.main()
+    await rita.page.get_by_role("button", name="Disable Ghana national registry").click()
+    await rita.audit()
+    await rita.confirm_if_asked()
+    assert "its access has ended" in await rita.flash(), await rita.main()
 
 
 async def open_account(admin, holder: str, kind: str) -> str:

@@ -115,6 +115,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "service_accounts.open": (REGISTRY_ADMINISTRATOR,),
     "corrections": (REGISTRY_ADMINISTRATOR,),
     "impersonate": (REGISTRY_ADMINISTRATOR,),
+    "external_systems": (REGISTRY_ADMINISTRATOR,),
     "daily_summary": (REGISTRY_ADMINISTRATOR,),
     "users.manage": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR),
     "users.verify": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR),
@@ -192,6 +193,7 @@ def menu_for(context: Context | None, grants: Sequence[Grant]) -> list[MenuItem]
                 ("Corrective transfer", "/corrections", "corrections"),
                 ("People and access", "/users", "users.manage"),
                 ("Profile changes", "/profile-changes", "profile_changes.decide"),
+                ("External systems", "/external-systems", "external_systems"),
                 ("Credential log", "/credential-log", "credential_log"),
             ],
         )
