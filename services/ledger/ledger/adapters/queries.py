@@ -404,11 +404,20 @@ async def journal(engine: AsyncEngine, *, limit: int, after: int) -> tuple[list[
     return items, (str(page[-1]["sequence"]) if len(rows) > limit else None)
 
 
-async def checkpoints(engine: AsyncEngine) -> list[dict[str, Any]]:
+async def checkpoints(
+    engine: AsyncEngine, *, limit: int, before: int | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Signed checkpoints, newest first (one every few seconds while the ledger works: paginated)."""
     rows = await _rows(
-        engine, "SELECT tree_size, root_hash, signature, signed_at FROM journal_checkpoints ORDER BY tree_size"
+        engine,
+        "SELECT tree_size, root_hash, signature, signed_at FROM journal_checkpoints "
+        "WHERE tree_size < :before ORDER BY tree_size DESC LIMIT :limit",
+        before=before if before is not None else 2**62,
+        limit=limit + 1,
     )
-    return [{**r, "root_hash": bytes(r["root_hash"]).hex(), "signed_at": _iso(r["signed_at"])} for r in rows]
+    page = rows[:limit]
+    items = [{**r, "root_hash": bytes(r["root_hash"]).hex(), "signed_at": _iso(r["signed_at"])} for r in page]
+    return items, (str(page[-1]["tree_size"]) if len(rows) > limit else None)
 
 
 APPLICATION_STATES = ("pending", "approved", "rejected")

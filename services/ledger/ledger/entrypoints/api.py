@@ -324,6 +324,14 @@ async def journal(request: Request, limit: Limit = 100, after: int = 0) -> Page:
     return Page(items=items, next=nxt)
 
 
-@router.get("/journal/checkpoints", dependencies=[require(REGISTRY_ADMINISTRATOR)], tags=["journal"])
-async def checkpoints(request: Request) -> list[dict[str, Any]]:
-    return await queries.checkpoints(_engine(request))
+@router.get(
+    "/journal/checkpoints", dependencies=[require(REGISTRY_ADMINISTRATOR)], tags=["journal"], response_model=Page
+)
+async def checkpoints(
+    request: Request,
+    limit: Limit = 100,
+    before: Annotated[int | None, Query(ge=1, le=2**62, description="Tree sizes below this one (the cursor)")] = None,
+) -> Page:
+    """The journal's signed checkpoints (A6R-48), newest first."""
+    items, nxt = await queries.checkpoints(_engine(request), limit=limit, before=before)
+    return Page(items=items, next=nxt)

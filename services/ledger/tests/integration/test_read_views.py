@@ -3,6 +3,7 @@ listings, and the listing of account applications (A6R-41)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -10,7 +11,7 @@ import pytest
 
 from registry_platform.auth import Grant
 
-from .conftest import ADMIN, SCOPE, LedgerClient, setup_registry
+from .conftest import ADMIN, SCOPE, LedgerClient, issue, setup_registry
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +149,26 @@ async def test_a6r41_pending_applications_are_listed_for_the_sections_administra
     assert (await ledger.get("/applications", grants=gha_admin, subject="sam", state="pending"))["items"] == []
     (approved,) = (await ledger.get("/applications", grants=gha_admin, subject="sam", state="approved"))["items"]
     assert approved["account"] == decided["account"] and approved["decided_at"]
+
+
+async def test_a6r48_signed_checkpoints_are_listed_newest_first_page_by_page(ledger: LedgerClient) -> None:
+    """The test ledger signs a checkpoint every 50 journal entries."""
+    acc = await setup_registry(ledger)
+    await issue(ledger, acc["issuance"], 200)
+    one_unit = {"kind": "transfer_units", "source": acc["issuance"], "destination": acc["gha_holding"]}
+    answers = await asyncio.gather(
+        *(ledger.propose({**one_unit, "units": {"selection": {"quantity": 1}}}) for _ in range(160))
+    )
+    assert [a.status_code for a in answers] == [201] * 160
+    whole = await ledger.get("/journal/checkpoints", limit=1000)
+    sizes = [c["tree_size"] for c in whole["items"]]
+    assert len(sizes) >= 3 and sizes == sorted(sizes, reverse=True) and whole["next"] is None
+    paged, before = [], None
+    for _ in range(len(sizes) + 1):
+        page = await ledger.get("/journal/checkpoints", limit=1, **({"before": before} if before else {}))
+        paged += page["items"]
+        before = page["next"]
+        if before is None:
+            break
+    assert paged == whole["items"]
+    assert all(len(c["root_hash"]) == 64 and c["signature"] for c in paged)

@@ -392,6 +392,11 @@ async def test_issue7_story_in_the_browser(registry, people):
     await rita.confirm_if_asked()
     assert "its access has ended" in await rita.flash(), await rita.main()
 
+    # The ledger's journal (A6R-48): every entry from the first on, and the latest signed checkpoint.
+    await rita.click("Ledger journal", role="link")
+    journal = await rita.main()
+    assert "create section" in journal and "Latest checkpoint" in journal, journal
+
 
 async def open_account(admin, holder: str, kind: str) -> str:
     """A section administrator opens a section account by applying and approving at once."""

@@ -116,6 +116,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "corrections": (REGISTRY_ADMINISTRATOR,),
     "impersonate": (REGISTRY_ADMINISTRATOR,),
     "external_systems": (REGISTRY_ADMINISTRATOR,),
+    "journal": (REGISTRY_ADMINISTRATOR,),
     "daily_summary": (REGISTRY_ADMINISTRATOR,),
     "users.manage": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR),
     "users.verify": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR),
@@ -194,6 +195,7 @@ def menu_for(context: Context | None, grants: Sequence[Grant]) -> list[MenuItem]
                 ("People and access", "/users", "users.manage"),
                 ("Profile changes", "/profile-changes", "profile_changes.decide"),
                 ("External systems", "/external-systems", "external_systems"),
+                ("Ledger journal", "/journal", "journal"),
                 ("Credential log", "/credential-log", "credential_log"),
             ],
         )

@@ -1,6 +1,6 @@
 """System and registry administrators' oversight: the registry administrators (A6R-56 system
-administrators), the credential issuance log (A6R-50), and impersonation (A6R-43), whose banner
-every page shows while it lasts."""
+administrators), the credential issuance log (A6R-50), the ledger's journal (A6R-48), and
+impersonation (A6R-43), whose banner every page shows while it lasts."""
 
 from __future__ import annotations
 
@@ -46,6 +46,24 @@ async def credential_log(request: Request) -> Response:
     answer = await page.call("identity", "GET", "/log/credentials", params={"cursor": cursor, "limit": 50})
     return page.render(
         "credential_log.html", title="Credential issuance log", entries=answer["items"], next=answer.get("next")
+    )
+
+
+@router.get("/journal", response_class=HTMLResponse, dependencies=[signed_in("journal")])
+async def journal(request: Request) -> Response:
+    """The ledger's hash-chained journal (A6R-48) from an entry number on, and its latest signed
+    checkpoint: what `registry-ledger verify` recomputes."""
+    page = Page.of(request)
+    after = request.query_params.get("after", "")
+    params = {"after": after if after.isdigit() and len(after) < 19 else "0", "limit": 50}
+    entries = await page.call("ledger", "GET", "/journal", params=params)
+    latest = await page.call("ledger", "GET", "/journal/checkpoints", params={"limit": 1})
+    return page.render(
+        "journal.html",
+        title="Ledger journal",
+        entries=entries["items"],
+        next=entries.get("next"),
+        checkpoint=latest["items"][0] if latest["items"] else None,
     )
 
 
