@@ -538,8 +538,8 @@ async def test_a6r47_hostile_input_on_the_pages_that_ask_identity_never_gets_a_5
             csrf = _csrf_of(answer.text)
             # Filled in, so that one hostile field at a time reaches identity: a wrong current password,
             # a password identity's policy refuses.
-            filled = {"/security/password": {"current_password": password, "new_password": "short"}}
-            filled["/security/password"]["new_password_again"] = "short"
+            weak = {"current_password": password, "new_password": "short", "new_password_again": "short"}
+            filled = {"/security/password": weak}
             removal = "/security/keys/{}/removal"
             for value in (*HOSTILE_URL_VALUES, *BENDING_SEGMENTS):
                 answer = await call("POST", removal.format(value), data={"csrf_token": csrf})

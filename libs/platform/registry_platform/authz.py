@@ -100,9 +100,14 @@ class Policy:
         request.state.principal = principal
 
 
+def second_factor_recent(auth_time: float | None) -> bool:
+    """Whether a second factor proven at `auth_time` (epoch seconds) still counts for step-up."""
+    return auth_time is not None and time.time() - auth_time <= STEP_UP_SECONDS
+
+
 def require_recent_mfa(principal: Principal) -> None:
     """Step-up: refuse with 401 and an RFC 9470 challenge unless a second factor is recent."""
-    if principal.auth_time is None or time.time() - principal.auth_time > STEP_UP_SECONDS:
+    if not second_factor_recent(principal.auth_time):
         raise RegistryError(
             401,
             "step_up_required",

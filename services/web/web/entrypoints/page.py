@@ -152,7 +152,7 @@ class Page:
                 if attempt == 0 and exc.code in ("invalid_token", "not_authenticated"):
                     await tokens.refresh(self.ctx, session, force=True)
                     continue
-                await self.ctx.sessions.delete(session)
+                # The pipeline ends the session (pipeline._interrupted).
                 raise SignInRequired(f"{exc.message} Please sign in again.") from exc
         raise AssertionError("unreachable")
 

@@ -9,13 +9,12 @@ wait in the session across a step-up, as other forms' fields do.
 from __future__ import annotations
 
 import json
-import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
-from registry_platform.authz import STEP_UP_SECONDS
+from registry_platform.authz import second_factor_recent
 from web.adapters.backends import ServiceError
 from web.domain.forms import is_uuid, missing
 from web.entrypoints.page import Page
@@ -83,7 +82,7 @@ async def remove_security_key(request: Request, credential_id: str) -> Response:
 
 def _second_factor_recent(page: Page) -> bool:
     auth_time = (page.user_session().data.get("auth") or {}).get("auth_time")
-    return auth_time is not None and time.time() - float(auth_time) < STEP_UP_SECONDS
+    return second_factor_recent(float(auth_time) if auth_time is not None else None)
 
 
 @router.get("/security/password", response_class=HTMLResponse, dependencies=[signed_in()])
