@@ -26,7 +26,7 @@ def test_a6r12_committed_matrix_matches_the_code() -> None:
 
 
 # The web's pages in front of identity's user and credential administration.
-WEB_IDENTITY_PAGES = ("/users", "/grants/", "/registry-administrators", "/credential-log")
+WEB_IDENTITY_PAGES = ("/users", "/grants/", "/registry-administrators", "/identity-log")
 
 
 def test_a6r50_system_administrators_have_no_business_function() -> None:

@@ -86,9 +86,20 @@ async def log(
     cursor: Annotated[int, Query(ge=0)] = 0,
     kind: Annotated[str | None, Query(max_length=64, description="Kind prefix, e.g. grant.")] = None,
     subject: Annotated[str | None, Query(max_length=64)] = None,
+    order: Annotated[
+        Literal["oldest_first", "newest_first"],
+        Query(description="newest_first: the cursor is the entry to page back from (0: the newest)."),
+    ] = "oldest_first",
 ) -> Page:
     """Identity's hash-chained log: every operation, with actor and impersonated user."""
-    items, nxt = await journal.page(identity, after=cursor, limit=limit, kind_prefix=kind, subject=subject)
+    items, nxt = await journal.page(
+        identity,
+        after=cursor,
+        limit=limit,
+        kind_prefix=kind,
+        subject=subject,
+        newest_first=order == "newest_first",
+    )
     return Page(items=items, next=nxt)
 
 

@@ -19,9 +19,21 @@ def _entry(row: Any) -> dict[str, Any]:
 
 
 async def page(
-    identity: Identity, *, after: int, limit: int, kind_prefix: str | None = None, subject: str | None = None
+    identity: Identity,
+    *,
+    after: int,
+    limit: int,
+    kind_prefix: str | None = None,
+    subject: str | None = None,
+    newest_first: bool = False,
 ) -> tuple[list[dict[str, Any]], int | None]:
-    where, params = ["sequence > :after"], {"after": after, "n": limit + 1}
+    """Entries after sequence `after` in order, or newest first before it (0: from the newest)."""
+    where, params = [], {"after": after, "n": limit + 1}
+    if newest_first:
+        if after:
+            where.append("sequence < :after")
+    else:
+        where.append("sequence > :after")
     if kind_prefix:
         where.append("starts_with(kind, :prefix)")
         params["prefix"] = kind_prefix  # type: ignore[assignment]
@@ -32,7 +44,8 @@ async def page(
         rows = await conn.execute(
             text(
                 "SELECT sequence, at, kind, actor, on_behalf_of, subject, data FROM identity_log "
-                f"WHERE {' AND '.join(where)} ORDER BY sequence LIMIT :n"
+                f"WHERE {' AND '.join(where) or 'true'} "
+                f"ORDER BY sequence {'DESC' if newest_first else ''} LIMIT :n"
             ),
             params,
         )

@@ -121,3 +121,30 @@ async def test_a6r_50_suspending_a_users_access(idp: Harness) -> None:
     assert {u["id"] for u in users["items"]} >= {world.user.id, world.regadmin.id}
     credential_log = await idp.ok("GET", "/log/credentials", root)
     assert {e["kind"] for e in credential_log["items"]} >= {"credential.activation_issued", "credential.enrolled"}
+
+
+async def test_a6r_48_log_pages_newest_first_with_kind_and_subject(idp: Harness) -> None:
+    world = await make_world(idp)
+    reg = world.tokens["regadmin"]
+    oldest_first = (await idp.ok("GET", "/log", reg, params={"limit": 500}))["items"]
+    assert len(oldest_first) >= 5
+    # Page back from the newest, two at a time: the same entries, reversed, none twice.
+    seen, cursor = [], 0
+    while True:
+        page = await idp.ok("GET", "/log", reg, params={"order": "newest_first", "limit": 2, "cursor": cursor})
+        assert len(page["items"]) <= 2
+        seen += [e["sequence"] for e in page["items"]]
+        if page["next"] is None:
+            break
+        cursor = page["next"]
+    assert seen == [e["sequence"] for e in reversed(oldest_first)]
+    # Filters apply in the query, before the limit: a page is full while matching entries remain.
+    about_user = [e for e in reversed(oldest_first) if e["subject"] == world.user.id]
+    assert len(about_user) >= 2
+    page = await idp.ok("GET", "/log", reg, params={"order": "newest_first", "limit": 1, "subject": world.user.id})
+    assert [e["sequence"] for e in page["items"]] == [about_user[0]["sequence"]]
+    assert page["next"] == about_user[0]["sequence"]
+    grants = await idp.ok("GET", "/log", reg, params={"order": "newest_first", "kind": "grant."})
+    assert grants["items"] and all(e["kind"].startswith("grant.") for e in grants["items"])
+    refused = await idp.call("GET", "/log", reg, params={"order": "sideways"})
+    assert refused.status_code == 422

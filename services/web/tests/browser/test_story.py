@@ -73,8 +73,11 @@ async def test_issue7_story_in_the_browser(registry, people):
     await rita.sign_in("rita@registry.example")
     await root.goto("/registry-administrators")
     assert "Rita Registrar" in await root.page.locator("main").inner_text()
-    await root.goto("/credential-log")
-    assert "activation issued" in await root.page.locator("main").inner_text()
+    await root.click("Identity log", role="link")
+    await root.page.get_by_label("Kind of entry (optional)").select_option("credential")
+    await root.click("Show")
+    assert "credential: activation issued" in await root.main()
+    assert "session: started" not in await root.main()
 
     # The registry administrator creates a Party section and a cooperative approach ...
     await rita.goto("/sections")
@@ -269,6 +272,16 @@ async def test_issue7_story_in_the_browser(registry, people):
     await rita.screenshots("impersonation")
     await rita.click("End impersonation")
     assert not await banner.count()
+    # The identity log (A6R-48) keeps the impersonation, its reason, and Ama's own sign-ins.
+    await rita.goto("/users?find=ama%40gha.example")
+    await rita.click("Ama Owusu", role="link")
+    await rita.click("Everything identity recorded about this person", role="link")
+    rows = rita.page.locator("#log-caption ~ tbody tr")
+    # Newest first: the impersonation's session ended, after it started with its reason.
+    assert "session: revoked" in await rows.first.inner_text()
+    started = rows.filter(has_text="impersonation: started")
+    assert "Support case 42" in await started.inner_text()
+    assert "session: started" in await rita.main()
 
     # A corrective transfer reverses the transfer by serial range.
     await rita.goto(f"/transactions/{by_range}")

@@ -44,7 +44,7 @@ def test_a6r27_registry_and_system_administrators() -> None:
     assert "Corrective transfer" in registry and "Sections" in registry and "Daily summary" in registry
     assert "Profile changes" in registry
     system = labels([Grant("system_administrator")])
-    assert system == ["Overview", "Registry administrators", "People", "Credential log"]
+    assert system == ["Overview", "Registry administrators", "People", "Identity log"]
 
 
 def test_a6r15_one_user_with_roles_in_several_sections_switches_between_them() -> None:

@@ -124,7 +124,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     # A6R-11: name and organisation changes wait for these (identity decides who, per user).
     "profile_changes.decide": (REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR),
     "registry_administrators": (SYSTEM_ADMINISTRATOR,),
-    "credential_log": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR),
+    "identity_log": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR),
 }
 
 
@@ -196,7 +196,7 @@ def menu_for(context: Context | None, grants: Sequence[Grant]) -> list[MenuItem]
                 ("Profile changes", "/profile-changes", "profile_changes.decide"),
                 ("External systems", "/external-systems", "external_systems"),
                 ("Ledger journal", "/journal", "journal"),
-                ("Credential log", "/credential-log", "credential_log"),
+                ("Identity log", "/identity-log", "identity_log"),
             ],
         )
     if context.kind == SYSTEM:
@@ -207,7 +207,7 @@ def menu_for(context: Context | None, grants: Sequence[Grant]) -> list[MenuItem]
                 ("Overview", "/home", "home"),
                 ("Registry administrators", "/registry-administrators", "registry_administrators"),
                 ("People", "/users", "users.manage"),
-                ("Credential log", "/credential-log", "credential_log"),
+                ("Identity log", "/identity-log", "identity_log"),
             ],
         )
     return _items(grants, None, [("Accounts", "/home", "home")])

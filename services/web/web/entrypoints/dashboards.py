@@ -86,8 +86,10 @@ async def registry_home(page: Page) -> dict[str, Any]:
 async def system_home(page: Page) -> dict[str, Any]:
     grants = await page.collect("identity", "/grants", pages=10)
     admins = [g for g in grants if g["role"] == "registry_administrator"]
-    log = await page.collect("identity", "/log/credentials", pages=10)
-    return {"admins": admins, "log": log[-15:][::-1]}
+    recent = await page.call(
+        "identity", "GET", "/log", params={"kind": "credential.", "order": "newest_first", "limit": 15}
+    )
+    return {"admins": admins, "log": recent["items"]}
 
 
 @router.get("/home", response_class=HTMLResponse, dependencies=[signed_in()])

@@ -1,11 +1,12 @@
 """System and registry administrators' oversight: the registry administrators (A6R-56 system
-administrators), the credential issuance log (A6R-50), the ledger's journal (A6R-48), and
+administrators), identity's log with the credential issuance log (A6R-50), the ledger's journal (A6R-48), and
 impersonation (A6R-43), whose banner every page shows while it lasts."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -14,6 +15,7 @@ from starlette.responses import Response
 from registry_platform.auth import REGISTRY_ADMINISTRATOR
 from web.adapters.backends import ServiceError
 from web.domain.forms import is_uuid
+from web.domain.identity_log import KINDS, log_query
 from web.entrypoints.page import Page
 from web.entrypoints.people import user_page
 from web.entrypoints.pipeline import PageRoute, signed_in
@@ -39,13 +41,23 @@ async def registry_administrators(request: Request) -> Response:
     return page.render("registry_administrators.html", title="Registry administrators", grants=grants, people=people)
 
 
-@router.get("/credential-log", response_class=HTMLResponse, dependencies=[signed_in("credential_log")])
-async def credential_log(request: Request) -> Response:
+@router.get("/identity-log", response_class=HTMLResponse, dependencies=[signed_in("identity_log")])
+async def identity_log(request: Request) -> Response:
+    """Identity's hash-chained log newest first (A6R-48): kind "credential" is the credential
+    issuance log (A6R-50); a person's page links to the entries about them."""
     page = Page.of(request)
-    cursor = request.query_params.get("cursor")
-    answer = await page.call("identity", "GET", "/log/credentials", params={"cursor": cursor, "limit": 50})
+    query, problems = log_query(request.query_params)
+    answer: dict[str, Any] = {"items": [], "next": None}
+    if not problems:
+        answer = await page.call("identity", "GET", "/log", params=query)
     return page.render(
-        "credential_log.html", title="Credential issuance log", entries=answer["items"], next=answer.get("next")
+        "identity_log.html",
+        title="Identity log",
+        status=400 if problems else 200,
+        entries=answer["items"],
+        next=answer.get("next"),
+        kinds=KINDS,
+        errors=problems,
     )
 
 

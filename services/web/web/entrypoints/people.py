@@ -137,6 +137,7 @@ async def user_page(page: Page, user_id: str, status: int = 200, errors: dict[st
         may_verify=page.may("users.verify"),
         may_impersonate=page.may("impersonate"),
         may_anonymise=page.may("users.anonymise"),
+        may_read_log=page.may("identity_log"),
     )
 
 
