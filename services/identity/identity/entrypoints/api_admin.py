@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from identity.domain.grants import Scope
-from identity.entrypoints.deps import Limit, Page, Service, actor
+from identity.entrypoints.deps import Limit, LogSequence, Page, Service, actor
 from identity.service_layer import external, journal
 from registry_platform.auth import REGISTRY_ADMINISTRATOR, SYSTEM_ADMINISTRATOR
 from registry_platform.authz import Caller, require
@@ -72,7 +72,7 @@ async def disable_external_system(identity: Service, caller: Caller, client_id: 
     tags=["external systems"],
     dependencies=[require(REGISTRY_ADMINISTRATOR)],
 )
-async def external_calls(identity: Service, client_id: uuid.UUID, limit: Limit = 100, cursor: int = 0) -> Page:
+async def external_calls(identity: Service, client_id: uuid.UUID, limit: Limit = 100, cursor: LogSequence = 0) -> Page:
     items, nxt = await external.calls(identity, str(client_id), limit, cursor)
     return Page(items=items, next=nxt)
 
@@ -83,7 +83,7 @@ async def external_calls(identity: Service, client_id: uuid.UUID, limit: Limit =
 async def log(
     identity: Service,
     limit: Limit = 100,
-    cursor: Annotated[int, Query(ge=0)] = 0,
+    cursor: LogSequence = 0,
     kind: Annotated[str | None, Query(max_length=64, description="Kind prefix, e.g. grant.")] = None,
     subject: Annotated[str | None, Query(max_length=64)] = None,
     order: Annotated[
@@ -109,7 +109,7 @@ async def log(
     tags=["log"],
     dependencies=[require(SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR)],
 )
-async def credential_log(identity: Service, limit: Limit = 100, cursor: Annotated[int, Query(ge=0)] = 0) -> Page:
+async def credential_log(identity: Service, limit: Limit = 100, cursor: LogSequence = 0) -> Page:
     """The credential issuance log (A6R-50): activations issued and redeemed, enrolments, keys, revocations."""
     items, nxt = await journal.page(identity, after=cursor, limit=limit, kind_prefix="credential.")
     return Page(items=items, next=nxt)

@@ -79,13 +79,15 @@ async def new_recovery_codes(identity: Service, caller: SignedIn) -> dict[str, A
     return await credentials.new_recovery_codes(identity, actor(caller))
 
 
-@router.post("/credentials/webauthn/options", dependencies=[signed_in()])
+# Adding a key needs a fresh second factor, as changing the password does: a stolen session must not
+# plant its own key (and with it the hardware-key roles of A6R-7).
+@router.post("/credentials/webauthn/options", dependencies=[signed_in(step_up=True)])
 async def security_key_options(identity: Service, caller: SignedIn) -> dict[str, Any]:
     not_impersonating(caller)
     return await credentials.webauthn_options(identity, actor(caller))
 
 
-@router.post("/credentials/webauthn", dependencies=[signed_in()])
+@router.post("/credentials/webauthn", dependencies=[signed_in(step_up=True)])
 async def register_security_key(identity: Service, caller: SignedIn, body: SecurityKey) -> dict[str, Any]:
     not_impersonating(caller)
     return await credentials.register_webauthn(identity, actor(caller), body.credential, body.label)

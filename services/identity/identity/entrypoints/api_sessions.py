@@ -3,6 +3,7 @@ impersonation, the JWKS, and the OAuth token endpoint for external systems."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
@@ -54,7 +55,7 @@ class Refresh(BaseModel):
 
 
 class Impersonation(BaseModel):
-    user_id: Annotated[str, Field(pattern=r"^[0-9a-f\-]{36}$")]
+    user_id: uuid.UUID
     reason: Annotated[str, Field(min_length=3, max_length=500)]
 
 
@@ -120,12 +121,15 @@ async def step_up(identity: Service, caller: SignedIn, body: SecondFactor) -> di
 @router.post("/impersonation", tags=["sessions"], dependencies=[require(REGISTRY_ADMINISTRATOR, step_up=True)])
 async def impersonate(identity: Service, caller: SignedIn, body: Impersonation) -> dict[str, Any]:
     """A short-lived token acting for a user (A6R-43): only that user's grants, `act` = you."""
-    return await sessions.impersonate(identity, caller, body.user_id, body.reason)
+    return await sessions.impersonate(identity, caller, str(body.user_id), body.reason)
 
 
 @router.post("/oauth/token", tags=["tokens"], dependencies=[public()])
 async def oauth_token(identity: Service, request: Request) -> dict[str, Any]:
     """Client credentials for external systems (A6R-8): private_key_jwt (RFC 7523), form-encoded."""
+    # RFC 6749 §4.4: form-encoded only; the boundary's text guard reads form bodies for NULs.
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+        raise Refused(415, "unsupported_media_type", "Send the token request as application/x-www-form-urlencoded.")
     raw = await request.body()
     if len(raw) > 16384:
         raise Refused(413, "request_too_large", "The token request is too large.")

@@ -26,6 +26,8 @@ def _identity(request: Request) -> Identity:
 
 Service = Annotated[Identity, Depends(_identity)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
+# A log sequence to page from: within PostgreSQL's bigint, so a huge number is a 422, not a 500.
+LogSequence = Annotated[int, Query(ge=0, le=2**63 - 1)]
 
 
 def client_address(request: Request) -> str:

@@ -186,14 +186,24 @@ async def complete(identity: Identity, enrolment: str, password: str, totp_code:
             await unit.conn.execute(
                 text(
                     "SELECT a.id::text, a.user_id::text, a.enrolment_expires_at, a.totp_sealed, a.completed_at, "
-                    "u.email, p.name FROM activations a JOIN users u ON u.id = a.user_id "
-                    "JOIN profiles p ON p.user_id = a.user_id WHERE a.enrolment_hash = :e FOR UPDATE OF a"
+                    "a.cancelled_at, u.email, u.access, u.anonymised_at, p.name "
+                    "FROM activations a JOIN users u ON u.id = a.user_id JOIN profiles p ON p.user_id = a.user_id "
+                    "WHERE a.enrolment_hash = :e FOR UPDATE OF a"
                 ),
                 {"e": token_hash(enrolment)},
             )
         ).first()
-        if row is None or row.completed_at is not None or row.enrolment_expires_at <= unit.now:
+        # A newer activation cancels this one even after its code was redeemed: the administrator
+        # may have issued it because the first link was intercepted.
+        if (
+            row is None
+            or row.completed_at is not None
+            or row.cancelled_at is not None
+            or row.enrolment_expires_at <= unit.now
+        ):
             raise Refused(410, "enrolment_expired", "This enrolment is finished or expired; ask for a new activation.")
+        if row.access != "active" or row.anonymised_at is not None:
+            raise Refused(403, "user_suspended", "Access to the registry is suspended for this user.")
         problems = password_problems(password, email=row.email or "", name=row.name or "")
         if problems:
             raise Refused(422, "weak_password", "The password " + "; ".join(problems) + ".", problems=problems)
@@ -206,7 +216,7 @@ async def complete(identity: Identity, enrolment: str, password: str, totp_code:
         await unit.conn.execute(
             text(
                 "UPDATE credentials SET status = 'revoked', revoked_at = :now, revoked_by = :by "
-                "WHERE user_id = :u AND status = 'active' AND kind IN ('password', 'totp')"
+                "WHERE user_id = :u AND status = 'active' AND kind IN ('password', 'totp', 'webauthn')"
             ),
             {"now": unit.now, "u": user, "by": user},
         )

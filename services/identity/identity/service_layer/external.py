@@ -185,9 +185,10 @@ def _claimed_issuer(assertion: str) -> str:
     """The `iss` of an assertion before its signature is checked: only to find the key to check it."""
     try:
         payload = json.loads(b64url_decode(assertion.split(".")[1]))
-        return str(payload.get("iss", "unknown"))
     except (IndexError, ValueError, TypeError):
         return "unknown"
+    # Any JSON decodes: only an object's `iss` names a client.
+    return str(payload.get("iss", "unknown")) if isinstance(payload, dict) else "unknown"
 
 
 async def listing(identity: Identity) -> list[dict[str, Any]]:

@@ -3,7 +3,8 @@ token; only a second factor turns the session active and yields an access and a 
 
 Failures cost the client time (429 with Retry-After, see domain.throttle) and count against the
 account, which locks after a run of them; a locked account refuses every sign-in without even
-checking the password, until an administrator unlocks it.
+checking the password, until an administrator unlocks it. It refuses with the answer a wrong
+password gets, so the answer never tells whether an email address has an account.
 """
 
 from __future__ import annotations
@@ -28,10 +29,15 @@ from identity.service_layer.tokens import acr_for, revoke_session, token_respons
 from identity.service_layer.unit import Actor, Identity, new_id
 
 MAX_MFA_FAILURES = 5
-_BAD_PASSWORD = Refused(401, "invalid_credentials", "The email address or the password is not right.")
+_BAD_PASSWORD = Refused(
+    401,
+    "invalid_credentials",
+    "The email address or the password is not right, or the account is locked after failed sign-ins "
+    "(an administrator can unlock it).",
+)
 
 
-def _locked() -> Refused:
+def account_locked() -> Refused:
     return Refused(423, "account_locked", "This account is locked after failed sign-ins; ask an administrator.")
 
 
@@ -47,7 +53,7 @@ async def password(identity: Identity, email: str, secret: str, client: str) -> 
         ).first()
         if user is not None and user.locked_at is not None:
             await client_failed(identity, unit, client)
-            refusal = _locked()
+            refusal = _BAD_PASSWORD
         else:
             stored = None
             if user is not None:
@@ -140,7 +146,7 @@ async def second_factor(
         session = await _pending(unit, challenge)
         user = session.user_id
         if session.locked_at is not None:
-            raise _locked()
+            raise account_locked()
         if session.access != "active":
             raise Refused(403, "user_suspended", "Access to the registry is suspended for this user.")
         proved = await factors.prove(

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from identity.adapters.hashing import token_hash
 from identity.domain.errors import Refused
-from identity.service_layer import factors
+from identity.service_layer import factors, login
 from identity.service_layer.throttling import account_failed
 from identity.service_layer.tokens import acr_for, active_grants, mint_access, revoke_session, token_response
 from identity.service_layer.unit import Actor, Identity, new_id
@@ -80,13 +80,17 @@ async def _own_session(unit: Any, caller: Principal) -> Any:
     row = (
         await unit.conn.execute(
             text(
-                "SELECT id, user_id, amr, status, expires_at FROM sessions WHERE id = :id AND user_id = :u FOR UPDATE"
+                "SELECT s.id, s.user_id, s.amr, s.status, s.expires_at, s.failed_mfa, u.locked_at "
+                "FROM sessions s JOIN users u ON u.id = s.user_id "
+                "WHERE s.id = :id AND s.user_id = :u FOR UPDATE OF s"
             ),
             {"id": caller.session, "u": caller.subject},
         )
     ).first()
     if row is None or row.status != "active" or row.expires_at <= unit.now:
         raise Refused(401, "session_revoked", "This sign-in session has ended; sign in again.")
+    if row.locked_at is not None:
+        raise login.account_locked()
     return row
 
 
@@ -116,7 +120,7 @@ async def step_up(
     it for five minutes (the decision point checks `auth_time`)."""
     refusal: Refused
     async with identity.unit() as unit:
-        await _own_session(unit, caller)
+        session = await _own_session(unit, caller)
         challenge = None
         if method == "webauthn":
             challenge = await unit.conn.scalar(
@@ -138,15 +142,23 @@ async def step_up(
             challenge=bytes(challenge) if challenge else None,
         )
         if proved is None:
-            await account_failed(identity, unit, caller.subject)
+            # As at sign-in: a few wrong codes end the session, and they count towards the account's
+            # lock, so a stolen session cannot guess its way to a fresh second factor.
+            locked = await account_failed(identity, unit, caller.subject)
+            failures = session.failed_mfa + 1
+            await unit.conn.execute(
+                text("UPDATE sessions SET failed_mfa = :n WHERE id = :id"), {"n": failures, "id": session.id}
+            )
             await unit.record("session.step_up_refused", actor, subject=caller.subject, method=method)
+            if failures >= login.MAX_MFA_FAILURES or locked:
+                await revoke_session(unit, actor, session.id, caller.subject, "too many second-factor failures")
             refusal = Refused(401, "invalid_second_factor", "The second factor was not accepted.")
         else:
             amr = ["pwd", factors.AMR[method]]
             session = (
                 await unit.conn.execute(
                     text(
-                        "UPDATE sessions SET auth_time = :now, amr = :amr, acr = :acr WHERE id = :id "
+                        "UPDATE sessions SET auth_time = :now, amr = :amr, acr = :acr, failed_mfa = 0 WHERE id = :id "
                         "RETURNING id, user_id, amr, auth_time, expires_at"
                     ),
                     {"now": unit.now, "amr": amr, "acr": acr_for(amr), "id": caller.session},

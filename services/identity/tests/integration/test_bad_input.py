@@ -17,6 +17,10 @@ async def test_bad_input_is_refused_with_a_code(idp: Harness) -> None:
         ("POST", "/oauth/token", None, {"data": {**jwt_form, "client_assertion": "a.b.c"}}),
         ("POST", "/oauth/token", None, {"data": {**jwt_form, "client_assertion": "x", "client_id": "'; drop"}}),
         ("POST", "/oauth/token", None, {"content": b"\xff\xfe"}),
+        # An assertion whose payload is JSON but no object, and a NUL in a body that is not a form.
+        ("POST", "/oauth/token", None, {"data": {**jwt_form, "client_assertion": "x.W10.y"}}),
+        ("POST", "/oauth/token", None, {"data": {**jwt_form, "client_assertion": "x.bnVsbA.y"}}),
+        ("POST", "/oauth/token", None, {"content": b"client_id=%00", "headers": {"content-type": "text/plain"}}),
         (
             "POST",
             "/sessions/mfa",
@@ -40,6 +44,9 @@ async def test_bad_input_is_refused_with_a_code(idp: Harness) -> None:
         ),
         ("POST", "/grants/00000000-0000-0000-0000-000000000000/suspend", token, {"json": {}}),
         ("GET", "/log", token, {"params": {"cursor": -1}}),
+        ("GET", "/log", token, {"params": {"cursor": 10**20}}),
+        ("GET", "/log/credentials", token, {"params": {"cursor": 10**20}}),
+        ("GET", f"/external-systems/{root.id}/calls", token, {"params": {"cursor": 10**20}}),
         ("PUT", f"/users/{root.id}/access", token, {"json": {"status": "suspended", "reason": "self"}}),
         (
             "POST",

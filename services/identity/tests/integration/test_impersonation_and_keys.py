@@ -4,6 +4,11 @@ revocation (A6R-5) and suspension of a user's access (A6R-50)."""
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import parse_qs, urlparse
+
+from sqlalchemy import text
+
+from identity.domain import totp
 
 from .conftest import Harness, access_events, claims, make_world
 from .softkey import SoftKey
@@ -29,6 +34,9 @@ async def test_a6r_43_impersonation_carries_only_the_users_grants_and_act(idp: H
     # Administrators are never impersonated.
     refused = await idp.call("POST", "/impersonation", reg, json={"user_id": world.root.id, "reason": "curiosity"})
     assert refused.status_code == 403
+    for malformed in ("0" * 36, "-" * 36):
+        refused = await idp.call("POST", "/impersonation", reg, json={"user_id": malformed, "reason": "ticket 4711"})
+        assert refused.status_code == 422, refused.text
     log = await idp.ok("GET", "/log", reg, params={"kind": "impersonation."})
     entry = log["items"][0]
     assert entry["actor"] == world.regadmin.id and entry["subject"] == world.user.id
@@ -148,3 +156,61 @@ async def test_a6r_48_log_pages_newest_first_with_kind_and_subject(idp: Harness)
     assert grants["items"] and all(e["kind"].startswith("grant.") for e in grants["items"])
     refused = await idp.call("GET", "/log", reg, params={"order": "sideways"})
     assert refused.status_code == 422
+
+
+async def test_a6r_7_adding_a_security_key_needs_a_fresh_second_factor(idp: Harness) -> None:
+    """A stolen session must not plant its own key (and with it the hardware-key roles)."""
+    world = await make_world(idp)
+    old = await idp.sign_in(world.user)
+    async with idp.identity.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE sessions SET auth_time = auth_time - interval '10 minutes' WHERE id = :s"),
+            {"s": old["session_id"]},
+        )
+    aged = await idp.ok("POST", "/sessions/refresh", json={"refresh_token": old["refresh_token"]})
+    for path in ("/me/credentials/webauthn/options", "/me/credentials/webauthn"):
+        refused = await idp.call("POST", path, aged["access_token"], json={"credential": {}})
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "step_up_required", path
+    stepped = await idp.ok(
+        "POST", "/sessions/step-up", aged["access_token"], json={"method": "totp", "code": idp.totp(world.user)}
+    )
+    key = SoftKey()
+    options = await idp.ok("POST", "/me/credentials/webauthn/options", stepped["access_token"])
+    await idp.ok(
+        "POST", "/me/credentials/webauthn", stepped["access_token"], json={"credential": key.register(options)}
+    )
+
+
+async def test_a6r_4_a_new_activation_cancels_a_redeemed_one_and_re_enrolment_revokes_keys(idp: Harness) -> None:
+    world = await make_world(idp)
+    reg, user = world.tokens["regadmin"], world.user
+    key = SoftKey()
+    token = await idp.token(user)
+    options = await idp.ok("POST", "/me/credentials/webauthn/options", token)
+    await idp.ok("POST", "/me/credentials/webauthn", token, json={"credential": key.register(options)})
+
+    # Someone intercepted the link and the code and redeemed them; the administrator, told of it,
+    # sends a new activation: the intercepted enrolment can no longer be completed.
+    await idp.ok("POST", f"/users/{user.id}/activations", reg, status=201)
+    link, code = await idp.outbound(user.id, "activation_link"), await idp.outbound(user.id, "activation_code")
+    intercepted = await idp.ok(
+        "POST", "/activation", json={"token": parse_qs(urlparse(link).query)["token"][0], "code": code}
+    )
+    await idp.ok("POST", f"/users/{user.id}/activations", reg, status=201)
+    stolen = await idp.call(
+        "POST",
+        "/activation/complete",
+        json={
+            "enrolment_token": intercepted["enrolment_token"],
+            "password": "attackers-own-long-password",
+            "totp_code": totp.code_at(intercepted["totp_secret"], totp.step_at(idp.clock())),
+        },
+    )
+    assert stolen.status_code == 410 and stolen.json()["error"]["code"] == "enrolment_expired", stolen.text
+
+    # The user enrols with the new activation: every old credential, the key too, is revoked.
+    link, code = await idp.outbound(user.id, "activation_link"), await idp.outbound(user.id, "activation_code")
+    await idp.enrol(user, parse_qs(urlparse(link).query)["token"][0], code)
+    credentials = await idp.ok("GET", f"/users/{user.id}/credentials", world.tokens["root"])
+    keys = [c for c in credentials if c["kind"] == "webauthn"]
+    assert keys and all(c["status"] == "revoked" for c in keys), credentials

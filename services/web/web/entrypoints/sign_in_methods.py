@@ -1,9 +1,10 @@
 """A user's own sign-in methods (A6R-5, A6R-7): the list, security keys added and removed, the
 password changed, and a new set of recovery codes.
 
-Changing the password and new recovery codes are elevated at identity (a second factor proven in
-the last minutes). The password form asks for that proof before it is shown, so passwords never
-wait in the session across a step-up, as other forms' fields do.
+Changing the password, new recovery codes and adding a security key are elevated at identity (a
+second factor proven in the last minutes). The password and key forms ask for that proof before
+they are shown, so passwords never wait in the session across a step-up, as other forms' fields
+do, and a key's ceremony is not refused halfway.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ PASSWORD_FIELDS = {
     "new_password": "new_password",
 }
 CONFIRM_FIRST = "Confirm it is you with your second factor before you change your password."
+CONFIRM_KEY = "Confirm it is you with your second factor before you add a security key."
 
 
 @router.get("/security", response_class=HTMLResponse, dependencies=[signed_in()])
@@ -40,7 +42,18 @@ async def security(request: Request) -> Response:
         credentials = await page.call("identity", "GET", "/me/credentials", own=True)
     except ServiceError:
         credentials = None
-    return page.render("security.html", title="Sign-in methods", credentials=credentials)
+    return page.render(
+        "security.html", title="Sign-in methods", credentials=credentials, key_ready=_second_factor_recent(page)
+    )
+
+
+@router.get("/security/keys/new", response_class=HTMLResponse, dependencies=[signed_in()])
+async def new_security_key(request: Request) -> Response:
+    """Identity adds a key only with a fresh second factor: confirm it first, then the form shows."""
+    page = Page.of(request)
+    if not _second_factor_recent(page):
+        raise StepUpRequired(CONFIRM_KEY)
+    return page.redirect("/security#add-key")
 
 
 @router.post("/security/keys/options", dependencies=[signed_in()])
