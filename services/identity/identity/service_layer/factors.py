@@ -40,6 +40,9 @@ def new_recovery_codes(n: int = 10) -> list[str]:
 
 
 async def store_recovery_codes(unit: Unit, user_id: str, created_by: str) -> tuple[str, list[str]]:
+    # One new set at a time per user: a second request waits here instead of colliding on the
+    # one-active-set index (a double click).
+    await unit.conn.execute(text("SELECT 1 FROM users WHERE id = :u FOR UPDATE"), {"u": user_id})
     await unit.conn.execute(
         text(
             "UPDATE credentials SET status = 'revoked', revoked_at = :now, revoked_by = :by "

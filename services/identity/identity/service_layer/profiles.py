@@ -53,6 +53,8 @@ def _check(fields: dict[str, Any]) -> dict[str, Any]:
 async def _apply(
     unit: Unit, actor: Actor, user_id: str, fields: dict[str, Any], change: str, request: str | None
 ) -> int:
+    # Changes of one profile one after another: each reads the version the last one wrote.
+    await unit.conn.execute(text("SELECT 1 FROM profiles WHERE user_id = :u FOR UPDATE"), {"u": user_id})
     profile = await current(unit.conn, user_id)
     data = {"name": profile["name"], "affiliations": profile["affiliations"], "contacts": profile["contacts"], **fields}
     version = profile["version"] + 1

@@ -3,6 +3,7 @@ the log intact, and a log that never holds secrets (A6R-48)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -217,3 +218,21 @@ async def test_a6r_48_the_log_replays_to_the_live_grants(idp: Harness) -> None:
     entries = [e async for e, _ in journal.entries(idp.identity.engine)]
     assert journal.replay_grants(entries) == await journal.live_grants(idp.identity.engine)
     assert await journal.verify_chain(idp.identity.engine) is None
+
+
+async def test_a6r_5_a6r_11_concurrent_changes_of_one_person_wait_for_each_other(idp: Harness) -> None:
+    """A double click on "new recovery codes", and two profile changes at once: each is applied in
+    turn (no 500 from a collision), and the last one wins."""
+    world = await make_world(idp)
+    token = world.tokens["user"]
+    codes = await asyncio.gather(*(idp.call("POST", "/me/credentials/recovery-codes", token) for _ in range(4)))
+    assert [r.status_code for r in codes] == [200] * 4, [r.text for r in codes]
+    credentials = await idp.ok("GET", f"/users/{world.user.id}/credentials", world.tokens["root"])
+    assert sum(c["kind"] == "recovery_codes" and c["status"] == "active" for c in credentials) == 1
+    changes = [
+        {"contacts": [{"kind": "email", "value": f"ama{n}@gha.example"}, {"kind": "phone", "value": "+233201234567"}]}
+        for n in range(4)
+    ]
+    answers = await asyncio.gather(*(idp.call("POST", "/me/profile/changes", token, json=c) for c in changes))
+    assert all(r.status_code < 300 for r in answers), [r.text for r in answers]
+    assert sorted(r.json()["version"] for r in answers) == [2, 3, 4, 5]
