@@ -104,23 +104,35 @@ class Listing:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+_BAD_CURSOR = "'after' must be the 'next' value of a previous page."
+_BIGINT = range(-(2**63), 2**63)
+
+
 def _decode_cursor(after: str) -> tuple[Any, Any]:
     try:
         value, key = json.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))
-    except (ValueError, binascii.Error, TypeError) as exc:
-        raise RegistryError(422, "bad_cursor", "'after' must be the 'next' value of a previous page.") from exc
+    # RecursionError: a deeply nested array, which no page ever gave.
+    except (ValueError, binascii.Error, TypeError, RecursionError) as exc:
+        raise RegistryError(422, "bad_cursor", _BAD_CURSOR) from exc
     return value, key
 
 
 def _typed(value: Any, sql_type: str) -> Any:
-    """A cursor's value as the driver needs it for the column's type."""
+    """A cursor's value as the driver needs it for the column's type: anything else a cursor may
+    hold (null, a list, 1e400, a number PostgreSQL's bigint cannot take, a NUL that no text
+    column holds) is a 422, not a 500."""
     try:
         if sql_type == "bigint":
-            return int(value)
+            number = int(value)
+            if number not in _BIGINT:
+                raise ValueError(f"{number} is out of the bigint range")
+            return number
         if sql_type == "timestamptz":
             return datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise RegistryError(422, "bad_cursor", "'after' must be the 'next' value of a previous page.") from exc
+        if "\x00" in str(value):
+            raise ValueError("PostgreSQL text holds no NUL")
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise RegistryError(422, "bad_cursor", _BAD_CURSOR) from exc
     return str(value)
 
 

@@ -50,9 +50,16 @@ class SectionStatus(StrEnum):
     SUSPENDED = "suspended"
 
 
-def _require_text(value: object, field: str) -> None:
+def require_text(value: object, field: str) -> None:
+    """Text the registry keeps as given: non-empty, without surrounding spaces (commands check it too)."""
     if not isinstance(value, str) or not value or value != value.strip():
         raise ValueError(f"{field} must be non-empty text without surrounding spaces, got {value!r}")
+
+
+def require_section_fits(type: AccountType, party: str | None) -> None:
+    # A6R-54: the proxy account is common to the whole registry, not a Party's.
+    if type is AccountType.PROXY and party is not None:
+        raise ValueError("a proxy account belongs to no Party-specific section")
 
 
 def _require_iso3(value: object, field: str) -> None:
@@ -72,12 +79,10 @@ class Account:
     status: AccountStatus = AccountStatus.INITIAL
 
     def __post_init__(self) -> None:
-        _require_text(self.number, "number")
-        _require_text(self.holder, "holder")
+        require_text(self.number, "number")
+        require_text(self.holder, "holder")
         if self.party is not None:
             _require_iso3(self.party, "party")
         if self.cooperative_approach is not None:
-            _require_text(self.cooperative_approach, "cooperative_approach")
-        # A6R-54: the proxy account is common to the whole registry, not a Party's.
-        if self.type is AccountType.PROXY and self.party is not None:
-            raise ValueError("a proxy account belongs to no Party-specific section")
+            require_text(self.cooperative_approach, "cooperative_approach")
+        require_section_fits(self.type, self.party)

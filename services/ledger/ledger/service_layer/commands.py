@@ -6,11 +6,12 @@ what `replay` feeds back through the same handlers.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from ledger.domain.model import AccountStatus, AccountType, SectionStatus
+from ledger.domain.model import AccountStatus, AccountType, SectionStatus, require_section_fits, require_text
 
 # JSON numbers are exact only up to 2**53 - 1 (RFC 8785, and every JavaScript client), so serials
 # stay below it: nine quadrillion serials per scope is far beyond any registry's need.
@@ -23,6 +24,25 @@ AccountNumber = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-
 Serial = Annotated[int, Field(ge=1, le=MAX_SERIAL)]
 Quantity = Annotated[int, Field(ge=1, le=MAX_SERIAL)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+# Up to 1,000 ranges a transfer names: a resolved implicit selection (issue 5 saga) names every
+# range it takes, so a selection needing more blocks is refused (saga.resolved).
+MAX_RANGES = 1000
+
+
+def _holder(value: str) -> str:
+    # The account's own rule (model.Account), checked here so a bad holder is a 422, not a failed approval.
+    require_text(value, "holder")
+    return value
+
+
+def _uuid(value: str) -> str:
+    # Kept as the text given (the journal records it so), but the handlers parse it: refuse here.
+    uuid.UUID(value)
+    return value
+
+
+Holder = Annotated[Text, AfterValidator(_holder)]
+UuidText = Annotated[str, Field(min_length=36, max_length=36), AfterValidator(_uuid)]
 
 
 class Command(BaseModel):
@@ -55,17 +75,22 @@ class OpenAccount(Command):
     """Registry administrators open accounts directly (service accounts have no section)."""
 
     kind: Literal["open_account"] = "open_account"
-    holder: Text
+    holder: Holder
     section: Party | None = None
     cooperative_approach: ApproachId | None = None
     type: AccountType
+
+    @model_validator(mode="after")
+    def _section_fits(self) -> OpenAccount:
+        require_section_fits(self.type, self.section)
+        return self
 
 
 class ApplyForAccount(Command):
     """An authenticated user applies; a section or registry administrator decides (A6R-41)."""
 
     kind: Literal["apply_for_account"] = "apply_for_account"
-    holder: Text
+    holder: Holder
     section: Party
     cooperative_approach: ApproachId | None = None
     type: AccountType
@@ -73,7 +98,7 @@ class ApplyForAccount(Command):
 
 class DecideApplication(Command):
     kind: Literal["decide_application"] = "decide_application"
-    application_id: str = Field(min_length=36, max_length=36)
+    application_id: UuidText
     approve: bool
     reason: Text | None = None
 
@@ -142,8 +167,7 @@ class Units(BaseModel):
     """Which units a transfer moves: explicit ranges or one implicit selection, not both."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    # Up to 1,000: a resolved implicit selection (issue 5 saga) names every range it takes.
-    ranges: list[SerialRangeRef] | None = Field(default=None, min_length=1, max_length=1000)
+    ranges: list[SerialRangeRef] | None = Field(default=None, min_length=1, max_length=MAX_RANGES)
     selection: Selection | None = None
 
     @model_validator(mode="after")
@@ -165,7 +189,7 @@ class CorrectiveTransfer(Command):
 
     kind: Literal["corrective_transfer"] = "corrective_transfer"
     correction: Literal["reversal", "administrative_cancellation", "administrative_holding"]
-    corrects: str | None = Field(default=None, min_length=36, max_length=36)
+    corrects: UuidText | None = None
     source: AccountNumber | None = None
     destination: AccountNumber | None = None
     units: Units | None = None
@@ -191,6 +215,12 @@ class IncomingBlock(BaseModel):
     first_transferring_party: Party
     sectors: list[Text] = Field(default_factory=list, max_length=20)
     activity_types: list[Text] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IncomingBlock:
+        if self.first > self.last:
+            raise ValueError(f"first serial {self.first} is after last serial {self.last}")
+        return self
 
 
 class ExternalTransferIn(Command):

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from ledger.domain.errors import DomainError
 from ledger.domain.model import Account
 from ledger.service_layer import commands as c
 from ledger.service_layer.context import Proposal, ScopeKey, TxContext, scope_key
@@ -45,12 +46,23 @@ def resolved(command: Any, result: dict[str, Any]) -> Any:
         return command.model_copy(update={"first_serial": result["blocks"][0]["first"]})
     units = getattr(command, "units", None)
     if units is not None and units.selection is not None:
+        require_nameable(len(result["blocks"]))
         ranges = [
             c.SerialRangeRef(scope=c.SerialScope(**b["scope"]), first=b["first"], last=b["last"])
             for b in result["blocks"]
         ]
         return command.model_copy(update={"units": c.Units(ranges=ranges)})
     return command
+
+
+def require_nameable(blocks: int) -> None:
+    """A selection the resolved command can name: at most MAX_RANGES ranges, one per block taken."""
+    if blocks > c.MAX_RANGES:
+        raise DomainError(
+            f"this transfer would move {blocks:,} blocks, more than {c.MAX_RANGES:,}; "
+            "transfer fewer units or name serial ranges",
+            code="too_many_blocks",
+        )
 
 
 def issued_range(command: Any, result: dict[str, Any]) -> tuple[ScopeKey, int, int] | None:

@@ -229,7 +229,11 @@ class LedgerWriter:
         async with self._between_batches:
             # Every reservation counts: the nil id is no proposal's.
             reserved = self.reservations.others(uuid.UUID(int=0))
-            return select_implicit(self.live, source, selection.quantity, eligible, reserved)
+            chosen = select_implicit(self.live, source, selection.quantity, eligible, reserved)
+        if self._rules_verdicts:
+            # As a proposal of it would be refused (saga.resolved names one range per block).
+            saga.require_nameable(len(chosen))
+        return chosen
 
     async def wait_decision(self, tx: uuid.UUID, timeout: float) -> Outcome | None:
         """The decision on a proposed transaction, if it is taken within `timeout` seconds."""
@@ -313,8 +317,11 @@ class LedgerWriter:
             return
         self._on_commit()
         for pending, outcome in zip(batch, outcomes, strict=True):
+            # A waiter cancelled meanwhile (the client went away) is done: setting it would raise
+            # InvalidStateError and end this loop.
             if isinstance(outcome, Exception):
-                pending.future.set_exception(outcome)
+                if not pending.future.done():
+                    pending.future.set_exception(outcome)
             elif not pending.future.done():
                 pending.future.set_result(outcome)
             if isinstance(outcome, Outcome) and outcome.outcome != "proposed":
@@ -511,6 +518,8 @@ class LedgerWriter:
             savepoint = await repo.savepoint()
         try:
             result = await HANDLERS[proposal.command.kind](ctx, proposal.command)
+            # Resolved here: a selection it cannot name (too many blocks) is a refusal.
+            command = saga.resolved(proposal.command, result)
             block_ids = [b["block_id"] for b in result["blocks"]]
             # An issuance's new blocks exist only in its savepoint: their metadata is read there.
             metadata = await repo.block_metadata(block_ids) if savepoint is not None else None
@@ -529,7 +538,6 @@ class LedgerWriter:
             message = "some of these units are held by a transaction awaiting its verdict; retry in a moment"
             return None, [], Conflict(message, code="units_reserved")
         payload = saga.proposal_payload(ctx, result, metadata)
-        command = saga.resolved(proposal.command, result)
         deadline = proposal.proposed_at + timedelta(seconds=self._verdict_deadline)
         digest = request_hash(proposal)
         reserved = saga.Reservations.as_json(moved, issued)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -454,3 +456,70 @@ async def test_a6r47_the_events_of_a_transaction_carry_its_id_as_their_correlati
     changes = [e for e in envelopes if e.type != "ledger.JournalEntryAppended"]
     assert changes and {str(e.correlation_id) for e in changes} <= transactions
     assert {e.type for e in changes if str(e.correlation_id) == moved["transaction_id"]} != set()
+
+
+def _refused_at_the_boundary(r: httpx.Response) -> None:
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid_request"
+
+
+async def test_a6r41_holders_sections_and_application_ids_are_checked_as_the_accounts_are(
+    ledger: LedgerClient,
+) -> None:
+    """A6R-41, A6R-47: what an account would refuse when it is opened (a holder with surrounding
+    spaces, a proxy account in a section) and an application id that is no UUID are refused with
+    a 422, not recorded for an approval that then fails, and not a 500."""
+    await ledger.ok({"kind": "create_section", "party": "GHA", "name": "Ghana"})
+    applicant = [Grant("section_user", section="GHA")]
+    for holder in (" Alice", "Alice\n"):
+        applied = await ledger.propose(
+            {"kind": "apply_for_account", "holder": holder, "section": "GHA", "type": "holding"}, grants=applicant
+        )
+        _refused_at_the_boundary(applied)
+        _refused_at_the_boundary(
+            await ledger.propose({"kind": "open_account", "holder": holder, "section": "GHA", "type": "holding"})
+        )
+    _refused_at_the_boundary(
+        await ledger.propose({"kind": "open_account", "holder": "Proxy", "section": "GHA", "type": "proxy"})
+    )
+    for application_id in ("zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz", "123456781234567812345678123456781234"):
+        _refused_at_the_boundary(
+            await ledger.propose({"kind": "decide_application", "application_id": application_id, "approve": True})
+        )
+    # The writer carried on, and the same rules accept good input.
+    await ledger.ok({"kind": "open_account", "holder": "Proxy", "type": "proxy"})
+    applied = await ledger.ok(
+        {"kind": "apply_for_account", "holder": "Alice", "section": "GHA", "type": "holding"}, grants=applicant
+    )
+    await ledger.ok({"kind": "decide_application", "application_id": applied["application_id"], "approve": True})
+
+
+async def test_a6r55_a_reversal_naming_no_transaction_id_is_refused_at_the_boundary(ledger: LedgerClient) -> None:
+    """A6R-55, A6R-47: 'corrects' must be a transaction id (a UUID)."""
+    await setup_registry(ledger)
+    reversal = {"kind": "corrective_transfer", "correction": "reversal", "reason": "entered twice"}
+    _refused_at_the_boundary(await ledger.propose({**reversal, "corrects": "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"}))
+    unknown = await ledger.propose({**reversal, "corrects": str(uuid.uuid4())})
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_transaction"
+
+
+async def test_a6r54_an_incoming_block_with_first_after_last_is_refused_at_the_boundary(
+    ledger: LedgerClient,
+) -> None:
+    """A6R-54, A6R-47: an incoming block's serials run from first to last, as an explicit range's do."""
+    acc = await setup_registry(ledger)
+    foreign = {**SCOPE, "issuing_party": "CHE"}
+
+    def incoming(first: int, last: int) -> dict[str, Any]:
+        block = {"scope": foreign, "first": first, "last": last, "first_transferring_party": "CHE"}
+        return {
+            "kind": "external_transfer_in",
+            "origin_registry": "CHE01",
+            "origin_account": "CH-1",
+            "destination": acc["che_holding"],
+            "blocks": [block],
+        }
+
+    _refused_at_the_boundary(await ledger.propose(incoming(10, 5), grants=SERVICE, subject="gateway"))
+    await ledger.ok(incoming(10, 10), grants=SERVICE, subject="gateway")
+    assert await ledger.balance(acc["che_holding"]) == 1

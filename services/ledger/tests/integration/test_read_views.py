@@ -4,6 +4,7 @@ listings, and the listing of account applications (A6R-41)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 import httpx
@@ -172,3 +173,35 @@ async def test_a6r48_signed_checkpoints_are_listed_newest_first_page_by_page(led
             break
     assert paged == whole["items"]
     assert all(len(c["root_hash"]) == 64 and c["signature"] for c in paged)
+
+
+def _cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+async def test_a6r47_malformed_listing_cursors_are_a_422(ledger: LedgerClient) -> None:
+    """A6R-47 (issue 7 listings): a cursor no page gave (null, a list, out of PostgreSQL's bigint
+    range, too large for a float, nested past the parser's depth, a NUL that PostgreSQL's text cannot
+    hold) is a 422 bad_cursor, not a 500."""
+    await setup_registry(ledger)
+    for path, sort, after in [
+        ("/accounts", "balance", _cursor('[null, "X"]')),
+        ("/accounts", "balance", _cursor('[[1], "X"]')),
+        ("/accounts", "balance", _cursor('[1e30, "X"]')),
+        ("/accounts", "balance", _cursor('[9223372036854775808, "X"]')),
+        ("/accounts", "balance", _cursor('[1e400, "X"]')),
+        ("/accounts", "balance", _cursor('[NaN, "X"]')),
+        ("/accounts", "balance", _cursor("[" * 3000 + "]" * 3000)),
+        ("/accounts", "opened_at", _cursor('["2026-13-01", "X"]')),
+        ("/accounts", "holder", _cursor('["a\\u0000", "X"]')),
+        ("/accounts", "holder", _cursor('["a", "X\\u0000"]')),
+        ("/transactions", "kind", _cursor('["issue_units", 1e30]')),
+        ("/transactions", None, "99999999999999999999"),
+        ("/applications", None, "-99999999999999999999"),
+    ]:
+        answer = await _get(ledger, path, after=after, **({"sort": sort} if sort else {}))
+        assert answer.status_code == 422, (path, sort, answer.text)
+        assert answer.json()["error"]["code"] == "bad_cursor"
+    # A cursor a page gave still works.
+    first = await ledger.get("/accounts", sort="balance", limit=2)
+    assert (await ledger.get("/accounts", sort="balance", limit=2, after=first["next"]))["items"]

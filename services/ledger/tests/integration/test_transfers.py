@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
+import httpx
 import pytest
 
-from .conftest import SCOPE, LedgerClient, issue, setup_registry
+from ledger.bootstrap import DEFINITION
+from ledger.settings import LedgerSettings
+from registry_platform.service import create_app
+from registry_platform.testing.infra import serve_app
+
+from .conftest import ADMIN, SCOPE, LedgerClient, issue, setup_registry, transfer
 
 pytestmark = pytest.mark.integration
 
@@ -151,3 +159,55 @@ async def test_a6r52_touching_blocks_of_one_issuance_merge_and_a6r55_reversal_st
         {"kind": "transfer_units", "source": che, "destination": gha, "units": {"selection": {"quantity": 100}}}
     )
     assert await held(gha) == [(1, 1000)]
+
+
+async def _ready(http: httpx.AsyncClient, url: str) -> None:
+    for _ in range(200):
+        if (await http.get(f"{url}/ready")).status_code == 200:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} did not become ready")
+
+
+async def _preview(ledger: LedgerClient, command: dict[str, Any]) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {ledger.token('admin', ADMIN)}"}
+    return await ledger.http.post(f"{ledger.base_url}/transfers/preview", json=command, headers=headers)
+
+
+async def test_a6r52_a_selection_of_more_than_1000_blocks_is_refused_at_proposal_and_in_preview(
+    service_settings: Any,
+) -> None:
+    """A6R-52 with the saga (A6R-47): the proposal keeps the selection resolved as explicit ranges,
+    at most 1,000 (commands.Units). A selection needing more blocks is a refusal with a code, at
+    proposal and in the preview alike, not a 500. Without the saga nothing names the ranges: the
+    preview shows all 1,001 blocks."""
+    settings = service_settings("ledger", LedgerSettings, rules_verdicts=False)
+    async with serve_app(create_app(DEFINITION, settings)) as url, httpx.AsyncClient(timeout=60) as http:
+        ledger = LedgerClient(http, url)
+        await _ready(http, url)
+        acc = await setup_registry(ledger)
+        await issue(ledger, acc["issuance"], 2001)
+        # Every even serial leaves: the issuance account keeps 1,001 blocks of one unit.
+        evens = [{"scope": SCOPE, "first": n, "last": n} for n in range(2, 2001, 2)]
+        await ledger.ok(
+            {
+                "kind": "transfer_units",
+                "source": acc["issuance"],
+                "destination": acc["gha_holding"],
+                "units": {"ranges": evens},
+            }
+        )
+        alone = await _preview(ledger, transfer(acc["issuance"], acc["che_holding"], 1001))
+        assert alone.status_code == 200 and len(alone.json()["blocks"]) == 1001, alone.text
+    settings = service_settings("ledger", LedgerSettings, rules_verdicts=True)
+    async with serve_app(create_app(DEFINITION, settings)) as url, httpx.AsyncClient(timeout=60) as http:
+        ledger = LedgerClient(http, url)
+        await _ready(http, url)
+        too_many = transfer(acc["issuance"], acc["che_holding"], 1001)
+        for refused in (await _preview(ledger, too_many), await ledger.propose(too_many)):
+            assert refused.status_code == 409, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "too_many_blocks" and "1,000" in error["message"]
+        # 1,000 blocks is within the limit: proposed, awaiting its verdict.
+        proposed = await ledger.propose(transfer(acc["issuance"], acc["che_holding"], 1000))
+        assert proposed.status_code == 202, proposed.text
