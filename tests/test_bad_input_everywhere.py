@@ -42,7 +42,8 @@ from web.adapters.sessions import SessionStore
 from web.entrypoints.security import cookie_name
 
 # Percent-encoded as they go into a URL: a NUL, bytes that are not UTF-8, a very long value,
-# numbers beyond 64 bits, a quote and a path separator, an impossible date.
+# numbers beyond 64 bits, a quote and a path separator, impossible dates (and ones outside the
+# calendar once in UTC).
 HOSTILE_URL_VALUES = (
     "%00",
     "a%00b",
@@ -54,9 +55,20 @@ HOSTILE_URL_VALUES = (
     "%27%20OR%201%3D1%20--",
     "..%2F..",
     "2026-13-45T99:99:99",
+    "0001-01-01T00:00:00%2B14:00",
+    "9999-12-31T23:59:59-10:00",
     "%F0%9F%92%A9",
 )
-HOSTILE_STRINGS = ("\u0000", "a\u0000b", "\ud800", "x" * 3000, "\ud7ff\U0001f4a9", "' OR 1=1 --", "")
+HOSTILE_STRINGS = (
+    "\u0000",
+    "a\u0000b",
+    "\ud800",
+    "x" * 3000,
+    "\ud7ff\U0001f4a9",
+    "' OR 1=1 --",
+    "",
+    "[" * 2000 + "]" * 2000,  # JSON nested past the decoder's recursion limit, where a field holds JSON
+)
 HOSTILE_INTEGERS = (2**63, -(2**63) - 1, 10**30, -1, 0)
 # Authorization headers that name no valid token (a token cut short is added per call).
 HOSTILE_AUTHORIZATIONS = (
@@ -494,6 +506,7 @@ async def test_a6r47_hostile_input_on_the_pages_that_ask_identity_never_gets_a_5
         "argon2_memory_kib": 8192,
         "client_free_failures": 10**6,
         "account_lock_threshold": 10**6,
+        "mfa_failures_per_session": 10**6,
     }
     async with contextlib.AsyncExitStack() as stack:
         urls = await serve_all(stack, infra, database_url, service_settings, identity=lenient)

@@ -42,6 +42,8 @@ class IdentitySettings(ServiceSettings):
     client_free_failures: int = 5
     client_max_delay_seconds: int = 900
     account_lock_threshold: int = 10
+    # Wrong second factors that end the session they are sent in (at sign-in and at step-up).
+    mfa_failures_per_session: int = 5
     # Proxies whose X-Forwarded-For names the real client (the nginx gateway in production).
     trusted_proxies: list[str] = []
     # WebAuthn relying party.

@@ -28,7 +28,6 @@ from identity.service_layer.throttling import (
 from identity.service_layer.tokens import acr_for, revoke_session, token_response
 from identity.service_layer.unit import Actor, Identity, new_id
 
-MAX_MFA_FAILURES = 5
 _BAD_PASSWORD = Refused(
     401,
     "invalid_credentials",
@@ -169,7 +168,7 @@ async def second_factor(
             await unit.record(
                 "session.second_factor_refused", Actor(user), subject=user, method=method, session_id=session.id
             )
-            if failures >= MAX_MFA_FAILURES or locked:
+            if failures >= identity.settings.mfa_failures_per_session or locked:
                 await revoke_session(unit, Actor(user), session.id, user, "too many second-factor failures")
             refusal = Refused(401, "invalid_second_factor", "The second factor was not accepted.")
         else:

@@ -150,7 +150,7 @@ async def step_up(
                 text("UPDATE sessions SET failed_mfa = :n WHERE id = :id"), {"n": failures, "id": session.id}
             )
             await unit.record("session.step_up_refused", actor, subject=caller.subject, method=method)
-            if failures >= login.MAX_MFA_FAILURES or locked:
+            if failures >= identity.settings.mfa_failures_per_session or locked:
                 await revoke_session(unit, actor, session.id, caller.subject, "too many second-factor failures")
             refusal = Refused(401, "invalid_second_factor", "The second factor was not accepted.")
         else:

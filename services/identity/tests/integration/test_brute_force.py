@@ -85,8 +85,8 @@ async def test_a6r_6_wrong_step_up_codes_end_the_session_and_lock_the_account(id
         return r.status_code, r.json()["error"]["code"]
 
     stolen = await idp.sign_in(victim)
-    answers = [await step_up(stolen["access_token"]) for _ in range(5)]
-    assert answers == [(401, "invalid_second_factor")] * 5
+    answers = [await step_up(stolen["access_token"]) for _ in range(idp.settings.mfa_failures_per_session)]
+    assert answers == [(401, "invalid_second_factor")] * idp.settings.mfa_failures_per_session
     assert await step_up(stolen["access_token"]) == (401, "session_revoked")
     refreshed = await idp.call("POST", "/sessions/refresh", json={"refresh_token": stolen["refresh_token"]})
     assert refreshed.status_code == 401

@@ -3,10 +3,9 @@ public key, the risk assessment behind the connection, and the one scope the for
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from web.domain.forms import missing
+from web.domain.forms import json_field, missing
 
 RISK_LEVELS = ("low", "medium", "high")
 
@@ -24,7 +23,7 @@ def registration_problems(form: dict[str, str]) -> dict[str, str]:
     )
     if "public_jwk" not in problems:
         try:
-            if not isinstance(json.loads(form["public_jwk"]), dict):
+            if not isinstance(json_field(form["public_jwk"]), dict):
                 raise ValueError
         except ValueError:
             problems["public_jwk"] = 'The key is not a JSON object such as {"kty": "OKP", "crv": "Ed25519", ...}.'
@@ -44,7 +43,7 @@ def registration_body(form: dict[str, str]) -> dict[str, Any]:
     }
     return {
         "name": form["name"],
-        "public_jwk": json.loads(form["public_jwk"]),
+        "public_jwk": json_field(form["public_jwk"]),
         "risk_assessment": {
             "assessor": form["assessor"],
             "date": form["assessment_date"],

@@ -56,7 +56,10 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None  # 0001-01-01 east of UTC, or 9999-12-31 west of it: outside the calendar in UTC
 
 
 def utc_text(value: Any, *, seconds: bool = False) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 
 def missing(form: Mapping[str, str], messages: Mapping[str, str]) -> dict[str, str]:
@@ -22,3 +24,12 @@ def is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def json_field(text: str) -> Any:
+    """A form field holding JSON (a key, a WebAuthn answer); ValueError for anything unreadable,
+    deep nesting too (the decoder's RecursionError), so every caller refuses it one way."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc

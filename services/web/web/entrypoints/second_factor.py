@@ -4,13 +4,13 @@ static/webauthn.js fetches (sign-in, step-up, adding a key)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
 from web.adapters.backends import ServiceError
+from web.domain.forms import json_field
 from web.service_layer.messages import ACTION, field_errors
 
 FACTOR_FIELDS = {"invalid_second_factor": "code", "code": "code"}
@@ -19,7 +19,7 @@ FACTOR_FIELDS = {"invalid_second_factor": "code", "code": "code"}
 def second_factor_body(form: dict[str, str]) -> dict[str, Any]:
     method = form.get("method", "totp")
     if method == "webauthn":
-        return {"method": method, "credential": json.loads(form.get("credential") or "{}")}
+        return {"method": method, "credential": json_field(form.get("credential") or "{}")}
     return {"method": method if method in ("totp", "recovery_code") else "totp", "code": form.get("code", "")}
 
 

@@ -9,15 +9,13 @@ do, and a key's ceremony is not refused halfway.
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
 from registry_platform.authz import second_factor_recent
 from web.adapters.backends import ServiceError
-from web.domain.forms import is_uuid, missing
+from web.domain.forms import is_uuid, json_field, missing
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
 from web.entrypoints.second_factor import ceremony_options
@@ -67,7 +65,7 @@ async def add_security_key(request: Request) -> Response:
     page = Page.of(request)
     form = await page.form()
     try:
-        credential = json.loads(form.get("credential") or "{}")
+        credential = json_field(form.get("credential") or "{}")
         body = {"credential": credential, "label": form.get("label") or "security key"}
         await page.call("identity", "POST", "/me/credentials/webauthn", json=body, own=True)
     except (ServiceError, ValueError) as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry_platform.auth import TokenVerifier
-from web.adapters.backends import Backends, ServiceError
+from web.adapters.backends import Backends, ServiceError, ServiceUnavailable
 from web.adapters.sessions import SessionStore, WebSession
 from web.service_layer.errors import SignInRequired
 from web.settings import WebSettings
@@ -82,6 +82,10 @@ async def refresh(ctx: WebContext, session: WebSession, *, force: bool = False) 
                 "identity", "POST", "/sessions/refresh", json={"refresh_token": auth["refresh"]}
             )
         except ServiceError as exc:
+            # Only identity's refusal of this refresh ends the sign-in; identity starting, busy or
+            # failing (5xx, 429) leaves it for the next request to refresh.
+            if exc.status >= 500 or exc.status == 429:
+                raise ServiceUnavailable("identity", f"HTTP {exc.status} {exc.code}") from exc
             raise SignInRequired("Your session has ended; please sign in again.") from exc
         fresh = auth_record(ctx, answer, auth)
         session.data.update(stored)
