@@ -324,10 +324,14 @@ async def test_a6r52_concurrent_implicit_transfers_from_one_block_all_succeed_wh
         assert await registry.balance(acc["issuance"]) == 840
 
 
-async def test_a6r52_serials_awaiting_a_verdict_are_reserved_against_explicit_transfers(service_settings) -> None:
+async def test_a6r52_serials_awaiting_a_verdict_are_reserved_against_explicit_transfers(
+    service_settings, infra, database_url, monkeypatch
+) -> None:
     """Eight clients ask at once for the same serials by range: one proposal reserves them while
     it awaits its verdict and is recorded; the others are refused (recorded as rejected), with
-    `units_reserved` while the verdict is pending, or `range_not_held` once the units moved."""
+    `units_reserved` while the verdict is pending, or `range_not_held` once the units moved.
+    Replay (A6R-48) reproduces the registry: the reservations those refusals were decided against
+    are not in the journal, so their entries say they were refused at proposal."""
     async with running(service_settings, with_rules=True) as registry:
         acc = await _accounts(registry)
         issued = await registry.ok(_issue(acc["issuance"], 100))
@@ -347,6 +351,21 @@ async def test_a6r52_serials_awaiting_a_verdict_are_reserved_against_explicit_tr
         assert "units_reserved" in codes, "the proposals that came while the first awaited its verdict"
         assert await registry.balance(acc["holding"]) == 20
         assert await registry.balance(acc["issuance"]) == 80
+        journal = (await registry.get(registry.ledger, "/journal?limit=1000"))["items"]
+        reserved = [
+            e["body"] for e in journal if e["body"].get("result", {}).get("error", {}).get("code") == "units_reserved"
+        ]
+        assert reserved and all(b["refused_at"] == "proposal" for b in reserved)
+
+    target = infra.create_database()
+    try:
+        monkeypatch.setenv("REGISTRY_DATABASE_URL", database_url)
+        monkeypatch.setenv("REGISTRY_KAFKA_BOOTSTRAP", infra.kafka_bootstrap)
+        with pytest.raises(SystemExit) as replayed:
+            await asyncio.to_thread(ledger_cli.main, ["replay", "--into", target])
+        assert replayed.value.code == 0
+    finally:
+        infra.drop_database(target)
 
 
 async def test_a6r38_proposals_carry_their_units_issuance_metadata_read_once_per_issuance(

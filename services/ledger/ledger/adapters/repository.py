@@ -318,6 +318,16 @@ class LedgerRepository:
         await self.flush_transactions()
         return await self._one("SELECT * FROM transactions WHERE id = :id", id=tx)
 
+    async def reversal_of(self, tx: uuid.UUID) -> uuid.UUID | None:
+        """The recorded reversal of transfer `tx`, if any (migration 0007 allows one)."""
+        await self.flush_transactions()
+        row = await self._one(
+            "SELECT id FROM transactions WHERE kind = 'corrective_transfer' AND outcome = 'recorded' "
+            "AND result->>'correction' = 'reversal' AND result->>'corrects' = :tx",
+            tx=str(tx),
+        )
+        return None if row is None else row.id
+
     # -- configuration ------------------------------------------------------------------------
 
     async def section_exists(self, party: str) -> bool:

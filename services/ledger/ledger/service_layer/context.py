@@ -39,6 +39,8 @@ class Proposal:
     request_digest: bytes | None = None
     # The built-in rule set a replayed entry was decided under; None: the current one.
     ruleset: int | None = None
+    # Replay only: the refusal a journal entry records as made at proposal time (see writer._propose).
+    refused_at_proposal: dict[str, Any] | None = None
 
     def identity(self) -> dict[str, Any]:
         """Who acted, as the journal records it (A6R-48 b, c) and replay re-checks it."""
@@ -124,6 +126,8 @@ class TxContext:
     serial_floor: dict[ScopeKey, int] = field(default_factory=dict)
     # A proposal's look ahead at a transfer (saga step 1): choose and check, write nothing.
     dry_run: bool = False
+    # Refused at proposal time, before any verdict (the journal entry says so: replay.py).
+    refused_at_proposal: bool = False
 
     @property
     def tx(self) -> uuid.UUID:

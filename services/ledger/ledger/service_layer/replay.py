@@ -4,6 +4,11 @@ Each journal entry holds the complete command, the identity that proposed it, an
 was recorded. Fed back through the writer in order into an empty database, they must produce the
 same outcomes and the same hash chain, entry by entry; any difference stops the replay at that
 entry. The caller then compares the state digests of the rebuilt and the live database.
+
+One kind of entry is recorded again rather than decided again: a refusal made when the command was
+proposed to the rules service (`refused_at: proposal`). It was decided against the units that other
+proposals held while they awaited their verdicts, a state the journal does not keep, and a refusal
+changes no holding.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ def proposal_of(entry: JournalEntry) -> Proposal:
         verdict=body.get("verdict"),
         # Entries of the first built-in rule set do not name it.
         ruleset=body.get("builtin_ruleset", 1),
+        refused_at_proposal=body["result"]["error"] if body.get("refused_at") == "proposal" else None,
     )
 
 

@@ -388,6 +388,11 @@ async def _reverse(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
         or original.kind not in ("transfer_units", "external_transfer_out")
     ):
         raise NotFound(f"there is no recorded transfer {cmd.corrects}", code="unknown_transaction")
+    # Once only: the serials may have moved again since, and a second reversal would undo that
+    # later transfer without naming it.
+    earlier = await ctx.repo.reversal_of(original.id)
+    if earlier is not None:
+        raise Conflict(f"transfer {cmd.corrects} was already reversed by {earlier}", code="already_reversed")
     source, destination = await _accounts(ctx, original.result["destination"], original.result["source"])
     violations = check_transfer(source, destination, _admin_role(ctx), True, ctx.suspended_sections)
     broken = enforce(violations, True, _admin_role(ctx))

@@ -100,6 +100,13 @@ class IdempotencyConflict(Exception):
     """The client reused a transaction id for a different request."""
 
 
+def _recorded_refusal(error: dict[str, Any]) -> DomainError:
+    """The refusal a journal entry records, to be recorded again as it was (replay)."""
+    if error.get("rule"):
+        return RuleRefused(error["rule"], error["code"], error["message"])
+    return DomainError(error["message"], code=error["code"])
+
+
 def request_hash(proposal: Proposal) -> bytes:
     if proposal.request_digest is not None:
         return proposal.request_digest
@@ -384,7 +391,9 @@ class LedgerWriter:
                 results.append(self._repeat(_awaiting(awaiting[proposal.transaction_id]), proposal))
                 continue
             refusal: DomainError | None = None
-            if self._rules_verdicts and saga.is_pending_kind(proposal):
+            if proposal.refused_at_proposal is not None:
+                refusal = _recorded_refusal(proposal.refused_at_proposal)
+            elif self._rules_verdicts and saga.is_pending_kind(proposal):
                 proposed, proposed_events, refusal = await self._propose(repo, proposal)
                 if proposed is not None:
                     awaiting[proposal.transaction_id] = proposed
@@ -437,6 +446,7 @@ class LedgerWriter:
         refusal: DomainError | None = None,
     ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
         ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters, catalogue=self.catalogue, live=self.live)
+        ctx.refused_at_proposal = refusal is not None
         handler = HANDLERS[proposal.command.kind]
         counters_before = replace(self.counters)
         if proposal.verdict is not None:
@@ -595,6 +605,10 @@ class LedgerWriter:
         }
         if proposal.verdict is not None:
             body["verdict"] = proposal.verdict
+        if ctx.refused_at_proposal:
+            # Decided against the reservations of proposals then awaiting their verdicts, which
+            # the journal does not hold: replay records this refusal as it stands (see replay.py).
+            body["refused_at"] = "proposal"
         if ctx.ruleset > 1:
             body["builtin_ruleset"] = ctx.ruleset
         entry = self.head.append(proposal.proposed_at, command["kind"], body)

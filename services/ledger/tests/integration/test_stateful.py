@@ -433,6 +433,8 @@ class LedgerStateMachine(RuleBasedStateMachine):
         self.owner: dict[ScopeKey, list[Interval]] = {k: [] for k in self.scopes}
         self.issued: dict[ScopeKey, list[tuple[int, int, str | None]]] = {k: [] for k in self.scopes}
         self.log: list[Logged] = []
+        # Transfers already reversed: a second reversal is refused (A6R-55).
+        self.reversed: set[str] = set()
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -747,7 +749,8 @@ class LedgerStateMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def reverse(self, data: st.DataObject) -> None:
         """A6R-55 a: reverse an earlier transfer; refused once its units moved on (the destination
-        no longer holds every serial it received, wherever they went in between)."""
+        no longer holds every serial it received, wherever they went in between), and refused
+        when it was reversed already."""
         before = snapshot(self.db)
         transfers = [t for t in self.log if t.kind == "transfer_units" and t.outcome == "recorded"]
         # Mostly a transfer whose units are all still where it put them; sometimes one whose
@@ -771,6 +774,8 @@ class LedgerStateMachine(RuleBasedStateMachine):
         broken: list[str] = []
         if target is None or target.outcome != "recorded" or target.kind != "transfer_units":
             expected = "unknown_transaction"
+        elif str(target.tx) in self.reversed:
+            expected = "already_reversed"
         else:
             back_from, back_to = self.by_number(target.body["destination"]), self.by_number(target.body["source"])
             role = correction_role(grants)
@@ -785,6 +790,7 @@ class LedgerStateMachine(RuleBasedStateMachine):
             assert body["broken_rules"] == broken and body["corrects"] == corrects
             ranges = [(scope_of(b), b["first"], b["last"]) for b in target.body["blocks"]]
             self.move(back_to, ranges, body)
+            self.reversed.add(corrects)
 
     @rule(data=st.data())
     def administrative_correction(self, data: st.DataObject) -> None:
