@@ -364,6 +364,27 @@ async def test_issue7_story_in_the_browser(registry, people):
     assert holding in await sam.page.locator("#account-results").inner_text()
     await sam.audit()
 
+    # The ledger refuses an issuance over serials already issued, and records the refusal under the
+    # form's transaction id; the form comes back with a new one, so the corrected form is recorded.
+    await sam.goto("/issue?section=GHA")
+    await sam.page.get_by_label("Issuance account").select_option(issuance)
+    await sam.fill(
+        {
+            "Activity identifier": "GH-CLEANCOOK-001",
+            "Vintage year": "2024",
+            "Number of units": "10",
+            "First serial number": "9995",
+        }
+    )
+    await sam.page.get_by_label("Cooperative approach (optional)").select_option("CA0001")
+    await sam.click("Issue the units")
+    await sam.confirm_if_asked()
+    assert "/issue" in sam.page.url and "already" in await sam.main(), await sam.main()
+    await sam.fill({"First serial number": "20001"})
+    await sam.click("Issue the units")
+    await sam.confirm_if_asked()
+    assert "10 units issued" in await sam.flash(), await sam.main()
+
     # Suspecting Ama's recovery codes are compromised, a registry administrator revokes them (A6R-5):
     # at once, and Ama's sessions end with them.
     await rita.goto(f"/users/{await registry.user_id('ama@gha.example')}")

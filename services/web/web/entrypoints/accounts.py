@@ -75,7 +75,8 @@ async def _account_page(page: Page, number: str, status: int = 200, **extra: Any
         at_text=at_text,
         history=[(t, txs.summary(t)) for t in history[:100]],
         statuses=status_choices(page, account),
-        status_tx=(extra.get("values") or {}).get("transaction_id") or str(uuid.uuid4()),
+        # A new transaction each time: the ledger records a refused change under its id.
+        status_tx=str(uuid.uuid4()),
         errors=errors,
         **extra,
     )

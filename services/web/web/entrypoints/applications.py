@@ -49,7 +49,8 @@ async def _apply_page(
         sections = [s for s in sections if s["party"] in allowed]
     approaches = await page.call("ledger", "GET", "/cooperative-approaches")
     values.setdefault("holder", (page.session.data.get("me") or {}).get("name", "") if page.session else "")
-    values.setdefault("transaction_id", str(uuid.uuid4()))
+    # Every showing of the form is a new transaction: the ledger records a refused one under its id.
+    values = {**values, "transaction_id": str(uuid.uuid4())}
     return page.render(
         "apply.html",
         status=status,

@@ -17,7 +17,7 @@ from web.domain.formatting import choices, parse_whole
 from web.domain.forms import missing
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
-from web.service_layer.messages import field_errors
+from web.service_layer.messages import AWAITING_VERDICT, field_errors
 
 router = APIRouter(route_class=PageRoute)
 ISSUE_FIELDS = {
@@ -69,7 +69,8 @@ async def _issue_page(
     section = values.get("section") or ""
     params = {"type": "issuance", **({"section": section} if section else {})}
     accounts = await page.collect("ledger", "/accounts", params, pages=5)
-    values.setdefault("transaction_id", str(uuid.uuid4()))
+    # Every showing of the form is a new transaction: the ledger records a refused one under its id.
+    values = {**values, "transaction_id": str(uuid.uuid4())}
     return page.render(
         "issue.html",
         status=status,
@@ -136,11 +137,14 @@ async def issue(request: Request) -> Response:
             "sectors": await page.form_list("sectors"),
         }
         try:
-            _, answer = await page.propose(command, form.get("transaction_id"))
+            status, answer = await page.propose(command, form.get("transaction_id"))
         except ServiceError as exc:
             errors = field_errors(exc, ISSUE_FIELDS)
         else:
-            page.flash(f"{quantity:,} units issued into {form['account']}.", "success")
+            if status == 202:
+                page.flash(AWAITING_VERDICT.format(what="issuance"), "info")
+            else:
+                page.flash(f"{quantity:,} units issued into {form['account']}.", "success")
             return page.redirect(f"/transactions/{answer['transaction_id']}")
     return await _issue_page(page, {**form, "sectors": await page.form_list("sectors")}, status=400, errors=errors)
 
@@ -154,7 +158,8 @@ async def _listing(
     status: int = 200,
     **extra: Any,
 ) -> Response:
-    values.setdefault("transaction_id", str(uuid.uuid4()))
+    # Every showing of the form is a new transaction: the ledger records a refused one under its id.
+    values = {**values, "transaction_id": str(uuid.uuid4())}
     return page.render(
         template,
         status=status,

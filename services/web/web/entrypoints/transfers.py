@@ -18,7 +18,7 @@ from web.domain.transactions import enrich
 from web.domain.transfer_form import SELECTION_KEYS, plan_transfer
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
-from web.service_layer.messages import field_errors
+from web.service_layer.messages import AWAITING_VERDICT, field_errors
 
 router = APIRouter(route_class=PageRoute)
 TRANSFER_FIELDS = {
@@ -111,9 +111,7 @@ async def transfer(request: Request) -> Response:
         else:
             tx = answer.get("transaction_id") or form.get("transaction_id")
             if status == 202:
-                page.flash(
-                    "The transfer was proposed and awaits the rules' verdict; this page shows its outcome.", "info"
-                )
+                page.flash(AWAITING_VERDICT.format(what="transfer"), "info")
             else:
                 moved = enrich((answer.get("result") or answer).get("blocks", []), held)
                 quantity = sum(b["quantity"] for b in moved)
@@ -160,11 +158,14 @@ async def correction(request: Request) -> Response:
             command.update(source=form["source"], destination=form["destination"].upper(), units=plan.command["units"])
     if not errors:
         try:
-            _, answer = await page.propose(command, form.get("transaction_id") or None)
+            status, answer = await page.propose(command, form.get("transaction_id") or None)
         except ServiceError as exc:
             errors = field_errors(exc, CORRECTION_FIELDS)
         else:
-            page.flash("The corrective transfer was recorded.", "success")
+            if status == 202:
+                page.flash(AWAITING_VERDICT.format(what="corrective transfer"), "info")
+            else:
+                page.flash("The corrective transfer was recorded.", "success")
             return page.redirect(f"/transactions/{answer.get('transaction_id')}")
     return page.render(
         "corrections.html",
@@ -172,5 +173,6 @@ async def correction(request: Request) -> Response:
         title="Corrective transfer",
         values=form,
         errors=errors,
-        transaction_id=form.get("transaction_id") or str(uuid.uuid4()),
+        # A new transaction: the ledger records a refused one under its id.
+        transaction_id=str(uuid.uuid4()),
     )

@@ -11,6 +11,8 @@ import re
 from web.adapters.backends import ServiceError
 
 ACTION = "_action"
+# The ledger answered 202: the transaction awaits the rules service's verdict (issue 5 saga).
+AWAITING_VERDICT = "The {what} was proposed and awaits the rules' verdict; this page shows its outcome."
 
 _PLAIN = [
     (
