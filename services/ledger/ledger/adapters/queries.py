@@ -182,6 +182,7 @@ def _transaction_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_ACCOUNT_KEYS = ("source", "destination", "account")
 TRANSACTIONS = Listing(
     {
         "recorded": ("v.journal_sequence", "bigint"),
@@ -201,6 +202,8 @@ async def transactions(
     kind: str | None,
     initiator: str | None,
     sort: str | None = None,
+    account: str | None = None,
+    window: tuple[datetime | None, datetime | None] = (None, None),
 ) -> tuple[list[dict[str, Any]], str | None]:
     clauses: list[str] = []
     params: dict[str, Any] = {}
@@ -210,6 +213,17 @@ async def transactions(
     if initiator:
         clauses.append("v.initiator = :initiator")
         params["initiator"] = initiator
+    if account:
+        # Where a transaction names its accounts: in the request, and in the result once recorded.
+        named = [f"v.{part}->>'{key}'" for part in ("input->'command'", "result") for key in _ACCOUNT_KEYS]
+        clauses.append(f":account IN ({', '.join(named)})")
+        params["account"] = account
+    if window[0] is not None:
+        clauses.append("v.recorded_at >= :recorded_from")
+        params["recorded_from"] = window[0]
+    if window[1] is not None:
+        clauses.append("v.recorded_at < :recorded_before")
+        params["recorded_before"] = window[1]
     source = (
         "SELECT id, kind, outcome, initiator, on_behalf_of, input, result, journal_sequence, recorded_at "
         "FROM transactions"

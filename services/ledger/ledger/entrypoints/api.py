@@ -166,11 +166,28 @@ async def list_transactions(
     after: str | None = None,
     kind: str | None = None,
     sort: Sort = None,
+    account: Annotated[
+        str | None,
+        Query(max_length=40, pattern=r"^[A-Z0-9-]+$", description="Only transactions naming this account"),
+    ] = None,
+    recorded_from: Annotated[datetime | None, Query(description="Recorded at or after this instant")] = None,
+    recorded_before: Annotated[datetime | None, Query(description="Recorded before this instant")] = None,
 ) -> Page:
-    """Sortable by recorded (the default: journal order), kind, outcome, initiator."""
+    """Sortable by recorded (the default: journal order), kind, outcome, initiator; filtered by
+    account and by a window of recording instants, in the query (so pages are full)."""
+    for name, instant in (("recorded_from", recorded_from), ("recorded_before", recorded_before)):
+        if instant is not None and instant.tzinfo is None:
+            raise RegistryError(422, "naive_timestamp", f"Give '{name}' with a time zone, e.g. 2026-01-01T00:00:00Z.")
     initiator = None if caller.has(REGISTRY_ADMINISTRATOR) else caller.initiator
     items, nxt = await queries.transactions(
-        _engine(request), limit=limit, after=after, kind=kind, initiator=initiator, sort=sort
+        _engine(request),
+        limit=limit,
+        after=after,
+        kind=kind,
+        initiator=initiator,
+        sort=sort,
+        account=account,
+        window=(recorded_from, recorded_before),
     )
     return Page(items=items, next=nxt)
 

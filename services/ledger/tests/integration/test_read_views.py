@@ -205,3 +205,36 @@ async def test_a6r47_malformed_listing_cursors_are_a_422(ledger: LedgerClient) -
     # A cursor a page gave still works.
     first = await ledger.get("/accounts", sort="balance", limit=2)
     assert (await ledger.get("/accounts", sort="balance", limit=2, after=first["next"]))["items"]
+
+
+async def test_a6r30_transactions_filter_by_account_and_recording_window_before_the_limit(ledger: LedgerClient) -> None:
+    """What an account's history and a day's report read: the filters are in the query, so a page
+    of one is full while matching transactions remain, newest first."""
+    acc = await _fragmented(ledger)
+    everything = (await ledger.get("/transactions", limit=1000))["items"]
+    account, keys = acc["gha_holding"], ("source", "destination", "account")
+    naming = [t for t in everything if account in {p.get(k) for p in (t["command"], t["result"]) for k in keys}]
+    assert 4 <= len(naming) < len(everything), "its opening, activation and the transfers into it"
+    seen, after = [], None
+    while True:
+        page = await ledger.get(
+            "/transactions",
+            account=acc["gha_holding"],
+            sort="-recorded",
+            limit=1,
+            **({"after": after} if after else {}),
+        )
+        seen += [t["transaction_id"] for t in page["items"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert seen == [t["transaction_id"] for t in reversed(naming)]
+
+    middle = everything[len(everything) // 2]["recorded_at"]
+    later = await ledger.get("/transactions", recorded_from=middle, limit=1000)
+    earlier = await ledger.get("/transactions", recorded_before=middle, limit=1000)
+    assert len(later["items"]) + len(earlier["items"]) == len(everything)
+    assert all(t["recorded_at"] >= middle for t in later["items"])
+    for params in ({"recorded_from": "2026-01-01T00:00:00"}, {"account": "gha holding"}, {"account": "A\x00"}):
+        refused = await _get(ledger, "/transactions", **params)
+        assert refused.status_code == 422, (params, refused.text)

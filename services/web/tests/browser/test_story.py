@@ -297,6 +297,14 @@ async def test_issue7_story_in_the_browser(registry, people):
     await rita.screenshots("registry-admin-home")
     await rita.goto("/daily-summary")
     assert "Corrective transfer" in await rita.main()
+    # Today's operations (asked of the ledger by their recording instants), on the page and as CSV.
+    today = datetime.now(UTC).date().isoformat()
+    await rita.goto(f"/daily-summary?day={today}")
+    assert by_range in await rita.page.content(), await rita.main()
+    report = await rita.page.request.get(f"{registry.web}/daily-summary.csv?day={today}")
+    csv_lines = (await report.text()).splitlines()
+    assert any(by_range in line and "transfer_units" in line for line in csv_lines), csv_lines[:5]
+    assert all(line.startswith(today) for line in csv_lines[1:]), "only the day's operations"
     await rita.goto("/users")
     await rita.screenshots("people")
     for path in ("/accounts", "/applications", "/status", "/security"):

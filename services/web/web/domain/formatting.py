@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -34,6 +34,15 @@ def parse_whole(text: str | None) -> int | None:
         return int((text or "").replace(",", "").replace(" ", "")) if text else None
     except ValueError:
         return None
+
+
+def day_window(day: str) -> dict[str, str]:
+    """The ledger's `/transactions` filter for what was recorded on `day` (a valid `is_day`), UTC."""
+    start = date.fromisoformat(day)
+    window = {"recorded_from": f"{start.isoformat()}T00:00:00Z"}
+    if start < date.max:
+        window["recorded_before"] = f"{(start + timedelta(days=1)).isoformat()}T00:00:00Z"
+    return window
 
 
 def is_day(text: str) -> bool:

@@ -15,13 +15,6 @@ def _parts(tx: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return command, result if isinstance(result, dict) else {}
 
 
-def accounts_of(tx: dict[str, Any]) -> set[str]:
-    command, result = _parts(tx)
-    found = {command.get(k) for k in ("source", "destination", "account")}
-    found |= {result.get(k) for k in ("source", "destination", "account")}
-    return {a for a in found if isinstance(a, str)}
-
-
 def requested_quantity(command: dict[str, Any]) -> int | None:
     units = command.get("units") or {}
     if units.get("selection"):

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from web.adapters.backends import ServiceError
 from web.domain import transactions as txs
-from web.domain.formatting import is_day, parse_time
+from web.domain.formatting import day_window, is_day, parse_time
 from web.domain.forms import missing
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
@@ -39,10 +39,9 @@ async def accounts(request: Request) -> Response:
 
 
 async def _account_transactions(page: Page, number: str) -> list[dict[str, Any]]:
-    found = [
-        t for t in await page.collect("ledger", "/transactions", pages=10, limit=1000) if number in txs.accounts_of(t)
-    ]
-    return sorted(found, key=lambda t: t.get("journal_sequence") or 0, reverse=True)
+    """The account's newest thousand transactions, as the ledger filters them."""
+    params = {"account": number, "sort": "-recorded"}
+    return await page.collect("ledger", "/transactions", params, pages=1, limit=1000)
 
 
 def status_choices(page: Page, account: dict[str, Any]) -> list[str]:
@@ -169,12 +168,13 @@ async def daily_summary(request: Request) -> Response:
     day = request.query_params.get("day", "")
     if day and not is_day(day):
         return _not_a_day(page)
-    everything = await page.collect("ledger", "/transactions", pages=50, limit=1000)
-    listed = [t for t in everything if str(t.get("recorded_at", "")).startswith(day)] if day else []
+    # The days of the newest 50,000 transactions; the chosen day's, whatever its age.
+    recent = await page.collect("ledger", "/transactions", {"sort": "-recorded"}, pages=50, limit=1000)
+    listed = await page.collect("ledger", "/transactions", day_window(day), pages=50, limit=1000) if day else []
     return page.render(
         "daily_summary.html",
         title="Daily summary of operations",
-        days=txs.daily(everything),
+        days=txs.daily(recent),
         day=day,
         listed=[(t, txs.summary(t)) for t in listed],
     )
@@ -187,7 +187,7 @@ async def daily_report(request: Request) -> Response:
     day = request.query_params.get("day") or datetime.now(UTC).date().isoformat()
     if not is_day(day):
         return _not_a_day(page)
-    everything = await page.collect("ledger", "/transactions", pages=50, limit=1000)
+    recorded = await page.collect("ledger", "/transactions", day_window(day), pages=50, limit=1000)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -204,23 +204,22 @@ async def daily_report(request: Request) -> Response:
             "quantity",
         ]
     )
-    for t in everything:
-        if str(t.get("recorded_at", "")).startswith(day):
-            s = txs.summary(t)
-            writer.writerow(
-                [
-                    t.get("recorded_at"),
-                    t["transaction_id"],
-                    t["kind"],
-                    t["outcome"],
-                    t.get("initiator"),
-                    t.get("on_behalf_of") or "",
-                    s["source"] or "",
-                    s["destination"] or "",
-                    s["account"] or "",
-                    s["quantity"] or "",
-                ]
-            )
+    for t in recorded:
+        s = txs.summary(t)
+        writer.writerow(
+            [
+                t.get("recorded_at"),
+                t["transaction_id"],
+                t["kind"],
+                t["outcome"],
+                t.get("initiator"),
+                t.get("on_behalf_of") or "",
+                s["source"] or "",
+                s["destination"] or "",
+                s["account"] or "",
+                s["quantity"] or "",
+            ]
+        )
     return Response(
         out.getvalue(),
         media_type="text/csv",

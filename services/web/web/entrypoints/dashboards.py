@@ -17,6 +17,7 @@ from starlette.responses import Response
 from registry_platform.auth import ACCOUNT_ROLES
 from web.domain.access import HOLDER, OBSERVER, REGISTRY, SECTION, SYSTEM
 from web.domain.descriptors import AUTHORIZATIONS_NEWEST_FIRST, listed
+from web.domain.formatting import day_window
 from web.entrypoints.applications import pending_applications
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
@@ -70,8 +71,7 @@ async def section_home(page: Page, section: str) -> dict[str, Any]:
 async def registry_home(page: Page) -> dict[str, Any]:
     accounts = await page.collect("ledger", "/accounts", pages=10)
     today = datetime.now(UTC).date().isoformat()
-    recent = await page.collect("ledger", "/transactions", pages=10, limit=1000)
-    todays = [t for t in recent if str(t.get("recorded_at", "")).startswith(today)]
+    todays = await page.collect("ledger", "/transactions", day_window(today), pages=10, limit=1000)
     return {
         "sections": await page.call("ledger", "GET", "/sections"),
         "approaches": await page.call("ledger", "GET", "/cooperative-approaches"),
