@@ -123,6 +123,13 @@ class Descriptors:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
+    async def lock_successor(self, descriptor_id: uuid.UUID) -> None:
+        """Hold, until this transaction ends, the right to store a successor of `descriptor_id`."""
+        await self.conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended('descriptors:successor:' || :id, 0))"),
+            {"id": str(descriptor_id)},
+        )
+
     async def add(self, d: NewDescriptor) -> int | None:
         """Store a descriptor; its sequence, or None if one with this id is stored already.
         Sequences are drawn under a lock, so they follow commit order and a feed reader that saw

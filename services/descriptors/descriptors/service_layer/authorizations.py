@@ -161,6 +161,9 @@ async def _superseded(conn: AsyncConnection, old_id: uuid.UUID | None, party: st
     if old_id is None:
         return None
     repo = Descriptors(conn)
+    # Two corrections of one authorization at once: the second waits here for the first's commit,
+    # then finds it below (each statement reads what is committed), so only one supersedes it.
+    await repo.lock_successor(old_id)
     old = await repo.get(old_id)
     if old is None or old.kind != Kind.AUTHORIZATION.value:
         raise NotFound("unknown_descriptor", f"there is no authorization {old_id} to supersede")

@@ -50,9 +50,18 @@ async def reissue_marker(
     )):  # fmt: skip
         raise Forbidden("not_authorized", f"only registry administrators or administrators of section {req.party} "
                         "re-issue its first-transfer markers")  # fmt: skip
-    old = await Descriptors(conn).get(req.supersedes)
+    repo = Descriptors(conn)
+    # One re-issue of a marker at a time: a second waits, then finds the first one in force.
+    await repo.lock_successor(req.supersedes)
+    old = await repo.get(req.supersedes)
     if old is None or old.kind != Kind.FIRST_TRANSFER.value:
         raise NotFound("unknown_descriptor", f"there is no first-transfer marker {req.supersedes}")
+    # The marker replaced is its first-transferring Party's: that section's administrators decide.
+    if not (caller.is_registry_administrator or any(
+        g.role == SECTION_ADMINISTRATOR and g.section == old.issuing_party for g in caller.grants
+    )):  # fmt: skip
+        raise Forbidden("not_authorized", f"marker {req.supersedes} is {old.issuing_party}'s; only registry "
+                        f"administrators or administrators of section {old.issuing_party} re-issue it")  # fmt: skip
     now = service.now()
     at = (now, str(marker_id))
     ranges = units_of(req.units)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -177,3 +178,24 @@ async def test_a6r45_oimp_first_transfer_at_authorization_marks_the_units_with_i
     (segment,) = status["descriptors"]
     assert segment["authorization"]["dedication"] == "oimp"
     assert segment["first_transfer"]["descriptor_id"] == marker["descriptor_id"]
+
+
+async def test_a6r55_concurrent_corrections_of_one_authorization_supersede_it_once(
+    descriptors: Client, ledger: Ledger
+) -> None:
+    """Eight corrections of the same authorization sent at once: one supersedes it, the others are
+    refused as already superseded (they must name the latest)."""
+    await ledger.issue(1, 1000)
+    first_id = uuid.uuid4()
+    assert (await descriptors.authorize(authorization(1, 500), first_id)).status_code == 201
+    answers = await asyncio.gather(
+        *(
+            descriptors.call(
+                "PUT", f"/authorizations/{uuid.uuid4()}", authorization(1, n, supersedes=str(first_id)), GHA_ADMIN
+            )
+            for n in range(100, 108)
+        )
+    )
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [201] + [409] * 7, [r.text for r in answers]
+    assert {r.json()["error"]["code"] for r in answers if r.status_code == 409} == {"already_superseded"}

@@ -24,6 +24,7 @@ from registry_platform.testing.infra import free_port, spawn_service, wait_ready
 from .conftest import (
     ADMIN,
     CHE,
+    CHE_ADMIN,
     CHE_USE,
     GHA,
     GHA2,
@@ -147,6 +148,11 @@ async def test_a6r55_marker_reissue_refused_after_an_external_transfer_until_it_
     back = await ledger.reverse(out)
     await processed(database_url, 4)
     descriptors.clock.now = recorded_at(back) + timedelta(seconds=1)
+    # Another Party's administrator cannot re-issue GHA's marker, even naming their own Party.
+    foreign = await descriptors.call(
+        "PUT", f"/first-transfer-markers/{uuid.uuid4()}", {**body, "party": "CHE"}, CHE_ADMIN
+    )
+    assert foreign.status_code == 403 and foreign.json()["error"]["code"] == "not_authorized", foreign.text
     reissued = await descriptors.call("PUT", f"/first-transfer-markers/{uuid.uuid4()}", body, ADMIN)
     assert reissued.status_code == 201, reissued.text
     view = reissued.json()
