@@ -305,6 +305,22 @@ async def test_issue7_story_in_the_browser(registry, people):
     csv_lines = (await report.text()).splitlines()
     assert any(by_range in line and "transfer_units" in line for line in csv_lines), csv_lines[:5]
     assert all(line.startswith(today) for line in csv_lines[1:]), "only the day's operations"
+
+    # A registry administrator decides an application too. The account holder role is for the
+    # section's administrators to give (identity refuses it to anyone else), so her form leaves
+    # it out, and the approval is complete.
+    await ama.goto("/applications/new?section=GHA")
+    await ama.fill({"Account holder (name of the person or entity)": "Ama Owusu Savings"})
+    await ama.click("Send the application")
+    assert "Your application" in await ama.flash(), await ama.main()
+    await rita.goto("/applications")
+    card = rita.page.locator("li.card", has_text="Ama Owusu Savings")
+    assert await card.get_by_label("Let the applicant use the account (account holder role)").count() == 0
+    assert "The administrators of section GHA give the applicant" in await card.inner_text()
+    await card.get_by_role("button", name="Approve the application of Ama Owusu Savings").click()
+    await rita.audit()
+    await rita.confirm_if_asked()
+    assert "Application approved." in await rita.flash() and "Not done" not in await rita.flash(), await rita.main()
     await rita.goto("/users")
     await rita.screenshots("people")
     for path in ("/accounts", "/applications", "/status", "/security"):

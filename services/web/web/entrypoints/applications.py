@@ -129,20 +129,22 @@ async def applications(request: Request) -> Response:
     return await _applications_page(page)
 
 
-async def _applications_page(page: Page, errors: dict[str, str] | None = None) -> Response:
+async def _applications_page(page: Page) -> Response:
     pending = await pending_applications(page, page.request.query_params.get("section"))
     return page.render(
         "applications.html",
         title="Account applications",
         pending=pending,
         names=await _applicant_names(page, pending),
-        errors=errors or {},
         decision_id=str(uuid.uuid4()),
+        # Identity lets a section's administrators grant the account holder role (A6R-14), no one else.
+        grant_sections={g.section for g in page.grants if g.role == SECTION_ADMINISTRATOR},
     )
 
 
-async def _decide(page: Page, application_id: str, form: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
-    """Decide, then (on approval) activate and grant; the notes say what was done."""
+async def _decide(page: Page, application_id: str, form: dict[str, str]) -> tuple[list[str], dict[str, Any], bool]:
+    """Decide, then (on approval) activate and grant; the notes say what was done, and whether
+    every step was (a refused step after the decision is told, not lost)."""
     approve = form.get("approve") == "yes"
     base = form.get("transaction_id") or str(uuid.uuid4())
     command: dict[str, Any] = {"kind": "decide_application", "application_id": application_id, "approve": approve}
@@ -150,8 +152,20 @@ async def _decide(page: Page, application_id: str, form: dict[str, str]) -> tupl
         command["reason"] = form["reason"]
     _, answer = await page.propose(command, _step_id(base, f"decide:{application_id}"))
     notes = [f"Application {'approved' if approve else 'rejected'}."]
+    try:
+        notes += await _after_approval(page, application_id, form, answer, base) if approve else []
+    except ServiceError as exc:
+        notes.append(f"Not done: {field_errors(exc, {})[ACTION]}")
+        return notes, answer, False
+    return notes, answer, True
+
+
+async def _after_approval(
+    page: Page, application_id: str, form: dict[str, str], answer: dict[str, Any], base: str
+) -> list[str]:
+    notes = []
     account = answer.get("account")
-    if approve and account and form.get("activate"):
+    if account and form.get("activate"):
         reason = f"Opened on approval of application {application_id}"
         await page.propose(
             {"kind": "change_account_status", "account": account, "status": "active", "reason": reason},
@@ -159,7 +173,7 @@ async def _decide(page: Page, application_id: str, form: dict[str, str]) -> tupl
         )
         notes.append(f"Account {account} is active.")
     applicant = answer.get("applicant")
-    if approve and account and form.get("grant_holder") and applicant and applicant != page.acting.get("sub"):
+    if account and form.get("grant_holder") and applicant and applicant != page.acting.get("sub"):
         section = account.split("-", 1)[0]
         await page.call(
             "identity",
@@ -174,7 +188,7 @@ async def _decide(page: Page, application_id: str, form: dict[str, str]) -> tupl
             },
         )
         notes.append("The applicant may now use the account.")
-    return notes, answer
+    return notes
 
 
 @router.post(
@@ -186,11 +200,12 @@ async def decide(request: Request, application_id: str) -> Response:
     page = Page.of(request)
     form = await page.form()
     try:
-        notes, answer = await _decide(page, application_id, form)
+        notes, answer, complete = await _decide(page, application_id, form)
     except ServiceError as exc:
-        message = field_errors(exc, {})[ACTION]
-        return await _applications_page(page, errors={application_id: message})
-    page.flash(" ".join(notes), "success")
+        # Said above the list: the application may be gone from it (another administrator decided).
+        page.flash(f"Application {application_id} was not decided: {field_errors(exc, {})[ACTION]}", "error")
+        return page.redirect("/applications")
+    page.flash(" ".join(notes), "success" if complete else "error")
     if answer.get("account"):
         return page.redirect(f"/accounts/{answer['account']}")
     return page.redirect("/applications")
