@@ -123,11 +123,12 @@ class Descriptors:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def lock_successor(self, descriptor_id: uuid.UUID) -> None:
-        """Hold, until this transaction ends, the right to store a successor of `descriptor_id`."""
+    async def lock(self, purpose: str, descriptor_id: uuid.UUID) -> None:
+        """Hold until this transaction ends the right to store the descriptor `descriptor_id`
+        (purpose "id") or a successor of it ("successor"): concurrent requests wait in turn."""
         await self.conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended('descriptors:successor:' || :id, 0))"),
-            {"id": str(descriptor_id)},
+            text("SELECT pg_advisory_xact_lock(hashtextextended('descriptors:' || :purpose || ':' || :id, 0))"),
+            {"purpose": purpose, "id": str(descriptor_id)},
         )
 
     async def add(self, d: NewDescriptor) -> int | None:

@@ -70,7 +70,10 @@ def acts_for_party(caller: Principal, party: str) -> bool:
 
 
 async def existing(conn: AsyncConnection, descriptor_id: uuid.UUID, digest: str) -> Any:
-    """The descriptor stored under this id for the same request (a repeat), or None; 409 otherwise."""
+    """The descriptor stored under this id for the same request (a repeat), or None; 409 otherwise.
+    Holds the id until the transaction ends, so a concurrent request with it waits and then finds
+    this one's descriptor (not another body's, stored under its id)."""
+    await Descriptors(conn).lock("id", descriptor_id)
     row = await Descriptors(conn).get(descriptor_id)
     if row is not None and row.request_hash != digest:
         raise Conflict("descriptor_id_reused", f"descriptor {descriptor_id} exists with different content")
@@ -163,7 +166,7 @@ async def _superseded(conn: AsyncConnection, old_id: uuid.UUID | None, party: st
     repo = Descriptors(conn)
     # Two corrections of one authorization at once: the second waits here for the first's commit,
     # then finds it below (each statement reads what is committed), so only one supersedes it.
-    await repo.lock_successor(old_id)
+    await repo.lock("successor", old_id)
     old = await repo.get(old_id)
     if old is None or old.kind != Kind.AUTHORIZATION.value:
         raise NotFound("unknown_descriptor", f"there is no authorization {old_id} to supersede")

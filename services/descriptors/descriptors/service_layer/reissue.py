@@ -52,7 +52,7 @@ async def reissue_marker(
                         "re-issue its first-transfer markers")  # fmt: skip
     repo = Descriptors(conn)
     # One re-issue of a marker at a time: a second waits, then finds the first one in force.
-    await repo.lock_successor(req.supersedes)
+    await repo.lock("successor", req.supersedes)
     old = await repo.get(req.supersedes)
     if old is None or old.kind != Kind.FIRST_TRANSFER.value:
         raise NotFound("unknown_descriptor", f"there is no first-transfer marker {req.supersedes}")

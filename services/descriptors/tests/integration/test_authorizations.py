@@ -199,3 +199,22 @@ async def test_a6r55_concurrent_corrections_of_one_authorization_supersede_it_on
     statuses = sorted(r.status_code for r in answers)
     assert statuses == [201] + [409] * 7, [r.text for r in answers]
     assert {r.json()["error"]["code"] for r in answers if r.status_code == 409} == {"already_superseded"}
+
+
+async def test_a6r45_one_descriptor_id_sent_at_once_with_two_bodies_stores_one(
+    descriptors: Client, ledger: Ledger
+) -> None:
+    """A client's id names one authorization: sent concurrently with different bodies, one is stored
+    (201) and every other body is refused as a reuse of the id, never answered with the other's."""
+    await ledger.issue(1, 1000)
+    assert (await descriptors.authorize(authorization(900, 1000))).status_code == 201, "the units arrived"
+    shared = uuid.uuid4()
+    bodies = [authorization(1, n) for n in range(100, 106)]
+    answers = await asyncio.gather(
+        *(descriptors.call("PUT", f"/authorizations/{shared}", b, GHA_ADMIN) for b in bodies)
+    )
+    assert sorted(r.status_code for r in answers) == [201] + [409] * 5, [r.text for r in answers]
+    stored = next(r.json() for r in answers if r.status_code == 201)
+    assert {r.json()["error"]["code"] for r in answers if r.status_code == 409} == {"descriptor_id_reused"}
+    winner = bodies[[r.status_code for r in answers].index(201)]
+    assert stored["document"]["authorization"]["units"][0]["last"] == winner["units"][0]["last"]
