@@ -25,7 +25,13 @@ async def _record(conn: AsyncConnection, client: str, lock: bool = False) -> Cli
 
 
 async def check_client(unit: Unit, client: str) -> None:
-    """429 with Retry-After while the client must wait; its attempt is not even looked at."""
+    """429 with Retry-After while the client must wait; its attempt is not even looked at.
+
+    A client's attempts are judged one at a time (the lock lasts until the attempt's transaction
+    ends), so concurrent guesses cannot all pass before the first failure is counted."""
+    await unit.conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('login-throttle:' || :c, 0))"), {"c": client}
+    )
     wait = retry_after(await _record(unit.conn, client), unit.now)
     if wait:
         raise Refused(

@@ -4,6 +4,7 @@ step-up end the session that sends them and count towards the lock."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 from identity.domain import totp
@@ -101,3 +102,25 @@ async def test_a6r_6_wrong_step_up_codes_end_the_session_and_lock_the_account(id
     right = {"method": "totp", "code": idp.totp(victim)}
     locked = await idp.call("POST", "/sessions/step-up", bystander["access_token"], json=right)
     assert locked.status_code == 423 and locked.json()["error"]["code"] == "account_locked", locked.text
+
+
+async def test_a6r_6_concurrent_guesses_from_one_client_are_throttled_as_if_sent_in_turn(idp: Harness) -> None:
+    """Forty wrong passwords for forty addresses sent at once from one client: as many are checked
+    as when sent one after another, and the rest wait (429), so spraying many accounts in parallel
+    does not escape the per-client delay."""
+    await make_world(idp)
+    idp.clock.freeze()
+    answers = await asyncio.gather(
+        *(
+            idp.call(
+                "POST",
+                "/sessions",
+                client="203.0.113.99",
+                json={"email": f"n{n}@nowhere.example", "password": "x" * 12},
+            )
+            for n in range(40)
+        )
+    )
+    counts = Counter(r.status_code for r in answers)
+    assert counts[401] == idp.settings.client_free_failures + 1, counts
+    assert counts[429] == 40 - counts[401]
