@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from registry_platform.auth import REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR
 from registry_platform.authz import Caller, require
@@ -99,9 +99,12 @@ async def reactivate_rule(request: Request, caller: Caller, name: RuleName, body
 
 
 @router.get("/journal", dependencies=[AUDITORS], tags=["journal"], summary="Configuration changes, oldest first")
-async def journal(request: Request, limit: Limit = 100, after: int = 0) -> dict[str, Any]:
+async def journal(
+    request: Request, limit: Limit = 100, after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0
+) -> dict[str, Any]:
     async def work(service: RulesService, conn: Any) -> dict[str, Any]:
-        entries = await Repository(conn).journal(after=after, limit=limit)
+        # One more than the page: a next page only when there is one.
+        entries = await Repository(conn).journal(after=after, limit=limit + 1)
         return page([views.journal_entry(e) for e in entries], limit, "sequence")
 
     return await read(request, work)

@@ -50,4 +50,6 @@ async def read(request: Request, work: Callable[[RulesService, AsyncConnection],
 
 
 def page(items: list[Any], limit: int, key: str) -> dict[str, Any]:
-    return {"items": items, "next": str(items[-1][key]) if len(items) == limit else None}
+    """A page of `limit` items from up to `limit + 1` read; `next` only when more remain."""
+    shown = items[:limit]
+    return {"items": shown, "next": str(shown[-1][key]) if len(items) > limit else None}

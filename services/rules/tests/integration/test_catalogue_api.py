@@ -96,6 +96,16 @@ async def test_a6r17_a_suspended_rule_stops_applying_and_the_suspension_is_journ
     assert suspended["body"]["reason"] == reason["reason"] and suspended["body"]["by"]["subject"] == "ra-1"
     assert suspended["previous_hash"] == journal[1]["entry_hash"]
     assert (await rules.ok("GET", "/journal/verification"))["valid"] is True
+    # Page by page: a full last page says there is no next one (five entries, pages of five and of two).
+    whole = await rules.ok("GET", "/journal", params={"limit": 5})
+    assert len(whole["items"]) == 5 and whole["next"] is None
+    first = await rules.ok("GET", "/journal", params={"limit": 2})
+    second = await rules.ok("GET", "/journal", params={"limit": 2, "after": first["next"]})
+    third = await rules.ok("GET", "/journal", params={"limit": 2, "after": second["next"]})
+    assert [e["sequence"] for e in first["items"] + second["items"] + third["items"]] == [
+        e["sequence"] for e in journal
+    ]
+    assert third["next"] is None and len(third["items"]) == 1
 
 
 async def test_section_administrators_bind_only_bindable_rules_to_their_own_section(rules: RulesClient) -> None:
