@@ -229,9 +229,23 @@ async def anonymise(identity: Identity, actor: Actor, user_id: str, reason: str)
             text("UPDATE profile_history SET data = CAST(:d AS jsonb) WHERE user_id = :u AND version = :v"),
             {"d": json.dumps(ANONYMISED), "u": user_id, "v": version},
         )
+        # Nothing waits on an erased person: pending changes are closed (no one may apply one to
+        # the tombstone), and activations not yet completed are cancelled.
         await unit.conn.execute(
-            text("UPDATE profile_change_requests SET fields = CAST(:d AS jsonb) WHERE user_id = :u"),
-            {"d": json.dumps(ANONYMISED), "u": user_id},
+            text(
+                "UPDATE profile_change_requests SET fields = CAST(:d AS jsonb), "
+                "status = CASE WHEN status = 'pending' THEN 'rejected' ELSE status END, "
+                "decided_by = CASE WHEN status = 'pending' THEN :by ELSE decided_by END, "
+                "decided_at = CASE WHEN status = 'pending' THEN :now ELSE decided_at END WHERE user_id = :u"
+            ),
+            {"d": json.dumps(ANONYMISED), "u": user_id, "by": actor.initiator, "now": unit.now},
+        )
+        await unit.conn.execute(
+            text(
+                "UPDATE activations SET cancelled_at = :now "
+                "WHERE user_id = :u AND completed_at IS NULL AND cancelled_at IS NULL"
+            ),
+            {"now": unit.now, "u": user_id},
         )
         await unit.conn.execute(
             text(

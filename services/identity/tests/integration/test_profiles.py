@@ -83,9 +83,27 @@ async def test_a6r_49_history_is_kept_and_anonymisation_leaves_the_log_intact(id
             await conn.execute(text("DELETE FROM identity_log"))
         await conn.rollback()
         before = (await conn.execute(text("SELECT * FROM identity_log ORDER BY sequence"))).all()
+    # Waiting when the person is erased: a name change, and a new activation.
+    asked = await idp.ok("POST", "/me/profile/changes", world.tokens["user"], json={"name": "Ama Owusu-Mensah"})
+    await idp.ok("POST", f"/users/{world.user.id}/activations", world.tokens["regadmin"], status=201)
     answer = await idp.ok(
         "POST", f"/users/{world.user.id}/anonymise", world.tokens["regadmin"], json={"reason": "GDPR art. 17"}
     )
+    # Neither can be acted on afterwards: no name comes back onto the tombstone.
+    decided = await idp.call(
+        "POST", f"/profile-changes/{asked['request_id']}/decision", world.tokens["regadmin"], json={"approve": True}
+    )
+    assert decided.status_code == 409, decided.text
+    link = await idp.outbound(world.user.id, "activation_link")
+    assert link in ("None", ""), "outbound messages of an erased person are gone"
+    async with idp.identity.engine.connect() as conn:
+        open_activations = await conn.scalar(
+            text(
+                "SELECT count(*) FROM activations WHERE user_id = :u AND cancelled_at IS NULL AND completed_at IS NULL"
+            ),
+            {"u": world.user.id},
+        )
+    assert open_activations == 0
     assert answer["grants_revoked"] == 1
     history = await idp.ok("GET", f"/users/{world.user.id}/profile/history", world.tokens["regadmin"])
     assert {json.dumps(h["data"]) for h in history} == {'{"anonymised": true}'}
