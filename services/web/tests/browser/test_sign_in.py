@@ -113,6 +113,21 @@ async def test_sign_in_methods_step_up_refresh_and_expiry(registry, people):
     after = await registry.web_sql("SELECT data->'auth'->>'refresh' FROM sessions WHERE data ? 'auth'")
     assert before != after, "the refresh token rotated"
 
+    # Identity restarting when the token is due (it answers 503 identity_starting): the page says a
+    # service is not reachable, and the sign-in goes on once identity is back.
+    identity_runtime = registry.apps["identity"].state.runtime
+    held = identity_runtime.state.pop("identity")
+    try:
+        await registry.web_sql(
+            "UPDATE sessions SET data = jsonb_set(data, '{auth,expires_at}', '0') WHERE data ? 'auth'"
+        )
+        await root.goto("/home")
+        assert "/sign-in" not in root.page.url and "not reachable" in await root.main(), await root.main()
+    finally:
+        identity_runtime.state["identity"] = held
+    await root.goto("/home")
+    assert "System administration" in await root.page.locator("header").inner_text(), "still signed in"
+
     # CSRF: a form whose token was tampered with is refused.
     await root.page.evaluate("document.querySelector('form.sign-out input[name=csrf_token]').value = 'forged'")
     await root.click("Sign out")
