@@ -178,15 +178,7 @@ async def test_a6r38_verdicts_decide_and_supplementary_operations_are_atomic_and
         assert "share-of-proceeds@v1" in applied["rules_applied"], "the journal keeps the rule versions (A6R-39)"
 
     # The journal alone, verdicts included, rebuilds the same registry (A6R-48).
-    target = infra.create_database()
-    try:
-        monkeypatch.setenv("REGISTRY_DATABASE_URL", database_url)
-        monkeypatch.setenv("REGISTRY_KAFKA_BOOTSTRAP", infra.kafka_bootstrap)
-        with pytest.raises(SystemExit) as replayed:
-            await asyncio.to_thread(ledger_cli.main, ["replay", "--into", target])
-        assert replayed.value.code == 0
-    finally:
-        infra.drop_database(target)
+    await _replays_to_the_live_state(infra, database_url, monkeypatch)
 
 
 async def test_a6r47_a_failing_supplementary_operation_rejects_the_whole_transaction(service_settings) -> None:
@@ -296,6 +288,20 @@ async def _scalar(database_url: str, sql: str) -> Any:
         await engine.dispose()
 
 
+async def _replays_to_the_live_state(infra: Any, database_url: str, monkeypatch: Any) -> None:
+    """`registry-ledger replay` rebuilds the registry from its journal into an empty database and
+    exits 0 only if the rebuilt state's digest equals the live one's (A6R-48)."""
+    target = infra.create_database()
+    try:
+        monkeypatch.setenv("REGISTRY_DATABASE_URL", database_url)
+        monkeypatch.setenv("REGISTRY_KAFKA_BOOTSTRAP", infra.kafka_bootstrap)
+        with pytest.raises(SystemExit) as replayed:
+            await asyncio.to_thread(ledger_cli.main, ["replay", "--into", target])
+        assert replayed.value.code == 0
+    finally:
+        infra.drop_database(target)
+
+
 async def _undecided(database_url: str) -> int:
     (count,) = await _scalar(database_url, "SELECT count(*) FROM proposals WHERE decided_at IS NULL")
     return int(count)
@@ -357,15 +363,7 @@ async def test_a6r52_serials_awaiting_a_verdict_are_reserved_against_explicit_tr
         ]
         assert reserved and all(b["refused_at"] == "proposal" for b in reserved)
 
-    target = infra.create_database()
-    try:
-        monkeypatch.setenv("REGISTRY_DATABASE_URL", database_url)
-        monkeypatch.setenv("REGISTRY_KAFKA_BOOTSTRAP", infra.kafka_bootstrap)
-        with pytest.raises(SystemExit) as replayed:
-            await asyncio.to_thread(ledger_cli.main, ["replay", "--into", target])
-        assert replayed.value.code == 0
-    finally:
-        infra.drop_database(target)
+    await _replays_to_the_live_state(infra, database_url, monkeypatch)
 
 
 async def test_a6r38_proposals_carry_their_units_issuance_metadata_read_once_per_issuance(

@@ -119,6 +119,16 @@ class Harness:
             client=user.client,
         )
 
+    async def aged(self, signed_in: dict[str, Any]) -> dict[str, Any]:
+        """The session's tokens refreshed after its second factor was proven ten minutes ago: too
+        long for an elevated operation, which then asks for a step-up."""
+        async with self.identity.engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE sessions SET auth_time = auth_time - interval '10 minutes' WHERE id = :s"),
+                {"s": signed_in["session_id"]},
+            )
+        return await self.ok("POST", "/sessions/refresh", json={"refresh_token": signed_in["refresh_token"]})  # type: ignore[no-any-return]
+
     async def token(self, user: User) -> str:
         return str((await self.sign_in(user))["access_token"])
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qs, urlparse
 
-from sqlalchemy import text
-
 from identity.domain import totp
 
 from .conftest import Harness, access_events, claims, make_world
@@ -161,13 +159,7 @@ async def test_a6r_48_log_pages_newest_first_with_kind_and_subject(idp: Harness)
 async def test_a6r_7_adding_a_security_key_needs_a_fresh_second_factor(idp: Harness) -> None:
     """A stolen session must not plant its own key (and with it the hardware-key roles)."""
     world = await make_world(idp)
-    old = await idp.sign_in(world.user)
-    async with idp.identity.engine.begin() as conn:
-        await conn.execute(
-            text("UPDATE sessions SET auth_time = auth_time - interval '10 minutes' WHERE id = :s"),
-            {"s": old["session_id"]},
-        )
-    aged = await idp.ok("POST", "/sessions/refresh", json={"refresh_token": old["refresh_token"]})
+    aged = await idp.aged(await idp.sign_in(world.user))
     for path in ("/me/credentials/webauthn/options", "/me/credentials/webauthn"):
         refused = await idp.call("POST", path, aged["access_token"], json={"credential": {}})
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "step_up_required", path

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qs, urlparse
 
-from sqlalchemy import text
-
 from .conftest import Harness, access_events, claims, make_world
 
 
@@ -83,13 +81,7 @@ async def test_a_reused_refresh_token_revokes_its_family(idp: Harness) -> None:
 async def test_step_up_renews_auth_time_for_elevated_operations(idp: Harness) -> None:
     world = await make_world(idp)
     # Signed in ten minutes ago (the session's second factor is that old); the token is refreshed.
-    old = await idp.sign_in(world.gha_admin)
-    async with idp.identity.engine.begin() as conn:
-        await conn.execute(
-            text("UPDATE sessions SET auth_time = auth_time - interval '10 minutes' WHERE id = :s"),
-            {"s": old["session_id"]},
-        )
-    fresh = await idp.ok("POST", "/sessions/refresh", json={"refresh_token": old["refresh_token"]})
+    fresh = await idp.aged(await idp.sign_in(world.gha_admin))
     other = await idp.onboard(world.tokens["regadmin"], "kofi@gha.example", "Kofi Boateng")
     body = {"user_id": other.id, "role": "section_user", "section": "GHA"}
     refused = await idp.call("POST", "/grants", fresh["access_token"], json=body)

@@ -175,9 +175,7 @@ async def list_transactions(
 ) -> Page:
     """Sortable by recorded (the default: journal order), kind, outcome, initiator; filtered by
     account and by a window of recording instants, in the query (so pages are full)."""
-    for name, instant in (("recorded_from", recorded_from), ("recorded_before", recorded_before)):
-        if instant is not None and instant.tzinfo is None:
-            raise RegistryError(422, "naive_timestamp", f"Give '{name}' with a time zone, e.g. 2026-01-01T00:00:00Z.")
+    _require_zone(recorded_from=recorded_from, recorded_before=recorded_before)
     initiator = None if caller.has(REGISTRY_ADMINISTRATOR) else caller.initiator
     items, nxt = await queries.transactions(
         _engine(request),
@@ -190,6 +188,13 @@ async def list_transactions(
         window=(recorded_from, recorded_before),
     )
     return Page(items=items, next=nxt)
+
+
+def _require_zone(**instants: datetime | None) -> None:
+    """An instant without a time zone could mean any of 26 hours: refused, not guessed."""
+    for name, instant in instants.items():
+        if instant is not None and instant.tzinfo is None:
+            raise RegistryError(422, "naive_timestamp", f"Give '{name}' with a time zone, e.g. 2026-01-01T00:00:00Z.")
 
 
 def _visible(caller: Principal) -> queries.Visibility | None:
@@ -256,8 +261,7 @@ async def account_blocks(
 ) -> Page:
     """Sortable by block (the default), serial, quantity, activity, vintage."""
     await _account_for(request, caller, number)
-    if at is not None and at.tzinfo is None:
-        raise RegistryError(422, "naive_timestamp", "Give 'at' with a time zone, e.g. 2026-01-01T00:00:00Z.")
+    _require_zone(at=at)
     items, nxt = await queries.blocks(_engine(request), number, limit=limit, after=after, at=at, sort=sort)
     return Page(items=items, next=nxt)
 
