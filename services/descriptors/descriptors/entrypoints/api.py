@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from descriptors.adapters.peer_feeds import PeerFeeds
 from descriptors.adapters.repository import Descriptors
 from descriptors.domain.model import Scope, UnitRange
 from descriptors.entrypoints.common import (
@@ -31,6 +32,7 @@ from descriptors.service_layer.authorizations import AuthorizationIn, issue_auth
 from descriptors.service_layer.reissue import ReissueIn, reissue_marker
 from registry_contracts.events.rules import SerialScope, UnitDescriptors
 from registry_contracts.timestamps import UtcDatetime
+from registry_platform.auth import REGISTRY_ADMINISTRATOR
 from registry_platform.authz import Caller, require
 from registry_platform.errors import RegistryError
 
@@ -174,6 +176,33 @@ async def in_force(request: Request, body: InForceIn) -> InForceOut:
             units = UnitRange(Scope.of(r.scope), r.first, r.last)
             found += await queries.units_in_force(conn, units, r.cooperative_approach, instant)
     return InForceOut(at=instant, descriptors=found)
+
+
+@router.get(
+    "/peers/held-descriptors", dependencies=[require(REGISTRY_ADMINISTRATOR)], tags=["peers"], response_model=Page
+)
+async def held_descriptors(
+    request: Request,
+    registry: Annotated[str | None, Query(max_length=64, description="Only this peer registry's")] = None,
+    after: Annotated[str | None, Query(max_length=100, description="The `next` of the previous page")] = None,
+    limit: Limit = 100,
+) -> Page:
+    """Peer descriptors the pull loop holds, refused for a reason that may pass (an unregistered key,
+    an unknown approach or Party), with the latest refusal; each is tried again every round."""
+    async with service_of(request).engine.connect() as conn:
+        rows = await PeerFeeds(conn).held(registry=registry, after=held_cursor(after), limit=limit + 1)
+    page = rows[:limit]
+    following = f"{page[-1].registry}/{page[-1].sequence}" if len(rows) > limit else None
+    return Page(items=[h.view() for h in page], next=following)
+
+
+def held_cursor(after: str | None) -> tuple[str, int] | None:
+    if after is None:
+        return None
+    registry, _, sequence = after.rpartition("/")
+    if not registry or not (sequence.isascii() and sequence.isdigit()) or int(sequence) >= 2**63:
+        raise RegistryError(422, "malformed_cursor", "Give `after` as the `next` of the previous page.")
+    return registry, int(sequence)
 
 
 @router.get("/descriptors/{descriptor_id}", dependencies=[require(*READERS)], tags=["descriptors"])

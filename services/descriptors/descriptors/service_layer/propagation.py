@@ -7,6 +7,10 @@ it originates from the registry owning the key (`wrong_origin`), not from this o
 the peer may issue for its Party (`party_not_served`); its cooperative approach is known
 (`unknown_cooperative_approach`) and counts the Party among its members (`party_not_in_approach`);
 it applies no earlier than the approach's window allows (`applicability_too_early`).
+
+The pull loop moves its cursor past every descriptor it read. One refused for a reason this
+registry's own knowledge may yet remove (`HELD_FOR`) is held and tried again at the start of each
+round until it is stored or refused for good; `GET /peers/held-descriptors` lists what is held.
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ from typing import Any
 
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from descriptors.adapters import jws
+from descriptors.adapters.peer_feeds import PeerFeeds
 from descriptors.adapters.repository import Descriptors, NewDescriptor
 from descriptors.domain.applicability import applicable_from
 from descriptors.domain.errors import Conflict, DescriptorError
@@ -33,6 +37,9 @@ from registry_contracts.events.descriptors import DescriptorDocument
 from registry_platform.auth import ServiceTokens
 
 log = logging.getLogger(__name__)
+# Refusals this registry's own knowledge may yet remove (a key or Party registered for the peer, an
+# approach or its membership learned from the ledger): the descriptor is held and tried each round.
+HELD_FOR = frozenset({"unknown_key", "party_not_served", "unknown_cooperative_approach", "party_not_in_approach"})
 
 
 def _refuse(code: str, message: str) -> DescriptorError:
@@ -114,13 +121,40 @@ def _bearer(service: DescriptorsService, peer: PeerConfig) -> str:
     return ServiceTokens(secret, f"registry:{service.settings.registry_id}").bearer()
 
 
-async def pull_once(service: DescriptorsService, peer: PeerConfig, client: httpx.AsyncClient) -> int:
-    """Read the peer's feed from the stored cursor; store what verifies. Returns items read."""
+async def _take(
+    service: DescriptorsService, peer: PeerConfig, conn: AsyncConnection, descriptor_id: str, token: str
+) -> DescriptorError | None:
+    """Store one of the peer's descriptors; the refusal if it is one to hold for another try."""
+    try:
+        await receive(service, conn, token)
+    except DescriptorError as exc:
+        if exc.status >= 500:
+            raise  # this registry cannot check it now: read it again next round
+        if exc.code in HELD_FOR:
+            return exc
+        log.warning("descriptor %s from %s refused: %s", descriptor_id, peer.registry, exc.message)
+    return None
+
+
+async def retry_held(service: DescriptorsService, peer: PeerConfig) -> None:
+    """Try the peer's held descriptors again, oldest first: release those stored or finally refused."""
     async with service.engine.connect() as conn:
-        after = await conn.scalar(
-            text("SELECT after_sequence FROM peer_cursors WHERE registry = :r"), {"r": peer.registry}
-        )
-    cursor, read = int(after or 0), 0
+        held = await PeerFeeds(conn).held(registry=peer.registry)
+    for h in held:
+        async with service.engine.begin() as conn:
+            feeds, refusal = PeerFeeds(conn), await _take(service, peer, conn, h.descriptor_id, h.jws)
+            if refusal is None:
+                await feeds.release(h.registry, h.sequence)
+            else:
+                await feeds.hold(h.registry, h.sequence, h.descriptor_id, h.jws, refusal.code, refusal.message)
+
+
+async def pull_once(service: DescriptorsService, peer: PeerConfig, client: httpx.AsyncClient) -> int:
+    """Retry what is held, then read the peer's feed from the stored cursor: store what verifies,
+    hold what may verify later. Returns items read from the feed."""
+    await retry_held(service, peer)
+    async with service.engine.connect() as conn:
+        cursor, read = await PeerFeeds(conn).cursor(peer.registry), 0
     while True:
         response = await client.get(
             f"{peer.url.rstrip('/')}/descriptors/feed",
@@ -130,30 +164,17 @@ async def pull_once(service: DescriptorsService, peer: PeerConfig, client: httpx
         response.raise_for_status()
         page = response.json()
         for item in page["items"]:
+            sequence, descriptor_id = int(item["sequence"]), str(item.get("descriptor_id"))
             async with service.engine.begin() as conn:
-                try:
-                    await receive(service, conn, item["jws"])
-                except DescriptorError as exc:
-                    if exc.status >= 500:
-                        raise  # this registry cannot check it now: read it again next round
-                    log.warning(
-                        "descriptor %s from %s refused: %s", item.get("descriptor_id"), peer.registry, exc.message
-                    )
-                cursor = int(item["sequence"])
-                await _save_cursor(conn, peer.registry, cursor)
+                feeds, refusal = PeerFeeds(conn), await _take(service, peer, conn, descriptor_id, item["jws"])
+                if refusal is not None:
+                    log.warning("descriptor %s from %s held: %s", descriptor_id, peer.registry, refusal.message)
+                    await feeds.hold(peer.registry, sequence, descriptor_id, item["jws"], refusal.code, refusal.message)
+                cursor = sequence
+                await feeds.save_cursor(peer.registry, cursor)
             read += 1
         if not page.get("next"):
             return read
-
-
-async def _save_cursor(conn: AsyncConnection, registry: str, cursor: int) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO peer_cursors (registry, after_sequence) VALUES (:r, :c) ON CONFLICT (registry) DO UPDATE "
-            "SET after_sequence = EXCLUDED.after_sequence, updated_at = clock_timestamp()"
-        ),
-        {"r": registry, "c": cursor},
-    )
 
 
 async def pull_loop(service: DescriptorsService, stop: asyncio.Event) -> None:

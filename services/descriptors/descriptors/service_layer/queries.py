@@ -28,6 +28,7 @@ def view(row: Any, ranges: list[UnitRange] | None = None) -> dict[str, Any]:
         "created_at": iso_utc(row.created_at),
         "applicable_from": iso_utc(row.applicable_from),
         "supersedes": str(row.supersedes) if row.supersedes else None,
+        "superseded_by": list(row.superseded_by),
         "received_from": row.received_from,
         "document": row.document,
         "jws": row.jws,
@@ -92,7 +93,6 @@ async def unit_history(conn: AsyncConnection, units: UnitRange, at: datetime) ->
             {
                 **view(row, covered.get(descriptor_id, [])),
                 "status": status,
-                "superseded_by": sorted(s.superseder for s in supersessions if s.superseded == descriptor_id),
             }
         )
     return items

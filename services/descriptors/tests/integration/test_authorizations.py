@@ -105,6 +105,10 @@ async def test_a6r45_issue_list_in_force_and_supersede_with_a_controlled_clock(
         system.json()["descriptor_id"],
         second.json()["descriptor_id"],
     ]
+    # Each names the one superseding it, whichever page it is on; the correction on its own page too.
+    assert [i["superseded_by"] for i in page["items"] + rest["items"]] == [[second.json()["descriptor_id"]], [], []]
+    shown = await descriptors.ok("GET", f"/descriptors/{first_id}")
+    assert shown["superseded_by"] == [second.json()["descriptor_id"]] and second.json()["superseded_by"] == []
     # Newest first (the dashboards' order), with the same cursor; unknown orders are refused by code.
     newest = {"party": "GHA", "kind": "authorization", "sort": "-sequence", "limit": 2}
     page = await descriptors.ok("GET", "/descriptors", params=newest)

@@ -18,6 +18,7 @@ from registry_contracts.signing import Ed25519Signer
 
 from .conftest import (
     CHE,
+    CHE_ADMIN,
     GHA_ADMIN,
     ISSUANCE,
     SCOPE,
@@ -165,5 +166,62 @@ async def test_a6r53_two_registries_propagate_descriptors_by_pull(  # type: igno
             ]
             # The peer's own feed carries only what it originates.
             assert (await peer.ok("GET", "/descriptors/feed", grants=SERVICE))["items"] == []
+    finally:
+        infra.drop_database(second_db)
+
+
+async def test_a6r53_a_pulled_descriptor_this_registry_cannot_place_yet_is_held_and_stored_later(  # type: ignore[no-untyped-def]
+    infra, service_settings, ledger: Ledger, topic_prefix: str
+) -> None:
+    """The cursor moves past a descriptor refused for an approach not known here yet; it is held,
+    tried every round, listed for registry administrators, and stored once the approach is known."""
+    origin_settings = service_settings(
+        "descriptors", DescriptorsSettings, ledger_url=ledger.url, descriptor_signing_seed="registry-a-seed"
+    )
+    second_db = infra.create_database()
+    try:
+        async with contextlib.AsyncExitStack() as stack, httpx.AsyncClient(timeout=30) as http:
+            origin = await start_descriptors(stack, origin_settings, Clock(T0), http)
+            keys = (await http.get(f"{origin.url}/descriptors/keys")).json()
+
+            def peer_settings(approaches: dict[str, list[str]]) -> DescriptorsSettings:
+                return service_settings(  # type: ignore[no-any-return]
+                    "descriptors", DescriptorsSettings, database_url=second_db, topic_prefix=f"{topic_prefix}b",
+                    registry_id="CHE01", cooperative_approaches=approaches, pull_interval_seconds=0.2,
+                    peers=[PeerConfig(registry="INT01", keys=keys["keys"], parties=["GHA"], url=origin.url)],
+                )  # fmt: skip
+
+            await ledger.issue(1, 100)
+            authorized = await origin.authorize(
+                {"issuing_party": "GHA", "cooperative_approach": "CA0001", "dedication": "ndc",
+                 "units": [{"scope": SCOPE, "first": 1, "last": 100}]}
+            )  # fmt: skip
+            assert authorized.status_code == 201, authorized.text
+            descriptor_id = authorized.json()["descriptor_id"]
+
+            async with contextlib.AsyncExitStack() as first_run:
+                peer = await start_descriptors(first_run, peer_settings({}), Clock(T0), http)
+
+                async def tried_twice() -> list[dict[str, Any]] | None:
+                    items = (await peer.ok("GET", "/peers/held-descriptors"))["items"]
+                    return items if items and items[0]["attempts"] >= 2 else None
+
+                held = await peer.eventually(tried_twice)
+                assert [(h["registry"], h["descriptor_id"], h["code"]) for h in held] == [
+                    ("INT01", descriptor_id, "unknown_cooperative_approach")
+                ]
+                assert (await peer.ok("GET", "/descriptors"))["items"] == []
+                refused = await peer.call("GET", "/peers/held-descriptors", grants=CHE_ADMIN)
+                assert refused.status_code == 403, refused.text
+                malformed = await peer.call("GET", "/peers/held-descriptors", params={"after": "INT01"})
+                assert malformed.status_code == 422 and malformed.json()["error"]["code"] == "malformed_cursor"
+
+            peer = await start_descriptors(stack, peer_settings({"CA0001": ["CHE", "GHA"]}), Clock(T0), http)
+
+            async def stored() -> list[dict[str, Any]] | None:
+                return (await peer.ok("GET", "/descriptors"))["items"] or None
+
+            assert [d["descriptor_id"] for d in await peer.eventually(stored)] == [descriptor_id]
+            assert (await peer.ok("GET", "/peers/held-descriptors"))["items"] == []
     finally:
         infra.drop_database(second_db)

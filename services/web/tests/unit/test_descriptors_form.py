@@ -152,12 +152,14 @@ def test_a6r56_an_authorization_supersedes_one_chosen_from_the_list() -> None:
         "descriptor_id": "2f1c3a9e-8b7d-4f61-a2c5-5d9e0b1f4c33",
         "created_at": "2026-03-13T09:30:00Z",
         "supersedes": EARLIER,
+        "superseded_by": [],
         "document": {"authorization": {"dedication": "ndc", "conditions": {"vintage_from": 2024, "metric": None}}},
     }
     earlier = {
         "descriptor_id": EARLIER,
         "created_at": "2026-03-10T23:00:00Z",
         "supersedes": None,
+        "superseded_by": [newer["descriptor_id"]],
         "units": [{"scope": {"activity_id": "GH-CLEANCOOK-001"}, "first": 1, "last": 5000}],
         "document": {"authorization": {"dedication": "oimp", "oimp_first_transfer": "issuance"}},
     }
@@ -166,10 +168,13 @@ def test_a6r56_an_authorization_supersedes_one_chosen_from_the_list() -> None:
         ("2026-03-10T23:00:00Z", False),
         (None, True),
     ]
+    # On a later page than the one superseding it, it is still shown superseded and not offered.
+    assert [info["superseded"] for _, info in listed([earlier])] == [True]
+    assert supersedable([earlier]) == []
     assert supersedable([newer, earlier]) == [
         (newer["descriptor_id"], "Issued 2026-03-13 09:30 UTC: NDC use, units meeting conditions: vintage from 2024")
     ]
-    assert supersedable([earlier]) == [
+    assert supersedable([{**earlier, "superseded_by": []}]) == [
         (
             EARLIER,
             "Issued 2026-03-10 23:00 UTC: Other international mitigation purposes (OIMP), "

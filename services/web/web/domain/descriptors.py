@@ -210,17 +210,16 @@ def described(descriptor: dict[str, Any]) -> dict[str, Any]:
 
 
 def listed(items: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Authorizations with what their rows show, and which of them supersede or were superseded by
-    another of the same listing."""
+    """Authorizations with what their rows show: when the one each supersedes was issued, if it is in
+    the same listing, and whether another supersedes it (the descriptors service says, on any page)."""
     issued = {d["descriptor_id"]: d.get("created_at") for d in items}
-    superseded = {d.get("supersedes") for d in items}
     return [
         (
             d,
             {
                 **described(d),
                 "supersedes_issued": issued.get(d.get("supersedes") or ""),
-                "superseded": d["descriptor_id"] in superseded,
+                "superseded": bool(d.get("superseded_by")),
             },
         )
         for d in items
