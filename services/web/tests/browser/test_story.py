@@ -420,11 +420,22 @@ async def test_issue7_story_in_the_browser(registry, people):
     await ama.page.goto(f"{registry.web}/home")
     assert "/sign-in" in ama.page.url, "Ama's session ended with the revocation"
     assert "Your session has ended" in await ama.main(), await ama.main()
+    # Identity refuses a grant scoped to a section by its name, not its code; the form comes back as sent.
+    await rita.page.get_by_label("Role", exact=True).select_option("approach_observer")
+    await rita.fill({"Section": "Ghana"})
+    await rita.click("Grant")
+    await rita.confirm_if_asked()
+    assert "at most 3 characters" in await rita.page.locator("#e-section").inner_text(), await rita.main()
+    assert await rita.page.get_by_label("Role", exact=True).input_value() == "approach_observer"
+    assert await rita.page.get_by_label("Section (optional)", exact=True).input_value() == "Ghana"
 
-    # At her request, her data is erased (A6R-49): the form insists on a reason and on saying so.
+    # At her request, her data is erased (A6R-49): the form insists on a reason and on saying so,
+    # and keeps the reason given meanwhile.
+    await rita.fill({"Reason for erasing": "Her request under data protection law, case 77"})
     await rita.click("Erase this person's data")
     assert "Confirm that you understand" in await rita.main(), await rita.main()
-    await rita.fill({"Reason for erasing": "Her request under data protection law, case 77"})
+    reason = rita.page.get_by_label("Reason for erasing", exact=True)
+    assert await reason.input_value() == "Her request under data protection law, case 77"
     await rita.page.get_by_label("I understand this cannot be undone").check()
     await rita.click("Erase this person's data")
     await rita.confirm_if_asked()

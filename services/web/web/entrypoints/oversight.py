@@ -89,13 +89,13 @@ async def impersonate(request: Request) -> Response:
         message = "Choose the user to act for on their page, then give the reason."
         return page.render("error.html", status=400, title="No user chosen", message=message)
     if len(form.get("reason", "")) < 3:
-        return await user_page(page, user_id, 400, {"impersonation_reason": "Give the reason; it is recorded."})
+        return await user_page(page, user_id, 400, {"impersonation_reason": "Give the reason; it is recorded."}, form)
     try:
         answer = await page.call(
             "identity", "POST", "/impersonation", json={"user_id": user_id, "reason": form["reason"]}, own=True
         )
     except ServiceError as exc:
-        return await user_page(page, user_id, 400, field_errors(exc, {"reason": "impersonation_reason"}))
+        return await user_page(page, user_id, 400, field_errors(exc, {"reason": "impersonation_reason"}), form)
     session = page.user_session()
     claims = tokens.claims(page.ctx, answer["access_token"])
     session.set(

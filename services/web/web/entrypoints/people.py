@@ -70,7 +70,9 @@ async def _users_page(
 @router.get("/users", response_class=HTMLResponse, dependencies=[signed_in("users.manage")])
 async def users(request: Request) -> Response:
     page = Page.of(request)
-    return await _users_page(page, {"role": request.query_params.get("role", "")})
+    # First shown with the identity check and the activation ticked; a refused form keeps what was sent.
+    first = {"role": request.query_params.get("role", ""), "verified": "yes", "send_activation": "yes"}
+    return await _users_page(page, first)
 
 
 @router.post("/users", response_class=HTMLResponse, dependencies=[signed_in("users.manage")])
@@ -116,7 +118,15 @@ async def create_user(request: Request) -> Response:
     return page.redirect(f"/users/{user_id}")
 
 
-async def user_page(page: Page, user_id: str, status: int = 200, errors: dict[str, str] | None = None) -> Response:
+async def user_page(
+    page: Page,
+    user_id: str,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """The person's page; after a refusal, `values` is the form that was sent, so its fields keep
+    what the administrator typed (the page's forms have no secrets to hold back)."""
     user = await page.call("identity", "GET", f"/users/{user_id}")
     grants = await page.collect("identity", "/grants", {"user_id": user_id}, pages=2)
     credentials = None
@@ -134,6 +144,7 @@ async def user_page(page: Page, user_id: str, status: int = 200, errors: dict[st
         credentials=credentials,
         roles=grantable_roles(page.grants),
         errors=errors or {},
+        values=values or {},
         may_verify=page.may("users.verify"),
         may_impersonate=page.may("impersonate"),
         may_anonymise=page.may("users.anonymise"),
@@ -148,12 +159,19 @@ async def user(request: Request, user_id: str) -> Response:
 
 
 async def _act(
-    page: Page, user_id: str, note: str, method: str, path: str, body: Any, fields: dict[str, str]
+    page: Page,
+    user_id: str,
+    note: str,
+    method: str,
+    path: str,
+    body: Any,
+    fields: dict[str, str],
+    form: dict[str, str] | None = None,
 ) -> Response:
     try:
         await page.call("identity", method, path, json=body)
     except ServiceError as exc:
-        return await user_page(page, user_id, 400, field_errors(exc, fields))
+        return await user_page(page, user_id, 400, field_errors(exc, fields), form)
     page.flash(note, "success")
     return page.redirect(f"/users/{user_id}")
 
@@ -164,7 +182,7 @@ async def verify(request: Request, user_id: str) -> Response:
     form = await page.form()
     problems = evidence_problems(form)
     if problems:
-        return await user_page(page, user_id, 400, problems)
+        return await user_page(page, user_id, 400, problems, form)
     body = evidence(form)
     body["outcome"] = "rejected" if form.get("outcome") == "rejected" else "verified"
     return await _act(
@@ -175,6 +193,7 @@ async def verify(request: Request, user_id: str) -> Response:
         f"/users/{user_id}/verifications",
         body,
         {"evidence": "document_number"},
+        form,
     )
 
 
@@ -206,6 +225,7 @@ async def set_access(request: Request, user_id: str) -> Response:
         f"/users/{user_id}/access",
         {"status": status, "reason": form.get("access_reason", "")},
         {"reason": "access_reason"},
+        form,
     )
 
 
@@ -245,11 +265,11 @@ async def anonymise(request: Request, user_id: str) -> Response:
         },
     )
     if errors:
-        return await user_page(page, user_id, 400, errors)
+        return await user_page(page, user_id, 400, errors, form)
     note = "The person's data is erased; their access has ended."
     body = {"reason": form["anonymisation_reason"]}
     fields = {"reason": "anonymisation_reason", "cannot_anonymise_self": "anonymisation_reason"}
-    return await _act(page, user_id, note, "POST", f"/users/{user_id}/anonymise", body, fields)
+    return await _act(page, user_id, note, "POST", f"/users/{user_id}/anonymise", body, fields, form)
 
 
 @router.post("/users/{user_id}/grants", response_class=HTMLResponse, dependencies=[signed_in("users.manage")])
@@ -258,7 +278,7 @@ async def grant(request: Request, user_id: str) -> Response:
     form = await page.form()
     errors = missing(form, {"role": "Choose the role to grant."})
     if errors:
-        return await user_page(page, user_id, 400, errors)
+        return await user_page(page, user_id, 400, errors, form)
     return await _act(
         page,
         user_id,
@@ -267,6 +287,7 @@ async def grant(request: Request, user_id: str) -> Response:
         "/grants",
         grant_body(user_id, form),
         GRANT_FIELDS,
+        form,
     )
 
 

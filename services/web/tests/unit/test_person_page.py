@@ -1,0 +1,98 @@
+"""A person's page (A6R-3, A6R-12, A6R-43, A6R-49, A6R-50) shown again after a refusal: every form
+keeps what the administrator sent, so nothing has to be typed twice."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import Any
+
+from web.entrypoints.templating import render
+
+USER = {"id": "0b5c0d1e-7f7a-4c39-9c59-3d8c2b8e4a10", "email": "ama@gha.example", "name": "Ama Owusu"}
+SENT = {
+    "role": "approach_observer",
+    "section": "Ghana",
+    "account": "GHA-1001",
+    "cooperative_approach": "CA01",
+    "document_type": "passport",
+    "issuing_country": "GHA",
+    "document_number": "P1234567",
+    "access_reason": "Holder asked for it",
+    "anonymisation_reason": "Her request, case 77",
+    "irreversible": "yes",
+    "reason": "Support case 12",
+}
+
+
+class Fields(HTMLParser):
+    """What a browser would send from the page as shown: each named field's value (the chosen
+    option of a select; a checkbox's value only when it is checked)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "input" and a.get("type") != "hidden" and a.get("name"):
+            if a.get("type") != "checkbox" or "checked" in a:
+                self.values[str(a["name"])] = a.get("value") or ""
+        elif tag == "select":
+            self._select = a.get("name")
+        elif tag == "option" and self._select and "selected" in a:
+            self.values[self._select] = a.get("value") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+
+
+def shown(**context: Any) -> dict[str, str]:
+    html = render(
+        "user.html",
+        {
+            "title": USER["name"],
+            "user": {**USER, "verification": "unverified", "access": "active"},
+            "grants": [],
+            "roles": ["section_administrator", "approach_observer"],
+            "errors": {},
+            "values": {},
+            "may_verify": True,
+            "may_anonymise": True,
+            "may_impersonate": True,
+            **context,
+        },
+    )
+    fields = Fields()
+    fields.feed(html)
+    return fields.values
+
+
+def test_a_refused_form_comes_back_with_every_field_as_it_was_sent() -> None:
+    refusal = {"section": "A section is a Party's three-letter code, e.g. GHA."}
+    assert shown(errors=refusal, values={**SENT, "csrf_token": "t"}) == SENT
+
+
+def test_the_page_first_shows_its_forms_empty_and_erasure_unconfirmed() -> None:
+    assert shown() == dict.fromkeys(SENT.keys() - {"role", "irreversible"}, "")
+
+
+def added(values: dict[str, str]) -> dict[str, str]:
+    html = render(
+        "users.html",
+        {"title": "People and access", "users": [], "params": {}, "values": values, "errors": {},
+         "roles": ["section_user"], "may_verify": True},
+    )  # fmt: skip
+    fields = Fields()
+    fields.feed(html)
+    return fields.values
+
+
+def test_a6r3_adding_a_person_shows_the_checks_ticked_first_and_as_sent_after_a_refusal() -> None:
+    """The "I checked this person's identity document" box comes back unticked when it was sent
+    unticked: a refusal must not make the administrator attest to a check they did not make."""
+    first = added({"role": "", "verified": "yes", "send_activation": "yes"})
+    assert first["verified"] == "yes" and first["send_activation"] == "yes"
+    refused = added({"name": "Kofi Mensah", "csrf_token": "t"})
+    assert refused["name"] == "Kofi Mensah" and "verified" not in refused and "send_activation" not in refused
