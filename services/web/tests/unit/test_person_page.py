@@ -96,3 +96,15 @@ def test_a6r3_adding_a_person_shows_the_checks_ticked_first_and_as_sent_after_a_
     assert first["verified"] == "yes" and first["send_activation"] == "yes"
     refused = added({"name": "Kofi Mensah", "csrf_token": "t"})
     assert refused["name"] == "Kofi Mensah" and "verified" not in refused and "send_activation" not in refused
+
+
+def test_a_refusal_of_no_field_is_shown_by_the_form_that_was_sent_only() -> None:
+    """The page's summary names every refusal; the Grant form repeats one only when it was the
+    form sent, so a refused verification does not appear to be a refused grant."""
+    refusal = {"_action": "Identity refused the change: the person was erased."}
+    context = {"title": USER["name"], "user": {**USER, "verification": "unverified", "access": "active"},
+               "grants": [], "roles": ["section_user"], "errors": refusal, "may_verify": True}  # fmt: skip
+    verification = render("user.html", {**context, "values": {"document_type": "passport"}})
+    assert verification.count(refusal["_action"]) == 1
+    grant = render("user.html", {**context, "values": {"role": "section_user"}})
+    assert grant.count(refusal["_action"]) == 2
