@@ -150,9 +150,13 @@ def issue_token(
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySet) -> None:
+    def __init__(self, keys: KeySet, *, shared_key_roles: frozenset[str] | None = None) -> None:
         self._keys = keys
         self._own = keys
+        self._own_kids = {k["kid"] for k in keys.as_dict()["keys"] if "kid" in k}
+        # In production the key derived from the shared secret signs service tokens only: every
+        # service holds that secret, so a user's role signed with it would be a forgery.
+        self._shared_key_roles = shared_key_roles
         self._recent: dict[str, tuple[float, Principal]] = {}
         self._claims = jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": ISSUER},
@@ -162,11 +166,11 @@ class TokenVerifier:
         )
 
     @classmethod
-    def for_dev_secret(cls, secret: str) -> TokenVerifier:
+    def for_dev_secret(cls, secret: str, *, shared_key_roles: frozenset[str] | None = None) -> TokenVerifier:
         public = OKPKey.import_key(dev_signing_key(secret).as_dict(private=False))
         public_dict = public.as_dict()
         public_dict["kid"] = dev_signing_key(secret).thumbprint()
-        return cls(KeySet.import_key_set({"keys": [public_dict]}))
+        return cls(KeySet.import_key_set({"keys": [public_dict]}), shared_key_roles=shared_key_roles)
 
     def trust(self, jwks: dict[str, Any]) -> None:
         """Accept the keys of identity's JWKS besides this verifier's own (rotation adds keys there)."""
@@ -174,24 +178,25 @@ class TokenVerifier:
         self._keys = KeySet.import_key_set({"keys": keys})
 
     def verify(self, token: str) -> Principal:
-        """The principal of a valid token, or 401. A verified token is remembered for a second:
-        clients reuse a token across requests, and a second keeps revocations (checked here once
-        the identity service publishes them) effective within a second."""
+        """The principal of a valid token, or 401. A verified token is remembered for a second (or
+        until it expires, if sooner): clients reuse a token across requests, and a second keeps
+        revocations (checked here once the identity service publishes them) effective within a second."""
         now = time.monotonic()
         cached = self._recent.get(token)
         if cached is not None and cached[0] > now:
             return cached[1]
-        principal = self._verify(token)
+        principal, expires = self._verify(token)
         if len(self._recent) > 10_000:
             self._recent.clear()
-        self._recent[token] = (now + 1.0, principal)
+        self._recent[token] = (now + min(1.0, expires - time.time()), principal)
         return principal
 
-    def _verify(self, token: str) -> Principal:
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             decoded = jwt.decode(token, self._keys, algorithms=[ALG])
             self._claims.validate(decoded.claims)
-        except (JoseError, ValueError) as exc:
+        # Not only JoseError: joserfc raises TypeError and others on some malformed headers.
+        except (JoseError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise RegistryError(401, "invalid_token", f"The access token was refused: {exc}") from exc
         claims = decoded.claims
         grants = []
@@ -203,9 +208,15 @@ class TokenVerifier:
                     raw["role"], raw.get("section"), raw.get("account"), raw.get("cooperative_approach"), raw.get("id")
                 )
             )
+        if (
+            self._shared_key_roles is not None
+            and decoded.header.get("kid") in self._own_kids
+            and any(g.role not in self._shared_key_roles for g in grants)
+        ):
+            raise RegistryError(401, "invalid_token", "A service token may carry only a registry service's role.")
         act = claims.get("act")
         auth_time = claims.get("auth_time")
-        return Principal(
+        principal = Principal(
             subject=str(claims["sub"]),
             grants=tuple(grants),
             actor=str(act["sub"]) if isinstance(act, dict) and "sub" in act else None,
@@ -213,6 +224,7 @@ class TokenVerifier:
             session=str(claims["sid"]) if claims.get("sid") else None,
             auth_time=int(auth_time) if isinstance(auth_time, int | float) else None,
         )
+        return principal, float(claims["exp"])
 
 
 class ServiceTokens:

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from registry_platform import db, kafka, migrations
 from registry_platform.access_feed import ACCESS_TOPIC, AccessFeed
-from registry_platform.auth import TokenVerifier
+from registry_platform.auth import REGISTRY_SERVICE, TokenVerifier
 from registry_platform.authz import AccessState, public
 from registry_platform.errors import install_error_handlers
 from registry_platform.events import new_envelope
@@ -90,7 +90,10 @@ class ServiceRuntime:
         # Service-specific objects the entrypoints reach through the runtime (set in on_start).
         self.state: dict[str, Any] = {}
         self.access_state = AccessState()
-        self.token_verifier = TokenVerifier.for_dev_secret(settings.token_secret.get_secret_value())
+        self.token_verifier = TokenVerifier.for_dev_secret(
+            settings.token_secret.get_secret_value(),
+            shared_key_roles=frozenset({REGISTRY_SERVICE}) if settings.mode == "production" else None,
+        )
 
     def topic(self, name: str) -> str:
         return self.settings.topic(name)

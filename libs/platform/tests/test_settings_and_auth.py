@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import pytest
 from pydantic import ValidationError
 
-from registry_platform.auth import Grant, TokenVerifier, dev_signing_key, issue_token
+from registry_platform.auth import REGISTRY_SERVICE, Grant, ServiceTokens, TokenVerifier, dev_signing_key, issue_token
 from registry_platform.errors import RegistryError
 from registry_platform.settings import ServiceSettings
 
@@ -46,3 +48,46 @@ def test_forged_or_expired_tokens_are_refused(tamper) -> None:  # type: ignore[n
     with pytest.raises(RegistryError) as refused:
         verifier.verify(tamper(token))
     assert refused.value.status == 401 and refused.value.code == "invalid_token"
+
+
+def _unsigned(header: dict[str, object]) -> str:
+    def part(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part(header)}.{part({'sub': 'x'})}.AAAA"
+
+
+@pytest.mark.parametrize("crit", [5, [5], [None], [[1]], True])
+def test_a6r47_a_token_with_a_malformed_header_is_a_401_not_a_500(crit: object) -> None:
+    verifier = TokenVerifier.for_dev_secret("s1")
+    with pytest.raises(RegistryError) as refused:
+        verifier.verify(_unsigned({"alg": "Ed25519", "kid": dev_signing_key("s1").thumbprint(), "crit": crit}))
+    assert refused.value.status == 401 and refused.value.code == "invalid_token"
+
+
+def test_a6r7_in_production_the_shared_secret_signs_service_tokens_only() -> None:
+    """Every service holds the shared secret, so in production a user's role signed with its key is a
+    forgery; identity's own keys (from its JWKS) sign users' tokens."""
+    verifier = TokenVerifier.for_dev_secret("s1", shared_key_roles=frozenset({REGISTRY_SERVICE}))
+    identity_key = dev_signing_key("identity's own seed")
+    verifier.trust({"keys": [{**identity_key.as_dict(private=False), "kid": identity_key.thumbprint()}]})
+    assert verifier.verify(ServiceTokens("s1", "registry:INT01").bearer()).has(REGISTRY_SERVICE)
+    forged = issue_token(dev_signing_key("s1"), "mallory", [Grant("registry_administrator")])
+    with pytest.raises(RegistryError) as refused:
+        verifier.verify(forged)
+    assert refused.value.status == 401 and refused.value.code == "invalid_token"
+    signed_by_identity = issue_token(identity_key, "rita", [Grant("registry_administrator")])
+    assert verifier.verify(signed_by_identity).is_registry_administrator
+    # Outside production (tests, the demo) the shared key signs any role.
+    assert TokenVerifier.for_dev_secret("s1").verify(forged).is_registry_administrator
+
+
+def test_a_remembered_token_is_not_accepted_past_its_expiry() -> None:
+    verifier = TokenVerifier.for_dev_secret("s1")
+    time.sleep((1.5 - time.time() % 1) % 1)  # half a second before the next whole second: `exp`
+    token = issue_token(dev_signing_key("s1"), "dana", [], lifetime=1)
+    assert verifier.verify(token).subject == "dana"
+    time.sleep(0.7)  # past `exp`, within the second a verified token is remembered
+    with pytest.raises(RegistryError) as refused:
+        verifier.verify(token)
+    assert refused.value.code == "invalid_token"

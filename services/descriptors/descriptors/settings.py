@@ -75,6 +75,11 @@ class DescriptorsSettings(ServiceSettings):
     def _refuse_dev_seed(self) -> DescriptorsSettings:
         if self.mode == "production" and self.descriptor_signing_seed.get_secret_value() == DEV_DESCRIPTOR_SEED:
             raise ValueError("REGISTRY_DESCRIPTOR_SIGNING_SEED still holds the development seed; set a real one")
+        # This registry's own service token would be valid against its own services: in production
+        # a peer is sent only the token that peer issued for this registry.
+        tokenless = [p.registry for p in self.peers if p.url and p.token is None] if self.mode == "production" else []
+        if tokenless:
+            raise ValueError(f"peers {', '.join(tokenless)} have a feed url but no token they issued for this registry")
         return self
 
     def window_for(self, approach: str | None) -> Window:

@@ -115,6 +115,8 @@ async def receive(service: DescriptorsService, conn: AsyncConnection, token: str
 
 
 def _bearer(service: DescriptorsService, peer: PeerConfig) -> str:
+    """The token the peer issued for this registry; outside production (where the settings require
+    one), this registry's own service token, which a peer sharing the development secret accepts."""
     if peer.token is not None:
         return peer.token.get_secret_value()
     secret = service.settings.token_secret.get_secret_value()

@@ -51,3 +51,13 @@ def test_a6r45_settings_window_per_approach_and_refuse_dev_seed_in_production() 
     assert settings.window_for("CA0001").min_delay.total_seconds() == 12 * 3600
     with pytest.raises(ValueError, match="DESCRIPTOR_SIGNING_SEED"):
         DescriptorsSettings(mode="production", token_secret="x" * 40)
+
+
+def test_a6r53_in_production_a_pulled_peer_needs_the_token_it_issued_for_this_registry() -> None:
+    """Without one, the pull would send the peer this registry's own service token, valid here."""
+    production = {"mode": "production", "token_secret": "x" * 40, "descriptor_signing_seed": "y" * 40}
+    with pytest.raises(ValueError, match="CHE01 have a feed url but no token"):
+        DescriptorsSettings(**production, peers=[{"registry": "CHE01", "url": "https://che.example"}])
+    pulled = {"registry": "CHE01", "url": "https://che.example", "token": "issued-by-che"}
+    assert DescriptorsSettings(**production, peers=[pulled]).peers[0].token is not None
+    assert DescriptorsSettings(**production, peers=[{"registry": "CHE01"}]).peers[0].url == ""
