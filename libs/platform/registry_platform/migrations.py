@@ -31,6 +31,9 @@ def alembic_config(migrations_dir: Path, url: str, schema: str) -> Config:
 def upgrade(migrations_dir: Path, url: str, schema: str, revision: str = "head") -> None:
     engine = create_engine(sync_url(url))
     with engine.begin() as conn:
+        # IF NOT EXISTS does not hold between concurrent first starts (both insert the schema and
+        # one fails on pg_namespace's unique index): the lock makes the second wait and see it.
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"migrate:{schema}"})
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     engine.dispose()
     command.upgrade(alembic_config(migrations_dir, url, schema), revision)
