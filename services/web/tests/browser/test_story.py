@@ -2,7 +2,8 @@
 system administrator appoints a registry administrator; the registry administrator creates a Party
 section and a cooperative approach and appoints the section's administrator; a user enrols with
 MFA and applies for a holding account; the section administrator approves it and issues units; the
-holder transfers units by constraints and by serial range and sees both in the history; a registry
+holder transfers units by constraints and by serial range and sees both in the history, and downloads
+her holdings and transactions as CSV (A6R-23); a registry
 administrator impersonates the holder under a visible banner; a corrective transfer reverses a
 transfer; the registry administrator suspends the section, which stops its administrator's
 transfers, and reactivates it. The section administrator issues an authorization and reviews the
@@ -15,9 +16,13 @@ sideways nor overlap (A6R-28)."""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from joserfc.jwk import OKPKey
@@ -172,6 +177,19 @@ async def test_issue7_story_in_the_browser(registry, people):
     await ama.goto(f"/accounts/{holding}")
     assert "3,300" in await ama.main(), "5,000 - 1,200 - 500 units remain"
     await ama.screenshots("account-review")
+    # A6R-23: her holdings as CSV for her office application add up to the balance her page shows.
+    async with ama.page.expect_download() as started:
+        await ama.page.get_by_role("link", name="Download these holdings (CSV)").click()
+    download = await started.value
+    assert download.suggested_filename.startswith(f"holdings-{holding}-"), download.suggested_filename
+    text = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    shown = await ama.page.locator("dl.facts div", has_text="Units held now").locator("dd").inner_text()
+    balance, blocks = (int(n.replace(",", "")) for n in re.findall(r"[\d,]+", shown))
+    assert {"account", "serials", "quantity", "cooperative_approach"} <= set(rows[0]), rows[0]
+    assert sum(int(r["quantity"]) for r in rows) == balance and len(rows) == blocks, (shown, rows)
+    transactions_csv = await ama.page.context.request.get(f"{registry.web}/accounts/{holding}/transactions.csv")
+    assert by_quantity in await transactions_csv.text() and by_range in await transactions_csv.text()
     # History: the account's blocks as they were just before the first of her transfers.
     await ama.goto(f"/transactions/{by_quantity}")
     recorded = await ama.page.locator("dd time").first.get_attribute("datetime")
@@ -181,6 +199,8 @@ async def test_issue7_story_in_the_browser(registry, people):
     await ama.goto(f"/accounts/{holding}?at={before}")
     held = await ama.page.locator("#blocks").inner_text()
     assert "CA0001-INT01-GHA-1-2024..CA0001-INT01-GHA-5000-2024" in held, held
+    then = await ama.page.context.request.get(f"{registry.web}/accounts/{holding}/holdings.csv?at={before}")
+    assert "CA0001-INT01-GHA-1-2024..CA0001-INT01-GHA-5000-2024,5000," in await then.text()
 
     # Sam authorizes the 5,000 units Ama got for NDC use (A6R-45); a problem is shown at its field.
     await sam.goto("/home")
@@ -302,9 +322,9 @@ async def test_issue7_story_in_the_browser(registry, people):
     await rita.goto(f"/daily-summary?day={today}")
     assert by_range in await rita.page.content(), await rita.main()
     report = await rita.page.request.get(f"{registry.web}/daily-summary.csv?day={today}")
-    csv_lines = (await report.text()).splitlines()
-    assert any(by_range in line and "transfer_units" in line for line in csv_lines), csv_lines[:5]
-    assert all(line.startswith(today) for line in csv_lines[1:]), "only the day's operations"
+    operations = list(csv.DictReader(io.StringIO((await report.text()).lstrip("\ufeff"))))
+    assert any(row["transaction_id"] == by_range and row["kind"] == "transfer_units" for row in operations)
+    assert all(row["recorded_at"].startswith(today) for row in operations), "only the day's operations"
 
     # A registry administrator decides an application too. The account holder role is for the
     # section's administrators to give (identity refuses it to anyone else), so her form leaves

@@ -4,10 +4,8 @@ registry administrators' daily summary of operations."""
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -177,51 +175,4 @@ async def daily_summary(request: Request) -> Response:
         days=txs.daily(recent),
         day=day,
         listed=[(t, txs.summary(t)) for t in listed],
-    )
-
-
-@router.get("/daily-summary.csv", dependencies=[signed_in("daily_summary")])
-async def daily_report(request: Request) -> Response:
-    """The daily operation report (A6R-30 b): one line per transaction of the day, as CSV."""
-    page = Page.of(request)
-    day = request.query_params.get("day") or datetime.now(UTC).date().isoformat()
-    if not is_day(day):
-        return _not_a_day(page)
-    recorded = await page.collect("ledger", "/transactions", day_window(day), pages=50, limit=1000)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "recorded_at",
-            "transaction_id",
-            "kind",
-            "outcome",
-            "initiator",
-            "on_behalf_of",
-            "source",
-            "destination",
-            "account",
-            "quantity",
-        ]
-    )
-    for t in recorded:
-        s = txs.summary(t)
-        writer.writerow(
-            [
-                t.get("recorded_at"),
-                t["transaction_id"],
-                t["kind"],
-                t["outcome"],
-                t.get("initiator"),
-                t.get("on_behalf_of") or "",
-                s["source"] or "",
-                s["destination"] or "",
-                s["account"] or "",
-                s["quantity"] or "",
-            ]
-        )
-    return Response(
-        out.getvalue(),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="operations-{day}.csv"'},
     )
