@@ -407,3 +407,82 @@ async def test_a6r38_proposals_carry_their_units_issuance_metadata_read_once_per
     ]
     # Both issuances were read once, by the first transfer; the other two read nothing.
     assert reads == [[1, 2]]
+
+
+async def _open(registry: Registry, type_: str, section: str | None = None) -> str:
+    opened = await registry.ok({"kind": "open_account", "holder": type_, "section": section, "type": type_})
+    status = {"kind": "change_account_status", "account": opened["account"], "status": "active", "reason": "t"}
+    await registry.ok(status)
+    return str(opened["account"])
+
+
+async def _share_rule(registry: Registry, name: str, when: str, kind: str, to_account: str) -> None:
+    """A rule taking 10% of what `when` transactions deliver to `to_account`, bound registry-wide."""
+    operation = {
+        "kind": kind,
+        "take_from": "destination",
+        "to_account": f"'{to_account}'",
+        "share": "0.1",
+        "rounding": "floor",
+        "reason": name,
+    }
+    version = {"expression": when, "effect": {"type": "supplementary", "operations": [operation]}}
+    await registry.rules_ok("POST", f"/rules/{name}/versions", version)
+    await registry.rules_ok("POST", "/bindings", {"rule": name, "target_type": "registry", "target": "*"})
+
+
+def _external_out(source: str, quantity: int) -> dict[str, Any]:
+    return {
+        "kind": "external_transfer_out",
+        "source": source,
+        "destination_registry": "CHE01",
+        "destination_account": "CH-123",
+        "units": {"selection": {"quantity": quantity}},
+    }
+
+
+async def test_a6r54_no_supplementary_operation_takes_units_out_of_the_proxy_account(service_settings) -> None:
+    """Units sent to another registry sit in the proxy account as the record that they are there
+    now: the pack's commission does not fire on external transfers, and the ledger rejects any
+    verdict whose operation would take from the proxy (the same serials would be in two registries)."""
+    async with running(service_settings, with_rules=True) as registry:
+        acc = await _accounts(registry)
+        proxy = await _open(registry, "proxy")
+        await registry.ok(_issue(acc["issuance"], 1000))
+        await registry.rules_ok("POST", "/packs/article6-basic")
+        commission = {"fee_account": acc["adaptation"], "share": "0.5"}
+        binding = {"rule": "registry-commission", "target_type": "registry", "target": "*", "params": commission}
+        await registry.rules_ok("POST", "/bindings", binding)
+
+        sent = await registry.ok(_external_out(acc["issuance"], 100))
+        assert sent["supplementary"] == []
+        assert (await registry.balance(proxy), await registry.balance(acc["adaptation"])) == (100, 0)
+
+        await _share_rule(registry, "proxy-fee", 'proposal.kind == "external_transfer_out"', "transfer", acc["holding"])
+        refused = await registry.propose(_external_out(acc["issuance"], 100))
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "supplementary_from_proxy"
+        assert [await registry.balance(a) for a in (proxy, acc["holding"], acc["issuance"])] == [100, 0, 900]
+
+
+async def test_a6r38_a_cancellation_operation_goes_to_a_cancellation_account(service_settings) -> None:
+    """A supplementary operation of kind cancellation to an account that is not a cancellation
+    account rejects the transaction; to a cancellation account, it is recorded."""
+    async with running(service_settings, with_rules=True) as registry:
+        acc = await _accounts(registry)
+        cancellation = await _open(registry, "cancellation", "GHA")
+        await registry.ok(_issue(acc["issuance"], 1000))
+        await _share_rule(
+            registry, "cancel-to-holding", 'proposal.kind == "transfer"', "cancellation", acc["adaptation"]
+        )
+        refused = await registry.propose(_transfer(acc["issuance"], acc["holding"], 100))
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "cancellation_not_to_cancellation_account"
+        assert await registry.balance(acc["adaptation"]) == 0 and await registry.balance(acc["holding"]) == 0
+
+        await registry.rules_ok("POST", "/rules/cancel-to-holding/suspension", {"reason": "wrong account"})
+        await _share_rule(registry, "cancel-properly", 'proposal.kind == "transfer"', "cancellation", cancellation)
+        moved = await registry.ok(_transfer(acc["issuance"], acc["holding"], 100))
+        (op,) = moved["supplementary"]
+        assert (op["kind"], op["to_account"], op["quantity"]) == ("cancellation", cancellation, 10)
+        assert await registry.balance(cancellation) == 10 and await registry.balance(acc["holding"]) == 90

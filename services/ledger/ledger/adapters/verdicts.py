@@ -46,22 +46,27 @@ class VerdictFeed:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=10, max_records=500)
                 verdicts = [v for records in batch.values() for r in records if (v := _verdict(r.value))]
-                if verdicts:
-                    await self._decide_all(verdicts, stop)
+                if verdicts and not await self._decide_all(verdicts, stop):
+                    # Stopping with verdicts undecided: their offsets stay uncommitted, so the next
+                    # run reads them again (and finds the others of the batch decided already).
+                    return
                 if batch:
                     await consumer.commit()
         finally:
             await consumer.stop()
 
-    async def _decide_all(self, verdicts: list[dict[str, Any]], stop: asyncio.Event) -> None:
+    async def _decide_all(self, verdicts: list[dict[str, Any]], stop: asyncio.Event) -> bool:
+        """Whether every verdict was decided: retried until they are, unless stopping."""
         delay = 0.2
         while True:
             outcomes = await asyncio.gather(
                 *(self._decide(uuid.UUID(v["transaction_id"]), v) for v in verdicts), return_exceptions=True
             )
             failed = [v for v, o in zip(verdicts, outcomes, strict=True) if isinstance(o, Exception)]
-            if not failed or stop.is_set():
-                return
+            if not failed:
+                return True
+            if stop.is_set():
+                return False
             # The database is away or the writer is restarting: decide the rest again, in order.
             log.warning("%d verdicts not decided yet; retrying in %.1fs", len(failed), delay)
             verdicts = failed

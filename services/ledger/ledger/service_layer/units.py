@@ -21,6 +21,7 @@ from ledger.domain.errors import DomainError, OverlappingRanges, RangeNotHeld
 from ledger.domain.live_holdings import Eligible, Holding, NewBlock, Piece, select_implicit
 from ledger.domain.model import Account, AccountType, Role
 from ledger.domain.splitting import remainders
+from ledger.domain.supplementary import check_supplementary
 from ledger.service_layer import commands as c
 from ledger.service_layer.configuration import Conflict, NotFound
 from ledger.service_layer.context import Event, TxContext, scope_key
@@ -484,15 +485,17 @@ async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dic
     }
 
 
-async def apply_supplementary(ctx: TxContext, result: dict[str, Any], operations: list[dict[str, Any]]) -> None:
+async def apply_supplementary(ctx: TxContext, result: dict[str, Any], verdict: dict[str, Any]) -> None:
     """Record the verdict's supplementary operations in the same transaction as the main one
     (A6R-38 b): each takes its units from what the main operation moved, highest serials first.
     The built-in account type and status rules still apply; the user's authorization does not,
     because the rule bound by an administrator, not the user, orders the operation."""
+    scopes = {r["binding_id"]: (r["target_type"], r["target"]) for r in verdict.get("rules", [])}
     remaining = list(result["blocks"])
     done = []
-    for op in sorted(operations, key=lambda o: o["sequence"]):
+    for op in sorted(verdict["supplementary_operations"], key=lambda o: o["sequence"]):
         source, destination = await _accounts(ctx, op["from_account"], op["to_account"])
+        check_supplementary(op["kind"], source, destination, scopes.get(op["binding_id"]))
         violations = [
             v
             for v in check_transfer(source, destination, Role.SYSTEM, False, ctx.suspended_sections)

@@ -468,7 +468,7 @@ class LedgerWriter:
             if proposal.verdict is not None:
                 # A correction is never denied by pluggable rules; the journal names those it breaks (A6R-55).
                 ctx.broken_rules += saga.broken_refs(proposal.verdict)
-                await units.apply_supplementary(ctx, result, proposal.verdict["supplementary_operations"])
+                await units.apply_supplementary(ctx, result, proposal.verdict)
             if savepoint is not None:
                 await repo.flush_moves()
                 await savepoint.commit()

@@ -1,10 +1,16 @@
 """Bindings: which rules apply where. A rule applies to the whole registry, a cooperative approach,
-a Party section or an account; a transaction meets the bindings of the approaches of its units and
-accounts, the sections of its accounts, and its accounts.
+a Party section or an account.
 
-When one rule is bound several times over the same transaction (to its approach and to its
-section, say), the most specific binding applies, account before section before approach before
-registry, and among equals the oldest: a rule never applies twice, so a share is never taken twice.
+A transaction has sides, the accounts it moves units out of and into (source and destination;
+an issuance has a destination only). The registry and the approaches of its units and accounts
+reach every side; a section or an account binding reaches only the side whose account is in that
+section or is that account. So a Party's binding never acts on another Party's account: it never
+takes units from it and never displaces the registry's or that Party's own binding there.
+
+On each side, when one rule is bound several times (to the registry and to the section, say), the
+most specific binding applies, account before section before approach before registry, and among
+equals the oldest. A rule therefore applies at most once per side; a supplementary operation acts
+on the one side it takes from, so a share is never taken twice.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 TARGET_TYPES = ("registry", "cooperative_approach", "section", "account")
+SIDES = ("source", "destination")
 REGISTRY_TARGET = "*"
 _SPECIFICITY = {"account": 3, "section": 2, "cooperative_approach": 1, "registry": 0}
 
@@ -61,8 +68,17 @@ class Targets:
         )
 
     @classmethod
-    def of_proposal(cls, proposal: Mapping[str, Any]) -> Targets:
-        return cls.of_accounts([proposal["source"], proposal["destination"]], proposal["approaches"])
+    def sides_of(cls, proposal: Mapping[str, Any]) -> dict[str, Targets]:
+        """Per side of a proposal context whose account is present, what reaches that side: every
+        approach of the transaction, but only that side's own section and account."""
+        approaches = cls.of_accounts([proposal["source"], proposal["destination"]], proposal["approaches"]).approaches
+        sides = {}
+        for side in SIDES:
+            account = proposal[side]
+            if account["present"]:
+                own = cls.of_accounts([account])
+                sides[side] = cls(approaches=approaches, sections=own.sections, accounts=own.accounts)
+        return sides
 
 
 def most_specific(bindings: Iterable[Binding]) -> dict[str, Binding]:

@@ -29,11 +29,11 @@ class Deny:
 
 @dataclass(frozen=True)
 class ShareOperation:
-    """A supplementary operation: a share of the quantity moved from the transaction's source or
-    destination to an account named by a CEL expression (usually a binding parameter)."""
+    """A supplementary operation: a share of the quantity moved from the transaction's destination
+    to an account named by a CEL expression (usually a binding parameter)."""
 
     kind: str  # transfer | cancellation
-    take_from: str  # source | destination
+    take_from: str  # destination (validation refuses source)
     to_account: str  # CEL expression giving an account number
     share: str  # a decimal such as "0.05", or "params.<name>" of a decimal parameter
     rounding: str

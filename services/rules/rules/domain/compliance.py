@@ -40,7 +40,7 @@ def check_holding(snapshot: Snapshot, holding: Mapping[str, Any], *, at: datetim
         return []  # an account holds nothing of this scope: no end state to forbid
     ctx = cel.Context({"holding": holding, "now": at})
     found = []
-    for app in snapshot.applicable("compliance", Targets.of_accounts([holding["account"]]), at):
+    for app in snapshot.applicable("compliance", {"holding": Targets.of_accounts([holding["account"]])}, at):
         v, b = app.version, app.binding
         if b.by_section_administrator and not v.section_bindable:
             continue

@@ -32,6 +32,8 @@ from rules.domain.validation import binding_params
 class Applicable:
     binding: Binding
     version: RuleVersion
+    # The sides of the transaction (bindings.SIDES, or "holding") on which this binding applies.
+    sides: frozenset[str] = frozenset()
 
 
 class Snapshot:
@@ -68,22 +70,38 @@ class Snapshot:
             v.kind == kind for bound in self._by_target.values() for b in bound for v in self.versions.get(b.rule, [])
         )
 
-    def applicable(self, kind: str, targets: Targets, at: datetime) -> list[Applicable]:
-        """The rules of `kind` that apply at `at` through these targets, in rule-name order."""
-        by_rule: dict[str, list[Binding]] = {}
-        for key in targets.keys():
-            for b in self._by_target.get(key, ()):
-                by_rule.setdefault(b.rule, []).append(b)
+    def applicable(self, kind: str, sides: Mapping[str, Targets], at: datetime) -> list[Applicable]:
+        """The rules of `kind` that apply at `at`, in rule-name order, each with the binding that
+        applies on each side it acts on (see bindings): one entry per distinct binding."""
+        by_rule: dict[str, dict[str, list[Binding]]] = {}
+        for side, targets in sides.items():
+            for key in targets.keys():
+                for b in self._by_target.get(key, ()):
+                    by_rule.setdefault(b.rule, {}).setdefault(side, []).append(b)
         found = []
-        for rule, bindings in sorted(by_rule.items()):
+        for rule, per_side in sorted(by_rule.items()):
             version = version_in_force(self.versions.get(rule, []), at)
             if version is None or version.kind != kind:
                 continue
-            # A section administrator's binding applies only versions that allow it; another
-            # binding of the rule that can apply is preferred to it.
-            eligible = [b for b in bindings if version.section_bindable or not b.by_section_administrator]
-            found.append(Applicable(most_specific(eligible or bindings)[rule], version))
+            chosen: dict[str, tuple[Binding, set[str]]] = {}
+            for side in _acts_on(version, per_side):
+                bindings = per_side[side]
+                # A section administrator's binding applies only versions that allow it; another
+                # binding of the rule that can apply is preferred to it.
+                eligible = [b for b in bindings if version.section_bindable or not b.by_section_administrator]
+                b = most_specific(eligible or bindings)[rule]
+                chosen.setdefault(b.id, (b, set()))[1].add(side)
+            found += [Applicable(b, version, frozenset(on)) for b, on in chosen.values()]
         return found
+
+
+def _acts_on(version: RuleVersion, per_side: Mapping[str, list[Binding]]) -> list[str]:
+    """The sides a rule version acts on: a supplementary operation on the side it takes from, a
+    denial (or a violation) on every side."""
+    if isinstance(version.effect, Supplementary):
+        taken = {op.take_from for op in version.effect.operations}
+        return [side for side in per_side if side in taken]
+    return list(per_side)
 
 
 def fire(
@@ -142,9 +160,13 @@ def _plan(
     assert isinstance(app.version.effect, Supplementary)
     planned = []
     for op in app.version.effect.operations:
+        if op.take_from not in app.sides:
+            continue  # the binding of that side plans it: a binding never takes from another side
         source = proposal[op.take_from]
-        if not source["present"]:
-            raise ValueError(f"a {proposal['kind']} has no {op.take_from} account to take a share from")
+        b = app.binding
+        assert source["present"], "a binding acts only on the sides the transaction has"
+        assert b.target_type != "section" or source["section"] == b.target, "never from another section"
+        assert b.target_type != "account" or source["number"] == b.target, "never from another account"
         to_account = program(op.to_account).execute(ctx)
         if not isinstance(to_account, str) or not to_account:
             raise ValueError(f"to_account gave {to_account!r}, not an account number")
@@ -169,7 +191,7 @@ def evaluate_proposal(
     denials: list[dict[str, Any]] = []
     broken: list[dict[str, Any]] = []
     pending: list[_Pending] = []
-    for app in snapshot.applicable("business", Targets.of_proposal(proposal), at):
+    for app in snapshot.applicable("business", Targets.sides_of(proposal), at):
         v, b = app.version, app.binding
         entry = {
             "rule": v.rule,

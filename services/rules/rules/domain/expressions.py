@@ -101,6 +101,11 @@ def check_expression(source: str, env: Mapping[str, CelType], result: CelType, *
         raise ExpressionRefused(
             exc.code, f"{field}: {exc.message} (line {line}, column {column})", line=line, column=column, field=field
         ) from exc
+    except RecursionError as exc:
+        # The parser and checker recurse once per nesting level ("!!!...!true" is short but deep).
+        raise ExpressionRefused(
+            "expression_too_deep", f"{field}: the expression nests too deeply; simplify it", field=field
+        ) from exc
     if found.kind not in (result.kind, "dyn"):
         raise ExpressionRefused(
             "wrong_result_type", f"{field}: the expression gives {article(found)}, not {article(result)}", field=field

@@ -18,13 +18,18 @@ ROUNDINGS = ("floor", "ceil", "half_up", "half_even")
 _DECIMAL = re.compile(r"^[0-9]+(\.[0-9]{1,12})?$")
 
 
+# A share takes part of what the transaction moves, never all of it: a binding with share "1"
+# would take every unit a transfer delivers.
+MAX_SHARE = Fraction(1, 2)
+
+
 def parse_share(text: str) -> Fraction:
-    """A share as an exact fraction: a decimal text between 0 and 1, e.g. "0.05"."""
+    """A share as an exact fraction: a decimal text more than 0 and at most MAX_SHARE, e.g. "0.05"."""
     if not isinstance(text, str) or not _DECIMAL.match(text):
         raise ValueError(f"a share is a decimal number such as 0.05, got {text!r}")
     share = Fraction(Decimal(text))
-    if share > 1:
-        raise ValueError(f"a share cannot exceed 1, got {text}")
+    if not 0 < share <= MAX_SHARE:
+        raise ValueError(f"a share is more than 0 and at most {decimal_text(MAX_SHARE)}, got {text}")
     return share
 
 

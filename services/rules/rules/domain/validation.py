@@ -27,10 +27,11 @@ from rules.domain.cel_types import BOOL, STRING, synthetic
 from rules.domain.context import PARAM_TYPES, PROPOSAL, environment
 from rules.domain.expressions import ExpressionRefused, check_expression
 from rules.domain.plugins import PluginOutcome, RulePlugin
-from rules.domain.shares import ROUNDINGS, parse_share
+from rules.domain.shares import MAX_SHARE, ROUNDINGS, decimal_text, parse_share
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
 MAX_OPERATIONS = 10
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class RuleRefused(Exception):
@@ -101,17 +102,27 @@ def _check_param_spec(name: str, spec: ParamSpec) -> None:
         check_param_value(name, spec.type, spec.default)
 
 
+def _is_int(x: Any) -> bool:
+    # The journal hashes values as canonical JSON (RFC 8785), which has no integers beyond 2**53 - 1.
+    return isinstance(x, int) and not isinstance(x, bool) and abs(x) <= MAX_SAFE_INTEGER
+
+
 def check_param_value(name: str, type_: str, value: Any) -> None:
     ok = {
         "string": lambda x: isinstance(x, str),
-        "int": lambda x: isinstance(x, int) and not isinstance(x, bool),
+        "int": _is_int,
         "bool": lambda x: isinstance(x, bool),
         "decimal": lambda x: isinstance(x, str) and _is_share(x),
         "list_string": lambda x: isinstance(x, list) and all(isinstance(i, str) for i in x),
-        "list_int": lambda x: isinstance(x, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in x),
+        "list_int": lambda x: isinstance(x, list) and all(_is_int(i) for i in x),
     }[type_](value)
     if not ok:
-        hint = ' (a decimal text between 0 and 1, e.g. "0.05")' if type_ == "decimal" else ""
+        hints = {
+            "decimal": f' (a decimal text more than 0 and at most {decimal_text(MAX_SHARE)}, e.g. "0.05")',
+            "int": f" (at most {MAX_SAFE_INTEGER:,} either side of 0)",
+            "list_int": f" (of integers at most {MAX_SAFE_INTEGER:,} either side of 0)",
+        }
+        hint = hints.get(type_, "")
         raise RuleRefused("invalid_param_value", f"parameter {name} must be a {type_}{hint}, got {value!r}")
 
 
@@ -167,6 +178,14 @@ def _check_operations(v: RuleVersion, env: Mapping[str, Any]) -> None:
             raise RuleRefused(
                 "invalid_effect", f"{where}: kind is transfer or cancellation, take_from source or destination"
             )
+        if op.take_from == "source":
+            # The ledger takes a share out of the units the transaction moved, which by then are
+            # all in the destination: a share "from the source" could never be taken.
+            raise RuleRefused(
+                "take_from_source_unsupported",
+                f"{where}.take_from: a share is taken from the destination, out of the units the transaction moved",
+                field=f"{where}.take_from",
+            )
         if op.rounding not in ROUNDINGS:
             raise RuleRefused("invalid_effect", f"{where}: rounding is one of {', '.join(ROUNDINGS)}")
         if not op.reason.strip():
@@ -176,5 +195,8 @@ def _check_operations(v: RuleVersion, env: Mapping[str, Any]) -> None:
             if v.param_types().get(param) != "decimal":
                 raise RuleRefused("invalid_effect", f"{where}.share: declare {param} as a decimal parameter")
         elif not _is_share(op.share):
-            raise RuleRefused("invalid_effect", f"{where}.share: a decimal between 0 and 1, or params.<name>")
+            raise RuleRefused(
+                "invalid_effect",
+                f"{where}.share: a decimal more than 0 and at most {decimal_text(MAX_SHARE)}, or params.<name>",
+            )
         check_expression(op.to_account, env, STRING, field=f"{where}.to_account")

@@ -26,11 +26,19 @@ BINDERS = require(REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR, step_up=True)
     summary="Bindings, with their removal and suspension state",
 )
 async def list_bindings(
-    request: Request, rule: str | None = None, target_type: str | None = None, target: str | None = None
+    request: Request,
+    caller: Caller,
+    rule: str | None = None,
+    target_type: str | None = None,
+    target: str | None = None,
 ) -> list[dict[str, Any]]:
     async def work(service: RulesService, conn: Any) -> list[dict[str, Any]]:
         repo = Repository(conn)
-        found = await repo.bindings(rule=rule, target_type=target_type, target=target)
+        found = [
+            b
+            for b in await repo.bindings(rule=rule, target_type=target_type, target=target)
+            if configuration.may_read_binding(caller, b["target_type"], b["target"])
+        ]
         suspended_rules, suspended_bindings = await repo.suspended()
         return [
             {**b, "suspended": b["id"] in suspended_bindings, "rule_suspended": b["rule"] in suspended_rules}

@@ -45,7 +45,9 @@ class DenyIn(_In):
 
 class OperationIn(_In):
     kind: Literal["transfer", "cancellation"]
-    take_from: Literal["source", "destination"] = Field(description="Whose units the share comes from")
+    take_from: Literal["source", "destination"] = Field(
+        description="Whose units the share comes from: destination (source is refused, take_from_source_unsupported)"
+    )
     to_account: Text = Field(description="CEL expression giving the account number, e.g. params.adaptation_account")
     share: Text = Field(description='A decimal such as "0.05", or params.<name> of a decimal parameter')
     rounding: Literal["floor", "ceil", "half_up", "half_even"]

@@ -121,6 +121,16 @@ def _section_scope(caller: Principal, target_type: str, target: str, what: str) 
     )
 
 
+def may_read_binding(caller: Principal, target_type: str, target: str) -> bool:
+    """Section administrators see the bindings of the registry, approaches, accounts and their own
+    sections, not another Party's section configuration."""
+    return (
+        target_type != "section"
+        or caller.has(REGISTRY_ADMINISTRATOR)
+        or caller.has(SECTION_ADMINISTRATOR, section=target)
+    )
+
+
 async def add_binding(
     service: RulesService, conn: AsyncConnection, *, spec: BindingIn, caller: Principal
 ) -> dict[str, Any]:

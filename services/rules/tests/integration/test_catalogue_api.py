@@ -128,3 +128,56 @@ async def test_section_administrators_bind_only_bindable_rules_to_their_own_sect
     assert (await rules.preview(samples.proposal(proposed_at=T0 + HOUR)))["outcome"] == "deny"
     await rules.ok("POST", f"/bindings/{created['id']}/removal", {"reason": "no longer needed"}, grants=gha)
     assert (await rules.preview(samples.proposal(proposed_at=T0 + HOUR)))["outcome"] == "accept"
+
+
+async def test_a6r38_a_section_commission_takes_only_from_its_own_section_and_is_bounded(rules: RulesClient) -> None:
+    """A6R-37/A6R-38: GHA's section administrator binds the commission to GHA. A share of "1"
+    is refused; a transfer from GHA to CHE leaves CHE's units alone; only GHA's and the registry's
+    administrators see GHA's binding."""
+    gha, che = [Grant("section_administrator", section="GHA")], [Grant("section_administrator", section="CHE")]
+    await rules.ok("POST", "/packs/article6-basic")
+    body = {
+        "rule": "registry-commission",
+        "target_type": "section",
+        "target": "GHA",
+        "params": {"fee_account": "GHA-9"},
+    }
+    greedy = await rules.call(
+        "POST", "/bindings", {**body, "params": {"fee_account": "GHA-9", "share": "1"}}, grants=gha
+    )
+    assert (greedy.status_code, greedy.json()["error"]["code"]) == (422, "invalid_param_value")
+    created = await rules.ok("POST", "/bindings", body, grants=gha)
+    gha_account, che_account = samples.account("GHA-100001"), samples.account("CHE-100002", section="CHE")
+    rules.clock.advance(HOUR)
+    out = await rules.preview(
+        samples.proposal(proposed_at=rules.clock.now, source=gha_account, destination=che_account)
+    )
+    assert out["outcome"] == "accept" and out["supplementary_operations"] == []
+    into_gha = await rules.preview(
+        samples.proposal(proposed_at=rules.clock.now, source=che_account, destination=gha_account)
+    )
+    assert [(o["from_account"], o["to_account"]) for o in into_gha["supplementary_operations"]] == [
+        ("GHA-100001", "GHA-9")
+    ]
+    assert [b["id"] for b in await rules.ok("GET", "/bindings", grants=gha)] == [created["id"]]
+    assert [b["id"] for b in await rules.ok("GET", "/bindings")] == [created["id"]]
+    assert await rules.ok("GET", "/bindings", grants=che) == []
+
+
+async def test_a6r38_huge_integers_and_deeply_nested_expressions_are_refused_with_422(rules: RulesClient) -> None:
+    """Saving never answers 500: integers beyond the JSON-safe range (the journal hashes canonical
+    JSON, RFC 8785) and expressions nesting too deep for the checker are refused with a code."""
+    big = {**CAP, "params": {"max_quantity": {"type": "int", "default": 2**53}}}
+    refused = await rules.call("POST", "/rules/cap/versions", big)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (422, "invalid_param_value"), refused.text
+    listed = {**CAP, "params": {"max_quantity": {"type": "int"}, "codes": {"type": "list_int", "default": [-(2**60)]}}}
+    refused = await rules.call("POST", "/rules/cap/versions", listed)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (422, "invalid_param_value"), refused.text
+    deep = await rules.call("POST", "/rules/cap/versions", {**CAP, "expression": "!" * 700 + "true"})
+    assert (deep.status_code, deep.json()["error"]["code"]) == (422, "expression_too_deep"), deep.text
+    await add_rule(rules, "cap", **CAP)
+    body = {"rule": "cap", "target_type": "registry", "target": "*", "params": {"max_quantity": 2**53}}
+    refused = await rules.call("POST", "/bindings", body)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (422, "invalid_param_value"), refused.text
+    await rules.ok("POST", "/bindings", {**body, "params": {"max_quantity": 2**53 - 1}})
+    assert (await rules.ok("GET", "/journal/verification"))["valid"] is True

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from rules import samples
-from rules.domain.catalogue import Deny, RuleVersion, ShareOperation, Supplementary
+from rules.domain.catalogue import Deny, RuleVersion
 from rules.domain.context import proposal_context
 from rules.domain.evaluation import Snapshot, evaluate_proposal
 
@@ -59,10 +59,10 @@ def test_a6r17_suspended_rules_and_bindings_do_not_apply() -> None:
 
 def test_the_most_specific_binding_applies_once() -> None:
     registry_wide = bind(CAP, max_quantity=10)
-    for_account = bind(CAP, "account", "GHA-100001", max_quantity=1000)
-    result = verdict(snapshot(registry_wide, for_account))
+    for_section = bind(CAP, "section", "GHA", max_quantity=1000)
+    result = verdict(snapshot(registry_wide, for_section), destination=samples.account("GHA-2"))
     assert result["outcome"] == "accept"
-    assert [r["binding_id"] for r in result["rules"]] == [for_account.id]
+    assert [r["binding_id"] for r in result["rules"]] == [for_section.id]
 
 
 def test_a6r55_corrections_skip_pluggable_rules_and_list_the_ones_they_break() -> None:
@@ -102,14 +102,6 @@ def test_a_rule_that_fails_on_the_data_denies_with_the_reason() -> None:
     assert "could not be evaluated" in result["denials"][0]["message"]
 
 
-def test_shares_from_a_missing_account_deny_instead_of_guessing() -> None:
-    op = ShareOperation("transfer", "source", "'REG-9'", "0.1", "floor", "fee")
-    fee = RuleVersion("fee", 1, "business", Supplementary((op,)), "true", effective_from=T0)
-    result = verdict(snapshot(bind("fee"), versions={"fee": [fee]}), kind="issuance")
-    assert result["outcome"] == "deny"
-    assert "has no source account" in result["denials"][0]["message"]
-
-
 def test_a_registry_binding_applies_where_a_section_binding_may_not() -> None:
     versions = {"quiet": [RuleVersion("quiet", 1, "business", Deny("no"), "true", effective_from=T0)]}
     by_section = replace(bind("quiet", "section", "GHA"), by_section_administrator=True)
@@ -133,3 +125,45 @@ def test_a6r19_a_catalogue_binds_compliance_only_through_an_unsuspended_binding_
     assert snapshot(bind(CAP, max_quantity=10), bound, versions=versions).binds("compliance")
     assert not snapshot(bound, versions=versions, suspended_bindings=frozenset({bound.id})).binds("compliance")
     assert not snapshot(bound, versions=versions, suspended_rules=frozenset({"no-old-vintages"})).binds("compliance")
+
+
+COMMISSION = "registry-commission"
+GHA, CHE = samples.account("GHA-100001"), samples.account("CHE-100002", section="CHE")
+
+
+def _by_section(rule: str, section: str, **params: Any) -> Any:
+    return replace(bind(rule, "section", section, **params), by_section_administrator=True)
+
+
+def test_a6r38_a_section_binding_never_takes_units_from_another_partys_account() -> None:
+    """A6R-37/A6R-38: GHA's section administrator binds the commission to GHA with its own fee
+    account; a transfer from GHA to CHE must not move CHE's units to GHA's fee account."""
+    snap = snapshot(_by_section(COMMISSION, "GHA", fee_account="GHA-FEE", share="0.5"))
+    out = verdict(snap, source=GHA, destination=CHE)
+    assert out["outcome"] == "accept"
+    assert out["supplementary_operations"] == [] and out["rules"] == []
+    # On GHA's side (units arriving in GHA) the binding applies, taking from GHA's account.
+    (op,) = verdict(snap, source=CHE, destination=GHA)["supplementary_operations"]
+    assert (op["from_account"], op["to_account"], op["quantity"]) == ("GHA-100001", "GHA-FEE", 50)
+
+
+def test_a6r38_a_section_binding_does_not_displace_the_registry_or_the_other_partys_binding() -> None:
+    registry_wide = bind(COMMISSION, fee_account="REG-9")
+    gha = _by_section(COMMISSION, "GHA", fee_account="GHA-FEE")
+    (op,) = verdict(snapshot(registry_wide, gha), source=GHA, destination=CHE)["supplementary_operations"]
+    assert (op["binding_id"], op["from_account"], op["to_account"]) == (registry_wide.id, "CHE-100002", "REG-9")
+    che = _by_section(COMMISSION, "CHE", fee_account="CHE-FEE")
+    (op,) = verdict(snapshot(registry_wide, gha, che), source=GHA, destination=CHE)["supplementary_operations"]
+    assert (op["binding_id"], op["to_account"]) == (che.id, "CHE-FEE")
+
+
+def test_a6r37_a_looser_section_cap_does_not_lift_the_registry_cap_on_the_other_side() -> None:
+    """Each side keeps its own binding: GHA's cap of 1000 applies to GHA's account, the registry's
+    cap of 10 still to CHE's, so a transfer of 100 from GHA to CHE is denied; inside GHA it is not."""
+    registry_wide = bind(CAP, max_quantity=10)
+    gha = _by_section(CAP, "GHA", max_quantity=1000)
+    across = verdict(snapshot(registry_wide, gha), source=GHA, destination=CHE)
+    assert across["outcome"] == "deny"
+    assert {(r["binding_id"], r["fired"]) for r in across["rules"]} == {(gha.id, False), (registry_wide.id, True)}
+    inside = verdict(snapshot(registry_wide, gha), source=GHA, destination=samples.account("GHA-2"))
+    assert inside["outcome"] == "accept" and [r["binding_id"] for r in inside["rules"]] == [gha.id]

@@ -25,13 +25,22 @@ def test_a6r38_exact_quantities_are_stated_as_decimals() -> None:
     assert decimal_text(Fraction(100) * parse_share("0.02")) == "2"
     with pytest.raises(ValueError):
         parse_share("1.01")
+
+
+@pytest.mark.parametrize("text", ["0", "0.0", "0.500000000001", "1"])
+def test_a6r38_a_share_is_more_than_nothing_and_never_takes_all_the_units(text: str) -> None:
+    """A share is bounded (MAX_SHARE, stated in the pack and the README): a binding with share "1"
+    would take every unit a transfer delivers."""
+    with pytest.raises(ValueError, match=r"more than 0 and at most 0\.5"):
+        parse_share(text)
+    assert parse_share("0.5") == Fraction(1, 2)
     with pytest.raises(ValueError):
         parse_share("-0.1")
 
 
 shares = st.lists(
     st.tuples(
-        st.decimals(min_value=0, max_value=1, places=4).map(lambda d: parse_share(str(d))),
+        st.decimals(min_value="0.0001", max_value="0.5", places=4).map(lambda d: parse_share(str(d))),
         st.sampled_from(ROUNDINGS),
     ),
     max_size=6,
@@ -60,7 +69,7 @@ def test_a6r38_shares_never_exceed_the_quantity_and_sum_exactly(
 
 @given(quantity=st.integers(min_value=1, max_value=10**9), share=st.decimals(min_value=0, max_value=1, places=3))
 def test_a6r38_shares_summing_to_at_most_one_whole_never_run_out(quantity: int, share: object) -> None:
-    s = parse_share(str(share))
+    s = Fraction(str(share))
     amounts, remainder = allocate(quantity, [Share(quantity, s, "floor"), Share(quantity, 1 - s, "floor")])
     assert sum(amounts) + remainder == quantity
     assert remainder <= 1

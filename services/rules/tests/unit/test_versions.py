@@ -93,7 +93,17 @@ def test_a6r38_supplementary_account_expressions_are_checked(effect: Supplementa
     assert refused.value.details["column"] == column
 
 
-@pytest.mark.parametrize("share", ["1.5", "five", "params.to", "params.nothing"])
+def test_a6r38_a_share_taken_from_the_source_is_refused_when_saved() -> None:
+    """The ledger takes shares out of the units the transaction moved, which the destination then
+    holds: `take_from: source` would reject every transaction the rule fires on, so saving refuses it."""
+    v = version(1, T0, effect=_share(take_from="source"), params={"to": ParamSpec("string")})
+    with pytest.raises(RuleRefused) as refused:
+        validate_version(v, plugins={}, now=T0)
+    assert refused.value.code == "take_from_source_unsupported" and refused.value.status == 422
+    assert refused.value.details["field"] == "effect.operations[0].take_from"
+
+
+@pytest.mark.parametrize("share", ["1.5", "0.6", "0", "five", "params.to", "params.nothing"])
 def test_a6r38_shares_are_decimals_up_to_one_or_decimal_params(share: str) -> None:
     v = version(1, T0, effect=_share(share=share), params={"to": ParamSpec("string")})
     with pytest.raises(RuleRefused, match="share"):
