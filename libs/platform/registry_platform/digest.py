@@ -21,7 +21,10 @@ async def tables_digest(
     engine: AsyncEngine, domain: bytes, parts: Mapping[str, str], plain: Callable[[Any], Any]
 ) -> str:
     digest = hashlib.sha256(domain)
+    # One snapshot for every part: a commit between two parts would make a state that never was.
     async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+        await conn.begin()
         for part, sql in parts.items():
             digest.update(canonical_json({"part": part}))
             async for row in await conn.stream(text(sql)):
