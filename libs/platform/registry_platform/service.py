@@ -39,6 +39,7 @@ from registry_platform.observe import ObserveRequests
 from registry_platform.outbox import OutboxRelay, add_events
 from registry_platform.peers import PEER_HANDLERS
 from registry_platform.settings import ServiceSettings
+from registry_platform.supervision import Supervisor
 from registry_platform.telemetry import configure_logging, configure_metrics, configure_tracing
 from registry_platform.text_guard import RefuseUnstorableText
 
@@ -90,6 +91,7 @@ class ServiceRuntime:
         # Service-specific objects the entrypoints reach through the runtime (set in on_start).
         self.state: dict[str, Any] = {}
         self.access_state = AccessState()
+        self.supervisor = Supervisor()
         self.token_verifier = TokenVerifier.for_dev_secret(
             settings.token_secret.get_secret_value(),
             shared_key_roles=frozenset({REGISTRY_SERVICE}) if settings.mode == "production" else None,
@@ -118,7 +120,7 @@ class ServiceRuntime:
             replication_factor=s.topic_replication_factor,
         )
         await self.relay.check_topics()
-        self._tasks.append(asyncio.create_task(self.relay.run(self._stop), name="outbox-relay"))
+        self.spawn("outbox-relay", self.relay.run)
         peers = ConsumerSpec(name=f"{self.definition.name}.peers", topics=[PLATFORM_TOPIC], handlers=PEER_HANDLERS)
         for spec in [peers, *self.definition.consumers]:
             self.add_consumer(spec)
@@ -160,8 +162,9 @@ class ServiceRuntime:
         self.spawn(f"consumer-{consumer.name}", consumer.run)
 
     def spawn(self, name: str, work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
-        """Run a background task of the service until it stops; `work` receives the stop event."""
-        self._tasks.append(asyncio.create_task(work(self._stop), name=name))
+        """Run a background task of the service until it stops, restarted if it fails (supervision);
+        `work` receives the stop event."""
+        self._tasks.append(asyncio.create_task(self.supervisor.run(name, work, self._stop), name=name))
 
     async def _refresh_jwks(self, stop: asyncio.Event) -> None:
         """Trust identity's current signing keys; re-read them every minute to follow rotation."""
@@ -219,6 +222,8 @@ class ServiceRuntime:
             checks["consumers"] = "starting"
         for name, is_ready in self.readiness.items():
             checks[name] = "ok" if is_ready() else "starting"
+        if self.supervisor.failing:
+            checks["background"] = f"restarting: {', '.join(sorted(self.supervisor.failing))}"
         return checks
 
     async def stop(self) -> None:
