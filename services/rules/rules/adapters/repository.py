@@ -80,6 +80,20 @@ class Repository:
     async def head_sequence(self) -> int:
         return int(await self.conn.scalar(text("SELECT COALESCE(max(sequence), 0) FROM configuration_journal")) or 0)
 
+    async def recorded_at(self, sequence: int) -> datetime | None:
+        """When the configuration journal's entry `sequence` was recorded (None before the first)."""
+        return await self.conn.scalar(
+            text("SELECT recorded_at FROM configuration_journal WHERE sequence = :s"), {"s": sequence}
+        )
+
+    async def sequence_at(self, instant: datetime) -> int:
+        """The last configuration journal entry recorded at or before `instant` (0: none was)."""
+        found = await self.conn.scalar(
+            text("SELECT COALESCE(max(sequence), 0) FROM configuration_journal WHERE recorded_at <= :at"),
+            {"at": instant},
+        )
+        return int(found or 0)
+
     async def append_journal(self, e: JournalEntry) -> None:
         await self.conn.execute(
             text(
@@ -171,8 +185,17 @@ class Repository:
         )
         return [{**vars(_binding(r)), "created_by": r.created_by, "removed": r.removed} for r in rows]
 
-    async def active_bindings(self) -> list[Binding]:
-        rows = await self.conn.execute(text(_BINDINGS + " WHERE r.binding_id IS NULL ORDER BY b.created_at"))
+    async def active_bindings(self, as_of: int | None = None) -> list[Binding]:
+        """Bindings added and not removed by the journal's entry `as_of` (by its head if None)."""
+        rows = await self.conn.execute(
+            text(
+                "SELECT b.id, b.rule, b.target_type, b.target, b.params, b.by_section_administrator, b.created_at "
+                "FROM bindings b WHERE (CAST(:s AS bigint) IS NULL OR b.journal_sequence <= :s) AND NOT EXISTS "
+                "(SELECT 1 FROM binding_removals r WHERE r.binding_id = b.id "
+                "AND (CAST(:s AS bigint) IS NULL OR r.journal_sequence <= :s)) ORDER BY b.created_at"
+            ),
+            {"s": as_of},
+        )
         return [_binding(r) for r in rows]
 
     async def add_binding(self, b: Binding, *, created_by: str, sequence: int) -> None:
@@ -215,12 +238,15 @@ class Repository:
         ).first()
         return None if row is None else dict(row._mapping)
 
-    async def suspended(self) -> tuple[frozenset[str], frozenset[str]]:
+    async def suspended(self, as_of: int | None = None) -> tuple[frozenset[str], frozenset[str]]:
+        """The rules and bindings suspended as of the journal's entry `as_of` (its head if None)."""
         rows = await self.conn.execute(
             text(
                 "SELECT DISTINCT ON (target_type, target) target_type, target, suspended FROM suspensions "
+                "WHERE CAST(:s AS bigint) IS NULL OR journal_sequence <= :s "
                 "ORDER BY target_type, target, journal_sequence DESC"
-            )
+            ),
+            {"s": as_of},
         )
         current = [(r.target_type, r.target) for r in rows if r.suspended]
         return (

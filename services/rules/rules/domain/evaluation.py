@@ -43,6 +43,7 @@ class Snapshot:
         self,
         *,
         sequence: int,
+        recorded_at: datetime | None = None,
         versions: Mapping[str, list[RuleVersion]],
         bindings: list[Binding],
         suspended_rules: frozenset[str] = frozenset(),
@@ -50,6 +51,8 @@ class Snapshot:
         plugins: Mapping[str, RulePlugin] | None = None,
     ) -> None:
         self.sequence = sequence
+        # When the journal entry `sequence` was recorded: the catalogue stood so from then on.
+        self.recorded_at = recorded_at
         self.versions = versions
         self.bindings = bindings
         self.suspended_rules = suspended_rules

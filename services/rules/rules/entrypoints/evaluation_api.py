@@ -24,7 +24,7 @@ ADMINISTRATORS = require(REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR)
     "/evaluations",
     dependencies=[ADMINISTRATORS],
     tags=["evaluation"],
-    summary="What the current catalogue would decide on a proposal (dry run: nothing is recorded)",
+    summary="What the catalogue as it stood at the proposal's instant (default now) would decide (dry run)",
 )
 async def preview(request: Request, proposal: PreviewIn) -> dict[str, Any]:
     async def work(service: RulesService, conn: Any) -> dict[str, Any]:

@@ -37,8 +37,9 @@ EVALUATION_SECONDS = metrics.get_meter("registry").create_histogram(
 
 
 async def evaluate(service: RulesService, conn: AsyncConnection, proposal: ProposalSubmitted) -> dict[str, Any]:
-    """The verdict on `proposal` under the current catalogue, as a JSON rules.VerdictGiven payload."""
-    snapshot = await service.snapshot(conn)
+    """The verdict on `proposal` under the catalogue as it stood when the proposal was made, as a
+    JSON rules.VerdictGiven payload."""
+    snapshot = await service.snapshot(conn, proposal.proposed_at)
     started = time.perf_counter()
     verdict = evaluate_proposal(
         snapshot, proposal_context(proposal.model_dump()), at=proposal.proposed_at, evaluated_at=service.clock()

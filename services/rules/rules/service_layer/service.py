@@ -44,6 +44,9 @@ def actor(principal: Principal) -> dict[str, Any]:
     }
 
 
+PAST_SNAPSHOTS = 16
+
+
 class CatalogueCache:
     """The catalogue in memory, reloaded when the configuration journal has moved on: a change made
     through the API applies to the next proposal, on every instance, without a restart."""
@@ -55,6 +58,8 @@ class CatalogueCache:
         # The database transaction whose view of the journal head the snapshot was last checked in
         # (held, so that no later transaction can be mistaken for it).
         self._checked_in: object | None = None
+        # Catalogues as of earlier journal entries, for proposals evaluated after a change.
+        self._past: dict[int, Snapshot] = {}
 
     async def current(self, engine: AsyncEngine, conn: AsyncConnection) -> Snapshot:
         """The catalogue as of the journal head; looked up once per database transaction, so the
@@ -73,18 +78,37 @@ class CatalogueCache:
         assert self._snapshot is not None
         return self._snapshot
 
-    async def load(self, engine: AsyncEngine) -> Snapshot:
+    async def as_of(self, engine: AsyncEngine, conn: AsyncConnection, instant: datetime) -> Snapshot:
+        """The catalogue as it stood at `instant` (a proposal's `proposed_at`): a proposal evaluated
+        late, after a binding was added, removed or suspended, is judged by the bindings of its
+        instant (A6R-39). Rule versions need no such care: each says itself when it is in force."""
+        current = await self.current(engine, conn)
+        if current.recorded_at is None or instant >= current.recorded_at:
+            return current
+        sequence = await Repository(conn).sequence_at(instant)
+        past = self._past.get(sequence)
+        if past is None:
+            past = await self.load(engine, as_of=sequence)
+            if len(self._past) >= PAST_SNAPSHOTS:
+                self._past.pop(next(iter(self._past)))
+            self._past[sequence] = past
+        return past
+
+    async def load(self, engine: AsyncEngine, as_of: int | None = None) -> Snapshot:
+        """The catalogue as of the journal's entry `as_of`, or as of its head."""
         async with engine.connect() as conn:
             # One consistent view of versions, bindings and suspensions.
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
             async with conn.begin():
                 repo = Repository(conn)
-                sequence = await repo.head_sequence()
+                sequence = as_of if as_of is not None else await repo.head_sequence()
+                recorded_at = await repo.recorded_at(sequence)
                 versions = await repo.all_versions()
-                bindings = await repo.active_bindings()
-                suspended_rules, suspended_bindings = await repo.suspended()
+                bindings = await repo.active_bindings(as_of)
+                suspended_rules, suspended_bindings = await repo.suspended(as_of)
         return Snapshot(
             sequence=sequence,
+            recorded_at=recorded_at,
             versions=versions,
             bindings=bindings,
             suspended_rules=suspended_rules,
@@ -131,8 +155,11 @@ class RulesService:
     def topic(self, name: str) -> str:
         return self._topic(name)
 
-    async def snapshot(self, conn: AsyncConnection) -> Snapshot:
-        return await self.catalogue.current(self.engine, conn)
+    async def snapshot(self, conn: AsyncConnection, at: datetime | None = None) -> Snapshot:
+        """The catalogue now, or as it stood at `at`."""
+        if at is None:
+            return await self.catalogue.current(self.engine, conn)
+        return await self.catalogue.as_of(self.engine, conn, at)
 
     def envelope(
         self, type: str, key: str, payload: dict[str, Any], causation: EventEnvelope | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -118,3 +118,37 @@ async def test_a6r39_proposals_fetched_together_each_get_one_verdict_and_one_sto
         await engine.dispose()
     assert accounts["GHA-100001"][0] == "Renamed holder"
     assert accounts["GHA-100077"] == ("holder of GHA-100077", at)
+
+
+async def test_a6r39_a_proposal_evaluated_late_is_judged_by_the_bindings_of_its_instant(
+    rules: RulesClient, bus: Bus
+) -> None:
+    """A proposal made before a binding, evaluated after it (the consumer lagging), is not judged by
+    it; one made before the binding's removal or suspension still is."""
+    await add_rule(rules, "cap", **CAP)
+    big = {"units": [samples.unit(1, 150)]}
+    before = rules.clock.now + timedelta(minutes=1)
+    rules.clock.advance(timedelta(minutes=10))
+    binding = await bind(rules, "cap", max_quantity=100)
+    bound = rules.clock.now + timedelta(minutes=1)
+
+    async def outcome(at: datetime) -> str:
+        return str((await rules.preview(samples.proposal(proposed_at=at, **big)))["outcome"])
+
+    assert (await outcome(before), await outcome(bound)) == ("accept", "deny")
+    late = samples.proposal(proposed_at=before, **big)
+    await bus.publish("ledger.proposals", "rules.ProposalSubmitted", late["transaction_id"], late)
+    assert (await bus.wait_for(verdict_for(late["transaction_id"]))).payload["outcome"] == "accept"
+
+    rules.clock.advance(timedelta(minutes=10))
+    await rules.ok("POST", f"/bindings/{binding}/suspension", {"reason": "an emergency stop"})
+    suspended = rules.clock.now + timedelta(minutes=1)
+    rules.clock.advance(timedelta(minutes=10))
+    await rules.ok("POST", f"/bindings/{binding}/reactivation", {"reason": "the emergency is over"})
+    rules.clock.advance(timedelta(minutes=10))
+    await rules.ok("POST", f"/bindings/{binding}/removal", {"reason": "replaced by a section cap"})
+    assert (await outcome(bound), await outcome(suspended), await outcome(rules.clock.now)) == (
+        "deny",
+        "accept",
+        "accept",
+    )
