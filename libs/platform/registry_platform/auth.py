@@ -194,6 +194,10 @@ class TokenVerifier:
     def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             decoded = jwt.decode(token, self._keys, algorithms=[ALG])
+            # A token names its key: without `kid` a one-key set verifies with its only key, and the
+            # shared key's production limit below could not tell which key that was.
+            if not isinstance(decoded.header.get("kid"), str):
+                raise ValueError("the token names no key (kid)")
             self._claims.validate(decoded.claims)
         # Not only JoseError: joserfc raises TypeError and others on some malformed headers.
         except (JoseError, ValueError, TypeError, KeyError, AttributeError) as exc:

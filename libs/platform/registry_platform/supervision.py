@@ -24,13 +24,17 @@ class Supervisor:
 
     async def run(self, name: str, work: Work, stop: asyncio.Event) -> None:
         """Run `work(stop)` until it returns or `stop` is set, restarting it after each failure."""
-        delay = self.first_delay
+        loop, delay = asyncio.get_running_loop(), self.first_delay
         while not stop.is_set():
+            started = loop.time()
             try:
                 await self._attempt(name, work, stop)
+                self.failing.discard(name)
                 return
             except Exception:
                 self.failing.add(name)
+                if loop.time() - started >= self.healthy_after:
+                    delay = self.first_delay  # it ran well before failing: a new failure, not a loop
                 log.exception("background task %s failed; restarting it in %.1f s", name, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
@@ -44,5 +48,8 @@ class Supervisor:
                 self.failing.discard(name)
             await task
         except asyncio.CancelledError:
+            # Cancelled (the service stopping): let the work's own cleanup finish before going on.
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
             raise

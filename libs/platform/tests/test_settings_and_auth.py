@@ -7,9 +7,20 @@ import json
 import time
 
 import pytest
+from joserfc import jwt
 from pydantic import ValidationError
 
-from registry_platform.auth import REGISTRY_SERVICE, Grant, ServiceTokens, TokenVerifier, dev_signing_key, issue_token
+from registry_platform.auth import (
+    ALG,
+    AUDIENCE,
+    ISSUER,
+    REGISTRY_SERVICE,
+    Grant,
+    ServiceTokens,
+    TokenVerifier,
+    dev_signing_key,
+    issue_token,
+)
 from registry_platform.errors import RegistryError
 from registry_platform.settings import ServiceSettings
 
@@ -76,6 +87,14 @@ def test_a6r7_in_production_the_shared_secret_signs_service_tokens_only() -> Non
     with pytest.raises(RegistryError) as refused:
         verifier.verify(forged)
     assert refused.value.status == 401 and refused.value.code == "invalid_token"
+    # Nor by leaving out the key's id, which a verifier holding one key would otherwise not need.
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "exp": int(time.time()) + 60,
+              "grants": [{"role": "registry_administrator"}]}  # fmt: skip
+    unnamed = jwt.encode({"alg": ALG}, claims, dev_signing_key("s1"), algorithms=[ALG])
+    alone = TokenVerifier.for_dev_secret("s1", shared_key_roles=frozenset({REGISTRY_SERVICE}))
+    with pytest.raises(RegistryError) as refused:
+        alone.verify(unnamed)
+    assert refused.value.code == "invalid_token"
     signed_by_identity = issue_token(identity_key, "rita", [Grant("registry_administrator")])
     assert verifier.verify(signed_by_identity).is_registry_administrator
     # Outside production (tests, the demo) the shared key signs any role.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 
 from registry_platform.supervision import Supervisor
@@ -54,3 +55,32 @@ async def test_a_task_that_returns_is_not_restarted_and_cancelling_cancels_it() 
     await asyncio.sleep(0.05)
     task.cancel()
     await asyncio.wait_for(cancelled.wait(), timeout=5)
+
+
+async def test_stopping_waits_for_the_work_to_clean_up_and_a_task_that_returns_is_healthy() -> None:
+    supervisor, stop, steps = Supervisor(first_delay=0.01, healthy_after=5), asyncio.Event(), []
+
+    async def slow_to_close(stop: asyncio.Event) -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            steps.append("cleaning up")
+            await asyncio.sleep(0.05)  # e.g. a consumer leaving its group
+            steps.append("clean")
+
+    task = asyncio.create_task(supervisor.run("consumer", slow_to_close, stop))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert steps == ["cleaning up", "clean"], "the stop went on before the work had cleaned up"
+
+    failures = []
+
+    async def fails_once_then_returns(stop: asyncio.Event) -> None:
+        failures.append(1)
+        if len(failures) == 1:
+            raise ConnectionError("the broker went away")
+
+    await asyncio.wait_for(supervisor.run("relay", fails_once_then_returns, stop), timeout=5)
+    assert len(failures) == 2 and supervisor.failing == set()
