@@ -132,6 +132,13 @@ class ServiceRuntime:
         )
         self.readiness["access_feed"] = feed.ready.is_set
         self.spawn("access-feed", feed.run)
+        # Serve nothing before the withdrawals identity published are known (A6R-51): until then a
+        # revoked session's or suspended user's token would pass. A broker too slow to let the feed
+        # catch up in time does not keep the service down; `/ready` says "starting" meanwhile.
+        try:
+            await asyncio.wait_for(feed.ready.wait(), timeout=s.access_feed_wait_seconds)
+        except TimeoutError:
+            log.warning("serving before identity's withdrawals were read up to date")
         if s.jwks_url:
             self.readiness["jwks"] = lambda: "jwks" in self.state
             self.spawn("jwks-refresh", self._refresh_jwks)

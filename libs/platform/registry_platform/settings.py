@@ -38,6 +38,8 @@ class ServiceSettings(BaseSettings):
     outbox_retention_seconds: int = 7 * 24 * 3600
     outbox_poll_interval_seconds: float = 0.05
     heartbeat_interval_seconds: float = 30.0
+    # How long a starting service waits to have read identity's withdrawals before serving.
+    access_feed_wait_seconds: float = 30.0
     log_level: str = "INFO"
     otel_exporter_otlp_endpoint: str = ""
 
