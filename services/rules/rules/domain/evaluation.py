@@ -166,6 +166,10 @@ def _plan(
         if op.take_from not in app.sides:
             continue  # the binding of that side plans it: a binding never takes from another side
         source = proposal[op.take_from]
+        if source.get("type") == "proxy":
+            # The units in the proxy account are in another registry now (A6R-54): no share of them
+            # can be taken here, and the ledger would reject the whole transaction for trying.
+            continue
         b = app.binding
         assert source["present"], "a binding acts only on the sides the transaction has"
         assert b.target_type != "section" or source["section"] == b.target, "never from another section"

@@ -121,6 +121,11 @@ def test_a6r38_omge_cancellation_at_first_transfer_is_two_percent_rounded_up() -
     assert again["supplementary_operations"] == []
     # A transfer inside the Party's own section is no first transfer.
     assert verdict(snap, destination=samples.account("GHA-2"))["supplementary_operations"] == []
+    # Units leaving for another registry are in the proxy account: no share of them is taken here
+    # (the ledger would reject the transfer for it, A6R-54).
+    proxy = samples.account("REG-100009", type="proxy", section=None)
+    leaving = verdict(snap, kind="external_transfer_out", destination=proxy)
+    assert leaving["outcome"] == "accept" and leaving["supplementary_operations"] == []
 
 
 def test_a6r38_commission_to_the_registry_fee_account() -> None:
