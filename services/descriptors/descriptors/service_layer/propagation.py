@@ -140,15 +140,20 @@ async def _take(
 
 async def retry_held(service: DescriptorsService, peer: PeerConfig) -> None:
     """Try the peer's held descriptors again, oldest first: release those stored or finally refused."""
-    async with service.engine.connect() as conn:
-        held = await PeerFeeds(conn).held(registry=peer.registry)
-    for h in held:
-        async with service.engine.begin() as conn:
-            feeds, refusal = PeerFeeds(conn), await _take(service, peer, conn, h.descriptor_id, h.jws)
-            if refusal is None:
-                await feeds.release(h.registry, h.sequence)
-            else:
-                await feeds.hold(h.registry, h.sequence, h.descriptor_id, h.jws, refusal.code, refusal.message)
+    after: tuple[str, int] | None = None
+    while True:
+        async with service.engine.connect() as conn:
+            held = await PeerFeeds(conn).held(registry=peer.registry, after=after, limit=100)
+        if not held:
+            return
+        for h in held:
+            async with service.engine.begin() as conn:
+                feeds, refusal = PeerFeeds(conn), await _take(service, peer, conn, h.descriptor_id, h.jws)
+                if refusal is None:
+                    await feeds.release(h.registry, h.sequence)
+                else:
+                    await feeds.hold(h.registry, h.sequence, h.descriptor_id, h.jws, refusal.code, refusal.message)
+        after = (held[-1].registry, held[-1].sequence)
 
 
 async def pull_once(service: DescriptorsService, peer: PeerConfig, client: httpx.AsyncClient) -> int:
@@ -166,7 +171,7 @@ async def pull_once(service: DescriptorsService, peer: PeerConfig, client: httpx
         response.raise_for_status()
         page = response.json()
         for item in page["items"]:
-            sequence, descriptor_id = int(item["sequence"]), str(item.get("descriptor_id"))
+            sequence, descriptor_id = int(item["sequence"]), str(item.get("descriptor_id") or "")
             async with service.engine.begin() as conn:
                 feeds, refusal = PeerFeeds(conn), await _take(service, peer, conn, descriptor_id, item["jws"])
                 if refusal is not None:
