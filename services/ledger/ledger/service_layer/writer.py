@@ -303,6 +303,18 @@ class LedgerWriter:
         finally:
             await self.close()
 
+    async def _reload_or_answer(self, waiting: list[_Pending]) -> None:
+        """Reload the state after a failed apply. If even that fails (the database is away), answer
+        everyone still waiting with the failure rather than leave them waiting on a writer that is
+        about to stop and be restarted."""
+        try:
+            await self.load()
+        except Exception as exc:
+            for pending in waiting:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            raise
+
     async def _process(self, batch: list[_Pending]) -> None:
         try:
             outcomes = await self.apply([p.proposal for p in batch])
@@ -310,14 +322,14 @@ class LedgerWriter:
             # Something no proposal should cause (a defect, or the database away): nothing of the
             # batch was committed. Retry each proposal alone so one cannot sink the others.
             log.exception("batch of %d failed; retrying one by one", len(batch))
-            await self.load()
-            for pending in batch:
+            await self._reload_or_answer(batch)
+            for n, pending in enumerate(batch):
                 try:
                     (outcome,) = await self.apply([pending.proposal])
                 except Exception as exc:
-                    await self.load()
                     if not pending.future.done():
                         pending.future.set_exception(exc)
+                    await self._reload_or_answer(batch[n + 1 :])
                 else:
                     if not pending.future.done():
                         pending.future.set_result(outcome)
