@@ -183,6 +183,14 @@ def _transaction_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 _ACCOUNT_KEYS = ("source", "destination", "account")
+
+
+def named_accounts(tx: dict[str, Any]) -> set[str]:
+    """The accounts a transaction (as `transaction` shows it) names, in its request or its result."""
+    parts = [p for p in (tx.get("command"), tx.get("result")) if isinstance(p, dict)]
+    return {p[k] for p in parts for k in _ACCOUNT_KEYS if isinstance(p.get(k), str)}
+
+
 TRANSACTIONS = Listing(
     {
         "recorded": ("v.journal_sequence", "bigint"),
@@ -204,14 +212,17 @@ async def transactions(
     sort: str | None = None,
     account: str | None = None,
     window: tuple[datetime | None, datetime | None] = (None, None),
+    recorded_too: bool = False,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """Transactions, of `initiator` only if given (and, with `recorded_too`, every recorded one)."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if kind:
         clauses.append("v.kind = :kind")
         params["kind"] = kind
     if initiator:
-        clauses.append("v.initiator = :initiator")
+        mine = "v.initiator = :initiator"
+        clauses.append(f"({mine} OR v.outcome = 'recorded')" if recorded_too else mine)
         params["initiator"] = initiator
     if account:
         # Where a transaction names its accounts: in the request, and in the result once recorded.

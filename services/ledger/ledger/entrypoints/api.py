@@ -148,7 +148,11 @@ async def propose(
 @router.get("/transactions/{transaction_id}", dependencies=[require(*READERS)], tags=["transactions"])
 async def get_transaction(request: Request, caller: Caller, transaction_id: uuid.UUID) -> dict[str, Any]:
     row = await queries.transaction(_engine(request), transaction_id)
-    if row is None or not (caller.has(REGISTRY_ADMINISTRATOR) or row["initiator"] == caller.initiator):
+    if row is None or not (
+        caller.has(REGISTRY_ADMINISTRATOR)
+        or row["initiator"] == caller.initiator
+        or (row.get("outcome") == "recorded" and await _sees_any(request, caller, queries.named_accounts(row)))
+    ):
         raise RegistryError(404, "unknown_transaction", f"There is no transaction {transaction_id} you may see.")
     return row
 
@@ -177,6 +181,9 @@ async def list_transactions(
     account and by a window of recording instants, in the query (so pages are full)."""
     _require_zone(recorded_from=recorded_from, recorded_before=recorded_before)
     initiator = None if caller.has(REGISTRY_ADMINISTRATOR) else caller.initiator
+    # Who may see an account (its holders, its section's administrators, its approach's observers)
+    # sees every transaction recorded on it (A6R-23, A6R-30); refused ones stay their initiators'.
+    recorded_too = initiator is not None and account is not None and await _sees_any(request, caller, {account})
     items, nxt = await queries.transactions(
         _engine(request),
         limit=limit,
@@ -186,6 +193,7 @@ async def list_transactions(
         sort=sort,
         account=account,
         window=(recorded_from, recorded_before),
+        recorded_too=recorded_too,
     )
     return Page(items=items, next=nxt)
 
@@ -234,6 +242,16 @@ async def list_accounts(
         sort=sort,
     )
     return Page(items=items, next=nxt)
+
+
+async def _sees_any(request: Request, caller: Principal, numbers: set[str]) -> bool:
+    """Whether the caller may see one of these accounts."""
+    visible = _visible(caller)
+    for number in numbers:
+        account = await queries.account(_engine(request), number)
+        if account is not None and (visible is None or visible.covers(account)):
+            return True
+    return False
 
 
 async def _account_for(request: Request, caller: Principal, number: str) -> dict[str, Any]:

@@ -238,3 +238,28 @@ async def test_a6r30_transactions_filter_by_account_and_recording_window_before_
     for params in ({"recorded_from": "2026-01-01T00:00:00"}, {"account": "gha holding"}, {"account": "A\x00"}):
         refused = await _get(ledger, "/transactions", **params)
         assert refused.status_code == 422, (params, refused.text)
+
+
+async def test_a6r30_who_may_see_an_account_sees_every_transaction_recorded_on_it(ledger: LedgerClient) -> None:
+    """An account's viewer sees the transfers into it that others made, in its history and one by
+    one (A6R-23, A6R-30); a refused attempt stays its initiator's, and a viewer of another account
+    sees none of them."""
+    acc = await _fragmented(ledger)
+    holding = acc["gha_holding"]
+    refused = await ledger.propose(
+        {"kind": "transfer_units", "source": holding, "destination": acc["issuance"], "quantity": 10**6}
+    )
+    assert refused.status_code in (409, 422), refused.text
+    viewer = [Grant("account_viewer", account=holding)]
+    history = await ledger.get("/transactions", grants=viewer, subject="ama", account=holding, limit=1000)
+    assert history["items"] and all(t["outcome"] == "recorded" for t in history["items"])
+    into = [t for t in history["items"] if t["kind"] == "transfer_units"]
+    assert len(into) == 3 and all(t["initiator"] == "admin" for t in into)
+    assert (await ledger.get(f"/transactions/{into[0]['transaction_id']}", grants=viewer, subject="ama"))["kind"]
+    # Without naming the account, and for a viewer of another account: only their own.
+    assert (await ledger.get("/transactions", grants=viewer, subject="ama"))["items"] == []
+    other = [Grant("account_viewer", account=acc["che_holding"])]
+    headers = {"Authorization": f"Bearer {ledger.token('kofi', other)}"}
+    one = await ledger.http.get(f"{ledger.base_url}/transactions/{into[0]['transaction_id']}", headers=headers)
+    assert one.status_code == 404, one.text
+    assert (await ledger.get("/transactions", grants=other, subject="kofi", account=holding))["items"] == []

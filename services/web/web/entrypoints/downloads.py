@@ -7,8 +7,9 @@ Who may download: exactly who may see the same data on its page. Each download d
 the account page, plus `transactions.view` for the transactions, as the page's history; the
 registry's transactions: `transactions.view`, as `/transactions`), and every row comes from the
 ledger with the user's token, so the ledger's own authorization applies: account holders reach
-their accounts only, section administrators their section's, and everyone but registry
-administrators the transactions they initiated.
+their accounts only, section administrators their section's; an account's transactions are
+every one recorded on it, and the registry's are, for everyone but registry administrators, the
+transactions they initiated.
 
 The downloads stream: the ledger is read page by page and rows are written as they come, so a large
 registry is never held in memory. The first page is read before the response starts, so that a
