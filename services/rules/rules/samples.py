@@ -57,8 +57,10 @@ def proposal(
 ) -> dict[str, Any]:
     """A proposal payload; defaults: a transfer of serials 1-100 from GHA-100001 to CHE-100002."""
     units = units or [unit()]
-    if kind in ("issuance", "external_transfer_in"):
+    if kind == "issuance":
         source = None
+    elif kind == "external_transfer_in" and source is None:
+        source = account("REG-100009", type="proxy", section=None)  # where arriving units are generated
     elif source is None:
         source = account("GHA-100001")
     if destination is None:

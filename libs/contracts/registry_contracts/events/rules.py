@@ -123,7 +123,10 @@ class ProposalSubmitted(EventPayload):
     command: Text = Field(description="The ledger command proposed, e.g. transfer_units")
     quantity: Quantity
     units: list[UnitRange] = Field(min_length=1)
-    source: AccountView | None = Field(description="None for issuance and incoming external transfers")
+    source: AccountView | None = Field(
+        description="None for issuance; for an incoming external transfer, the proxy account its units are "
+        "generated in (A6R-54)"
+    )
     destination: AccountView | None = Field(description="For issuance: the account the units are issued into")
     initiator: Text
     on_behalf_of: Text | None = Field(default=None, description="Impersonated identity (RFC 8693 act), if any")
