@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from registry_platform.auth import ACCOUNT_INITIATOR, APPROACH_OBSERVER, REGISTRY_ADMINISTRATOR
 from web.adapters.backends import ServiceError
-from web.adapters.sessions import SessionStore, WebSession
 from web.bootstrap import create_app
 from web.domain.downloads import (
     BOM,
@@ -34,6 +33,8 @@ from web.domain.downloads import (
     window,
 )
 from web.settings import WebSettings
+
+from .conftest import MemoryStore
 
 ACCOUNT = "GHA-1001"
 BLOCK = {
@@ -204,18 +205,6 @@ def test_a6r23_file_names_hold_only_safe_characters(parts: list[str]) -> None:
 
 
 # The routes over a ledger stand-in.
-
-
-class MemoryStore(SessionStore):
-    def __init__(self) -> None:
-        super().__init__(None, idle_seconds=600, absolute_seconds=3600)  # type: ignore[arg-type]
-        self.rows: dict[str, WebSession] = {}
-
-    async def load(self, session_id: str) -> tuple[WebSession | None, bool]:
-        return self.rows.get(session_id), False
-
-    async def save(self, session: WebSession) -> None:
-        self.rows[session.id] = session
 
 
 class Ledger:

@@ -17,31 +17,13 @@ from registry_platform.authz import session
 from registry_platform.errors import install_error_handlers
 from registry_platform.matrix import Row, rows_for
 from web.adapters.backends import ServiceError
-from web.adapters.sessions import SessionStore, WebSession
 from web.bootstrap import create_app
 from web.entrypoints.page import Page, safe_next
 from web.entrypoints.pipeline import PageRoute
 from web.service_layer.errors import StepUpRequired
 from web.settings import WebSettings
 
-
-class MemoryStore(SessionStore):
-    """The session store without PostgreSQL."""
-
-    def __init__(self) -> None:
-        super().__init__(None, idle_seconds=600, absolute_seconds=3600)  # type: ignore[arg-type]
-        self.rows: dict[str, WebSession] = {}
-
-    async def load(self, session_id: str) -> tuple[WebSession | None, bool]:
-        return self.rows.get(session_id), False
-
-    async def save(self, session: WebSession) -> None:
-        self.rows[session.id] = session
-        session.dirty = False
-
-    async def delete(self, session: WebSession) -> None:
-        self.rows.pop(session.id, None)
-        session.ended = True
+from .conftest import MemoryStore
 
 
 def make_app() -> tuple[FastAPI, MemoryStore]:
