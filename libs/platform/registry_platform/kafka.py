@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -53,6 +53,20 @@ async def declare_topics(bootstrap: str, topics: list[TopicSpec], replication_fa
         return created
     finally:
         await admin.close()
+
+
+async def empty_topics(bootstrap: str, names: list[str]) -> set[str]:
+    """Which of these topics hold no record and never did (every partition's end offset is 0): a
+    topic an in-memory broker lost and someone declared again, or one never written to."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # a consumer without a group has no metadata until asked
+        partitions = {n: [TopicPartition(n, p) for p in consumer.partitions_for_topic(n) or ()] for n in names}
+        ends = await consumer.end_offsets([tp for tps in partitions.values() for tp in tps])
+        return {n for n, tps in partitions.items() if all(ends[tp] == 0 for tp in tps)}
+    finally:
+        await consumer.stop()
 
 
 async def broker_supports_idempotence(bootstrap: str) -> bool:

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry_contracts.envelope import EventEnvelope
 from registry_platform import db, metrics
-from registry_platform.kafka import TopicSpec, declare_topics
+from registry_platform.kafka import TopicSpec, declare_topics, empty_topics
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -156,6 +156,9 @@ class OutboxRelay:
         self._unmarked: list[int] = []
         # The connection whose session holds the leader lock (it dies with the connection).
         self._leading: Any = None
+        # Topics this relay published to, and whether it checked its topics once: see check_topics.
+        self._published_to: set[str] = set()
+        self._checked = False
 
     def wake(self) -> None:
         """Publish now: called after a commit that added outbox rows, so events leave at once
@@ -163,20 +166,27 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def check_topics(self) -> int:
-        """Declare our topics; requeue retained rows of any topic that had to be created."""
+        """Declare our topics; requeue the retained rows of any that lost its records.
+
+        A topic lost them if it holds none now, yet this relay published to it, or had to create it,
+        or (at the first check) the outbox says it was published to: another service consuming the
+        topic may have declared it again before this relay looked (an in-memory broker restarted)."""
         created = await declare_topics(self._bootstrap, self._topics, self._replication_factor)
-        if not created:
+        empty = await empty_topics(self._bootstrap, [t.name for t in self._topics])
+        lost = empty if not self._checked else empty & (self._published_to | created)
+        self._checked = True
+        if not lost:
             return 0
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 text(
                     "UPDATE outbox SET published_at = NULL WHERE topic = ANY(:topics) AND published_at IS NOT NULL"
                 ).bindparams(bindparam("topics", type_=ARRAY(TEXT))),
-                {"topics": sorted(created)},
+                {"topics": sorted(lost)},
             )
         requeued = result.rowcount or 0
         if requeued:
-            log.warning("topics %s were re-created; republishing %d retained events", sorted(created), requeued)
+            log.warning("topics %s lost their records; republishing %d retained events", sorted(lost), requeued)
         return requeued
 
     async def publish_batch(self) -> int:
@@ -212,6 +222,7 @@ class OutboxRelay:
             return 0
         with tracer.start_as_current_span("outbox.publish", attributes={"batch.size": len(rows)}):
             await asyncio.gather(*await self._send(rows))
+        self._published_to.update(row[1] for row in rows)
         self._unmarked = [row[0] for row in rows]
         metrics.OUTBOX_PUBLISHED.add(len(rows), {"schema": self._schema})
         return len(rows)

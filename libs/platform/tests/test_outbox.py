@@ -184,6 +184,28 @@ async def test_recreated_topic_gets_retained_events_again(make_schema, infra, to
         assert await relay.publish_batch() == 3
 
 
+async def test_a_topic_another_service_declared_again_first_gets_retained_events_again(
+    make_schema, infra, topic_prefix
+):
+    """The broker lost the topic and a consumer of it declared it again before the relay looked: the
+    relay finds it empty, though it published to it, and refills it, both while running and when a
+    restarted relay checks its topics the first time."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async with _three_events_and_a_relay(make_schema, infra, topic_prefix) as (engine, relay, topic):
+        assert await relay.publish_batch() == 3
+        admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+        await admin.start()
+        await admin.delete_topics([topic])
+        await admin.close()
+        assert await kafka.declare_topics(infra.kafka_bootstrap, [TopicSpec(topic)]) == {topic}  # the consumer
+        assert await relay.check_topics() == 3
+        assert await relay.publish_batch() == 3
+        assert await relay.check_topics() == 0, "a refilled topic is not refilled again"
+        restarted = await _relay(engine, infra, topic, relay._producer)
+        assert await restarted.check_topics() == 0, "nor at a restarted relay's first check"
+
+
 async def test_one_call_keeps_its_events_in_order_and_their_bytes_exact(make_schema, topic_prefix):
     """add_events writes a whole batch in one statement: the ids follow the order of the call (the
     relay publishes in id order) and each row holds the envelope's canonical bytes unchanged."""
