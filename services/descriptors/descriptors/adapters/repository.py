@@ -28,13 +28,14 @@ from registry_contracts.events.descriptors import DescriptorDocument
 
 SCOPE_MATCH = " AND ".join(f"{{t}}.{f} = :{f}" for f in SCOPE_FIELDS)
 SCOPE_COLUMNS = ", ".join(SCOPE_FIELDS)
-# The stored columns, and the descriptors superseding each one: one of this registry's own (a
-# supersession takes the "successor" lock), or as many as a peer's descriptors name.
+# The stored columns, the descriptors superseding each one (one of this registry's own: a
+# supersession takes the "successor" lock; as many as a peer's descriptors name), and from when.
 _COLUMNS = (
     "d.id, d.sequence, d.kind, d.origin_registry, d.issuing_party, d.cooperative_approach, d.created_at, "
     "d.applicable_from, d.supersedes, d.dedication, d.oimp_trigger, d.conditions, d.transferred_at, d.basis, "
     "d.transaction_id, d.document, d.jws, d.request_hash, d.received_from, "
-    "ARRAY(SELECT s.id::text FROM descriptors s WHERE s.supersedes = d.id ORDER BY 1) AS superseded_by"
+    "ARRAY(SELECT s.id::text FROM descriptors s WHERE s.supersedes = d.id ORDER BY 1) AS superseded_by, "
+    "(SELECT min(s.applicable_from) FROM descriptors s WHERE s.supersedes = d.id) AS superseded_from"
 )
 
 

@@ -29,6 +29,7 @@ def view(row: Any, ranges: list[UnitRange] | None = None) -> dict[str, Any]:
         "applicable_from": iso_utc(row.applicable_from),
         "supersedes": str(row.supersedes) if row.supersedes else None,
         "superseded_by": list(row.superseded_by),
+        "superseded_from": iso_utc(row.superseded_from) if row.superseded_from else None,
         "received_from": row.received_from,
         "document": row.document,
         "jws": row.jws,

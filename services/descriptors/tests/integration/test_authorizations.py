@@ -109,6 +109,7 @@ async def test_a6r45_issue_list_in_force_and_supersede_with_a_controlled_clock(
     assert [i["superseded_by"] for i in page["items"] + rest["items"]] == [[second.json()["descriptor_id"]], [], []]
     shown = await descriptors.ok("GET", f"/descriptors/{first_id}")
     assert shown["superseded_by"] == [second.json()["descriptor_id"]] and second.json()["superseded_by"] == []
+    assert shown["superseded_from"] == "2026-03-13T00:00:00Z" and second.json()["superseded_from"] is None
     # Newest first (the dashboards' order), with the same cursor; unknown orders are refused by code.
     newest = {"party": "GHA", "kind": "authorization", "sort": "-sequence", "limit": 2}
     page = await descriptors.ok("GET", "/descriptors", params=newest)

@@ -160,13 +160,14 @@ def test_a6r56_an_authorization_supersedes_one_chosen_from_the_list() -> None:
         "created_at": "2026-03-10T23:00:00Z",
         "supersedes": None,
         "superseded_by": [newer["descriptor_id"]],
+        "superseded_from": "2026-03-14T00:00:00Z",
         "units": [{"scope": {"activity_id": "GH-CLEANCOOK-001"}, "first": 1, "last": 5000}],
         "document": {"authorization": {"dedication": "oimp", "oimp_first_transfer": "issuance"}},
     }
     rows = listed([newer, earlier])
-    assert [(info["supersedes_issued"], info["superseded"]) for _, info in rows] == [
-        ("2026-03-10T23:00:00Z", False),
-        (None, True),
+    assert [(info["supersedes_issued"], info["superseded"], info["superseded_from"]) for _, info in rows] == [
+        ("2026-03-10T23:00:00Z", False, None),
+        (None, True, "2026-03-14T00:00:00Z"),
     ]
     # On a later page than the one superseding it, it is still shown superseded and not offered.
     assert [info["superseded"] for _, info in listed([earlier])] == [True]

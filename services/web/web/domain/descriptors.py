@@ -220,6 +220,8 @@ def listed(items: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, 
                 **described(d),
                 "supersedes_issued": issued.get(d.get("supersedes") or ""),
                 "superseded": bool(d.get("superseded_by")),
+                # From when: a successor not yet applicable leaves this one in force until then.
+                "superseded_from": d.get("superseded_from"),
             },
         )
         for d in items
