@@ -170,16 +170,21 @@ async def _three_events_and_a_relay(make_schema, infra, topic_prefix):  # type: 
     assert sorted(int(e.payload["instance_id"]) for e in seen) == [1, 2, 3]
 
 
-async def test_recreated_topic_gets_retained_events_again(make_schema, infra, topic_prefix):
-    """An in-memory broker that lost a topic is refilled from the retained outbox rows."""
+async def _lose(bootstrap: str, topic: str) -> None:
+    """What an in-memory broker's restart does to a topic."""
     from aiokafka.admin import AIOKafkaAdminClient
 
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.delete_topics([topic])
+    await admin.close()
+
+
+async def test_recreated_topic_gets_retained_events_again(make_schema, infra, topic_prefix):
+    """An in-memory broker that lost a topic is refilled from the retained outbox rows."""
     async with _three_events_and_a_relay(make_schema, infra, topic_prefix) as (_, relay, topic):
         assert await relay.publish_batch() == 3
-        admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-        await admin.start()
-        await admin.delete_topics([topic])
-        await admin.close()
+        await _lose(infra.kafka_bootstrap, topic)
         assert await relay.check_topics() == 3
         assert await relay.publish_batch() == 3
 
@@ -190,14 +195,9 @@ async def test_a_topic_another_service_declared_again_first_gets_retained_events
     """The broker lost the topic and a consumer of it declared it again before the relay looked: the
     relay finds it empty, though it published to it, and refills it, both while running and when a
     restarted relay checks its topics the first time."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
     async with _three_events_and_a_relay(make_schema, infra, topic_prefix) as (engine, relay, topic):
         assert await relay.publish_batch() == 3
-        admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-        await admin.start()
-        await admin.delete_topics([topic])
-        await admin.close()
+        await _lose(infra.kafka_bootstrap, topic)
         assert await kafka.declare_topics(infra.kafka_bootstrap, [TopicSpec(topic)]) == {topic}  # the consumer
         assert await relay.check_topics() == 3
         assert await relay.publish_batch() == 3

@@ -244,20 +244,24 @@ async def list_accounts(
     return Page(items=items, next=nxt)
 
 
+async def _visible_account(request: Request, caller: Principal, number: str) -> dict[str, Any] | None:
+    """The account, if it exists and the caller may see it."""
+    account = await queries.account(_engine(request), number)
+    visible = _visible(caller)
+    return account if account is not None and (visible is None or visible.covers(account)) else None
+
+
 async def _sees_any(request: Request, caller: Principal, numbers: set[str]) -> bool:
     """Whether the caller may see one of these accounts."""
-    visible = _visible(caller)
     for number in numbers:
-        account = await queries.account(_engine(request), number)
-        if account is not None and (visible is None or visible.covers(account)):
+        if await _visible_account(request, caller, number) is not None:
             return True
     return False
 
 
 async def _account_for(request: Request, caller: Principal, number: str) -> dict[str, Any]:
-    account = await queries.account(_engine(request), number)
-    visible = _visible(caller)
-    if account is None or (visible is not None and not visible.covers(account)):
+    account = await _visible_account(request, caller, number)
+    if account is None:
         raise RegistryError(404, "unknown_account", f"There is no account {number} you may see.")
     return account
 
