@@ -18,7 +18,7 @@ import re
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -38,6 +38,7 @@ from registry_platform.roles import url_for_service
 from registry_platform.settings import DEV_TOKEN_SECRET
 from registry_platform.testing.services import serve_all
 from registry_platform.testing.tokens import ACCOUNT, SECTION, role_token
+from registry_platform.text_guard import MAX_BODY_BYTES
 from web.adapters.sessions import SessionStore
 from web.entrypoints.security import cookie_name
 
@@ -226,6 +227,26 @@ async def _a_refused_command_changes_nothing(client: httpx.AsyncClient, ledger: 
 
 
 @pytest.mark.integration
+async def _oversized_bodies_are_refused(
+    client: httpx.AsyncClient, base: str, document: dict[str, Any], wrong: list[str]
+) -> int:
+    """A body over the limit is refused before it is read whole and before anyone is asked who the
+    caller is, both when its length is declared and when it is streamed in chunks of unknown total."""
+    posts = [path for method, path, _ in _operations(document) if method == "POST"] or ["/health"]
+    url = base + re.sub(r"\{\w+\}", lambda m: str(uuid.uuid4()), posts[0])
+    chunk = b'{"a": "' + b"x" * 65_536
+
+    async def streamed() -> AsyncIterator[bytes]:
+        for _ in range(MAX_BODY_BYTES // len(chunk) + 1):
+            yield chunk
+
+    for content in (chunk * (MAX_BODY_BYTES // len(chunk) + 1), streamed()):
+        response = await client.post(url, content=content, headers={"content-type": "application/json"})
+        if response.status_code != 413 or response.json()["error"]["code"] != "request_too_large":
+            wrong.append(f"POST {url} with an oversized body: {response.status_code} {response.text[:120]}")
+    return 2
+
+
 async def test_a6r47_hostile_input_on_every_endpoint_gets_a_4xx_with_a_code(infra, database_url, service_settings):
     rows = {(r.service, r.method, r.path): r for r in parse(MATRIX_FILE.read_text())}
     wrong: list[str] = []
@@ -257,6 +278,7 @@ async def test_a6r47_hostile_input_on_every_endpoint_gets_a_4xx_with_a_code(infr
                         problem = _wrong(response)
                         if problem:
                             wrong.append(f"{service} {method} {url[:80]} {str(request)[:80]}: {problem[:120]}")
+                calls += await _oversized_bodies_are_refused(client, base, document, wrong)
             await _a_refused_command_changes_nothing(client, urls["ledger"])
     assert calls > 1000
     assert not wrong, f"{len(wrong)} of {calls} calls:\n" + "\n".join(wrong[:60])

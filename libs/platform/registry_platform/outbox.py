@@ -14,6 +14,10 @@ before sent and reads the next ones, so a sent batch stays unmarked until the ne
 poll interval later). A relay killed in between republishes that batch; consumers' inboxes drop
 the duplicates.
 
+An event larger than MAX_EVENT_BYTES is refused when written, so its whole transaction rolls back:
+the broker would refuse it, and the relay, which publishes in id order, would retry it for ever and
+publish nothing after it.
+
 Published rows are kept for a retention period. When a topic had to be re-created (an in-memory
 broker restarted), the relay marks that topic's retained rows unpublished and sends them again.
 """
@@ -29,7 +33,6 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 from opentelemetry import trace
 from sqlalchemy import bindparam, text
@@ -38,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry_contracts.envelope import EventEnvelope
 from registry_platform import db, metrics
+from registry_platform.errors import RegistryError
 from registry_platform.kafka import TopicSpec, declare_topics, empty_topics
 
 log = logging.getLogger(__name__)
@@ -78,24 +82,41 @@ ADD_EVENTS_SQL = (
 _ADD_EVENTS = text(ADD_EVENTS_SQL)
 
 
+# The broker's default limit on a record batch is 1 MiB; this leaves room for the key, headers and
+# the batch's own framing.
+MAX_EVENT_BYTES = 900 * 1024
+
+
+class EventTooLarge(RegistryError):
+    def __init__(self, event_type: str, size: int) -> None:
+        super().__init__(
+            413,
+            "event_too_large",
+            f"The change would publish a {event_type} event of {size:,} bytes, more than the {MAX_EVENT_BYTES:,} "
+            "the broker carries; nothing was changed. Send it in smaller parts.",
+        )
+
+
+def _row(topic: str, env: EventEnvelope) -> dict[str, Any]:
+    body = env.to_bytes()
+    if len(body) > MAX_EVENT_BYTES:
+        raise EventTooLarge(env.type, len(body))
+    return {
+        "e": env.event_id,
+        "t": topic,
+        "k": env.key,
+        "y": env.type,
+        "b": base64.b64encode(body).decode(),
+        "tp": env.traceparent,
+    }
+
+
 def add_events_params(batch: Sequence[tuple[str, EventEnvelope]]) -> dict[str, Any]:
     """The parameters of ADD_EVENTS_SQL for `batch`, for callers that send the statement
-    themselves (the ledger's writer, in a pipeline with its other writes)."""
+    themselves (the ledger's writer, in a pipeline with its other writes). Raises EventTooLarge."""
     return {
         "keys": sorted({env.key for _, env in batch}),
-        "rows": orjson.dumps(
-            [
-                {
-                    "e": env.event_id,
-                    "t": topic,
-                    "k": env.key,
-                    "y": env.type,
-                    "b": base64.b64encode(env.to_bytes()).decode(),
-                    "tp": env.traceparent,
-                }
-                for topic, env in batch
-            ]
-        ).decode(),
+        "rows": orjson.dumps([_row(topic, env) for topic, env in batch]).decode(),
     }
 
 
@@ -253,8 +274,7 @@ class OutboxRelay:
                     # Full: it goes first, so the partition keeps the rows' order.
                     sent.append(await self._producer.send_batch(batch, topic, partition=partition))
                 batch = open_batches[(topic, partition)] = self._producer.create_batch()
-                if batch.append(**record) is None:
-                    raise MessageSizeTooLargeError(f"outbox row for {topic} is larger than a producer batch")
+                batch.append(**record)  # an empty batch takes any record (MAX_EVENT_BYTES bounds it)
         for (topic, partition), batch in open_batches.items():
             sent.append(await self._producer.send_batch(batch, topic, partition=partition))
         return sent

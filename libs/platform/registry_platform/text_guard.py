@@ -3,6 +3,9 @@ a request, and an unpaired UTF-16 surrogate in a JSON body (valid JSON, yet not 
 encoded as UTF-8). Left in, either reaches the database and fails there, a 500 the caller cannot act
 on; in the ledger, a whole batch of other clients' transactions would fail with it.
 
+A body larger than MAX_BODY_BYTES is refused too (413), before it is read whole: the server sets no
+limit of its own, so anyone, signed in or not, could otherwise make a service hold gigabytes.
+
 A plain ASGI middleware: the body is read here and replayed to the application unchanged."""
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from registry_platform.errors import error_body
 
 CODE = "invalid_character"
+# Far above any request the registry takes (the largest, a descriptor naming 1,000 unit ranges, is
+# a few hundred KiB), and below what the outbox can carry as one event (outbox.MAX_EVENT_BYTES).
+MAX_BODY_BYTES = 512 * 1024
 NUL = "a NUL character (U+0000)"
 SURROGATE = "an unpaired surrogate (\\ud800 to \\udfff), which is not text"
 
@@ -63,9 +69,19 @@ def problem_in_body(content_type: str, body: bytes) -> str | None:
     return None
 
 
+class _TooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> JSONResponse:
+    message = f"The request's body is larger than {limit:,} bytes, the most the registry takes; send less."
+    return JSONResponse(error_body("request_too_large", message), status_code=413)
+
+
 class RefuseUnstorableText:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,8 +89,16 @@ class RefuseUnstorableText:
             return
         problem = problem_in_url(scope)
         if problem is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-            messages = await _whole_body(receive)
-            content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1")
+            headers = dict(scope["headers"])
+            declared = headers.get(b"content-length", b"")
+            try:
+                if declared.isdigit() and int(declared) > self.max_body_bytes:
+                    raise _TooLarge
+                messages = await _whole_body(receive, self.max_body_bytes)
+            except _TooLarge:
+                await _too_large(self.max_body_bytes)(scope, receive, send)
+                return
+            content_type = headers.get(b"content-type", b"").decode("latin-1")
             body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
             problem = problem_in_body(content_type.lower(), body)
             receive = _replay(messages, receive)
@@ -84,11 +108,15 @@ class RefuseUnstorableText:
         await JSONResponse(error_body(CODE, problem), status_code=422)(scope, receive, send)
 
 
-async def _whole_body(receive: Receive) -> list[Message]:
+async def _whole_body(receive: Receive, limit: int) -> list[Message]:
     messages = []
+    size = 0
     while True:
         message = await receive()
         messages.append(message)
+        size += len(message.get("body", b""))
+        if size > limit:
+            raise _TooLarge
         if message["type"] != "http.request" or not message.get("more_body", False):
             return messages
 

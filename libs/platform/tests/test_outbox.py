@@ -14,7 +14,7 @@ from sqlalchemy import text
 from registry_contracts.envelope import EventEnvelope
 from registry_platform import db, kafka
 from registry_platform.kafka import TopicSpec
-from registry_platform.outbox import OutboxRelay, add_events
+from registry_platform.outbox import MAX_EVENT_BYTES, EventTooLarge, OutboxRelay, add_events
 
 from .conftest import count_rows, heartbeat, read_topic
 
@@ -51,6 +51,40 @@ async def test_rolled_back_transaction_publishes_nothing(make_schema, infra, top
         await producer.stop()
     seen = await read_topic(infra.kafka_bootstrap, topic, expected=1)
     assert [e.payload["instance_id"] for e in seen] == ["2"]
+
+
+def _event_of(size: int) -> EventEnvelope:
+    event = heartbeat("k", 0)
+    pad = size - len(event.to_bytes())
+    event.payload["instance_id"] = "0" * (pad + 1)
+    assert len(event.to_bytes()) == size
+    return event
+
+
+async def test_an_event_too_large_for_the_broker_is_refused_when_written(make_schema, infra, topic_prefix):
+    """The largest event the outbox takes crosses the broker; one byte more is refused in the writing
+    transaction, which then changes nothing. Before, it was stored, the broker refused it, and the
+    relay retried it for ever: no later event of the service was ever published."""
+    engine = await make_schema("svc_a")
+    topic = f"{topic_prefix}.events"
+    with pytest.raises(EventTooLarge) as refused:
+        async with engine.begin() as conn:
+            await add_events(conn, [(topic, heartbeat("k", 1)), (topic, _event_of(MAX_EVENT_BYTES + 1))])
+    assert (refused.value.status, refused.value.code) == (413, "event_too_large")
+    assert await count_rows(engine, "SELECT count(*) FROM outbox") == 0
+    largest = _event_of(MAX_EVENT_BYTES)
+    async with engine.begin() as conn:
+        await add_events(conn, [(topic, largest), (topic, heartbeat("k", 2))])
+    producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
+    try:
+        relay = await _relay(engine, infra, topic, producer)
+        await relay.check_topics()
+        assert await relay.publish_batch() == 2
+    finally:
+        await producer.stop()
+    seen = await read_topic(infra.kafka_bootstrap, topic, expected=2)
+    assert [e.to_bytes() for e in seen] == [largest.to_bytes(), seen[1].to_bytes()]
+    assert seen[1].payload["instance_id"] == "2"
 
 
 async def test_fifty_concurrent_writers_none_skipped_none_duplicated_in_order_per_key(make_schema, infra, topic_prefix):
