@@ -221,6 +221,9 @@ class Reservations:
         if issued is not None:
             self.issued[tx] = issued
 
+    def copy(self) -> Reservations:
+        return Reservations(dict(self.moved), dict(self.issued))
+
     def release(self, tx: uuid.UUID) -> None:
         self.moved.pop(tx, None)
         self.issued.pop(tx, None)

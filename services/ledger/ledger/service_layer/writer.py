@@ -364,7 +364,7 @@ class LedgerWriter:
     async def _apply(self, proposals: list[Proposal], *, stamp: bool, savepoints: bool) -> list[Any]:
         head, frontier, counters = replace(self.head), self._copy_frontier(), replace(self.counters)
         self._committed_issuances = counters.issuance
-        catalogue = self.catalogue.copy()
+        catalogue, reservations = self.catalogue.copy(), self.reservations.copy()
         mark = self.live.mark()
         try:
             conn = await self._conn.get()
@@ -373,6 +373,8 @@ class LedgerWriter:
                 results = await self._decide_all(repo, proposals, stamp=stamp, savepoints=savepoints)
         except BaseException as exc:
             self.head, self.frontier, self.counters, self.catalogue = head, frontier, counters, catalogue
+            # The batch's holds and releases did not happen: a re-run must not see them.
+            self.reservations = reservations
             self.live.rollback(mark)
             if not isinstance(exc, _RefusedAfterWrite):
                 # The connection may be what failed: never reuse it.

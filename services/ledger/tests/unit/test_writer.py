@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, _Pending
+from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, _Pending, _RefusedAfterWrite
 
 
 async def test_a6r47_a_waiter_cancelled_before_its_refusal_does_not_stop_the_writer() -> None:
@@ -45,3 +48,36 @@ async def test_a6r47_waiters_are_answered_when_the_state_cannot_be_reloaded_afte
     with pytest.raises(ConnectionError):
         await writer._process([_Pending(None, w) for w in waiters])  # type: ignore[arg-type]
     assert all(isinstance(w.exception(), ConnectionError) for w in waiters)
+
+
+async def test_a6r47_a_batch_run_again_after_a_late_refusal_sees_the_reservations_it_started_with() -> None:
+    """A refusal after a write runs the batch again with savepoints. What the first run reserved
+    for proposals later in the batch is undone, and what it released is held again, as the
+    writer's other state is; otherwise a proposal run again would select around a reservation
+    that does not exist, and could be refused units it may take."""
+    writer = LedgerWriter(None, topic=str, signer=None)  # type: ignore[arg-type]
+    held, stale, decided = uuid.UUID(int=1), uuid.UUID(int=2), uuid.UUID(int=3)
+    writer.reservations.hold(held, (("scope", 1, 10),), None)
+    writer.reservations.hold(decided, (("scope", 11, 20),), None)
+    seen: list[dict[uuid.UUID, Any]] = []
+
+    class Conn:
+        @contextlib.asynccontextmanager
+        async def begin(self) -> AsyncIterator[None]:
+            yield
+
+    async def get() -> Conn:
+        return Conn()
+
+    async def decide_all(_: Any, proposals: list[Any], *, savepoints: bool, **__: Any) -> list[Any]:
+        seen.append(dict(writer.reservations.moved))
+        if not savepoints:
+            writer.reservations.release(decided)
+            writer.reservations.hold(stale, (("scope", 21, 30),), None)
+            raise _RefusedAfterWrite
+        return []
+
+    writer._conn.get = get  # type: ignore[method-assign]
+    writer._decide_all = decide_all  # type: ignore[method-assign]
+    assert await writer.apply([]) == []
+    assert seen[1] == seen[0] == {held: (("scope", 1, 10),), decided: (("scope", 11, 20),)}
