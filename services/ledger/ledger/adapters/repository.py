@@ -137,8 +137,11 @@ class LedgerRepository:
 
     async def savepoint(self) -> Any:
         """A savepoint in the batch's transaction (opened now if no statement did), after the moves
-        so far: they belong before it."""
+        and transaction records so far: they belong before it. A record still queued would otherwise
+        be written inside it by the next read that flushes (`transaction`, `application`), and a
+        rollback of the savepoint would take an earlier, recorded transaction's row with it."""
         await self.flush_moves()
+        await self.flush_transactions()
         await self._begin()
         return await self.conn.begin_nested()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -262,3 +263,38 @@ async def test_a6r47_the_batch_read_is_planned_with_its_ids_every_time(ledger: L
         await engine.dispose()
     assert [s for s in prepared if "count(*) FROM transactions" in s], "psycopg prepares what runs often"
     assert not [s for s in prepared if "request_hash" in s], "the batch's read was prepared"
+
+
+async def test_a6r48_a_savepoint_rolled_back_keeps_the_transaction_records_queued_before_it(
+    ledger: LedgerClient, database_url: str
+) -> None:
+    """A batch run with savepoints: a transaction recorded earlier in the batch has its record
+    queued; a later proposal's handler reads (`application`), which flushes the queue, and is
+    refused, so its savepoint is rolled back. The earlier record must survive: before, it was
+    written inside the savepoint and went with it, while its journal entry and moves were committed."""
+    await setup_registry(ledger)
+    engine = db.create_engine(database_url, "ledger")
+    recorded = uuid.uuid4()
+    try:
+        async with engine.begin() as conn:
+            repo = LedgerRepository(conn)
+            repo.add_transaction(
+                tx=recorded,
+                kind="open_account",
+                request_hash=b"\x01" * 32,
+                outcome="recorded",
+                initiator="admin",
+                on_behalf_of=None,
+                input={},
+                result={},
+                journal_sequence=10**9,
+                recorded_at=datetime.now(UTC),
+            )
+            savepoint = await repo.savepoint()
+            assert await repo.application(uuid.uuid4()) is None
+            await savepoint.rollback()
+            await repo.flush_transactions()
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM transactions WHERE id = :id"), {"id": recorded}) == 1
+    finally:
+        await engine.dispose()
