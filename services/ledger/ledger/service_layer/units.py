@@ -280,15 +280,18 @@ async def _transfer(
     return {"source": source.number, "destination": destination.number, "quantity": quantity, "blocks": moved}
 
 
+async def _require_approach(ctx: TxContext, approach: str | None) -> None:
+    """Before any write: the database's foreign key would refuse it later, as a failed batch."""
+    if approach is not None and await ctx.repo.approach_parties(approach) is None:
+        raise NotFound(f"there is no cooperative approach {approach}", code="unknown_cooperative_approach")
+
+
 async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
     (account,) = await _accounts(ctx, cmd.account)
     role = ctx.require_role(account)
     enforce(check_issuance(account, role, suspended=ctx.suspended_sections), False, role)
     ctx.rules_applied += ctx.rule_refs(ISSUANCE_RULES)
-    if cmd.cooperative_approach is not None and await ctx.repo.approach_parties(cmd.cooperative_approach) is None:
-        raise NotFound(
-            f"there is no cooperative approach {cmd.cooperative_approach}", code="unknown_cooperative_approach"
-        )
+    await _require_approach(ctx, cmd.cooperative_approach)
     block = await _generate(
         ctx,
         account.number,
@@ -442,6 +445,8 @@ async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dic
     enforce(check_issuance(proxy, role, external=True, suspended=ctx.suspended_sections), False, role)
     enforce(check_transfer(proxy, destination, role, False, ctx.suspended_sections), False, role)
     ctx.rules_applied += ctx.rule_refs((*ISSUANCE_RULES, *TRANSFER_RULES))
+    for approach in sorted({b.cooperative_approach for b in cmd.blocks if b.cooperative_approach}):
+        await _require_approach(ctx, approach)
     pieces: list[Piece] = []
     for b in cmd.blocks:
         scope_id = await _scope_id(ctx, b.scope, create=False)

@@ -173,6 +173,10 @@ async def test_a6r54_external_transfers_pass_through_the_proxy_account(ledger: L
     }
     by_admin = await ledger.propose(incoming)
     assert by_admin.status_code == 403, "only the registry itself forwards incoming transfers"
+    # Units of an approach this registry does not know: refused before anything is written, not a 500.
+    unknown = {**incoming["blocks"][1], "cooperative_approach": "CA9999"}
+    refused = await ledger.propose({**incoming, "blocks": [unknown]}, grants=SERVICE, subject="interop-gateway")
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "unknown_cooperative_approach"
     arrived = await ledger.ok(incoming, grants=SERVICE, subject="interop-gateway")
     assert arrived["quantity"] == 80
     assert await ledger.balance(acc["proxy"]) == 0
