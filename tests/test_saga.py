@@ -142,6 +142,13 @@ async def test_a6r38_verdicts_decide_and_supplementary_operations_are_atomic_and
         assert share["blocks"][0]["last"] == issued["blocks"][0]["last"]
         assert await registry.balance(acc["adaptation"]) == 50
         assert await registry.balance(acc["issuance"]) == 100 + 950
+        # Who may see the share's account sees the transaction that credited it (A6R-41, A6R-23).
+        viewer = issue_token(KEY, "vera", [Grant("account_viewer", section="GHA", account=acc["adaptation"])])
+        headers = {"Authorization": f"Bearer {viewer}"}
+        listed = await registry.http.get(f"{registry.ledger}/transactions?account={acc['adaptation']}", headers=headers)
+        assert issued["transaction_id"] in [t["transaction_id"] for t in listed.json()["items"]], listed.text
+        shown = await registry.http.get(f"{registry.ledger}/transactions/{issued['transaction_id']}", headers=headers)
+        assert shown.status_code == 200, shown.text
 
         denied = await registry.propose(_transfer(acc["issuance"], acc["holding"], 150))
         assert denied.status_code == 409, denied.text

@@ -185,10 +185,22 @@ def _transaction_view(row: dict[str, Any]) -> dict[str, Any]:
 _ACCOUNT_KEYS = ("source", "destination", "account")
 
 
+_SUPPLEMENTARY_KEYS = ("from_account", "to_account")
+# The accounts of a recorded transaction's supplementary operations (a share of proceeds, an OMGE
+# cancellation): units arrive in them too, so their holders see the transaction.
+_IN_SUPPLEMENTARY = (
+    "jsonb_path_exists(v.result, '$.supplementary[*] ? (@.from_account == $a || @.to_account == $a)', "
+    "jsonb_build_object('a', CAST(:account AS text)))"
+)
+
+
 def named_accounts(tx: dict[str, Any]) -> set[str]:
-    """The accounts a transaction (as `transaction` shows it) names, in its request or its result."""
+    """The accounts a transaction (as `transaction` shows it) names, in its request or its result,
+    its supplementary operations included."""
     parts = [p for p in (tx.get("command"), tx.get("result")) if isinstance(p, dict)]
-    return {p[k] for p in parts for k in _ACCOUNT_KEYS if isinstance(p.get(k), str)}
+    named = {p[k] for p in parts for k in _ACCOUNT_KEYS if isinstance(p.get(k), str)}
+    operations = (tx.get("result") or {}).get("supplementary") or []
+    return named | {op[k] for op in operations if isinstance(op, dict) for k in _SUPPLEMENTARY_KEYS if k in op}
 
 
 TRANSACTIONS = Listing(
@@ -227,7 +239,7 @@ async def transactions(
     if account:
         # Where a transaction names its accounts: in the request, and in the result once recorded.
         named = [f"v.{part}->>'{key}'" for part in ("input->'command'", "result") for key in _ACCOUNT_KEYS]
-        clauses.append(f":account IN ({', '.join(named)})")
+        clauses.append(f"(:account IN ({', '.join(named)}) OR {_IN_SUPPLEMENTARY})")
         params["account"] = account
     if window[0] is not None:
         clauses.append("v.recorded_at >= :recorded_from")
