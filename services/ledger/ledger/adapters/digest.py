@@ -1,9 +1,10 @@
 """A digest of the ledger's whole state: equal digests mean equal registries.
 
 Covers what the registry asserts: sections and accounts with their statuses, cooperative
-approaches, issuances with their metadata, application decisions, and every live block with its
-holder. Ids are included because the writer assigns them deterministically, so a replay must
-reproduce them.
+approaches, issuances with their metadata, application decisions, every live block with its
+holder, and every transaction as it is shown and as a client's repeat is checked against it.
+Ids are included because the writer assigns them deterministically, so a replay must reproduce
+them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from registry_platform.digest import tables_digest
 
-DIGEST_DOMAIN = b"a6r-registry/ledger/state-digest/v1\x00"
+DIGEST_DOMAIN = b"a6r-registry/ledger/state-digest/v2\x00"
 
 PARTS = {
     "sections": "SELECT party, name, status FROM sections ORDER BY party",
@@ -27,6 +28,10 @@ PARTS = {
         "SELECT application_id::text, approved, account_number FROM application_decisions ORDER BY application_id"
     ),
     "holdings": "SELECT block_id, account_number, scope_id, first_serial, last_serial FROM holdings ORDER BY block_id",
+    "transactions": (
+        "SELECT id::text, kind, encode(request_hash, 'hex'), outcome, initiator, on_behalf_of, input::text, "
+        "result::text, journal_sequence, recorded_at FROM transactions ORDER BY journal_sequence"
+    ),
 }
 
 

@@ -52,6 +52,7 @@ def proposal_of(entry: JournalEntry) -> Proposal:
         # Entries of the first built-in rule set do not name it.
         ruleset=body.get("builtin_ruleset", 1),
         refused_at_proposal=body["result"]["error"] if body.get("refused_at") == "proposal" else None,
+        request_digest=bytes.fromhex(body["request_hash"]) if "request_hash" in body else None,
     )
 
 

@@ -108,8 +108,14 @@ def _recorded_refusal(error: dict[str, Any]) -> DomainError:
 
 
 def request_hash(proposal: Proposal) -> bytes:
+    """What a repeat of the client's request must match: the digest of the command as the client
+    sent it (a proposal awaiting its verdict keeps it, its command being resolved since)."""
     if proposal.request_digest is not None:
         return proposal.request_digest
+    return command_hash(proposal)
+
+
+def command_hash(proposal: Proposal) -> bytes:
     return hashlib.sha256(
         canonical_json(
             {
@@ -625,12 +631,17 @@ class LedgerWriter:
             body["refused_at"] = "proposal"
         if ctx.ruleset > 1:
             body["builtin_ruleset"] = ctx.ruleset
+        digest = request_hash(proposal)
+        if proposal.verdict is not None and digest != command_hash(proposal):
+            # The client sent a selection, or no first serial; the journal keeps what was chosen.
+            # Replay needs the digest of what was sent to answer the client's repeats as before.
+            body["request_hash"] = digest.hex()
         entry = self.head.append(proposal.proposed_at, command["kind"], body)
         self.frontier.append(entry.entry_hash)
         repo.add_transaction(
             tx=proposal.transaction_id,
             kind=command["kind"],
-            request_hash=request_hash(proposal),
+            request_hash=digest,
             outcome=outcome_name,
             initiator=proposal.principal.initiator,
             on_behalf_of=proposal.principal.on_behalf_of,
