@@ -493,3 +493,40 @@ async def test_a6r38_a_cancellation_operation_goes_to_a_cancellation_account(ser
         (op,) = moved["supplementary"]
         assert (op["kind"], op["to_account"], op["quantity"]) == ("cancellation", cancellation, 10)
         assert await registry.balance(cancellation) == 10 and await registry.balance(acc["holding"]) == 90
+
+
+async def test_a6r54_an_incoming_transfer_awaiting_its_verdict_reserves_no_serials_of_a_scope_not_yet_created(
+    service_settings, database_url
+) -> None:
+    """Units new to this registry are generated, in the proposal step, in a savepoint rolled back
+    after it: their scope's id is handed out again to the next new scope. Before, the proposal
+    reserved its serials under that id, so another scope's units were held from other proposals
+    until the incoming transfer was decided."""
+    async with running(service_settings, with_rules=False, deadline=3.0) as registry:
+        acc = await _accounts(registry)
+        proxy = await registry.ok({"kind": "open_account", "holder": "registry", "section": None, "type": "proxy"})
+        activate = {"kind": "change_account_status", "account": proxy["account"], "status": "active", "reason": "t"}
+        await registry.ok(activate)
+        foreign = {**SCOPE, "activity_id": "CH-HEAT-7", "issuing_party": "CHE"}
+        incoming = {
+            "kind": "external_transfer_in",
+            "origin_registry": "CHE01",
+            "origin_account": "CH-1",
+            "destination": acc["holding"],
+            "blocks": [{"scope": foreign, "first": 1, "last": 10, "first_transferring_party": "CHE"}],
+        }
+        service = issue_token(KEY, "interop-gateway", [Grant("registry_service")])
+        tx = uuid.uuid4()
+        waiting = asyncio.create_task(
+            registry.http.put(
+                f"{registry.ledger}/transactions/{tx}", json=incoming, headers={"Authorization": f"Bearer {service}"}
+            )
+        )
+        reserved: list[Any] = []
+        for _ in range(100):
+            reserved = await _scalar(database_url, f"SELECT reserved FROM proposals WHERE id = '{tx}'")
+            if reserved:
+                break
+            await asyncio.sleep(0.02)
+        assert reserved == [{"moved": [], "issued": None}], (await waiting).text
+        assert (await waiting).json()["error"]["code"] == "no_verdict"

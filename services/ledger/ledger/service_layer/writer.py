@@ -563,7 +563,10 @@ class LedgerWriter:
             self.counters.__dict__.update(counters_before.__dict__)
         if metadata is None:
             metadata = await self._metadata_of_live(repo, block_ids)
-        moved, issued = tuple(ctx.taken), saga.issued_range(proposal.command, result)
+        # Units generated in a scope new to this registry (an incoming transfer) are not reserved:
+        # the scope's id was handed out in the rolled-back savepoint, and the next new scope gets it.
+        moved = tuple(r for r in ctx.taken if r[0] < counters_before.scope)
+        issued = saga.issued_range(proposal.command, result)
         if self.reservations.clash(tx, moved, issued):
             message = "some of these units are held by a transaction awaiting its verdict; retry in a moment"
             return None, [], Conflict(message, code="units_reserved")
