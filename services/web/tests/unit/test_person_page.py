@@ -6,6 +6,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import Any
 
+from web.domain.people_forms import new_person_problems, not_done
 from web.entrypoints.templating import render
 
 USER = {"id": "0b5c0d1e-7f7a-4c39-9c59-3d8c2b8e4a10", "email": "ama@gha.example", "name": "Ama Owusu"}
@@ -108,3 +109,31 @@ def test_a_refusal_of_no_field_is_shown_by_the_form_that_was_sent_only() -> None
     assert verification.count(refusal["_action"]) == 1
     grant = render("user.html", {**context, "values": {"role": "section_user"}})
     assert grant.count(refusal["_action"]) == 2
+
+
+PERSON = {
+    "email": "ama@gha.example",
+    "name": "Ama Owusu",
+    "date_of_birth": "1990-01-01",
+    "nationality": "GHA",
+    "phone": "+233 20 000 0000",
+}
+
+
+def test_a6r3_adding_a_person_with_the_identity_check_ticked_needs_the_document_checked() -> None:
+    """The box is ticked when the form is first shown: sent with the document left empty, the
+    person was recorded as verified with no document, and identity's duplicate-person check (by
+    document number) was skipped."""
+    ticked = {**PERSON, "verified": "yes"}
+    assert set(new_person_problems(ticked, verifying=True)) == {"document_type", "issuing_country", "document_number"}
+    document = {"document_type": "passport", "issuing_country": "GHA", "document_number": "P1"}
+    assert new_person_problems({**ticked, **document}, verifying=True) == {}
+    assert new_person_problems(PERSON, verifying=False) == {}
+    assert set(new_person_problems({}, verifying=False)) == set(PERSON)
+
+
+def test_a6r3_a_step_of_adding_a_person_refused_names_the_steps_left_undone() -> None:
+    user = "/users/0b5c0d1e-7f7a-4c39-9c59-3d8c2b8e4a10"
+    left = not_done(["/grants", f"{user}/activations"])
+    assert "role was not granted" in left and "no activation was sent" in left
+    assert not_done([]) == ""

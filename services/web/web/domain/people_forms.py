@@ -48,6 +48,38 @@ def evidence_problems(form: dict[str, str]) -> dict[str, str]:
     )
 
 
+def new_person_problems(form: dict[str, str], *, verifying: bool) -> dict[str, str]:
+    """What "Add a person" must have before identity is asked: the person's details and, when the
+    administrator records the identity check, the document checked (as on the person's page)."""
+    problems = missing(
+        form,
+        {
+            "email": "Give the person's email address.",
+            "name": "Give the person's name.",
+            "date_of_birth": "Give the date of birth.",
+            "nationality": "Give the nationality.",
+            "phone": "Give a phone number: the activation code is sent there.",
+        },
+    )
+    if verifying:
+        problems.update(evidence_problems(form))
+    return problems
+
+
+# What a step of "Add a person" left undone after an earlier one was refused, and where to do it
+# on the person's page.
+_UNDONE = {
+    "grants": "the role was not granted (use “Grant a role” below).",
+    "activations": "no activation was sent (use “Send a new activation link and code” below).",
+}
+
+
+def not_done(skipped_paths: list[str]) -> str:
+    """The sentence naming the steps skipped (identity paths of the calls not made), or ""."""
+    undone = [_UNDONE[path.rsplit("/", 1)[-1]] for path in skipped_paths]
+    return f" Not done: {' '.join(undone)}" if undone else ""
+
+
 def grant_body(user_id: str, form: dict[str, str]) -> dict[str, Any]:
     return {
         "user_id": user_id,

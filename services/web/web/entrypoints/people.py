@@ -13,7 +13,7 @@ from starlette.responses import Response
 from web.adapters.backends import ServiceError
 from web.domain.access import grantable_roles
 from web.domain.forms import missing
-from web.domain.people_forms import evidence, evidence_problems, grant_body, user_body
+from web.domain.people_forms import evidence, evidence_problems, grant_body, new_person_problems, not_done, user_body
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
 from web.service_layer.messages import ACTION, field_errors
@@ -80,16 +80,8 @@ async def create_user(request: Request) -> Response:
     """Add a person in one go: record, verification, role and activation, each by identity."""
     page = Page.of(request)
     form = await page.form()
-    errors = missing(
-        form,
-        {
-            "email": "Give the person's email address.",
-            "name": "Give the person's name.",
-            "date_of_birth": "Give the date of birth.",
-            "nationality": "Give the nationality.",
-            "phone": "Give a phone number: the activation code is sent there.",
-        },
-    )
+    verifying = bool(form.get("verified")) and page.may("users.verify")
+    errors = new_person_problems(form, verifying=verifying)
     if errors:
         return await _users_page(page, form, 400, errors)
     try:
@@ -99,7 +91,7 @@ async def create_user(request: Request) -> Response:
     user_id = created["user_id"]
     notes = [f"{form['name']} was added."]
     steps: list[tuple[str, str, str, dict[str, Any] | None]] = []
-    if form.get("verified") and page.may("users.verify"):
+    if verifying:
         steps.append(("Identity verification recorded.", "POST", f"/users/{user_id}/verifications", evidence(form)))
     if form.get("role"):
         steps.append((f"Role {form['role'].replace('_', ' ')} granted.", "POST", "/grants", grant_body(user_id, form)))
@@ -107,12 +99,13 @@ async def create_user(request: Request) -> Response:
         steps.append(
             ("Activation sent: a link by email and a code by phone.", "POST", f"/users/{user_id}/activations", None)
         )
-    for note, method, path, body in steps:
+    for n, (note, method, path, body) in enumerate(steps):
         try:
             await page.call("identity", method, path, json=body)
             notes.append(note)
         except ServiceError as exc:
-            page.flash(f"{' '.join(notes)} But: {field_errors(exc, {})[ACTION]}", "error")
+            left = not_done([p for _, _, p, _ in steps[n + 1 :]])
+            page.flash(f"{' '.join(notes)} But: {field_errors(exc, {})[ACTION]}{left}", "error")
             return page.redirect(f"/users/{user_id}")
     page.flash(" ".join(notes), "success")
     return page.redirect(f"/users/{user_id}")
