@@ -35,7 +35,7 @@ def code_at(secret: str, step: int) -> str:
 
 def accepted_step(secret: str, code: str, *, now: datetime, last_used_step: int | None) -> int | None:
     """The time step `code` proves, if it is valid now and newer than the last accepted step."""
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return None
     current = step_at(now)
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):

@@ -47,3 +47,10 @@ def test_a6r_6_accepted_steps_strictly_increase(seconds: int, later: int) -> Non
         code = totp.code_at(SECRET, totp.step_at(again_time) + offset)
         accepted = totp.accepted_step(SECRET, code, now=again_time, last_used_step=first)
         assert accepted is None or accepted > first
+
+
+def test_a6r49_a_code_of_digits_that_are_not_ascii_is_refused_not_an_error() -> None:
+    """'²' and Arabic-Indic digits are digits to str.isdigit, and comparing them in constant time
+    raised TypeError: the sign-in answered 500."""
+    for code in ("²²²²²²", "٣٣٣٣٣٣"):
+        assert totp.accepted_step(SECRET, code, now=NOW, last_used_step=None) is None

@@ -125,6 +125,9 @@ def test_a6r45_problems_with_conditions_are_shown_at_their_fields() -> None:
     wrong = {**CONDITIONS, "vintage_from": "21", "vintage_to": "2025", "quantity_cap": "many"}
     _, errors = authorization_request(wrong, "GHA")
     assert set(errors) == {"vintage_from", "quantity_cap"}
+    # Digits to str.isdigit that int() refuses: a 500 before.
+    _, errors = authorization_request({**CONDITIONS, "vintage_from": "²⁰²⁴"}, "GHA")
+    assert set(errors) == {"vintage_from"}
     _, errors = authorization_request({**CONDITIONS, "vintage_from": "2026", "quantity_cap": "0"}, "GHA")
     assert set(errors) == {"vintage_to", "quantity_cap"} and "2026" in errors["vintage_to"]
     nothing = {"covers": "conditions", "dedication": "ndc", "metric": ""}

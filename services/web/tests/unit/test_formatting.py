@@ -12,6 +12,7 @@ def test_quantities_have_thousands_separators() -> None:
     assert quantity(1234567) == "1,234,567"
     assert quantity("40000") == "40,000"
     assert quantity(None) == ""
+    assert quantity("²") == "²" and quantity("-3") == "-3"
     assert quantity(True) == "True"
 
 

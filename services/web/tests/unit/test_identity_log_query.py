@@ -33,6 +33,13 @@ def test_a6r_48_unusable_filters_are_named_not_dropped() -> None:
     assert "kind" not in query and "subject" not in query and "cursor" not in query
 
 
+def test_a6r_48_a_cursor_of_digits_that_are_not_ascii_is_refused_not_an_error() -> None:
+    """str.isdigit takes '²', which int() refuses: the page answered 500."""
+    for cursor in ("²", "١٢"):
+        query, problems = log_query({"cursor": cursor})
+        assert "cursor" in problems and "cursor" not in query
+
+
 @given(st.dictionaries(st.sampled_from(["kind", "subject", "cursor"]), st.text(max_size=40)))
 def test_a6r_48_every_parameter_is_used_or_refused(params: dict[str, str]) -> None:
     query, problems = log_query(params)

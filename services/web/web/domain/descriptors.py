@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from registry_contracts.serials import MalformedSerial, parse_block, parse_serial
 from web.domain.formatting import parse_whole, utc_text
-from web.domain.forms import is_uuid, missing
+from web.domain.forms import is_digits, is_uuid, missing
 from web.domain.transactions import SCOPE_KEYS
 
 DEDICATIONS = (
@@ -98,7 +98,7 @@ def _serials(text: str) -> tuple[dict[str, Any], str | None]:
 
 def _year(form: dict[str, str], name: str, errors: dict[str, str]) -> int | None:
     text = form.get(name, "")
-    if text and not (text.isdigit() and len(text) == 4):
+    if text and not (is_digits(text) and len(text) == 4):
         errors[name] = "Give a year of four digits, e.g. 2024, or leave it empty."
         return None
     return int(text) if text else None

@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 
 from registry_contracts.nomenclatures import load_default
 from registry_contracts.serials import BLOCK_SEPARATOR, HumanBlock, MalformedSerial, SerialRange, format_block
+from web.domain.forms import is_digits
 
 
 def quantity(value: Any) -> str:
@@ -23,7 +24,7 @@ def quantity(value: Any) -> str:
         return str(value)
     if isinstance(value, int):
         return f"{value:,}"
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and is_digits(value.removeprefix("-")):
         return f"{int(value):,}"
     return "" if value is None else str(value)
 

@@ -17,6 +17,12 @@ def missing(form: Mapping[str, str], messages: Mapping[str, str]) -> dict[str, s
     return {name: message for name, message in messages.items() if not form.get(name)}
 
 
+def is_digits(text: str) -> bool:
+    """Whether `text` is ASCII digits 0-9: str.isdigit also takes '²' and other scripts' digits,
+    which int() then refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def is_uuid(text: str) -> bool:
     """Whether a field names something by its id (a user, an authorization) in the canonical form."""
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from web.domain.forms import is_uuid
+from web.domain.forms import is_digits, is_uuid
 
 # Identity's entry kinds by their prefix; "credential." is the credential issuance log (A6R-50).
 KINDS = (
@@ -40,7 +40,7 @@ def log_query(params: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]
             problems["subject"] = "Give the person's id as on their page, e.g. 0b9e…-….-….-….-…"
     cursor = params.get("cursor", "")
     if cursor:
-        if cursor.isdigit() and len(cursor) < 19:
+        if is_digits(cursor) and len(cursor) < 19:
             query["cursor"] = int(cursor)
         else:
             problems["cursor"] = "The page link is damaged; start again from the newest entries."

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from registry_platform.auth import REGISTRY_ADMINISTRATOR
 from web.adapters.backends import ServiceError
-from web.domain.forms import is_uuid
+from web.domain.forms import is_digits, is_uuid
 from web.domain.identity_log import KINDS, log_query
 from web.entrypoints.page import Page
 from web.entrypoints.people import user_page
@@ -67,7 +67,7 @@ async def journal(request: Request) -> Response:
     checkpoint: what `registry-ledger verify` recomputes."""
     page = Page.of(request)
     after = request.query_params.get("after", "")
-    params = {"after": after if after.isdigit() and len(after) < 19 else "0", "limit": 50}
+    params = {"after": after if is_digits(after) and len(after) < 19 else "0", "limit": 50}
     entries = await page.call("ledger", "GET", "/journal", params=params)
     latest = await page.call("ledger", "GET", "/journal/checkpoints", params={"limit": 1})
     return page.render(
