@@ -289,6 +289,9 @@ async def test_issue7_story_in_the_browser(registry, people):
     assert "3,300" in await rita.main()
     await rita.goto("/transactions")
     assert await banner.is_visible()
+    # Applying for an account as Ama: the holder is not filled with the administrator's name.
+    await rita.goto("/applications/new?section=GHA")
+    assert await rita.page.get_by_label("Account holder").input_value() == ""
     await rita.screenshots("impersonation")
     await rita.click("End impersonation")
     assert not await banner.count()

@@ -48,7 +48,10 @@ async def _apply_page(
         allowed = {g.section for g in page.grants if g.role in (SECTION_USER, SECTION_ADMINISTRATOR)}
         sections = [s for s in sections if s["party"] in allowed]
     approaches = await page.call("ledger", "GET", "/cooperative-approaches")
-    values.setdefault("holder", (page.session.data.get("me") or {}).get("name", "") if page.session else "")
+    # The signed-in person is the first guess at the holder; not while impersonating, when that
+    # person is the administrator.
+    me = (page.session.data.get("me") or {}) if page.session and not page.impersonation else {}
+    values.setdefault("holder", me.get("name", ""))
     # Every showing of the form is a new transaction: the ledger records a refused one under its id.
     values = {**values, "transaction_id": str(uuid.uuid4())}
     return page.render(
