@@ -83,6 +83,9 @@ class Principal:
     # The sign-in session (revocable as a whole) and when its second factor was last proven.
     session: str | None = None
     auth_time: int | None = None
+    # Signed with the key every service derives from the shared secret, where that key signs only
+    # service tokens (production): never a user's own token, whatever it claims.
+    service_key: bool = False
 
     @property
     def initiator(self) -> str:
@@ -212,11 +215,9 @@ class TokenVerifier:
                     raw["role"], raw.get("section"), raw.get("account"), raw.get("cooperative_approach"), raw.get("id")
                 )
             )
-        if (
-            self._shared_key_roles is not None
-            and decoded.header.get("kid") in self._own_kids
-            and any(g.role not in self._shared_key_roles for g in grants)
-        ):
+        limited_to = self._shared_key_roles
+        service_key = limited_to is not None and decoded.header.get("kid") in self._own_kids
+        if limited_to is not None and service_key and any(g.role not in limited_to for g in grants):
             raise RegistryError(401, "invalid_token", "A service token may carry only a registry service's role.")
         act = claims.get("act")
         auth_time = claims.get("auth_time")
@@ -227,6 +228,7 @@ class TokenVerifier:
             amr=tuple(claims.get("amr", ())),
             session=str(claims["sid"]) if claims.get("sid") else None,
             auth_time=int(auth_time) if isinstance(auth_time, int | float) else None,
+            service_key=service_key,
         )
         return principal, float(claims["exp"])
 

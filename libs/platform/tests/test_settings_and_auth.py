@@ -101,6 +101,20 @@ def test_a6r7_in_production_the_shared_secret_signs_service_tokens_only() -> Non
     assert TokenVerifier.for_dev_secret("s1").verify(forged).is_registry_administrator
 
 
+def test_a6r43_in_production_a_token_signed_with_the_shared_key_says_so() -> None:
+    """A shared-key token without grants passes the role limit, so identity's self-service endpoints
+    must be able to tell it from a user's own token signed by identity."""
+    verifier = TokenVerifier.for_dev_secret("s1", shared_key_roles=frozenset({REGISTRY_SERVICE}))
+    identity_key = dev_signing_key("identity's own seed")
+    verifier.trust({"keys": [{**identity_key.as_dict(private=False), "kid": identity_key.thumbprint()}]})
+    no_grants = issue_token(dev_signing_key("s1"), "victim", [])
+    assert verifier.verify(no_grants).service_key
+    assert verifier.verify(ServiceTokens("s1", "registry:INT01").bearer()).service_key
+    assert not verifier.verify(issue_token(identity_key, "victim", [])).service_key
+    # Outside production the shared key is identity's key too.
+    assert not TokenVerifier.for_dev_secret("s1").verify(no_grants).service_key
+
+
 def test_a_remembered_token_is_not_accepted_past_its_expiry() -> None:
     verifier = TokenVerifier.for_dev_secret("s1")
     time.sleep((1.5 - time.time() % 1) % 1)  # half a second before the next whole second: `exp`

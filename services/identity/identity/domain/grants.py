@@ -115,6 +115,43 @@ def authority(actor: Iterable[Grant], role: str, scope: Scope) -> int:
     return level
 
 
+def level_of(roles: Iterable[str]) -> int:
+    """The highest administrator level among these roles; 0 for none."""
+    return max((LEVEL.get(r, 0) for r in roles), default=0)
+
+
+def check_administers_user(actor: Iterable[Grant], roles: Iterable[str]) -> None:
+    """An administrator acts on a user's access and credentials only from the level of the user's
+    highest role up (A6R-50, A6R-51): a registry administrator never on a system administrator."""
+    held = level_of(roles)
+    if level_of(g.role for g in actor) < held:
+        above = next(role for role, level in LEVEL.items() if level == held)
+        raise Refused(
+            403,
+            "administered_by_higher_level",
+            f"This user holds a {above} authorization; ask an administrator of that level or higher.",
+        )
+
+
+def check_separation_of_duties(role: str, held: Iterable[str]) -> None:
+    """System administrators have no business function (A6R-50): nobody holds system_administrator
+    and any other role at once."""
+    roles = set(held)
+    others = roles - {SYSTEM_ADMINISTRATOR}
+    if role == SYSTEM_ADMINISTRATOR and others:
+        raise Refused(
+            409,
+            "separation_of_duties",
+            f"This user holds {', '.join(sorted(others))}; a system administrator may hold no other role.",
+        )
+    if role != SYSTEM_ADMINISTRATOR and SYSTEM_ADMINISTRATOR in roles:
+        raise Refused(
+            409,
+            "separation_of_duties",
+            "This user is a system administrator, who has no business function; choose another user.",
+        )
+
+
 def transition(status: str, action: str, level: int, suspended_level: int | None) -> str:
     """The grant's status after `action` by an administrator of `level`, or a refusal (A6R-51)."""
     if level <= 0:
@@ -124,14 +161,25 @@ def transition(status: str, action: str, level: int, suspended_level: int | None
     held = suspended_level or 0
     if action == "suspend":
         if status == "suspended" and level < held:
-            raise Refused(403, "suspended_by_higher_level", "A higher-level administrator suspended this.")
+            raise _suspended_higher()
         return "suspended"
     if action == "reactivate":
         if status != "suspended":
             raise Refused(409, "grant_not_suspended", "Only a suspended user authorization can be reactivated.")
         if level < held:
-            raise Refused(403, "suspended_by_higher_level", "A higher-level administrator suspended this.")
+            raise _suspended_higher()
         return "active"
     if action == "revoke":
+        # Revoking (and granting anew) would lift a higher level's suspension by another way.
+        if status == "suspended" and level < held:
+            raise _suspended_higher()
         return "revoked"
     raise Refused(422, "unknown_action", f"There is no action {action!r} on a user authorization.")
+
+
+def _suspended_higher() -> Refused:
+    return Refused(
+        403,
+        "suspended_by_higher_level",
+        "A higher-level administrator suspended this user authorization; only they or a higher level may change it.",
+    )

@@ -45,6 +45,8 @@ async def me(identity: Service, caller: SignedIn) -> dict[str, Any]:
 @router.post("/profile/changes", dependencies=[signed_in()])
 async def change_profile(identity: Service, caller: SignedIn, body: ProfileChange) -> dict[str, Any]:
     """Contacts change at once; name and affiliations wait for an administrator's approval."""
+    if body.contacts is not None:
+        not_impersonating(caller, "Contacts")
     fields = body.model_dump(exclude_none=True)
     return await profiles.request_change(identity, actor(caller), fields)
 

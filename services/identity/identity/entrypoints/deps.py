@@ -44,13 +44,20 @@ Client = Annotated[str, Depends(client_address)]
 
 
 async def _signed_in_user(identity: Service, caller: Caller) -> Principal:
-    """The caller, whose token must name a user of this registry (identity mints user ids as UUIDs)."""
+    """The caller, whose token identity minted for a sign-in (or impersonation) session of this
+    registry that is still running. Every service holds the shared key, so in production a token it
+    signs names no user; and a token without a running session could only be such a forgery."""
+    if caller.service_key or caller.session is None:
+        raise Refused(401, "no_session", "This token belongs to no sign-in session; sign in again.")
     try:
-        known = await identity.user_exists(str(uuid.UUID(caller.subject)))
+        # Identity mints session and user ids as UUIDs; anything else was never one of its sessions.
+        session, user = str(uuid.UUID(caller.session)), str(uuid.UUID(caller.subject))
+        acting = str(uuid.UUID(caller.actor)) if caller.actor else None
+        running = await identity.session_running(session, user, acting)
     except ValueError:
-        known = False
-    if not known:
-        raise Refused(401, "unknown_user", "The access token names no user of this registry; sign in again.")
+        running = False
+    if not running:
+        raise Refused(401, "session_revoked", "This sign-in session has ended; sign in again.")
     return caller
 
 
@@ -66,10 +73,11 @@ def signed_in(step_up: bool = False) -> Any:
     return authenticated(step_up=step_up)
 
 
-def not_impersonating(caller: Principal) -> None:
-    """Credentials are the user's own: an impersonating administrator may not touch them."""
+def not_impersonating(caller: Principal, what: str = "Credentials") -> None:
+    """Credentials, and the contacts that carry activation codes, are the user's own: an
+    impersonating administrator may not touch them."""
     if caller.actor is not None:
-        raise Refused(403, "not_while_impersonating", "Credentials cannot be changed while impersonating.")
+        raise Refused(403, "not_while_impersonating", f"{what} cannot be changed while impersonating.")
 
 
 class Page(BaseModel):

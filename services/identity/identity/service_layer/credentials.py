@@ -12,7 +12,7 @@ from typing import Any
 import webauthn
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from webauthn.helpers.exceptions import InvalidJSONStructure, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
@@ -23,6 +23,7 @@ from webauthn.helpers.structs import (
 from identity.domain.errors import Refused, not_found
 from identity.domain.passwords import password_problems
 from identity.service_layer import factors
+from identity.service_layer.grants import check_administers
 from identity.service_layer.throttling import account_failed
 from identity.service_layer.tokens import revoke_user_sessions
 from identity.service_layer.unit import Actor, Identity, new_id
@@ -51,6 +52,8 @@ async def listing(identity: Identity, user_id: str) -> list[dict[str, Any]]:
 
 async def revoke(identity: Identity, actor: Actor, user_id: str, credential_id: str) -> dict[str, Any]:
     async with identity.unit() as unit:
+        if user_id != actor.subject:
+            await check_administers(unit.conn, actor, user_id)
         row = (
             await unit.conn.execute(
                 text(
@@ -180,7 +183,8 @@ async def register_webauthn(identity: Identity, actor: Actor, credential: dict[s
                 expected_rp_id=s.webauthn_rp_id,
                 expected_origin=s.webauthn_origins,
             )
-        except (InvalidRegistrationResponse, InvalidJSONStructure, ValueError, KeyError, TypeError) as exc:
+        # Every WebAuthnException: a crafted attestation (bad CBOR, key, chain) is the client's error.
+        except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
             raise Refused(422, "invalid_security_key", f"The security key's answer was refused: {exc}") from exc
         credential_id = new_id()
         try:

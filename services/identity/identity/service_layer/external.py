@@ -11,7 +11,8 @@ before (a replayed assertion is refused).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 from joserfc import jwt
@@ -111,13 +112,16 @@ def _endpoint(identity: Identity) -> str:
 
 
 async def _log_call(identity: Identity, client: str, outcome: str, detail: str | None) -> None:
+    """Log a call of a registered client. The endpoint is public: a row for every made-up client id
+    would let anyone grow the (insert-only) log without bound."""
     async with identity.unit() as unit:
         await unit.conn.execute(
             text(
                 "INSERT INTO external_calls (client_id, at, endpoint, outcome, detail) "
-                "VALUES (:c, :at, '/oauth/token', :o, :d)"
+                "SELECT :c, :at, '/oauth/token', :o, :d "
+                "WHERE EXISTS (SELECT 1 FROM external_systems WHERE id::text = :c)"
             ),
-            {"c": client[:64], "at": unit.now, "o": outcome, "d": detail},
+            {"c": client, "at": unit.now, "o": outcome, "d": detail},
         )
 
 
@@ -161,9 +165,13 @@ async def _token(identity: Identity, form: dict[str, str]) -> tuple[dict[str, An
             ).validate(claims)
         except (JoseError, ValueError, TypeError) as exc:
             raise Refused(401, "invalid_client", f"The client assertion was refused: {exc}") from exc
-        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
-        if expires - unit.now > timedelta(seconds=MAX_ASSERTION_SECONDS):
+        # Compared as a number before it becomes a datetime: a far-future exp (1e300) is none, and
+        # JSON as parsed here may carry NaN, which every comparison passes.
+        exp = claims["exp"]
+        finite = isinstance(exp, int) or (isinstance(exp, float) and math.isfinite(exp))
+        if not finite or exp > unit.now.timestamp() + MAX_ASSERTION_SECONDS:
             raise Refused(401, "invalid_client", "A client assertion may live five minutes at most.")
+        expires = datetime.fromtimestamp(int(exp), UTC)
         await unit.conn.execute(text("DELETE FROM client_assertions WHERE expires_at < :now"), {"now": unit.now})
         fresh = await unit.conn.execute(
             text(

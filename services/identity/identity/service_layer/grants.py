@@ -10,7 +10,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from identity.domain.errors import Refused, not_found
-from identity.domain.grants import Scope, authority, check_scope, may_grant, transition
+from identity.domain.grants import (
+    Scope,
+    authority,
+    check_administers_user,
+    check_scope,
+    check_separation_of_duties,
+    may_grant,
+    transition,
+)
+from identity.service_layer.tokens import end_impersonations
 from identity.service_layer.unit import Actor, Identity, Unit, new_id
 from registry_platform.auth import EXTERNAL_SYSTEM, REGISTRY_ADMINISTRATOR, SYSTEM_ADMINISTRATOR
 
@@ -100,6 +109,7 @@ async def grant(
             raise Refused(
                 409, "user_not_verified", "Only users whose identity was verified receive user authorizations."
             )
+        check_separation_of_duties(role, [g.role for g in await live(unit.conn, user_id)])
         return await insert_grant(unit, actor, user_id, role, scope, reason)
 
 
@@ -139,6 +149,9 @@ async def change(identity: Identity, actor: Actor, grant_id: str, action: str, r
             status=status,
             level=level,
         )
+        if row.role == REGISTRY_ADMINISTRATOR and status != "active":
+            # Impersonation is a registry administrator's power (A6R-43): it ends with the grant.
+            await end_impersonations(unit, actor, row.user_id, f"registry administrator grant {status}")
     return result
 
 
@@ -175,10 +188,32 @@ async def of_user(identity: Identity, user_id: str) -> list[dict[str, Any]]:
 
 
 async def live_grant_ids(conn: Any, user_id: str) -> list[str]:
+    return [g.id for g in await live(conn, user_id)]
+
+
+async def live(conn: Any, user_id: str) -> list[Any]:
+    """The user's grants not revoked: suspended ones too, which the user still holds."""
     rows = await conn.execute(
-        text("SELECT id::text FROM grants WHERE user_id = :u AND status <> 'revoked' ORDER BY id"), {"u": user_id}
+        text(f"{_COLUMNS} WHERE user_id = :u AND status <> 'revoked' ORDER BY id"), {"u": user_id}
     )
-    return [r[0] for r in rows]
+    return list(rows)
+
+
+async def check_administers(conn: Any, actor: Actor, user_id: str) -> None:
+    """Refuse unless `actor` administers the user, judged by the user's live grants (A6R-50)."""
+    check_administers_user(actor.grants, [g.role for g in await live(conn, user_id)])
+
+
+def check_may_revoke(actor: Actor, grant: Any) -> None:
+    """Refuse unless `actor` could revoke this live grant itself (A6R-51)."""
+    level = authority(actor.grants, grant.role, Scope(grant.section, grant.account, grant.cooperative_approach))
+    if level == 0:
+        raise Refused(
+            403,
+            "not_authorized",
+            f"You do not administer this user's {grant.role} authorization; ask its administrator to revoke it first.",
+        )
+    transition(grant.status, "revoke", level, grant.suspended_level)
 
 
 async def revoke_in(unit: Unit, actor: Actor, grant_id: str, reason: str) -> None:

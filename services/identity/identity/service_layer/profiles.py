@@ -207,9 +207,12 @@ async def anonymise(identity: Identity, actor: Actor, user_id: str, reason: str)
             raise not_found("user", user_id)
         if user.anonymised_at is not None:
             raise Refused(409, "already_anonymised", "This user was already anonymised.")
-        held = await grant_service.live_grant_ids(unit.conn, user_id)
-        for grant_id in held:
-            await grant_service.revoke_in(unit, actor, grant_id, "user anonymised")
+        held = await grant_service.live(unit.conn, user_id)
+        # Anonymising revokes every grant: only someone who could revoke each of them may do it.
+        for grant in held:
+            grant_service.check_may_revoke(actor, grant)
+        for grant in held:
+            await grant_service.revoke_in(unit, actor, grant.id, "user anonymised")
         await unit.conn.execute(
             text(
                 "UPDATE credentials SET status = 'revoked', revoked_at = :now, revoked_by = :by "

@@ -227,6 +227,8 @@ async def impersonate(identity: Identity, caller: Principal, user_id: str, reaso
             now=unit.now,
             actor=caller.subject,
             lifetime=lifetime,
+            # The grants just checked: read again, one granted meanwhile could slip in unchecked.
+            grants=grants,
         )
         await unit.record(
             "impersonation.started",

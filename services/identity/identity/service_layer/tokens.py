@@ -57,11 +57,14 @@ async def mint_access(
     now: datetime,
     actor: str | None = None,
     lifetime: int | None = None,
+    grants: list[Grant] | None = None,
 ) -> str:
-    grants = usable(identity, await active_grants(conn, user_id), amr)
+    """An access token with the user's active grants, or with `grants` when the caller already read
+    (and checked) them in this transaction."""
+    held = await active_grants(conn, user_id) if grants is None else grants
     return identity.keys.mint(
         user_id,
-        grants,
+        usable(identity, held, amr),
         actor=actor,
         session=session_id,
         auth_time=int(auth_time.timestamp()),
@@ -142,3 +145,13 @@ async def revoke_user_sessions(unit: Unit, actor: Actor, user_id: str, reason: s
     for session_id, owner in rows.all():
         ended += await revoke_session(unit, actor, session_id, owner, reason)
     return ended
+
+
+async def end_impersonations(unit: Unit, actor: Actor, administrator: str, reason: str) -> None:
+    """End the impersonation sessions an administrator started."""
+    rows = await unit.conn.execute(
+        text("SELECT id::text, user_id::text FROM sessions WHERE actor = :a AND status <> 'revoked'"),
+        {"a": administrator},
+    )
+    for session_id, user_id in rows.all():
+        await revoke_session(unit, actor, session_id, user_id, reason)

@@ -147,9 +147,17 @@ class Identity:
         async with self.engine.connect() as conn:
             yield conn
 
-    async def user_exists(self, user_id: str) -> bool:
+    async def session_running(self, session_id: str, user_id: str, actor: str | None) -> bool:
+        """Whether this session of this user (acted in by `actor`, when impersonating) is active."""
         async with self.engine.connect() as conn:
-            return await conn.scalar(text("SELECT 1 FROM users WHERE id = :u"), {"u": user_id}) is not None
+            found = await conn.scalar(
+                text(
+                    "SELECT 1 FROM sessions WHERE id = CAST(:s AS uuid) AND user_id = CAST(:u AS uuid) "
+                    "AND actor IS NOT DISTINCT FROM CAST(:a AS uuid) AND status = 'active' AND expires_at > :now"
+                ),
+                {"s": session_id, "u": user_id, "a": actor, "now": self.clock()},
+            )
+        return found is not None
 
 
 def new_id() -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from identity.domain.errors import Refused, not_found
 from identity.domain.people import check_contacts, check_email, document_key, normalise_email, person_key
+from identity.service_layer.grants import check_administers
 from identity.service_layer.tokens import revoke_user_sessions
 from identity.service_layer.unit import Actor, Identity, Unit, new_id
 from registry_platform.auth import REGISTRY_ADMINISTRATOR, SYSTEM_ADMINISTRATOR
@@ -216,6 +217,7 @@ async def set_access(identity: Identity, actor: Actor, user_id: str, status: str
     if user_id in (actor.subject, actor.initiator):
         raise Refused(403, "cannot_change_own_access", "You cannot change your own access.")
     async with identity.unit() as unit:
+        await check_administers(unit.conn, actor, user_id)
         changed = await unit.conn.execute(
             text("UPDATE users SET access = :s WHERE id = :u AND anonymised_at IS NULL"), {"s": status, "u": user_id}
         )
@@ -234,6 +236,7 @@ async def set_access(identity: Identity, actor: Actor, user_id: str, status: str
 
 async def unlock(identity: Identity, actor: Actor, user_id: str) -> dict[str, Any]:
     async with identity.unit() as unit:
+        await check_administers(unit.conn, actor, user_id)
         changed = await unit.conn.execute(
             text("UPDATE users SET locked_at = NULL, failed_logins = 0 WHERE id = :u"), {"u": user_id}
         )

@@ -4,6 +4,7 @@ harness that walks users through the real flows: creation, verification, activat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from identity.service_layer.bootstrap_admin import first_system_administrator
 from identity.service_layer.unit import Identity
 from identity.settings import IdentitySettings
 from registry_contracts.envelope import EventEnvelope
+from registry_platform.auth import REGISTRY_SERVICE, TokenVerifier
 from registry_platform.service import create_app
 from registry_platform.testing.infra import serve_app
 
@@ -217,11 +219,8 @@ async def access_events(settings: IdentitySettings, want: int, timeout: float = 
     return events
 
 
-@pytest.fixture
-async def idp(service_settings) -> AsyncIterator[Harness]:  # type: ignore[no-untyped-def]
-    settings = service_settings(
-        "identity", IdentitySettings, argon2_time_cost=1, argon2_memory_kib=8192, trusted_proxies=["127.0.0.1"]
-    )
+@contextlib.asynccontextmanager
+async def _serving(settings: IdentitySettings, verifier: TokenVerifier | None = None) -> AsyncIterator[Harness]:
     app = create_app(DEFINITION, settings)
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
         for _ in range(300):
@@ -229,9 +228,41 @@ async def idp(service_settings) -> AsyncIterator[Harness]:  # type: ignore[no-un
                 break
             await asyncio.sleep(0.05)
         identity = app.state.runtime.state["identity"]
+        if verifier is not None:
+            verifier.trust(identity.keys.jwks())
+            app.state.token_verifier = verifier
         clock = TestClock()
         identity.clock = clock
         yield Harness(http, identity, clock, settings)
+
+
+def _settings(service_settings, **overrides: Any) -> IdentitySettings:  # type: ignore[no-untyped-def]
+    return service_settings(  # type: ignore[no-any-return]
+        "identity",
+        IdentitySettings,
+        argon2_time_cost=1,
+        argon2_memory_kib=8192,
+        trusted_proxies=["127.0.0.1"],
+        **overrides,
+    )
+
+
+@pytest.fixture
+async def idp(service_settings) -> AsyncIterator[Harness]:  # type: ignore[no-untyped-def]
+    async with _serving(_settings(service_settings)) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def idp_own_key(service_settings) -> AsyncIterator[Harness]:  # type: ignore[no-untyped-def]
+    """Identity signing with its own key while the shared key signs service tokens only, as in
+    production (the rest of production's settings stay out of the way of the harness)."""
+    settings = _settings(service_settings, signing_seed="identity's own signing seed")
+    verifier = TokenVerifier.for_dev_secret(
+        settings.token_secret.get_secret_value(), shared_key_roles=frozenset({REGISTRY_SERVICE})
+    )
+    async with _serving(settings, verifier) as harness:
+        yield harness
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from sqlalchemy import text
 
 from registry_platform.auth import ISSUER
 
@@ -103,3 +104,36 @@ async def test_a6r_8_external_system_authenticates_with_private_key_jwt(idp: Har
     await idp.ok("POST", f"/external-systems/{client}/disable", reg)
     disabled = await idp.call("POST", "/oauth/token", data=form(assertion(key, client, idp.clock().timestamp())))
     assert disabled.status_code == 401
+
+
+async def test_a6r_8_failed_token_requests_are_logged_for_registered_clients_only(idp: Harness) -> None:
+    """POST /oauth/token is public: made-up client ids must not each add a row to the call log."""
+    key = ECKey.generate_key("P-256")
+    for client in [str(uuid.uuid4()), "x" * 200, "unknown"]:
+        refused = await idp.call(
+            "POST", "/oauth/token", data={**form(assertion(key, client, idp.clock().timestamp())), "client_id": client}
+        )
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_client"
+    async with idp.identity.read() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM external_calls")) == 0
+
+
+async def test_a6r_8_a_client_assertion_expiring_in_the_far_future_is_a_401(idp: Harness) -> None:
+    world = await make_world(idp)
+    key = ECKey.generate_key("P-256")
+    system = await idp.ok(
+        "POST",
+        "/external-systems",
+        world.tokens["regadmin"],
+        status=201,
+        json={
+            "name": "CHE registry",
+            "public_jwk": key.as_dict(private=False),
+            "risk_assessment": RISK,
+            "scopes": [{"section": "CHE"}],
+        },
+    )
+    for exp in (1e300, 10**400, float("nan")):
+        signed = assertion(key, system["client_id"], idp.clock().timestamp(), exp=exp)
+        refused = await idp.call("POST", "/oauth/token", data=form(signed))
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_client", (exp, refused.text)

@@ -67,9 +67,14 @@ async def test_a6r_51_suspension_reactivation_and_revocation_reach_tokens_and_th
 
     # Suspended by the registry administrator: the section administrator cannot lift or redo it.
     await idp.ok("POST", f"/grants/{grant}/suspend", reg, json={"reason": "investigation"})
-    for action in ("reactivate", "suspend"):
+    for action in ("reactivate", "suspend", "revoke"):
         refused = await idp.call("POST", f"/grants/{grant}/{action}", gha, json={})
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "suspended_by_higher_level"
+    # Nor grant it anew beside the suspended one.
+    anew = await idp.call(
+        "POST", "/grants", gha, json={"user_id": world.user.id, "role": "section_user", "section": "GHA"}
+    )
+    assert anew.status_code == 409 and anew.json()["error"]["code"] == "grant_exists"
     await idp.ok("POST", f"/grants/{grant}/reactivate", reg, json={})
 
     # Revocation is final; reinstatement is a new grant with a new id.
@@ -120,3 +125,11 @@ async def test_grants_are_listed_by_scope(idp: Harness) -> None:
     assert {g["section"] for g in mine["items"] + rest["items"]} == {"GHA"}
     everything = await idp.ok("GET", "/grants", world.tokens["regadmin"])
     assert {g["role"] for g in everything["items"]} >= {"system_administrator", "registry_administrator"}
+
+
+async def test_a6r_50_a_system_administrator_holds_no_business_role(idp: Harness) -> None:
+    world = await make_world(idp)
+    for who, role in [("regadmin", "section_administrator"), ("gha_admin", "section_user")]:
+        body = {"user_id": world.root.id, "role": role, "section": "GHA"}
+        refused = await idp.call("POST", "/grants", world.tokens[who], json=body)
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "separation_of_duties", refused.text

@@ -4,9 +4,16 @@ revocation (A6R-5) and suspension of a user's access (A6R-50)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import cbor2
+import pytest
+
 from identity.domain import totp
+from identity.service_layer import tokens
+from registry_platform.auth import Grant
 
 from .conftest import Harness, access_events, claims, make_world
 from .softkey import SoftKey
@@ -38,6 +45,24 @@ async def test_a6r_43_impersonation_carries_only_the_users_grants_and_act(idp: H
     log = await idp.ok("GET", "/log", reg, params={"kind": "impersonation."})
     entry = log["items"][0]
     assert entry["actor"] == world.regadmin.id and entry["subject"] == world.user.id
+
+
+async def test_a6r_43_impersonation_mints_exactly_the_grants_it_checked(
+    idp: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry administrator grant that lands between the check and the minting (another
+    transaction committing) must not reach the impersonation token."""
+    world = await make_world(idp)
+    read_again = tokens.active_grants
+
+    async def granted_meanwhile(conn: Any, user_id: str) -> list[Grant]:
+        return [*await read_again(conn, user_id), Grant("registry_administrator", id=str(uuid.uuid4()))]
+
+    monkeypatch.setattr(tokens, "active_grants", granted_meanwhile)
+    answer = await idp.ok(
+        "POST", "/impersonation", world.tokens["regadmin"], json={"user_id": world.user.id, "reason": "ticket 4711"}
+    )
+    assert [g["id"] for g in claims(answer["access_token"])["grants"]] == [world.user_grant["id"]]
 
 
 async def test_a6r_7_webauthn_ceremonies_and_hardware_key_roles(idp: Harness) -> None:
@@ -206,3 +231,56 @@ async def test_a6r_4_a_new_activation_cancels_a_redeemed_one_and_re_enrolment_re
     credentials = await idp.ok("GET", f"/users/{user.id}/credentials", world.tokens["root"])
     keys = [c for c in credentials if c["kind"] == "webauthn"]
     assert keys and all(c["status"] == "revoked" for c in keys), credentials
+
+
+async def test_a6r_50_a6r_51_administrators_act_only_on_users_of_their_level_or_below(idp: Harness) -> None:
+    world = await make_world(idp)
+    reg, root = world.tokens["regadmin"], world.tokens["root"]
+    credentials = await idp.ok("GET", f"/users/{world.root.id}/credentials", reg)
+    totp_id = next(c["id"] for c in credentials if c["kind"] == "totp" and c["status"] == "active")
+    for method, path, body in [
+        ("PUT", f"/users/{world.root.id}/access", {"status": "suspended", "reason": "take over"}),
+        ("DELETE", f"/users/{world.root.id}/credentials/{totp_id}", None),
+        ("POST", f"/users/{world.root.id}/unlock", None),
+    ]:
+        refused = await idp.call(method, path, reg, json=body)
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.json()["error"]["code"] == "administered_by_higher_level", path
+    # Anonymising revokes every grant: only who could revoke each of them may anonymise.
+    other = await idp.onboard(reg, "kwame@registry.example", "Kwame Asante")
+    await idp.grant(root, other, "registry_administrator")
+    for user in (world.root.id, other.id):
+        refused = await idp.call("POST", f"/users/{user}/anonymise", reg, json={"reason": "take over"})
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_authorized", refused.text
+    assert (await idp.ok("GET", "/me", root))["access"] == "active"
+    # A system administrator may suspend the access of any user (A6R-50).
+    await idp.ok("PUT", f"/users/{world.regadmin.id}/access", root, json={"status": "suspended", "reason": "inquiry"})
+
+
+async def test_a6r_43_impersonation_ends_when_the_registry_administrator_grant_does(idp: Harness) -> None:
+    world = await make_world(idp)
+    reg, root = world.tokens["regadmin"], world.tokens["root"]
+    answer = await idp.ok("POST", "/impersonation", reg, json={"user_id": world.user.id, "reason": "ticket 4711"})
+    assert (await idp.ok("GET", "/me", answer["access_token"]))["acting_as"] == {"actor": world.regadmin.id}
+    reg_grant = claims(reg)["grants"][0]["id"]
+    await idp.ok("POST", f"/grants/{reg_grant}/suspend", root, json={"reason": "inquiry"})
+    ended = await idp.call("GET", "/me", answer["access_token"])
+    assert ended.status_code == 401 and ended.json()["error"]["code"] == "session_revoked"
+    log = await idp.ok("GET", "/log", root, params={"kind": "session.revoked", "subject": world.user.id})
+    assert [e["data"]["session_id"] for e in log["items"]] == [answer["session_id"]]
+
+
+class _OddKey(SoftKey):
+    """An authenticator whose attested public key is of a type no one supports."""
+
+    def _cose_key(self) -> bytes:
+        return cbor2.dumps({1: 99, 3: -7})
+
+
+async def test_a6r_7_a_crafted_attestation_is_refused_with_a_code(idp: Harness) -> None:
+    world = await make_world(idp)
+    token = world.tokens["user"]
+    options = await idp.ok("POST", "/me/credentials/webauthn/options", token)
+    crafted = {"credential": _OddKey().register(options)}
+    refused = await idp.call("POST", "/me/credentials/webauthn", token, json=crafted)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_security_key", refused.text

@@ -46,6 +46,21 @@ async def test_a6r_11_changes_applied_at_once_or_after_approval(idp: Harness) ->
     ]
 
 
+async def test_a6r_43_an_impersonating_administrator_cannot_change_the_users_contacts(idp: Harness) -> None:
+    """Contacts carry the activation code's second channel: they stay the user's own."""
+    world = await make_world(idp)
+    acting = await idp.ok(
+        "POST", "/impersonation", world.tokens["regadmin"], json={"user_id": world.user.id, "reason": "ticket 4711"}
+    )
+    contacts = [{"kind": "email", "value": "ama@elsewhere.example"}, {"kind": "phone", "value": "+41790000000"}]
+    refused = await idp.call("POST", "/me/profile/changes", acting["access_token"], json={"contacts": contacts})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_while_impersonating"
+    assert (await idp.ok("GET", "/me", world.tokens["user"]))["profile"]["version"] == 1
+    # A name change still only waits for an administrator's approval.
+    asked = await idp.ok("POST", "/me/profile/changes", acting["access_token"], json={"name": "Ama Owusu-Mensah"})
+    assert asked["pending"] == ["name"]
+
+
 async def test_a6r_11_a_section_administrator_sees_every_request_of_the_section_page_by_page(idp: Harness) -> None:
     """Requests of people outside the section come first in the listing's order; a page must pass
     over them, not come back empty and end the listing."""

@@ -4,7 +4,11 @@ reuse ends the session; step-up renews auth_time; activation links work once and
 from __future__ import annotations
 
 import asyncio
+import uuid
 from urllib.parse import parse_qs, urlparse
+
+from registry_platform.auth import dev_signing_key, issue_token
+from registry_platform.settings import DEV_TOKEN_SECRET
 
 from .conftest import Harness, access_events, claims, make_world
 
@@ -186,3 +190,40 @@ async def test_a6r_5_changing_the_password_ends_other_sessions(idp: Harness) -> 
     ).status_code == 401
     root.password = "saffron-kettle-97-drum"
     assert (await idp.sign_in(root))["access_token"]
+
+
+async def test_a6r_43_self_service_needs_a_running_session_of_the_user(idp: Harness) -> None:
+    """The /me endpoints act for the token's user only within that user's running session: a token
+    naming someone without one of their sessions (a forgery) or of an ended session is refused."""
+    root = await idp.bootstrap()
+    signed = await idp.sign_in(root)
+    assert (await idp.ok("GET", "/me", signed["access_token"]))["id"] == root.id
+    key = dev_signing_key(DEV_TOKEN_SECRET)
+    other = await idp.new_user(signed["access_token"], "ops@registry.example", "Osei Pratt")
+    forgeries = [
+        ("no_session", issue_token(key, root.id, [])),
+        ("session_revoked", issue_token(key, root.id, [], session=str(uuid.uuid4()))),
+        # Someone else's session, or one's own claimed as an impersonation.
+        ("session_revoked", issue_token(key, other.id, [], session=signed["session_id"])),
+        ("session_revoked", issue_token(key, root.id, [], session=signed["session_id"], actor=other.id)),
+    ]
+    for code, token in forgeries:
+        for method, path in [("GET", "/me"), ("POST", "/me/credentials/recovery-codes")]:
+            refused = await idp.call(method, path, token)
+            assert refused.status_code == 401 and refused.json()["error"]["code"] == code, (path, code)
+    await idp.ok("POST", "/sessions/logout", signed["access_token"], status=204)
+    ended = await idp.call("GET", "/me", signed["access_token"])
+    assert ended.status_code == 401 and ended.json()["error"]["code"] == "session_revoked"
+
+
+async def test_a6r_43_in_production_a_token_signed_with_the_shared_key_names_no_user(idp_own_key: Harness) -> None:
+    """Every service holds the shared secret: a token it signs, even naming a real session of the
+    user and no grant (which the decision point's role limit lets through), is refused by /me."""
+    idp = idp_own_key
+    root = await idp.bootstrap()
+    signed = await idp.sign_in(root)
+    assert (await idp.ok("GET", "/me", signed["access_token"]))["id"] == root.id
+    forged = issue_token(dev_signing_key(DEV_TOKEN_SECRET), root.id, [], session=signed["session_id"])
+    for method, path in [("GET", "/me"), ("POST", "/me/credentials/recovery-codes")]:
+        refused = await idp.call(method, path, forged)
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "no_session", path

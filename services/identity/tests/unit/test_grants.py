@@ -5,7 +5,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from identity.domain.errors import Refused
-from identity.domain.grants import GRANTED_BY, Scope, authority, check_scope, may_grant, transition
+from identity.domain.grants import (
+    GRANTED_BY,
+    Scope,
+    authority,
+    check_administers_user,
+    check_scope,
+    check_separation_of_duties,
+    may_grant,
+    transition,
+)
 from registry_platform.auth import ROLES, Grant
 
 SYSADMIN = [Grant("system_administrator")]
@@ -66,8 +75,17 @@ def test_a6r_51_suspension_levels() -> None:
     assert transition("suspended", "suspend", 2, 2) == "suspended"
 
 
+def test_a6r_51_a_lower_level_cannot_revoke_a_higher_levels_suspension() -> None:
+    """Revoking and granting anew would undo the suspension by another way."""
+    with pytest.raises(Refused) as refused:
+        transition("suspended", "revoke", 1, 2)
+    assert refused.value.code == "suspended_by_higher_level"
+    assert transition("suspended", "revoke", 1, 1) == "revoked"
+    assert transition("suspended", "revoke", 3, 2) == "revoked"
+
+
 def test_a6r_51_revocation_is_final() -> None:
-    assert transition("suspended", "revoke", 1, 2) == "revoked"
+    assert transition("suspended", "revoke", 2, 2) == "revoked"
     for action in ("suspend", "reactivate", "revoke"):
         with pytest.raises(Refused):
             transition("revoked", action, 3, None)
@@ -94,3 +112,26 @@ def test_a6r_14_whoever_may_grant_also_administers_the_grant(
     if may_grant(actor, role, scope):
         assert authority(actor, role, scope) >= 1
         assert role in GRANTED_BY
+
+
+def test_a6r_50_system_administrator_and_business_roles_are_never_held_together() -> None:
+    for role, held in [
+        ("section_user", ["system_administrator"]),
+        ("registry_administrator", ["system_administrator"]),
+        ("system_administrator", ["account_viewer"]),
+    ]:
+        with pytest.raises(Refused) as refused:
+            check_separation_of_duties(role, held)
+        assert refused.value.code == "separation_of_duties"
+    check_separation_of_duties("system_administrator", ["system_administrator"])
+    check_separation_of_duties("section_user", ["registry_administrator", "account_viewer"])
+
+
+def test_a6r_50_administrators_act_on_users_of_their_level_or_below() -> None:
+    with pytest.raises(Refused) as refused:
+        check_administers_user(REGADMIN, ["section_user", "system_administrator"])
+    assert refused.value.code == "administered_by_higher_level"
+    check_administers_user(REGADMIN, ["registry_administrator", "section_user"])
+    check_administers_user(SYSADMIN, ["registry_administrator"])
+    with pytest.raises(Refused):
+        check_administers_user(GHA_ADMIN, ["registry_administrator"])
