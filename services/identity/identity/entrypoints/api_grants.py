@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from identity.domain.grants import Scope
@@ -43,6 +43,7 @@ async def list_grants(
     user_id: uuid.UUID | None = None,
     section: str | None = None,
     status: Literal["active", "suspended", "revoked"] | None = None,
+    role: Annotated[str | None, Query(max_length=64, description="Only grants of this role")] = None,
 ) -> Page:
     items, nxt = await grants.listing(
         identity,
@@ -50,6 +51,7 @@ async def list_grants(
         user_id=str(user_id) if user_id else None,
         section=section,
         status=status,
+        role=role,
         limit=limit,
         after=str(cursor) if cursor else None,
     )

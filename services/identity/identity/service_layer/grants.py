@@ -164,6 +164,7 @@ async def listing(
     status: str | None,
     limit: int,
     after: str | None,
+    role: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Administrators see every grant; a section administrator sees those of their sections."""
     where = ["id > CAST(:after AS uuid)"]
@@ -171,7 +172,7 @@ async def listing(
     if not (actor.has(REGISTRY_ADMINISTRATOR) or actor.has(SYSTEM_ADMINISTRATOR)):
         where.append("section = ANY(:mine)")
         params["mine"] = [g.section for g in actor.grants if g.role == "section_administrator" and g.section]
-    for column, value in (("user_id", user_id), ("section", section), ("status", status)):
+    for column, value in (("user_id", user_id), ("section", section), ("status", status), ("role", role)):
         if value is not None:
             where.append(f"{column} = :{column}")
             params[column] = value

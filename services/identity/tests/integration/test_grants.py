@@ -125,6 +125,10 @@ async def test_grants_are_listed_by_scope(idp: Harness) -> None:
     assert {g["section"] for g in mine["items"] + rest["items"]} == {"GHA"}
     everything = await idp.ok("GET", "/grants", world.tokens["regadmin"])
     assert {g["role"] for g in everything["items"]} >= {"system_administrator", "registry_administrator"}
+    # Filtered by role in identity, not by the caller over the first pages (web's registry administrators).
+    admins = await idp.ok("GET", "/grants", world.tokens["regadmin"], params={"role": "registry_administrator"})
+    expected = [g for g in everything["items"] if g["role"] == "registry_administrator"]
+    assert admins["items"] == expected and expected
 
 
 async def test_a6r_50_a_system_administrator_holds_no_business_role(idp: Harness) -> None:

@@ -84,8 +84,7 @@ async def registry_home(page: Page) -> dict[str, Any]:
 
 
 async def system_home(page: Page) -> dict[str, Any]:
-    grants = await page.collect("identity", "/grants", pages=10)
-    admins = [g for g in grants if g["role"] == "registry_administrator"]
+    admins = await page.collect("identity", "/grants", {"role": "registry_administrator"}, pages=10)
     recent = await page.call(
         "identity", "GET", "/log", params={"kind": "credential.", "order": "newest_first", "limit": 15}
     )

@@ -30,7 +30,7 @@ router = APIRouter(route_class=PageRoute)
 )
 async def registry_administrators(request: Request) -> Response:
     page = Page.of(request)
-    grants = [g for g in await page.collect("identity", "/grants", pages=10) if g["role"] == REGISTRY_ADMINISTRATOR]
+    grants = await page.collect("identity", "/grants", {"role": REGISTRY_ADMINISTRATOR}, pages=10)
     people = {}
     for g in grants:
         if g["user_id"] not in people:
