@@ -26,6 +26,7 @@ from identity.domain.errors import Refused, not_found
 from identity.domain.passwords import password_problems
 from identity.domain.people import second_channel
 from identity.service_layer import factors
+from identity.service_layer.grants import check_administers
 from identity.service_layer.throttling import check_client, client_failed
 from identity.service_layer.tokens import revoke_user_sessions
 from identity.service_layer.unit import SYSTEM, Actor, Identity, Unit, new_id
@@ -110,6 +111,8 @@ async def issue(identity: Identity, unit: Unit, actor: Actor, user_id: str, *, d
 
 async def issue_activation(identity: Identity, actor: Actor, user_id: str) -> dict[str, Any]:
     async with identity.unit() as unit:
+        # A new activation cancels the pending one: only an administrator of the user's level.
+        await check_administers(unit.conn, actor, user_id)
         return await issue(identity, unit, actor, user_id)
 
 

@@ -105,6 +105,8 @@ async def verify(
         ).first()
         if user is None or user.anonymised_at is not None:
             raise not_found("user", user_id)
+        # A rejected verification withdraws a user's standing: only from the user's level up.
+        await check_administers(unit.conn, actor, user_id)
         for item in evidence:
             if outcome == "verified" and item["type"] == "government_id" and item.get("document_number"):
                 key = document_key(

@@ -242,6 +242,8 @@ async def test_a6r_50_a6r_51_administrators_act_only_on_users_of_their_level_or_
         ("PUT", f"/users/{world.root.id}/access", {"status": "suspended", "reason": "take over"}),
         ("DELETE", f"/users/{world.root.id}/credentials/{totp_id}", None),
         ("POST", f"/users/{world.root.id}/unlock", None),
+        ("POST", f"/users/{world.root.id}/activations", None),
+        ("POST", f"/users/{world.root.id}/verifications", {"outcome": "rejected", "evidence": [{"type": "other"}]}),
     ]:
         refused = await idp.call(method, path, reg, json=body)
         assert refused.status_code == 403, (path, refused.text)
