@@ -54,6 +54,8 @@ class Page:
         self.ctx = ctx
         self.session = session
         self.expired = expired
+        # Set when `collect` stopped at its page limit with more to read: the page says it is partial.
+        self.partial = False
 
     @classmethod
     async def open(cls, request: Request) -> Page:
@@ -185,7 +187,8 @@ class Page:
     async def collect(
         self, service: str, path: str, params: dict[str, Any] | None = None, *, pages: int = 20, limit: int = 500
     ) -> list[dict[str, Any]]:
-        """Every item of a paginated listing ({items, next}), up to `pages` pages."""
+        """Every item of a paginated listing ({items, next}), up to `pages` pages; if there were
+        more, `partial` is set and the page shown says so."""
         items: list[dict[str, Any]] = []
         cursor_name = "cursor" if service == "identity" else "after"
         query = {**(params or {}), "limit": limit}
@@ -193,8 +196,9 @@ class Page:
             answer = await self.call(service, "GET", path, params=query)
             items += answer.get("items", [])
             if not answer.get("next"):
-                break
+                return items
             query[cursor_name] = answer["next"]
+        self.partial = True
         return items
 
     # Forms and answers.
