@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from registry_contracts.canonical import canonical_json
 from registry_contracts.chain import Break, Chain, ChainCursor, JournalEntry
@@ -24,8 +25,22 @@ from registry_contracts.timestamps import iso_utc
 CHECKPOINT_DOMAIN = "a6r-registry/ledger/journal-checkpoint/v1"
 
 
+@dataclass
 class JournalHead(BaseHead):
     chain = Chain("a6r-registry/ledger/journal-entry/v1")
+    # The instant of the last entry. The journal's instants never go back, even when the clock
+    # does (a step back of NTP, a restart on a host whose clock is behind): holdings asked for at
+    # an instant would otherwise include a later transaction and not an earlier one.
+    last_recorded_at: datetime | None = None
+
+    def instant(self, now: datetime) -> datetime:
+        """The instant to record the next entries at, given the clock's `now`."""
+        return now if self.last_recorded_at is None or now >= self.last_recorded_at else self.last_recorded_at
+
+    def append(self, recorded_at: datetime, kind: str, body: dict[str, Any]) -> JournalEntry:
+        entry = super().append(recorded_at, kind, body)
+        self.last_recorded_at = recorded_at
+        return entry
 
 
 def leaf_hash(entry_digest: bytes) -> bytes:
@@ -101,8 +116,12 @@ def verify_journal(
     by_size = {c.tree_size: c for c in checkpoints}
     frontier = MerkleFrontier()
     cursor = ChainCursor(JournalHead.chain)
+    previous: datetime | None = None
     for entry in entries:
         broken = cursor.follow(entry.link())
+        if broken is None and previous is not None and entry.recorded_at < previous:
+            broken = Break(entry.sequence, f"entry {entry.sequence} is recorded before the entry preceding it")
+        previous = entry.recorded_at
         if broken is None:
             frontier.append(entry.entry_hash)
             checkpoint = by_size.pop(frontier.size, None)

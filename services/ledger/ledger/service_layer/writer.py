@@ -193,10 +193,10 @@ class LedgerWriter:
     async def load(self) -> None:
         async with self._engine.connect() as conn:
             self.head, self.frontier = JournalHead(), MerkleFrontier()
-            result = await conn.stream(text("SELECT sequence, entry_hash FROM journal ORDER BY sequence"))
-            async for sequence, digest in result:
+            result = await conn.stream(text("SELECT sequence, entry_hash, recorded_at FROM journal ORDER BY sequence"))
+            async for sequence, digest, recorded_at in result:
                 self.frontier.append(bytes(digest))
-                self.head = JournalHead(sequence, bytes(digest))
+                self.head = JournalHead(sequence, bytes(digest), recorded_at)
             size = await conn.scalar(text("SELECT COALESCE(max(tree_size), 0) FROM journal_checkpoints"))
             self._last_checkpoint = (int(size or 0), time.monotonic())
             row = (
@@ -397,7 +397,7 @@ class LedgerWriter:
         results: list[Any] = []
         entries: list[JournalEntry] = []
         events: list[tuple[str, Any]] = []
-        now = self._clock()
+        now = self.head.instant(self._clock())
         for proposal in proposals:
             # The idempotency digest is needed up to three times per proposal: compute it once.
             proposal = replace(
