@@ -302,6 +302,10 @@ async def _replays_to_the_live_state(infra: Any, database_url: str, monkeypatch:
     try:
         monkeypatch.setenv("REGISTRY_DATABASE_URL", database_url)
         monkeypatch.setenv("REGISTRY_KAFKA_BOOTSTRAP", infra.kafka_bootstrap)
+        # The records of transactions decided by verdicts agree with their entries, digests included.
+        with pytest.raises(SystemExit) as verified:
+            await asyncio.to_thread(ledger_cli.main, ["verify"])
+        assert verified.value.code == 0
         with pytest.raises(SystemExit) as replayed:
             await asyncio.to_thread(ledger_cli.main, ["replay", "--into", target])
         assert replayed.value.code == 0

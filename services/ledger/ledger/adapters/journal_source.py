@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger.domain.journal import Checkpoint, JournalEntry
 from registry_contracts.envelope import EventEnvelope
@@ -16,19 +17,34 @@ from registry_contracts.signing import Signature
 
 async def entries_from_database(engine: AsyncEngine) -> AsyncIterator[JournalEntry]:
     async with engine.connect() as conn:
-        result = await conn.stream(
-            text("SELECT sequence, recorded_at, kind, body, previous_hash, entry_hash FROM journal ORDER BY sequence")
-        )
-        async for row in result:
-            yield JournalEntry(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]))
+        async for entry in entries_in(conn):
+            yield entry
 
 
-async def checkpoints_from_database(engine: AsyncEngine) -> list[Checkpoint]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT tree_size, root_hash, signature, signed_at FROM journal_checkpoints ORDER BY tree_size")
+async def entries_in(conn: AsyncConnection) -> AsyncIterator[JournalEntry]:
+    result = await conn.stream(
+        text("SELECT sequence, recorded_at, kind, body, previous_hash, entry_hash FROM journal ORDER BY sequence")
+    )
+    async for row in result:
+        yield JournalEntry(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]))
+
+
+async def checkpoints_in(conn: AsyncConnection) -> list[Checkpoint]:
+    rows = await conn.execute(
+        text("SELECT tree_size, root_hash, signature, signed_at FROM journal_checkpoints ORDER BY tree_size")
+    )
+    return [Checkpoint(r[0], bytes(r[1]), r[3], Signature.from_dict(r[2])) for r in rows]
+
+
+async def transaction_records_in(conn: AsyncConnection) -> dict[int, tuple[Any, ...]]:
+    """Each transaction record by its journal sequence, as `record_of` would make it from the entry."""
+    rows = await conn.execute(
+        text(
+            "SELECT journal_sequence, id::text, kind, request_hash, outcome, initiator, on_behalf_of, input, result, "
+            "recorded_at FROM transactions"
         )
-        return [Checkpoint(r[0], bytes(r[1]), r[3], Signature.from_dict(r[2])) for r in rows]
+    )
+    return {row[0]: (row[1], row[2], bytes(row[3]), *row[4:]) for row in rows}
 
 
 async def entries_from_topic(bootstrap: str, topic: str) -> AsyncIterator[JournalEntry]:

@@ -14,34 +14,60 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger.adapters.digest import state_digest
-from ledger.adapters.journal_source import checkpoints_from_database, entries_from_database, entries_from_topic
+from ledger.adapters.journal_source import (
+    checkpoints_in,
+    entries_from_database,
+    entries_from_topic,
+    entries_in,
+    transaction_records_in,
+)
 from ledger.bootstrap import DEFINITION, journal_signer
-from ledger.domain.journal import verify_journal
-from ledger.service_layer.replay import ReplayDiverged, replay
-from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter
+from ledger.domain.journal import JournalEntry, verify_journal
+from ledger.service_layer.replay import ReplayDiverged, proposal_of, replay
+from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter, request_hash
 from ledger.settings import LedgerSettings
 from registry_contracts.chain import Break
 from registry_contracts.signing import KeyRing
 from registry_platform import db, digest, migrations
 
 
+def record_of(entry: JournalEntry) -> tuple[Any, ...]:
+    """The transaction record the writer keeps for a journal entry (see `LedgerWriter._record`)."""
+    body, proposal = entry.body, proposal_of(entry)
+    return (
+        body["transaction_id"],
+        entry.kind,
+        request_hash(proposal),
+        body["outcome"],
+        proposal.principal.initiator,
+        proposal.principal.on_behalf_of,
+        {"command": body["command"], "identity": body["identity"]},
+        body["result"],
+        entry.recorded_at,
+    )
+
+
 async def find_problem(engine: AsyncEngine, settings: LedgerSettings) -> Break | None:
     keyring = KeyRing([journal_signer(settings).public_key()])
-    entries = [e async for e in entries_from_database(engine)]
-    checkpoints = await checkpoints_from_database(engine)
+    async with engine.connect() as conn:
+        # One snapshot: a batch committed while the journal is read would otherwise show
+        # checkpoints and records past the entries read, a false alarm on a running ledger.
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+        await conn.begin()
+        entries = [e async for e in entries_in(conn)]
+        checkpoints = await checkpoints_in(conn)
+        recorded = await transaction_records_in(conn)
     for finding in verify_journal(entries, checkpoints, keyring):
         return finding
-    async with engine.connect() as conn:
-        rows = (await conn.execute(text("SELECT journal_sequence, id::text, outcome FROM transactions"))).all()
-    recorded = {seq: (tx, outcome) for seq, tx, outcome in rows}
+    # The records the API serves must say what the journal says, field by field.
     for entry in entries:
-        if recorded.pop(entry.sequence, None) != (entry.body.get("transaction_id"), entry.body.get("outcome")):
-            return Break(entry.sequence, "no transaction record matches this journal entry")
+        if recorded.pop(entry.sequence, None) != record_of(entry):
+            return Break(entry.sequence, "the transaction record differs from this journal entry")
     if recorded:
         return Break(min(recorded), "a transaction record has no journal entry")
     return None

@@ -105,6 +105,9 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger,
             await conn.execute(text("ALTER TABLE journal DISABLE TRIGGER journal_immutable"))
             count = await conn.scalar(text("SELECT max(sequence) FROM journal"))
         target = count // 2
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE transactions_kept AS SELECT * FROM transactions"))
+            await conn.execute(text("ALTER TABLE transactions DISABLE TRIGGER transactions_immutable"))
 
         # A single changed byte in one entry's body.
         async with engine.begin() as conn:
@@ -138,6 +141,25 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger,
                 ),
                 {**row._mapping, "body": json.dumps(row.body)},
             )
+        assert run_cli(settings, "verify").returncode == 0
+
+        # A transaction record that says other than its entry: the API serves the record.
+        for column, forged_value in [("initiator", "'mallory'"), ("result", "result || '{\"quantity\": 1}'")]:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(f"UPDATE transactions SET {column} = {forged_value} WHERE journal_sequence = :s"),
+                    {"s": target},
+                )
+            changed = run_cli(settings, "verify")
+            assert changed.returncode == 1 and f"entry {target}: the transaction record differs" in changed.stdout
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        f"UPDATE transactions SET {column} = t.{column} FROM transactions_kept t "
+                        "WHERE transactions.journal_sequence = :s AND t.journal_sequence = :s"
+                    ),
+                    {"s": target},
+                )
         assert run_cli(settings, "verify").returncode == 0
 
         # An inserted row, forged with a correct hash link at the end of the chain.
