@@ -120,7 +120,7 @@ def _decode_cursor(after: str) -> tuple[Any, Any]:
 def _typed(value: Any, sql_type: str) -> Any:
     """A cursor's value as the driver needs it for the column's type: anything else a cursor may
     hold (null, a list, 1e400, a number PostgreSQL's bigint cannot take, a NUL that no text
-    column holds) is a 422, not a 500."""
+    column holds, a lone surrogate that is no text at all) is a 422, not a 500."""
     try:
         if sql_type == "bigint":
             number = int(value)
@@ -131,6 +131,7 @@ def _typed(value: Any, sql_type: str) -> Any:
             return datetime.fromisoformat(str(value))
         if "\x00" in str(value):
             raise ValueError("PostgreSQL text holds no NUL")
+        str(value).encode()
     except (ValueError, TypeError, OverflowError) as exc:
         raise RegistryError(422, "bad_cursor", _BAD_CURSOR) from exc
     return str(value)

@@ -182,7 +182,7 @@ def _cursor(value: str) -> str:
 async def test_a6r47_malformed_listing_cursors_are_a_422(ledger: LedgerClient) -> None:
     """A6R-47 (issue 7 listings): a cursor no page gave (null, a list, out of PostgreSQL's bigint
     range, too large for a float, nested past the parser's depth, a NUL that PostgreSQL's text cannot
-    hold) is a 422 bad_cursor, not a 500."""
+    hold, a lone surrogate) is a 422 bad_cursor, not a 500."""
     await setup_registry(ledger)
     for path, sort, after in [
         ("/accounts", "balance", _cursor('[null, "X"]')),
@@ -195,6 +195,8 @@ async def test_a6r47_malformed_listing_cursors_are_a_422(ledger: LedgerClient) -
         ("/accounts", "opened_at", _cursor('["2026-13-01", "X"]')),
         ("/accounts", "holder", _cursor('["a\\u0000", "X"]')),
         ("/accounts", "holder", _cursor('["a", "X\\u0000"]')),
+        ("/accounts", "holder", _cursor('["\\ud800", "X"]')),
+        ("/transactions", "kind", _cursor('["\\udfff", 1]')),
         ("/transactions", "kind", _cursor('["issue_units", 1e30]')),
         ("/transactions", None, "99999999999999999999"),
         ("/applications", None, "-99999999999999999999"),
