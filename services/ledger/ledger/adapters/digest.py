@@ -2,15 +2,19 @@
 
 Covers what the registry asserts: sections and accounts with their statuses, cooperative
 approaches, issuances with their metadata, application decisions, every live block with its
-holder, and every transaction as it is shown and as a client's repeat is checked against it.
+holder, every block ever created and retired and every account status change (the history read
+at past instants), and every transaction as it is shown and as a client's repeat is checked against it.
 Ids are included because the writer assigns them deterministically, so a replay must reproduce
 them.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from registry_contracts.timestamps import iso_utc
 from registry_platform.digest import tables_digest
 
 DIGEST_DOMAIN = b"a6r-registry/ledger/state-digest/v2\x00"
@@ -28,6 +32,18 @@ PARTS = {
         "SELECT application_id::text, approved, account_number FROM application_decisions ORDER BY application_id"
     ),
     "holdings": "SELECT block_id, account_number, scope_id, first_serial, last_serial FROM holdings ORDER BY block_id",
+    # The history `blocks?at=` and an account's status history are read from: replay must rebuild
+    # it too, not only the present.
+    "unit_blocks": (
+        "SELECT id, issuance_id, first_serial, last_serial, account_number, created_tx::text, parent_block "
+        "FROM unit_blocks ORDER BY id"
+    ),
+    "block_retirements": "SELECT block_id, tx::text FROM block_retirements ORDER BY block_id",
+    # Not the id: a bigserial, whose values rolled-back batches skip.
+    "account_events": (
+        "SELECT account_number, tx::text, old_status, new_status, recorded_at FROM account_events "
+        "ORDER BY recorded_at, tx, account_number, new_status"
+    ),
     "transactions": (
         "SELECT id::text, kind, encode(request_hash, 'hex'), outcome, initiator, on_behalf_of, input::text, "
         "result::text, journal_sequence, recorded_at FROM transactions ORDER BY journal_sequence"
@@ -44,4 +60,8 @@ def _plain(value: object) -> object:
         return [_plain(v) for v in value]
     if isinstance(value, str | int | bool) or value is None:
         return value
+    if isinstance(value, datetime):
+        # In UTC: the driver gives instants in the session's time zone, which two databases of one
+        # state need not share.
+        return iso_utc(value)
     return str(value)

@@ -16,6 +16,7 @@ import asyncio
 import sys
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger.adapters.digest import state_digest
@@ -86,6 +87,19 @@ async def _verify(settings: LedgerSettings) -> int:
     return 0
 
 
+async def require_live_head(live: AsyncEngine, entries: int, head_hash: str) -> None:
+    """The journal replayed must be the live one: its last entry the live journal's entry of that
+    sequence (the chain then makes every earlier entry equal too). A source whose entries were
+    altered and chained again (a journal topic written by someone else) could otherwise replay to
+    the same state, differing in what the state digest does not cover (the verdicts' rule versions)."""
+    if entries == 0:
+        return
+    async with live.connect() as conn:
+        live_hash = await conn.scalar(text("SELECT entry_hash FROM journal WHERE sequence = :s"), {"s": entries})
+    if live_hash is None or bytes(live_hash).hex() != head_hash:
+        raise ReplayDiverged(entries, "the journal replayed is not the live journal: their entries differ")
+
+
 async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
     await asyncio.to_thread(migrations.upgrade, DEFINITION.migrations_dir, into, settings.db_schema)
     live = db.create_engine(settings.database_url, settings.db_schema)
@@ -104,6 +118,7 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
             else entries_from_database(live)
         )
         report = await replay(writer, source)
+        await require_live_head(live, report.entries, report.head_hash)
         rebuilt, current = await state_digest(target), await state_digest(live)
     except ReplayDiverged as exc:
         print(f"replay DIVERGED at entry {exc.sequence}: {exc}")

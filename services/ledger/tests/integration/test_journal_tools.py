@@ -17,6 +17,8 @@ from sqlalchemy import text
 from ledger.domain import builtin_rules
 from ledger.domain.builtin_rules import SECTION_STATUS
 from ledger.domain.journal import JournalHead
+from ledger.entrypoints import cli
+from ledger.service_layer.replay import ReplayDiverged
 from registry_platform import db
 
 from .conftest import GHA_ADMIN, SCOPE, LedgerClient, issue, section_status, setup_registry, transfer
@@ -294,3 +296,23 @@ async def test_a6r39_a6r48_entries_recorded_under_an_older_built_in_rule_set_rep
     replayed, rebuilt, live = replay_into_fresh_database(service_settings("ledger"), infra)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert rebuilt == live
+
+
+async def test_a6r48_replay_of_a_journal_that_is_not_the_live_one_diverges(ledger, database_url) -> None:
+    """A replay source chained consistently but differing from the live journal (a topic written by
+    someone else) is refused even where the state digest would not tell the two apart."""
+    await make_history(ledger, 5)
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            count, head = (
+                await conn.execute(text("SELECT sequence, entry_hash FROM journal ORDER BY sequence DESC LIMIT 1"))
+            ).one()
+        await cli.require_live_head(engine, count, bytes(head).hex())
+        with pytest.raises(ReplayDiverged) as diverged:
+            await cli.require_live_head(engine, count, "00" * 32)
+        assert diverged.value.sequence == count
+        with pytest.raises(ReplayDiverged):
+            await cli.require_live_head(engine, count + 1, bytes(head).hex())
+    finally:
+        await engine.dispose()
