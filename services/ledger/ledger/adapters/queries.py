@@ -221,22 +221,23 @@ async def transactions(
     limit: int,
     after: str | None,
     kind: str | None,
-    initiator: str | None,
+    user: str | None,
     sort: str | None = None,
     account: str | None = None,
     window: tuple[datetime | None, datetime | None] = (None, None),
     recorded_too: bool = False,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Transactions, of `initiator` only if given (and, with `recorded_too`, every recorded one)."""
+    """Transactions, only those of `user` if given (initiated by them, or for them by an
+    administrator acting on their behalf) and, with `recorded_too`, every recorded one."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if kind:
         clauses.append("v.kind = :kind")
         params["kind"] = kind
-    if initiator:
-        mine = "v.initiator = :initiator"
+    if user:
+        mine = "(v.initiator = :user OR v.on_behalf_of = :user)"
         clauses.append(f"({mine} OR v.outcome = 'recorded')" if recorded_too else mine)
-        params["initiator"] = initiator
+        params["user"] = user
     if account:
         # Where a transaction names its accounts: in the request, and in the result once recorded.
         named = [f"v.{part}->>'{key}'" for part in ("input->'command'", "result") for key in _ACCOUNT_KEYS]

@@ -150,7 +150,7 @@ async def get_transaction(request: Request, caller: Caller, transaction_id: uuid
     row = await queries.transaction(_engine(request), transaction_id)
     if row is None or not (
         caller.has(REGISTRY_ADMINISTRATOR)
-        or row["initiator"] == caller.initiator
+        or caller.subject in (row["initiator"], row["on_behalf_of"])
         or (row.get("outcome") == "recorded" and await _sees_any(request, caller, queries.named_accounts(row)))
     ):
         raise RegistryError(404, "unknown_transaction", f"There is no transaction {transaction_id} you may see.")
@@ -180,16 +180,18 @@ async def list_transactions(
     """Sortable by recorded (the default: journal order), kind, outcome, initiator; filtered by
     account and by a window of recording instants, in the query (so pages are full)."""
     _require_zone(recorded_from=recorded_from, recorded_before=recorded_before)
-    initiator = None if caller.has(REGISTRY_ADMINISTRATOR) else caller.initiator
+    # A user's own transactions: those they initiated and those an administrator made on their
+    # behalf, also while an administrator impersonates them (the subject is the user, A6R-43).
+    user = None if caller.has(REGISTRY_ADMINISTRATOR) else caller.subject
     # Who may see an account (its holders, its section's administrators, its approach's observers)
-    # sees every transaction recorded on it (A6R-23, A6R-30); refused ones stay their initiators'.
-    recorded_too = initiator is not None and account is not None and await _sees_any(request, caller, {account})
+    # sees every transaction recorded on it (A6R-23, A6R-30); refused ones stay their users'.
+    recorded_too = user is not None and account is not None and await _sees_any(request, caller, {account})
     items, nxt = await queries.transactions(
         _engine(request),
         limit=limit,
         after=after,
         kind=kind,
-        initiator=initiator,
+        user=user,
         sort=sort,
         account=account,
         window=(recorded_from, recorded_before),

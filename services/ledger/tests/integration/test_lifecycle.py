@@ -217,6 +217,30 @@ async def test_a6r43_impersonation_records_both_identities(ledger: LedgerClient)
         grants=[Grant("account_initiator", section="GHA", account=acc["gha_holding"])],
     )
     assert outsider.status_code == 403 and outsider.json()["error"]["code"] == "not_authorized"
+    # A refused transaction made for dana is dana's, whoever made it; an administrator
+    # impersonating someone else does not see it as theirs.
+    refused = await ledger.propose(
+        {
+            "kind": "transfer_units",
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 10**6}},
+        },
+        grants=rep,
+        subject="dana",
+        actor="helpdesk-erin",
+    )
+    assert refused.status_code == 409, refused.text
+    refused_id = refused.json()["error"]["details"]["transaction_id"]
+
+    async def listed(subject: str, actor: str | None = None) -> set[str]:
+        headers = {"Authorization": f"Bearer {ledger.token(subject, rep, actor)}"}
+        answer = await ledger.http.get(f"{ledger.base_url}/transactions", headers=headers)
+        assert answer.status_code == 200, answer.text
+        return {t["transaction_id"] for t in answer.json()["items"]}
+
+    assert {str(tx), refused_id} <= await listed("dana")
+    assert refused_id not in await listed("omar", actor="helpdesk-erin")
 
 
 async def test_a6r48_holdings_at_a_past_instant(ledger: LedgerClient) -> None:
