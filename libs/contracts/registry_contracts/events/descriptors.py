@@ -11,15 +11,25 @@
 Codes are plain strings here; the valid values are listed in the field descriptions.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from registry_contracts.events.registry import EventPayload, event_type
 from registry_contracts.events.rules import SerialScope, Vintage
 from registry_contracts.timestamps import UtcDatetime
 
 Text = Annotated[str, Field(min_length=1)]
+# A descriptor's id as registries store it (a uuid column): lowercase and hyphenated, so that the
+# signed text and the stored id are the same.
+DescriptorId = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="A UUID, lowercase and hyphenated",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
 Serial = Annotated[int, Field(ge=1, le=2**53 - 1)]
 Quantity = Annotated[int, Field(ge=1, le=2**53 - 1)]
 Dedication = Literal["ndc", "oimp", "ndc_oimp"]
@@ -81,17 +91,29 @@ class FirstTransferBody(_Part):
 class DescriptorDocument(_Part):
     """What the originating registry signs: immutable; a correction is a new document superseding it."""
 
-    descriptor_id: Text
+    descriptor_id: DescriptorId
     kind: Literal["authorization", "first_transfer"]
     origin_registry: Text = Field(description="Registry id (common nomenclature) of the signing registry")
     issuing_party: Text = Field(description="ISO 3166-1 alpha-3 of the Party the descriptor is issued for")
     cooperative_approach: Text | None = None
     created_at: UtcDatetime
     applicable_from: UtcDatetime
-    supersedes: Text | None = None
+    supersedes: DescriptorId | None = Field(default=None, description="The earlier descriptor this one replaces")
     issued_by: Text = Field(description="The user or system that issued it; 'registry' when automatic")
     authorization: AuthorizationBody | None = None
     first_transfer: FirstTransferBody | None = None
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> Self:
+        # A receiving registry stores the ranges and the supersession as they are: refuse what it
+        # could not store, at the contract.
+        body = self.authorization or self.first_transfer
+        for u in body.units if body else []:
+            if u.first > u.last:
+                raise ValueError(f"serials {u.first}-{u.last}: first is after last")
+        if self.supersedes == self.descriptor_id:
+            raise ValueError("a descriptor cannot supersede itself")
+        return self
 
 
 @event_type("descriptors.DescriptorIssued", 1)

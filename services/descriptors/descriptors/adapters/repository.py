@@ -28,8 +28,8 @@ from registry_contracts.events.descriptors import DescriptorDocument
 
 SCOPE_MATCH = " AND ".join(f"{{t}}.{f} = :{f}" for f in SCOPE_FIELDS)
 SCOPE_COLUMNS = ", ".join(SCOPE_FIELDS)
-# The stored columns, the descriptors superseding each one (one of this registry's own: a
-# supersession takes the "successor" lock; as many as a peer's descriptors name), and from when.
+# The stored columns, the descriptors superseding each one (at most one for an authorization:
+# migration 0004; a marker may be superseded piece by piece), and from when.
 _COLUMNS = (
     "d.id, d.sequence, d.kind, d.origin_registry, d.issuing_party, d.cooperative_approach, d.created_at, "
     "d.applicable_from, d.supersedes, d.dedication, d.oimp_trigger, d.conditions, d.transferred_at, d.basis, "

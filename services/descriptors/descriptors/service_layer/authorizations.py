@@ -64,9 +64,18 @@ def units_of(items: list[DescriptorUnits]) -> list[UnitRange]:
     return ranges
 
 
-def acts_for_party(caller: Principal, party: str) -> bool:
-    """A section administrator of the Party's section, or an external system scoped to it (A6R-8)."""
-    return any(g.role in (SECTION_ADMINISTRATOR, EXTERNAL_SYSTEM) and g.section == party for g in caller.grants)
+def acts_for_party(caller: Principal, party: str, approach: str) -> bool:
+    """A section administrator of the Party's section, or an external system scoped to it (A6R-8).
+    A system's grant narrowed to an account, or to another cooperative approach, does not speak for
+    the Party as a whole."""
+    return any(
+        g.section == party
+        and (
+            g.role == SECTION_ADMINISTRATOR
+            or (g.role == EXTERNAL_SYSTEM and g.account is None and g.cooperative_approach in (None, approach))
+        )
+        for g in caller.grants
+    )
 
 
 async def existing(conn: AsyncConnection, descriptor_id: uuid.UUID, digest: str) -> Any:
@@ -117,9 +126,9 @@ async def issue_authorization(
     party = req.issuing_party
     if not is_party_code(party):
         raise DescriptorError("unknown_party", f"{party} is not an ISO 3166-1 alpha-3 country code")
-    if not acts_for_party(caller, party):
-        raise Forbidden("not_authorized", f"only administrators of section {party} (or systems it authorized) "
-                        "issue its authorizations")  # fmt: skip
+    if not acts_for_party(caller, party, req.cooperative_approach):
+        raise Forbidden("not_authorized", f"only administrators of section {party} (or systems it authorized for "
+                        f"the whole section or for {req.cooperative_approach}) issue its authorizations")  # fmt: skip
     _check_shape(req)
     parties = await service.approach_parties(req.cooperative_approach)
     if parties is None:

@@ -2,11 +2,19 @@
 
 A peer's descriptor is stored only if every check passes, in this order, each with its own code:
 the JWS is readable (`malformed_jws`); its `kid` is a key registered for a peer (`unknown_key`);
-the signature verifies (`signature_invalid`); the document is a valid descriptor (`invalid_document`);
-it originates from the registry owning the key (`wrong_origin`), not from this one (`own_descriptor`);
-the peer may issue for its Party (`party_not_served`); its cooperative approach is known
-(`unknown_cooperative_approach`) and counts the Party among its members (`party_not_in_approach`);
-it applies no earlier than the approach's window allows (`applicability_too_early`).
+the signature verifies (`signature_invalid`); the document is a valid descriptor (`invalid_document`,
+also where the database cannot store a value it holds); it originates from the registry owning the
+key (`wrong_origin`), not from this one (`own_descriptor`); the peer may issue for its Party
+(`party_not_served`); an authorization's units are that Party's (`not_party_units`); its cooperative
+approach is known (`unknown_cooperative_approach`) and counts the Party among its members
+(`party_not_in_approach`); it applies no earlier than the approach's window allows
+(`applicability_too_early`). A descriptor that supersedes another needs that one stored here
+(`unknown_superseded`) and of its kind (`supersedes_other_kind`). As with this registry's own
+corrections, an authorization replaces only one of its own Party (`supersedes_other_party`) that
+nothing replaced yet (`supersession_fork`); and only one of its approach (`supersedes_other_approach`),
+since the other approach's registries would never receive the correction. A marker replaces only a
+marker of a Party the peer serves (`supersedes_other_party`), and not necessarily alone: the
+originating registry's sequencer may supersede one marker piece by piece.
 
 The pull loop moves its cursor past every descriptor it read. One refused for a reason this
 registry's own knowledge may yet remove (`HELD_FOR`) is held and tried again at the start of each
@@ -23,6 +31,7 @@ from typing import Any
 
 import httpx
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from descriptors.adapters import jws
@@ -39,7 +48,16 @@ from registry_platform.auth import ServiceTokens
 log = logging.getLogger(__name__)
 # Refusals this registry's own knowledge may yet remove (a key or Party registered for the peer, an
 # approach or its membership learned from the ledger): the descriptor is held and tried each round.
-HELD_FOR = frozenset({"unknown_key", "party_not_served", "unknown_cooperative_approach", "party_not_in_approach"})
+# A superseded descriptor not stored yet may come later, from this peer's feed or another's.
+HELD_FOR = frozenset(
+    {
+        "unknown_key",
+        "party_not_served",
+        "unknown_cooperative_approach",
+        "party_not_in_approach",
+        "unknown_superseded",
+    }
+)
 
 
 def _refuse(code: str, message: str) -> DescriptorError:
@@ -88,6 +106,11 @@ async def verify(service: DescriptorsService, token: str) -> tuple[PeerConfig, D
         )
     if doc.issuing_party not in peer.allowed_parties():
         raise _refuse("party_not_served", f"{peer.registry} does not issue descriptors for {doc.issuing_party}")
+    for u in doc.authorization.units if doc.authorization else []:
+        if u.scope.issuing_party != doc.issuing_party:
+            raise _refuse(
+                "not_party_units", f"{doc.issuing_party} cannot authorize units issued for {u.scope.issuing_party}"
+            )
     if doc.cooperative_approach is not None:
         parties = await service.approach_parties(doc.cooperative_approach)
         if parties is None:
@@ -110,8 +133,44 @@ async def receive(service: DescriptorsService, conn: AsyncConnection, token: str
         if stored.jws != token:
             raise Conflict("conflicting_descriptor", f"descriptor {descriptor_id} is stored with other content")
         return stored, False
-    await repo.add(NewDescriptor.of_document(doc, token, received_from=peer.registry))
+    if doc.supersedes is not None:
+        await _check_superseded(repo, peer, doc, uuid.UUID(doc.supersedes))
+    try:
+        # A savepoint: the pull loop records its cursor in this transaction after a refusal.
+        async with conn.begin_nested():
+            await repo.add(NewDescriptor.of_document(doc, token, received_from=peer.registry))
+    except DataError as exc:
+        raise _refuse("invalid_document", f"it holds a value this registry cannot store: {exc.orig}") from exc
     return await repo.get(descriptor_id), True
+
+
+async def _check_superseded(repo: Descriptors, peer: PeerConfig, doc: DescriptorDocument, old_id: uuid.UUID) -> None:
+    # Two successors of one authorization at once: the second waits for the first's commit, then
+    # finds it (as for this registry's own corrections, service_layer.authorizations).
+    await repo.lock("successor", old_id)
+    old = await repo.get(old_id)
+    if old is None:
+        raise _refuse("unknown_superseded", f"it supersedes {old_id}, which is not stored here (yet)")
+    if old.kind != doc.kind:
+        raise _refuse("supersedes_other_kind", f"a {doc.kind} cannot supersede {old.kind} {old_id}")
+    if doc.kind == Kind.FIRST_TRANSFER.value:
+        if old.issuing_party not in peer.allowed_parties():
+            raise _refuse(
+                "supersedes_other_party",
+                f"marker {old_id} is {old.issuing_party}'s, a Party {peer.registry} does not issue descriptors for",
+            )
+        return
+    if old.issuing_party != doc.issuing_party:
+        raise _refuse(
+            "supersedes_other_party", f"authorization {old_id} is {old.issuing_party}'s; only it can supersede it"
+        )
+    if old.cooperative_approach != doc.cooperative_approach:
+        raise _refuse(
+            "supersedes_other_approach",
+            f"authorization {old_id} is of {old.cooperative_approach}, this one of {doc.cooperative_approach}",
+        )
+    if old.superseded_by:
+        raise _refuse("supersession_fork", f"authorization {old_id} is superseded by {old.superseded_by[0]} already")
 
 
 def _bearer(service: DescriptorsService, peer: PeerConfig) -> str:

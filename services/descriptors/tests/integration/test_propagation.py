@@ -10,11 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from descriptors.adapters import jws
 from descriptors.domain.applicability import applicable_from
 from descriptors.settings import DescriptorsSettings, PeerConfig
 from registry_contracts.signing import Ed25519Signer
+from registry_platform.testing.infra import serve_app
 
 from .conftest import (
     CHE,
@@ -34,6 +36,8 @@ from .conftest import (
 
 pytestmark = pytest.mark.integration
 PEER = Ed25519Signer.from_seed(bytes(range(32)))
+CHE_PEER = Ed25519Signer.from_seed(bytes(range(1, 33)))
+CHE_SCOPE = {**SCOPE, "originating_registry": "CHE01", "issuing_party": "CHE", "activity_id": "CH-HEAT-001"}
 LATER = datetime(2026, 4, 1, tzinfo=UTC)
 
 
@@ -58,6 +62,19 @@ def document(**changes: Any) -> dict[str, Any]:
     return {**doc, **changes}
 
 
+def marker(**changes: Any) -> dict[str, Any]:
+    body = {"units": [{"scope": SCOPE, "first": 1, "last": 10}], "transferred_at": T0.isoformat(), "party": "GHA",
+            "basis": "international_transfer"}  # fmt: skip
+    return document(**{"kind": "first_transfer", "authorization": None, "first_transfer": body, **changes})
+
+
+def che(**changes: Any) -> dict[str, Any]:
+    """An authorization of CHE's, as the CHE01 registry signs it."""
+    units = [{"scope": CHE_SCOPE, "first": 1, "last": 10}]
+    return document(origin_registry="CHE01", issuing_party="CHE", authorization={"dedication": "ndc", "units": units},
+                    **changes)  # fmt: skip
+
+
 async def post(client: Client, token: str, grants: Any = SERVICE) -> httpx.Response:
     return await client.call("POST", "/descriptors/incoming", {"jws": token}, grants)
 
@@ -68,8 +85,11 @@ async def receiving(service_settings, ledger: Ledger) -> Any:  # type: ignore[no
         "descriptors",
         DescriptorsSettings,
         ledger_url=ledger.url,
-        cooperative_approaches={"CA0002": ["CHE", "JPN"]},
-        peers=[PeerConfig(registry="GHA01", keys=[jws.public_jwk(PEER)])],
+        cooperative_approaches={"CA0002": ["CHE", "JPN"], "CA0003": ["CHE", "GHA"]},
+        peers=[
+            PeerConfig(registry="GHA01", keys=[jws.public_jwk(PEER)]),
+            PeerConfig(registry="CHE01", keys=[jws.public_jwk(CHE_PEER)], parties=["CHE"]),
+        ],
     )
     async with contextlib.AsyncExitStack() as stack, httpx.AsyncClient(timeout=30) as http:
         yield await start_descriptors(stack, settings, Clock(T0), http)
@@ -225,3 +245,112 @@ async def test_a6r53_a_pulled_descriptor_this_registry_cannot_place_yet_is_held_
             assert (await peer.ok("GET", "/peers/held-descriptors"))["items"] == []
     finally:
         infra.drop_database(second_db)
+
+
+async def refused(client: Client, token: str) -> str:
+    response = await post(client, token)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert "nothing stored" in error["message"], error
+    return str(error["code"])
+
+
+async def test_a6r53_a_peers_authorization_covers_only_units_of_its_own_party(receiving: Client) -> None:
+    """A6R-45: GHA cannot authorize CHE's units; a peer's authorization saying so is refused."""
+    units = [{"scope": SCOPE, "first": 1, "last": 10}, {"scope": CHE_SCOPE, "first": 1, "last": 10}]
+    token = jws.sign(PEER, document(authorization={"dedication": "ndc", "units": units}))
+    assert await refused(receiving, token) == "not_party_units"
+    assert (await receiving.ok("GET", "/descriptors"))["items"] == []
+
+
+async def test_a6r55_a_peers_descriptor_supersedes_only_its_own_partys_latest_one_of_its_kind(
+    receiving: Client,
+) -> None:
+    """A peer's correction replaces a stored descriptor of its kind, Party and approach, and only one
+    correction replaces an authorization; one whose predecessor is not stored yet is refused (the
+    pull loop holds it until the predecessor comes)."""
+    original, marked, theirs = document(), marker(), che()
+    their_units = [{"scope": CHE_SCOPE, "first": 1, "last": 10}]
+    their_marker = marker(origin_registry="CHE01", issuing_party="CHE", first_transfer={**marked["first_transfer"],
+                          "party": "CHE", "units": their_units})  # fmt: skip
+    for signer, doc in ((PEER, original), (PEER, marked), (CHE_PEER, theirs), (CHE_PEER, their_marker)):
+        assert (await post(receiving, jws.sign(signer, doc))).status_code == 201
+
+    old = original["descriptor_id"]
+    refusals = [
+        ("unknown_superseded", document(supersedes=str(uuid.uuid4()))),
+        ("supersedes_other_party", document(supersedes=theirs["descriptor_id"])),
+        ("supersedes_other_party", marker(supersedes=their_marker["descriptor_id"])),
+        ("supersedes_other_kind", document(supersedes=marked["descriptor_id"])),
+        ("supersedes_other_approach", document(cooperative_approach="CA0003", supersedes=old)),
+        ("invalid_document", document(descriptor_id=old, supersedes=old)),
+    ]
+    for code, doc in refusals:
+        assert await refused(receiving, jws.sign(PEER, doc)) == code, code
+
+    units = [{"scope": SCOPE, "first": 1, "last": 10}]
+    correction = document(supersedes=old, authorization={"dedication": "ndc", "units": units})
+    assert (await post(receiving, jws.sign(PEER, correction))).status_code == 201
+    assert await refused(receiving, jws.sign(PEER, document(supersedes=old))) == "supersession_fork"
+    # A marker may be superseded piece by piece: both pieces are stored.
+    for first in (1, 6):
+        piece = {**marked["first_transfer"], "units": [{"scope": SCOPE, "first": first, "last": first + 4}]}
+        token = jws.sign(PEER, marker(supersedes=marked["descriptor_id"], first_transfer=piece))
+        assert (await post(receiving, token)).status_code == 201
+
+    body = {"at": LATER.isoformat(), "units": units}
+    found = (await receiving.ok("POST", "/descriptors/in-force", body, SERVICE))["descriptors"]
+    assert [(d["first"], d["last"], d["authorization"]["descriptor_id"]) for d in found] == [
+        (1, 5, correction["descriptor_id"]),
+        (6, 10, correction["descriptor_id"]),
+    ]
+
+
+def malformed() -> dict[str, dict[str, Any]]:
+    """Signed documents no registry can store, and what is wrong with each."""
+    units = [{"scope": SCOPE, "first": 5, "last": 2}]
+    return {
+        "descriptor id not a uuid": document(descriptor_id="x"),
+        "superseded id not a uuid": document(supersedes="not-a-uuid"),
+        "range backwards": document(authorization={"dedication": "ndc", "units": units}),
+        "text the database refuses": document(issued_by="gha\u0000admin"),
+    }
+
+
+async def test_a6r53_a_malformed_pushed_descriptor_is_refused_as_invalid(receiving: Client) -> None:
+    for what, doc in malformed().items():
+        response = await post(receiving, jws.sign(PEER, doc))
+        assert response.status_code == 422, (what, response.text)
+        assert response.json()["error"]["code"] == "invalid_document", (what, response.text)
+    assert (await receiving.ok("GET", "/descriptors"))["items"] == []
+
+
+async def test_a6r53_the_pull_loop_reads_past_a_malformed_descriptor(  # type: ignore[no-untyped-def]
+    service_settings, ledger: Ledger
+) -> None:
+    """A peer's feed serving documents no registry can store: each is refused and logged, the
+    cursor moves on, and the descriptor after them is stored."""
+    good = document()
+    tokens = [jws.sign(PEER, doc) for doc in [*malformed().values(), good]]
+    feed = FastAPI()
+
+    @feed.get("/descriptors/feed")
+    async def items(after: int = 0) -> dict[str, Any]:
+        page = [{"sequence": i, "kind": "authorization", "jws": t} for i, t in enumerate(tokens, 1) if i > after]
+        return {"items": page, "next": None}
+
+    async with contextlib.AsyncExitStack() as stack, httpx.AsyncClient(timeout=30) as http:
+        url = await stack.enter_async_context(serve_app(feed))
+        settings = service_settings(
+            "descriptors", DescriptorsSettings, ledger_url=ledger.url, pull_interval_seconds=0.2,
+            peers=[PeerConfig(registry="GHA01", keys=[jws.public_jwk(PEER)], url=url)],
+        )  # fmt: skip
+        client = await start_descriptors(stack, settings, Clock(T0), http)
+
+        async def stored() -> list[dict[str, Any]] | None:
+            return (await client.ok("GET", "/descriptors"))["items"] or None
+
+        found = await client.eventually(stored)
+        assert found, "the pull loop read past the malformed descriptors"
+        assert [d["descriptor_id"] for d in found] == [good["descriptor_id"]]
+        assert (await client.ok("GET", "/peers/held-descriptors"))["items"] == []
