@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from registry_contracts.canonical import canonical_json
@@ -110,10 +111,18 @@ def sign_checkpoint(signer: Signer, tree_size: int, root_hash: bytes, signed_at:
 
 
 def verify_journal(
-    entries: Iterable[JournalEntry], checkpoints: Iterable[Checkpoint], verifier: Verifier
+    entries: Iterable[JournalEntry],
+    checkpoints: Iterable[Checkpoint],
+    verifier: Verifier,
+    max_gap: int | None = None,
 ) -> Iterator[Break]:
-    """Yield the first break (then stop): a broken link, a bad hash, a gap, or a bad checkpoint."""
+    """Yield the first break (then stop): a broken link, a bad hash, a gap, or a bad checkpoint.
+
+    With `max_gap`, also more than that many entries with no checkpoint over them, the last ones
+    included: the writer signs one at least every so many entries, so a longer run means signed
+    checkpoints were deleted, and the entries after the last one left could have been rewritten."""
     by_size = {c.tree_size: c for c in checkpoints}
+    sizes = sorted(by_size)
     frontier = MerkleFrontier()
     cursor = ChainCursor(JournalHead.chain)
     previous: datetime | None = None
@@ -133,6 +142,12 @@ def verify_journal(
     if by_size:
         size = min(by_size)
         yield Break(frontier.size + 1, f"checkpoint over {size} entries, but the journal has only {frontier.size}")
+        return
+    if max_gap is not None:
+        for before, after in pairwise([0, *sizes, frontier.size]):
+            if after - before > max_gap:
+                yield Break(before + max_gap + 1, f"no signed checkpoint over entries {before + 1} to {after}")
+                return
 
 
 def _check_checkpoint(checkpoint: Checkpoint, root: bytes, verifier: Verifier) -> Break | None:

@@ -1,9 +1,11 @@
 """`registry-ledger verify|replay|digest`: the ledger's own audit tools (A6R-20, A6R-21, A6R-48).
 
-- verify: recompute the hash chain and every signed checkpoint, and check that journal and
-  transaction records agree; exit 1 naming the first bad entry.
+- verify: recompute the hash chain and every signed checkpoint, require a checkpoint at least every
+  `--max-gap` entries, and check that journal and transaction records agree field by field; exit 1
+  naming the first bad entry.
 - replay: rebuild the whole state from the journal alone (the database table, or the journal
-  topic) into an empty database, and compare its state digest with the live one; exit 1 if not equal.
+  topic) into an empty database, check that the journal replayed is the live one, copy the live
+  checkpoints over it, and compare its state digest with the live one; exit 1 if not equal.
 - digest: print the state digest of a database.
 
 Database and broker come from the usual REGISTRY_* settings; `--into` names the empty database.
@@ -27,6 +29,7 @@ from ledger.adapters.journal_source import (
     entries_in,
     transaction_records_in,
 )
+from ledger.adapters.repository import LedgerRepository
 from ledger.bootstrap import DEFINITION, journal_signer
 from ledger.domain.journal import JournalEntry, verify_journal
 from ledger.service_layer.replay import ReplayDiverged, proposal_of, replay
@@ -53,7 +56,11 @@ def record_of(entry: JournalEntry) -> tuple[Any, ...]:
     )
 
 
-async def find_problem(engine: AsyncEngine, settings: LedgerSettings) -> Break | None:
+async def find_problem(engine: AsyncEngine, settings: LedgerSettings, max_gap: int | None = None) -> Break | None:
+    """The first thing wrong with the journal, its checkpoints and its records. `max_gap`: the most
+    entries the writer leaves without a checkpoint (by default what these settings make it leave)."""
+    if max_gap is None:
+        max_gap = settings.checkpoint_every + settings.writer_max_batch
     keyring = KeyRing([journal_signer(settings).public_key()])
     async with engine.connect() as conn:
         # One snapshot: a batch committed while the journal is read would otherwise show
@@ -63,7 +70,7 @@ async def find_problem(engine: AsyncEngine, settings: LedgerSettings) -> Break |
         entries = [e async for e in entries_in(conn)]
         checkpoints = await checkpoints_in(conn)
         recorded = await transaction_records_in(conn)
-    for finding in verify_journal(entries, checkpoints, keyring):
+    for finding in verify_journal(entries, checkpoints, keyring, max_gap):
         return finding
     # The records the API serves must say what the journal says, field by field.
     for entry in entries:
@@ -74,10 +81,10 @@ async def find_problem(engine: AsyncEngine, settings: LedgerSettings) -> Break |
     return None
 
 
-async def _verify(settings: LedgerSettings) -> int:
+async def _verify(settings: LedgerSettings, max_gap: int | None) -> int:
     engine = db.create_engine(settings.database_url, settings.db_schema)
     try:
-        finding = await find_problem(engine, settings)
+        finding = await find_problem(engine, settings, max_gap)
     finally:
         await engine.dispose()
     if finding:
@@ -100,6 +107,17 @@ async def require_live_head(live: AsyncEngine, entries: int, head_hash: str) -> 
         raise ReplayDiverged(entries, "the journal replayed is not the live journal: their entries differ")
 
 
+async def copy_checkpoints(live: AsyncEngine, target: AsyncEngine, entries: int) -> None:
+    """The live checkpoints over the entries replayed: the journals being equal, they sign the
+    rebuilt one too, and `verify` of the rebuilt database finds its entries signed."""
+    async with live.connect() as conn:
+        signed = [c for c in await checkpoints_in(conn) if c.tree_size <= entries]
+    async with target.begin() as conn:
+        repo = LedgerRepository(conn)
+        for checkpoint in signed:
+            await repo.add_checkpoint(checkpoint)
+
+
 async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
     await asyncio.to_thread(migrations.upgrade, DEFINITION.migrations_dir, into, settings.db_schema)
     live = db.create_engine(settings.database_url, settings.db_schema)
@@ -119,6 +137,7 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
         )
         report = await replay(writer, source)
         await require_live_head(live, report.entries, report.head_hash)
+        await copy_checkpoints(live, target, report.entries)
         rebuilt, current = await state_digest(target), await state_digest(live)
     except ReplayDiverged as exc:
         print(f"replay DIVERGED at entry {exc.sequence}: {exc}")
@@ -134,7 +153,12 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="registry-ledger", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("verify", help="verify the journal's hash chain, checkpoints and records")
+    vp = sub.add_parser("verify", help="verify the journal's hash chain, checkpoints and records")
+    vp.add_argument(
+        "--max-gap",
+        type=int,
+        help="the most entries allowed without a signed checkpoint (default: checkpoint_every + writer_max_batch)",
+    )
     rp = sub.add_parser("replay", help="rebuild the state from the journal into an empty database")
     rp.add_argument("--into", required=True, help="URL of an empty database to rebuild into")
     rp.add_argument("--from-topic", action="store_true", help="read the journal topic instead of the table")
@@ -142,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = LedgerSettings(service_name="ledger")
     if args.command == "verify":
-        code = asyncio.run(_verify(settings))
+        code = asyncio.run(_verify(settings, args.max_gap))
     elif args.command == "replay":
         code = asyncio.run(_replay(settings, args.into, args.from_topic))
     else:

@@ -45,6 +45,10 @@ def replay_into_fresh_database(settings, infra, *source: str) -> tuple[subproces
     target = infra.create_database()
     try:
         replayed = run_cli(settings, "replay", "--into", target, *source)
+        if replayed.returncode == 0:
+            # The rebuilt journal carries the live checkpoints over it, so it verifies on its own.
+            verified = run_cli(settings, "verify", database_url=target)
+            assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:
         infra.drop_database(target)
     lines = replayed.stdout.splitlines()
@@ -163,6 +167,23 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger,
                     {"s": target},
                 )
         assert run_cli(settings, "verify").returncode == 0
+
+        # Signed checkpoints deleted: the entries after the last one left could be rewritten unseen.
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE journal_checkpoints DISABLE TRIGGER journal_checkpoints_immutable"))
+            await conn.execute(text("CREATE TABLE checkpoints_kept AS SELECT * FROM journal_checkpoints"))
+            signed = await conn.scalar(text("SELECT count(*) FROM journal_checkpoints"))
+            first = await conn.scalar(text("SELECT min(tree_size) FROM journal_checkpoints"))
+            await conn.execute(text("DELETE FROM journal_checkpoints WHERE tree_size > :f"), {"f": first})
+        assert signed >= 2, "the service signs every 50 entries"
+        assert run_cli(settings, "verify").returncode == 0, "the default bound is the default settings' (1,000)"
+        unsigned = run_cli(settings, "verify", "--max-gap", "60")
+        assert unsigned.returncode == 1, unsigned.stdout
+        assert f"no signed checkpoint over entries {first + 1} to" in unsigned.stdout, unsigned.stdout
+        async with engine.begin() as conn:
+            restore = "INSERT INTO journal_checkpoints SELECT * FROM checkpoints_kept WHERE tree_size > :f"
+            await conn.execute(text(restore), {"f": first})
+        assert run_cli(settings, "verify", "--max-gap", "60").returncode == 0
 
         # An inserted row, forged with a correct hash link at the end of the chain.
         async with engine.begin() as conn:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ledger.domain.journal import JournalHead, verify_journal
-from registry_contracts.signing import KeyRing
+from ledger.domain.journal import JournalHead, merkle_root, sign_checkpoint, verify_journal
+from registry_contracts.signing import Ed25519Signer, KeyRing
 
 T = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -29,3 +29,26 @@ def test_a6r48_verify_refuses_entries_whose_instants_go_back() -> None:
     head = JournalHead()
     in_order = [head.append(T, "open_account", {"n": 1}), head.append(T, "x", {"n": 2})]
     assert list(verify_journal(in_order, [], KeyRing([]))) == []
+
+
+def _signed_journal(entries: int, signed_at: list[int]) -> tuple[list, list, KeyRing]:  # type: ignore[type-arg]
+    signer = Ed25519Signer.from_seed(b"\x07" * 32)
+    head = JournalHead()
+    journal = [head.append(T, "open_account", {"n": n}) for n in range(1, entries + 1)]
+    checkpoints = [
+        sign_checkpoint(signer, size, merkle_root(e.entry_hash for e in journal[:size]), T) for size in signed_at
+    ]
+    return journal, checkpoints, KeyRing([signer.public_key()])
+
+
+def test_a6r48_verify_refuses_a_run_of_entries_longer_than_the_writer_leaves_unsigned() -> None:
+    """Deleting the signed checkpoints from some entry on, then rewriting the entries after it and
+    chaining them again, left a journal `verify` called valid: only the checkpoints still there
+    were checked."""
+    journal, checkpoints, keys = _signed_journal(10, [4, 8])
+    assert list(verify_journal(journal, checkpoints, keys, max_gap=4)) == []
+    (broken,) = verify_journal(journal, checkpoints[:1], keys, max_gap=4)
+    assert broken.sequence == 9 and "no signed checkpoint over entries 5 to 10" in broken.reason
+    (broken,) = verify_journal(journal, [], keys, max_gap=4)
+    assert broken.sequence == 5
+    assert list(verify_journal(journal, [], keys)) == [], "without a bound, as before"
