@@ -71,3 +71,19 @@ async def test_a_stale_request_does_not_write_older_tokens_back(store: SessionSt
     assert final is not None
     assert final.data["auth"]["refresh"] == "r2"
     assert final.data["flash"] == [{"message": "saved by a slower request", "kind": "info"}]
+
+
+async def test_a_request_still_running_when_its_session_ended_does_not_bring_it_back(store: SessionStore) -> None:
+    """Signed out in another tab while a page was still being built: that page's write of its
+    session (a flash, a refreshed token) used to insert the row again, signed in once more."""
+    session = store.new({"auth": {"access": "a"}})
+    await store.save(session)
+    running, _ = await store.load(session.id)
+    assert running is not None
+    ended, _ = await store.load(session.id)
+    assert ended is not None
+    await store.delete(ended)
+    running.flash("Saved.")
+    await store.save(running)
+    assert running.ended
+    assert await store.load(session.id) == (None, False)

@@ -24,10 +24,13 @@ TOUCH_SECONDS = 30
 
 # A request that loaded the session before a concurrent one refreshed the tokens must not write the
 # older tokens back: the rotated refresh token, presented again, would end the session at identity.
-_KEEP_NEWER_TOKENS = (
-    "CASE WHEN (sessions.data->'auth'->>'minted_at')::float8 > (EXCLUDED.data->'auth'->>'minted_at')::float8 "
-    "THEN jsonb_set(EXCLUDED.data, '{auth}', sessions.data->'auth') ELSE EXCLUDED.data END"
-)
+def _keep_newer_tokens(incoming: str) -> str:
+    """The session data to store: `incoming`, but with the stored tokens if they were minted later
+    (a stale request must not write older tokens back)."""
+    return (
+        "CASE WHEN (sessions.data->'auth'->>'minted_at')::float8 > (" + incoming + "->'auth'->>'minted_at')::float8 "
+        "THEN jsonb_set(" + incoming + ", '{auth}', sessions.data->'auth') ELSE " + incoming + " END"
+    )
 
 
 def _hash(session_id: str) -> bytes:
@@ -49,6 +52,9 @@ class WebSession:
     new: bool = False
     dirty: bool = False
     ended: bool = False
+    # Whether the row exists (loaded, or written once): a later write only updates it, so a request
+    # still running when its session ended (signed out elsewhere) cannot bring the session back.
+    stored: bool = False
 
     def set(self, key: str, value: Any) -> None:
         self.data[key] = value
@@ -113,6 +119,7 @@ class SessionStore:
                 last_seen_at=row.last_seen_at,
                 absolute_expires_at=row.absolute_expires_at,
                 data=dict(row.data),
+                stored=True,
             )
             if (now - row.last_seen_at).total_seconds() > TOUCH_SECONDS:
                 session.last_seen_at = now
@@ -133,23 +140,38 @@ class SessionStore:
         session.dirty = False
 
     async def _write(self, conn: AsyncConnection, session: WebSession, now: datetime) -> None:
-        await conn.execute(
+        params = {
+            "h": _hash(session.id),
+            "csrf": session.csrf,
+            "data": json.dumps(session.data),
+            "created": session.created_at,
+            "now": now,
+            "exp": self._expiry(session, now),
+            "abs": session.absolute_expires_at,
+        }
+        if not session.stored:
+            await conn.execute(
+                text(
+                    "INSERT INTO sessions (id_hash, csrf, data, created_at, last_seen_at, expires_at, "
+                    "absolute_expires_at) VALUES (:h, :csrf, CAST(:data AS jsonb), :created, :now, :exp, :abs) "
+                    "ON CONFLICT (id_hash) DO UPDATE SET data = " + _keep_newer_tokens("EXCLUDED.data") + ", "
+                    "csrf = EXCLUDED.csrf, last_seen_at = EXCLUDED.last_seen_at, expires_at = EXCLUDED.expires_at"
+                ),
+                params,
+            )
+            session.stored = True
+            return
+        # An update only: a request still running when its session ended (signed out in another
+        # tab, an impersonation ended) would otherwise bring the session back.
+        result = await conn.execute(
             text(
-                "INSERT INTO sessions (id_hash, csrf, data, created_at, last_seen_at, expires_at, absolute_expires_at) "
-                "VALUES (:h, :csrf, CAST(:data AS jsonb), :created, :now, :exp, :abs) "
-                "ON CONFLICT (id_hash) DO UPDATE SET data = " + _KEEP_NEWER_TOKENS + ", csrf = EXCLUDED.csrf, "
-                "last_seen_at = EXCLUDED.last_seen_at, expires_at = EXCLUDED.expires_at"
+                "UPDATE sessions SET data = " + _keep_newer_tokens("CAST(:data AS jsonb)") + ", csrf = :csrf, "
+                "last_seen_at = :now, expires_at = :exp WHERE id_hash = :h"
             ),
-            {
-                "h": _hash(session.id),
-                "csrf": session.csrf,
-                "data": json.dumps(session.data),
-                "created": session.created_at,
-                "now": now,
-                "exp": self._expiry(session, now),
-                "abs": session.absolute_expires_at,
-            },
+            params,
         )
+        if result.rowcount == 0:
+            session.ended = True
 
     async def delete(self, session: WebSession) -> None:
         async with self.engine.begin() as conn:
