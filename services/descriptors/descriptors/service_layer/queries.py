@@ -79,7 +79,7 @@ async def unit_history(conn: AsyncConnection, units: UnitRange, at: datetime) ->
     approach = await History(conn).approach_of(units)
     repo = Descriptors(conn)
     coverings, supersessions, rows = await repo.coverings(units.scope, units.first, units.last, approach)
-    gone_now = in_force.superseded_at(supersessions, at)
+    gone_now = in_force.superseded_over(units.first, units.last, coverings, supersessions, at)
     covered: dict[str, list[UnitRange]] = {}
     for c in coverings:
         span = UnitRange(units.scope, max(c.first, units.first), min(c.last, units.last))

@@ -163,3 +163,16 @@ def test_a6r45_oimp_issuance_trigger() -> None:
     units = Units(authorization(Dedication.OIMP, OimpTrigger.ISSUANCE))
     assert units.apply(issue) == Decision(Basis.OIMP_ISSUANCE, "GHA", None)
     assert Units(authorization(Dedication.NDC)).apply(issue) is None
+
+
+def test_a6r55_a_marker_superseded_on_some_units_is_still_current_on_the_others() -> None:
+    """The sequencer decides per piece: a successor covering only another piece leaves this piece's
+    marker current (and an undone one is re-issued by this piece's next transfer)."""
+    t1 = move("t1", "gha", "che", 1)
+    moved, stayed = Units(), Units()
+    for piece in (moved, stayed):
+        piece.apply(t1)
+        piece.apply(reversal("c1", t1, 2))
+    assert moved.apply(move("t2", "gha", "jpn", 3)) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", "m-t1")
+    assert current_marker(stayed.markers, (T0 + timedelta(hours=4),)).id == "m-t1"  # type: ignore[union-attr]
+    assert stayed.apply(move("t4", "gha", "che", 4)) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", "m-t1")

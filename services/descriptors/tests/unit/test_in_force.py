@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from descriptors.domain.applicability import applicable_from
-from descriptors.domain.in_force import boundaries, segments
+from descriptors.domain.in_force import boundaries, segments, superseded_over
 from descriptors.domain.model import Covering, Dedication, Descriptor, Kind, Supersession
 
 T0 = datetime(2026, 3, 10, 23, 0, tzinfo=UTC)
@@ -100,3 +100,28 @@ def test_a6r45_boundaries_partition_the_range_and_respect_every_span(first: int,
         for s, e in cuts:
             inside, outside = s <= a and b <= e, b < s or a > e
             assert inside or outside
+
+
+def test_a6r55_a_marker_superseded_for_some_of_its_units_stays_in_force_for_the_others() -> None:
+    old = marker("m1", T0 - timedelta(days=5))
+    new = marker("m2", T0, supersedes="m1")
+    cover = [Covering(old, 1, 10), Covering(new, 1, 5)]
+    result = segments(1, 10, cover, [superseding(new)], new.applicable_from)
+    assert [(s.first, s.last, s.marker) for s in result] == [(1, 5, new), (6, 10, old)]
+    # Asked only for the units the successor does not cover, the old marker still answers.
+    alone = segments(6, 10, [Covering(old, 1, 10)], [superseding(new)], new.applicable_from)
+    assert [(s.first, s.last, s.marker) for s in alone] == [(6, 10, old)]
+
+
+def test_a6r55_a_marker_superseded_piece_by_piece_is_gone_where_each_successor_applies() -> None:
+    old = marker("m1", T0 - timedelta(days=5))
+    left = marker("m2", T0, supersedes="m1")
+    right = marker("m3", T0 + timedelta(days=3), supersedes="m1")
+    cover = [Covering(old, 1, 10), Covering(left, 1, 4), Covering(right, 8, 10)]
+    sup = [superseding(left), superseding(right)]
+    between = segments(1, 10, cover, sup, left.applicable_from)
+    assert [(s.first, s.last, s.marker) for s in between] == [(1, 4, left), (5, 10, old)]
+    after = segments(1, 10, cover, sup, right.applicable_from)
+    assert [(s.first, s.last, s.marker) for s in after] == [(1, 4, left), (5, 7, old), (8, 10, right)]
+    assert superseded_over(1, 10, cover, sup, right.applicable_from) == set()
+    assert superseded_over(1, 4, cover, sup, right.applicable_from) == {"m1"}
