@@ -170,3 +170,23 @@ class KeyRing:
             _algorithm(key.alg).verify(key.key, raw, message)
         except (InvalidSignature, ValueError) as exc:
             raise SignatureInvalid(f"signature by {key.kid!r} does not verify") from exc
+
+
+def public_jwk(signer: Ed25519Signer) -> dict[str, str]:
+    """The signer's public key as a JWK (RFC 8037), to publish for those who verify its signatures."""
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(signer.public_key_bytes), "kid": signer.kid,
+            "alg": ED25519, "use": "sig"}  # fmt: skip
+
+
+def key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
+    """A published Ed25519 JWK; its kid defaults to the RFC 7638 thumbprint."""
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
+        raise ValueError("keys are OKP Ed25519 JWKs with 'x'")
+    raw = b64url_decode(jwk["x"])
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    return PublicKey(ED25519, str(jwk.get("kid") or key_id(ED25519, raw)), raw)
+
+
+def key_ring(jwks: Iterable[Mapping[str, Any]]) -> KeyRing:
+    return KeyRing(key_from_jwk(j) for j in jwks)

@@ -9,7 +9,7 @@ from ledger.entrypoints.api import router
 from ledger.service_layer import saga
 from ledger.service_layer.writer import JOURNAL_TOPIC, TRANSACTIONS_TOPIC, LedgerWriter
 from ledger.settings import LedgerSettings
-from registry_contracts.signing import Ed25519Signer
+from registry_contracts.signing import Ed25519Signer, public_jwk
 from registry_platform.kafka import TopicSpec
 from registry_platform.service import ServiceRuntime, app_factory, service_definition
 
@@ -22,10 +22,12 @@ def journal_signer(settings: LedgerSettings) -> Ed25519Signer:
 async def start_writer(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, LedgerSettings)
+    signer = journal_signer(settings)
+    runtime.state["journal_keys"] = {"keys": [public_jwk(signer)]}
     writer = LedgerWriter(
         runtime.engine,
         topic=runtime.topic,
-        signer=journal_signer(settings),
+        signer=signer,
         checkpoint_every=settings.checkpoint_every,
         checkpoint_seconds=settings.checkpoint_seconds,
         max_batch=settings.writer_max_batch,

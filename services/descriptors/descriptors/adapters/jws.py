@@ -8,21 +8,20 @@ registry looks the key up by `kid` among the keys it registered for the sender.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from registry_contracts.canonical import canonical_json
 from registry_contracts.signing import (
-    ED25519,
     Ed25519Signer,
     KeyRing,
-    PublicKey,
     Signature,
     SignatureInvalid,
     b64url_decode,
     b64url_encode,
-    key_id,
+    key_ring,
+    public_jwk,
 )
 
 TYP = "a6r-descriptor+jws"
@@ -43,25 +42,6 @@ def sign(signer: Ed25519Signer, document: Mapping[str, Any]) -> str:
     payload = b64url_encode(canonical_json(dict(document)))
     signature = signer.sign(f"{header}.{payload}".encode("ascii"))
     return f"{header}.{payload}.{signature.value}"
-
-
-def public_jwk(signer: Ed25519Signer) -> dict[str, str]:
-    return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(signer.public_key_bytes), "kid": signer.kid,
-            "alg": ED25519, "use": "sig"}  # fmt: skip
-
-
-def key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
-    """A registered peer key; its kid defaults to the RFC 7638 thumbprint."""
-    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
-        raise ValueError("peer keys are OKP Ed25519 JWKs with 'x'")
-    raw = b64url_decode(jwk["x"])
-    if len(raw) != 32:
-        raise ValueError("an Ed25519 public key is 32 bytes")
-    return PublicKey(ED25519, str(jwk.get("kid") or key_id(ED25519, raw)), raw)
-
-
-def key_ring(jwks: Iterable[Mapping[str, Any]]) -> KeyRing:
-    return KeyRing(key_from_jwk(j) for j in jwks)
 
 
 def header_of(token: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from descriptors.domain.model import Kind
 from descriptors.service_layer.service import DescriptorsService
 from descriptors.settings import PeerConfig
 from registry_contracts.events.descriptors import DescriptorDocument
+from registry_contracts.signing import key_from_jwk
 from registry_platform.auth import ServiceTokens
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _peer_for(service: DescriptorsService, kid: str) -> tuple[PeerConfig, Any]:
         except ValueError:
             log.error("peer %s has a malformed key in its configuration", peer.registry)
             continue
-        if any(jws.key_from_jwk(k).kid == kid for k in peer.keys):
+        if any(key_from_jwk(k).kid == kid for k in peer.keys):
             return peer, ring
     raise _refuse("unknown_key", f"no peer registry has registered key {kid!r}")
 

@@ -27,7 +27,7 @@ from registry_platform.auth import (
     SECTION_USER,
     Principal,
 )
-from registry_platform.authz import Caller, require, require_recent_mfa
+from registry_platform.authz import Caller, public, require, require_recent_mfa
 from registry_platform.errors import RegistryError, error_body
 
 router = APIRouter()
@@ -367,6 +367,15 @@ async def list_approaches(request: Request) -> list[dict[str, Any]]:
 async def journal(request: Request, limit: Limit = 100, after: int = 0) -> Page:
     items, nxt = await queries.journal(_engine(request), limit=limit, after=after)
     return Page(items=items, next=nxt)
+
+
+@router.get("/journal/keys", dependencies=[public()], tags=["journal"])
+async def journal_keys(request: Request) -> dict[str, Any]:
+    """The public key (a JWK Set) the journal's checkpoints are signed with (A6R-48): with it, and
+    without the signing secret, anyone holding an export of the journal checks it
+    (`registry-ledger verify --keys FILE`)."""
+    keys: dict[str, Any] = request.app.state.runtime.state["journal_keys"]
+    return keys
 
 
 @router.get(

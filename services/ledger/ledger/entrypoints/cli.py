@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -36,7 +38,7 @@ from ledger.service_layer.replay import ReplayDiverged, proposal_of, replay
 from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter, request_hash
 from ledger.settings import LedgerSettings
 from registry_contracts.chain import Break
-from registry_contracts.signing import KeyRing
+from registry_contracts.signing import KeyRing, key_ring
 from registry_platform import db, digest, migrations
 
 
@@ -56,12 +58,15 @@ def record_of(entry: JournalEntry) -> tuple[Any, ...]:
     )
 
 
-async def find_problem(engine: AsyncEngine, settings: LedgerSettings, max_gap: int | None = None) -> Break | None:
+async def find_problem(
+    engine: AsyncEngine, settings: LedgerSettings, max_gap: int | None = None, keys: KeyRing | None = None
+) -> Break | None:
     """The first thing wrong with the journal, its checkpoints and its records. `max_gap`: the most
-    entries the writer leaves without a checkpoint (by default what these settings make it leave)."""
+    entries the writer leaves without a checkpoint (by default what these settings make it leave);
+    `keys`: the public keys checkpoints may be signed with (by default the one the settings derive)."""
     if max_gap is None:
         max_gap = settings.checkpoint_every + settings.writer_max_batch
-    keyring = KeyRing([journal_signer(settings).public_key()])
+    keyring = keys or KeyRing([journal_signer(settings).public_key()])
     async with engine.connect() as conn:
         # One snapshot: a batch committed while the journal is read would otherwise show
         # checkpoints and records past the entries read, a false alarm on a running ledger.
@@ -81,10 +86,15 @@ async def find_problem(engine: AsyncEngine, settings: LedgerSettings, max_gap: i
     return None
 
 
-async def _verify(settings: LedgerSettings, max_gap: int | None) -> int:
+def _keys_from(path: str) -> KeyRing:
+    """Every key the journal was signed with, as GET /journal/keys publishes them (a JWK Set)."""
+    return key_ring(json.loads(Path(path).read_text(encoding="utf-8"))["keys"])
+
+
+async def _verify(settings: LedgerSettings, max_gap: int | None, keys: KeyRing | None) -> int:
     engine = db.create_engine(settings.database_url, settings.db_schema)
     try:
-        finding = await find_problem(engine, settings, max_gap)
+        finding = await find_problem(engine, settings, max_gap, keys)
     finally:
         await engine.dispose()
     if finding:
@@ -159,6 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         help="the most entries allowed without a signed checkpoint (default: checkpoint_every + writer_max_batch)",
     )
+    vp.add_argument(
+        "--keys", help="a JWK Set file of the public keys checkpoints may be signed with (GET /journal/keys)"
+    )
     rp = sub.add_parser("replay", help="rebuild the state from the journal into an empty database")
     rp.add_argument("--into", required=True, help="URL of an empty database to rebuild into")
     rp.add_argument("--from-topic", action="store_true", help="read the journal topic instead of the table")
@@ -166,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = LedgerSettings(service_name="ledger")
     if args.command == "verify":
-        code = asyncio.run(_verify(settings, args.max_gap))
+        code = asyncio.run(_verify(settings, args.max_gap, _keys_from(args.keys) if args.keys else None))
     elif args.command == "replay":
         code = asyncio.run(_replay(settings, args.into, args.from_topic))
     else:

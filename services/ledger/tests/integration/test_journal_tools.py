@@ -28,8 +28,9 @@ HISTORY = 10_000
 CLI = [sys.executable, "-c", "from ledger.entrypoints.cli import main; main()"]
 
 
-def run_cli(settings, *args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+def run_cli(settings, *args: str, database_url: str | None = None, **more_env: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     env = {
+        **more_env,
         **os.environ,
         "REGISTRY_DATABASE_URL": database_url or settings.database_url,
         "REGISTRY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -101,10 +102,19 @@ async def make_history(ledger: LedgerClient, transfers: int, concurrency: int = 
     return acc
 
 
-async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(ledger, service_settings, database_url):
+async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(
+    ledger, service_settings, database_url, tmp_path
+):
     await make_history(ledger, 120)
     settings = service_settings("ledger")
     assert run_cli(settings, "verify").returncode == 0
+    # An auditor without the signing secret verifies with the published public key, and only with it.
+    published = tmp_path / "journal-keys.json"
+    published.write_text(json.dumps(await ledger.get("/journal/keys")))
+    no_secret = {"REGISTRY_JOURNAL_SIGNING_SEED": "an auditor does not hold the secret"}
+    assert run_cli(settings, "verify", "--keys", str(published), **no_secret).returncode == 0
+    wrong = run_cli(settings, "verify", **no_secret)
+    assert wrong.returncode == 1 and "signature invalid" in wrong.stdout, wrong.stdout
     engine = db.create_engine(database_url, "ledger")
     try:
         async with engine.begin() as conn:
