@@ -7,10 +7,13 @@ reach every side; a section or an account binding reaches only the side whose ac
 section or is that account. So a Party's binding never acts on another Party's account: it never
 takes units from it and never displaces the registry's or that Party's own binding there.
 
-On each side, when one rule is bound several times (to the registry and to the section, say), the
-most specific binding applies, account before section before approach before registry, and among
-equals the oldest. A rule therefore applies at most once per side; a supplementary operation acts
-on the one side it takes from, so a share is never taken twice.
+On each side, when registry administrators bind one rule several times (to the registry and to
+the section, say), the most specific of their bindings applies, account before section before
+approach before registry, and among equals the oldest; the same holds separately for the bindings
+section administrators make. A section administrator's binding adds to the registry
+administrators' binding on that side and never replaces it, so a Party cannot lower the registry's
+share or loosen its restrictions. A rule therefore applies at most twice per side, once through
+each kind of administrator; a supplementary operation acts on the one side it takes from.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 TARGET_TYPES = ("registry", "cooperative_approach", "section", "account")
 SIDES = ("source", "destination")
 REGISTRY_TARGET = "*"
-_SPECIFICITY = {"account": 3, "section": 2, "cooperative_approach": 1, "registry": 0}
+SPECIFICITY = {"account": 3, "section": 2, "cooperative_approach": 1, "registry": 0}
 
 
 @dataclass(frozen=True)
@@ -93,4 +96,4 @@ def most_specific(bindings: Iterable[Binding]) -> dict[str, Binding]:
 
 def _rank(b: Binding) -> tuple[int, float, str]:
     created = b.created_at.timestamp() if b.created_at is not None else 0.0
-    return (_SPECIFICITY[b.target_type], -created, b.id)
+    return (SPECIFICITY[b.target_type], -created, b.id)

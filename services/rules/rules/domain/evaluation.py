@@ -2,7 +2,8 @@
 
 Every bound, unsuspended rule whose version is in force at the proposal's instant is evaluated.
 A firing deny rule denies the transaction; a firing supplementary rule adds operations, which the
-ledger records atomically with the transaction. A corrective transfer (A6R-55) is never denied by
+ledger records atomically with the transaction; operations that would take together more than
+half the quantity (shares.limit) deny instead. A corrective transfer (A6R-55) is never denied by
 pluggable rules nor charged their operations: it is evaluated as the transfer it is (the rules see
 kind "transfer", and command "corrective_transfer"), and the verdict lists the rules it breaks.
 
@@ -20,11 +21,11 @@ from typing import Any
 
 import cel
 
-from rules.domain.bindings import Binding, Targets, most_specific
+from rules.domain.bindings import SPECIFICITY, Binding, Targets, most_specific
 from rules.domain.catalogue import Deny, RuleVersion, ShareOperation, Supplementary, version_in_force
 from rules.domain.expressions import program, variables
 from rules.domain.plugins import PluginOutcome, RulePlugin
-from rules.domain.shares import Share, allocate, decimal_text, parse_share
+from rules.domain.shares import MAX_SHARE, Share, allocate, decimal_text, first_over_limit, limit, parse_share
 from rules.domain.validation import binding_params
 
 
@@ -88,14 +89,22 @@ class Snapshot:
                 continue
             chosen: dict[str, tuple[Binding, set[str]]] = {}
             for side in _acts_on(version, per_side):
-                bindings = per_side[side]
-                # A section administrator's binding applies only versions that allow it; another
-                # binding of the rule that can apply is preferred to it.
-                eligible = [b for b in bindings if version.section_bindable or not b.by_section_administrator]
-                b = most_specific(eligible or bindings)[rule]
-                chosen.setdefault(b.id, (b, set()))[1].add(side)
-            found += [Applicable(b, version, frozenset(on)) for b, on in chosen.values()]
+                # A section administrator's binding adds to the registry administrators' bindings,
+                # never replaces them: a Party may charge or restrict more on its side, not less.
+                for by_section in (False, True):
+                    bindings = [b for b in per_side[side] if b.by_section_administrator == by_section]
+                    if bindings:
+                        b = most_specific(bindings)[rule]
+                        chosen.setdefault(b.id, (b, set()))[1].add(side)
+            ordered = sorted(chosen.values(), key=lambda c: _order(c[0]))
+            found += [Applicable(b, version, frozenset(on)) for b, on in ordered]
         return found
+
+
+def _order(b: Binding) -> tuple[bool, int, str, str]:
+    """Registry administrators' bindings first, then from the least specific target: the order of
+    the verdict's rules and of the supplementary operations they plan."""
+    return (b.by_section_administrator, SPECIFICITY[b.target_type], b.target, b.id)
 
 
 def _acts_on(version: RuleVersion, per_side: Mapping[str, list[Binding]]) -> list[str]:
@@ -181,7 +190,10 @@ def _plan(
             raise ValueError(f"the share would move units from {to_account} to itself")
         param = op.share_param()
         share = parse_share(params[param] if param is not None else op.share)
-        basis = min(outcome.basis or proposal["quantity"], proposal["quantity"])
+        basis = proposal["quantity"] if outcome.basis is None else outcome.basis
+        if not 0 <= basis <= proposal["quantity"]:
+            # A share is of units the transaction moves: a plugin saying otherwise is wrong, not capped.
+            raise ValueError(f"the basis {basis} is not between 0 and the quantity {proposal['quantity']}")
         planned.append(_Pending(app, op, Share(basis, share, op.rounding), source["number"], to_account))
     return planned
 
@@ -238,7 +250,14 @@ def evaluate_proposal(
             denials.append(_denial(v, v.effect.code, v.effect.message))
         else:
             pending += planned
-    operations = [] if denials else _operations(pending, proposal["quantity"])
+    operations: list[dict[str, Any]] = []
+    if not denials:
+        amounts, _ = allocate(proposal["quantity"], [p.share for p in pending])
+        over = first_over_limit(proposal["quantity"], amounts)
+        if over is None:
+            operations = _operations(pending, amounts)
+        else:
+            denials.append(_over_limit(pending[over].app.version, proposal["quantity"], sum(amounts)))
     return {
         "transaction_id": proposal["transaction_id"],
         "outcome": "deny" if denials else "accept",
@@ -252,8 +271,19 @@ def evaluate_proposal(
     }
 
 
-def _operations(pending: list[_Pending], quantity: int) -> list[dict[str, Any]]:
-    amounts, _ = allocate(quantity, [p.share for p in pending])
+def _over_limit(v: RuleVersion, quantity: int, taken: int) -> dict[str, Any]:
+    # Denied rather than cut down: which rule would yield is no one's decision, and a cut would
+    # let one binding's share starve another's (the registry's OMGE, say).
+    return _denial(
+        v,
+        "supplementary_above_limit",
+        f"the supplementary operations would take {taken} of the {quantity} units moved, more than"
+        f" {limit(quantity)} ({decimal_text(MAX_SHARE)} of them, rounded down); rule {v.ref} passes the"
+        " limit: move more units, or have an administrator lower the shares bound",
+    )
+
+
+def _operations(pending: list[_Pending], amounts: list[int]) -> list[dict[str, Any]]:
     operations: list[dict[str, Any]] = []
     for p, amount in zip(pending, amounts, strict=True):
         if amount == 0:

@@ -18,7 +18,7 @@ ENTRY_POINT_GROUP = "registry.rules"
 @dataclass(frozen=True)
 class PluginOutcome:
     """Whether the rule fires, and for a share, the quantity it is taken of (None: the whole
-    transaction's quantity)."""
+    transaction's quantity; outside 0 to that quantity, the rule fails and denies as a rule_error)."""
 
     fires: bool
     basis: int | None = None

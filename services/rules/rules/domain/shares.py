@@ -3,7 +3,8 @@
 Quantities are whole units, so a share (5% of proceeds, a 2% OMGE cancellation) is rounded by a
 stated mode. The supplementary operations of one transaction are allocated in order, each capped
 by what the earlier ones left: together they never take more than the quantity, and what they take
-plus what remains is exactly the quantity.
+plus what remains is exactly the quantity. Together they may take at most MAX_SHARE of it, rounded
+down (`limit`): several operations, or a share rounded up, could otherwise take every unit.
 """
 
 from __future__ import annotations
@@ -88,3 +89,18 @@ def allocate(quantity: int, shares: Sequence[Share]) -> tuple[list[int], int]:
         amounts.append(amount)
         left -= amount
     return amounts, left
+
+
+def limit(quantity: int) -> int:
+    """The most units all the supplementary operations of a transaction of `quantity` may take."""
+    return quantity * MAX_SHARE.numerator // MAX_SHARE.denominator
+
+
+def first_over_limit(quantity: int, amounts: Sequence[int]) -> int | None:
+    """The index of the amount with which the running total first passes `limit(quantity)`, if any."""
+    total = 0
+    for i, amount in enumerate(amounts):
+        total += amount
+        if total > limit(quantity):
+            return i
+    return None

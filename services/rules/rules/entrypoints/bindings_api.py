@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -15,7 +16,8 @@ from rules.service_layer.commands import BindingIn, ReasonIn
 from rules.service_layer.service import RulesService
 
 router = APIRouter(tags=["bindings"])
-BindingId = Annotated[str, Path(min_length=36, max_length=36, description="The binding's id")]
+# Parsed, so that the id is stored and compared in its one canonical (lower-case) text.
+BindingId = Annotated[uuid.UUID, Path(description="The binding's id")]
 ADMIN_STEP_UP = require(REGISTRY_ADMINISTRATOR, step_up=True)
 BINDERS = require(REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR, step_up=True)
 
@@ -65,7 +67,7 @@ async def remove_binding(request: Request, caller: Caller, binding_id: BindingId
     return await change(
         request,
         lambda service, conn: configuration.remove_binding(
-            service, conn, binding_id=binding_id, reason=body.reason, caller=caller
+            service, conn, binding_id=str(binding_id), reason=body.reason, caller=caller
         ),
     )
 
@@ -75,7 +77,13 @@ async def suspend_binding(request: Request, caller: Caller, binding_id: BindingI
     return await change(
         request,
         lambda service, conn: configuration.set_suspension(
-            service, conn, target_type="binding", target=binding_id, suspended=True, reason=body.reason, caller=caller
+            service,
+            conn,
+            target_type="binding",
+            target=str(binding_id),
+            suspended=True,
+            reason=body.reason,
+            caller=caller,
         ),
     )
 
@@ -85,6 +93,12 @@ async def reactivate_binding(request: Request, caller: Caller, binding_id: Bindi
     return await change(
         request,
         lambda service, conn: configuration.set_suspension(
-            service, conn, target_type="binding", target=binding_id, suspended=False, reason=body.reason, caller=caller
+            service,
+            conn,
+            target_type="binding",
+            target=str(binding_id),
+            suspended=False,
+            reason=body.reason,
+            caller=caller,
         ),
     )

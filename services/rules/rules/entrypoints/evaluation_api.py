@@ -12,7 +12,7 @@ from registry_platform.authz import Caller, require
 from registry_platform.errors import RegistryError
 from rules.adapters.repository import Repository
 from rules.entrypoints.common import Limit, change, read
-from rules.service_layer import compliance, saga
+from rules.service_layer import compliance, configuration, saga
 from rules.service_layer.commands import ComplianceCheckIn, PreviewIn
 from rules.service_layer.service import RulesService
 
@@ -26,7 +26,16 @@ ADMINISTRATORS = require(REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR)
     tags=["evaluation"],
     summary="What the catalogue as it stood at the proposal's instant (default now) would decide (dry run)",
 )
-async def preview(request: Request, proposal: PreviewIn) -> dict[str, Any]:
+async def preview(request: Request, caller: Caller, proposal: PreviewIn) -> dict[str, Any]:
+    sections = [a.section for a in (proposal.source, proposal.destination) if a is not None]
+    if not configuration.may_dry_run(caller, sections):
+        raise RegistryError(
+            403,
+            "not_authorized",
+            "Section administrators dry-run proposals whose accounts are in their own sections only;"
+            " ask a registry administrator to evaluate this one.",
+        )
+
     async def work(service: RulesService, conn: Any) -> dict[str, Any]:
         at = proposal.proposed_at or service.clock()
         complete = ProposalSubmitted.model_validate({**proposal.model_dump(), "proposed_at": at})

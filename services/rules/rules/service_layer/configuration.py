@@ -131,6 +131,12 @@ def may_read_binding(caller: Principal, target_type: str, target: str) -> bool:
     )
 
 
+def may_dry_run(caller: Principal, sections: list[str | None]) -> bool:
+    """A dry run's verdict names the bindings that applied, their targets and parameters: a section
+    administrator dry-runs only proposals whose accounts' sections they may read bindings of."""
+    return all(s is None or may_read_binding(caller, "section", s) for s in sections)
+
+
 async def add_binding(
     service: RulesService, conn: AsyncConnection, *, spec: BindingIn, caller: Principal
 ) -> dict[str, Any]:
@@ -160,9 +166,18 @@ async def add_binding(
     return views.binding(binding)
 
 
+def _binding_id(text: str) -> str:
+    """A binding id in its canonical text: the snapshot compares suspensions with str(uuid)."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise RuleRefused("unknown_binding", f"there is no binding {text}: a binding id is a UUID", 404) from None
+
+
 async def remove_binding(
     service: RulesService, conn: AsyncConnection, *, binding_id: str, reason: str, caller: Principal
 ) -> dict[str, Any]:
+    binding_id = _binding_id(binding_id)
     repo = Repository(conn)
     await repo.lock_journal()
     found = await repo.binding(binding_id)
@@ -189,6 +204,8 @@ async def set_suspension(
     caller: Principal,
 ) -> dict[str, Any]:
     """Suspend or reactivate a rule or a binding (A6R-17): traceable, with the reason and who."""
+    if target_type == "binding":
+        target = _binding_id(target)
     repo = Repository(conn)
     await repo.lock_journal()
     if target_type == "rule" and not await repo.versions(target):

@@ -108,6 +108,23 @@ async def test_a6r17_a_suspended_rule_stops_applying_and_the_suspension_is_journ
     assert third["next"] is None and len(third["items"]) == 1
 
 
+async def test_a6r17_a_binding_suspended_by_its_id_in_upper_case_stops_applying(rules: RulesClient) -> None:
+    """A6R-17: the id in any case names the same binding, and the suspension is recorded against
+    its canonical (lower-case) text, the one evaluations compare with."""
+    await add_rule(rules, "cap", **CAP)
+    binding = await bind(rules, "cap", max_quantity=10)
+    proposal = samples.proposal(proposed_at=T0 + HOUR)
+    await rules.ok("POST", f"/bindings/{binding.upper()}/suspension", {"reason": "binding under review"})
+    assert (await rules.preview(proposal))["outcome"] == "accept"
+    (listed,) = await rules.ok("GET", "/bindings", params={"rule": "cap"})
+    assert listed["suspended"] is True
+    assert (await rules.ok("GET", "/journal"))["items"][-1]["body"]["target"] == binding
+    await rules.ok("POST", f"/bindings/{binding.upper()}/reactivation", {"reason": "binding reviewed"})
+    assert (await rules.preview(proposal))["outcome"] == "deny"
+    await rules.ok("POST", f"/bindings/{binding.upper()}/removal", {"reason": "binding withdrawn"})
+    assert (await rules.ok("GET", "/journal"))["items"][-1]["body"]["binding_id"] == binding
+
+
 async def test_section_administrators_bind_only_bindable_rules_to_their_own_section(rules: RulesClient) -> None:
     gha = [Grant("section_administrator", section="GHA")]
     await add_rule(rules, "cap", **CAP)
@@ -181,3 +198,26 @@ async def test_a6r38_huge_integers_and_deeply_nested_expressions_are_refused_wit
     assert (refused.status_code, refused.json()["error"]["code"]) == (422, "invalid_param_value"), refused.text
     await rules.ok("POST", "/bindings", {**body, "params": {"max_quantity": 2**53 - 1}})
     assert (await rules.ok("GET", "/journal/verification"))["valid"] is True
+
+
+async def test_a6r38_a_section_administrator_dry_runs_only_proposals_of_their_own_section(rules: RulesClient) -> None:
+    """A6R-38: a dry run's verdict names the bindings that applied; CHE's administrator may not read
+    GHA's section binding through a proposal into GHA's account, but may dry-run one inside CHE."""
+    gha, che = [Grant("section_administrator", section="GHA")], [Grant("section_administrator", section="CHE")]
+    await rules.ok("POST", "/packs/article6-basic")
+    body = {"rule": "registry-commission", "target_type": "section", "target": "GHA", "params": {"fee_account": "G"}}
+    await rules.ok("POST", "/bindings", body, grants=gha)
+    gha_account, che_account = samples.account("GHA-100001"), samples.account("CHE-100002", section="CHE")
+    rules.clock.advance(HOUR)
+    into_gha = samples.proposal(proposed_at=rules.clock.now, source=che_account, destination=gha_account)
+    payload = {k: (v.isoformat() if k == "proposed_at" else v) for k, v in into_gha.items()}
+    refused = await rules.call("POST", "/evaluations", payload, grants=che)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "not_authorized"), refused.text
+    assert "own sections" in refused.json()["error"]["message"]
+    inside = {**payload, "source": {**che_account, "number": "CHE-1"}, "destination": che_account}
+    assert (await rules.ok("POST", "/evaluations", inside, grants=che))["rules"] == []
+    # Nor GHA's administrator: CHE's section bindings would apply on the source side.
+    assert (await rules.call("POST", "/evaluations", payload, grants=gha)).status_code == 403
+    inside_gha = {**payload, "source": {**gha_account, "number": "GHA-1"}}
+    assert (await rules.ok("POST", "/evaluations", inside_gha, grants=gha))["rules"][0]["target"] == "GHA"
+    assert (await rules.preview(into_gha))["rules"][0]["target"] == "GHA"

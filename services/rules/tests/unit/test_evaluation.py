@@ -6,10 +6,16 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from rules import samples
-from rules.domain.catalogue import Deny, RuleVersion
+from rules.domain.catalogue import Deny, RuleVersion, Supplementary
 from rules.domain.context import proposal_context
 from rules.domain.evaluation import Snapshot, evaluate_proposal
+from rules.domain.plugins import PluginOutcome
+from rules.domain.shares import ROUNDINGS
 
 from .conftest import T0, bind, pack_versions, snapshot
 
@@ -153,17 +159,140 @@ def test_a6r38_a_section_binding_does_not_displace_the_registry_or_the_other_par
     (op,) = verdict(snapshot(registry_wide, gha), source=GHA, destination=CHE)["supplementary_operations"]
     assert (op["binding_id"], op["from_account"], op["to_account"]) == (registry_wide.id, "CHE-100002", "REG-9")
     che = _by_section(COMMISSION, "CHE", fee_account="CHE-FEE")
-    (op,) = verdict(snapshot(registry_wide, gha, che), source=GHA, destination=CHE)["supplementary_operations"]
-    assert (op["binding_id"], op["to_account"]) == (che.id, "CHE-FEE")
+    ops = verdict(snapshot(che, registry_wide, gha), source=GHA, destination=CHE)["supplementary_operations"]
+    # CHE's own binding adds to the registry's on CHE's side; GHA's acts on neither side.
+    assert [(op["binding_id"], op["to_account"]) for op in ops] == [(registry_wide.id, "REG-9"), (che.id, "CHE-FEE")]
 
 
-def test_a6r37_a_looser_section_cap_does_not_lift_the_registry_cap_on_the_other_side() -> None:
-    """Each side keeps its own binding: GHA's cap of 1000 applies to GHA's account, the registry's
-    cap of 10 still to CHE's, so a transfer of 100 from GHA to CHE is denied; inside GHA it is not."""
+def test_a6r37_a_looser_section_cap_lifts_the_registry_cap_on_no_side() -> None:
+    """A6R-37/A6R-38: GHA's section administrator's cap of 1000 adds to the registry's cap of 10,
+    on GHA's side too: a transfer of 100 is denied across sections and inside GHA alike."""
     registry_wide = bind(CAP, max_quantity=10)
     gha = _by_section(CAP, "GHA", max_quantity=1000)
     across = verdict(snapshot(registry_wide, gha), source=GHA, destination=CHE)
     assert across["outcome"] == "deny"
-    assert {(r["binding_id"], r["fired"]) for r in across["rules"]} == {(gha.id, False), (registry_wide.id, True)}
-    inside = verdict(snapshot(registry_wide, gha), source=GHA, destination=samples.account("GHA-2"))
-    assert inside["outcome"] == "accept" and [r["binding_id"] for r in inside["rules"]] == [gha.id]
+    assert [(r["binding_id"], r["fired"]) for r in across["rules"]] == [(registry_wide.id, True), (gha.id, False)]
+    inside = verdict(snapshot(gha, registry_wide), source=GHA, destination=samples.account("GHA-2"))
+    assert inside["outcome"] == "deny"
+    assert [(r["binding_id"], r["fired"]) for r in inside["rules"]] == [(registry_wide.id, True), (gha.id, False)]
+
+
+def test_a6r38_a_section_administrators_share_adds_to_the_registrys_and_never_replaces_it() -> None:
+    """A6R-38 b: GHA's section administrator binds the commission to GHA with a negligible share and
+    their own account; the registry's 2% is still taken on GHA's side, then GHA's share after it."""
+    registry_wide = bind(COMMISSION, fee_account="REG-9", share="0.02")
+    gha = _by_section(COMMISSION, "GHA", fee_account="GHA-FEE", share="0.000000000001")
+    out = verdict(snapshot(gha, registry_wide), source=CHE, destination=GHA)
+    assert [(r["binding_id"], r["fired"]) for r in out["rules"]] == [(registry_wide.id, True), (gha.id, True)]
+    (op,) = out["supplementary_operations"]  # GHA's share of 100 rounds down to nothing
+    assert (op["binding_id"], op["from_account"], op["to_account"], op["quantity"]) == (
+        registry_wide.id,
+        "GHA-100001",
+        "REG-9",
+        2,
+    )
+
+
+def test_a6r38_an_issuance_does_not_escape_the_registrys_share_through_a_section_binding() -> None:
+    """A6R-38 b: an issuance has a destination side only; a section administrator's binding of the
+    share of proceeds there adds its operation after the registry's, in a stable order."""
+    rule = "share-of-proceeds"
+    versions = pack_versions()
+    versions[rule] = [replace(versions[rule][0], section_bindable=True)]
+    registry_wide = bind(rule, adaptation_account="AF-1", share="0.05")
+    gha = _by_section(rule, "GHA", adaptation_account="GHA-AF", share="0.01")
+    for bindings in ((registry_wide, gha), (gha, registry_wide)):
+        out = verdict(snapshot(*bindings, versions=versions), kind="issuance", destination=GHA)
+        assert [(op["to_account"], op["quantity"], op["sequence"]) for op in out["supplementary_operations"]] == [
+            ("AF-1", 5, 1),
+            ("GHA-AF", 1, 2),
+        ]
+
+
+def test_a6r38_supplementary_operations_together_take_at_most_half_the_units() -> None:
+    """A6R-38 b: two shares of 0.5 (the registry's and GHA's) would take all 100 units the
+    destination receives: denied, naming the rule whose operation passes the limit of 50."""
+    registry_wide = bind(COMMISSION, fee_account="REG-9", share="0.5")
+    gha = _by_section(COMMISSION, "GHA", fee_account="GHA-FEE", share="0.5")
+    out = verdict(snapshot(registry_wide, gha), source=CHE, destination=GHA)
+    assert out["outcome"] == "deny" and out["supplementary_operations"] == []
+    ((rule, code, message),) = [(d["rule"], d["code"], d["message"]) for d in out["denials"]]
+    assert (rule, code) == (COMMISSION, "supplementary_above_limit")
+    assert "take 100 of the 100 units" in message and "more than 50" in message
+
+
+def test_a6r38_a_share_rounded_up_never_takes_the_only_unit() -> None:
+    """A6R-38 b: half of 1 unit, rounded half up, is the whole unit: denied, not taken."""
+    snap = snapshot(bind("share-of-proceeds", adaptation_account="AF-1", share="0.5"))
+    one = verdict(snap, kind="issuance", destination=GHA, units=[samples.unit(1, 1)])
+    assert [d["code"] for d in one["denials"]] == ["supplementary_above_limit"]
+    two = verdict(snap, kind="issuance", destination=GHA, units=[samples.unit(1, 2)])
+    assert [op["quantity"] for op in two["supplementary_operations"]] == [1]
+
+
+_shares = st.decimals(min_value="0.0001", max_value="0.5", places=4).map(str)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    quantity=st.integers(min_value=1, max_value=10**6),
+    registry_share=_shares,
+    section_share=_shares,
+    rounding=st.sampled_from(ROUNDINGS),
+)
+def test_a6r38_a_verdicts_operations_never_take_more_than_half_the_quantity(
+    quantity: int, registry_share: str, section_share: str, rounding: str
+) -> None:
+    """A6R-38 b: whatever the shares and rounding bound, an accepted verdict's operations take at
+    most half the units, rounded down; otherwise the verdict denies, with no operations."""
+    versions = pack_versions()
+    v = versions[COMMISSION][0]
+    assert isinstance(v.effect, Supplementary)
+    ops = tuple(replace(op, rounding=rounding) for op in v.effect.operations)
+    versions[COMMISSION] = [replace(v, effect=Supplementary(ops))]
+    registry_wide = bind(COMMISSION, fee_account="REG-9", share=registry_share)
+    gha = _by_section(COMMISSION, "GHA", fee_account="GHA-FEE", share=section_share)
+    out = verdict(
+        snapshot(registry_wide, gha, versions=versions), source=CHE, destination=GHA, units=[samples.unit(1, quantity)]
+    )
+    taken = [op["quantity"] for op in out["supplementary_operations"]]
+    assert all(t > 0 for t in taken) and sum(taken) <= quantity // 2
+    if out["outcome"] == "deny":
+        assert taken == [] and [d["code"] for d in out["denials"]] == ["supplementary_above_limit"]
+
+
+class _Basis:
+    """A plugin firing with a given basis (the quantity a share is taken of)."""
+
+    params = {"fee_account": "string", "share": "decimal"}
+    kinds = frozenset({"business"})
+
+    def __init__(self, basis: int | None) -> None:
+        self.basis = basis
+
+    def evaluate(self, proposal: Any, params: Any) -> PluginOutcome:
+        return PluginOutcome(True, basis=self.basis)
+
+
+@pytest.mark.parametrize(("basis", "taken"), [(None, [1]), (0, []), (40, [0]), (100, [1])])
+def test_a6r38_a_plugins_basis_is_the_quantity_a_share_is_taken_of(basis: int | None, taken: list[int]) -> None:
+    """A6R-38 b: no basis means the whole quantity; a basis of 0 takes nothing (not everything)."""
+    out = _with_basis(basis)
+    assert out["outcome"] == "accept"
+    assert [op["quantity"] for op in out["supplementary_operations"]] == [q for q in taken if q]
+
+
+@pytest.mark.parametrize("basis", [-10, 101])
+def test_a6r38_a_basis_outside_the_quantity_denies_as_a_rule_error(basis: int) -> None:
+    out = _with_basis(basis)
+    assert out["outcome"] == "deny" and out["supplementary_operations"] == []
+    ((code, message),) = [(d["code"], d["message"]) for d in out["denials"]]
+    assert code == "rule_error" and f"the basis {basis} is not between 0 and the quantity 100" in message
+
+
+def _with_basis(basis: int | None) -> dict[str, Any]:
+    versions = pack_versions()
+    v = replace(versions[COMMISSION][0], expression=None, plugin="basis.v1")
+    snap = snapshot(bind(COMMISSION, fee_account="REG-9"), versions={COMMISSION: [v]})
+    snap.plugins = {"basis.v1": _Basis(basis)}
+    return verdict(snap, source=CHE, destination=GHA)
