@@ -120,6 +120,8 @@ def test_compose_runs_every_service(compose: dict[str, Any], service: str) -> No
     command = " ".join(command) if isinstance(command, list) else str(command)
     assert f"{MODULES[service]}.bootstrap:create_app" in command
     assert "--factory" in command
+    # Uvicorn's access log bypasses the JSON logs' redaction and keeps query strings (activation tokens).
+    assert "--no-access-log" in command
     healthcheck = json.dumps(svc.get("healthcheck", {}).get("test"))
     assert "/ready" in healthcheck, f"{service}: no healthcheck on /ready"
 
@@ -298,3 +300,13 @@ def test_every_mounted_file_exists(compose: dict[str, Any]) -> None:
     assert not missing, f"mounted from the repository but missing: {missing}"
     outside = [(svc, src) for svc, src in sources if not (ROOT / src).resolve().is_relative_to(ROOT)]
     assert not outside, f"mounts from outside the repository: {outside}"
+
+
+def test_no_log_keeps_a_query_string() -> None:
+    """Activation links carry their token in the query string: neither the gateway's access log nor
+    the services' (the image's command) may keep it."""
+    conf = NGINX_CONF.read_text()
+    log_format = conf[conf.index("log_format main") : conf.index(";", conf.index("log_format main"))]
+    assert "$request " not in log_format and '$request"' not in log_format and "$args" not in log_format
+    assert "$uri" in log_format
+    assert "--no-access-log" in (ROOT / "deploy" / "Dockerfile").read_text()
