@@ -25,7 +25,8 @@ from opentelemetry import trace
 from opentelemetry.propagate import extract
 from opentelemetry.trace import Link
 from sqlalchemy import text
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry_contracts.envelope import EventEnvelope, MalformedEvent
@@ -82,6 +83,11 @@ class RetryLater(Exception):
 
 class RefusedEvent(Exception):
     """Raised by a handler for an event it can never process; the event goes to the dead-letter topic."""
+
+
+# Failures that pass: the database or network away, no pooled connection free in time (not a DBAPI
+# error), a connection invalidated mid-transaction, a service the handler needs away.
+TRANSIENT = (OperationalError, InterfaceError, OSError, PoolTimeout, PendingRollbackError, RetryLater)
 
 
 def dlq_topic(topic: str) -> str:
@@ -234,7 +240,7 @@ class InboxConsumer:
                 outcome = await self._handle_once(record, envelope, handler)
                 metrics.INBOX_PROCESSED.add(1, {"consumer": self.name, "outcome": outcome})
                 return
-            except (OperationalError, InterfaceError, OSError, RetryLater) as exc:
+            except TRANSIENT as exc:
                 # The database or network is away: retry in place so per-key order is kept.
                 if stop.is_set():
                     raise

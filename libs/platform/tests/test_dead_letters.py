@@ -7,6 +7,7 @@ import json
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from registry_platform import kafka
@@ -95,3 +96,53 @@ async def test_malformed_events_go_to_dead_letter_topic_and_consumer_continues(m
     assert reasons[2].startswith("MalformedEvent")
     assert reasons[3] == "RefusedEvent: instance 'refuse-me' is not acceptable"
     assert parked[0].value == b"{not json"
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["event_by_event", "batched"])
+@pytest.mark.parametrize("error", [sa_exc.TimeoutError, sa_exc.PendingRollbackError])
+async def test_a_connection_pool_running_dry_is_retried_not_dead_lettered(
+    make_schema, infra, topic_prefix, batch, error
+):
+    """No connection free in time (SQLAlchemy's TimeoutError, not a DBAPI error) is transient: the
+    event is handled again. Before, it was parked on the dead-letter topic and its offset committed."""
+    engine = await make_schema("svc_b")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE received (instance text NOT NULL)"))
+    topic = f"{topic_prefix}.events"
+    failures = {"1": 2}
+
+    async def handle(conn, envelope):  # type: ignore[no-untyped-def]
+        instance = envelope.payload["instance_id"]
+        if failures.get(instance, 0) > 0:
+            failures[instance] -= 1
+            raise error("QueuePool limit reached, connection timed out")
+        await conn.execute(text("INSERT INTO received VALUES (:i)"), {"i": instance})
+
+    await kafka.declare_topics(infra.kafka_bootstrap, [TopicSpec(topic, partitions=1)])
+    producer = await kafka.start_producer(infra.kafka_bootstrap, idempotent=False)
+    for i in range(3):
+        await producer.send_and_wait(topic, value=heartbeat("k", i).to_bytes(), key=b"k")
+    stop = asyncio.Event()
+    consumer = InboxConsumer(
+        name="svc_b.test",
+        engine=engine,
+        bootstrap=infra.kafka_bootstrap,
+        topics=[TopicSpec(topic, partitions=1)],
+        handlers={"platform.ServiceHeartbeat": handle},
+        producer=producer,
+        group_prefix=topic_prefix,
+        batch=batch,
+    )
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for _ in range(200):
+            if await count_rows(engine, "SELECT count(*) FROM received") == 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+        await producer.stop()
+    async with engine.connect() as conn:
+        received = sorted((await conn.execute(text("SELECT instance FROM received"))).scalars())
+    assert received == ["0", "1", "2"]
