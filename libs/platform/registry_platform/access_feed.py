@@ -56,17 +56,24 @@ class AccessFeed:
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)
+            # Read from the beginning into a state of its own, taken over once up to date: a feed
+            # restarted after a failure must not replay a grant's "active" over its later
+            # "suspended" in the state requests are decided on.
+            into, caught_up = AccessState(current=False), False
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=100, max_records=1000)
                 for records in batch.values():
                     for record in records:
-                        self._apply(record.value)
-                if not self.ready.is_set() and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                        self._apply(into, record.value)
+                if not caught_up and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                    self._state.adopt(into)
+                    into, caught_up = self._state, True
                     self.ready.set()
         finally:
             await consumer.stop()
 
-    def _apply(self, value: bytes | None) -> None:
+    @staticmethod
+    def _apply(state: AccessState, value: bytes | None) -> None:
         try:
             envelope = EventEnvelope.from_bytes(value or b"")
             validate_payload(envelope.type, envelope.schema_version, envelope.payload)
@@ -75,8 +82,8 @@ class AccessFeed:
             return
         p = envelope.payload
         if envelope.type == "identity.GrantChanged":
-            self._state.grant_changed(p["grant_id"], p["status"])
+            state.grant_changed(p["grant_id"], p["status"])
         elif envelope.type == "identity.SessionRevoked":
-            self._state.session_revoked(p["session_id"])
+            state.session_revoked(p["session_id"])
         elif envelope.type == "identity.UserAccessChanged":
-            self._state.user_access_changed(p["user_id"], p["status"])
+            state.user_access_changed(p["user_id"], p["status"])

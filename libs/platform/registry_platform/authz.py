@@ -30,12 +30,23 @@ STEP_UP_SECONDS = 300
 
 
 class AccessState:
-    """What identity has withdrawn since tokens were minted. Mutated only by the feed."""
+    """What identity has withdrawn since tokens were minted. Mutated only by the feed.
 
-    def __init__(self) -> None:
+    Not `current` until the feed has read identity's topic up to date: until then every bearer
+    request is refused (503), for a withdrawn grant, ended session or suspended user would pass."""
+
+    def __init__(self, *, current: bool = True) -> None:
+        self.current = current
         self.withdrawn_grants: set[str] = set()
         self.revoked_sessions: set[str] = set()
         self.suspended_users: set[str] = set()
+
+    def adopt(self, other: AccessState) -> None:
+        """Take `other`'s withdrawals (a feed's replay from the beginning, now up to date) at once."""
+        self.withdrawn_grants = other.withdrawn_grants
+        self.revoked_sessions = other.revoked_sessions
+        self.suspended_users = other.suspended_users
+        self.current = True
 
     def grant_changed(self, grant_id: str, status: str) -> None:
         if status == "active":
@@ -55,6 +66,13 @@ class AccessState:
     def apply(self, principal: Principal) -> Principal:
         """The principal as identity sees it now: 401 for a dead session or user, fewer grants if
         some were withdrawn."""
+        if not self.current:
+            raise RegistryError(
+                503,
+                "access_state_catching_up",
+                "This service is still reading which sessions and authorizations were withdrawn; retry in a moment.",
+                headers={"Retry-After": "1"},
+            )
         if principal.session is not None and principal.session in self.revoked_sessions:
             raise RegistryError(401, "session_revoked", "This sign-in session was ended; sign in again.")
         for user in (principal.subject, principal.actor):

@@ -90,7 +90,8 @@ class ServiceRuntime:
         self.readiness: dict[str, Callable[[], bool]] = {}
         # Service-specific objects the entrypoints reach through the runtime (set in on_start).
         self.state: dict[str, Any] = {}
-        self.access_state = AccessState()
+        # Current once the access feed has caught up (refusing bearer requests until then).
+        self.access_state = AccessState(current=False)
         self.supervisor = Supervisor()
         self.token_verifier = TokenVerifier.for_dev_secret(
             settings.token_secret.get_secret_value(),
@@ -134,7 +135,8 @@ class ServiceRuntime:
         self.spawn("access-feed", feed.run)
         # Serve nothing before the withdrawals identity published are known (A6R-51): until then a
         # revoked session's or suspended user's token would pass. A broker too slow to let the feed
-        # catch up in time does not keep the service down; `/ready` says "starting" meanwhile.
+        # catch up in time does not keep the service from starting: its public endpoints answer,
+        # `/ready` says "starting", and bearer requests get 503 until the feed is current.
         try:
             await asyncio.wait_for(feed.ready.wait(), timeout=s.access_feed_wait_seconds)
         except TimeoutError:
