@@ -164,6 +164,17 @@ def test_every_service_is_configured_for_production(
     assert "otel-collector" in compose["services"]
 
 
+def test_a6r54_only_the_gateway_holds_its_own_key_and_the_ledger_knows_it(compose: dict[str, Any]) -> None:
+    envs = {name: _environment(compose["services"][name]) for name in SERVICES}
+    holders = [name for name, env in envs.items() if "REGISTRY_SERVICE_SECRET" in env]
+    assert holders == ["interop-gateway"], holders
+    assert REQUIRED_VARIABLE.match(envs["interop-gateway"]["REGISTRY_SERVICE_SECRET"])
+    keys = envs["ledger"].get("REGISTRY_SERVICE_KEYS", "")
+    placeholder = re.search(r"\$\{[^}]*\}", keys)
+    assert placeholder and REQUIRED_VARIABLE.match(placeholder.group(0)), keys
+    assert list(json.loads(keys.replace(placeholder.group(0), "x"))) == ["interop-gateway"]
+
+
 def test_web_reads_reporting_through_the_network(compose: dict[str, Any]) -> None:
     env = _environment(compose["services"]["web"])
     assert re.match(r"^http://reporting:\d+$", env.get("REGISTRY_REPORTING_URL", ""))

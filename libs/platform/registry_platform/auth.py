@@ -4,15 +4,22 @@ Tokens are short-lived JWTs signed with Ed25519 (JOSE alg "Ed25519", RFC 9864's 
 name for what older texts call EdDSA). Until the identity service issues them, a development issuer
 derives its key from `REGISTRY_TOKEN_SECRET`; the verification below is the real one either way.
 
+Every service holds that shared secret, so a token signed with its key proves only "some registry
+service". Where that is not enough (the interop gateway bringing units in from another registry),
+a service signs with a key of its own (`REGISTRY_SERVICE_SECRET`), whose public half the verifying
+services list by name (`REGISTRY_SERVICE_KEYS`); such a token proves which service sent it.
+
 Claims: `sub` (the user), `grants` (roles, each optionally scoped to a section, an account or a
 cooperative approach: ABAC), and for impersonation an RFC 8693 `act` claim naming the real actor.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +51,10 @@ EXTERNAL_SYSTEM = "external_system"
 # A registry service acting for the registry itself, e.g. the interop gateway forwarding an
 # incoming external transfer (A6R-54).
 REGISTRY_SERVICE = "registry_service"
+# The one service that brings units in from other registries; the ledger knows it by its own key.
+INTEROP_GATEWAY = "interop-gateway"
+# The subject of a service's own token: `service:<name>`, the name its verifiers list its key under.
+SERVICE_SUBJECT_PREFIX = "service:"
 ACCOUNT_ROLES = frozenset({ACCOUNT_INITIATOR, ACCOUNT_APPROVER, ACCOUNT_VIEWER})
 ROLES = frozenset(
     {
@@ -86,6 +97,8 @@ class Principal:
     # Signed with the key every service derives from the shared secret, where that key signs only
     # service tokens (production): never a user's own token, whatever it claims.
     service_key: bool = False
+    # The service whose own key signed the token (REGISTRY_SERVICE_KEYS): proven, not claimed.
+    service: str | None = None
 
     @property
     def initiator(self) -> str:
@@ -115,6 +128,29 @@ class Principal:
 def dev_signing_key(secret: str) -> OKPKey:
     seed = hashlib.sha256(b"registry-dev-issuer\x00" + secret.encode()).digest()
     return OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def service_signing_key(secret: str) -> OKPKey:
+    """A service's own key, from its REGISTRY_SERVICE_SECRET (domain-separated from the shared key)."""
+    seed = hashlib.sha256(b"registry-service-key\x00" + secret.encode()).digest()
+    return OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def service_public_key(secret: str) -> str:
+    """What verifiers list in REGISTRY_SERVICE_KEYS for the service holding `secret`: the key's `x`."""
+    return str(service_signing_key(secret).as_dict(private=False)["x"])
+
+
+def public_service_jwk(name: str, x: str) -> dict[str, Any]:
+    """The public JWK of service `name`'s key from its REGISTRY_SERVICE_KEYS entry, or ValueError."""
+    try:
+        raw = base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
+    except ValueError as exc:
+        raise ValueError(f"the key of service {name!r} is not base64url: {exc}") from exc
+    if len(raw) != 32:
+        raise ValueError(f"the key of service {name!r} is not an Ed25519 public key (32 bytes)")
+    key = OKPKey.import_key({"kty": "OKP", "crv": "Ed25519", "x": x})
+    return {**key.as_dict(), "kid": key.thumbprint()}
 
 
 def issue_token(
@@ -153,10 +189,23 @@ def issue_token(
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySet, *, shared_key_roles: frozenset[str] | None = None) -> None:
-        self._keys = keys
-        self._own = keys
+    def __init__(
+        self,
+        keys: KeySet,
+        *,
+        shared_key_roles: frozenset[str] | None = None,
+        service_keys: Mapping[str, str] | None = None,
+    ) -> None:
         self._own_kids = {k["kid"] for k in keys.as_dict()["keys"] if "kid" in k}
+        # kid -> service name, for the services whose own keys this verifier lists.
+        self._service_kids: dict[str, str] = {}
+        own: list[dict[str, Any]] = list(keys.as_dict()["keys"])
+        for name, x in (service_keys or {}).items():
+            jwk = public_service_jwk(name, x)
+            self._service_kids[jwk["kid"]] = name
+            own.append(jwk)
+        self._own = KeySet.import_key_set({"keys": own})
+        self._keys = self._own
         # In production the key derived from the shared secret signs service tokens only: every
         # service holds that secret, so a user's role signed with it would be a forgery.
         self._shared_key_roles = shared_key_roles
@@ -169,11 +218,19 @@ class TokenVerifier:
         )
 
     @classmethod
-    def for_dev_secret(cls, secret: str, *, shared_key_roles: frozenset[str] | None = None) -> TokenVerifier:
+    def for_dev_secret(
+        cls,
+        secret: str,
+        *,
+        shared_key_roles: frozenset[str] | None = None,
+        service_keys: Mapping[str, str] | None = None,
+    ) -> TokenVerifier:
         public = OKPKey.import_key(dev_signing_key(secret).as_dict(private=False))
         public_dict = public.as_dict()
         public_dict["kid"] = dev_signing_key(secret).thumbprint()
-        return cls(KeySet.import_key_set({"keys": [public_dict]}), shared_key_roles=shared_key_roles)
+        return cls(
+            KeySet.import_key_set({"keys": [public_dict]}), shared_key_roles=shared_key_roles, service_keys=service_keys
+        )
 
     def trust(self, jwks: dict[str, Any]) -> None:
         """Accept the keys of identity's JWKS besides this verifier's own (rotation adds keys there)."""
@@ -215,10 +272,19 @@ class TokenVerifier:
                     raw["role"], raw.get("section"), raw.get("account"), raw.get("cooperative_approach"), raw.get("id")
                 )
             )
+        kid = decoded.header["kid"]
         limited_to = self._shared_key_roles
-        service_key = limited_to is not None and decoded.header.get("kid") in self._own_kids
+        service_key = limited_to is not None and kid in self._own_kids
         if limited_to is not None and service_key and any(g.role not in limited_to for g in grants):
             raise RegistryError(401, "invalid_token", "A service token may carry only a registry service's role.")
+        service = self._service_kids.get(kid)
+        # A service's own key vouches for that service only, and only as a registry service.
+        if service is not None and (
+            claims["sub"] != SERVICE_SUBJECT_PREFIX + service or any(g.role != REGISTRY_SERVICE for g in grants)
+        ):
+            raise RegistryError(
+                401, "invalid_token", f"The key of service {service} signs only that service's own service tokens."
+            )
         act = claims.get("act")
         auth_time = claims.get("auth_time")
         principal = Principal(
@@ -229,16 +295,20 @@ class TokenVerifier:
             session=str(claims["sid"]) if claims.get("sid") else None,
             auth_time=int(auth_time) if isinstance(auth_time, int | float) else None,
             service_key=service_key,
+            service=service,
         )
         return principal, float(claims["exp"])
 
 
 class ServiceTokens:
-    """Access tokens one registry service presents to another (role `registry_service`), signed with
-    the key every service derives from REGISTRY_TOKEN_SECRET and trusts; renewed before expiry."""
+    """Access tokens one registry service presents to another (role `registry_service`), renewed
+    before expiry. Signed with the service's own key when it has one (`own_secret`, then the subject
+    is `service:<name>`), else with the key every service derives from REGISTRY_TOKEN_SECRET."""
 
-    def __init__(self, secret: str, subject: str, lifetime: int = DEFAULT_LIFETIME_SECONDS) -> None:
-        self._key = dev_signing_key(secret)
+    def __init__(
+        self, secret: str, subject: str, lifetime: int = DEFAULT_LIFETIME_SECONDS, *, own_secret: str | None = None
+    ) -> None:
+        self._key = service_signing_key(own_secret) if own_secret else dev_signing_key(secret)
         self._subject = subject
         self._lifetime = lifetime
         self._current: tuple[float, str] | None = None

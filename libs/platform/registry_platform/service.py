@@ -96,6 +96,7 @@ class ServiceRuntime:
         self.token_verifier = TokenVerifier.for_dev_secret(
             settings.token_secret.get_secret_value(),
             shared_key_roles=frozenset({REGISTRY_SERVICE}) if settings.mode == "production" else None,
+            service_keys=settings.service_keys,
         )
 
     def topic(self, name: str) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from registry_platform.auth import public_service_jwk
 
 # Published in the repository, so only ever acceptable in development mode.
 DEV_TOKEN_SECRET = "dev-only-token-signing-seed-do-not-use-in-production"  # noqa: S105
@@ -32,6 +34,12 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
     # Seed of the development token issuer's Ed25519 key (until identity issues tokens).
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
+    # Seed of this service's own signing key, for the calls that must prove which service sent them
+    # (the interop gateway's incoming transfers). Unset: service tokens use the shared key only.
+    service_secret: SecretStr | None = None
+    # The services whose own keys this service trusts: JSON {"interop-gateway": "<public key x>"}
+    # (`python -m registry_platform.service_keys` makes a secret and prints its public key).
+    service_keys: dict[str, str] = {}
     # URL of the JWKS that access tokens are verified against; empty means the dev issuer's key.
     jwks_url: str = ""
     # How long published outbox rows are kept, so that a restarted in-memory broker can be refilled.
@@ -43,12 +51,25 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     otel_exporter_otlp_endpoint: str = ""
 
+    @field_validator("service_keys")
+    @classmethod
+    def _valid_service_keys(cls, keys: dict[str, str]) -> dict[str, str]:
+        for name, x in keys.items():
+            public_service_jwk(name, x)
+        return keys
+
     @model_validator(mode="after")
     def _refuse_dev_secrets(self) -> ServiceSettings:
         if self.mode == "production" and self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
             raise ValueError(
                 "REGISTRY_TOKEN_SECRET still holds the development secret; set a real secret for production"
             )
+        # Every service holds the shared secret: a service key derived from it proves nothing.
+        if self.service_secret is not None and self.service_secret.get_secret_value() in (
+            self.token_secret.get_secret_value(),
+            "",
+        ):
+            raise ValueError("REGISTRY_SERVICE_SECRET must be a secret of this service's own, not the shared one")
         return self
 
     @property

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from registry_platform.auth import (
     ALG,
     AUDIENCE,
+    INTEROP_GATEWAY,
     ISSUER,
     REGISTRY_SERVICE,
     Grant,
@@ -20,6 +21,8 @@ from registry_platform.auth import (
     TokenVerifier,
     dev_signing_key,
     issue_token,
+    service_public_key,
+    service_signing_key,
 )
 from registry_platform.errors import RegistryError
 from registry_platform.settings import ServiceSettings
@@ -124,3 +127,41 @@ def test_a_remembered_token_is_not_accepted_past_its_expiry() -> None:
     with pytest.raises(RegistryError) as refused:
         verifier.verify(token)
     assert refused.value.code == "invalid_token"
+
+
+def test_a6r54_a_service_s_own_key_proves_which_service_signed() -> None:
+    """The shared key proves only "some registry service"; a key a verifier lists by name proves that
+    service, and vouches for nothing else: another subject, another role or an unlisted key is 401."""
+    gateway_secret = "gateway-only-secret"
+    verifier = TokenVerifier.for_dev_secret(
+        "shared", service_keys={INTEROP_GATEWAY: service_public_key(gateway_secret)}
+    )
+    own = ServiceTokens("shared", "service:interop-gateway", own_secret=gateway_secret).bearer()
+    assert verifier.verify(own).service == INTEROP_GATEWAY
+    shared = ServiceTokens("shared", "service:interop-gateway").bearer()
+    assert verifier.verify(shared).service is None, "the shared key proves no service"
+    key = service_signing_key(gateway_secret)
+    for subject, grants in (
+        ("service:web", [Grant(REGISTRY_SERVICE)]),
+        ("service:interop-gateway", [Grant("registry_administrator")]),
+        ("service:interop-gateway", [Grant(REGISTRY_SERVICE), Grant("account_viewer", account="GHA-1")]),
+    ):
+        with pytest.raises(RegistryError) as refused:
+            verifier.verify(issue_token(key, subject, grants))
+        assert refused.value.status == 401
+    unlisted = ServiceTokens("shared", "service:interop-gateway", own_secret="another-secret").bearer()
+    with pytest.raises(RegistryError):
+        verifier.verify(unlisted)
+
+
+def test_a6r54_service_key_settings_are_checked_when_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_SERVICE_KEYS", json.dumps({INTEROP_GATEWAY: "not-a-key"}))
+    with pytest.raises(ValidationError, match="interop-gateway"):
+        ServiceSettings()
+    monkeypatch.setenv("REGISTRY_SERVICE_KEYS", json.dumps({INTEROP_GATEWAY: service_public_key("g")}))
+    assert ServiceSettings().service_keys == {INTEROP_GATEWAY: service_public_key("g")}
+    # A service key derived from the secret every service holds would prove nothing.
+    monkeypatch.setenv("REGISTRY_TOKEN_SECRET", "the-shared-one")
+    monkeypatch.setenv("REGISTRY_SERVICE_SECRET", "the-shared-one")
+    with pytest.raises(ValidationError, match="REGISTRY_SERVICE_SECRET"):
+        ServiceSettings()

@@ -15,6 +15,7 @@ import pytest
 
 from registry_platform.settings import ServiceSettings
 from registry_platform.testing.infra import Infra, start_infra, stop_infra
+from registry_platform.testing.tokens import TEST_SERVICE_KEYS
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +54,7 @@ def service_settings(infra: Infra, database_url: str, topic_prefix: str) -> Call
             "kafka_bootstrap": infra.kafka_bootstrap,
             "topic_prefix": topic_prefix,
             "heartbeat_interval_seconds": 1.0,
+            "service_keys": TEST_SERVICE_KEYS,
             **overrides,
         }
         return settings_cls(**values)

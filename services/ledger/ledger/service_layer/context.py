@@ -17,6 +17,7 @@ from ledger.service_layer.commands import Command, SerialScope
 from registry_platform.auth import (
     ACCOUNT_APPROVER,
     ACCOUNT_INITIATOR,
+    INTEROP_GATEWAY,
     REGISTRY_ADMINISTRATOR,
     REGISTRY_SERVICE,
     SECTION_ADMINISTRATOR,
@@ -48,6 +49,8 @@ class Proposal:
             "subject": self.principal.subject,
             "actor": self.principal.actor,
             "grants": [g.claim() for g in self.principal.grants],
+            # Only when a service's own key signed the token: older entries keep their bytes.
+            **({"service": self.principal.service} if self.principal.service else {}),
         }
 
 
@@ -56,6 +59,7 @@ def principal_from_identity(identity: dict[str, Any]) -> Principal:
         subject=identity["subject"],
         actor=identity.get("actor"),
         grants=tuple(Grant(**g) for g in identity.get("grants", [])),
+        service=identity.get("service"),
     )
 
 
@@ -201,6 +205,10 @@ class TxContext:
         if p.has(REGISTRY_ADMINISTRATOR):
             return Role.REGISTRY_ADMINISTRATOR
         if p.has(REGISTRY_SERVICE):
+            # Since rule set 3, acting as the registry (A6R-54) takes the interop gateway's own
+            # key: every service holds the shared key, and whoever holds it must not create units.
+            if self.ruleset >= 3 and p.service != INTEROP_GATEWAY:
+                return None
             return Role.SYSTEM
         if account.party is not None and p.has(SECTION_ADMINISTRATOR, section=account.party):
             return Role.SECTION_ADMINISTRATOR
@@ -211,6 +219,13 @@ class TxContext:
 
     def require_role(self, account: Account) -> Role:
         role = self.role_for(account)
+        if role is None and self.principal.has(REGISTRY_SERVICE):
+            raise RuleRefused(
+                AUTHORIZATION.ref,
+                "not_authorized",
+                f"a registry service acts on account {account.number} only as the interop gateway, "
+                "with a token signed by the gateway's own key (REGISTRY_SERVICE_KEYS)",
+            )
         if role is None:
             raise RuleRefused(
                 AUTHORIZATION.ref,

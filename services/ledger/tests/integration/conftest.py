@@ -15,9 +15,12 @@ from registry_platform.auth import Grant, dev_signing_key, issue_token
 from registry_platform.service import create_app
 from registry_platform.settings import DEV_TOKEN_SECRET
 from registry_platform.testing.infra import serve_app
+from registry_platform.testing.tokens import gateway_token
 
 ADMIN = [Grant("registry_administrator")]
 SERVICE = [Grant("registry_service")]
+# The interop gateway, with a token its own key signed (the shared key would not do, A6R-54).
+AS_GATEWAY: dict[str, Any] = {"as_gateway": True}
 GHA_ADMIN = [Grant("section_administrator", section="GHA")]
 
 
@@ -37,9 +40,11 @@ class LedgerClient:
         subject: str = "admin",
         tx: uuid.UUID | None = None,
         actor: str | None = None,
+        as_gateway: bool = False,
     ) -> httpx.Response:
         tx = tx or uuid.uuid4()
-        headers = {"Authorization": f"Bearer {self.token(subject, grants, actor)}"}
+        token = gateway_token() if as_gateway else self.token(subject, grants, actor)
+        headers = {"Authorization": f"Bearer {token}"}
         return await self.http.put(f"{self.base_url}/transactions/{tx}", json=command, headers=headers)
 
     async def ok(self, command: dict[str, Any], **kw: Any) -> dict[str, Any]:

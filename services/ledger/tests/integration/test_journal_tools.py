@@ -21,7 +21,17 @@ from ledger.entrypoints import cli
 from ledger.service_layer.replay import ReplayDiverged
 from registry_platform import db
 
-from .conftest import GHA_ADMIN, SCOPE, LedgerClient, issue, section_status, setup_registry, transfer
+from .conftest import (
+    AS_GATEWAY,
+    GHA_ADMIN,
+    SCOPE,
+    SERVICE,
+    LedgerClient,
+    issue,
+    section_status,
+    setup_registry,
+    transfer,
+)
 
 pytestmark = pytest.mark.integration
 HISTORY = 10_000
@@ -324,6 +334,56 @@ async def test_a6r39_a6r48_entries_recorded_under_an_older_built_in_rule_set_rep
     old, new = (json.loads(b) if isinstance(b, str) else b for b in bodies)
     assert SECTION_STATUS.ref not in old["rules_applied"] and "builtin_ruleset" not in old
     assert SECTION_STATUS.ref in new["rules_applied"] and new["builtin_ruleset"] == 2
+    replayed, rebuilt, live = replay_into_fresh_database(service_settings("ledger"), infra)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert rebuilt == live
+
+
+async def test_a6r54_a6r39_units_brought_in_with_the_shared_key_before_rule_set_3_replay_as_recorded(
+    ledger, service_settings, infra, database_url, monkeypatch
+):
+    """Before rule set 3 any registry service token brought units in; a journal holding such an
+    entry still replays after the upgrade, while a new one is refused and the gateway's own key
+    (recorded in the entry's identity) does it."""
+
+    def incoming(first: int) -> dict[str, object]:
+        foreign = {**SCOPE, "issuing_party": "CHE"}
+        block = {"scope": foreign, "first": first, "last": first + 9, "first_transferring_party": "CHE"}
+        kind = "external_transfer_in"
+        return {
+            "kind": kind,
+            "origin_registry": "CHE01",
+            "origin_account": "C",
+            "destination": acc["che_holding"],
+            "blocks": [block],
+        }
+
+    monkeypatch.setattr(builtin_rules, "RULESET", 2)
+    acc = await setup_registry(ledger)
+    await ledger.ok(incoming(1), grants=SERVICE, subject="service:web")
+    monkeypatch.setattr(builtin_rules, "RULESET", 3)
+    refused = await ledger.propose(incoming(11), grants=SERVICE, subject="service:web")
+    assert refused.status_code == 403, refused.text
+    await ledger.ok(incoming(11), **AS_GATEWAY)
+    assert await ledger.balance(acc["che_holding"]) == 20
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            identities = (
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT body->'identity' FROM journal "
+                            "WHERE body->'command'->>'kind' = 'external_transfer_in' ORDER BY sequence"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        await engine.dispose()
+    assert [i.get("service") for i in identities] == [None, None, "interop-gateway"]
     replayed, rebuilt, live = replay_into_fresh_database(service_settings("ledger"), infra)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert rebuilt == live

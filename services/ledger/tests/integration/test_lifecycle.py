@@ -17,8 +17,9 @@ from sqlalchemy.exc import DBAPIError
 from registry_contracts.envelope import EventEnvelope
 from registry_platform import db
 from registry_platform.auth import Grant
+from registry_platform.testing.tokens import GATEWAY_SUBJECT
 
-from .conftest import SCOPE, SERVICE, LedgerClient, issue, setup_registry
+from .conftest import AS_GATEWAY, SCOPE, SERVICE, LedgerClient, issue, setup_registry, transfer
 
 pytestmark = pytest.mark.integration
 
@@ -175,14 +176,51 @@ async def test_a6r54_external_transfers_pass_through_the_proxy_account(ledger: L
     assert by_admin.status_code == 403, "only the registry itself forwards incoming transfers"
     # Units of an approach this registry does not know: refused before anything is written, not a 500.
     unknown = {**incoming["blocks"][1], "cooperative_approach": "CA9999"}
-    refused = await ledger.propose({**incoming, "blocks": [unknown]}, grants=SERVICE, subject="interop-gateway")
+    refused = await ledger.propose({**incoming, "blocks": [unknown]}, **AS_GATEWAY)
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "unknown_cooperative_approach"
-    arrived = await ledger.ok(incoming, grants=SERVICE, subject="interop-gateway")
+    arrived = await ledger.ok(incoming, **AS_GATEWAY)
     assert arrived["quantity"] == 80
     assert await ledger.balance(acc["proxy"]) == 0
     assert await ledger.balance(acc["che_holding"]) == 80
-    again = await ledger.propose({**incoming, "blocks": incoming["blocks"][1:]}, grants=SERVICE, subject="gw")
+    again = await ledger.propose({**incoming, "blocks": incoming["blocks"][1:]}, **AS_GATEWAY)
     assert again.status_code == 409 and again.json()["error"]["code"] == "range_not_held"
+
+
+async def test_a6r54_only_the_interop_gateways_own_key_brings_units_in_or_moves_them_out_of_the_proxy(
+    ledger: LedgerClient,
+) -> None:
+    """A6R-54, A6R-37: every service holds the shared token key, so a registry service token signed
+    with it must not generate units in the proxy nor take the units waiting there; the gateway's
+    own key does both."""
+    acc = await setup_registry(ledger)
+    await issue(ledger, acc["issuance"], 10)
+    await ledger.ok(
+        {
+            "kind": "external_transfer_out",
+            "source": acc["issuance"],
+            "destination_registry": "CHE01",
+            "destination_account": "CH-1",
+            "units": {"selection": {"quantity": 4}},
+        }
+    )
+    foreign = {**SCOPE, "issuing_party": "CHE", "activity_id": "CH-HEAT-9"}
+    incoming = {
+        "kind": "external_transfer_in",
+        "origin_registry": "CHE01",
+        "origin_account": "CH-1",
+        "destination": acc["che_holding"],
+        "blocks": [{"scope": foreign, "first": 1, "last": 1000, "first_transferring_party": "CHE"}],
+    }
+    for subject in ("service:descriptors", GATEWAY_SUBJECT):
+        minted = await ledger.propose(incoming, grants=SERVICE, subject=subject)
+        assert minted.status_code == 403 and minted.json()["error"]["code"] == "not_authorized", minted.text
+        taken = await ledger.propose(transfer(acc["proxy"], acc["che_holding"], 4), grants=SERVICE, subject=subject)
+        assert taken.status_code == 403 and taken.json()["error"]["code"] == "not_authorized", taken.text
+    assert await ledger.balance(acc["che_holding"]) == 0 and await ledger.balance(acc["proxy"]) == 4
+    arrived = await ledger.ok(incoming, **AS_GATEWAY)
+    assert arrived["quantity"] == 1000 and await ledger.balance(acc["che_holding"]) == 1000
+    recorded = await ledger.get(f"/transactions/{arrived['transaction_id']}")
+    assert recorded["initiator"] == GATEWAY_SUBJECT, recorded
 
 
 async def test_a6r43_impersonation_records_both_identities(ledger: LedgerClient) -> None:
@@ -548,6 +586,6 @@ async def test_a6r54_an_incoming_block_with_first_after_last_is_refused_at_the_b
             "blocks": [block],
         }
 
-    _refused_at_the_boundary(await ledger.propose(incoming(10, 5), grants=SERVICE, subject="gateway"))
-    await ledger.ok(incoming(10, 10), grants=SERVICE, subject="gateway")
+    _refused_at_the_boundary(await ledger.propose(incoming(10, 5), **AS_GATEWAY))
+    await ledger.ok(incoming(10, 10), **AS_GATEWAY)
     assert await ledger.balance(acc["che_holding"]) == 1
