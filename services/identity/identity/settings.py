@@ -42,6 +42,11 @@ class IdentitySettings(ServiceSettings):
     client_free_failures: int = 5
     client_max_delay_seconds: int = 900
     account_lock_threshold: int = 10
+    # Throttling of a registered external system's failed token requests (A6R-8), counted per client
+    # id as sign-in failures are per address: free failures, then doubling waits up to the maximum.
+    # Never a lock: anyone who knows a client id could otherwise shut its system out for good.
+    external_system_free_failures: int = 5
+    external_system_max_delay_seconds: int = 300
     # Wrong second factors that end the session they are sent in (at sign-in and at step-up).
     mfa_failures_per_session: int = 5
     # Proxies whose X-Forwarded-For names the real client (the nginx gateway in production).

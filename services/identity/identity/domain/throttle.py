@@ -9,6 +9,9 @@ Two counters stop password guessing:
 - per account: `lock_threshold` consecutive failed sign-ins (password or second factor, from any
   client) lock the account. A locked account refuses every sign-in, the correct password
   included, until an administrator unlocks it: a slow, distributed guesser gets nowhere either.
+
+The per-client counter, under a policy of its own, also throttles the token requests of a registered
+external system, counted by client id (A6R-8, service_layer.external); such a client is never locked.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Per-client throttling and per-account lockout, kept in the database so that every instance of
-the service sees the same counts (the arithmetic is domain.throttle)."""
+the service sees the same counts and a restart forgets none (the arithmetic is domain.throttle).
+
+A client is what the failures are counted against: the address a sign-in comes from, or a
+registered external system at the token endpoint (under a key no address can be)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from identity.domain.errors import Refused
-from identity.domain.throttle import ClientRecord, after_failure, locks_account, retry_after
+from identity.domain.throttle import ClientRecord, ThrottlePolicy, after_failure, locks_account, retry_after
 from identity.service_layer.unit import SYSTEM, Identity, Unit
 
 
@@ -24,7 +27,7 @@ async def _record(conn: AsyncConnection, client: str, lock: bool = False) -> Cli
     return ClientRecord(row.failures, row.last_failure, row.blocked_until) if row else ClientRecord()
 
 
-async def check_client(unit: Unit, client: str) -> None:
+async def check_client(unit: Unit, client: str, message: str = "Too many failed attempts from your address") -> None:
     """429 with Retry-After while the client must wait; its attempt is not even looked at.
 
     A client's attempts are judged one at a time (the lock lasts until the attempt's transaction
@@ -37,13 +40,14 @@ async def check_client(unit: Unit, client: str) -> None:
         raise Refused(
             429,
             "too_many_attempts",
-            f"Too many failed attempts from your address; retry in {wait} s.",
+            f"{message}; retry in {wait} s.",
             retry_after=wait,
         )
 
 
-async def client_failed(identity: Identity, unit: Unit, client: str) -> None:
-    record = after_failure(await _record(unit.conn, client, lock=True), unit.now, identity.throttle)
+async def client_failed(identity: Identity, unit: Unit, client: str, policy: ThrottlePolicy | None = None) -> None:
+    """Count a failure against the client, under `policy` (by default the one for sign-ins)."""
+    record = after_failure(await _record(unit.conn, client, lock=True), unit.now, policy or identity.throttle)
     await unit.conn.execute(
         text(
             "INSERT INTO login_throttle (client, failures, last_failure, blocked_until) VALUES (:c, :f, :l, :b) "

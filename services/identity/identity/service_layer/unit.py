@@ -132,6 +132,9 @@ class Identity:
             max_delay=settings.client_max_delay_seconds,
             lock_threshold=settings.account_lock_threshold,
         )
+        self.external_throttle = ThrottlePolicy(
+            free=settings.external_system_free_failures, max_delay=settings.external_system_max_delay_seconds
+        )
 
     @contextlib.asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:

@@ -254,6 +254,17 @@ async def idp(service_settings) -> AsyncIterator[Harness]:  # type: ignore[no-un
 
 
 @pytest.fixture
+def serve(service_settings):  # type: ignore[no-untyped-def]
+    """Start identity with these settings overrides on the test's database; start it again to see
+    what survives a restart."""
+
+    def start(**overrides: Any) -> contextlib.AbstractAsyncContextManager[Harness]:
+        return _serving(_settings(service_settings, **overrides))
+
+    return start
+
+
+@pytest.fixture
 async def idp_own_key(service_settings) -> AsyncIterator[Harness]:  # type: ignore[no-untyped-def]
     """Identity signing with its own key while the shared key signs service tokens only, as in
     production (the rest of production's settings stay out of the way of the harness)."""
