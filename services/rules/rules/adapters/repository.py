@@ -1,7 +1,9 @@
-"""SQL for the catalogue, bindings, suspensions, the configuration journal and evaluation records.
+"""SQL for the catalogue, bindings, suspensions, the configuration journal, evaluation records and
+the idempotency keys of creating requests.
 
-Every table here is insert-only (see migrations/versions/0002_rules.py); the current state (a
-version's retirement, a binding's removal, the latest suspension) is read from the records.
+Every table here but `idempotency_keys` is insert-only (see migrations/versions/0002_rules.py); the
+current state (a version's retirement, a binding's removal, the latest suspension) is read from
+the records.
 """
 
 from __future__ import annotations
@@ -263,6 +265,37 @@ class Repository:
                 "changed_at) VALUES (:s, :tt, :t, :sus, :why, :by, :at)"
             ),
             {"s": sequence, "tt": target_type, "t": target, "sus": suspended, "why": reason, "by": by, "at": at},
+        )
+
+    # -- idempotency keys ----------------------------------------------------------------------
+
+    async def claim_key(self, caller: str, key: str, digest: bytes, at: datetime) -> bool:
+        """Claim a key for this transaction (True), or find it claimed (False). A claim another
+        open transaction holds is waited for (the primary key): it is read once committed, and
+        claimed here only if that transaction rolled back."""
+        claimed = await self.conn.execute(
+            text(
+                "INSERT INTO idempotency_keys (caller, key, request_digest, created_at) VALUES (:c, :k, :d, :at) "
+                "ON CONFLICT (caller, key) DO NOTHING"
+            ),
+            {"c": caller, "k": key, "d": digest, "at": at},
+        )
+        return claimed.rowcount == 1
+
+    async def keyed_answer(self, caller: str, key: str) -> tuple[bytes, int, Any]:
+        """The digest of the request a committed key named, and the status and body answered."""
+        row = (
+            await self.conn.execute(
+                text("SELECT request_digest, status, response FROM idempotency_keys WHERE caller = :c AND key = :k"),
+                {"c": caller, "k": key},
+            )
+        ).one()
+        return bytes(row.request_digest), row.status, row.response
+
+    async def record_answer(self, caller: str, key: str, status: int, body: Any) -> None:
+        await self.conn.execute(
+            text("UPDATE idempotency_keys SET status = :s, response = CAST(:r AS json) WHERE caller = :c AND key = :k"),
+            {"c": caller, "k": key, "s": status, "r": json.dumps(body)},
         )
 
     # -- evaluations --------------------------------------------------------------------------

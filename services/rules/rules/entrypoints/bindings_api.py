@@ -6,11 +6,12 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
 
 from registry_platform.auth import REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR
 from registry_platform.authz import Caller, require
 from rules.adapters.repository import Repository
-from rules.entrypoints.common import change, read
+from rules.entrypoints.common import IDEMPOTENCY, KEY_REUSED, IdempotencyKey, change, change_once, read
 from rules.service_layer import configuration
 from rules.service_layer.commands import BindingIn, ReasonIn
 from rules.service_layer.service import RulesService
@@ -55,10 +56,20 @@ async def list_bindings(
     status_code=201,
     dependencies=[BINDERS],
     summary="Bind a rule to the registry, an approach, a section or an account",
+    description="The binding gets a new id; its parameters must fit every version of the rule not yet retired"
+    " (A6R-38)." + IDEMPOTENCY,
+    responses=KEY_REUSED,
 )
-async def add_binding(request: Request, caller: Caller, spec: BindingIn) -> dict[str, Any]:
-    return await change(
-        request, lambda service, conn: configuration.add_binding(service, conn, spec=spec, caller=caller)
+async def add_binding(
+    request: Request, caller: Caller, spec: BindingIn, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    return await change_once(
+        request,
+        caller,
+        idempotency_key,
+        spec,
+        lambda service, conn: configuration.add_binding(service, conn, spec=spec, caller=caller),
+        status=201,
     )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from registry_platform.auth import REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR
 from registry_platform.authz import Caller, require
 from registry_platform.errors import RegistryError
 from rules.adapters.repository import Repository
 from rules.domain.journal import verify_chain
-from rules.entrypoints.common import Limit, change, page, read
+from rules.entrypoints.common import IDEMPOTENCY, KEY_REUSED, IdempotencyKey, Limit, change, change_once, page, read
 from rules.service_layer import configuration, pack, views
 from rules.service_layer.commands import PackIn, ReasonIn, RetirementIn, VersionIn
 from rules.service_layer.service import RulesService
@@ -54,11 +55,20 @@ async def get_rule(request: Request, name: RuleName) -> dict[str, Any]:
     status_code=201,
     dependencies=[ADMIN_STEP_UP],
     summary="Add a version of a rule (the first creates the rule); refused with the position of any CEL problem",
-    responses={422: {"description": "Invalid CEL, unknown field or type error: code, line and column"}},
+    description="Each version gets the next number; the version in force at an instant is the highest-numbered one"
+    " effective then and not retired (A6R-39)." + IDEMPOTENCY,
+    responses={422: {"description": "Invalid CEL, unknown field or type error: code, line and column"}, **KEY_REUSED},
 )
-async def add_version(request: Request, caller: Caller, name: RuleName, spec: VersionIn) -> dict[str, Any]:
-    return await change(
-        request, lambda service, conn: configuration.add_version(service, conn, rule=name, spec=spec, caller=caller)
+async def add_version(
+    request: Request, caller: Caller, name: RuleName, spec: VersionIn, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    return await change_once(
+        request,
+        caller,
+        idempotency_key,
+        spec,
+        lambda service, conn: configuration.add_version(service, conn, rule=name, spec=spec, caller=caller),
+        status=201,
     )
 
 
@@ -105,7 +115,7 @@ async def journal(
     async def work(service: RulesService, conn: Any) -> dict[str, Any]:
         # One more than the page: a next page only when there is one.
         entries = await Repository(conn).journal(after=after, limit=limit + 1)
-        return page([views.journal_entry(e) for e in entries], limit, "sequence")
+        return page([views.journal_entry(e) for e in entries], limit, lambda e: str(e["sequence"]))
 
     return await read(request, work)
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
 from registry_contracts.events.rules import ProposalSubmitted
 from registry_platform.auth import REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR, Principal
 from registry_platform.authz import Caller, require
 from registry_platform.errors import RegistryError
 from rules.adapters.repository import Repository
-from rules.entrypoints.common import Limit, change, read
+from rules.domain import paging
+from rules.entrypoints.common import IDEMPOTENCY, KEY_REUSED, IdempotencyKey, Limit, change_once, page, read
 from rules.service_layer import compliance, configuration, saga
 from rules.service_layer.commands import ComplianceCheckIn, PreviewIn
 from rules.service_layer.service import RulesService
@@ -72,16 +74,25 @@ def _sections(caller: Principal) -> list[str] | None:
     dependencies=[ADMINISTRATORS],
     tags=["compliance"],
     summary="Check current holdings against the compliance rules now (A6R-19); violations are stored and published",
+    description="Each check is recorded with the violations it found, each published as"
+    " rules.ComplianceViolation." + IDEMPOTENCY,
+    responses=KEY_REUSED,
 )
-async def check(request: Request, caller: Caller, body: ComplianceCheckIn) -> dict[str, Any]:
+async def check(
+    request: Request, caller: Caller, body: ComplianceCheckIn, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
     sections = _sections(caller)
     if sections is not None and (body.section is None or body.section not in sections or body.account is not None):
         raise RegistryError(403, "not_authorized", "Section administrators check their own section: give 'section'.")
-    return await change(
+    return await change_once(
         request,
+        caller,
+        idempotency_key,
+        body,
         lambda service, conn: compliance.run_check(
             service, conn, section=body.section, account=body.account, requested_by=caller.subject
         ),
+        status=200,
     )
 
 
@@ -90,11 +101,23 @@ async def check(request: Request, caller: Caller, body: ComplianceCheckIn) -> di
     dependencies=[ADMINISTRATORS],
     tags=["compliance"],
     summary="Stored compliance violations, newest first",
+    description="Newest first by detection, ties in id order (descending). A page has `items` and `next`: pass"
+    " `next` as `after` for the following page, until `next` is null. A cursor no page gave is refused"
+    " (422 `bad_cursor`). Section administrators see the violations of accounts of their own sections.",
 )
 async def violations(
-    request: Request, caller: Caller, account: str | None = None, limit: Limit = 100
-) -> list[dict[str, Any]]:
+    request: Request,
+    caller: Caller,
+    account: str | None = None,
+    limit: Limit = 100,
+    after: Annotated[str | None, Query(description="Cursor: the `next` of the previous page")] = None,
+) -> dict[str, Any]:
     sections = _sections(caller)
-    return await read(
-        request, lambda service, conn: compliance.violations(conn, account=account, sections=sections, limit=limit)
-    )
+
+    async def work(service: RulesService, conn: Any) -> dict[str, Any]:
+        start = None if after is None else paging.position(after)
+        # One more than the page: a next page only when there is one.
+        found = await compliance.violations(conn, account=account, sections=sections, after=start, limit=limit + 1)
+        return page(found, limit, lambda v: paging.cursor(v["detected_at"], v["id"]))
+
+    return await read(request, work)

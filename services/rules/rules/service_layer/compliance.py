@@ -28,6 +28,7 @@ from rules.domain.compliance import Found, check_holding
 from rules.domain.context import holding_context
 from rules.domain.evaluation import Snapshot
 from rules.domain.holdings import SCOPE_FIELDS, Placed
+from rules.domain.paging import Position
 from rules.service_layer.service import COMPLIANCE_TOPIC, RulesService
 
 
@@ -181,9 +182,11 @@ async def run_check(
 
 
 async def violations(
-    conn: AsyncConnection, *, account: str | None, sections: list[str] | None, limit: int
+    conn: AsyncConnection, *, account: str | None, sections: list[str] | None, after: Position | None, limit: int
 ) -> list[dict[str, Any]]:
-    """Stored violations, newest first; `sections` limits them to accounts of those sections."""
+    """Stored violations, newest first (ties by id, descending), from after the position `after`;
+    `sections` limits them to accounts of those sections."""
+    at, item_id = after if after is not None else (None, None)
     rows = await conn.execute(
         text(
             "SELECT v.id, v.rule, v.version, v.binding_id, v.account, v.scope, v.quantity, v.message, "
@@ -191,8 +194,9 @@ async def violations(
             "LEFT JOIN accounts a ON a.number = v.account "
             "WHERE (CAST(:acc AS text) IS NULL OR v.account = :acc) "
             "AND (CAST(:sections AS text[]) IS NULL OR a.section = ANY(CAST(:sections AS text[]))) "
-            "ORDER BY v.detected_at DESC LIMIT :limit"
+            "AND (CAST(:at AS timestamptz) IS NULL OR (v.detected_at, v.id) < (CAST(:at AS timestamptz), "
+            "CAST(:id AS uuid))) ORDER BY v.detected_at DESC, v.id DESC LIMIT :limit"
         ),
-        {"acc": account, "sections": sections, "limit": limit},
+        {"acc": account, "sections": sections, "at": at, "id": item_id, "limit": limit},
     )
     return [dict(r._mapping) for r in rows]

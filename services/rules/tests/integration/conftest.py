@@ -53,10 +53,19 @@ class RulesClient:
         return {"Authorization": f"Bearer {token}"}
 
     async def call(
-        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None, **kw: Any
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        **kw: Any,
     ) -> httpx.Response:
+        """`key`: the request's Idempotency-Key."""
         url = f"{self.base_url}{path}"
-        return await self.http.request(method, url, json=body, params=params, headers=self.headers(**kw))
+        headers = self.headers(**kw) | ({"Idempotency-Key": key} if key is not None else {})
+        return await self.http.request(method, url, json=body, params=params, headers=headers)
 
     async def ok(
         self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None, **kw: Any
