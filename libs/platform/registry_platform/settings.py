@@ -21,7 +21,9 @@ DEV_TOKEN_SECRET = "dev-only-token-signing-seed-do-not-use-in-production"  # noq
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore")
 
-    mode: Literal["dev", "test", "production"] = "dev"
+    # Production unless told otherwise: a deployment that leaves REGISTRY_MODE out must not get the
+    # development rules (the published secret, any role signed with the shared key).
+    mode: Literal["dev", "test", "production"] = "production"
     service_name: str = "unnamed"
     database_url: str = "postgresql+psycopg://registry@127.0.0.1:25432/registry"
     kafka_bootstrap: str = "127.0.0.1:29092"
@@ -62,7 +64,8 @@ class ServiceSettings(BaseSettings):
     def _refuse_dev_secrets(self) -> ServiceSettings:
         if self.mode == "production" and self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
             raise ValueError(
-                "REGISTRY_TOKEN_SECRET still holds the development secret; set a real secret for production"
+                "REGISTRY_TOKEN_SECRET still holds the development secret; set a real secret for production, "
+                "or REGISTRY_MODE=dev on a development machine"
             )
         # Every service holds the shared secret: a service key derived from it proves nothing.
         if self.service_secret is not None and self.service_secret.get_secret_value() in (

@@ -32,6 +32,10 @@ def test_production_refuses_the_development_token_secret(monkeypatch: pytest.Mon
     monkeypatch.setenv("REGISTRY_MODE", "production")
     with pytest.raises(ValidationError, match="REGISTRY_TOKEN_SECRET"):
         ServiceSettings()
+    # Left out, the mode is production: a deployment that forgets it gets no development rules.
+    monkeypatch.delenv("REGISTRY_MODE")
+    with pytest.raises(ValidationError, match="REGISTRY_MODE=dev"):
+        ServiceSettings()
     monkeypatch.setenv("REGISTRY_TOKEN_SECRET", "a-real-secret-from-the-vault")
     assert ServiceSettings().mode == "production"
 

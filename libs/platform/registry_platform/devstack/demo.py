@@ -19,7 +19,7 @@ SCOPE = {"originating_registry": "GHA01", "issuing_party": "GHA", "activity_id":
 
 
 def demo_token(grants: list[Grant], subject: str) -> str:
-    secret = ServiceSettings().token_secret.get_secret_value()
+    secret = ServiceSettings(mode="dev").token_secret.get_secret_value()
     return issue_token(dev_signing_key(secret), subject, grants, lifetime=12 * 3600)
 
 

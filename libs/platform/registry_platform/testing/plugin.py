@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -16,6 +17,12 @@ import pytest
 from registry_platform.settings import ServiceSettings
 from registry_platform.testing.infra import Infra, start_infra, stop_infra
 from registry_platform.testing.tokens import TEST_SERVICE_KEYS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Settings read from the environment default to production; a test run is a test run."""
+    del config
+    os.environ.setdefault("REGISTRY_MODE", "test")
 
 
 @pytest.fixture(scope="session")
