@@ -73,6 +73,8 @@ class RuleVersion:
     effect: Effect
     expression: str | None = None
     plugin: str | None = None
+    # SHA-256 of the plugin's code when the version was saved; None for CEL and for older versions.
+    plugin_digest: str | None = None
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     section_bindable: bool = False
     effective_from: datetime | None = None
@@ -143,6 +145,8 @@ def definition_to_json(v: RuleVersion) -> dict[str, Any]:
             name: {"type": p.type, "default": p.default, "description": p.description} for name, p in v.params.items()
         },
         "section_bindable": v.section_bindable,
+        # Only where one was recorded: the definitions of earlier versions keep their bytes.
+        **({"plugin_digest": v.plugin_digest} if v.plugin_digest else {}),
     }
 
 
@@ -156,6 +160,7 @@ def version_from_json(
         effect=effect_from_json(definition["effect"]),
         expression=definition.get("expression"),
         plugin=definition.get("plugin"),
+        plugin_digest=definition.get("plugin_digest"),
         params={name: ParamSpec(**p) for name, p in (definition.get("params") or {}).items()},
         section_bindable=bool(definition.get("section_bindable")),
         effective_from=effective_from,

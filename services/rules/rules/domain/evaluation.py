@@ -50,6 +50,7 @@ class Snapshot:
         suspended_rules: frozenset[str] = frozenset(),
         suspended_bindings: frozenset[str] = frozenset(),
         plugins: Mapping[str, RulePlugin] | None = None,
+        plugin_digests: Mapping[str, str] | None = None,
     ) -> None:
         self.sequence = sequence
         # When the journal entry `sequence` was recorded: the catalogue stood so from then on.
@@ -59,6 +60,8 @@ class Snapshot:
         self.suspended_rules = suspended_rules
         self.suspended_bindings = suspended_bindings
         self.plugins = plugins or {}
+        # The installed plugins' code digests (adapters.plugins.code_digest).
+        self.plugin_digests = plugin_digests or {}
         self._by_target: dict[tuple[str, str], list[Binding]] = {}
         for b in bindings:
             if b.id not in suspended_bindings and b.rule not in suspended_rules:
@@ -124,6 +127,11 @@ def fire(
         plugin = snapshot.plugins.get(version.plugin)
         if plugin is None:
             raise LookupError(f"plugin {version.plugin} is not installed")
+        if version.plugin_digest is not None and snapshot.plugin_digests.get(version.plugin) != version.plugin_digest:
+            raise LookupError(
+                f"the code of plugin {version.plugin} changed since {version.ref} was saved; add a new version "
+                "of the rule (loading its pack does) so that the change is recorded"
+            )
         return plugin.evaluate(subject, params)
     assert version.expression is not None
     result = program(version.expression).execute(ctx)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -57,6 +58,7 @@ async def add_version(
             "kind_mismatch", f"{rule} is a {existing[0].kind} rule; name a new rule for a {version.kind} one"
         )
     validate_version(version, plugins=service.plugins, now=now)
+    version = pinned(service, version)
     await _check_bindings_fit(repo, version)
     body = {
         "rule": rule,
@@ -70,6 +72,13 @@ async def add_version(
     entry = await _journal(service, conn, "rule_version_added", body)
     await repo.add_version(version, created_by=caller.subject, sequence=entry.sequence)
     return views.version(version)
+
+
+def pinned(service: RulesService, version: RuleVersion) -> RuleVersion:
+    """The version with the code digest of the plugin it names, as installed now (A6R-39)."""
+    if version.plugin is None:
+        return version
+    return replace(version, plugin_digest=service.plugin_digests.get(version.plugin))
 
 
 async def _check_bindings_fit(repo: Repository, version: RuleVersion) -> None:

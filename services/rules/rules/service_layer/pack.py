@@ -19,7 +19,7 @@ from rules.adapters.repository import Repository
 from rules.domain.catalogue import definition_to_json
 from rules.domain.validation import RuleRefused
 from rules.service_layer.commands import PackIn, VersionIn, to_version
-from rules.service_layer.configuration import add_version
+from rules.service_layer.configuration import add_version, pinned
 from rules.service_layer.service import RulesService
 
 PACK_DIR = Path(__file__).resolve().parents[1] / "pack"
@@ -48,7 +48,8 @@ async def load_pack(service: RulesService, conn: AsyncConnection, pack: PackIn, 
         spec = VersionIn.model_validate(item.model_dump(exclude={"name"}))
         existing = await repo.versions(item.name)
         latest = existing[-1] if existing else None
-        wanted = definition_to_json(to_version(item.name, 1, spec, service.clock()))
+        # A plugin whose code changed since its latest version gets a new version, pinning the new code.
+        wanted = definition_to_json(pinned(service, to_version(item.name, 1, spec, service.clock())))
         if latest is not None and latest.retire_at is None and definition_to_json(latest) == wanted:
             unchanged.append(latest.ref)
             continue

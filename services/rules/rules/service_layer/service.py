@@ -17,7 +17,7 @@ from registry_contracts.envelope import EventEnvelope
 from registry_platform.auth import Principal
 from registry_platform.events import new_envelope
 from rules.adapters.descriptors_client import DescriptorsClient
-from rules.adapters.plugins import installed_plugins
+from rules.adapters.plugins import code_digests, installed_plugins
 from rules.adapters.repository import Repository
 from rules.domain.evaluation import Snapshot
 from rules.domain.plugins import RulePlugin
@@ -51,8 +51,11 @@ class CatalogueCache:
     """The catalogue in memory, reloaded when the configuration journal has moved on: a change made
     through the API applies to the next proposal, on every instance, without a restart."""
 
-    def __init__(self, plugins: Callable[[], Mapping[str, RulePlugin]]) -> None:
+    def __init__(
+        self, plugins: Callable[[], Mapping[str, RulePlugin]], digests: Callable[[], Mapping[str, str]]
+    ) -> None:
         self._plugins = plugins
+        self._digests = digests
         self._snapshot: Snapshot | None = None
         self._lock: asyncio.Lock | None = None
         # The database transaction whose view of the journal head the snapshot was last checked in
@@ -114,6 +117,7 @@ class CatalogueCache:
             suspended_rules=suspended_rules,
             suspended_bindings=suspended_bindings,
             plugins=self._plugins(),
+            plugin_digests=self._digests(),
         )
 
 
@@ -121,7 +125,8 @@ class RulesService:
     def __init__(self, *, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin] | None = None) -> None:
         self.clock = clock
         self._plugins = plugins
-        self.catalogue = CatalogueCache(lambda: self.plugins)
+        self.catalogue = CatalogueCache(lambda: self.plugins, lambda: self.plugin_digests)
+        self._plugin_digests: dict[str, str] | None = None
         self._engine: AsyncEngine | None = None
         self._topic: Callable[[str], str] = lambda name: name
         self._wake: Callable[[], None] = lambda: None
@@ -133,9 +138,16 @@ class RulesService:
     def plugins(self) -> Mapping[str, RulePlugin]:
         return self._plugins if self._plugins is not None else installed_plugins()
 
+    @property
+    def plugin_digests(self) -> Mapping[str, str]:
+        """The code digests of the plugins, read once: the code a running service holds is fixed."""
+        if self._plugin_digests is None:
+            self._plugin_digests = code_digests(self.plugins)
+        return self._plugin_digests
+
     def bind(self, engine: AsyncEngine, topic: Callable[[str], str], wake: Callable[[], None]) -> None:
         self._engine, self._topic, self._wake = engine, topic, wake
-        self.catalogue = CatalogueCache(lambda: self.plugins)
+        self.catalogue = CatalogueCache(lambda: self.plugins, lambda: self.plugin_digests)
         self._bound_event().set()
 
     def _bound_event(self) -> asyncio.Event:

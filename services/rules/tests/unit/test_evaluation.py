@@ -296,3 +296,18 @@ def _with_basis(basis: int | None) -> dict[str, Any]:
     snap = snapshot(bind(COMMISSION, fee_account="REG-9"), versions={COMMISSION: [v]})
     snap.plugins = {"basis.v1": _Basis(basis)}
     return verdict(snap, source=CHE, destination=GHA)
+
+
+def test_a6r39_a_plugin_whose_code_changed_since_its_version_was_saved_denies_as_a_rule_error() -> None:
+    """A6R-39: a version naming a plugin pins the plugin's code digest; other code under the same
+    name must not decide proposals recorded under that version."""
+    versions = pack_versions()
+    v = replace(versions[COMMISSION][0], expression=None, plugin="basis.v1", plugin_digest="a" * 64)
+    snap = snapshot(bind(COMMISSION, fee_account="REG-9"), versions={COMMISSION: [v]})
+    snap.plugins = {"basis.v1": _Basis(None)}
+    snap.plugin_digests = {"basis.v1": "a" * 64}
+    assert verdict(snap, source=CHE, destination=GHA)["outcome"] == "accept"
+    snap.plugin_digests = {"basis.v1": "b" * 64}
+    out = verdict(snap, source=CHE, destination=GHA)
+    ((code, message),) = [(d["code"], d["message"]) for d in out["denials"]]
+    assert out["outcome"] == "deny" and code == "rule_error" and "changed since" in message
