@@ -27,6 +27,7 @@ from registry_platform.auth import Grant, dev_signing_key, issue_token
 from registry_platform.service import create_app
 from registry_platform.settings import DEV_TOKEN_SECRET
 from registry_platform.testing.infra import free_port, serve_app, spawn_service, wait_ready
+from registry_platform.testing.tokens import gateway_token
 from rules.bootstrap import DEFINITION as RULES
 
 pytestmark = pytest.mark.integration
@@ -519,7 +520,7 @@ async def test_a6r54_an_incoming_transfer_awaiting_its_verdict_reserves_no_seria
             "destination": acc["holding"],
             "blocks": [{"scope": foreign, "first": 1, "last": 10, "first_transferring_party": "CHE"}],
         }
-        service = issue_token(KEY, "interop-gateway", [Grant("registry_service")])
+        service = gateway_token()
         tx = uuid.uuid4()
         waiting = asyncio.create_task(
             registry.http.put(

@@ -15,8 +15,8 @@ cooperative approach: ABAC), and for impersonation an RFC 8693 `act` claim namin
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc import jws, jwt
+from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet, OKPKey
 
 from registry_platform.errors import RegistryError
@@ -125,9 +125,22 @@ class Principal:
         return self.has(REGISTRY_ADMINISTRATOR)
 
 
+class UnknownSigningKey(RegistryError):
+    """A token signed with a key the verifier does not hold: perhaps one identity has published
+    since the verifier last read its JWKS (rotation). Refused like any invalid token, unless the
+    caller reads the JWKS again and verifies once more (`registry_platform.jwks`)."""
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(401, "invalid_token", f"The access token was refused: its signing key {kid!r} is unknown.")
+
+
 def dev_signing_key(secret: str) -> OKPKey:
     seed = hashlib.sha256(b"registry-dev-issuer\x00" + secret.encode()).digest()
     return OKPKey.import_key(Ed25519PrivateKey.from_private_bytes(seed))
+
+
+# An Ed25519 public key (32 bytes) in unpadded base64url.
+_PUBLIC_KEY = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 
 
 def service_signing_key(secret: str) -> OKPKey:
@@ -143,12 +156,11 @@ def service_public_key(secret: str) -> str:
 
 def public_service_jwk(name: str, x: str) -> dict[str, Any]:
     """The public JWK of service `name`'s key from its REGISTRY_SERVICE_KEYS entry, or ValueError."""
-    try:
-        raw = base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
-    except ValueError as exc:
-        raise ValueError(f"the key of service {name!r} is not base64url: {exc}") from exc
-    if len(raw) != 32:
-        raise ValueError(f"the key of service {name!r} is not an Ed25519 public key (32 bytes)")
+    if not isinstance(x, str) or not _PUBLIC_KEY.fullmatch(x):
+        raise ValueError(
+            f"the key of service {name!r} is not an Ed25519 public key: give its 43 base64url characters, "
+            "unpadded, as `python -m registry_platform.service_keys` prints them"
+        )
     key = OKPKey.import_key({"kty": "OKP", "crv": "Ed25519", "x": x})
     return {**key.as_dict(), "kid": key.thumbprint()}
 
@@ -259,6 +271,11 @@ class TokenVerifier:
             if not isinstance(decoded.header.get("kid"), str):
                 raise ValueError("the token names no key (kid)")
             self._claims.validate(decoded.claims)
+        except InvalidKeyIdError as exc:
+            kid = jws.extract_compact(token.encode()).headers().get("kid")
+            if isinstance(kid, str):
+                raise UnknownSigningKey(kid) from exc
+            raise RegistryError(401, "invalid_token", "The access token was refused: it names no key (kid).") from exc
         # Not only JoseError: joserfc raises TypeError and others on some malformed headers.
         except (JoseError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise RegistryError(401, "invalid_token", f"The access token was refused: {exc}") from exc
@@ -278,9 +295,13 @@ class TokenVerifier:
         if limited_to is not None and service_key and any(g.role not in limited_to for g in grants):
             raise RegistryError(401, "invalid_token", "A service token may carry only a registry service's role.")
         service = self._service_kids.get(kid)
-        # A service's own key vouches for that service only, and only as a registry service.
+        # A service's own key vouches for that service only, only as a registry service, and for
+        # no one else (no impersonation, no user's session).
         if service is not None and (
-            claims["sub"] != SERVICE_SUBJECT_PREFIX + service or any(g.role != REGISTRY_SERVICE for g in grants)
+            claims["sub"] != SERVICE_SUBJECT_PREFIX + service
+            or any(g.role != REGISTRY_SERVICE for g in grants)
+            or "act" in claims
+            or "sid" in claims
         ):
             raise RegistryError(
                 401, "invalid_token", f"The key of service {service} signs only that service's own service tokens."
@@ -312,6 +333,15 @@ class ServiceTokens:
         self._subject = subject
         self._lifetime = lifetime
         self._current: tuple[float, str] | None = None
+
+    @classmethod
+    def of_service(cls, settings: Any) -> ServiceTokens:
+        """The tokens service `settings.service_name` presents: signed with its own key when it has
+        one (REGISTRY_SERVICE_SECRET), else with the shared key."""
+        own = settings.service_secret.get_secret_value() if settings.service_secret is not None else None
+        return cls(
+            settings.token_secret.get_secret_value(), SERVICE_SUBJECT_PREFIX + settings.service_name, own_secret=own
+        )
 
     def bearer(self) -> str:
         now = time.time()

@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from registry_platform.auth import Principal, TokenVerifier
 from registry_platform.errors import RegistryError
+from registry_platform.jwks import IdentityKeys, verify
 
 # Elevated operations need a second factor proven this recently (issue 4, step-up).
 STEP_UP_SECONDS = 300
@@ -105,7 +106,7 @@ class Policy:
             if not getattr(request.state, "session_admitted", False):
                 raise RegistryError(401, "not_authenticated", "This page needs a signed-in web session.")
             return
-        principal = _authenticate(request)
+        principal = await _authenticate(request)
         if not self.any_grant and not any(g.role in self.roles for g in principal.grants):
             raise RegistryError(
                 403,
@@ -172,14 +173,15 @@ def public() -> Any:
     return Depends(Policy(frozenset(), public=True))
 
 
-def _authenticate(request: Request) -> Principal:
+async def _authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise RegistryError(401, "not_authenticated", "Send an access token: 'Authorization: Bearer <token>'.")
     verifier: TokenVerifier = request.app.state.token_verifier
+    keys: IdentityKeys | None = getattr(request.app.state, "identity_keys", None)
     access: AccessState = request.app.state.access_state
-    return access.apply(verifier.verify(token.strip()))
+    return access.apply(await verify(verifier, keys, token.strip()))
 
 
 async def current_principal(request: Request) -> Principal:

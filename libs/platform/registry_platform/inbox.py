@@ -6,13 +6,15 @@ committed. A consumer killed between the two reprocesses the batch; the inbox dr
 
 Malformed events (bad JSON, unknown type, schema violation) and events a handler refuses are
 parked in `<topic>.dlq` with the reason, and the consumer moves on: one bad event never blocks the
-events behind it. Transient failures (database away) are retried in place, keeping per-key order.
+events behind it. Transient failures (database away) are retried in place, keeping per-key order;
+a consumer that has retried one event for long is named in its service's `/ready`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
@@ -94,6 +96,27 @@ def dlq_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
+@dataclass
+class Stuck:
+    """The event a consumer has been retrying in place since `since` (time.monotonic()): nothing
+    behind it on its partition is handled meanwhile."""
+
+    topic: str
+    partition: int
+    offset: int
+    since: float
+    tries: int = 1
+
+    def is_at(self, record: ConsumerRecord[Any, Any]) -> bool:
+        return (self.topic, self.partition, self.offset) == (record.topic, record.partition, record.offset)
+
+    def describe(self, consumer: str) -> str:
+        return (
+            f"consumer {consumer} on {self.topic}[{self.partition}]@{self.offset} "
+            f"for {time.monotonic() - self.since:.0f} s ({self.tries} tries)"
+        )
+
+
 class InboxConsumer:
     def __init__(
         self,
@@ -127,6 +150,8 @@ class InboxConsumer:
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self._consumer: AIOKafkaConsumer | None = None
         self.ready = asyncio.Event()
+        # Set while an event fails transiently on every try; `/ready` names it once it lasts.
+        self.stuck: Stuck | None = None
 
     async def start(self) -> None:
         specs = self._topics + [TopicSpec(dlq_topic(t.name), partitions=1) for t in self._topics]
@@ -239,18 +264,28 @@ class InboxConsumer:
             try:
                 outcome = await self._handle_once(record, envelope, handler)
                 metrics.INBOX_PROCESSED.add(1, {"consumer": self.name, "outcome": outcome})
+                self.stuck = None
                 return
             except TRANSIENT as exc:
                 # The database or network is away: retry in place so per-key order is kept.
                 if stop.is_set():
                     raise
+                self._failed_again(record)
                 log.warning("consumer %s: transient failure, retrying in %.1fs: %s", self.name, delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             except Exception as exc:
                 # RefusedEvent, a constraint violation or a handler defect: retrying cannot help.
                 await self._dead_letter(record, f"{type(exc).__name__}: {exc}")
+                self.stuck = None
                 return
+
+    def _failed_again(self, record: ConsumerRecord[Any, Any]) -> None:
+        # Kept across a restart of the consumer, which comes back to the same event.
+        if self.stuck is not None and self.stuck.is_at(record):
+            self.stuck.tries += 1
+        else:
+            self.stuck = Stuck(record.topic, record.partition, record.offset, since=time.monotonic())
 
     async def _handle_once(self, record: ConsumerRecord[Any, Any], envelope: EventEnvelope, handler: Handler) -> str:
         async with self._engine.begin() as conn:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
-import os
 import io
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write {MATRIX_FILE} instead of printing")
     args = parser.parse_args(argv)
     # The apps are built only to read their routes: no secrets are needed, whatever the machine's mode.
-    os.environ.setdefault("REGISTRY_MODE", "test")
+    os.environ["REGISTRY_MODE"] = "test"
     text = render(current_matrix())
     if args.write:
         MATRIX_FILE.parent.mkdir(exist_ok=True)

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -34,6 +34,7 @@ from registry_platform.authz import AccessState, public
 from registry_platform.errors import install_error_handlers
 from registry_platform.events import new_envelope
 from registry_platform.inbox import Handler, InboxConsumer
+from registry_platform.jwks import IdentityKeys
 from registry_platform.kafka import TopicSpec
 from registry_platform.observe import ObserveRequests
 from registry_platform.outbox import OutboxRelay, add_events
@@ -98,6 +99,14 @@ class ServiceRuntime:
             shared_key_roles=frozenset({REGISTRY_SERVICE}) if settings.mode == "production" else None,
             service_keys=settings.service_keys,
         )
+        # Identity's keys besides the shared one, where a JWKS URL names them.
+        self.identity_keys = (
+            IdentityKeys(
+                settings.jwks_url, self.token_verifier, min_interval=settings.jwks_unknown_key_interval_seconds
+            )
+            if settings.jwks_url
+            else None
+        )
 
     def topic(self, name: str) -> str:
         return self.settings.topic(name)
@@ -142,9 +151,10 @@ class ServiceRuntime:
             await asyncio.wait_for(feed.ready.wait(), timeout=s.access_feed_wait_seconds)
         except TimeoutError:
             log.warning("serving before identity's withdrawals were read up to date")
-        if s.jwks_url:
-            self.readiness["jwks"] = lambda: "jwks" in self.state
-            self.spawn("jwks-refresh", self._refresh_jwks)
+        keys = self.identity_keys
+        if keys is not None:
+            self.readiness["jwks"] = lambda: keys.loaded
+            self.spawn("jwks-refresh", keys.follow)
         await self.announce("platform.ServiceStarted", {"started_at": datetime.now(UTC).isoformat()})
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         if self.definition.on_start is not None:
@@ -175,21 +185,6 @@ class ServiceRuntime:
         """Run a background task of the service until it stops, restarted if it fails (supervision);
         `work` receives the stop event."""
         self._tasks.append(asyncio.create_task(self.supervisor.run(name, work, self._stop), name=name))
-
-    async def _refresh_jwks(self, stop: asyncio.Event) -> None:
-        """Trust identity's current signing keys; re-read them every minute to follow rotation."""
-        async with httpx.AsyncClient(timeout=5) as client:
-            while not stop.is_set():
-                try:
-                    response = await client.get(self.settings.jwks_url)
-                    response.raise_for_status()
-                    self.token_verifier.trust(response.json())
-                    self.state["jwks"] = True
-                except (httpx.HTTPError, ValueError) as exc:
-                    log.warning("could not read the JWKS at %s: %s", self.settings.jwks_url, exc)
-                wait = 60.0 if "jwks" in self.state else 1.0
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=wait)
 
     async def announce(self, event_type: str, extra: dict[str, Any]) -> None:
         payload = {"service": self.definition.name, "instance_id": self.instance_id, **extra}
@@ -232,8 +227,15 @@ class ServiceRuntime:
             checks["consumers"] = "starting"
         for name, is_ready in self.readiness.items():
             checks[name] = "ok" if is_ready() else "starting"
+        troubles = []
         if self.supervisor.failing:
-            checks["background"] = f"restarting: {', '.join(sorted(self.supervisor.failing))}"
+            troubles.append(f"restarting: {', '.join(sorted(self.supervisor.failing))}")
+        now, stuck_after = time.monotonic(), self.settings.consumer_stuck_after_seconds
+        stuck = [c.stuck.describe(c.name) for c in self.consumers if c.stuck and now - c.stuck.since >= stuck_after]
+        if stuck:
+            troubles.append(f"stuck: {', '.join(stuck)}")
+        if troubles:
+            checks["background"] = "; ".join(troubles)
         return checks
 
     async def stop(self) -> None:
@@ -276,6 +278,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings | None =
     )
     app.state.runtime = runtime
     app.state.token_verifier = runtime.token_verifier
+    app.state.identity_keys = runtime.identity_keys
     app.state.access_state = runtime.access_state
     install_error_handlers(app)
 

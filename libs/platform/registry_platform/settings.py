@@ -44,12 +44,18 @@ class ServiceSettings(BaseSettings):
     service_keys: dict[str, str] = {}
     # URL of the JWKS that access tokens are verified against; empty means the dev issuer's key.
     jwks_url: str = ""
+    # A token naming a key not seen yet has the JWKS read again at once (identity rotated its key),
+    # but at most once in this many seconds: made-up key ids must not make a service hammer identity.
+    jwks_unknown_key_interval_seconds: float = 5.0
     # How long published outbox rows are kept, so that a restarted in-memory broker can be refilled.
     outbox_retention_seconds: int = 7 * 24 * 3600
     outbox_poll_interval_seconds: float = 0.05
     heartbeat_interval_seconds: float = 30.0
     # How long a starting service waits to have read identity's withdrawals before serving.
     access_feed_wait_seconds: float = 30.0
+    # A consumer retrying one event (a service or the database away) longer than this is named in
+    # `/ready`: the events behind it on its partition wait meanwhile.
+    consumer_stuck_after_seconds: float = 60.0
     log_level: str = "INFO"
     otel_exporter_otlp_endpoint: str = ""
 

@@ -44,34 +44,11 @@ async def _end_sessions(bootstrap: str, topic: str, sessions: list[str]) -> None
         await producer.stop()
 
 
-async def test_a6r51_a_session_ended_before_the_start_is_refused_from_the_first_request(
-    service_settings, topic_prefix: str, infra
-) -> None:  # type: ignore[no-untyped-def]
+async def _crm_after_sessions_ended(bootstrap: str, topic_prefix: str) -> tuple[ServiceDefinition, str]:
+    """A service with an endpoint for registry administrators, and the token of an administrator
+    whose session identity ended (the last of ENDED sessions ended before the service starts)."""
     sessions = [f"s-{n}" for n in range(ENDED)]
-    await _end_sessions(infra.kafka_bootstrap, f"{topic_prefix}.identity.access", sessions)
-    router = APIRouter()
-
-    @router.get("/sections", dependencies=[require(REGISTRY_ADMINISTRATOR)])
-    async def sections() -> list[str]:
-        return ["GHA"]
-
-    definition = ServiceDefinition(name="crm", version="0", migrations_dir=Path(MIGRATIONS), routers=[router])
-    token = issue_token(
-        dev_signing_key(DEV_TOKEN_SECRET), "rada", [Grant(REGISTRY_ADMINISTRATOR)], session=sessions[-1]
-    )
-    async with serve_app(create_app(definition, service_settings("crm", ServiceSettings))) as url:
-        async with httpx.AsyncClient(timeout=10) as http:
-            first = await http.get(f"{url}/sections", headers={"Authorization": f"Bearer {token}"})
-    assert first.status_code == 401, first.text
-
-
-async def test_a6r51_a_service_serving_before_its_feed_caught_up_refuses_bearer_requests(
-    service_settings, topic_prefix: str, infra
-) -> None:  # type: ignore[no-untyped-def]
-    """Started without waiting for the feed (a broker too slow), a service answers bearer requests
-    503 until the withdrawals are read: before, it served them, and an ended session passed."""
-    sessions = [f"s-{n}" for n in range(ENDED)]
-    await _end_sessions(infra.kafka_bootstrap, f"{topic_prefix}.identity.access", sessions)
+    await _end_sessions(bootstrap, f"{topic_prefix}.identity.access", sessions)
     router = APIRouter()
 
     @router.get("/sections", dependencies=[require(REGISTRY_ADMINISTRATOR)])
@@ -82,6 +59,25 @@ async def test_a6r51_a_service_serving_before_its_feed_caught_up_refuses_bearer_
     ended = issue_token(
         dev_signing_key(DEV_TOKEN_SECRET), "rada", [Grant(REGISTRY_ADMINISTRATOR)], session=sessions[-1]
     )
+    return definition, ended
+
+
+async def test_a6r51_a_session_ended_before_the_start_is_refused_from_the_first_request(
+    service_settings, topic_prefix: str, infra
+) -> None:  # type: ignore[no-untyped-def]
+    definition, ended = await _crm_after_sessions_ended(infra.kafka_bootstrap, topic_prefix)
+    async with serve_app(create_app(definition, service_settings("crm", ServiceSettings))) as url:
+        async with httpx.AsyncClient(timeout=10) as http:
+            first = await http.get(f"{url}/sections", headers={"Authorization": f"Bearer {ended}"})
+    assert first.status_code == 401, first.text
+
+
+async def test_a6r51_a_service_serving_before_its_feed_caught_up_refuses_bearer_requests(
+    service_settings, topic_prefix: str, infra
+) -> None:  # type: ignore[no-untyped-def]
+    """Started without waiting for the feed (a broker too slow), a service answers bearer requests
+    503 until the withdrawals are read: before, it served them, and an ended session passed."""
+    definition, ended = await _crm_after_sessions_ended(infra.kafka_bootstrap, topic_prefix)
     settings = service_settings("crm", ServiceSettings, access_feed_wait_seconds=0)
     answers = []
     async with serve_app(create_app(definition, settings)) as url:

@@ -19,6 +19,7 @@ from registry_platform.auth import (
     Grant,
     ServiceTokens,
     TokenVerifier,
+    UnknownSigningKey,
     dev_signing_key,
     issue_token,
     service_public_key,
@@ -153,15 +154,20 @@ def test_a6r54_a_service_s_own_key_proves_which_service_signed() -> None:
         with pytest.raises(RegistryError) as refused:
             verifier.verify(issue_token(key, subject, grants))
         assert refused.value.status == 401
+    for extra in ({"actor": "alice"}, {"session": "a-users-session"}):
+        with pytest.raises(RegistryError):
+            verifier.verify(issue_token(key, "service:interop-gateway", [Grant(REGISTRY_SERVICE)], **extra))
     unlisted = ServiceTokens("shared", "service:interop-gateway", own_secret="another-secret").bearer()
     with pytest.raises(RegistryError):
         verifier.verify(unlisted)
 
 
 def test_a6r54_service_key_settings_are_checked_when_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REGISTRY_SERVICE_KEYS", json.dumps({INTEROP_GATEWAY: "not-a-key"}))
-    with pytest.raises(ValidationError, match="interop-gateway"):
-        ServiceSettings()
+    padded = service_public_key("g") + "="
+    for bad in ("not-a-key", padded, service_public_key("g")[:-1] + "B"):
+        monkeypatch.setenv("REGISTRY_SERVICE_KEYS", json.dumps({INTEROP_GATEWAY: bad}))
+        with pytest.raises(ValidationError, match=r"interop-gateway.*43 base64url characters"):
+            ServiceSettings()
     monkeypatch.setenv("REGISTRY_SERVICE_KEYS", json.dumps({INTEROP_GATEWAY: service_public_key("g")}))
     assert ServiceSettings().service_keys == {INTEROP_GATEWAY: service_public_key("g")}
     # A service key derived from the secret every service holds would prove nothing.
@@ -169,3 +175,19 @@ def test_a6r54_service_key_settings_are_checked_when_read(monkeypatch: pytest.Mo
     monkeypatch.setenv("REGISTRY_SERVICE_SECRET", "the-shared-one")
     with pytest.raises(ValidationError, match="REGISTRY_SERVICE_SECRET"):
         ServiceSettings()
+
+
+def test_a6r43_a_token_signed_with_a_key_not_known_yet_is_told_apart() -> None:
+    """Refused like any invalid token, but distinctly, so that the caller may read identity's JWKS
+    again (a key identity has just started signing with); a token naming no key is not that."""
+    verifier = TokenVerifier.for_dev_secret("s1")
+    with pytest.raises(UnknownSigningKey) as refused:
+        verifier.verify(issue_token(dev_signing_key("identity's new key"), "rita", []))
+    assert refused.value.status == 401 and refused.value.code == "invalid_token"
+    identity_key = dev_signing_key("identity's own seed")
+    verifier.trust({"keys": [{**identity_key.as_dict(private=False), "kid": identity_key.thumbprint()}]})
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "rita", "exp": int(time.time()) + 60}
+    unnamed = jwt.encode({"alg": ALG}, claims, identity_key, algorithms=[ALG])
+    with pytest.raises(RegistryError) as refused:
+        verifier.verify(unnamed)
+    assert refused.value.code == "invalid_token" and not isinstance(refused.value, UnknownSigningKey)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry_contracts.envelope import EventEnvelope
+from registry_platform.auth import ServiceTokens
 from registry_platform.inbox import Handler, Together
 from registry_platform.kafka import REQUEST_PATH_FETCH_WAIT_MS, TopicSpec
 from registry_platform.service import (
@@ -58,7 +59,7 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
         settings = runtime.settings
         # Set on every start: a definition (and its service) may be started again with other settings.
         service.descriptors = (
-            DescriptorsClient(settings.descriptors_url, settings.token_secret.get_secret_value())
+            DescriptorsClient(settings.descriptors_url, ServiceTokens.of_service(settings))
             if isinstance(settings, RulesSettings) and settings.descriptors_url
             else None
         )

@@ -18,9 +18,9 @@ from registry_platform.auth import ServiceTokens
 
 
 class LedgerClient:
-    def __init__(self, base_url: str, token_secret: str, timeout: float = 5.0) -> None:
+    def __init__(self, base_url: str, tokens: ServiceTokens | None, timeout: float = 5.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._tokens = ServiceTokens(token_secret, "service:descriptors")
+        self._tokens = tokens
         self._timeout = timeout
         self._approaches: tuple[float, dict[str, list[str]]] | None = None
 
@@ -29,6 +29,8 @@ class LedgerClient:
         return bool(self.base_url)
 
     async def _get(self, path: str) -> httpx.Response:
+        if self._tokens is None:
+            raise Unavailable("no ledger is configured (REGISTRY_LEDGER_URL)")
         try:
             headers = {"Authorization": f"Bearer {self._tokens.bearer()}"}
             async with httpx.AsyncClient(timeout=self._timeout) as client:

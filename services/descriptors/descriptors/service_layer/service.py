@@ -27,6 +27,7 @@ from descriptors.settings import DescriptorsSettings
 from registry_contracts.envelope import EventEnvelope
 from registry_contracts.events.descriptors import DescriptorDocument
 from registry_contracts.timestamps import as_utc
+from registry_platform.auth import ServiceTokens
 from registry_platform.events import new_envelope
 from registry_platform.outbox import add_events
 
@@ -70,7 +71,7 @@ class DescriptorsService:
         self._wake: Callable[[], None] = lambda: None
         self._bound: asyncio.Event | None = None
         self._sequencer_wakeup: asyncio.Event | None = None
-        self.ledger = LedgerClient("", "")
+        self.ledger = LedgerClient("", None)
 
     def bind(
         self, settings: DescriptorsSettings, engine: AsyncEngine, topic: Callable[[str], str], wake: Callable[[], None]
@@ -78,7 +79,7 @@ class DescriptorsService:
         self._settings, self._engine, self._topic, self._wake = settings, engine, topic, wake
         self.signer = settings.signer()
         self.ledger = LedgerClient(
-            settings.ledger_url, settings.token_secret.get_secret_value(), settings.ledger_timeout_seconds
+            settings.ledger_url, ServiceTokens.of_service(settings), settings.ledger_timeout_seconds
         )
         self._bound_event().set()
 

@@ -122,6 +122,9 @@ def command_hash(proposal: Proposal) -> bytes:
                 "command": proposal.command.model_dump(mode="json"),
                 "initiator": proposal.principal.initiator,
                 "on_behalf_of": proposal.principal.on_behalf_of,
+                # A service proven by its own key is not whoever claims its name with the shared key;
+                # only where set, so the digests of earlier requests keep their value.
+                **({"service": proposal.principal.service} if proposal.principal.service else {}),
             }
         )
     ).digest()

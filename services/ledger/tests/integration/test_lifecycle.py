@@ -211,12 +211,17 @@ async def test_a6r54_only_the_interop_gateways_own_key_brings_units_in_or_moves_
         "destination": acc["che_holding"],
         "blocks": [{"scope": foreign, "first": 1, "last": 1000, "first_transferring_party": "CHE"}],
     }
+    # The gateway's own transaction id, taken first by a shared-key token claiming the gateway's name.
+    gateway_tx = uuid.uuid4()
     for subject in ("service:descriptors", GATEWAY_SUBJECT):
-        minted = await ledger.propose(incoming, grants=SERVICE, subject=subject)
+        tx = gateway_tx if subject == GATEWAY_SUBJECT else None
+        minted = await ledger.propose(incoming, grants=SERVICE, subject=subject, tx=tx)
         assert minted.status_code == 403 and minted.json()["error"]["code"] == "not_authorized", minted.text
         taken = await ledger.propose(transfer(acc["proxy"], acc["che_holding"], 4), grants=SERVICE, subject=subject)
         assert taken.status_code == 403 and taken.json()["error"]["code"] == "not_authorized", taken.text
     assert await ledger.balance(acc["che_holding"]) == 0 and await ledger.balance(acc["proxy"]) == 4
+    squatted = await ledger.propose(incoming, as_gateway=True, tx=gateway_tx)
+    assert squatted.status_code == 409 and squatted.json()["error"]["code"] == "transaction_id_reused", squatted.text
     arrived = await ledger.ok(incoming, **AS_GATEWAY)
     assert arrived["quantity"] == 1000 and await ledger.balance(acc["che_holding"]) == 1000
     recorded = await ledger.get(f"/transactions/{arrived['transaction_id']}")

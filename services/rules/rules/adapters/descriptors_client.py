@@ -13,9 +13,9 @@ from registry_platform.inbox import RetryLater
 
 
 class DescriptorsClient:
-    def __init__(self, base_url: str, token_secret: str, timeout: float = 5.0) -> None:
+    def __init__(self, base_url: str, tokens: ServiceTokens, timeout: float = 5.0) -> None:
         self._url = f"{base_url.rstrip('/')}/descriptors/in-force"
-        self._tokens = ServiceTokens(token_secret, "service:rules")
+        self._tokens = tokens
         self._timeout = timeout
 
     async def in_force(self, units: list[UnitRange], at: datetime) -> list[UnitDescriptors]:

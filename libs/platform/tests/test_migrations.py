@@ -1,0 +1,58 @@
+"""Concurrent starts of a service migrate one at a time, and a failed migration lets the next one run."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from registry_platform import migrations
+
+from .conftest import MIGRATIONS
+
+pytestmark = pytest.mark.integration
+
+_FAILING = '''"""Fails half-way.
+
+Revision ID: 0001
+Revises:
+"""
+
+from alembic import op
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade() -> None:
+    op.execute("CREATE TABLE half_done (n int)")
+    op.execute("SELECT 1 / 0")
+'''
+
+
+def _failing_migrations(tmp_path: Path) -> Path:
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "env.py").write_text((MIGRATIONS / "env.py").read_text())
+    (tmp_path / "versions" / "0001_fails.py").write_text(_FAILING)
+    return tmp_path
+
+
+async def test_a_failed_migration_releases_the_migration_lock(database_url: str, tmp_path: Path) -> None:
+    """The lock that serializes a service's migrations is held for the session: before, a migration
+    that raised kept it while the process lived on, and the next start (here or in another process)
+    waited for ever."""
+    with pytest.raises(Exception, match="division by zero") as failed:
+        await asyncio.to_thread(migrations.upgrade, _failing_migrations(tmp_path), database_url, "svc_m")
+    # `failed` keeps the traceback, and with it whatever the failed run still references, alive.
+    assert failed.value is not None
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(hashtext('migrate:svc_m'))").fetchone()
+        assert row is not None and row[0], "the failed migration still holds the lock"
+        conn.execute("SELECT pg_advisory_unlock(hashtext('migrate:svc_m'))")
+    await asyncio.wait_for(asyncio.to_thread(migrations.upgrade, MIGRATIONS, database_url, "svc_m"), timeout=30)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT to_regclass('svc_m.outbox') IS NOT NULL").fetchone() == (True,)
+        assert conn.execute("SELECT to_regclass('svc_m.half_done') IS NULL").fetchone() == (True,)
