@@ -66,6 +66,16 @@ async def disable_external_system(identity: Service, caller: Caller, client_id: 
     return await external.disable(identity, actor(caller), str(client_id))
 
 
+@router.post(
+    "/external-systems/{client_id}/unthrottle",
+    tags=["external systems"],
+    dependencies=[require(REGISTRY_ADMINISTRATOR, step_up=True)],
+)
+async def unthrottle_external_system(identity: Service, caller: Caller, client_id: uuid.UUID) -> dict[str, Any]:
+    """End the wait after failed token requests (`throttled_until`): the system's next request is looked at."""
+    return await external.unthrottle(identity, actor(caller), str(client_id))
+
+
 @router.get(
     "/external-systems/{client_id}/calls",
     response_model=Page,

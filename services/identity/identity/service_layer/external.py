@@ -10,10 +10,12 @@ before (a replayed assertion is refused).
 
 A refused request that names a registered client counts against that client as a failed sign-in
 counts against an address (domain.throttle): after a few, the client waits, doubling each time, and
-until then its requests are answered 429 with Retry-After without being looked at, the correct
-assertion's too; a token resets the count. So guessing is slowed and the call log (one row per
-answer that was looked at) grows by a bounded number of rows per client and wait. Made-up client ids
-are neither counted nor logged: they would add rows without bound, and they cost only a lookup.
+until then its failing requests are answered 429 with Retry-After, neither counted nor logged; a
+token resets the count. So the call log (one row per failure counted) grows by a bounded number of
+rows per client and wait. A correctly signed assertion still gets its token during a wait: client
+ids are no secret, and whoever knows one must not be able to keep the system out by failing in its
+name (a private key is not guessed, so letting it through costs nothing). Made-up client ids are
+neither counted nor logged: they would add rows without bound, and they cost only a lookup.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from identity.domain.errors import Refused, not_found
 from identity.domain.grants import Scope, check_scope
 from identity.service_layer.grants import insert_grant, live_grant_ids, revoke_in
-from identity.service_layer.throttling import check_client, client_failed, client_succeeded
+from identity.service_layer.throttling import check_client, client_failed, client_succeeded, forget_client
 from identity.service_layer.tokens import active_grants
 from identity.service_layer.unit import Actor, Identity, Unit, new_id
 from registry_contracts.signing import b64url_decode
@@ -123,6 +125,18 @@ async def disable(identity: Identity, actor: Actor, system_id: str) -> dict[str,
     return {"client_id": system_id, "status": "disabled"}
 
 
+async def unthrottle(identity: Identity, actor: Actor, system_id: str) -> dict[str, Any]:
+    """A registry administrator ends a system's wait once its cause is fixed (a new key, a corrected
+    clock), as a locked user is unlocked: its failures are forgotten and its next request is looked at."""
+    async with identity.unit() as unit:
+        known = await unit.conn.scalar(text("SELECT 1 FROM external_systems WHERE id = :id"), {"id": system_id})
+        if not known:
+            raise not_found("external_system", system_id)
+        failures = await forget_client(unit, THROTTLE_PREFIX + system_id)
+        await unit.record("external_system.unthrottled", actor, subject=system_id, failures=failures)
+    return {"client_id": system_id, "throttled_until": None}
+
+
 def _endpoint(identity: Identity) -> str:
     return identity.settings.public_url.rstrip("/") + "/oauth/token"
 
@@ -145,7 +159,11 @@ async def client_credentials(identity: Identity, form: dict[str, str]) -> dict[s
     async with identity.unit() as unit:
         # Holds the client's lock until this transaction ends, so that concurrent requests are
         # judged one after another, each seeing the failures counted before it.
-        await check_client(unit, key, _THROTTLED)
+        try:
+            await check_client(unit, key, _THROTTLED)
+            waiting = None
+        except Refused as held:
+            waiting = held
         system = (
             await unit.conn.execute(
                 text("SELECT public_jwk, status FROM external_systems WHERE id::text = :c"), {"c": client}
@@ -156,6 +174,9 @@ async def client_credentials(identity: Identity, form: dict[str, str]) -> dict[s
         except Refused as refused:
             if system is None:
                 raise
+            if waiting is not None:
+                # Failing while it waits: answered 429, neither counted again nor logged.
+                raise waiting from refused
             await client_failed(identity, unit, key, identity.external_throttle)
             await _log_call(unit, client, refused.code, refused.message[:200])
             # Raised once the failure is committed: raising here would roll its count back.

@@ -27,14 +27,19 @@ async def _record(conn: AsyncConnection, client: str, lock: bool = False) -> Cli
     return ClientRecord(row.failures, row.last_failure, row.blocked_until) if row else ClientRecord()
 
 
+async def _judge_alone(unit: Unit, client: str) -> None:
+    """Hold the client's lock until the transaction ends."""
+    await unit.conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('login-throttle:' || :c, 0))"), {"c": client}
+    )
+
+
 async def check_client(unit: Unit, client: str, message: str = "Too many failed attempts from your address") -> None:
     """429 with Retry-After while the client must wait; its attempt is not even looked at.
 
     A client's attempts are judged one at a time (the lock lasts until the attempt's transaction
     ends), so concurrent guesses cannot all pass before the first failure is counted."""
-    await unit.conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended('login-throttle:' || :c, 0))"), {"c": client}
-    )
+    await _judge_alone(unit, client)
     wait = retry_after(await _record(unit.conn, client), unit.now)
     if wait:
         raise Refused(
@@ -59,6 +64,16 @@ async def client_failed(identity: Identity, unit: Unit, client: str, policy: Thr
 
 async def client_succeeded(unit: Unit, client: str) -> None:
     await unit.conn.execute(text("DELETE FROM login_throttle WHERE client = :c"), {"c": client})
+
+
+async def forget_client(unit: Unit, client: str) -> int:
+    """An administrator's reset: the client's failures are forgotten and any wait ends; answers how
+    many failures there were. Under the client's lock, so an attempt being judged finishes first."""
+    await _judge_alone(unit, client)
+    failures = await unit.conn.scalar(
+        text("DELETE FROM login_throttle WHERE client = :c RETURNING failures"), {"c": client}
+    )
+    return int(failures or 0)
 
 
 async def account_failed(identity: Identity, unit: Unit, user_id: str) -> bool:

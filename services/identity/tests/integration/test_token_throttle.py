@@ -1,6 +1,7 @@
 """A6R-8 with A6R-6: failed token requests of a registered external system are throttled per client
-id, as failed sign-ins are per address. After the free failures, 429 with Retry-After (the correct
-assertion too) until the wait is over; a token resets the count; concurrent requests do not slip
+id, as failed sign-ins are per address. After the free failures, failing requests get 429 with
+Retry-After until the wait is over, while the correctly signed one still gets its token (failing in
+a system's name must not keep it out); a token resets the count; concurrent requests do not slip
 past it, a restart forgets nothing, and made-up client ids leave no row behind."""
 
 from __future__ import annotations
@@ -53,9 +54,10 @@ async def throttle_rows(h: Harness) -> list[str]:
 async def test_a6r_8_a_client_is_refused_429_after_its_free_failures_until_the_wait_is_over(
     serve: Callable[..., Any],
 ) -> None:
-    """A6R-8, A6R-6: the failure after the free ones starts a wait; until it is over every request
-    of that client, the correct assertion included, is answered 429 too_many_attempts with
-    Retry-After and neither checked nor logged; other clients are not held back."""
+    """A6R-8, A6R-6: the failure after the free ones starts a wait; until it is over every failing
+    request of that client is answered 429 too_many_attempts with Retry-After and neither counted
+    nor logged, while the system's correctly signed assertion still gets its token: whoever knows a
+    client id cannot keep the system out."""
     async with serve(**LIMITS) as idp:
         world = await make_world(idp)
         admin = world.tokens["regadmin"]
@@ -71,19 +73,18 @@ async def test_a6r_8_a_client_is_refused_429_after_its_free_failures_until_the_w
         assert refused.headers["retry-after"] == "1"
         assert "retry in 1 s" in refused.json()["error"]["message"]
 
-        correct = form(assertion(key, client, idp.clock().timestamp()))
-        held = await idp.call("POST", "/oauth/token", data=correct)
-        assert held.status_code == 429 and held.headers["retry-after"] == "1", held.text
         assert (await request(idp, other_key, other)).status_code == 200
-
         calls = await idp.ok("GET", f"/external-systems/{client}/calls", admin)
         assert [c["outcome"] for c in calls["items"]] == ["invalid_client"] * (FREE + 1)
         listed = {s["client_id"]: s for s in await idp.ok("GET", "/external-systems", admin)}
         assert listed[client]["throttled_until"] and listed[other]["throttled_until"] is None
 
-        # The wait over, the very assertion that was held back (its jti unused) gets a token.
-        idp.clock.advance(int(held.headers["retry-after"]))
-        assert (await idp.call("POST", "/oauth/token", data=correct)).status_code == 200
+        # During the wait, the system itself still gets its token, and that ends the wait.
+        assert (await request(idp, key, client)).status_code == 200
+        assert (await idp.ok("GET", f"/external-systems/{client}/calls", admin))["items"][-1]["outcome"] == (
+            "token_issued"
+        )
+        assert (await request(idp, forger, client)).status_code == 401
 
 
 async def test_a6r_8_a_token_resets_the_count_and_waits_double_up_to_the_setting(serve: Callable[..., Any]) -> None:
@@ -105,7 +106,7 @@ async def test_a6r_8_a_token_resets_the_count_and_waits_double_up_to_the_setting
         waits = []
         for _ in range(5):
             assert (await request(idp, forger, client)).status_code == 401
-            held = await request(idp, key, client)
+            held = await request(idp, forger, client)
             assert held.status_code == 429, held.text
             waits.append(int(held.headers["retry-after"]))
             idp.clock.advance(waits[-1])
@@ -135,7 +136,7 @@ async def test_a6r_8_a_throttled_client_stays_throttled_across_a_restart(serve: 
     holds the client back until the wait is over."""
     async with serve(**LIMITS) as idp:
         world = await make_world(idp)
-        client, key = await register(idp, world.tokens["regadmin"], "GHA national registry")
+        client, _ = await register(idp, world.tokens["regadmin"], "GHA national registry")
         forger = ECKey.generate_key("P-256")
         idp.clock.freeze()
         for _ in range(FREE + 1):
@@ -143,10 +144,10 @@ async def test_a6r_8_a_throttled_client_stays_throttled_across_a_restart(serve: 
         moment = idp.clock()
     async with serve(**LIMITS) as restarted:
         restarted.clock.frozen = moment
-        held = await request(restarted, key, client)
+        held = await request(restarted, forger, client)
         assert held.status_code == 429 and held.json()["error"]["code"] == "too_many_attempts", held.text
         restarted.clock.advance(int(held.headers["retry-after"]))
-        assert (await request(restarted, key, client)).status_code == 200
+        assert (await request(restarted, forger, client)).status_code == 401
 
 
 async def test_a6r_8_made_up_client_ids_are_not_counted_and_leave_no_row(serve: Callable[..., Any]) -> None:
@@ -168,3 +169,37 @@ async def test_a6r_8_made_up_client_ids_are_not_counted_and_leave_no_row(serve: 
         async with idp.identity.read() as conn:
             logged = (await conn.scalars(text("SELECT DISTINCT client_id FROM external_calls"))).all()
         assert logged == [client]
+
+
+async def test_a6r_8_a_registry_administrator_ends_a_clients_wait_and_it_is_logged(serve: Callable[..., Any]) -> None:
+    """A6R-8, A6R-6: as a locked user is unlocked, a registry administrator ends a throttled
+    system's wait (its registered key fixed, say): its failures are forgotten at once, with the
+    clock standing still. Only registry administrators may; an unknown system is a 404; identity's
+    log records who did it and how many failures were forgotten."""
+    async with serve(**LIMITS) as idp:
+        world = await make_world(idp)
+        admin = world.tokens["regadmin"]
+        client, _ = await register(idp, admin, "GHA national registry")
+        forger = ECKey.generate_key("P-256")
+        idp.clock.freeze()
+        for _ in range(FREE + 1):
+            assert (await request(idp, forger, client)).status_code == 401
+        assert (await request(idp, forger, client)).status_code == 429
+
+        for who in ("root", "gha_admin", "user"):
+            refused = await idp.call("POST", f"/external-systems/{client}/unthrottle", world.tokens[who])
+            assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_authorized", (who, refused)
+        assert (await request(idp, forger, client)).status_code == 429
+        unknown = await idp.call("POST", f"/external-systems/{uuid.uuid4()}/unthrottle", admin)
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_external_system"
+
+        answer = await idp.ok("POST", f"/external-systems/{client}/unthrottle", admin)
+        assert answer == {"client_id": client, "throttled_until": None}
+        assert (await idp.ok("GET", "/external-systems", admin))[0]["throttled_until"] is None
+        assert await throttle_rows(idp) == []
+        assert (await request(idp, forger, client)).status_code == 401
+
+        log = await idp.ok("GET", "/log", admin, params={"kind": "external_system.unthrottled"})
+        [entry] = log["items"]
+        assert entry["actor"] == world.regadmin.id and entry["subject"] == client
+        assert entry["data"] == {"failures": FREE + 1}

@@ -6,8 +6,12 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import Any
 
+from registry_platform.auth import REGISTRY_ADMINISTRATOR
+from web.adapters.backends import ServiceError
 from web.domain.people_forms import new_person_problems, not_done
 from web.entrypoints.templating import render
+
+from .conftest import signed_in_browser
 
 USER = {"id": "0b5c0d1e-7f7a-4c39-9c59-3d8c2b8e4a10", "email": "ama@gha.example", "name": "Ama Owusu"}
 SENT = {
@@ -137,3 +141,41 @@ def test_a6r3_a_step_of_adding_a_person_refused_names_the_steps_left_undone() ->
     left = not_done(["/grants", f"{user}/activations"])
     assert "role was not granted" in left and "no activation was sent" in left
     assert not_done([]) == ""
+
+
+GRANTS = [
+    {"id": "5d1c7c1e-0000-4000-8000-000000000001", "role": "section_user", "section": "GHA", "status": "active",
+     "granted_at": "2026-01-01T00:00:00+00:00"},
+    {"id": "5d1c7c1e-0000-4000-8000-000000000002", "role": "account_viewer", "account": "GHA-1", "status": "active",
+     "granted_at": "2026-01-01T00:00:00+00:00"},
+]  # fmt: skip
+REFUSAL = "This authorization was suspended by a higher level; only that level or above may change it."
+
+
+class Identity:
+    """Identity as the person's page sees it, refusing every change of an authorization."""
+
+    async def call(self, service: str, method: str, path: str, **_: Any) -> Any:
+        if method == "POST" and path.startswith("/grants/"):
+            raise ServiceError(403, "suspended_by_higher_level", REFUSAL, {}, "identity")
+        if path == "/grants":
+            return {"items": GRANTS, "next": None}
+        return {**USER, "verification": "verified", "access": "active"}
+
+
+async def test_a6r51_a_refused_authorization_change_comes_back_with_the_change_chosen_in_its_row() -> None:
+    """Before, the refusal was a message above a page showing each row's first choice (Suspend):
+    Apply again suspended a grant the administrator had chosen to revoke."""
+    refused = GRANTS[1]["id"]
+    async with signed_in_browser(Identity(), REGISTRY_ADMINISTRATOR) as (http, session):
+        response = await http.post(
+            f"/grants/{refused}/change",
+            data={"csrf_token": session.csrf, "user_id": USER["id"], "action": "revoke"},
+        )
+    assert response.status_code == 400, response.text
+    table = response.text.split("<tbody>")[1].split("</tbody>")[0]
+    rows = {g["id"]: row for row in table.split("<tr>") for g in GRANTS if f"/grants/{g['id']}/" in row}
+    assert '<option value="revoke" selected>' in rows[refused]
+    assert REFUSAL in rows[refused], "the refusal is shown in the row it refused"
+    other = rows[GRANTS[0]["id"]]
+    assert "selected" not in other and REFUSAL not in other

@@ -79,13 +79,39 @@ async def register(request: Request) -> Response:
 )
 async def disable(request: Request, client_id: str) -> Response:
     """Stops the system at once: its grants are revoked, so its tokens stop working everywhere."""
-    page = Page.of(request)
+    return await _act(
+        Page.of(request),
+        client_id,
+        "disable",
+        "The system is disabled; its access has ended.",
+        "The system was not disabled",
+    )
+
+
+@router.post(
+    "/external-systems/{client_id}/unthrottle",
+    response_class=HTMLResponse,
+    dependencies=[signed_in("external_systems")],
+)
+async def unthrottle(request: Request, client_id: str) -> Response:
+    """Ends the wait identity imposes after failed token requests, once their cause is fixed (a new
+    key, a corrected clock): the system's next request is looked at at once."""
+    return await _act(
+        Page.of(request),
+        client_id,
+        "unthrottle",
+        "The system may ask for tokens again now; its failed requests are forgotten.",
+        "The system still waits",
+    )
+
+
+async def _act(page: Page, client_id: str, action: str, done: str, refused: str) -> Response:
     if not is_uuid(client_id):
         return page.render("error.html", status=404, title="Not found", message="There is no such external system.")
     try:
-        await page.call("identity", "POST", f"/external-systems/{client_id}/disable")
+        await page.call("identity", "POST", f"/external-systems/{client_id}/{action}")
     except ServiceError as exc:
-        page.flash(f"The system was not disabled: {exc.message}", "error")
+        page.flash(f"{refused}: {exc.message}", "error")
     else:
-        page.flash("The system is disabled; its access has ended.", "success")
+        page.flash(done, "success")
     return page.redirect("/external-systems")

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from web.adapters.backends import ServiceError
 from web.domain.access import grantable_roles
-from web.domain.forms import missing
+from web.domain.forms import is_uuid, missing
 from web.domain.people_forms import evidence, evidence_problems, grant_body, new_person_problems, not_done, user_body
 from web.entrypoints.page import Page
 from web.entrypoints.pipeline import PageRoute, signed_in
@@ -119,7 +119,8 @@ async def user_page(
     values: dict[str, str] | None = None,
 ) -> Response:
     """The person's page; after a refusal, `values` is the form that was sent, so its fields keep
-    what the administrator typed (the page's forms have no secrets to hold back)."""
+    what the administrator typed (the page's forms have no secrets to hold back); for an
+    authorization's change, its `grant_id` and the `action` chosen in its row."""
     user = await page.call("identity", "GET", f"/users/{user_id}")
     grants = await page.collect("identity", "/grants", {"user_id": user_id}, pages=2)
     credentials = None
@@ -295,6 +296,11 @@ async def change_grant(request: Request, grant_id: str) -> Response:
     try:
         await page.call("identity", "POST", f"/grants/{grant_id}/{action}", json=body)
     except ServiceError as exc:
+        if is_uuid(user_id):
+            # The page again, not a redirect: the refused row keeps the change chosen in it and
+            # says why beside it (after a redirect it showed its first choice, which Apply then sent).
+            chosen = {"grant_id": grant_id, "action": action}
+            return await user_page(page, user_id, 400, field_errors(exc, {}), chosen)
         page.flash(field_errors(exc, {})[ACTION], "error")
     else:
         page.flash(
