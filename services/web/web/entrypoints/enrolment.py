@@ -153,7 +153,9 @@ async def step_up(request: Request) -> Response:
     if not errors:
         session.set("auth", tokens.auth_record(page.ctx, answer, session.data.get("auth")))
         session.pop("step_up")
-        if pending.get("form") is not None:
+        # Kept forms are the administrator's own (none is kept while impersonating): never sent on
+        # an impersonation token.
+        if pending.get("form") is not None and not tokens.impersonating(session):
             return page.render(
                 "step_up_done.html",
                 title="Confirmed",

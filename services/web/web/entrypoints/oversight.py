@@ -111,6 +111,8 @@ async def impersonate(request: Request) -> Response:
         },
     )
     session.pop("context")
+    # A form kept for after a step-up was the administrator's own; it must not go on the user's token.
+    session.pop("step_up")
     page.flash(
         f"You are now acting as {form.get('label') or user_id}. Everything you do is recorded with your name.", "info"
     )
@@ -123,6 +125,7 @@ async def end_impersonation(request: Request) -> Response:
     session = page.user_session()
     imp = session.pop("impersonation")
     session.pop("context")
+    session.pop("step_up")
     if imp:
         try:
             await page.ctx.backends.call("identity", "POST", "/sessions/logout", token=imp["access"])

@@ -3,7 +3,6 @@ context and menu, calls to the services with their token, and rendering."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -92,10 +91,7 @@ class Page:
 
     @property
     def impersonation(self) -> dict[str, Any] | None:
-        if self.session is None:
-            return None
-        imp = self.session.data.get("impersonation")
-        return imp if imp and imp.get("expires_at", 0) > time.time() else None
+        return None if self.session is None else tokens.impersonating(self.session)
 
     @property
     def grants(self) -> list[Grant]:

@@ -30,7 +30,7 @@ from web.entrypoints.security import (
     csrf_valid,
     set_session_cookie,
 )
-from web.service_layer.errors import NotPermitted, SignInRequired, StepUpRequired
+from web.service_layer.errors import ImpersonationEnded, NotPermitted, SignInRequired, StepUpRequired
 
 log = logging.getLogger(__name__)
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -70,6 +70,20 @@ async def _interrupted(page: Page, exc: Exception) -> Response:
         return page.redirect("/sign-in" + (f"?{urlencode(params)}" if params else ""))
     if isinstance(exc, NotPermitted):
         return page.render("error.html", status=403, title="Not available to you", message=exc.message)
+    if isinstance(exc, ImpersonationEnded):
+        page.flash(exc.message, "error")
+        return page.redirect("/home")
+    if isinstance(exc, StepUpRequired) and page.impersonation:
+        # The second factor an administrator proves refreshes their own sign-in, not the token of
+        # the user they act as: a form kept for after the step-up would be sent on the wrong token.
+        return page.render(
+            "error.html",
+            status=403,
+            title="Confirm your second factor first",
+            message=f"{exc.message} While acting as someone, this needs a second factor you proved after "
+            "the impersonation began: end the impersonation, confirm your second factor on the step-up page, "
+            "start the impersonation again and repeat the operation.",
+        )
     if isinstance(exc, StepUpRequired):
         session = page.user_session()
         if request.method == "GET":
@@ -146,7 +160,7 @@ class PageRoute(APIRoute):
                     )
                 else:
                     response = await inner(request)
-            except (SignInRequired, NotPermitted, StepUpRequired, ServiceUnavailable) as exc:
+            except (SignInRequired, NotPermitted, StepUpRequired, ImpersonationEnded, ServiceUnavailable) as exc:
                 response = await _interrupted(page, exc)
             except ServiceError as exc:
                 response = _refused(page, exc)

@@ -21,6 +21,15 @@ class NotPermitted(Exception):
         self.message = message
 
 
+class ImpersonationEnded(Exception):
+    """The impersonation ran out while the request was on its way: nothing may be done with the
+    administrator's own token in its place (A6R-43)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class StepUpRequired(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)

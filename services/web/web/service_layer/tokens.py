@@ -17,11 +17,13 @@ from typing import Any
 from registry_platform.auth import TokenVerifier
 from web.adapters.backends import Backends, ServiceError, ServiceUnavailable
 from web.adapters.sessions import SessionStore, WebSession
-from web.service_layer.errors import SignInRequired
+from web.service_layer.errors import ImpersonationEnded, SignInRequired
 from web.settings import WebSettings
 
 # Refresh this long before the access token expires, so a call never carries a dying token.
 EXPIRY_MARGIN_SECONDS = 20
+# An impersonation token this close to its end is not sent: it could expire on its way.
+IMPERSONATION_MARGIN_SECONDS = 2
 
 
 @dataclass
@@ -94,14 +96,26 @@ async def refresh(ctx: WebContext, session: WebSession, *, force: bool = False) 
     return fresh
 
 
+def impersonating(session: WebSession) -> dict[str, Any] | None:
+    """The impersonation while it lives, by the margin every use of it follows."""
+    imp = session.data.get("impersonation")
+    return imp if imp and imp.get("expires_at", 0) - time.time() > IMPERSONATION_MARGIN_SECONDS else None
+
+
 async def access_token(ctx: WebContext, session: WebSession, *, own: bool = False) -> str:
-    """The token to call services with: the impersonation token while it lives (unless `own`)."""
+    """The token to call services with: the impersonation token while it lives (unless `own`).
+    An impersonation that ran out ends the request: what it asked for was asked for the user, and
+    must not be done as the administrator instead."""
     imp = session.data.get("impersonation")
     if imp and not own:
-        if imp.get("expires_at", 0) - time.time() > 2:
+        if impersonating(session):
             return str(imp["access"])
         session.pop("impersonation")
-        session.flash(f"The impersonation of {imp.get('label', 'the user')} ended: its time ran out.", "info")
+        session.pop("step_up")
+        raise ImpersonationEnded(
+            f"The impersonation of {imp.get('label', 'the user')} ended: its time ran out. "
+            "Nothing was done; start the impersonation again to go on."
+        )
     auth = session.data.get("auth")
     if not auth:
         raise SignInRequired()
@@ -112,7 +126,5 @@ async def access_token(ctx: WebContext, session: WebSession, *, own: bool = Fals
 
 def effective(session: WebSession) -> dict[str, Any]:
     """Whose grants the pages follow: the impersonated user's while impersonating."""
-    imp = session.data.get("impersonation")
-    if imp and imp.get("expires_at", 0) > time.time():
-        return dict(imp)
-    return dict(session.data.get("auth") or {})
+    imp = impersonating(session)
+    return dict(imp) if imp else dict(session.data.get("auth") or {})
