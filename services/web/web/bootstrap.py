@@ -53,6 +53,7 @@ async def start_web(runtime: ServiceRuntime) -> None:
         sessions=sessions,
         backends=Backends(urls, client),
         verifier=runtime.token_verifier,
+        identity_keys=runtime.identity_keys,
     )
 
     async def purge(stop: asyncio.Event) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from web.adapters.backends import ServiceError, checked_path
+from web.adapters.backends import Backends, ServiceError, checked_path
 from web.domain.formatting import day_window, is_day
 from web.domain.forms import is_uuid
 
@@ -53,3 +54,31 @@ def test_an_id_field_must_be_a_uuid() -> None:
     assert is_uuid("0b3db0e8-bcfb-448a-bd32-78ed2459b0fa")
     assert not is_uuid("")
     assert not is_uuid("../x")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "\ud800"])
+async def test_a_request_json_cannot_carry_is_refused_before_it_is_sent(value: object) -> None:
+    """Before, httpx's encoding raised ValueError or UnicodeEncodeError: a 500 on the page."""
+    sent: list[httpx.Request] = []
+    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(204)))
+    backends = Backends({"identity": "http://identity"}, client)
+    for send in (backends.call, backends.call_with_status):
+        with pytest.raises(ServiceError) as refused:
+            await send("identity", "POST", "/external-systems", token="t", json={"public_jwk": {"x": value}})
+        assert (refused.value.status, refused.value.code) == (400, "unsendable_request")
+    await client.aclose()
+    assert sent == []
+
+
+async def test_a_request_body_is_sent_as_json() -> None:
+    sent: list[httpx.Request] = []
+    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(201)))
+    backends = Backends({"identity": "http://identity"}, client)
+    assert await backends.call_with_status("identity", "POST", "/x", json={"name": "Société"}) == (201, None)
+    assert await backends.call("identity", "GET", "/y", token="t") is None
+    await client.aclose()
+    post, get = sent
+    assert post.headers["content-type"] == "application/json"
+    assert post.content == '{"name":"Société"}'.encode()
+    assert get.content == b"" and "content-type" not in get.headers
+    assert get.headers["authorization"] == "Bearer t"

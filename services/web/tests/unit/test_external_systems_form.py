@@ -7,7 +7,11 @@ import json
 import re
 from typing import Any
 
+import httpx
+import pytest
+
 from registry_platform.auth import REGISTRY_ADMINISTRATOR
+from web.adapters.backends import Backends
 from web.domain.external_systems import registration_body, registration_problems
 
 from .conftest import signed_in_browser
@@ -83,3 +87,21 @@ async def test_a6r8_a_throttled_system_has_a_button_that_ends_its_wait() -> None
     assert ended.status_code == 303 and ended.headers["location"] == "/external-systems"
     assert unknown.status_code == 404
     assert identity.changes == [f"/external-systems/{THROTTLED}/unthrottle"]
+
+
+@pytest.mark.parametrize("jwk", ['{"x": NaN}', '{"x": Infinity}', '{"x": 1e999}', '{"x": "\\ud800"}'])
+async def test_a6r8_a_key_json_cannot_carry_is_refused_at_its_field(jwk: str) -> None:
+    """Before, the form took it and encoding identity's request failed: a 500."""
+    sent: list[httpx.Request] = []
+
+    def identity(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=[])
+
+    backends = Backends({"identity": "http://identity"}, httpx.AsyncClient(transport=httpx.MockTransport(identity)))
+    async with signed_in_browser(backends, REGISTRY_ADMINISTRATOR) as (http, session):
+        answer = await http.post("/external-systems", data={**FORM, "public_jwk": jwk, "csrf_token": session.csrf})
+    await backends.client.aclose()
+    assert answer.status_code == 400
+    assert "The key is not a JSON object" in answer.text
+    assert [(r.method, r.url.path) for r in sent] == [("GET", "/external-systems")]

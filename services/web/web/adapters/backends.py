@@ -6,6 +6,7 @@ Every service answers refusals as {"error": {"code", "message", "details"}}; the
 
 from __future__ import annotations
 
+import json as jsonlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,28 @@ def checked_path(service: str, path: str) -> str:
     return path
 
 
+def encoded_body(service: str, body: Any) -> bytes | None:
+    """The JSON request body, encoded as httpx would; a value JSON cannot carry (NaN, Infinity, a
+    lone surrogate) is a refusal the page shows, not a 500 from inside httpx."""
+    if body is None:
+        return None
+    try:
+        return jsonlib.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except (ValueError, RecursionError) as exc:
+        raise ServiceError(
+            400, "unsendable_request", "The form holds a value that cannot be sent to the registry.", {}, service
+        ) from exc
+
+
+def _headers(token: str | None, body: bytes | None) -> dict[str, str]:
+    headers = {"accept": "application/json"}
+    if body is not None:
+        headers["content-type"] = "application/json"
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    return headers
+
+
 class Backends:
     """Base URLs of the services and one pooled HTTP client for all of them."""
 
@@ -82,17 +105,15 @@ class Backends:
         client_address: str | None = None,
     ) -> Any:
         """The decoded JSON answer (None when empty); ServiceError on 4xx/5xx answers."""
-        headers = {"accept": "application/json"}
-        if token:
-            headers["authorization"] = f"Bearer {token}"
+        body = encoded_body(service, json)
+        headers = _headers(token, body)
         if client_address:
             # Identity throttles sign-in failures per client: name the browser, not this service.
             headers["x-forwarded-for"] = client_address
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         try:
-            response = await self.client.request(
-                method, f"{self.urls[service]}{checked_path(service, path)}", headers=headers, json=json, params=clean
-            )
+            url = f"{self.urls[service]}{checked_path(service, path)}"
+            response = await self.client.request(method, url, headers=headers, content=body, params=clean)
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(service, type(exc).__name__) from exc
         if response.status_code >= 400:
@@ -107,10 +128,11 @@ class Backends:
         self, service: str, method: str, path: str, *, token: str | None = None, json: Any = None
     ) -> tuple[int, Any]:
         """Like `call`, with the status code (the ledger answers 201 recorded, 202 proposed)."""
-        headers = {"accept": "application/json", **({"authorization": f"Bearer {token}"} if token else {})}
+        body = encoded_body(service, json)
+        headers = _headers(token, body)
         try:
             url = f"{self.urls[service]}{checked_path(service, path)}"
-            response = await self.client.request(method, url, headers=headers, json=json)
+            response = await self.client.request(method, url, headers=headers, content=body)
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(service, type(exc).__name__) from exc
         if response.status_code >= 400:

@@ -125,6 +125,8 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "profile_changes.decide": (REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR),
     "registry_administrators": (SYSTEM_ADMINISTRATOR,),
     "identity_log": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR),
+    # The status board's versions would tell anyone which releases, and so which flaws, to try.
+    "service_versions": (SYSTEM_ADMINISTRATOR, REGISTRY_ADMINISTRATOR),
 }
 
 

@@ -34,8 +34,17 @@ def is_uuid(text: str) -> bool:
 
 def json_field(text: str) -> Any:
     """A form field holding JSON (a key, a WebAuthn answer); ValueError for anything unreadable,
-    deep nesting too (the decoder's RecursionError), so every caller refuses it one way."""
+    deep nesting too (the decoder's RecursionError), so every caller refuses it one way.
+
+    Python's decoder takes more than JSON: NaN, Infinity, numbers too large for a float (1e999)
+    and lone surrogates ("\\ud800"). No request to a service can carry them, so they are refused
+    here, as unreadable, rather than when the value is sent on.
+    """
     try:
-        return json.loads(text)
+        value = json.loads(text)
+        # Encoded as a request to a service encodes it: allow_nan=False refuses NaN and Infinity,
+        # 1e999 too (read as inf); UTF-8 refuses lone surrogates.
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except RecursionError as exc:
         raise ValueError("nested too deeply") from exc
+    return value

@@ -151,7 +151,7 @@ async def step_up(request: Request) -> Response:
         missing="Enter the code from your authenticator app.",
     )
     if not errors:
-        session.set("auth", tokens.auth_record(page.ctx, answer, session.data.get("auth")))
+        session.set("auth", await tokens.auth_record(page.ctx, answer, session.data.get("auth")))
         session.pop("step_up")
         # Kept forms are the administrator's own (none is kept while impersonating): never sent on
         # an impersonation token.

@@ -97,7 +97,7 @@ async def impersonate(request: Request) -> Response:
     except ServiceError as exc:
         return await user_page(page, user_id, 400, field_errors(exc, {"reason": "impersonation_reason"}), form)
     session = page.user_session()
-    claims = tokens.claims(page.ctx, answer["access_token"])
+    claims = await tokens.claims(page.ctx, answer["access_token"])
     session.set(
         "impersonation",
         {

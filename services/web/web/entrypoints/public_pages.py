@@ -9,6 +9,7 @@ the services the pages call then decide again with the user's own access token.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -32,12 +33,17 @@ STATIC_TYPES = {
 }
 
 
-async def _status(page: Page) -> tuple[list[dict[str, str]] | None, int]:
+async def _status(page: Page) -> dict[str, Any]:
+    """The status board's values: every service and when it was last seen, with its version only
+    for administrators (to anyone else the versions say which known flaws to try)."""
     try:
         instances = await page.ctx.backends.call("reporting", "GET", "/services")
     except (ServiceError, ServiceUnavailable):
-        return None, 503
-    return list(instances), 200
+        return {"status": 503, "instances": None, "versions": False}
+    versions = page.may("service_versions")
+    if not versions:
+        instances = [{k: v for k, v in i.items() if k != "version"} for i in instances]
+    return {"status": 200, "instances": list(instances), "versions": versions}
 
 
 @router.get("/", response_class=HTMLResponse, dependencies=[public()])
@@ -46,15 +52,13 @@ async def landing(request: Request) -> Response:
     page = Page.of(request)
     if page.signed_in:
         return page.redirect("/home")
-    instances, status = await _status(page)
-    return page.render("landing.html", status=status, title="Welcome", instances=instances)
+    return page.render("landing.html", title="Welcome", **await _status(page))
 
 
 @router.get("/status", response_class=HTMLResponse, dependencies=[public()])
 async def status_board(request: Request) -> Response:
     page = Page.of(request)
-    instances, status = await _status(page)
-    return page.render("status.html", status=status, title="Service status", instances=instances)
+    return page.render("status.html", title="Service status", **await _status(page))
 
 
 @static_router.get("/static/{name}", dependencies=[public()], include_in_schema=False)

@@ -136,7 +136,7 @@ async def second_factor(request: Request) -> Response:
 async def establish(page: Page, answer: dict[str, Any], email: str) -> None:
     """A new session id for the signed-in user (no fixation), their tokens and who they are."""
     old = page.ensure_session()
-    auth = tokens.auth_record(page.ctx, answer)
+    auth = await tokens.auth_record(page.ctx, answer)
     page.session = await page.ctx.sessions.rotate(old, {"auth": auth, "me": {"email": email}})
     try:
         me = await page.call("identity", "GET", "/me", own=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry_platform.auth import TokenVerifier
+from registry_platform.jwks import IdentityKeys, verify
 from web.adapters.backends import Backends, ServiceError, ServiceUnavailable
 from web.adapters.sessions import SessionStore, WebSession
 from web.service_layer.errors import ImpersonationEnded, SignInRequired
@@ -34,11 +35,14 @@ class WebContext:
     sessions: SessionStore
     backends: Backends
     verifier: TokenVerifier
+    # Identity's JWKS where a URL names it (None otherwise): a token signed with a key identity has
+    # just rotated to is verified after reading it again, not refused until the next periodic read.
+    identity_keys: IdentityKeys | None
 
 
-def claims(ctx: WebContext, token: str) -> dict[str, Any]:
+async def claims(ctx: WebContext, token: str) -> dict[str, Any]:
     """The verified token's subject, actor, grants and second-factor time."""
-    principal = ctx.verifier.verify(token)
+    principal = await verify(ctx.verifier, ctx.identity_keys, token)
     return {
         "sub": principal.subject,
         "act": principal.actor,
@@ -48,7 +52,9 @@ def claims(ctx: WebContext, token: str) -> dict[str, Any]:
     }
 
 
-def auth_record(ctx: WebContext, answer: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+async def auth_record(
+    ctx: WebContext, answer: dict[str, Any], previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What the session keeps of identity's token answer; a step-up answer has no refresh token."""
     now = time.time()
     record = dict(previous or {})
@@ -57,7 +63,7 @@ def auth_record(ctx: WebContext, answer: dict[str, Any], previous: dict[str, Any
         expires_at=now + float(answer.get("expires_in", 300)),
         minted_at=now,
         identity_session=answer.get("session_id"),
-        **claims(ctx, answer["access_token"]),
+        **await claims(ctx, answer["access_token"]),
     )
     if answer.get("refresh_token"):
         record["refresh"] = answer["refresh_token"]
@@ -89,7 +95,7 @@ async def refresh(ctx: WebContext, session: WebSession, *, force: bool = False) 
             if exc.status >= 500 or exc.status == 429:
                 raise ServiceUnavailable("identity", f"HTTP {exc.status} {exc.code}") from exc
             raise SignInRequired("Your session has ended; please sign in again.") from exc
-        fresh = auth_record(ctx, answer, auth)
+        fresh = await auth_record(ctx, answer, auth)
         session.data.update(stored)
         session.data["auth"] = fresh
         await ctx.sessions.write_locked(conn, session)
