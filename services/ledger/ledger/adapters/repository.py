@@ -244,7 +244,8 @@ class LedgerRepository:
 
     async def proposal(self, tx: uuid.UUID) -> Any:
         return await self._one(
-            "SELECT id, request_hash, command, identity FROM proposals WHERE id = :id AND decided_at IS NULL", id=tx
+            "SELECT id, request_hash, command, identity, deadline FROM proposals WHERE id = :id AND decided_at IS NULL",
+            id=tx,
         )
 
     async def overdue_proposals(self, now: datetime) -> list[uuid.UUID]:

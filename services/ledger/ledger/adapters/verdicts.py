@@ -81,4 +81,15 @@ def _verdict(value: bytes | None) -> dict[str, Any] | None:
     except (MalformedEvent, UnknownEventType) as exc:
         log.error("verdict feed: skipping a malformed event: %s", exc)
         return None
-    return envelope.payload if envelope.type == "rules.VerdictGiven" else None
+    if envelope.type != "rules.VerdictGiven":
+        return None
+    try:
+        uuid.UUID(envelope.payload["transaction_id"])
+    except (ValueError, TypeError, AttributeError):
+        # No proposal has such an id; raised later, it would stop the feed on this event for ever.
+        log.error(
+            "verdict feed: skipping a verdict for %r, which is no transaction id",
+            envelope.payload.get("transaction_id"),
+        )
+        return None
+    return envelope.payload

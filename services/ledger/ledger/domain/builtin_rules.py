@@ -19,7 +19,8 @@ from ledger.domain.status_rules import may_initiate
 # The version of the built-in rule set. A journal entry decided under a later set than the first
 # records it, and replay decides the entry again under the set it names: adding a rule never
 # breaks the replay of the entries recorded before it existed (A6R-39, A6R-48).
-# Rule set 3: a registry service acts on accounts only as the interop gateway, proven by its own key.
+# Rule set 3: a registry service acts on accounts only as the interop gateway, proven by its own key;
+# the proxy account is never terminated.
 RULESET = 3
 
 

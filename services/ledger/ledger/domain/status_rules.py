@@ -14,7 +14,7 @@ the caller answers from the verified token; here only the role counts.
 """
 
 from ledger.domain.errors import StatusChangeRefused
-from ledger.domain.model import Account, AccountStatus, Role
+from ledger.domain.model import Account, AccountStatus, AccountType, Role
 
 
 def check_status_change(account: Account, new_status: AccountStatus, actor_role: Role, balance: int) -> None:
@@ -38,6 +38,17 @@ def check_status_change(account: Account, new_status: AccountStatus, actor_role:
     # Checked after the permission so that the refusal does not disclose a balance to outsiders.
     if new_status == AccountStatus.TERMINATED and balance > 0:
         raise StatusChangeRefused("account_not_empty", f"account {account.number} still holds {balance} units")
+
+
+def check_proxy_kept(account: Account, new_status: AccountStatus) -> None:
+    """The proxy account is never terminated (rule set 3): a registry has one (A6R-54), and a
+    terminated one would end every external transfer in or out for good."""
+    if account.type == AccountType.PROXY and new_status == AccountStatus.TERMINATED:
+        raise StatusChangeRefused(
+            "proxy_not_terminable",
+            f"account {account.number} is the registry's proxy account: external transfers need it; "
+            "restrict or suspend it instead",
+        )
 
 
 def _may_set(account: Account, new_status: AccountStatus, actor_role: Role) -> bool:

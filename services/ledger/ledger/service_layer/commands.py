@@ -36,8 +36,11 @@ def _holder(value: str) -> str:
 
 
 def _uuid(value: str) -> str:
-    # Kept as the text given (the journal records it so), but the handlers parse it: refuse here.
-    uuid.UUID(value)
+    # Kept as the text given (the journal records it so) and looked up as text: one id, one text.
+    # Python parses "{...}", "urn:uuid:..." and upper case as the same id, which the lookups of
+    # the text would not find (a transfer reversed twice under two spellings of its id).
+    if str(uuid.UUID(value)) != value:
+        raise ValueError("give the id in its standard form: lower-case hexadecimal, 8-4-4-4-12, with hyphens")
     return value
 
 

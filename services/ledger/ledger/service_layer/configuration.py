@@ -9,7 +9,7 @@ from typing import Any
 from ledger.domain.builtin_rules import AUTHORIZATION, SECTION_STATUS, require_open_section
 from ledger.domain.errors import DomainError, RuleRefused
 from ledger.domain.model import Account, AccountStatus, AccountType, Role
-from ledger.domain.status_rules import check_status_change
+from ledger.domain.status_rules import check_proxy_kept, check_status_change
 from ledger.service_layer import commands as c
 from ledger.service_layer.context import Event, TxContext
 from registry_contracts.nomenclatures.codes import is_party_code
@@ -172,6 +172,8 @@ async def change_account_status(ctx: TxContext, cmd: c.ChangeAccountStatus) -> d
         role = Role.ACCOUNT_HOLDER  # a registry service never decides a status
     balance = ctx.live.total(account.number) if cmd.status == AccountStatus.TERMINATED else 0
     check_status_change(account, cmd.status, role, balance)
+    if ctx.ruleset >= 3:
+        check_proxy_kept(account, cmd.status)
     ctx.rules_applied.append("builtin.account_status.transition@1")
     await ctx.repo.set_status(account, cmd.status, ctx.tx, ctx.now)
     ctx.put_account(replace(account, status=cmd.status))

@@ -292,6 +292,8 @@ async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
     enforce(check_issuance(account, role, suspended=ctx.suspended_sections), False, role)
     ctx.rules_applied += ctx.rule_refs(ISSUANCE_RULES)
     await _require_approach(ctx, cmd.cooperative_approach)
+    if ctx.ruleset >= 3 and account.party is not None:
+        await _require_own_party(ctx, account, cmd.scope, cmd.cooperative_approach)
     block = await _generate(
         ctx,
         account.number,
@@ -313,6 +315,25 @@ async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
     views = _views(ctx, [block])
     _recorded(ctx, cmd.kind, [{"op": "issue", "account": account.number, "blocks": views}])
     return {"account": account.number, "quantity": cmd.quantity, "blocks": views}
+
+
+async def _require_own_party(ctx: TxContext, account: Account, scope: c.SerialScope, approach: str | None) -> None:
+    """A Party's section issues its own units (rule set 3): in another Party's serial scope it
+    would take serials that Party's registry hands out, and refuse that Party's real units when
+    they arrive; and units of a cooperative approach come from one of its Parties (A6R-40, A6R-46)."""
+    if scope.issuing_party != account.party:
+        raise DomainError(
+            f"account {account.number} is {account.party}'s: it issues units whose issuing Party is "
+            f"{account.party}, not {scope.issuing_party}",
+            code="issuing_party_mismatch",
+        )
+    parties = await ctx.repo.approach_parties(approach) if approach is not None else None
+    if parties is not None and account.party not in parties:
+        raise DomainError(
+            f"{account.party} does not take part in cooperative approach {approach} (its Parties: "
+            f"{', '.join(parties)})",
+            code="party_not_in_approach",
+        )
 
 
 def _check_codes(scope: c.SerialScope, metadata: dict[str, Any]) -> None:

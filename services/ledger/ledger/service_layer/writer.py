@@ -177,8 +177,9 @@ class LedgerWriter:
         # Clients waiting for the decision on a proposal that awaits its verdict.
         self._decisions: dict[uuid.UUID, asyncio.Future[Outcome]] = {}
         self.reservations = saga.Reservations()
-        # Proposals this process sent to the rules service, as their verdicts will find them.
-        self._proposed: dict[uuid.UUID, Proposal] = {}
+        # Proposals this process sent to the rules service, as their verdicts will find them, with
+        # their deadlines.
+        self._proposed: dict[uuid.UUID, tuple[Proposal, datetime]] = {}
         # Issuance metadata by issuance id (see `_metadata_of_live`), and the first id a batch may
         # give out: ids below it are committed.
         self._issuances: dict[int, dict[str, Any]] = {}
@@ -261,21 +262,29 @@ class LedgerWriter:
 
     async def decide(self, tx: uuid.UUID, verdict: dict[str, Any]) -> Outcome | None:
         """Take the decision on a proposal with the rules service's verdict (or the deadline's).
-        None if there is no such proposal; a repeat if it was decided already."""
-        proposal = self._proposed.pop(tx, None)
-        if proposal is None:
+        None if there is no such proposal; a repeat if it was decided already. A verdict that comes
+        after the deadline the client was given is the deadline's denial: the client was told the
+        transaction would not be recorded without a verdict by then."""
+        known = self._proposed.pop(tx, None)
+        if known is None:
             # Proposed before this process started, or a verdict read again: the database knows.
             async with self._engine.connect() as conn:
                 row = await LedgerRepository(conn).proposal(tx)
             if row is None:
                 return None
-            proposal = Proposal(
-                transaction_id=tx,
-                command=saga.COMMAND.validate_python(row.command),
-                principal=principal_from_identity(row.identity),
-                proposed_at=datetime.min,
-                request_digest=bytes(row.request_hash),
+            known = (
+                Proposal(
+                    transaction_id=tx,
+                    command=saga.COMMAND.validate_python(row.command),
+                    principal=principal_from_identity(row.identity),
+                    proposed_at=datetime.min,
+                    request_digest=bytes(row.request_hash),
+                ),
+                row.deadline,
             )
+        proposal, deadline = known
+        if self._clock() > deadline:
+            verdict = saga.deadline_verdict(self._verdict_deadline)
         return await self.submit(replace(proposal, verdict=verdict))
 
     async def expire_overdue(self, stop: asyncio.Event) -> None:
@@ -579,13 +588,16 @@ class LedgerWriter:
         reserved = saga.Reservations.as_json(moved, issued)
         repo.add_proposal(tx, digest, command, proposal.identity(), proposal.proposed_at, deadline, reserved)
         self.reservations.hold(tx, moved, issued)
-        self._proposed[tx] = Proposal(
-            transaction_id=tx,
-            command=command,
-            # As the database keeps it: the decision must not depend on which of the two it comes from.
-            principal=principal_from_identity(proposal.identity()),
-            proposed_at=datetime.min,
-            request_digest=digest,
+        self._proposed[tx] = (
+            Proposal(
+                transaction_id=tx,
+                command=command,
+                # As the database keeps it: the decision must not depend on which of the two it comes from.
+                principal=principal_from_identity(proposal.identity()),
+                proposed_at=datetime.min,
+                request_digest=digest,
+            ),
+            deadline,
         )
         outcome = Outcome(
             tx,

@@ -19,7 +19,7 @@ from registry_platform import db
 from registry_platform.auth import Grant
 from registry_platform.testing.tokens import GATEWAY_SUBJECT
 
-from .conftest import AS_GATEWAY, SCOPE, SERVICE, LedgerClient, issue, setup_registry, transfer
+from .conftest import ADMIN, AS_GATEWAY, GHA_ADMIN, SCOPE, SERVICE, LedgerClient, issue, setup_registry, transfer
 
 pytestmark = pytest.mark.integration
 
@@ -572,6 +572,12 @@ async def test_a6r55_a_reversal_naming_no_transaction_id_is_refused_at_the_bound
     _refused_at_the_boundary(await ledger.propose({**reversal, "corrects": "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"}))
     unknown = await ledger.propose({**reversal, "corrects": str(uuid.uuid4())})
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_transaction"
+    # Another spelling of one id would escape the lookups of its text (a transfer reversed twice).
+    tx = uuid.uuid4()
+    hyphens_moved = tx.hex[:4] + "-" + tx.hex[4:12] + "-" + tx.hex[12:16] + "-" + tx.hex[16:20] + "-" + tx.hex[20:]
+    for spelling in (str(tx).upper(), f"urn:{tx.hex}", hyphens_moved):
+        assert len(spelling) == 36 and uuid.UUID(spelling) == tx
+        _refused_at_the_boundary(await ledger.propose({**reversal, "corrects": spelling}))
 
 
 async def test_a6r54_an_incoming_block_with_first_after_last_is_refused_at_the_boundary(
@@ -594,3 +600,34 @@ async def test_a6r54_an_incoming_block_with_first_after_last_is_refused_at_the_b
     _refused_at_the_boundary(await ledger.propose(incoming(10, 5), **AS_GATEWAY))
     await ledger.ok(incoming(10, 10), **AS_GATEWAY)
     assert await ledger.balance(acc["che_holding"]) == 1
+
+
+async def test_a6r54_the_proxy_account_is_never_terminated(ledger: LedgerClient) -> None:
+    """A6R-54, A6R-41: terminated (for good), the registry's one proxy account ended every external
+    transfer in or out, and no second proxy could be opened."""
+    acc = await setup_registry(ledger)
+    change = {"kind": "change_account_status", "account": acc["proxy"], "reason": "not needed"}
+    refused = await ledger.propose({**change, "status": "terminated"})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "proxy_not_terminable", refused.text
+    await ledger.ok({**change, "status": "suspended"})
+
+
+async def test_a6r40_a_partys_issuance_account_issues_that_partys_units_only(ledger: LedgerClient) -> None:
+    """A6R-40, A6R-46, A6R-56: GHA's section issuing in CHE's serial scope took serials CHE's
+    registry hands out (CHE's real units then found them held and were refused), and units could
+    carry an approach GHA is no Party of."""
+    acc = await setup_registry(ledger)
+    await ledger.ok({"kind": "create_section", "party": "JPN", "name": "Japan"})
+    await ledger.ok(
+        {"kind": "create_cooperative_approach", "id": "CA0002", "name": "CHE-JPN", "parties": ["CHE", "JPN"]}
+    )
+    issuance = {"kind": "issue_units", "account": acc["issuance"], "quantity": 5, "first_transferring_party": "GHA"}
+    for grants in (ADMIN, GHA_ADMIN):
+        foreign = await ledger.propose({**issuance, "scope": {**SCOPE, "issuing_party": "CHE"}}, grants=grants)
+        assert foreign.json()["error"]["code"] == "issuing_party_mismatch", foreign.text
+        outside = await ledger.propose({**issuance, "scope": SCOPE, "cooperative_approach": "CA0002"}, grants=grants)
+        assert outside.json()["error"]["code"] == "party_not_in_approach", outside.text
+        assert foreign.status_code == outside.status_code == 409
+    assert await ledger.balance(acc["issuance"]) == 0
+    await ledger.ok({**issuance, "scope": SCOPE, "cooperative_approach": "CA0001"}, grants=GHA_ADMIN)
+    assert await ledger.balance(acc["issuance"]) == 5

@@ -76,3 +76,32 @@ async def test_a6r47_a_verdict_undecided_when_the_feed_stops_is_read_again(infra
         stop.set()
         await running
     assert failing in decided, "the verdict whose decision failed was read again"
+
+
+async def test_a6r47_a_verdict_naming_no_transaction_id_is_skipped_not_a_stalled_feed(
+    infra: Any, topic_prefix: str
+) -> None:
+    """The verdict schema asks only for a non-empty text: a verdict whose transaction_id is no UUID
+    stopped the feed on that event for good (every restart read it again), and every proposal
+    waiting behind it expired."""
+    topic, group = f"{topic_prefix}.rules.verdicts", f"{topic_prefix}.ledger-verdicts"
+    await declare_topics(infra.kafka_bootstrap, [TopicSpec(topic)], 1)
+    after = uuid.uuid4()
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for payload in ({**_verdict(after), "transaction_id": "not-a-transaction"}, _verdict(after)):
+            envelope = new_envelope(type="rules.VerdictGiven", payload=payload, key="k", producer="rules")
+            await producer.send_and_wait(topic, envelope.to_bytes(), key=b"k", partition=0)
+    finally:
+        await producer.stop()
+    decided: list[uuid.UUID] = []
+    stop = asyncio.Event()
+
+    async def decide(tx: uuid.UUID, verdict: dict[str, Any]) -> None:
+        decided.append(tx)
+        stop.set()
+
+    feed = VerdictFeed(bootstrap=infra.kafka_bootstrap, topic=topic, group=group, decide=decide)
+    await asyncio.wait_for(feed.run(stop), 30)
+    assert decided == [after]

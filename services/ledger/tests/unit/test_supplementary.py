@@ -31,7 +31,7 @@ def test_a6r38_a_section_binding_never_takes_from_another_partys_account() -> No
     check_supplementary("transfer", GHA, FEE, ("section", "GHA"))
     check_supplementary("transfer", GHA, FEE, ("account", "GHA-1"))
     check_supplementary("transfer", CHE, FEE, ("registry", "*"))
-    check_supplementary("transfer", CHE, FEE, None)
+    assert _refusal("transfer", CHE, FEE, None) == "supplementary_without_binding"
 
 
 def test_a6r54_no_supplementary_operation_takes_from_the_proxy_account() -> None:
@@ -40,8 +40,14 @@ def test_a6r54_no_supplementary_operation_takes_from_the_proxy_account() -> None
     assert _refusal("transfer", PROXY, FEE, ("registry", "*")) == "supplementary_from_proxy"
 
 
+def test_a6r54_no_supplementary_operation_puts_units_into_the_proxy_account() -> None:
+    """Units put there would count as gone to another registry, none named to receive them."""
+    assert _refusal("transfer", GHA, PROXY, ("registry", "*")) == "supplementary_to_proxy"
+
+
 def test_a6r38_a_cancellation_goes_to_a_cancellation_account() -> None:
-    assert _refusal("cancellation", GHA, FEE, None) == "cancellation_not_to_cancellation_account"
+    registry = ("registry", "*")
+    assert _refusal("cancellation", GHA, FEE, registry) == "cancellation_not_to_cancellation_account"
     admin = _account("REG-2", None, AccountType.ADMINISTRATIVE_CANCELLATION)
-    assert _refusal("cancellation", GHA, admin, None) == "cancellation_not_to_cancellation_account"
-    check_supplementary("cancellation", GHA, CANCEL, None)
+    assert _refusal("cancellation", GHA, admin, registry) == "cancellation_not_to_cancellation_account"
+    check_supplementary("cancellation", GHA, CANCEL, registry)

@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from ledger.service_layer.context import Proposal
 from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, _Pending, _RefusedAfterWrite
+from registry_platform.auth import Principal
 
 
 async def test_a6r47_a_waiter_cancelled_before_its_refusal_does_not_stop_the_writer() -> None:
@@ -81,3 +84,26 @@ async def test_a6r47_a_batch_run_again_after_a_late_refusal_sees_the_reservation
     writer._decide_all = decide_all  # type: ignore[method-assign]
     assert await writer.apply([]) == []
     assert seen[1] == seen[0] == {held: (("scope", 1, 10),), decided: (("scope", 11, 20),)}
+
+
+async def test_a6r47_a_verdict_after_the_deadline_is_the_deadlines_denial() -> None:
+    """The client's 202 named a deadline: a verdict that comes later (the overdue check runs about
+    once a second, and races the verdict feed after a restart) must not record the transaction."""
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    writer = LedgerWriter(None, topic=str, signer=None, clock=lambda: now, verdict_deadline=30.0)  # type: ignore[arg-type]
+    submitted: list[dict[str, Any]] = []
+
+    async def submit(proposal: Any) -> Any:
+        submitted.append(proposal.verdict)
+        return None
+
+    writer.submit = submit  # type: ignore[method-assign]
+    accept = {"outcome": "accept", "rules": [], "denials": [], "broken_rules": [], "supplementary_operations": []}
+    in_time, late = uuid.UUID(int=1), uuid.UUID(int=2)
+    principal = Principal("service:rules")
+    for tx, deadline in ((in_time, now + timedelta(seconds=1)), (late, now - timedelta(seconds=1))):
+        proposal = Proposal(tx, None, principal, datetime.min)  # type: ignore[arg-type]
+        writer._proposed[tx] = (proposal, deadline)
+        await writer.decide(tx, accept)
+    assert submitted[0] == accept
+    assert submitted[1]["outcome"] == "deny" and submitted[1]["denials"][0]["code"] == "no_verdict"
