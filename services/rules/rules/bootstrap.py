@@ -4,6 +4,7 @@ side of the proposal-verdict saga with the ledger."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -57,12 +58,13 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
     async def start(runtime: ServiceRuntime) -> None:
         relay = runtime.relay
         settings = runtime.settings
+        # The rules' own settings, their defaults when the runtime was given plain ServiceSettings.
+        own = settings if isinstance(settings, RulesSettings) else RulesSettings.model_construct()
         # Set on every start: a definition (and its service) may be started again with other settings.
         service.descriptors = (
-            DescriptorsClient(settings.descriptors_url, ServiceTokens.of_service(settings))
-            if isinstance(settings, RulesSettings) and settings.descriptors_url
-            else None
+            DescriptorsClient(own.descriptors_url, ServiceTokens.of_service(settings)) if own.descriptors_url else None
         )
+        service.key_retention = timedelta(seconds=own.idempotency_key_retention_seconds)
         service.bind(runtime.engine, runtime.topic, relay.wake if relay is not None else lambda: None)
         runtime.state["rules"] = service
 

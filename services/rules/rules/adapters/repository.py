@@ -269,18 +269,34 @@ class Repository:
 
     # -- idempotency keys ----------------------------------------------------------------------
 
-    async def claim_key(self, caller: str, key: str, digest: bytes, at: datetime) -> bool:
+    async def claim_key(self, caller: str, key: str, digest: bytes, at: datetime, expired_before: datetime) -> bool:
         """Claim a key for this transaction (True), or find it claimed (False). A claim another
         open transaction holds is waited for (the primary key): it is read once committed, and
-        claimed here only if that transaction rolled back."""
+        claimed here only if that transaction rolled back. A key created before `expired_before`
+        is claimed afresh, as if it had never been used."""
         claimed = await self.conn.execute(
             text(
                 "INSERT INTO idempotency_keys (caller, key, request_digest, created_at) VALUES (:c, :k, :d, :at) "
-                "ON CONFLICT (caller, key) DO NOTHING"
+                "ON CONFLICT (caller, key) DO UPDATE SET request_digest = EXCLUDED.request_digest, status = NULL, "
+                "response = NULL, created_at = EXCLUDED.created_at WHERE idempotency_keys.created_at < :expired"
             ),
-            {"c": caller, "k": key, "d": digest, "at": at},
+            {"c": caller, "k": key, "d": digest, "at": at, "expired": expired_before},
         )
         return claimed.rowcount == 1
+
+    async def delete_expired_keys(self, expired_before: datetime, limit: int) -> int:
+        """Delete at most `limit` of the oldest keys created before `expired_before`, whoever's.
+        Rows another transaction holds are skipped, not waited for: that one is claiming or
+        deleting them itself."""
+        deleted = await self.conn.execute(
+            text(
+                "DELETE FROM idempotency_keys k USING (SELECT caller, key FROM idempotency_keys "
+                "WHERE created_at < :expired ORDER BY created_at LIMIT :n FOR UPDATE SKIP LOCKED) e "
+                "WHERE k.caller = e.caller AND k.key = e.key"
+            ),
+            {"expired": expired_before, "n": limit},
+        )
+        return deleted.rowcount or 0
 
     async def keyed_answer(self, caller: str, key: str) -> tuple[bytes, int, Any]:
         """The digest of the request a committed key named, and the status and body answered."""

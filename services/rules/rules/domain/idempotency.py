@@ -4,7 +4,8 @@ A caller names a creating request with a key of its choice. The first request wi
 the record; a repeat (same caller, key and request) gets the first answer again; the key sent
 with a different request is refused (409 idempotency_key_reused), as the ledger refuses a
 transaction id used for another transaction. Keys are the caller's own: another caller's key
-never answers for, nor blocks, this caller's requests.
+never answers for, nor blocks, this caller's requests. A key holds for a retention period
+(`idempotency_key_retention_seconds`): a request with it after that makes a new record.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from rules.domain.validation import RuleRefused
 
 # Printable ASCII without spaces, as the header's value is compared byte for byte.
 KEY_PATTERN = r"^[!-~]{1,255}$"
+# Long past any client's retries, short enough that the keys kept stay few.
+RETENTION = timedelta(days=7)
 
 
 @dataclass(frozen=True)

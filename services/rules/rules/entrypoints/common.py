@@ -35,7 +35,9 @@ a repeat of it with the same key and body, even while the first is still being m
 nothing and gets the first answer again (same status and body, with `Idempotent-Replayed: true`);
 the key sent with a different request is refused (409 `idempotency_key_reused`). Keys are yours
 alone: other callers' keys neither answer nor block your requests. A refused request leaves its
-key unused, so its repeat is judged again. Without the header every request creates a record."""
+key unused, so its repeat is judged again. Without the header every request creates a record.
+A key holds for the service's retention period (7 days unless configured otherwise): sent after
+that, it is free again, and a retry that late creates a new record."""
 KEY_REUSED = {409: {"description": "`idempotency_key_reused`: the Idempotency-Key named another request"}}
 
 
@@ -83,7 +85,12 @@ async def change_once(
     answer = await change(
         request,
         lambda service, conn: idempotency.once(
-            conn, keyed, status=status, at=service.clock(), work=lambda: work(service, conn)
+            conn,
+            keyed,
+            status=status,
+            at=service.clock(),
+            retention=service.key_retention,
+            work=lambda: work(service, conn),
         ),
     )
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else None

@@ -20,6 +20,7 @@ from rules.adapters.descriptors_client import DescriptorsClient
 from rules.adapters.plugins import code_digests, installed_plugins
 from rules.adapters.repository import Repository
 from rules.domain.evaluation import Snapshot
+from rules.domain.idempotency import RETENTION
 from rules.domain.plugins import RulePlugin
 
 VERDICTS_TOPIC = "rules.verdicts"
@@ -133,6 +134,8 @@ class RulesService:
         self._bound: asyncio.Event | None = None
         # Where the descriptors in force for a proposal's units come from, when configured.
         self.descriptors: DescriptorsClient | None = None
+        # How long an Idempotency-Key holds (the settings' value, set at start).
+        self.key_retention = RETENTION
 
     @property
     def plugins(self) -> Mapping[str, RulePlugin]:

@@ -20,6 +20,7 @@ from registry_platform.service import create_app
 from registry_platform.settings import DEV_TOKEN_SECRET
 from registry_platform.testing.infra import serve_app
 from rules.bootstrap import build_definition
+from rules.settings import RulesSettings
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 ADMIN = [Grant("registry_administrator")]
@@ -83,7 +84,7 @@ class RulesClient:
 @pytest.fixture
 async def rules(service_settings, infra, topic_prefix) -> AsyncIterator[RulesClient]:  # type: ignore[no-untyped-def]
     clock = Clock(T0)
-    app = create_app(build_definition(clock=clock), service_settings("rules"))
+    app = create_app(build_definition(clock=clock), service_settings("rules", RulesSettings))
     async with serve_app(app) as url, httpx.AsyncClient(timeout=30) as http:
         for _ in range(400):
             if (await http.get(f"{url}/ready")).status_code == 200:

@@ -76,6 +76,37 @@ async def test_a6r38_a_retried_binding_is_made_once(rules: RulesClient) -> None:
     assert await _journal_kinds(rules) == ["rule_version_added", *["binding_added"] * 3]
 
 
+async def test_a6r39_a_key_past_its_retention_is_free_again(rules: RulesClient, database_url: str) -> None:
+    """A key holds for the retention (7 days by default): within it, another request with the key is
+    refused; after it, that request makes a new record, and the expired keys, whoever's, are
+    deleted by the next claim."""
+    key = str(uuid.uuid4())
+    first = await rules.call("POST", "/rules/cap/versions", CAP, key=key)
+    assert first.status_code == 201, first.text
+    theirs = await rules.call("POST", "/bindings", BINDING, key="theirs", subject="another-admin")
+    assert theirs.status_code == 201, theirs.text
+    changed = {**CAP, "description": "another text"}
+
+    rules.clock.advance(timedelta(days=7))
+    held = await rules.call("POST", "/rules/cap/versions", changed, key=key)
+    assert (held.status_code, held.json()["error"]["code"]) == (409, "idempotency_key_reused")
+
+    rules.clock.advance(timedelta(seconds=1))
+    late = await rules.call("POST", "/rules/cap/versions", changed, key=key)
+    assert (late.status_code, late.json()["version"]) == (201, 2), late.text
+    assert "Idempotent-Replayed" not in late.headers
+    # The key now names the new request.
+    again = await rules.call("POST", "/rules/cap/versions", changed, key=key)
+    assert (again.status_code, again.json(), again.headers["Idempotent-Replayed"]) == (201, late.json(), "true")
+    old = await rules.call("POST", "/rules/cap/versions", CAP, key=key)
+    assert (old.status_code, old.json()["error"]["code"]) == (409, "idempotency_key_reused")
+    assert [v["version"] for v in (await rules.ok("GET", "/rules/cap"))["versions"]] == [1, 2]
+
+    async with await psycopg.AsyncConnection.connect(database_url.replace("+psycopg", ""), autocommit=True) as db:
+        kept = await (await db.execute("SELECT caller, key FROM rules.idempotency_keys")).fetchall()
+    assert kept == [("admin", key)]
+
+
 async def test_a6r38_a_malformed_idempotency_key_is_refused(rules: RulesClient) -> None:
     """A key the registry would not compare byte for byte (a space, over 255 characters) is refused
     before anything is saved (A6R-38)."""
