@@ -477,7 +477,9 @@ async def test_a6r54_no_supplementary_operation_takes_units_out_of_the_proxy_acc
         assert [await registry.balance(a) for a in (proxy, acc["holding"], acc["issuance"])] == [200, 0, 800]
 
 
-async def test_a6r38_a_cancellation_operation_goes_to_a_cancellation_account(service_settings) -> None:
+async def test_a6r38_a_cancellation_operation_goes_to_a_cancellation_account(
+    service_settings, infra, database_url, monkeypatch
+) -> None:
     """A supplementary operation of kind cancellation to an account that is not a cancellation
     account rejects the transaction; to a cancellation account, it is recorded."""
     async with running(service_settings, with_rules=True) as registry:
@@ -498,6 +500,16 @@ async def test_a6r38_a_cancellation_operation_goes_to_a_cancellation_account(ser
         (op,) = moved["supplementary"]
         assert (op["kind"], op["to_account"], op["quantity"]) == ("cancellation", cancellation, 10)
         assert await registry.balance(cancellation) == 10 and await registry.balance(acc["holding"]) == 90
+
+        # A6R-55 a: reversed, the transfer's serials come back from wherever it put them, the
+        # cancelled ones too (before, it could never be reversed: "units moved on").
+        reversal = {"kind": "corrective_transfer", "correction": "reversal", "reason": "entered in error"}
+        back = await registry.ok({**reversal, "corrects": moved["transaction_id"]})
+        assert back["quantity"] == 100 and back["returned_from"] == [acc["holding"], cancellation]
+        assert "builtin.account_type.send@1" in back["broken_rules"], "a cancellation account sends nothing"
+        balances = [await registry.balance(a) for a in (cancellation, acc["holding"], acc["issuance"])]
+        assert balances == [0, 0, 1000]
+    await _replays_to_the_live_state(infra, database_url, monkeypatch)
 
 
 async def test_a6r54_an_incoming_transfer_awaiting_its_verdict_reserves_no_serials_of_a_scope_not_yet_created(

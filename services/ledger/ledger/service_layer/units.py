@@ -402,48 +402,96 @@ def _admin_role(ctx: TxContext) -> Role:
     return Role.REGISTRY_ADMINISTRATOR if ctx.principal.is_registry_administrator else Role.ACCOUNT_HOLDER
 
 
+def _reversible(original: Any, ruleset: int) -> bool:
+    """Transfers, and since rule set 3 the withholding of units in administrative holding
+    (A6R-55 c: withheld temporarily, so released by reversing it)."""
+    if original is None or original.outcome != "recorded":
+        return False
+    if original.kind in ("transfer_units", "external_transfer_out"):
+        return True
+    withholding = original.kind == "corrective_transfer" and original.result.get("correction") == (
+        AccountType.ADMINISTRATIVE_HOLDING.value
+    )
+    return ruleset >= 3 and withholding
+
+
+def _scope_of(view: dict[str, Any]) -> tuple[Any, ...]:
+    return scope_key(c.SerialScope(**view))
+
+
+def _reversal_legs(original: Any, ruleset: int) -> list[tuple[str, list[c.SerialRangeRef]]]:
+    """Where each of a transfer's serials is now meant to be, as (account, ranges): the main
+    destination, and since rule set 3 each supplementary operation's destination for the serials
+    it took (before, such a transfer could never be reversed: its serials were not all in the
+    destination)."""
+    supplementary = original.result.get("supplementary", []) if ruleset >= 3 else []
+    taken: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
+    for op in supplementary:
+        for b in op["blocks"]:
+            taken.setdefault(_scope_of(b["scope"]), []).append((b["first"], b["last"]))
+    main = [
+        c.SerialRangeRef(scope=c.SerialScope(**b["scope"]), first=first, last=last)
+        for b in original.result["blocks"]
+        for first, last in remainders(
+            (b["first"], b["last"]),
+            [t for t in taken.get(_scope_of(b["scope"]), []) if b["first"] <= t[0] and t[1] <= b["last"]],
+        )
+    ]
+    legs = [(original.result["destination"], main)]
+    for op in supplementary:
+        ranges = [
+            c.SerialRangeRef(scope=c.SerialScope(**b["scope"]), first=b["first"], last=b["last"]) for b in op["blocks"]
+        ]
+        legs.append((op["to_account"], ranges))
+    return [(account, ranges) for account, ranges in legs if ranges]
+
+
 async def _reverse(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
-    """A6R-55 (a): the serials a transfer moved go back, if the destination still holds them all."""
+    """A6R-55 (a): the serials a transfer moved go back, if they are all still where it put them
+    (its destination, and the destinations of its supplementary operations)."""
     if cmd.corrects is None:
         raise DomainError("a reversal names the transaction it reverses in 'corrects'", code="incomplete_correction")
     original = await ctx.repo.transaction(uuid.UUID(cmd.corrects))
-    if (
-        original is None
-        or original.outcome != "recorded"
-        or original.kind not in ("transfer_units", "external_transfer_out")
-    ):
+    if not _reversible(original, ctx.ruleset):
         raise NotFound(f"there is no recorded transfer {cmd.corrects}", code="unknown_transaction")
     # Once only: the serials may have moved again since, and a second reversal would undo that
     # later transfer without naming it.
     earlier = await ctx.repo.reversal_of(original.id)
     if earlier is not None:
         raise Conflict(f"transfer {cmd.corrects} was already reversed by {earlier}", code="already_reversed")
-    source, destination = await _accounts(ctx, original.result["destination"], original.result["source"])
-    violations = check_transfer(source, destination, _admin_role(ctx), True, ctx.suspended_sections)
-    broken = enforce(violations, True, _admin_role(ctx))
-    ranges = [
-        c.SerialRangeRef(scope=c.SerialScope(**b["scope"]), first=b["first"], last=b["last"])
-        for b in original.result["blocks"]
-    ]
-    try:
-        pieces = await _explicit(ctx, source.number, ranges)
-    except RangeNotHeld as exc:
-        raise Conflict(
-            f"units of transfer {cmd.corrects} have moved on; reverse the later transfers first", code="units_moved_on"
-        ) from exc
+    (destination,) = await _accounts(ctx, original.result["source"])
+    # Every check before the first write (see LedgerWriter.apply).
+    checked = []
+    for held_by, ranges in _reversal_legs(original, ctx.ruleset):
+        (source,) = await _accounts(ctx, held_by)
+        violations = check_transfer(source, destination, _admin_role(ctx), True, ctx.suspended_sections)
+        checked.append((source, ranges, enforce(violations, True, _admin_role(ctx))))
+    legs = []
+    for source, ranges, _ in checked:
+        try:
+            legs.append((source, await _explicit(ctx, source.number, ranges)))
+        except RangeNotHeld as exc:
+            raise Conflict(
+                f"units of transfer {cmd.corrects} have moved on; reverse the later transfers first",
+                code="units_moved_on",
+            ) from exc
     ctx.rules_applied += ctx.rule_refs(CORRECTION_RULES)
-    ctx.broken_rules += [v.rule.ref for v in broken]
-    blocks = await _move(ctx, pieces, destination.number)
-    _recorded(
-        ctx,
-        cmd.kind,
-        [{"op": "transfer", "source": source.number, "destination": destination.number, "blocks": blocks}],
-    )
+    ctx.broken_rules += [v.rule.ref for _, _, broken in checked for v in broken]
+    operations, blocks = [], []
+    for source, pieces in legs:
+        moved = await _move(ctx, pieces, destination.number)
+        operations.append(
+            {"op": "transfer", "source": source.number, "destination": destination.number, "blocks": moved}
+        )
+        blocks += moved
+    _recorded(ctx, cmd.kind, operations)
     return {
-        "source": source.number,
+        "source": original.result["destination"],
         "destination": destination.number,
         "quantity": sum(b["quantity"] for b in blocks),
         "blocks": blocks,
+        # The accounts the units came back from, the main destination first.
+        **({"returned_from": [s.number for s, _ in legs]} if len(legs) > 1 else {}),
     }
 
 

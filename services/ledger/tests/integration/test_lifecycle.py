@@ -631,3 +631,34 @@ async def test_a6r40_a_partys_issuance_account_issues_that_partys_units_only(led
     assert await ledger.balance(acc["issuance"]) == 0
     await ledger.ok({**issuance, "scope": SCOPE, "cooperative_approach": "CA0001"}, grants=GHA_ADMIN)
     assert await ledger.balance(acc["issuance"]) == 5
+
+
+async def test_a6r55_units_withheld_in_administrative_holding_are_released_by_reversing_the_withholding(
+    ledger: LedgerClient,
+) -> None:
+    """A6R-55 c withholds units temporarily: before, nothing could take them out of administrative
+    holding again (a reversal named only transfers; the account type sends nothing)."""
+    acc = await setup_registry(ledger)
+    await issue(ledger, acc["issuance"], 10)
+    await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 10))
+    withheld = await ledger.ok(
+        {
+            "kind": "corrective_transfer",
+            "correction": "administrative_holding",
+            "source": acc["gha_holding"],
+            "destination": acc["admin_hold"],
+            "units": {"selection": {"quantity": 4}},
+            "reason": "under investigation",
+        }
+    )
+    assert (await ledger.balance(acc["gha_holding"]), await ledger.balance(acc["admin_hold"])) == (6, 4)
+    release = {"kind": "corrective_transfer", "correction": "reversal", "corrects": withheld["transaction_id"]}
+    released = await ledger.ok({**release, "reason": "investigation closed"})
+    assert (released["source"], released["destination"], released["quantity"]) == (
+        acc["admin_hold"],
+        acc["gha_holding"],
+        4,
+    )
+    assert (await ledger.balance(acc["gha_holding"]), await ledger.balance(acc["admin_hold"])) == (10, 0)
+    again = await ledger.propose({**release, "reason": "twice"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_reversed", again.text

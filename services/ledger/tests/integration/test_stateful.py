@@ -748,9 +748,9 @@ class LedgerStateMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def reverse(self, data: st.DataObject) -> None:
-        """A6R-55 a: reverse an earlier transfer; refused once its units moved on (the destination
-        no longer holds every serial it received, wherever they went in between), and refused
-        when it was reversed already."""
+        """A6R-55 a, c: reverse an earlier transfer or withholding; refused once its units moved on
+        (the destination no longer holds every serial it received, wherever they went in between),
+        and refused when it was reversed already."""
         before = snapshot(self.db)
         transfers = [t for t in self.log if t.kind == "transfer_units" and t.outcome == "recorded"]
         # Mostly a transfer whose units are all still where it put them; sometimes one whose
@@ -772,7 +772,9 @@ class LedgerStateMachine(RuleBasedStateMachine):
         )
         expected: str | None
         broken: list[str] = []
-        if target is None or target.outcome != "recorded" or target.kind != "transfer_units":
+        # A withholding in administrative holding is released by reversing it (A6R-55 c).
+        withholding = target is not None and target.body.get("correction") == "administrative_holding"
+        if target is None or target.outcome != "recorded" or not (target.kind == "transfer_units" or withholding):
             expected = "unknown_transaction"
         elif str(target.tx) in self.reversed:
             expected = "already_reversed"
