@@ -21,6 +21,8 @@ from registry_platform.kafka import TopicSpec, declare_topics
 log = logging.getLogger(__name__)
 
 ACCESS_TOPIC = "identity.access"
+# The events the decision points apply; any other type on the topic is not theirs to read.
+WITHDRAWALS = frozenset({"identity.GrantChanged", "identity.SessionRevoked", "identity.UserAccessChanged"})
 
 
 def access_topic_spec(name: str) -> TopicSpec:
@@ -76,8 +78,19 @@ class AccessFeed:
     def _apply(state: AccessState, value: bytes | None) -> None:
         try:
             envelope = EventEnvelope.from_bytes(value or b"")
+        except MalformedEvent as exc:
+            log.error("access feed: skipping an event that is no event envelope: %s", exc)
+            return
+        try:
             validate_payload(envelope.type, envelope.schema_version, envelope.payload)
-        except (MalformedEvent, UnknownEventType) as exc:
+        except UnknownEventType as exc:
+            if envelope.type in WITHDRAWALS:
+                # A newer schema of a withdrawal (identity upgraded first): skipped, a withdrawn grant
+                # or ended session would pass here. Refuse instead, until this service is upgraded.
+                state.unreadable = f"{envelope.type} v{envelope.schema_version}"
+                log.critical("access feed: cannot read %s; refusing bearer requests: %s", state.unreadable, exc)
+            return
+        except MalformedEvent as exc:
             log.error("access feed: skipping a malformed event: %s", exc)
             return
         p = envelope.payload

@@ -38,6 +38,9 @@ class AccessState:
 
     def __init__(self, *, current: bool = True) -> None:
         self.current = current
+        # Why this service cannot know what identity withdrew (an access event it cannot read):
+        # until it is upgraded, every bearer request is refused rather than decided without it.
+        self.unreadable: str | None = None
         self.withdrawn_grants: set[str] = set()
         self.revoked_sessions: set[str] = set()
         self.suspended_users: set[str] = set()
@@ -47,6 +50,7 @@ class AccessState:
         self.withdrawn_grants = other.withdrawn_grants
         self.revoked_sessions = other.revoked_sessions
         self.suspended_users = other.suspended_users
+        self.unreadable = self.unreadable or other.unreadable
         self.current = True
 
     def grant_changed(self, grant_id: str, status: str) -> None:
@@ -67,6 +71,13 @@ class AccessState:
     def apply(self, principal: Principal) -> Principal:
         """The principal as identity sees it now: 401 for a dead session or user, fewer grants if
         some were withdrawn."""
+        if self.unreadable is not None:
+            raise RegistryError(
+                503,
+                "access_events_unreadable",
+                f"This service cannot read identity's withdrawals ({self.unreadable}) and decides nothing "
+                "without them; it must be upgraded to identity's event schema.",
+            )
         if not self.current:
             raise RegistryError(
                 503,

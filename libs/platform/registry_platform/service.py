@@ -141,7 +141,8 @@ class ServiceRuntime:
             state=self.access_state,
             replication_factor=s.topic_replication_factor,
         )
-        self.readiness["access_feed"] = feed.ready.is_set
+        # Not ready either while an access event cannot be read (see AccessState.unreadable).
+        self.readiness["access_feed"] = lambda: feed.ready.is_set() and self.access_state.unreadable is None
         self.spawn("access-feed", feed.run)
         # Serve nothing before the withdrawals identity published are known (A6R-51): until then a
         # revoked session's or suspended user's token would pass. A broker too slow to let the feed

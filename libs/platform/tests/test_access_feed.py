@@ -4,6 +4,7 @@ service (re)started is refused from its very first request."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,9 +13,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter
 
+from registry_contracts.envelope import EventEnvelope
 from registry_platform.access_feed import AccessFeed
-from registry_platform.auth import REGISTRY_ADMINISTRATOR, Grant, dev_signing_key, issue_token
+from registry_platform.auth import REGISTRY_ADMINISTRATOR, Grant, Principal, dev_signing_key, issue_token
 from registry_platform.authz import AccessState, require
+from registry_platform.errors import RegistryError
 from registry_platform.events import new_envelope
 from registry_platform.service import ServiceDefinition, create_app
 from registry_platform.settings import DEV_TOKEN_SECRET, ServiceSettings
@@ -133,3 +136,34 @@ class _Counting(AccessState):
     def grant_changed(self, grant_id: str, status: str) -> None:
         self.changes += 1
         super().grant_changed(grant_id, status)
+
+
+def _event(type: str, schema_version: int, payload: dict[str, object]) -> bytes:
+    envelope = EventEnvelope(
+        type=type,
+        schema_version=schema_version,
+        occurred_at=datetime.now(UTC),
+        producer="identity",
+        correlation_id=uuid.uuid4(),
+        key="k",
+        payload=payload,
+    )
+    return envelope.to_bytes()
+
+
+def test_a6r51_a_withdrawal_this_service_cannot_read_stops_it_deciding_instead_of_being_skipped() -> None:
+    """Identity upgraded first publishes a session's end in a schema this service does not know:
+    skipped, the ended session passed here. Now every bearer request is refused (503) until the
+    service is upgraded; an event of a type that withdraws nothing is still skipped."""
+    state = AccessState()
+    AccessFeed._apply(state, _event("identity.SomethingNew", 1, {"x": 1}))
+    assert state.unreadable is None
+    state.apply(Principal("alice"))
+    AccessFeed._apply(state, _event("identity.SessionRevoked", 2, {"session_id": "s-1", "reason": "ended"}))
+    assert state.unreadable == "identity.SessionRevoked v2"
+    with pytest.raises(RegistryError) as refused:
+        state.apply(Principal("alice", session="s-2"))
+    assert (refused.value.status, refused.value.code) == (503, "access_events_unreadable")
+    replayed = AccessState(current=False)
+    replayed.adopt(state)
+    assert replayed.unreadable == state.unreadable, "a restarted feed's state keeps it"
