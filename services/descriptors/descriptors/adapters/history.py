@@ -101,6 +101,21 @@ class History:
         )
         return [_placed(r) for r in rows]
 
+    async def undecided_movement(self, units: UnitRange) -> Placed | None:
+        """The earliest movement of some of `units` whose transaction's markers are not decided yet."""
+        row = (
+            await self.conn.execute(
+                text(
+                    f"SELECT * FROM movements m WHERE {scope_match('m')} AND m.first_serial <= :last "
+                    "AND m.last_serial >= :first AND NOT EXISTS (SELECT 1 FROM decided_transactions x "
+                    "WHERE x.transaction_id = m.transaction_id) ORDER BY m.recorded_at, m.transaction_id, m.op_index "
+                    "LIMIT 1"
+                ),
+                {**units.scope.as_dict(), "first": units.first, "last": units.last},
+            )
+        ).first()
+        return _placed(row) if row else None
+
     async def movements_of(self, transaction_id: str) -> list[Placed]:
         rows = await self.conn.execute(
             text("SELECT * FROM movements WHERE transaction_id = :tx ORDER BY op_index, id"), {"tx": transaction_id}

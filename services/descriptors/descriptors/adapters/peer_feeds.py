@@ -24,9 +24,11 @@ class HeldDescriptor:
     held_at: datetime
     tried_at: datetime
 
-    def view(self) -> dict[str, Any]:
+    def view(self, peer_configured: bool) -> dict[str, Any]:
+        """As listed; one from a registry no longer configured as a peer is kept, but not tried."""
         return {
             "registry": self.registry,
+            "peer_configured": peer_configured,
             "sequence": self.sequence,
             "descriptor_id": self.descriptor_id,
             "code": self.code,
@@ -76,6 +78,13 @@ class PeerFeeds:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self.conn.execute(text(f"{_HELD}{where} ORDER BY registry, sequence LIMIT :limit"), params)
         return [HeldDescriptor(*row) for row in rows]
+
+    async def held_counts(self) -> dict[str, int]:
+        """How many descriptors are held from each registry."""
+        rows = await self.conn.execute(
+            text("SELECT registry, count(*) FROM held_descriptors GROUP BY registry ORDER BY registry")
+        )
+        return {registry: int(count) for registry, count in rows}
 
     async def hold(self, registry: str, sequence: int, descriptor_id: str, jws: str, code: str, message: str) -> None:
         """Hold a descriptor, or record another refused try of one already held."""

@@ -135,6 +135,16 @@ class Descriptors:
             {"purpose": purpose, "id": str(descriptor_id)},
         )
 
+    async def decide_markers(self, *, wait: bool) -> bool:
+        """Take, until this transaction ends, the right to decide first-transfer markers: the
+        sequencer and re-issues by hand decide in turn, each reading what the other stored, so they
+        never both supersede a marker. Without `wait`, False at once if another holds it."""
+        key = {"key": "descriptors:sequencer"}
+        if wait:
+            await self.conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), key)
+            return True
+        return bool(await self.conn.scalar(text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"), key))
+
     async def add(self, d: NewDescriptor) -> int | None:
         """Store a descriptor; its sequence, or None if one with this id is stored already.
         Sequences are drawn under a lock, so they follow commit order and a feed reader that saw

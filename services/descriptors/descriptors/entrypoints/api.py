@@ -188,12 +188,16 @@ async def held_descriptors(
     limit: Limit = 100,
 ) -> Page:
     """Peer descriptors the pull loop holds, refused for a reason that may pass (an unregistered key,
-    an unknown approach or Party), with the latest refusal; each is tried again every round."""
-    async with service_of(request).engine.connect() as conn:
+    an unknown approach or Party), with the latest refusal. Those of a configured peer are tried
+    again every round; those of a registry no longer configured as a peer (`peer_configured`
+    false) are kept, but not tried unless it is configured again."""
+    service = service_of(request)
+    configured = {p.registry for p in service.settings.peers}
+    async with service.engine.connect() as conn:
         rows = await PeerFeeds(conn).held(registry=registry, after=held_cursor(after), limit=limit + 1)
     page = rows[:limit]
     following = f"{page[-1].registry}/{page[-1].sequence}" if len(rows) > limit else None
-    return Page(items=[h.view() for h in page], next=following)
+    return Page(items=[h.view(h.registry in configured) for h in page], next=following)
 
 
 def held_cursor(after: str | None) -> tuple[str, int] | None:

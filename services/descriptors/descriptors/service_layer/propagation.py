@@ -18,7 +18,9 @@ originating registry's sequencer may supersede one marker piece by piece.
 
 The pull loop moves its cursor past every descriptor it read. One refused for a reason this
 registry's own knowledge may yet remove (`HELD_FOR`) is held and tried again at the start of each
-round until it is stored or refused for good; `GET /peers/held-descriptors` lists what is held.
+round, while its peer is configured, until it is stored or refused for good; one held from a peer
+no longer configured is kept but not tried. `GET /peers/held-descriptors` lists what is held, and
+says which are from a peer no longer configured.
 """
 
 from __future__ import annotations
@@ -217,9 +219,11 @@ async def retry_held(service: DescriptorsService, peer: PeerConfig) -> None:
 
 
 async def pull_once(service: DescriptorsService, peer: PeerConfig, client: httpx.AsyncClient) -> int:
-    """Retry what is held, then read the peer's feed from the stored cursor: store what verifies,
-    hold what may verify later. Returns items read from the feed."""
+    """Retry what is held, then read the peer's feed (if it has one) from the stored cursor: store
+    what verifies, hold what may verify later. Returns items read from the feed."""
     await retry_held(service, peer)
+    if not peer.url:
+        return 0
     async with service.engine.connect() as conn:
         cursor, read = await PeerFeeds(conn).cursor(peer.registry), 0
     while True:
@@ -244,10 +248,25 @@ async def pull_once(service: DescriptorsService, peer: PeerConfig, client: httpx
             return read
 
 
+async def report_unconfigured(service: DescriptorsService) -> None:
+    """Say at start which registries no longer configured as peers have descriptors held here.
+    Those are kept (the cursor moved past them, so the peer's feed would not give them again) but
+    no longer tried; they are tried again if the peer is configured again."""
+    configured = {p.registry for p in service.settings.peers}
+    async with service.engine.connect() as conn:
+        held = await PeerFeeds(conn).held_counts()
+    for registry, count in held.items():
+        if registry not in configured:
+            log.warning("%d descriptors held from %s, which is no longer a configured peer: kept, not tried "
+                        "again unless it is configured again", count, registry)  # fmt: skip
+
+
 async def pull_loop(service: DescriptorsService, stop: asyncio.Event) -> None:
-    """Pull every peer with a feed URL, every `pull_interval_seconds` (push goes through the gateway)."""
+    """Every `pull_interval_seconds`, retry what is held from each configured peer and pull the feed of
+    each peer with a feed URL (push goes through the gateway)."""
     await service.ready()
-    peers = [p for p in service.settings.peers if p.url]
+    await report_unconfigured(service)
+    peers = service.settings.peers
     async with httpx.AsyncClient(timeout=10) as client:
         while peers and not stop.is_set():
             for peer in peers:

@@ -4,6 +4,11 @@ The new marker supersedes the one in force over the units (the latest marker by 
 is refused where the units were transferred internationally or externally since that marker, unless
 each such transfer was reversed by a corrective transfer. Registry administrators and the
 administrators of the first-transferring Party's section re-issue markers.
+
+A marker has at most one successor over each serial: a re-issue is decided in turn with the
+marker sequencer (the lock it takes), is refused over serials where the marker has a successor
+already (`already_superseded`, whenever that was created), and waits for the markers of the units'
+transactions still settling to be decided (`markers_pending`).
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ from descriptors.adapters.history import History
 from descriptors.adapters.repository import Descriptors
 from descriptors.domain.errors import Conflict, DescriptorError, Forbidden, NotFound
 from descriptors.domain.first_transfer import current_marker, may_reissue
-from descriptors.domain.model import Basis, Kind, UnitRange, merge
+from descriptors.domain.model import Basis, Kind, merge
 from descriptors.service_layer.authorizations import existing, request_hash, units_of
-from descriptors.service_layer.pieces import pieces
+from descriptors.service_layer.pieces import Piece, pieces
 from descriptors.service_layer.service import DescriptorsService, Draft
 from registry_contracts.events.descriptors import DescriptorUnits
 from registry_contracts.timestamps import UtcDatetime
@@ -51,7 +56,9 @@ async def reissue_marker(
         raise Forbidden("not_authorized", f"only registry administrators or administrators of section {req.party} "
                         "re-issue its first-transfer markers")  # fmt: skip
     repo = Descriptors(conn)
-    # One re-issue of a marker at a time: a second waits, then finds the first one in force.
+    # Decided in turn with the sequencer (and other re-issues): whichever comes second reads what
+    # the first stored. A peer's marker superseding the same one takes the "successor" lock.
+    await repo.decide_markers(wait=True)
     await repo.lock("successor", req.supersedes)
     old = await repo.get(req.supersedes)
     if old is None or old.kind != Kind.FIRST_TRANSFER.value:
@@ -65,11 +72,21 @@ async def reissue_marker(
     now = service.now()
     at = (now, str(marker_id))
     ranges = units_of(req.units)
+    history = History(conn)
     for r in ranges:
-        if await History(conn).missing(r):
+        if await history.missing(r):
             raise Conflict("unknown_units", f"serials {r.first}-{r.last} do not all exist here")
+        # A transaction still settling may supersede the marker itself (or forbid the re-issue):
+        # judged before it is decided, the re-issue and its marker would both supersede the marker.
+        pending = await history.undecided_movement(r)
+        if pending is not None:
+            u = pending.units
+            raise Conflict("markers_pending", f"transaction {pending.movement.transaction_id} moved serials "
+                           f"{u.first}-{u.last} and its first-transfer markers are not decided yet (they are "
+                           f"{service.settings.marker_settle_seconds:g} s after it reaches this registry); try again "
+                           "in a few seconds")  # fmt: skip
         for piece in await pieces(conn, r, None):
-            _check_piece(piece.units, current_marker(piece.markers, at), str(req.supersedes), piece.movements, at)
+            _check_piece(piece, str(req.supersedes), at)
     merged = merge(ranges)
     transferred: datetime = req.transferred_at or old.transferred_at
     draft = Draft(
@@ -94,12 +111,19 @@ async def reissue_marker(
     return await Descriptors(conn).get(marker_id), True
 
 
-def _check_piece(units: UnitRange, current: Any, supersedes: str, movements: Any, at: tuple[Any, ...]) -> None:
-    where = f"serials {units.first}-{units.last}"
+def _check_piece(piece: Piece, supersedes: str, at: tuple[Any, ...]) -> None:
+    where = f"serials {piece.units.first}-{piece.units.last}"
+    # Whenever the successor was created: a clock that is coarse, behind or another instance's
+    # must not let a second successor through.
+    successor = next((m.id for m in piece.markers if m.supersedes == supersedes), None)
+    if successor is not None:
+        raise Conflict("already_superseded", f"marker {supersedes} is superseded over {where} by {successor} "
+                       "already; re-issue the marker in force there")  # fmt: skip
+    current = current_marker(piece.markers, at)
     if current is None:
         raise Conflict("no_marker_to_reissue", f"{where} carry no first-transfer marker to re-issue")
     if current.id != supersedes:
         raise Conflict("not_current_marker", f"the marker in force over {where} is {current.id}, not {supersedes}")
-    allowed, reason = may_reissue(current, movements, at)
+    allowed, reason = may_reissue(current, piece.movements, at)
     if not allowed:
         raise DescriptorError("reissue_not_allowed", f"{where}: {reason} (A6R-55)", status=409)

@@ -26,7 +26,6 @@ import logging
 import uuid
 from collections import defaultdict
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from descriptors.adapters.history import History, Placed
@@ -42,15 +41,14 @@ BATCH = 100
 
 
 async def decide_pending(service: DescriptorsService) -> int:
-    """Decide the transactions that settled; returns how many (0 when another instance is at it)."""
+    """Decide the transactions that settled; returns how many (0 when another instance, or a
+    re-issue by hand, is deciding markers)."""
     settle = service.settings.marker_settle_seconds
     done = 0
     while True:
         async with service.engine.begin() as conn:
-            leader = await conn.scalar(
-                text("SELECT pg_try_advisory_xact_lock(hashtextextended('descriptors:sequencer', 0))")
-            )
-            if not leader:
+            # Another instance, or a re-issue by hand, is deciding markers: try again next round.
+            if not await Descriptors(conn).decide_markers(wait=False):
                 return done
             batch = await History(conn).undecided(settle, BATCH)
             for row in batch:

@@ -237,3 +237,123 @@ async def test_a6r45_descriptors_killed_while_the_ledger_records_marks_the_trans
     assert instant(marker["created_at"]) == recorded_at(abroad)
     assert instant(first_transfer["transferred_at"]) == recorded_at(abroad)
     assert instant(marker["applicable_from"]) == applicable_from(recorded_at(abroad))
+
+
+async def waiting_for_locks(conn: psycopg.AsyncConnection[Any], count: int, timeout: float) -> int:
+    """How many transactions wait for an advisory lock, once `count` do or after `timeout` seconds."""
+    waiting = 0
+    for _ in range(int(timeout / 0.05)):
+        cur = await conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        waiting = (await cur.fetchone() or (0,))[0]
+        if waiting >= count:
+            break
+        await asyncio.sleep(0.05)
+    return waiting
+
+
+def successors(found: list[dict[str, Any]], marker_id: str) -> list[str]:
+    return sorted(m["descriptor_id"] for m in found if m["supersedes"] == marker_id)
+
+
+async def test_a6r55_a_reissue_and_the_sequencer_superseding_one_marker_at_once_leave_one_successor(
+    descriptors: Client, bus: Bus, database_url: str
+) -> None:
+    """A6R-45, A6R-55: a transaction consumed late supersedes the marker made too early while an
+    administrator re-issues that marker. The test holds the sequencer's lock while the late
+    transaction is staged and the re-issue asked: the re-issue waits for the lock, then is refused
+    while the late transaction's markers are not decided, and the marker keeps one successor."""
+    t = datetime.fromisoformat("2026-03-10T23:00:00+00:00")
+    h = lambda n: t - timedelta(hours=n)  # noqa: E731
+    await bus.recorded("tx-i", "issue_units", [issue_op(ISSUANCE, 1, 100)], h(48))
+    await bus.recorded("tx-x2", "transfer_units", [transfer_op(CHE, GHA, 1, 100)], h(20))
+    await processed(database_url, 2)
+    (early,) = await markers(descriptors)
+    body = {"supersedes": early["descriptor_id"], "units": [{"scope": SCOPE, "first": 1, "last": 100}],
+            "party": "GHA", "reason": "CHE was not the first-transferring Party"}  # fmt: skip
+    dsn = database_url.replace("+psycopg", "")
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as sequencer_lock:
+        await sequencer_lock.execute("SELECT pg_advisory_lock(hashtextextended('descriptors:sequencer', 0))")
+        await bus.recorded("tx-x1", "transfer_units", [transfer_op(ISSUANCE, CHE, 1, 100)], h(30))
+        for _ in range(200):
+            cur = await sequencer_lock.execute("SELECT count(*) FROM descriptors.staged_transactions")
+            if (await cur.fetchone() or (0,))[0] >= 3:
+                break
+            await asyncio.sleep(0.05)
+        reissue = asyncio.create_task(descriptors.call("PUT", f"/first-transfer-markers/{uuid.uuid4()}", body, ADMIN))
+        await waiting_for_locks(sequencer_lock, 1, 5)  # the re-issue waits (unserialised, it is done)
+        await sequencer_lock.execute("SELECT pg_advisory_unlock(hashtextextended('descriptors:sequencer', 0))")
+        answer = await reissue
+    await processed(database_url, 3)
+
+    found = await markers(descriptors)
+    late = by_transaction(found)["tx-x1"]
+    assert successors(found, early["descriptor_id"]) == [late["descriptor_id"]]
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"]["code"] == "markers_pending" and "tx-x1" in answer.json()["error"]["message"]
+    again = await descriptors.call("PUT", f"/first-transfer-markers/{uuid.uuid4()}", body, ADMIN)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_superseded", again.text
+    assert successors(await markers(descriptors), early["descriptor_id"]) == [late["descriptor_id"]]
+
+
+async def test_a6r55_the_sequencer_waits_for_a_reissue_in_progress_so_the_marker_keeps_one_successor(
+    descriptors: Client, bus: Bus, database_url: str
+) -> None:
+    """A6R-45, A6R-55: a marker whose transfer was reversed is re-issued while a new transfer of the
+    units is decided. The test holds the lock descriptors are stored under, so the re-issue stops
+    after its checks; unserialised, the sequencer would read the marker as in force and supersede it
+    too. It waits instead (and retries), then finds the re-issue in force: no second successor."""
+    t = datetime.fromisoformat("2026-03-10T23:00:00+00:00")
+    h = lambda n: t - timedelta(hours=n)  # noqa: E731
+    await bus.recorded("tx-i", "issue_units", [issue_op(ISSUANCE, 1, 100)], h(48))
+    await bus.recorded("tx-x1", "transfer_units", [transfer_op(ISSUANCE, CHE, 1, 100)], h(30))
+    await bus.recorded("tx-c", "corrective_transfer", [transfer_op(CHE, ISSUANCE, 1, 100)], h(20))
+    await processed(database_url, 3)
+    (original,) = await markers(descriptors)
+    body = {"supersedes": original["descriptor_id"], "units": [{"scope": SCOPE, "first": 1, "last": 100}],
+            "party": "GHA", "reason": "first transfer recorded with the wrong date"}  # fmt: skip
+    dsn = database_url.replace("+psycopg", "")
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as storing:
+        await storing.execute("SELECT pg_advisory_lock(hashtextextended('descriptors:sequence', 0))")
+        reissue = asyncio.create_task(descriptors.call("PUT", f"/first-transfer-markers/{uuid.uuid4()}", body, ADMIN))
+        assert await waiting_for_locks(storing, 1, 10) == 1, "the re-issue passed its checks and waits to store"
+        # Recorded after the re-issue's instant: decided after it, it finds the re-issue in force.
+        await bus.recorded("tx-x2", "transfer_units", [transfer_op(ISSUANCE, CHE, 1, 100)], t + timedelta(hours=1))
+        await waiting_for_locks(storing, 2, SETTLE + 3)  # an unserialised sequencer would wait to store too
+        await storing.execute("SELECT pg_advisory_unlock(hashtextextended('descriptors:sequence', 0))")
+        answer = await reissue
+    await processed(database_url, 4)
+
+    assert answer.status_code == 201, answer.text
+    found = await markers(descriptors)
+    assert successors(found, original["descriptor_id"]) == [answer.json()["descriptor_id"]]
+    assert "tx-x2" not in by_transaction(found)
+
+
+async def test_a6r55_two_reissues_of_one_marker_at_the_same_instant_leave_one_successor(
+    descriptors: Client, ledger: Ledger, database_url: str
+) -> None:
+    """A6R-55: two administrators re-issue the same marker at the same instant (a coarse clock, or
+    two instances' clocks apart): the second is refused whichever id it has, so the marker keeps one
+    successor, concurrently too."""
+    await ledger.issue(1, 100)
+    crossed = await ledger.transfer(ISSUANCE, CHE, 1, 100)
+    await processed(database_url, 2)
+    (original,) = await markers(descriptors)
+    descriptors.clock.now = recorded_at(crossed) + timedelta(seconds=1)
+    body = {"supersedes": original["descriptor_id"], "units": [{"scope": SCOPE, "first": 1, "last": 100}],
+            "party": "GHA", "reason": "first transfer recorded with the wrong date"}  # fmt: skip
+    # At one instant, markers are ordered by id: the first re-issue does not come before the second.
+    first = await descriptors.call("PUT", f"/first-transfer-markers/{uuid.UUID(int=(1 << 128) - 1)}", body, ADMIN)
+    assert first.status_code == 201, first.text
+    reissued = first.json()["descriptor_id"]
+    second = await descriptors.call("PUT", f"/first-transfer-markers/{uuid.UUID(int=1)}", body, ADMIN)
+    assert second.status_code == 409 and second.json()["error"]["code"] == "already_superseded", second.text
+    assert successors(await markers(descriptors), original["descriptor_id"]) == [reissued]
+
+    descriptors.clock.now += timedelta(seconds=1)
+    again = {**body, "supersedes": reissued}
+    both = await asyncio.gather(
+        *(descriptors.call("PUT", f"/first-transfer-markers/{uuid.uuid4()}", again, ADMIN) for _ in range(2))
+    )
+    assert sorted(r.status_code for r in both) == [201, 409], [r.text for r in both]
+    assert len(successors(await markers(descriptors), reissued)) == 1

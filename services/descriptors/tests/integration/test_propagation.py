@@ -3,6 +3,7 @@ stored, and a registry pulls a peer's feed (two instances, two databases, one ma
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -354,3 +355,50 @@ async def test_a6r53_the_pull_loop_reads_past_a_malformed_descriptor(  # type: i
         assert found, "the pull loop read past the malformed descriptors"
         assert [d["descriptor_id"] for d in found] == [good["descriptor_id"]]
         assert (await client.ok("GET", "/peers/held-descriptors"))["items"] == []
+
+
+async def test_a6r53_descriptors_held_from_a_peer_no_longer_configured_are_kept_but_not_tried(  # type: ignore[no-untyped-def]
+    service_settings, ledger: Ledger
+) -> None:
+    """A6R-53: a descriptor held from a peer is tried every round while the peer is configured, with
+    or without a feed URL. Once the peer is removed from the settings it is no longer tried, and the
+    list shows it as held from a registry no longer configured; it is kept, since the pull cursor
+    moved past it and the peer's feed would not give it again if the peer came back."""
+    token = jws.sign(PEER, document(cooperative_approach="CA0009"))
+    feed = FastAPI()
+
+    @feed.get("/descriptors/feed")
+    async def items(after: int = 0) -> dict[str, Any]:
+        return {"items": [{"sequence": 1, "kind": "authorization", "jws": token}] if after < 1 else [], "next": None}
+
+    def settings(*peers: PeerConfig) -> DescriptorsSettings:
+        return service_settings(  # type: ignore[no-any-return]
+            "descriptors", DescriptorsSettings, ledger_url=ledger.url, pull_interval_seconds=0.2, peers=list(peers)
+        )
+
+    async def held(client: Client, more_than: int = 0) -> list[dict[str, Any]] | None:
+        items = (await client.ok("GET", "/peers/held-descriptors"))["items"]
+        return items if items and items[0]["attempts"] > more_than else None
+
+    gha01 = PeerConfig(registry="GHA01", keys=[jws.public_jwk(PEER)])
+    async with contextlib.AsyncExitStack() as stack, httpx.AsyncClient(timeout=30) as http:
+        url = await stack.enter_async_context(serve_app(feed))
+        async with contextlib.AsyncExitStack() as pulling:
+            client = await start_descriptors(pulling, settings(gha01.model_copy(update={"url": url})), Clock(T0), http)
+            (first,) = await client.eventually(lambda: held(client, 1))
+        assert (first["registry"], first["code"], first["peer_configured"]) == (
+            "GHA01", "unknown_cooperative_approach", True
+        )  # fmt: skip
+        async with contextlib.AsyncExitStack() as pushing:  # the peer only pushes now: still tried
+            client = await start_descriptors(pushing, settings(gha01), Clock(T0), http)
+            (tried,) = await client.eventually(lambda: held(client, first["attempts"] + 1)) or [first]
+            assert tried["attempts"] > first["attempts"] and tried["peer_configured"], tried
+
+        other = PeerConfig(registry="CHE01", keys=[jws.public_jwk(CHE_PEER)], parties=["CHE"])
+        client = await start_descriptors(stack, settings(other), Clock(T0), http)
+        (kept,) = (await client.ok("GET", "/peers/held-descriptors"))["items"]
+        assert (kept["descriptor_id"], kept["peer_configured"]) == (first["descriptor_id"], False), kept
+        await asyncio.sleep(1.0)  # five rounds of the pull loop
+        (after,) = (await client.ok("GET", "/peers/held-descriptors"))["items"]
+        assert (after["attempts"], after["tried_at"]) == (kept["attempts"], kept["tried_at"])
+        assert (await client.ok("GET", "/descriptors"))["items"] == []
