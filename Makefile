@@ -35,7 +35,7 @@ typecheck: setup
 	$(BIN)/mypy libs/contracts/registry_contracts libs/platform/registry_platform $(foreach s,$(SERVICES),services/$(s)/$(subst -,_,$(s))) bench
 
 test: lint typecheck browser
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q --durations=25 $(PYTEST_ARGS)
 
 # Debian's chromium for the web's browser tests (Playwright drives it; no browser is downloaded).
 browser:
