@@ -2,12 +2,19 @@
 
 A service's engine sets `search_path` to the service schema only, so an unqualified table name can
 never reach another service's tables; the platform's roles (see devstack) back this with grants.
+
+A service's engine also limits how long PostgreSQL lets one statement run, one lock wait last and
+one transaction sit idle (`Timeouts`), so a stuck query or a transaction a defect left open cannot
+hold its locks, and everything queued behind them, for ever. What waits or runs long by design
+lifts the limits for its own transaction only (`lift_timeouts`); command-line tools make engines
+without them.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg.pq import TransactionStatus
@@ -24,7 +31,46 @@ def async_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
+@dataclass(frozen=True)
+class Timeouts:
+    """PostgreSQL's limits on each session of an engine, in seconds; 0 is no limit (PostgreSQL's
+    default). A statement past `statement` is cancelled (SQLSTATE 57014), a lock wait past `lock`
+    too (55P03), and a session idle in an open transaction past `idle_in_transaction` is ended by
+    the server (25P03): its transaction rolls back and its locks go."""
+
+    statement: float = 0
+    lock: float = 0
+    idle_in_transaction: float = 0
+
+    def options(self) -> str:
+        limits = {
+            "statement_timeout": self.statement,
+            "lock_timeout": self.lock,
+            "idle_in_transaction_session_timeout": self.idle_in_transaction,
+        }
+        # Milliseconds, PostgreSQL's unit; a positive limit never rounds down to "none".
+        return "".join(f" -c {name}={max(1, round(s * 1000))}" for name, s in limits.items() if s > 0)
+
+
+# SET LOCAL for all three in one statement (one round trip): the session's values come back when
+# the transaction ends, however it ends.
+_LIFT_TIMEOUTS = text(
+    "SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true), "
+    "set_config('idle_in_transaction_session_timeout', '0', true)"
+)
+
+
+async def lift_timeouts(conn: AsyncConnection) -> None:
+    """No statement, lock or idle limit for the rest of `conn`'s current transaction (SQLAlchemy
+    opens one for this statement if none is open): for a wait or a run that is long by design,
+    such as waiting for a leader's lock or loading a large state at start."""
+    await conn.execute(_LIFT_TIMEOUTS)
+
+
+def create_engine(url: str, schema: str, *, pool_size: int = 10, timeouts: Timeouts | None = None) -> AsyncEngine:
+    """An engine whose sessions see `schema` only. A service's runtime passes its settings'
+    `timeouts`; tools (replay, verify, digests) leave them out: they run as long as their data needs."""
+    limits = timeouts.options() if timeouts is not None else ""
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
@@ -35,7 +81,7 @@ def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
         # Custom plans always: psycopg prepares repeated statements, and PostgreSQL's generic plan
         # for a parameterised range lookup can scan a million-row table where the custom plan
         # reads one index page (measured: 155 ms against 0.8 ms on the ledger's holdings).
-        connect_args={"options": f"-c search_path={schema} -c plan_cache_mode=force_custom_plan"},
+        connect_args={"options": f"-c search_path={schema} -c plan_cache_mode=force_custom_plan{limits}"},
     )
 
 

@@ -27,7 +27,7 @@ from opentelemetry import trace
 from opentelemetry.propagate import extract
 from opentelemetry.trace import Link
 from sqlalchemy import text
-from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -88,8 +88,17 @@ class RefusedEvent(Exception):
 
 
 # Failures that pass: the database or network away, no pooled connection free in time (not a DBAPI
-# error), a connection invalidated mid-transaction, a service the handler needs away.
+# error), a connection invalidated mid-transaction, a service the handler needs away. A statement or
+# lock wait past its limit (db.Timeouts) is an OperationalError too: it is retried in place, and
+# `/ready` names the consumer once that lasts.
 TRANSIENT = (OperationalError, InterfaceError, OSError, PoolTimeout, PendingRollbackError, RetryLater)
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether retrying the event may succeed. A session the server ended fails as the error it
+    sent, whatever its class: ended for idling in a transaction past its limit, it is an
+    InternalError (25P03), and SQLAlchemy marks the connection invalidated."""
+    return isinstance(exc, TRANSIENT) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def dlq_topic(topic: str) -> str:
@@ -266,7 +275,12 @@ class InboxConsumer:
                 metrics.INBOX_PROCESSED.add(1, {"consumer": self.name, "outcome": outcome})
                 self.stuck = None
                 return
-            except TRANSIENT as exc:
+            except Exception as exc:
+                if not transient(exc):
+                    # RefusedEvent, a constraint violation or a handler defect: retrying cannot help.
+                    await self._dead_letter(record, f"{type(exc).__name__}: {exc}")
+                    self.stuck = None
+                    return
                 # The database or network is away: retry in place so per-key order is kept.
                 if stop.is_set():
                     raise
@@ -274,11 +288,6 @@ class InboxConsumer:
                 log.warning("consumer %s: transient failure, retrying in %.1fs: %s", self.name, delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-            except Exception as exc:
-                # RefusedEvent, a constraint violation or a handler defect: retrying cannot help.
-                await self._dead_letter(record, f"{type(exc).__name__}: {exc}")
-                self.stuck = None
-                return
 
     def _failed_again(self, record: ConsumerRecord[Any, Any]) -> None:
         # Kept across a restart of the consumer, which comes back to the same event.

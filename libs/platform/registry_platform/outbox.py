@@ -200,6 +200,9 @@ class OutboxRelay:
         if not lost:
             return 0
         async with self._engine.begin() as conn:
+            # Up to the whole retention period's rows, once: cut off at the statement limit, it
+            # would fail the same way at every later check, and nothing would be republished.
+            await db.lift_timeouts(conn)
             result = await conn.execute(
                 text(
                     "UPDATE outbox SET published_at = NULL WHERE topic = ANY(:topics) AND published_at IS NOT NULL"

@@ -81,7 +81,9 @@ class ServiceRuntime:
         self.definition = definition
         self.settings = settings
         self.instance_id = str(uuid.uuid4())
-        self.engine: AsyncEngine = db.create_engine(settings.database_url, settings.db_schema)
+        self.engine: AsyncEngine = db.create_engine(
+            settings.database_url, settings.db_schema, timeouts=settings.db_timeouts
+        )
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[InboxConsumer] = []

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from registry_platform.auth import public_service_jwk
+from registry_platform.db import Timeouts
 
 # Published in the repository, so only ever acceptable in development mode.
 DEV_TOKEN_SECRET = "dev-only-token-signing-seed-do-not-use-in-production"  # noqa: S105
@@ -56,6 +57,18 @@ class ServiceSettings(BaseSettings):
     # A consumer retrying one event (a service or the database away) longer than this is named in
     # `/ready`: the events behind it on its partition wait meanwhile.
     consumer_stuck_after_seconds: float = 60.0
+    # PostgreSQL's limits on every session of the service's engine (0: none), so a stuck query or a
+    # transaction a defect left open cannot hold its locks, and whatever waits behind them, for
+    # ever. A statement: no request or background step needs more than a fraction of a second
+    # (A6R-36), and no client waits 30 s for an answer (the gateway's and the web's backend
+    # timeouts are 30 s and 15 s). A lock wait: the registry's locks are held for one short
+    # transaction each; kept below the statement limit so a wait is reported as one. Idle in a
+    # transaction: the longest a transaction waits on something else is a call to another service
+    # made inside it (the rules' call to descriptors, descriptors' to the ledger: 5 s timeouts).
+    # What waits or runs long by design lifts them for its own transaction (`db.lift_timeouts`).
+    db_statement_timeout_seconds: float = Field(default=30.0, ge=0)
+    db_lock_timeout_seconds: float = Field(default=10.0, ge=0)
+    db_idle_in_transaction_timeout_seconds: float = Field(default=60.0, ge=0)
     log_level: str = "INFO"
     otel_exporter_otlp_endpoint: str = ""
 
@@ -85,6 +98,14 @@ class ServiceSettings(BaseSettings):
     def db_schema(self) -> str:
         """Each service owns exactly one PostgreSQL schema, named after it."""
         return self.service_name.replace("-", "_")
+
+    @property
+    def db_timeouts(self) -> Timeouts:
+        return Timeouts(
+            statement=self.db_statement_timeout_seconds,
+            lock=self.db_lock_timeout_seconds,
+            idle_in_transaction=self.db_idle_in_transaction_timeout_seconds,
+        )
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"
