@@ -7,8 +7,14 @@ import hashlib
 from ledger.adapters.verdicts import VerdictFeed
 from ledger.entrypoints.api import router
 from ledger.service_layer import saga
-from ledger.service_layer.writer import JOURNAL_TOPIC, TRANSACTIONS_TOPIC, LedgerWriter
+from ledger.service_layer.writer import (
+    JOURNAL_TOPIC,
+    TRANSACTIONS_TOPIC,
+    LedgerWriter,
+    refuse_nomenclature_downgrade,
+)
 from ledger.settings import LedgerSettings
+from registry_contracts.nomenclatures import NomenclatureVersions
 from registry_contracts.signing import Ed25519Signer, public_jwk
 from registry_platform.kafka import TopicSpec
 from registry_platform.service import ServiceRuntime, app_factory, service_definition
@@ -22,6 +28,8 @@ def journal_signer(settings: LedgerSettings) -> Ed25519Signer:
 async def start_writer(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, LedgerSettings)
+    nomenclatures = NomenclatureVersions(settings.nomenclature_dir)
+    await refuse_nomenclature_downgrade(runtime.engine, nomenclatures)
     signer = journal_signer(settings)
     runtime.state["journal_keys"] = {"keys": [public_jwk(signer)]}
     writer = LedgerWriter(
@@ -34,6 +42,7 @@ async def start_writer(runtime: ServiceRuntime) -> None:
         on_commit=runtime.relay.wake if runtime.relay else lambda: None,
         rules_verdicts=settings.rules_verdicts,
         verdict_deadline=settings.verdict_deadline_seconds,
+        nomenclatures=nomenclatures,
     )
     runtime.state["writer"] = writer
     runtime.readiness["writer"] = writer.ready.is_set

@@ -21,6 +21,10 @@ class LedgerSettings(ServiceSettings):
     verdict_deadline_seconds: float = 30.0
     # How long a client's PUT waits for the decision before it gets 202 and polls.
     verdict_wait_seconds: float = 5.0
+    # A directory of nomenclature versions published after this build (registry-nomenclatures.v<N>.json,
+    # A6R-57), read beside those shipped with it: new issuances are judged against the latest, and
+    # replay judges each entry again against the version it names.
+    nomenclature_dir: str | None = None
 
     @model_validator(mode="after")
     def _refuse_dev_seed(self) -> LedgerSettings:

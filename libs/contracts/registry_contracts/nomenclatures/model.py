@@ -1,12 +1,17 @@
 """The common nomenclatures (ARCHITECTURE section 3): versioned reference data, read from a file.
 
 The lists are data so a new version (later fetched from the CARP, A6R-57) needs no code change.
+Each version is a file of its own, `registry-nomenclatures.v<N>.json`, kept beside the earlier ones:
+a version's content never changes, so a record judged against it can be judged again against the
+same data (the ledger's replay, A6R-48).
 """
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from functools import cache
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Literal, Self, TypeVar
 
@@ -15,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from registry_contracts.nomenclatures.codes import UnknownCode, is_party_code, is_party_registry_id
 
 DEFAULT_FILE = "registry-nomenclatures.v1.json"
+_VERSION_FILE = re.compile(r"^registry-nomenclatures\.v([1-9][0-9]*)\.json$")
 
 
 class _Frozen(BaseModel):
@@ -173,3 +179,48 @@ def load_from_file(path: str | Path) -> Nomenclature:
 def load_default() -> Nomenclature:
     """The nomenclature version shipped with this package (read once)."""
     return load_from_text(files("registry_contracts.nomenclatures").joinpath(DEFAULT_FILE).read_bytes())
+
+
+class UnknownVersion(LookupError):
+    """A nomenclature version that no file at hand holds."""
+
+
+class NomenclatureVersions:
+    """Every nomenclature version at hand, side by side: the files shipped with this package and,
+    when given, those of `directory` (a version published after this build, A6R-57). All are read
+    and validated here, so a bad file stops its reader at start, not at its first use. `latest` is
+    the version new records are judged against."""
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        places: list[Traversable] = [files("registry_contracts.nomenclatures")]
+        if directory is not None:
+            places.append(Path(directory))
+        self._versions: dict[int, Nomenclature] = {}
+        for place in places:
+            for file in place.iterdir():
+                match = _VERSION_FILE.match(file.name)
+                if match is None:
+                    continue
+                number = int(match.group(1))
+                nomenclature = load_from_text(file.read_bytes())
+                if nomenclature.version != number:
+                    raise ValueError(f"{file.name} holds nomenclature version {nomenclature.version}, not {number}")
+                known = self._versions.setdefault(number, nomenclature)
+                if known != nomenclature:
+                    raise ValueError(
+                        f"{file} differs from the nomenclature version {number} already at hand: "
+                        "a version's content never changes; publish a new version instead"
+                    )
+        self.latest = self._versions[max(self._versions)]
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return tuple(sorted(self._versions))
+
+    def get(self, version: int) -> Nomenclature:
+        """The nomenclature of `version`; UnknownVersion if no file at hand holds it."""
+        try:
+            return self._versions[version]
+        except KeyError:
+            have = ", ".join(str(v) for v in self.versions)
+            raise UnknownVersion(f"nomenclature version {version} is not at hand (versions here: {have})") from None

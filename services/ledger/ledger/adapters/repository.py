@@ -485,6 +485,16 @@ class LedgerRepository:
         )
         return LiveHoldings(Holding(*row) for row in await cursor.fetchall())
 
+    async def latest_nomenclature_version(self) -> tuple[int, int] | None:
+        """The journal sequence of the latest issuance (units generated, A6R-57) and the
+        nomenclature version it names, if it names one (rule set 4)."""
+        row = await self._one(
+            "SELECT j.sequence, (j.body->>'nomenclature_version')::int AS version FROM issuances i "
+            "JOIN transactions t ON t.id = i.tx JOIN journal j ON j.sequence = t.journal_sequence "
+            "ORDER BY i.id DESC LIMIT 1"
+        )
+        return None if row is None or row.version is None else (row.sequence, row.version)
+
     async def issuances_of_approach(self, approach: str) -> frozenset[int]:
         """The issuances whose units belong to a cooperative approach (an implicit selection's filter)."""
         rows = await self._execute(_sql("SELECT id FROM issuances WHERE cooperative_approach = :ca"), {"ca": approach})

@@ -21,7 +21,9 @@ from ledger.domain.status_rules import may_initiate
 # breaks the replay of the entries recorded before it existed (A6R-39, A6R-48).
 # Rule set 3: a registry service acts on accounts only as the interop gateway, proven by its own key;
 # the proxy account is never terminated.
-RULESET = 3
+# Rule set 4: an entry that generates units names the nomenclature version its codes were judged
+# against (A6R-57); entries of earlier sets were judged against version 1, the only one then.
+RULESET = 4
 
 
 @dataclass(frozen=True, slots=True)

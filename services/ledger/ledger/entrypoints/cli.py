@@ -5,7 +5,8 @@
   naming the first bad entry.
 - replay: rebuild the whole state from the journal alone (the database table, or the journal
   topic) into an empty database, check that the journal replayed is the live one, copy the live
-  checkpoints over it, and compare its state digest with the live one; exit 1 if not equal.
+  checkpoints over it, and compare its state digest with the live one; exit 1 if not equal, or if
+  an entry names a nomenclature version neither shipped nor in REGISTRY_NOMENCLATURE_DIR.
 - digest: print the state digest of a database.
 
 Database and broker come from the usual REGISTRY_* settings; `--into` names the empty database.
@@ -34,10 +35,11 @@ from ledger.adapters.journal_source import (
 from ledger.adapters.repository import LedgerRepository
 from ledger.bootstrap import DEFINITION, journal_signer
 from ledger.domain.journal import JournalEntry, verify_journal
-from ledger.service_layer.replay import ReplayDiverged, proposal_of, replay
+from ledger.service_layer.replay import ReplayDiverged, ReplayImpossible, proposal_of, replay
 from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter, request_hash
 from ledger.settings import LedgerSettings
 from registry_contracts.chain import Break
+from registry_contracts.nomenclatures import NomenclatureVersions
 from registry_contracts.signing import KeyRing, key_ring
 from registry_platform import db, digest, migrations
 
@@ -138,6 +140,7 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
         signer=journal_signer(settings),
         checkpoint_every=10**12,
         checkpoint_seconds=float("inf"),
+        nomenclatures=NomenclatureVersions(settings.nomenclature_dir),
     )
     try:
         source = (
@@ -149,6 +152,9 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
         await require_live_head(live, report.entries, report.head_hash)
         await copy_checkpoints(live, target, report.entries)
         rebuilt, current = await state_digest(target), await state_digest(live)
+    except ReplayImpossible as exc:
+        print(f"replay REFUSED at entry {exc.sequence}: {exc}")
+        return 1
     except ReplayDiverged as exc:
         print(f"replay DIVERGED at entry {exc.sequence}: {exc}")
         return 1

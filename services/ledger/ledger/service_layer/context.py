@@ -14,6 +14,7 @@ from ledger.domain.errors import RuleRefused
 from ledger.domain.live_holdings import LiveHoldings
 from ledger.domain.model import Account, AccountType, Role, SectionStatus
 from ledger.service_layer.commands import Command, SerialScope
+from registry_contracts.nomenclatures import Nomenclature, NomenclatureVersions
 from registry_platform.auth import (
     ACCOUNT_APPROVER,
     ACCOUNT_INITIATOR,
@@ -40,6 +41,8 @@ class Proposal:
     request_digest: bytes | None = None
     # The built-in rule set a replayed entry was decided under; None: the current one.
     ruleset: int | None = None
+    # The nomenclature version a replayed entry was judged against; None: the latest at hand.
+    nomenclature_version: int | None = None
     # Replay only: the refusal a journal entry records as made at proposal time (see writer._propose).
     refused_at_proposal: dict[str, Any] | None = None
 
@@ -115,6 +118,7 @@ class TxContext:
     catalogue: Catalogue
     # The live blocks, kept by the writer (a dry run reads them and changes nothing).
     live: LiveHoldings
+    nomenclatures: NomenclatureVersions
     # What this proposal adds to the catalogue; merged only if the proposal is recorded.
     new_accounts: dict[str, Account] = field(default_factory=dict)
     new_scopes: dict[ScopeKey, int] = field(default_factory=dict)
@@ -164,6 +168,12 @@ class TxContext:
 
     def rule_refs(self, rules: tuple[BuiltinRule, ...]) -> list[str]:
         return builtin_rules.refs(rules, self.ruleset)
+
+    @property
+    def nomenclature(self) -> Nomenclature:
+        """What registry ids, metrics, sectors and activity types this proposal is judged against."""
+        version = self.proposal.nomenclature_version
+        return self.nomenclatures.latest if version is None else self.nomenclatures.get(version)
 
     @property
     def suspended_sections(self) -> set[str]:

@@ -33,6 +33,10 @@ class ReplayDiverged(Exception):
         self.sequence = sequence
 
 
+class ReplayImpossible(ReplayDiverged):
+    """An entry needs reference data this build does not have: it cannot be decided again."""
+
+
 @dataclass(frozen=True)
 class ReplayReport:
     entries: int
@@ -51,6 +55,8 @@ def proposal_of(entry: JournalEntry) -> Proposal:
         verdict=body.get("verdict"),
         # Entries of the first built-in rule set do not name it.
         ruleset=body.get("builtin_ruleset", 1),
+        # Entries before rule set 4 do not name it: they were judged against version 1, the only one then.
+        nomenclature_version=body.get("nomenclature_version", 1),
         refused_at_proposal=body["result"]["error"] if body.get("refused_at") == "proposal" else None,
         request_digest=bytes.fromhex(body["request_hash"]) if "request_hash" in body else None,
     )
@@ -74,7 +80,17 @@ async def replay(writer: LedgerWriter, entries: AsyncIterator[JournalEntry], bat
 
 
 async def _apply(writer: LedgerWriter, entries: list[JournalEntry]) -> int:
-    outcomes = await writer.apply([proposal_of(e) for e in entries], stamp=False)
+    proposals = [proposal_of(e) for e in entries]
+    have = writer.nomenclatures.versions
+    for entry, proposal in zip(entries, proposals, strict=True):
+        if proposal.nomenclature_version not in have:
+            raise ReplayImpossible(
+                entry.sequence,
+                f"it was judged against nomenclature version {proposal.nomenclature_version}, which this build "
+                f"does not have (versions here: {', '.join(map(str, have))}); set REGISTRY_NOMENCLATURE_DIR to "
+                f"a directory holding registry-nomenclatures.v{proposal.nomenclature_version}.json",
+            )
+    outcomes = await writer.apply(proposals, stamp=False)
     for entry, outcome in zip(entries, outcomes, strict=True):
         if not isinstance(outcome, Outcome) or outcome.replayed:
             raise ReplayDiverged(entry.sequence, f"the command was not decided afresh ({outcome!r})")

@@ -26,7 +26,11 @@ from ledger.service_layer import commands as c
 from ledger.service_layer.configuration import Conflict, NotFound
 from ledger.service_layer.context import Event, TxContext, scope_key
 from ledger.service_layer.saga import take_highest
-from registry_contracts.nomenclatures import UnknownCode, load_default
+from registry_contracts.nomenclatures import Nomenclature, UnknownCode
+
+# The commands that generate units, whose codes are judged against the nomenclature: their journal
+# entries name its version (rule set 4).
+JUDGED_BY_NOMENCLATURE = frozenset({"issue_units", "external_transfer_in"})
 
 
 async def _accounts(ctx: TxContext, *numbers: str) -> list[Account]:
@@ -336,10 +340,9 @@ async def _require_own_party(ctx: TxContext, account: Account, scope: c.SerialSc
         )
 
 
-def _check_codes(scope: c.SerialScope, metadata: dict[str, Any]) -> None:
+def _check_codes(nomenclature: Nomenclature, scope: c.SerialScope, metadata: dict[str, Any]) -> None:
     """Registry ids, metrics, sectors and activity types come from the common nomenclatures,
     versioned reference data (A6R-57), not from the caller's imagination."""
-    nomenclature = load_default()
     try:
         nomenclature.registry(scope.originating_registry)
         nomenclature.metric(scope.metric)
@@ -355,7 +358,7 @@ async def _generate(
     ctx: TxContext, account: str, scope: c.SerialScope, first: int | None, quantity: int, metadata: dict[str, Any]
 ) -> NewBlock:
     # Every check before the first write (see LedgerWriter.apply).
-    _check_codes(scope, metadata)
+    _check_codes(ctx.nomenclature, scope, metadata)
     existing = ctx.scope_id(scope)
     if first is None:
         first = 1 if existing is None else await ctx.repo.highest_serial(existing) + 1

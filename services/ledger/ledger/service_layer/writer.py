@@ -48,6 +48,7 @@ from ledger.service_layer.context import (
     scope_view,
 )
 from registry_contracts.canonical import canonical_json
+from registry_contracts.nomenclatures import NomenclatureVersions
 from registry_contracts.signing import Signer
 from registry_platform import db
 from registry_platform.events import new_envelope
@@ -100,6 +101,26 @@ class IdempotencyConflict(Exception):
     """The client reused a transaction id for a different request."""
 
 
+class NomenclatureDowngrade(Exception):
+    """The journal names a later nomenclature version than the latest at hand."""
+
+
+async def refuse_nomenclature_downgrade(engine: AsyncEngine, nomenclatures: NomenclatureVersions) -> None:
+    """Start only with the nomenclature the latest issuance was judged against, or a later one: an
+    older one (a host without the directory of later versions, a build rolled back) would judge
+    the same codes differently from one issuance to the next (A6R-57). Versions only go forward
+    from there, so the latest issuance names the highest version recorded."""
+    async with engine.connect() as conn:
+        recorded = await LedgerRepository(conn).latest_nomenclature_version()
+    if recorded is not None and recorded[1] > nomenclatures.latest.version:
+        sequence, version = recorded
+        raise NomenclatureDowngrade(
+            f"journal entry {sequence} issued units judged against nomenclature version {version}, but the "
+            f"latest at hand is version {nomenclatures.latest.version}: set REGISTRY_NOMENCLATURE_DIR to a "
+            f"directory holding registry-nomenclatures.v{version}.json"
+        )
+
+
 def _recorded_refusal(error: dict[str, Any]) -> DomainError:
     """The refusal a journal entry records, to be recorded again as it was (replay)."""
     if error.get("rule"):
@@ -150,8 +171,10 @@ class LedgerWriter:
         on_commit: Callable[[], None] = lambda: None,
         rules_verdicts: bool = False,
         verdict_deadline: float = 30.0,
+        nomenclatures: NomenclatureVersions | None = None,
     ) -> None:
         self._engine = engine
+        self.nomenclatures = nomenclatures or NomenclatureVersions()
         self._topic = topic
         self._signer = signer
         self._checkpoint_every = checkpoint_every
@@ -190,12 +213,14 @@ class LedgerWriter:
     async def acquire_leadership(self) -> None:
         """Hold the writer lock for the life of this process; a second ledger instance waits here."""
         conn = await self._engine.connect()
+        await db.lift_timeouts(conn)  # waiting for the lock is the point: no lock or statement limit
         await conn.execute(text("SELECT pg_advisory_lock(hashtextextended('ledger-writer', 0))"))
         await conn.commit()
         self._lock_conn = conn
 
     async def load(self) -> None:
         async with self._engine.connect() as conn:
+            await db.lift_timeouts(conn)  # reads the whole journal and every live block: long by design
             self.head, self.frontier = JournalHead(), MerkleFrontier()
             result = await conn.stream(text("SELECT sequence, entry_hash, recorded_at FROM journal ORDER BY sequence"))
             async for sequence, digest, recorded_at in result:
@@ -477,7 +502,14 @@ class LedgerWriter:
         savepoints: bool,
         refusal: DomainError | None = None,
     ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
-        ctx = TxContext(repo=repo, proposal=proposal, counters=self.counters, catalogue=self.catalogue, live=self.live)
+        ctx = TxContext(
+            repo=repo,
+            proposal=proposal,
+            counters=self.counters,
+            catalogue=self.catalogue,
+            live=self.live,
+            nomenclatures=self.nomenclatures,
+        )
         ctx.refused_at_proposal = refusal is not None
         handler = HANDLERS[proposal.command.kind]
         counters_before = replace(self.counters)
@@ -550,6 +582,7 @@ class LedgerWriter:
             counters=self.counters,
             catalogue=self.catalogue,
             live=self.live,
+            nomenclatures=self.nomenclatures,
             reserved=self.reservations.others(tx),
             serial_floor=self.reservations.serial_floor(),
             dry_run=dry_run,
@@ -649,6 +682,9 @@ class LedgerWriter:
             body["refused_at"] = "proposal"
         if ctx.ruleset > 1:
             body["builtin_ruleset"] = ctx.ruleset
+        # Only where units are generated, so a transfer's entry costs nothing more (A6R-57).
+        if command["kind"] in units.JUDGED_BY_NOMENCLATURE and ctx.ruleset >= 4:
+            body["nomenclature_version"] = ctx.nomenclature.version
         digest = request_hash(proposal)
         if proposal.verdict is not None and digest != command_hash(proposal):
             # The client sent a selection, or no first serial; the journal keeps what was chosen.

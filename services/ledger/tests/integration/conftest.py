@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -62,18 +64,22 @@ class LedgerClient:
         return int((await self.get(f"/accounts/{account}"))["balance"])
 
 
-@pytest.fixture
-async def ledger(service_settings) -> AsyncIterator[LedgerClient]:  # type: ignore[no-untyped-def]
-    # The ledger alone: the saga with the rules service is tested in test_saga.py.
-    settings = service_settings("ledger", LedgerSettings, checkpoint_every=50, rules_verdicts=False)
+@contextlib.asynccontextmanager
+async def running_ledger(service_settings, **overrides: object) -> AsyncIterator[LedgerClient]:  # type: ignore[no-untyped-def]
+    """The ledger alone, ready: the saga with the rules service is tested in test_saga.py."""
+    settings = service_settings("ledger", LedgerSettings, checkpoint_every=50, rules_verdicts=False, **overrides)
     async with serve_app(create_app(DEFINITION, settings)) as url, httpx.AsyncClient(timeout=30) as http:
         client = LedgerClient(http, url)
         for _ in range(200):
             if (await http.get(f"{url}/ready")).status_code == 200:
                 break
-            import asyncio
-
             await asyncio.sleep(0.05)
+        yield client
+
+
+@pytest.fixture
+async def ledger(service_settings) -> AsyncIterator[LedgerClient]:  # type: ignore[no-untyped-def]
+    async with running_ledger(service_settings) as client:
         yield client
 
 

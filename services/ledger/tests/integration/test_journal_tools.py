@@ -10,6 +10,9 @@ import random
 import subprocess
 import sys
 import uuid
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -19,6 +22,8 @@ from ledger.domain.builtin_rules import SECTION_STATUS
 from ledger.domain.journal import JournalHead
 from ledger.entrypoints import cli
 from ledger.service_layer.replay import ReplayDiverged
+from ledger.service_layer.writer import NomenclatureDowngrade, refuse_nomenclature_downgrade
+from registry_contracts.nomenclatures import NomenclatureVersions
 from registry_platform import db
 
 from .conftest import (
@@ -28,6 +33,7 @@ from .conftest import (
     SERVICE,
     LedgerClient,
     issue,
+    running_ledger,
     section_status,
     setup_registry,
     transfer,
@@ -51,11 +57,13 @@ def run_cli(settings, *args: str, database_url: str | None = None, **more_env: s
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=600)
 
 
-def replay_into_fresh_database(settings, infra, *source: str) -> tuple[subprocess.CompletedProcess[str], str, str]:  # type: ignore[no-untyped-def]
+def replay_into_fresh_database(  # type: ignore[no-untyped-def]
+    settings, infra, *source: str, **env: str
+) -> tuple[subprocess.CompletedProcess[str], str, str]:
     """`replay` into a database made for it (and dropped after): the run, the replayed and the live digest."""
     target = infra.create_database()
     try:
-        replayed = run_cli(settings, "replay", "--into", target, *source)
+        replayed = run_cli(settings, "replay", "--into", target, *source, **env)
         if replayed.returncode == 0:
             # The rebuilt journal carries the live checkpoints over it, so it verifies on its own.
             verified = run_cli(settings, "verify", database_url=target)
@@ -405,5 +413,110 @@ async def test_a6r48_replay_of_a_journal_that_is_not_the_live_one_diverges(ledge
         assert diverged.value.sequence == count
         with pytest.raises(ReplayDiverged):
             await cli.require_live_head(engine, count + 1, bytes(head).hex())
+    finally:
+        await engine.dispose()
+
+
+def nomenclature_v2(directory: Path, dropped_activity_type: str) -> str:
+    """A later nomenclature version in `directory`: version 1 less one activity type (A6R-57)."""
+    data = json.loads(
+        files("registry_contracts.nomenclatures").joinpath("registry-nomenclatures.v1.json").read_text("utf-8")
+    )
+    data["version"], data["effective_from"] = 2, "2026-01-01"
+    data["activity_types"] = [a for a in data["activity_types"] if a["code"] != dropped_activity_type]
+    (directory / "registry-nomenclatures.v2.json").write_text(json.dumps(data), encoding="utf-8")
+    return str(directory)
+
+
+async def journal_bodies(database_url: str, *kinds: str) -> list[dict[str, Any]]:
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT body FROM journal WHERE kind = ANY(:kinds) ORDER BY sequence"), {"kinds": list(kinds)}
+            )
+            return [json.loads(b) if isinstance(b, str) else b for b in rows.scalars()]
+    finally:
+        await engine.dispose()
+
+
+def issuance(account: str, *activity_types: str) -> dict[str, Any]:
+    return {
+        "kind": "issue_units",
+        "account": account,
+        "scope": SCOPE,
+        "quantity": 10,
+        "first_transferring_party": "GHA",
+        "activity_types": list(activity_types),
+    }
+
+
+async def test_a6r48_a6r57_issuances_name_their_nomenclature_version_and_older_entries_replay_as_they_were(
+    ledger, service_settings, infra, database_url, monkeypatch
+):
+    """Rule set 4: an entry that generates units, recorded or refused, names the nomenclature version
+    its codes were judged against; a transfer's entry does not. Entries recorded before (rule set 3)
+    name none, keep their bytes, and replay as version 1."""
+    monkeypatch.setattr(builtin_rules, "RULESET", 3)
+    acc = await setup_registry(ledger)
+    await ledger.ok(issuance(acc["issuance"], "fuel_switch"))
+    monkeypatch.setattr(builtin_rules, "RULESET", 4)
+    await ledger.ok(issuance(acc["issuance"], "fuel_switch"))
+    refused = await ledger.propose(issuance(acc["issuance"], "astrology"))
+    assert refused.json()["error"]["code"] == "unknown_code", refused.text
+    await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 5))
+    old, new, rejected = await journal_bodies(database_url, "issue_units")
+    assert old["builtin_ruleset"] == 3 and "nomenclature_version" not in old
+    assert new["builtin_ruleset"] == 4 and new["nomenclature_version"] == 1
+    assert rejected["outcome"] == "rejected" and rejected["nomenclature_version"] == 1
+    (moved,) = await journal_bodies(database_url, "transfer_units")
+    assert "nomenclature_version" not in moved
+    replayed, rebuilt, live = replay_into_fresh_database(service_settings("ledger"), infra)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert rebuilt == live
+
+
+async def test_a6r48_a6r57_replay_judges_each_issuance_against_the_nomenclature_version_it_names(
+    service_settings, infra, database_url, tmp_path
+):
+    """Units issued under version 1 with an activity type that version 2 dropped: the ledger moved
+    to version 2 refuses that code from then on, and a replay by a build whose latest version is 2
+    still accepts the earlier issuance, reproducing the live digest."""
+    directory = nomenclature_v2(tmp_path, "fuel_switch")
+    async with running_ledger(service_settings) as ledger:
+        acc = await setup_registry(ledger)
+        await ledger.ok(issuance(acc["issuance"], "fuel_switch"))
+        await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 5))
+    async with running_ledger(service_settings, nomenclature_dir=directory) as ledger:
+        refused = await ledger.propose(issuance(acc["issuance"], "fuel_switch"))
+        assert refused.json()["error"]["code"] == "unknown_code", refused.text
+        await ledger.ok(issuance(acc["issuance"], "energy_efficiency"))
+    versions = [b["nomenclature_version"] for b in await journal_bodies(database_url, "issue_units")]
+    assert versions == [1, 2, 2]
+    replayed, rebuilt, live = replay_into_fresh_database(
+        service_settings("ledger"), infra, REGISTRY_NOMENCLATURE_DIR=directory
+    )
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert rebuilt == live
+
+
+async def test_a6r48_a6r57_a_nomenclature_version_not_at_hand_is_refused_by_replay_and_at_start(
+    service_settings, infra, database_url, tmp_path
+):
+    """A journal naming a version this build does not have: replay refuses, naming the version, and
+    a ledger whose latest version is older than the journal's will not start (a downgrade)."""
+    directory = nomenclature_v2(tmp_path, "fuel_switch")
+    async with running_ledger(service_settings, nomenclature_dir=directory) as ledger:
+        acc = await setup_registry(ledger)
+        await ledger.ok(issuance(acc["issuance"], "energy_efficiency"))
+    replayed, _, _ = replay_into_fresh_database(service_settings("ledger"), infra)
+    assert replayed.returncode == 1
+    assert "replay REFUSED at entry" in replayed.stdout, replayed.stdout + replayed.stderr
+    assert "nomenclature version 2" in replayed.stdout and "REGISTRY_NOMENCLATURE_DIR" in replayed.stdout
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        await refuse_nomenclature_downgrade(engine, NomenclatureVersions(directory))
+        with pytest.raises(NomenclatureDowngrade, match="nomenclature version 2, but the latest at hand is version 1"):
+            await refuse_nomenclature_downgrade(engine, NomenclatureVersions())
     finally:
         await engine.dispose()
