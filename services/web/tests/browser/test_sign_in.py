@@ -58,8 +58,21 @@ async def anonymous_calls_follow_the_matrix(registry) -> None:
             assert "content-security-policy" in response.headers, row
 
 
+async def anonymous_visits_store_nothing(registry) -> None:
+    """A6R-51: the landing and sign-in pages, requested again and again by clients without cookies
+    (a bot), and every anonymous call above, write no session row: an anonymous visitor's CSRF
+    token is bound to a cookie, not kept on the server."""
+    for _ in range(10):
+        for path in ("/", "/sign-in"):
+            async with httpx.AsyncClient(base_url=registry.urls["web"], timeout=10) as bot:
+                page = await bot.get(path)
+                assert page.status_code == 200 and "registry-session" not in bot.cookies, path
+    assert await registry.web_sql("SELECT count(*) FROM sessions") == [(0,)]
+
+
 async def test_sign_in_methods_step_up_refresh_and_expiry(registry, people):
     await anonymous_calls_follow_the_matrix(registry)
+    await anonymous_visits_store_nothing(registry)
     visitor = await people("visitor")
     response = await visitor.page.goto(f"{registry.web}/")
     assert "script-src 'self'" in response.headers["content-security-policy"]
@@ -139,11 +152,17 @@ async def test_sign_in_methods_step_up_refresh_and_expiry(registry, people):
     assert "You have signed out" in await root.main()
     await root.page.goto(f"{registry.web}/home")
     assert "/sign-in" in root.page.url
+    assert "registry-session" not in {c["name"] for c in await root.page.context.cookies()}, "nothing kept"
     await root.fill({"Email address": EMAIL, "Password": root.password})
     await root.click("Continue")
+    # The password step keeps the challenge in a session; signing in gives it a new id (no fixation).
+    cookies = {c["name"]: c["value"] for c in await root.page.context.cookies()}
     async with root.page.expect_navigation(url="**/home"):
         await root.page.get_by_role("button", name="Use my security key").click()
     await root.audit()
+    signed_in = {c["name"]: c["value"] for c in await root.page.context.cookies()}
+    assert signed_in["registry-session"] != cookies["registry-session"]
+    assert await registry.web_sql("SELECT count(*) FROM sessions") == [(1,)]
 
     # Step-up: signed in (with a recovery code) more than 5 minutes ago by identity's clock, an
     # elevated operation first asks for a fresh second factor, then completes.

@@ -5,6 +5,7 @@ refusal nobody expected)."""
 from __future__ import annotations
 
 import re
+import time
 from types import SimpleNamespace
 
 import httpx
@@ -20,10 +21,13 @@ from web.adapters.backends import ServiceError
 from web.bootstrap import create_app
 from web.entrypoints.page import Page, safe_next
 from web.entrypoints.pipeline import PageRoute
+from web.entrypoints.security import csrf_cookie_token
 from web.service_layer.errors import StepUpRequired
 from web.settings import WebSettings
 
 from .conftest import MemoryStore
+
+KEY = WebSettings(service_name="web", mode="test").csrf_key
 
 
 def make_app() -> tuple[FastAPI, MemoryStore]:
@@ -38,6 +42,11 @@ def make_app() -> tuple[FastAPI, MemoryStore]:
     @router.post("/form")
     async def submit(request: Request) -> HTMLResponse:
         return HTMLResponse("done")
+
+    @router.post("/start")
+    async def start(request: Request) -> HTMLResponse:
+        Page.of(request).ensure_session().set("sign_in", "under way")
+        return HTMLResponse("started")
 
     @router.get("/private")
     async def private(request: Request) -> HTMLResponse:
@@ -100,16 +109,98 @@ async def test_every_answer_carries_the_security_headers_and_the_cookie_flags() 
         assert (await http.post("/form")).headers["content-security-policy"]
 
 
-async def test_only_pages_with_forms_open_a_session() -> None:
+async def post_with_cookie(app: FastAPI, cookie: str, token: str) -> httpx.Response:
+    async with client(app) as http:
+        return await http.post("/form", data={"csrf_token": token}, headers={"cookie": f"registry-csrf={cookie}"})
+
+
+def shown_token(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+async def test_a6r51_pages_with_forms_store_no_session_for_an_anonymous_visitor() -> None:
+    """A form's token for a visitor without a session is bound to a cookie: nothing is stored, so
+    requests from cookie-less clients (bots) cannot fill the sessions table."""
     app, store = make_app()
     async with client(app) as http:
         board = await http.get("/board")
         assert board.status_code == 200 and "set-cookie" not in board.headers and not store.rows
         assert "<td>identity</td>" in board.text  # the walking skeleton reads the board this way
         form = await http.get("/sign-in-page")
-        assert "set-cookie" in form.headers and len(store.rows) == 1
-        token = next(iter(store.rows.values())).csrf
-        assert f'name="csrf_token" value="{token}"' in form.text
+        cookie = form.headers["set-cookie"]
+        assert cookie.startswith("registry-csrf=") and "registry-session" not in cookie
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age=7200" in cookie
+        assert shown_token(form) == csrf_cookie_token(KEY, http.cookies["registry-csrf"])
+        again = await http.get("/sign-in-page")
+        assert "set-cookie" not in again.headers and shown_token(again) == shown_token(form)
+    for _ in range(20):
+        async with client(app) as bot:
+            await bot.get("/sign-in-page")
+    assert not store.rows
+
+
+async def test_a6r51_an_anonymous_post_needs_the_token_of_its_own_unexpired_cookie() -> None:
+    """Double submit: the token must be the one of the cookie sent with it. Missing, forged, another
+    visitor's or an expired one is refused with the same page as a form without its session token."""
+    app, store = make_app()
+    async with client(app) as http, client(app) as other:
+        token = shown_token(await http.get("/sign-in-page"))
+        others = shown_token(await other.get("/sign-in-page"))
+        assert token != others
+        assert (await http.post("/form", data={"csrf_token": token})).text == "done"
+        assert (await http.post("/form", headers={"X-CSRF-Token": token})).text == "done"
+        own = http.cookies["registry-csrf"]
+        expiry, nonce = own.split(".", 1)
+        past = f"{int(time.time()) - 1}.{nonce}"
+        far = f"{int(time.time()) + 7300}.{nonce}"  # beyond the 2 hours the web gives its cookies
+        refused = [
+            await http.post("/form", data={"x": "1"}),
+            await http.post("/form", data={"csrf_token": token + "x"}),
+            await http.post("/form", data={"csrf_token": others}),
+            await other.post("/form", data={"csrf_token": token}),
+            await http.post("/form", data={"csrf_token": csrf_cookie_token(b"another key", own)}),
+            # The cookie's expiry is bound too: a later one does not go with the token, an earlier
+            # one is refused even with its own token.
+            await post_with_cookie(app, f"{int(expiry) + 3600}.{nonce}", token),
+            await post_with_cookie(app, past, csrf_cookie_token(KEY, past)),
+            await post_with_cookie(app, far, csrf_cookie_token(KEY, far)),
+        ]
+    assert (await post_with_cookie(app, own, token)).text == "done", "the cookie and its token, from any client"
+    async with client(app) as stranger:  # no cookie: no token can match
+        refused.append(await stranger.post("/form", data={"csrf_token": token}))
+    for response in refused:
+        assert response.status_code == 400 and "This form has expired" in response.text
+    assert not store.rows
+
+
+async def test_a6r51_a_post_that_needs_state_opens_the_session_with_the_forms_token() -> None:
+    """Only a POST that passed the check and keeps state (a sign-in under way) stores a session; it
+    takes over the visitor's token, so forms already open in other tabs still work."""
+    app, store = make_app()
+    async with client(app) as http:
+        token = shown_token(await http.get("/sign-in-page"))
+        assert (await http.post("/start", data={"x": "1"})).status_code == 400 and not store.rows
+        started = await http.post("/start", data={"csrf_token": token})
+        assert started.text == "started" and "registry-session=" in started.headers["set-cookie"]
+        (session,) = store.rows.values()
+        assert session.csrf == token and session.data == {"sign_in": "under way"}
+        assert (await http.post("/form", data={"csrf_token": token})).text == "done"
+        assert shown_token(await http.get("/sign-in-page")) == token
+
+
+async def test_a6r51_a_csrf_cookie_past_half_its_life_is_renewed_when_a_form_is_shown() -> None:
+    app, _ = make_app()
+    kept = f"{int(time.time()) + 7000}.{'k' * 43}"
+    old = f"{int(time.time()) + 1000}.{'n' * 43}"
+    async with client(app) as http:
+        form = await http.get("/sign-in-page", headers={"cookie": f"registry-csrf={kept}"})
+        assert "set-cookie" not in form.headers and shown_token(form) == csrf_cookie_token(KEY, kept)
+        form = await http.get("/sign-in-page", headers={"cookie": f"registry-csrf={old}"})
+        renewed = form.headers["set-cookie"].split(";")[0].removeprefix("registry-csrf=")
+        assert renewed != old and int(renewed.split(".")[0]) > time.time() + 7000
+        assert shown_token(form) == csrf_cookie_token(KEY, renewed)
 
 
 async def test_pages_for_signed_in_users_send_visitors_to_sign_in() -> None:

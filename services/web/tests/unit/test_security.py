@@ -12,8 +12,11 @@ from web.entrypoints.security import (
     CSP,
     apply_security_headers,
     cookie_name,
+    csrf_cookie_expiry,
     csrf_presented,
     csrf_valid,
+    new_csrf_cookie,
+    set_csrf_cookie,
     set_session_cookie,
 )
 
@@ -66,6 +69,19 @@ def test_session_cookie_is_httponly_samesite_and_secure_with_host_prefix() -> No
     assert plain.headers["set-cookie"].startswith("registry-session=abc;")
     assert "Secure" not in plain.headers["set-cookie"]
     assert cookie_name(False) == "registry-session"
+
+
+def test_a6r51_the_anonymous_csrf_cookie_has_the_session_cookies_flags_and_an_expiry() -> None:
+    response = Response("x")
+    set_csrf_cookie(response, "1.n", secure=True, max_age=7200)
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("__Host-registry-csrf=1.n;")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" in cookie and "Path=/" in cookie
+    assert "Max-Age=7200" in cookie and "Domain" not in cookie
+    made = new_csrf_cookie(1000.5, 7200)
+    assert csrf_cookie_expiry(made) == 8200 and made != new_csrf_cookie(1000.5, 7200)
+    for junk in (None, "", "8200", "8200.short", "x8200." + "n" * 43, "\uff18\uff12." + "n" * 43, "1." + "n" * 100):
+        assert csrf_cookie_expiry(junk) is None, junk
 
 
 def test_focus_is_always_visible_in_the_style_sheet() -> None:

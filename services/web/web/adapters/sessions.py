@@ -3,7 +3,8 @@
 The browser's cookie holds only a random session id (256 bits); the row is keyed by its SHA-256, so
 neither the database nor its backups hold a usable id. Access and refresh tokens live in the row,
 never in the browser. A session ends after `idle` seconds without a request and after `absolute`
-seconds in any case; signing in rotates the id (no session fixation).
+seconds in any case; signing in rotates the id (no session fixation). Only state that must outlive a
+request makes a session: a visitor who merely views pages has none (web/entrypoints/page.py).
 """
 
 from __future__ import annotations
@@ -79,11 +80,11 @@ class SessionStore:
         self.idle = timedelta(seconds=idle_seconds)
         self.absolute = timedelta(seconds=absolute_seconds)
 
-    def new(self, data: dict[str, Any] | None = None) -> WebSession:
+    def new(self, data: dict[str, Any] | None = None, *, csrf: str | None = None) -> WebSession:
         now = now_utc()
         return WebSession(
             id=secrets.token_urlsafe(32),
-            csrf=secrets.token_urlsafe(32),
+            csrf=csrf or secrets.token_urlsafe(32),
             created_at=now,
             last_seen_at=now,
             absolute_expires_at=now + self.absolute,

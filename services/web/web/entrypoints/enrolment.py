@@ -25,6 +25,10 @@ from web.service_layer.messages import field_errors
 
 router = APIRouter(route_class=PageRoute)
 ACTIVATION_FIELDS = {"invalid_activation_code": "code", "code": "code", "token": "token"}
+EXPIRED = (
+    "No activation is under way here, or it expired: open your activation link again; "
+    "if it no longer works, ask your administrator for a new activation."
+)
 ENROL_FIELDS = {"weak_password": "password", "password": "password", "invalid_totp_code": "code", "totp_code": "code"}
 
 
@@ -37,8 +41,12 @@ def qr_svg(uri: str) -> Markup:
 @router.get("/activate", response_class=HTMLResponse, dependencies=[public()])
 async def activation_form(request: Request) -> Response:
     page = Page.of(request)
+    notice = EXPIRED if request.query_params.get("expired") else None
     return page.render(
-        "activate.html", title="Activate your access", values={"token": request.query_params.get("token", "")}
+        "activate.html",
+        title="Activate your access",
+        values={"token": request.query_params.get("token", "")},
+        notice=notice,
     )
 
 
@@ -94,8 +102,8 @@ async def enrol_form(request: Request) -> Response:
     page = Page.of(request)
     pending = _enrolment(page)
     if pending is None:
-        page.flash("Open your activation link again to start.", "error")
-        return page.redirect("/activate")
+        # Said by the activation page, not kept in a session: an anonymous visit stores nothing.
+        return page.redirect("/activate?expired=1")
     return _enrol_page(page, pending)
 
 
@@ -104,8 +112,8 @@ async def enrol(request: Request) -> Response:
     page = Page.of(request)
     pending = _enrolment(page)
     if pending is None:
-        page.flash("The enrolment expired; ask your administrator for a new activation.", "error")
-        return page.redirect("/activate")
+        # Said by the activation page, not kept in a session: an anonymous visit stores nothing.
+        return page.redirect("/activate?expired=1")
     form = await page.form()
     errors: dict[str, str] = {}
     if not form.get("password"):

@@ -3,6 +3,7 @@ context and menu, calls to the services with their token, and rendering."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -17,7 +18,13 @@ from web.adapters.backends import ServiceError
 from web.adapters.sessions import WebSession
 from web.domain.access import Context, Grant, MenuItem, contexts_for, grants_of, may, menu_for, pick_context
 from web.domain.formatting import parse_time
-from web.entrypoints.security import cookie_name
+from web.entrypoints.security import (
+    cookie_name,
+    csrf_cookie_expiry,
+    csrf_cookie_name,
+    csrf_cookie_token,
+    new_csrf_cookie,
+)
 from web.entrypoints.templating import render
 from web.service_layer import tokens
 from web.service_layer.errors import ATTEMPT_REFUSED, NotPermitted, SignInRequired, StepUpRequired
@@ -34,25 +41,35 @@ def safe_next(target: str | None, default: str = "/home") -> str:
 
 
 class LazyCsrf:
-    """The session's CSRF token, made (with an anonymous session) only if a template shows a form:
-    pages without forms, such as the status board, create no session."""
+    """The page's CSRF token, asked for only if a template shows a form: pages without forms, such
+    as the status board, set no CSRF cookie."""
 
     def __init__(self, page: Page) -> None:
         self.page = page
 
     def __str__(self) -> str:
-        return self.page.ensure_session().csrf
+        return self.page.csrf_token()
 
     def __html__(self) -> str:
         return str(self)
 
 
 class Page:
-    def __init__(self, request: Request, ctx: WebContext, session: WebSession | None, expired: bool) -> None:
+    def __init__(
+        self,
+        request: Request,
+        ctx: WebContext,
+        session: WebSession | None,
+        expired: bool,
+        csrf_cookie: str | None = None,
+    ) -> None:
         self.request = request
         self.ctx = ctx
         self.session = session
         self.expired = expired
+        # The visitor's unexpired CSRF cookie (security.py), and whether this answer sets a new one.
+        self.csrf_cookie = csrf_cookie
+        self.csrf_cookie_new = False
         # Set when `collect` stopped at its page limit with more to read: the page says it is partial.
         self.partial = False
 
@@ -61,7 +78,12 @@ class Page:
         ctx: WebContext = request.app.state.runtime.state["web"]
         raw = request.cookies.get(cookie_name(ctx.settings.secure_cookies), "")
         session, expired = await ctx.sessions.load(raw) if raw else (None, False)
-        return cls(request, ctx, session, expired)
+        csrf_cookie = request.cookies.get(csrf_cookie_name(ctx.settings.secure_cookies))
+        expiry = csrf_cookie_expiry(csrf_cookie)
+        now = time.time()
+        # A cookie the web did not make may name any expiry: one beyond what it sets counts as none.
+        live = expiry is not None and now < expiry <= now + ctx.settings.anonymous_csrf_seconds
+        return cls(request, ctx, session, expired, csrf_cookie if live else None)
 
     @staticmethod
     def of(request: Request) -> Page:
@@ -69,11 +91,36 @@ class Page:
         assert isinstance(page, Page)
         return page
 
-    # The session and the signed-in user.
+    # The session, CSRF and the signed-in user.
     def ensure_session(self) -> WebSession:
+        """The visitor's session, made now if they have none (it is stored when the answer goes):
+        only for state that must outlive the request, never merely to show a form."""
         if self.session is None or self.session.ended:
-            self.session = self.ctx.sessions.new()
+            # It keeps the token the visitor's open forms carry (tabs opened before it still work).
+            self.session = self.ctx.sessions.new(csrf=self.anonymous_csrf)
         return self.session
+
+    @property
+    def anonymous_csrf(self) -> str | None:
+        """The token that goes with the visitor's CSRF cookie, if they have a live one."""
+        if self.csrf_cookie is None:
+            return None
+        return csrf_cookie_token(self.ctx.settings.csrf_key, self.csrf_cookie)
+
+    def csrf_token(self) -> str:
+        """The token this page's forms send back: the session's if there is one; otherwise the one
+        bound to the visitor's CSRF cookie, which is set (or renewed, past half its life) instead of
+        storing an anonymous session."""
+        if self.session is not None and not self.session.ended:
+            return self.session.csrf
+        lifetime = self.ctx.settings.anonymous_csrf_seconds
+        now = time.time()
+        cookie = self.csrf_cookie
+        expiry = csrf_cookie_expiry(cookie)
+        if cookie is None or expiry is None or expiry - now < lifetime / 2:
+            cookie = new_csrf_cookie(now, lifetime)
+            self.csrf_cookie, self.csrf_cookie_new = cookie, True
+        return csrf_cookie_token(self.ctx.settings.csrf_key, cookie)
 
     @property
     def signed_in(self) -> bool:

@@ -28,6 +28,7 @@ from web.entrypoints.security import (
     clear_session_cookie,
     csrf_presented,
     csrf_valid,
+    set_csrf_cookie,
     set_session_cookie,
 )
 from web.service_layer.errors import ImpersonationEnded, NotPermitted, SignInRequired, StepUpRequired
@@ -50,7 +51,8 @@ async def _form(request: Request) -> dict[str, Any] | None:
 
 
 async def _csrf_ok(page: Page, request: Request) -> bool:
-    expected = page.session.csrf if page.session is not None else None
+    # A visitor with a session sends its token; one without, the token of their CSRF cookie.
+    expected = page.session.csrf if page.session is not None else page.anonymous_csrf
     return csrf_valid(expected, csrf_presented(request.headers, await _form(request)))
 
 
@@ -131,6 +133,10 @@ async def _finish(page: Page, response: Response) -> Response:
                 session.new = False
     elif page.expired:
         clear_session_cookie(response, secure=settings.secure_cookies)
+    if page.csrf_cookie_new and page.csrf_cookie is not None:
+        set_csrf_cookie(
+            response, page.csrf_cookie, secure=settings.secure_cookies, max_age=settings.anonymous_csrf_seconds
+        )
     return apply_security_headers(response)
 
 

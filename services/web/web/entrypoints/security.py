@@ -5,15 +5,20 @@
 - X-Content-Type-Options, Referrer-Policy, a frame-ancestors equivalent for old browsers
   (X-Frame-Options), Cross-Origin-Opener-Policy, a Permissions-Policy, and no caching of pages
   (they show account data).
-- CSRF: a synchronizer token kept in the server-side session and sent back by every form (hidden
-  field `csrf_token`) or script (header `X-CSRF-Token`); every unsafe request must carry it.
+- CSRF: every form (hidden field `csrf_token`) or script (header `X-CSRF-Token`) sends a token
+  back, and every unsafe request must carry the right one. A visitor with a session: the synchronizer
+  token kept in the server-side session. A visitor without one (before sign-in): a token bound to
+  the CSRF cookie, so anonymous pages store nothing on the server (below).
 - The session cookie: HttpOnly, SameSite=Lax, Secure (with the __Host- prefix) except on plain
   http development servers.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import secrets
 from collections.abc import Mapping
 
 from starlette.responses import Response
@@ -69,6 +74,29 @@ def csrf_valid(expected: str | None, presented: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), presented.encode())
 
 
+# A visitor without a session: the CSRF cookie holds "<expiry>.<random nonce>" and the page's token
+# is HMAC-SHA256(key, cookie), with a key derived from the services' secret (WebSettings.csrf_key).
+# A POST passes if it carries the cookie, unexpired, and that cookie's token (double submit, bound
+# to the nonce): a cross-site page can neither read the token nor compute it for the visitor's
+# cookie, and a token goes with its own cookie only. Nothing is stored until a POST that passed
+# needs a session (a sign-in or an activation under way); the session then keeps the same token.
+def csrf_cookie_token(key: bytes, cookie: str) -> str:
+    mac = hmac.new(key, cookie.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def new_csrf_cookie(now: float, lifetime: int) -> str:
+    return f"{int(now) + lifetime}.{secrets.token_urlsafe(32)}"
+
+
+def csrf_cookie_expiry(cookie: str | None) -> int | None:
+    """When a well-formed CSRF cookie expires (epoch seconds); None for anything else."""
+    if not cookie or len(cookie) > 100:
+        return None
+    expiry, _, nonce = cookie.partition(".")
+    return int(expiry) if expiry.isascii() and expiry.isdigit() and len(nonce) >= 32 else None
+
+
 def cookie_name(secure: bool) -> str:
     # __Host- cookies are only accepted when Secure, from the same host, for path /.
     return "__Host-registry-session" if secure else "registry-session"
@@ -80,3 +108,13 @@ def set_session_cookie(response: Response, session_id: str, *, secure: bool) -> 
 
 def clear_session_cookie(response: Response, *, secure: bool) -> None:
     response.delete_cookie(cookie_name(secure), path="/", secure=secure, httponly=True, samesite="lax")
+
+
+def csrf_cookie_name(secure: bool) -> str:
+    return "__Host-registry-csrf" if secure else "registry-csrf"
+
+
+def set_csrf_cookie(response: Response, cookie: str, *, secure: bool, max_age: int) -> None:
+    response.set_cookie(
+        csrf_cookie_name(secure), cookie, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax"
+    )

@@ -109,8 +109,8 @@ async def second_factor(request: Request) -> Response:
     page = Page.of(request)
     pending = _pending(page)
     if pending is None:
-        page.flash("The sign-in step expired; enter your password again.", "error")
-        return page.redirect("/sign-in")
+        # Said by the sign-in page, not kept in a session: a POST without a sign-in under way stores nothing.
+        return page.redirect("/sign-in?expired=1")
 
     async def send(factor: dict[str, Any]) -> Any:
         body = {"challenge_id": pending["challenge_id"], **factor}
