@@ -22,6 +22,7 @@ from rules.domain.bindings import Binding
 from rules.domain.catalogue import RuleVersion, definition_to_json, version_from_json
 from rules.domain.journal import JournalEntry
 
+_CONFIGURATION_LOCK = "hashtextextended('rules-configuration', 0)"
 _VERSIONS = """
     SELECT v.rule, v.version, v.definition, v.effective_from,
            LEAST(v.retire_at, (SELECT min(r.retire_at) FROM version_retirements r
@@ -33,6 +34,17 @@ _BINDINGS = """
            b.created_by, b.journal_sequence, (r.binding_id IS NOT NULL) AS removed
     FROM bindings b LEFT JOIN binding_removals r ON r.binding_id = b.id
 """
+
+_CATALOGUE_TABLES = {
+    "rule_versions": "SELECT rule, version, kind, definition, effective_from, retire_at, created_by, journal_sequence "
+    "FROM rule_versions",
+    "version_retirements": "SELECT rule, version, retire_at, reason, journal_sequence FROM version_retirements",
+    "bindings": "SELECT CAST(id AS text) AS id, rule, target_type, target, params, by_section_administrator, "
+    "created_by, created_at, journal_sequence FROM bindings",
+    "binding_removals": "SELECT CAST(binding_id AS text) AS binding_id, reason, journal_sequence FROM binding_removals",
+    "suspensions": "SELECT journal_sequence, target_type, target, suspended, reason, changed_by, changed_at "
+    "FROM suspensions",
+}
 
 
 @dataclass(frozen=True)
@@ -68,8 +80,14 @@ class Repository:
     # -- journal ------------------------------------------------------------------------------
 
     async def lock_journal(self) -> None:
-        """Serialize configuration changes: the journal is one hash chain."""
-        await self.conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('rules-configuration', 0))"))
+        """Serialize configuration changes: the journal is one hash chain. Held exclusively, also
+        against evaluations (share_journal_lock): see domain.catalogue, the invariant."""
+        await self.conn.execute(text(f"SELECT pg_advisory_xact_lock({_CONFIGURATION_LOCK})"))
+
+    async def share_journal_lock(self) -> None:
+        """Read the catalogue for evaluations with no configuration change in flight, until this
+        transaction ends: a change waits for them, and they for it to be committed and visible."""
+        await self.conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({_CONFIGURATION_LOCK})"))
 
     async def journal_head(self) -> tuple[int, bytes] | None:
         row = (
@@ -124,6 +142,14 @@ class Repository:
             JournalEntry(r.sequence, r.recorded_at, r.kind, r.body, bytes(r.previous_hash), bytes(r.entry_hash))
             for r in rows
         ]
+
+    async def catalogue_tables(self) -> dict[str, list[dict[str, Any]]]:
+        """Every row of the tables the journal's entries make (domain.journal.catalogue_record),
+        each with every column; ids as text."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for table, query in _CATALOGUE_TABLES.items():
+            found[table] = [dict(row._mapping) for row in await self.conn.execute(text(query))]
+        return found
 
     # -- versions -----------------------------------------------------------------------------
 

@@ -4,6 +4,19 @@
 Which version applies at an instant: of the versions in force then (effective_from <= at, and at <
 retire_at), the highest-numbered. A new version therefore takes over at its effective_from, and an
 old one stops applying at its retire_at even if no newer version is in force by then.
+
+The invariant: no change takes effect before every evaluation that could not see it is over. A
+verdict names the versions and bindings in force at the proposal's instant, and re-evaluating
+(or auditing) at that instant must find the same ones, so a change committed after an evaluation
+read the catalogue must not take effect at or before that evaluation's instant. A change's
+instants (a version's effective_from and retire_at, a retirement's retire_at, the journal entry
+instant from which a binding, its removal or a suspension counts) are taken from the clock, or
+refused when earlier than it (validation), while the change holds the configuration lock
+exclusively; an evaluation reads the catalogue holding that lock shared, until its transaction
+ends (service_layer.service.CatalogueCache). So a change waits for the evaluations in flight and
+they for its commit: an evaluation that did not see it ended before its instants were taken. This
+holds while proposals are stamped (`proposed_at`) by a clock not ahead of this service's: a
+proposal from the future could still be decided before a change that is then in force at it.
 """
 
 from __future__ import annotations

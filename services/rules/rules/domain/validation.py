@@ -87,7 +87,8 @@ def _check_timing(v: RuleVersion, now: datetime) -> None:
     if v.effective_from is None:
         raise RuleRefused("invalid_dates", "a version needs its effective_from instant")
     if v.effective_from < now:
-        # Proposals already evaluated must keep the versions they were evaluated with (A6R-39).
+        # Proposals already evaluated must keep the versions they were evaluated with (A6R-39):
+        # `now` is read under the configuration lock (catalogue, the invariant).
         raise RuleRefused("effective_from_in_past", f"effective_from {v.effective_from.isoformat()} is in the past")
     if v.retire_at is not None and v.retire_at <= v.effective_from:
         raise RuleRefused("invalid_dates", "retire_at must come after effective_from")

@@ -3,7 +3,8 @@
 - load-pack [NAME or PATH]: load a rule pack (default: the shipped article6-basic) through the
   same checks and journal as the API; its events are published by the running service's relay.
 - packs: list the packs shipped with the service.
-- verify-journal: recompute the configuration journal's hash chain; exit 1 at the first bad entry.
+- verify-journal: recompute the configuration journal's hash chain, then rebuild the catalogue tables
+  from its entries and compare; exit 1 at the first bad entry or differing record.
 
 Database and topics come from the usual REGISTRY_* settings.
 """
@@ -19,11 +20,9 @@ import sys
 from registry_platform import db, migrations
 from registry_platform.auth import REGISTRY_ADMINISTRATOR, Grant, Principal
 from registry_platform.settings import ServiceSettings
-from rules.adapters.repository import Repository
 from rules.bootstrap import DEFINITION
-from rules.domain.journal import verify_chain
 from rules.domain.validation import RuleRefused
-from rules.service_layer import pack
+from rules.service_layer import pack, verification
 from rules.service_layer.service import RulesService
 
 
@@ -47,15 +46,16 @@ async def _load(settings: ServiceSettings, source: str) -> int:
 async def _verify(settings: ServiceSettings) -> int:
     engine = db.create_engine(settings.database_url, settings.db_schema, pool_size=1)
     try:
-        async with engine.connect() as conn:
-            entries = await Repository(conn).journal(limit=10**9)
+        checked = await verification.verify_journal(engine)
     finally:
         await engine.dispose()
-    broken = verify_chain(entries)
-    if broken is not None:
-        print(f"configuration journal INVALID at entry {broken.sequence}: {broken.reason}")
+    if checked.broken is not None:
+        print(f"configuration journal INVALID at entry {checked.broken.sequence}: {checked.broken.reason}")
         return 1
-    print(f"configuration journal valid ({len(entries)} entries)")
+    if checked.difference is not None:
+        print(f"catalogue tables DIFFER from the configuration journal: {checked.difference.message}")
+        return 1
+    print(f"configuration journal valid ({checked.entries} entries), and the catalogue tables match it")
     return 0
 
 
@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     load = commands.add_parser("load-pack", help="load a rule pack (shipped name or file path)")
     load.add_argument("pack", nargs="?", default="article6-basic")
     commands.add_parser("packs", help="list the shipped rule packs")
-    commands.add_parser("verify-journal", help="recompute the configuration journal's hash chain")
+    commands.add_parser(
+        "verify-journal", help="check the configuration journal's hash chain and the catalogue tables against it"
+    )
     args = parser.parse_args(argv)
     settings = ServiceSettings(service_name="rules")
     try:

@@ -1,8 +1,10 @@
 """Configuration changes: rule versions, retirements, bindings, suspensions (A6R-17, A6R-38, A6R-39).
 
 Each change is one journal entry, its record, and a rules.ConfigurationChanged event, in the
-caller's transaction. Registry administrators make every change; section administrators bind (and
-unbind) only rules whose versions allow it, and only to their own section.
+caller's transaction, under the configuration lock; the instants it takes effect at are read from
+the clock under that lock (domain.catalogue, the invariant). Registry administrators make every
+change; section administrators bind (and unbind) only rules whose versions allow it, and only to
+their own section.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,10 +32,14 @@ from rules.service_layer.service import CONFIGURATION_TOPIC, RulesService, actor
 _PARTY = re.compile(r"^[A-Z]{3}$")
 
 
-async def _journal(service: RulesService, conn: AsyncConnection, kind: str, body: dict[str, Any]) -> JournalEntry:
-    """Append one entry (the caller holds the journal lock) and queue its event."""
+async def _journal(
+    service: RulesService, conn: AsyncConnection, kind: str, body: dict[str, Any], at: datetime
+) -> JournalEntry:
+    """Append one entry (the caller holds the journal lock) and queue its event. `at`, the change's
+    instant, read from the clock under the lock (catalogue, the invariant), is the entry's
+    recorded_at: the records that restate it (a suspension's changed_at) are rebuilt from it."""
     repo = Repository(conn)
-    entry = next_entry(await repo.journal_head(), service.clock(), kind, body)
+    entry = next_entry(await repo.journal_head(), at, kind, body)
     await repo.append_journal(entry)
     event = service.envelope("rules.ConfigurationChanged", "journal", views.journal_entry(entry))
     await add_events(conn, [(service.topic(CONFIGURATION_TOPIC), event)])
@@ -69,7 +76,7 @@ async def add_version(
         "pack": pack,
         "by": actor(caller),
     }
-    entry = await _journal(service, conn, "rule_version_added", body)
+    entry = await _journal(service, conn, "rule_version_added", body, now)
     await repo.add_version(version, created_by=caller.subject, sequence=entry.sequence)
     return views.version(version)
 
@@ -115,7 +122,7 @@ async def retire_version(
         "reason": spec.reason,
         "by": actor(caller),
     }
-    entry = await _journal(service, conn, "rule_version_retired", body)
+    entry = await _journal(service, conn, "rule_version_retired", body, now)
     await repo.add_retirement(rule, number, spec.retire_at, spec.reason, entry.sequence)
     return views.version(version, retire_at=spec.retire_at)
 
@@ -170,7 +177,7 @@ async def add_binding(
             binding_params(v.params, spec.params)
     binding = Binding(str(uuid.uuid4()), spec.rule, spec.target_type, spec.target, spec.params, by_section, now)
     body = {**views.binding(binding), "by": actor(caller)}
-    entry = await _journal(service, conn, "binding_added", body)
+    entry = await _journal(service, conn, "binding_added", body, now)
     await repo.add_binding(binding, created_by=caller.subject, sequence=entry.sequence)
     return views.binding(binding)
 
@@ -197,7 +204,7 @@ async def remove_binding(
     if not caller.has(REGISTRY_ADMINISTRATOR) and not binding.by_section_administrator:
         raise RuleRefused("not_authorized", "a registry administrator made this binding; only one may remove it", 403)
     body = {"binding_id": binding_id, "rule": binding.rule, "reason": reason, "by": actor(caller)}
-    entry = await _journal(service, conn, "binding_removed", body)
+    entry = await _journal(service, conn, "binding_removed", body, service.clock())
     await repo.remove_binding(binding_id, reason, entry.sequence)
     return {**views.binding(binding), "removed": True}
 
@@ -231,7 +238,7 @@ async def set_suspension(
     now = service.clock()
     kind = "suspended" if suspended else "reactivated"
     body = {"target_type": target_type, "target": target, "reason": reason, "by": actor(caller)}
-    entry = await _journal(service, conn, kind, body)
+    entry = await _journal(service, conn, kind, body, now)
     await repo.add_suspension(
         target_type, target, suspended=suspended, reason=reason, by=caller.subject, at=now, sequence=entry.sequence
     )

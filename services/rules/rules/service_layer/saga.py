@@ -55,19 +55,20 @@ async def on_proposals(service: RulesService, conn: AsyncConnection, envelopes: 
     proposals = [(envelope, ProposalSubmitted.model_validate(envelope.payload)) for envelope in envelopes]
     repo = Repository(conn)
     earlier = await repo.latest_evaluations([p.transaction_id for _, p in proposals])
+    # The descriptors first: the first evaluation holds configuration changes back until this
+    # transaction ends (domain.catalogue, the invariant), so no call to another service after it.
+    described_units = await _descriptors(service, proposals, earlier)
     described: list[tuple[dict[str, Any], datetime]] = []
     evaluations: list[Evaluation] = []
     events = []
-    for envelope, proposal in proposals:
+    for i, (envelope, proposal) in enumerate(proposals):
         stored_proposal = proposal.model_dump(mode="json")
         previous = earlier.get(proposal.transaction_id)
         if previous is not None and _same(previous["proposal"], stored_proposal):
             verdict = previous["verdict"]
         else:
-            if service.descriptors is not None and not proposal.descriptors:
-                # The descriptors in force when it was proposed: authorizations and first transfers (A6R-45).
-                found = await service.descriptors.in_force(proposal.units, proposal.proposed_at)
-                proposal = proposal.model_copy(update={"descriptors": found})
+            if i in described_units:
+                proposal = proposal.model_copy(update={"descriptors": described_units[i]})
                 stored_proposal = proposal.model_dump(mode="json")
             described += [(a.model_dump(), proposal.proposed_at) for a in (proposal.source, proposal.destination) if a]
             verdict = await evaluate(service, conn, proposal)
@@ -80,6 +81,26 @@ async def on_proposals(service: RulesService, conn: AsyncConnection, envelopes: 
     await ReadModel(conn).describe_accounts(described)
     await repo.add_evaluations(evaluations)
     await add_events(conn, events)
+
+
+async def _descriptors(
+    service: RulesService, proposals: list[tuple[EventEnvelope, ProposalSubmitted]], earlier: dict[str, Any]
+) -> dict[int, list[Any]]:
+    """The descriptors in force when each proposal (by position) was made, for those that come
+    without and were not evaluated before: authorizations and first transfers (A6R-45)."""
+    if service.descriptors is None:
+        return {}
+    found: dict[int, list[Any]] = {}
+    # A proposal repeated in the run gets the verdict of its first copy (on_proposals): one look-up.
+    judged = {tx: previous["proposal"] for tx, previous in earlier.items()}
+    for i, (_, proposal) in enumerate(proposals):
+        plain = proposal.model_dump(mode="json")
+        previous = judged.get(proposal.transaction_id)
+        if proposal.descriptors or (previous is not None and _same(previous, plain)):
+            continue
+        found[i] = await service.descriptors.in_force(proposal.units, proposal.proposed_at)
+        judged[proposal.transaction_id] = plain
+    return found
 
 
 def _same(stored: Any, incoming: Any) -> bool:

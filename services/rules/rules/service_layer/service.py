@@ -72,7 +72,13 @@ class CatalogueCache:
         snapshot = self._snapshot
         if snapshot is not None and transaction is not None and transaction is self._checked_in:
             return snapshot
-        head = await Repository(conn).head_sequence()
+        repo = Repository(conn)
+        # Before the head is read, and held until `conn`'s transaction ends: no change can be
+        # committed after this evaluation's catalogue was read yet take effect before its instant
+        # (domain.catalogue, the invariant). `load` reads on another connection without the lock:
+        # taking it there could wait behind a change that waits for this transaction.
+        await repo.share_journal_lock()
+        head = await repo.head_sequence()
         if snapshot is None or snapshot.sequence < head:
             self._lock = self._lock or asyncio.Lock()
             async with self._lock:

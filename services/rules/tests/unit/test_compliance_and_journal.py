@@ -10,7 +10,7 @@ from rules.adapters.plugins import installed_plugins
 from rules.domain.catalogue import ParamSpec, RuleVersion, Violation
 from rules.domain.compliance import check_holding
 from rules.domain.context import holding_context, proposal_context
-from rules.domain.journal import next_entry, verify_chain
+from rules.domain.journal import catalogue_record, first_difference, next_entry, verify_chain
 from rules.domain.validation import validate_version
 
 from .conftest import T0, bind, snapshot
@@ -60,3 +60,25 @@ def test_a6r17_the_configuration_journal_is_a_hash_chain() -> None:
     )
     assert verify_chain([tampered, second]) == Break(1, "content does not match its entry_hash (altered)")
     assert verify_chain([second]) == Break(1, "entry 1 is missing (found 2 next)")
+
+
+def test_a6r48_the_catalogue_rebuilt_from_the_journal_names_a_row_no_entry_made() -> None:
+    by = {"subject": "ra-1", "actor": None, "roles": ["registry_administrator"]}
+    entry = next_entry(None, T0, "suspended", {"target_type": "rule", "target": "cap", "reason": "error", "by": by})
+    made = catalogue_record(entry)
+    assert made is not None
+    table, row = made
+    assert (table, row["changed_at"], row["changed_by"], row["suspended"]) == ("suspensions", T0, "ra-1", True)
+    assert first_difference([entry], {table: [row]}) is None
+    # A row inserted beside the journal (an INSERT passes the insert-only triggers).
+    forged = {**row, "journal_sequence": 2, "suspended": False}
+    extra = first_difference([entry], {table: [row, forged]})
+    assert extra is not None and (extra.table, extra.record, extra.field, extra.journal) == (
+        "suspensions",
+        "2",
+        None,
+        None,
+    )
+    assert "made by no journal entry" in extra.message
+    unknown = next_entry(None, T0, "renamed", {})
+    assert first_difference([unknown], {}) is not None
