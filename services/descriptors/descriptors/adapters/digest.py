@@ -1,8 +1,9 @@
 """A digest of the descriptors' state: equal digests mean the same descriptors with the same effects.
 
 Covers every descriptor (id, kind, Party, approach, creation and applicability instants, what it
-supersedes, dedication, conditions, first-transfer facts, origin, and its JWS, which signs the whole
-document), the serial ranges each covers, and the units capped authorizations took at issuance.
+supersedes, dedication, conditions, first-transfer facts, origin, when a peer's was received, from
+which it applies here, and its JWS, which signs the whole document), the serial ranges each covers,
+and the units capped authorizations took at issuance.
 Not covered: the order this database stored them in (`sequence`, `stored_at`), which depends on
 consumption timing, and the caches and bookkeeping (accounts, inbox, outbox, cursors).
 """
@@ -24,7 +25,7 @@ PARTS = {
     "descriptors": (
         "SELECT id::text, kind, origin_registry, issuing_party, cooperative_approach, created_at, applicable_from, "
         "supersedes::text, dedication, oimp_trigger, conditions, transferred_at, basis, transaction_id, "
-        "received_from, jws FROM descriptors ORDER BY id"
+        "received_from, received_at, jws FROM descriptors ORDER BY id"
     ),
     "descriptor_ranges": (
         f"SELECT descriptor_id::text, {SCOPE}, first_serial, last_serial FROM descriptor_ranges "

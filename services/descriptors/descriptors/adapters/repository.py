@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from descriptors.domain.applicability import applies_here_from
 from descriptors.domain.model import (
     SCOPE_FIELDS,
     Basis,
@@ -33,7 +34,7 @@ SCOPE_COLUMNS = ", ".join(SCOPE_FIELDS)
 _COLUMNS = (
     "d.id, d.sequence, d.kind, d.origin_registry, d.issuing_party, d.cooperative_approach, d.created_at, "
     "d.applicable_from, d.supersedes, d.dedication, d.oimp_trigger, d.conditions, d.transferred_at, d.basis, "
-    "d.transaction_id, d.document, d.jws, d.request_hash, d.received_from, "
+    "d.transaction_id, d.document, d.jws, d.request_hash, d.received_from, d.received_at, "
     "ARRAY(SELECT s.id::text FROM descriptors s WHERE s.supersedes = d.id ORDER BY 1) AS superseded_by, "
     "(SELECT min(s.applicable_from) FROM descriptors s WHERE s.supersedes = d.id) AS superseded_from"
 )
@@ -66,6 +67,7 @@ class NewDescriptor:
     transaction_id: str | None = None
     request_hash: str | None = None
     received_from: str | None = None
+    received_at: datetime | None = None
 
     @classmethod
     def of_document(
@@ -74,9 +76,12 @@ class NewDescriptor:
         token: str,
         *,
         received_from: str | None = None,
+        received_at: datetime | None = None,
         request_hash: str | None = None,
     ) -> NewDescriptor:
-        """A signed document as it is stored: a peer's on receipt, a source record on replay."""
+        """A signed document as it is stored: a peer's on receipt (at `received_at`), a source record
+        on replay. A peer's applies here no earlier than its receipt; the document keeps the
+        instant its origin gave it."""
         auth, ft = doc.authorization, doc.first_transfer
         body = auth or ft
         assert body is not None
@@ -87,7 +92,7 @@ class NewDescriptor:
             issuing_party=doc.issuing_party,
             cooperative_approach=doc.cooperative_approach,
             created_at=doc.created_at,
-            applicable_from=doc.applicable_from,
+            applicable_from=applies_here_from(doc.applicable_from, received_at),
             supersedes=doc.supersedes,
             document=doc.model_dump(mode="json"),
             jws=token,
@@ -100,6 +105,7 @@ class NewDescriptor:
             transaction_id=ft.transaction_id if ft else None,
             request_hash=request_hash,
             received_from=received_from,
+            received_at=received_at,
         )
 
 
@@ -116,6 +122,7 @@ def to_domain(row: Any) -> Descriptor:
         transferred_at=row.transferred_at,
         transaction_id=row.transaction_id,
         basis=Basis(row.basis) if row.basis else None,
+        received_at=row.received_at,
     )
 
 
@@ -154,10 +161,10 @@ class Descriptors:
             text(
                 "INSERT INTO descriptors (id, kind, origin_registry, issuing_party, cooperative_approach, created_at, "
                 "applicable_from, supersedes, dedication, oimp_trigger, conditions, transferred_at, basis, "
-                "transaction_id, document, jws, request_hash, received_from) VALUES (:id, :kind, :origin, :party, "
-                ":approach, :created_at, :applicable_from, :supersedes, :dedication, :oimp_trigger, "
+                "transaction_id, document, jws, request_hash, received_from, received_at) VALUES (:id, :kind, :origin, "
+                ":party, :approach, :created_at, :applicable_from, :supersedes, :dedication, :oimp_trigger, "
                 "CAST(:conditions AS jsonb), :transferred_at, :basis, :transaction_id, CAST(:document AS jsonb), :jws, "
-                ":request_hash, :received_from) ON CONFLICT (id) DO NOTHING RETURNING sequence"
+                ":request_hash, :received_from, :received_at) ON CONFLICT (id) DO NOTHING RETURNING sequence"
             ),
             {
                 "id": d.id,
@@ -178,6 +185,7 @@ class Descriptors:
                 "jws": d.jws,
                 "request_hash": d.request_hash,
                 "received_from": d.received_from,
+                "received_at": d.received_at,
             },
         )
         if sequence is None:
@@ -246,14 +254,15 @@ class Descriptors:
         return coverings, await self.supersessions([c.descriptor.id for c in coverings]), rows
 
     async def source_records(self) -> list[Any]:
-        """The descriptors no ledger transaction constitutes, oldest first: authorizations, markers
-        re-issued by hand, and whatever peers sent. Everything else is derived from these and the
-        ledger's recorded transactions (service_layer.replay)."""
+        """The descriptors no ledger transaction constitutes, in the order they entered this registry
+        (a peer's when it was stored here): authorizations, markers re-issued by hand, and whatever
+        peers sent. Everything else is derived from these and the ledger's recorded transactions
+        (service_layer.replay)."""
         return list(
             await self.conn.execute(
                 text(
                     f"SELECT {_COLUMNS} FROM descriptors d WHERE d.kind = 'authorization' OR d.basis = 'reissue' "
-                    "OR d.received_from IS NOT NULL ORDER BY d.created_at, d.sequence"
+                    "OR d.received_from IS NOT NULL ORDER BY COALESCE(d.received_at, d.created_at), d.sequence"
                 )
             )
         )

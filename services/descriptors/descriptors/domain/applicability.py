@@ -12,6 +12,10 @@ earlier than 12 hours after creation". Both bounds hold for every window; a wind
   UTC the next day).
 
 A cooperative approach may configure its own window (e.g. a longer delay for slow peers).
+
+A peer's descriptor applies here at the instant its origin gave it, but never before this registry
+stored it (`applies_here_from`): one that arrives late, or back-dated, would otherwise change what
+this registry already said was in force at instants past, and the decisions taken on it (A6R-21).
 """
 
 from __future__ import annotations
@@ -61,3 +65,9 @@ def applicable_from(created_at: datetime, window: Window = DEFAULT_WINDOW) -> da
 
 def applies_at(created_at: datetime, at: datetime, window: Window = DEFAULT_WINDOW) -> bool:
     return applicable_from(created_at, window) <= as_utc(at)
+
+
+def applies_here_from(applicable: datetime, received_at: datetime | None) -> datetime:
+    """When a descriptor applies in this registry: from its own applicability instant, and for a
+    peer's (received at `received_at`) no earlier than its storage here."""
+    return applicable if received_at is None else max(as_utc(applicable), as_utc(received_at))

@@ -21,6 +21,10 @@ Interpretation (issue 6):
 - A reversal is a corrective transfer moving the units from the transfer's destination back to its
   source, recorded after it.
 
+A peer's marker counts here from when this registry stored it (`known_key`), never from the date
+its origin gave it: a marker stored late changes no decision on a transaction recorded before it
+arrived, so deciding again, and replay, decide as the live service did (A6R-21).
+
 Everything here works on one piece of serials that every fact given wholly covers (see
 in_force.boundaries); the service layer cuts ranges into such pieces.
 """
@@ -103,6 +107,13 @@ def marker_key(marker: Descriptor) -> tuple[Any, ...]:
     return (marker.created_at, marker.transaction_id or marker.id)
 
 
+def known_key(marker: Descriptor) -> tuple[Any, ...]:
+    """From where in the history a marker counts for decisions: its own place, and a peer's no
+    earlier than its storage here."""
+    own = marker_key(marker)
+    return own if marker.received_at is None else max(own, (marker.received_at, marker.id))
+
+
 def reversed_before(m: Movement, movements: Sequence[Movement], before: tuple[Any, ...]) -> bool:
     """Whether a corrective transfer, recorded after `m` and before `before`, moved the units back."""
     return any(
@@ -115,9 +126,9 @@ def reversed_before(m: Movement, movements: Sequence[Movement], before: tuple[An
 
 
 def current_marker(markers: Sequence[Descriptor], at: tuple[Any, ...]) -> Descriptor | None:
-    """The marker that applies just before `at`: the latest recorded before it, among those no
-    marker recorded before it supersedes."""
-    known = [m for m in markers if marker_key(m) < at]
+    """The marker that applies just before `at`: the latest recorded among those known before it
+    that no marker known before it supersedes."""
+    known = [m for m in markers if known_key(m) < at]
     gone = {m.supersedes for m in known if m.supersedes}
     live = [m for m in known if m.id not in gone]
     return max(live, key=lambda m: (marker_key(m), m.id)) if live else None
@@ -181,6 +192,8 @@ def constitutes(m: Movement, authorization: Descriptor | None) -> Basis | None:
 
 
 _CROSSING_BASES = (Basis.INTERNATIONAL_TRANSFER, Basis.EXTERNAL_TRANSFER)
+# Bases of the markers an authorization itself makes (without a transaction).
+AUTHORIZATION_MADE = frozenset({Basis.OIMP_AUTHORIZATION, Basis.OIMP_ISSUANCE})
 
 
 @dataclass(frozen=True)
@@ -208,12 +221,19 @@ def decide(
         if not undone(current, movements, at):
             return None
         supersedes = current.id
-    # Events arrive by partition, not in ledger order: a marker already made for a later event
-    # stood only because this earlier one was unknown, unless this one was reversed before it.
+    # Events arrive by partition, not in ledger order: a marker this registry already made for a
+    # later event stood only because this earlier one was unknown, unless this one was reversed
+    # before it. A marker an authorization made stood only because it was unknown too: in ledger
+    # order this one's marker was in force then, and the authorization would have marked nothing.
     later = [
         d
         for d in markers
-        if marker_key(d) > at and d.transaction_id is not None and not reversed_before(m, movements, marker_key(d))
+        if marker_key(d) > at
+        and d.received_at is None
+        and (
+            (d.transaction_id is not None and not reversed_before(m, movements, marker_key(d)))
+            or (d.transaction_id is None and d.basis in AUTHORIZATION_MADE)
+        )
     ]
     if later:
         supersedes = min(later, key=marker_key).id

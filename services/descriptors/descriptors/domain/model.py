@@ -142,6 +142,8 @@ class Descriptor:
     transferred_at: datetime | None = None
     transaction_id: str | None = None
     basis: Basis | None = None
+    # When a peer's descriptor was stored here (None: this registry's own).
+    received_at: datetime | None = None
 
     def order_key(self) -> tuple[datetime, datetime, str]:
         """Among overlapping authorizations the latest applicable wins; among markers the latest

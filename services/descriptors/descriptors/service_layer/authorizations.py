@@ -6,6 +6,14 @@ specific units that exist in this registry, or conditions; it is never changed o
 superseded by a new authorization of the same Party, which replaces it from its own applicability
 instant. Where the Party chose the authorization (or, for units already issued, the issuance) as
 the OIMP first transfer, the markers are created with the authorization, in the same transaction.
+
+Those markers are decided in turn with the marker sequencer (its lock, as re-issues by hand), over
+the units no marker is in force on, and only once every transaction moving the units was decided
+(`markers_pending`, 409, meanwhile): judged while one is still settling, the authorization would
+mark units that transaction's own marker marks too, with neither superseding the other, and replay,
+which decides the transaction first, would make no such marker. A transaction recorded before the
+authorization but consumed after it (later than the settle delay) supersedes the authorization's
+marker where it marks the units (domain.first_transfer.decide), as ledger order would have it.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ from registry_contracts.canonical import canonical_json
 from registry_contracts.events.descriptors import AuthorizationConditions, DescriptorUnits, OimpFirstTransfer
 from registry_contracts.nomenclatures.codes import is_party_code
 from registry_platform.auth import EXTERNAL_SYSTEM, SECTION_ADMINISTRATOR, Principal
+
+# The OIMP first transfers an authorization constitutes itself, for units already issued.
+MARKING = frozenset({OimpTrigger.AUTHORIZATION.value, OimpTrigger.ISSUANCE.value})
 
 
 class AuthorizationIn(BaseModel):
@@ -150,6 +161,12 @@ async def issue_authorization(
                 "unknown_units", f"serials {a}-{b} of {r.scope.activity_id}/{r.scope.vintage} do not exist here"
             )
     supersedes = await _superseded(conn, req.supersedes, party)
+    if ranges and req.oimp_first_transfer in MARKING:
+        # Decided in turn with the sequencer (and re-issues): whichever comes second reads what the
+        # first stored; and not while a transaction that may mark the units itself is settling.
+        await Descriptors(conn).decide_markers(wait=True)
+        for r in ranges:
+            await refuse_pending(service, conn, r)
     now = service.now()
     draft = Draft(
         id=descriptor_id,
@@ -167,6 +184,19 @@ async def issue_authorization(
     drafts = [draft, *await oimp_markers(conn, draft, req.oimp_first_transfer)]
     await service.publish(conn, drafts)
     return await Descriptors(conn).get(descriptor_id), True
+
+
+async def refuse_pending(service: DescriptorsService, conn: AsyncConnection, units: UnitRange) -> None:
+    """Refuse while a transaction moving some of `units` has its markers still to decide: it may
+    mark them itself (or supersede the marker in force), so a marker decided now could be a second
+    one over the same serials. Call under the sequencer's lock (Descriptors.decide_markers)."""
+    pending = await History(conn).undecided_movement(units)
+    if pending is not None:
+        u = pending.units
+        raise Conflict("markers_pending", f"transaction {pending.movement.transaction_id} moved serials "
+                       f"{u.first}-{u.last} and its first-transfer markers are not decided yet (they are "
+                       f"{service.settings.marker_settle_seconds:g} s after it reaches this registry); try again "
+                       "in a few seconds")  # fmt: skip
 
 
 async def _superseded(conn: AsyncConnection, old_id: uuid.UUID | None, party: str) -> str | None:
@@ -189,7 +219,7 @@ async def _superseded(conn: AsyncConnection, old_id: uuid.UUID | None, party: st
 async def oimp_markers(conn: AsyncConnection, draft: Draft, trigger: str | None) -> list[Draft]:
     """Markers the authorization itself constitutes: OIMP first transfer at authorization, or at
     issuance for units already issued, for the units not first transferred already."""
-    if not draft.ranges or trigger not in (OimpTrigger.AUTHORIZATION.value, OimpTrigger.ISSUANCE.value):
+    if not draft.ranges or trigger not in MARKING:
         return []
     at = (draft.created_at, str(draft.id))
     unmarked: list[UnitRange] = []

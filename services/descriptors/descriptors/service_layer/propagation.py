@@ -16,6 +16,13 @@ since the other approach's registries would never receive the correction. A mark
 marker of a Party the peer serves (`supersedes_other_party`), and not necessarily alone: the
 originating registry's sequencer may supersede one marker piece by piece.
 
+A stored descriptor applies here from the instant its origin gave it, but no earlier than when this
+registry stored it (`received_at`, its clock): one that arrives late, or back-dated, applies from its
+storage on, and a peer's marker counts for first-transfer decisions from then on too
+(domain.first_transfer.known_key). So what this registry said was in force at a past instant, and
+the decisions it took then, never change after the fact (A6R-21); the peer's own instant stays in
+the signed document.
+
 The pull loop moves its cursor past every descriptor it read. One refused for a reason this
 registry's own knowledge may yet remove (`HELD_FOR`) is held and tried again at the start of each
 round, while its peer is configured, until it is stored or refused for good; one held from a peer
@@ -141,7 +148,8 @@ async def receive(service: DescriptorsService, conn: AsyncConnection, token: str
     try:
         # A savepoint: the pull loop records its cursor in this transaction after a refusal.
         async with conn.begin_nested():
-            await repo.add(NewDescriptor.of_document(doc, token, received_from=peer.registry))
+            new = NewDescriptor.of_document(doc, token, received_from=peer.registry, received_at=service.now())
+            await repo.add(new)
     except DataError as exc:
         raise _refuse("invalid_document", f"it holds a value this registry cannot store: {exc.orig}") from exc
     return await repo.get(descriptor_id), True

@@ -31,6 +31,9 @@ def view(row: Any, ranges: list[UnitRange] | None = None) -> dict[str, Any]:
         "superseded_by": list(row.superseded_by),
         "superseded_from": iso_utc(row.superseded_from) if row.superseded_from else None,
         "received_from": row.received_from,
+        # A peer's: when stored here, from which it applies here at the earliest (`applicable_from`;
+        # the document keeps the instant its origin gave it).
+        "received_at": iso_utc(row.received_at) if row.received_at else None,
         "document": row.document,
         "jws": row.jws,
         **({"units": [r.view() for r in ranges]} if ranges is not None else {}),

@@ -25,7 +25,7 @@ from descriptors.adapters.repository import Descriptors
 from descriptors.domain.errors import Conflict, DescriptorError, Forbidden, NotFound
 from descriptors.domain.first_transfer import current_marker, may_reissue
 from descriptors.domain.model import Basis, Kind, merge
-from descriptors.service_layer.authorizations import existing, request_hash, units_of
+from descriptors.service_layer.authorizations import existing, refuse_pending, request_hash, units_of
 from descriptors.service_layer.pieces import Piece, pieces
 from descriptors.service_layer.service import DescriptorsService, Draft
 from registry_contracts.events.descriptors import DescriptorUnits
@@ -78,13 +78,7 @@ async def reissue_marker(
             raise Conflict("unknown_units", f"serials {r.first}-{r.last} do not all exist here")
         # A transaction still settling may supersede the marker itself (or forbid the re-issue):
         # judged before it is decided, the re-issue and its marker would both supersede the marker.
-        pending = await history.undecided_movement(r)
-        if pending is not None:
-            u = pending.units
-            raise Conflict("markers_pending", f"transaction {pending.movement.transaction_id} moved serials "
-                           f"{u.first}-{u.last} and its first-transfer markers are not decided yet (they are "
-                           f"{service.settings.marker_settle_seconds:g} s after it reaches this registry); try again "
-                           "in a few seconds")  # fmt: skip
+        await refuse_pending(service, conn, r)
         for piece in await pieces(conn, r, None):
             _check_piece(piece, str(req.supersedes), at)
     merged = merge(ranges)

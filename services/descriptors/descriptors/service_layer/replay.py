@@ -7,13 +7,16 @@ the markers an authorization constitutes (OIMP at authorization or issuance), an
 transaction, the unit history, the allocations of capped authorizations and the first-transfer
 markers.
 
-Both are applied merged in order of their instants (a source record at its creation, a transaction
-at its recording), each in its own database transaction. With the service's clock in agreement with
-the ledger's, that is the order the live service saw them in, up to consumption lag: a
-transaction's markers depend only on descriptors applicable at its instant, which were created at
-least 12 h earlier; an authorization's own markers only on markers of transactions recorded before
-it. Live differs only where a transaction arrived later than `marker_settle_seconds`: live then
-holds, besides the same markers in force, the superseded early marker, which replay never makes.
+Both are applied merged in order of their instants (a source record when it entered this registry:
+its creation, or a peer's storage here; a transaction at its recording), each in its own database
+transaction. A peer's descriptor is stored again with the instant it was received live, so it
+applies, and counts for first-transfer decisions, from the same instant as live. With the service's
+clock in agreement with the ledger's, that is the order the live service saw them in, up to
+consumption lag: a transaction's markers depend only on descriptors applicable at its instant, which
+were created at least 12 h earlier (or, a peer's, stored here before it), and on markers known
+before it; an authorization's own markers only on markers known before it. Live differs only where
+a transaction arrived later than `marker_settle_seconds`: live then holds, besides the same markers
+in force, the superseded early marker, which replay never makes (docs/descriptors.md).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ async def replay(
         if await Descriptors(conn).page(filters={}, units=None, after=0, limit=1):
             raise ReplayRefused("the target schema already holds descriptors; replay into an empty database")
     keys = keys_of(service)
-    steps: list[tuple[datetime, int, Any]] = [(row.created_at, 0, row) for row in sources]
+    steps: list[tuple[datetime, int, Any]] = [(row.received_at or row.created_at, 0, row) for row in sources]
     for envelope in transactions:
         steps.append((TransactionRecorded.model_validate(envelope.payload).recorded_at, 1, envelope))
     # Stable: sources keep their stored order, transactions their ledger order, at equal instants.
@@ -81,7 +84,13 @@ async def _source(service: DescriptorsService, keys: KeyRing, row: Any) -> None:
         raise ReplayRefused(f"descriptor {row.id}: its JWS signs descriptor {doc.descriptor_id}")
     async with service.engine.begin() as conn:
         await Descriptors(conn).add(
-            NewDescriptor.of_document(doc, row.jws, received_from=row.received_from, request_hash=row.request_hash)
+            NewDescriptor.of_document(
+                doc,
+                row.jws,
+                received_from=row.received_from,
+                received_at=row.received_at,
+                request_hash=row.request_hash,
+            )
         )
         if doc.authorization is not None and row.received_from is None:
             draft = Draft(

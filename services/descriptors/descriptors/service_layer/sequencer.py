@@ -12,8 +12,9 @@ same units can be consumed in either order. The handler only stages them; this s
 the transactions staged at least `marker_settle_seconds` ago in (recorded_at, id) order. A
 transaction staged later still than that (a lagging partition) is decided when it comes, and then
 every already decided movement of the same units recorded after it is decided again: a marker made
-too early is superseded (domain.first_transfer.decide), a missed re-issue is made, and the
-applicability delay keeps a wrong marker from applying in the meantime.
+too early is superseded (domain.first_transfer.decide), as is a marker an authorization made for
+units it marks, a missed re-issue is made, and the applicability delay keeps a wrong marker from
+applying in the meantime.
 
 Capped condition-based authorizations take their units here too, at issuance, in ledger order.
 """

@@ -53,6 +53,10 @@ ACCOUNTS = [
 ]
 
 
+# Refusals an authorization gets while the service has not caught up with the ledger yet.
+RETRIED = ("unknown_units", "markers_pending")
+
+
 class Clock:
     def __init__(self, now: datetime) -> None:
         self.now = now
@@ -86,11 +90,12 @@ class Client:
     async def authorize(
         self, body: dict[str, Any], id: uuid.UUID | None = None, grants: list[Grant] = GHA_ADMIN
     ) -> httpx.Response:
-        """PUT an authorization, retrying while the units' issuance is still on its way to the service."""
+        """PUT an authorization, retrying while the units' issuance is still on its way to the service,
+        and, for one marking the units, while a transaction moving them is still settling."""
         id = id or uuid.uuid4()
         for _ in range(100):
             response = await self.call("PUT", f"/authorizations/{id}", body, grants)
-            if response.status_code != 409 or response.json()["error"]["code"] != "unknown_units":
+            if response.status_code != 409 or response.json()["error"]["code"] not in RETRIED:
                 return response
             await asyncio.sleep(0.1)
         return response

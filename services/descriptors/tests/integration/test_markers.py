@@ -8,7 +8,7 @@ import asyncio
 import os
 import signal
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -357,3 +357,50 @@ async def test_a6r55_two_reissues_of_one_marker_at_the_same_instant_leave_one_su
     )
     assert sorted(r.status_code for r in both) == [201, 409], [r.text for r in both]
     assert len(successors(await markers(descriptors), reissued)) == 1
+
+
+async def test_a6r55_an_authorization_marks_units_for_oimp_only_once_the_transfers_moving_them_are_decided(
+    descriptors: Client, ledger: Ledger, database_url: str
+) -> None:
+    """A6R-45, A6R-55: an authorization whose OIMP first transfer is the authorization itself is asked
+    while an international transfer of some of its units is still settling. The test holds the
+    sequencer's lock while the transfer is staged: the authorization waits for the lock, then is
+    refused while the transfer's markers are not decided (unserialised, it would mark the transferred
+    units too, and the transfer's marker would not supersede it). Asked again once they are, it marks
+    only the units the transfer did not: one marker in force over each serial, as in ledger order."""
+    await ledger.issue(1, 100)
+    await processed(database_url, 1)
+    body = {"issuing_party": "GHA", "cooperative_approach": "CA0001", "dedication": "oimp",
+            "oimp_first_transfer": "authorization", "units": [{"scope": SCOPE, "first": 1, "last": 100}]}  # fmt: skip
+    dsn = database_url.replace("+psycopg", "")
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as sequencer_lock:
+        await sequencer_lock.execute("SELECT pg_advisory_lock(hashtextextended('descriptors:sequencer', 0))")
+        crossed = await ledger.transfer(ISSUANCE, CHE, 1, 10)
+        for _ in range(200):
+            cur = await sequencer_lock.execute("SELECT count(*) FROM descriptors.staged_transactions")
+            if (await cur.fetchone() or (0,))[0] >= 2:
+                break
+            await asyncio.sleep(0.05)
+        descriptors.clock.now = datetime.now(UTC)  # after the transfer, at the ledger's real time
+        asked = asyncio.create_task(descriptors.call("PUT", f"/authorizations/{uuid.uuid4()}", body, GHA_ADMIN))
+        await waiting_for_locks(sequencer_lock, 1, 5)
+        await sequencer_lock.execute("SELECT pg_advisory_unlock(hashtextextended('descriptors:sequencer', 0))")
+        answer = await asked
+    assert answer.status_code == 409, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "markers_pending" and crossed["transaction_id"] in error["message"], error
+
+    await processed(database_url, 2)
+    descriptors.clock.now = datetime.now(UTC)
+    issued = await descriptors.authorize(body)
+    assert issued.status_code == 201, issued.text
+    found = {m["document"]["first_transfer"]["basis"]: m for m in await markers(descriptors)}
+    assert sorted(found) == ["international_transfer", "oimp_authorization"]
+    transfer, authorization = found["international_transfer"], found["oimp_authorization"]
+    assert transfer["document"]["first_transfer"]["transaction_id"] == crossed["transaction_id"]
+    assert [(u["first"], u["last"]) for u in authorization["units"]] == [(11, 100)]
+    later = descriptors.clock.now + timedelta(days=3)
+    assert await segments(descriptors, later, 1, 100) == [
+        (1, 10, transfer["descriptor_id"]),
+        (11, 100, authorization["descriptor_id"]),
+    ]

@@ -402,3 +402,48 @@ async def test_a6r53_descriptors_held_from_a_peer_no_longer_configured_are_kept_
         (after,) = (await client.ok("GET", "/peers/held-descriptors"))["items"]
         assert (after["attempts"], after["tried_at"]) == (kept["attempts"], kept["tried_at"])
         assert (await client.ok("GET", "/descriptors"))["items"] == []
+
+
+async def test_a6r21_a_peers_descriptor_stored_late_applies_here_only_from_its_storage(receiving: Client) -> None:
+    """A6R-21, A6R-53: a peer's authorization dated 2026-03-10 (applicable from 03-12) reaches this
+    registry only on 04-01, and a correction of it, back-dated too, a day later. What this registry
+    said was in force at an instant past stays what it says after: each applies here from its
+    storage, and the signed document keeps the instants the peer gave."""
+    units = [{"scope": SCOPE, "first": 1, "last": 10}]
+
+    async def in_force(at: datetime) -> list[tuple[int, int, str | None]]:
+        found = await receiving.ok("POST", "/descriptors/in-force", {"at": at.isoformat(), "units": units}, SERVICE)
+        return [(d["first"], d["last"], (d["authorization"] or {}).get("dedication")) for d in found["descriptors"]]
+
+    past, stored_at = datetime(2026, 3, 20, tzinfo=UTC), datetime(2026, 4, 1, 9, 30, tzinfo=UTC)
+    assert await in_force(past) == [(1, 10, None)]
+    receiving.clock.now = stored_at
+    original = document()
+    stored = await post(receiving, jws.sign(PEER, original))
+    assert stored.status_code == 201, stored.text
+    assert await in_force(past) == [(1, 10, None)]
+    assert await in_force(stored_at - timedelta(microseconds=1)) == [(1, 10, None)]
+    assert await in_force(stored_at) == [(1, 10, "oimp")]
+    view = stored.json()
+    assert datetime.fromisoformat(view["applicable_from"]) == datetime.fromisoformat(view["received_at"]) == stored_at
+    assert datetime.fromisoformat(view["document"]["applicable_from"]) == applicable_from(T0)
+
+    corrected_at = stored_at + timedelta(days=1)
+    receiving.clock.now = corrected_at
+    dated = T0 + timedelta(hours=1)
+    correction = document(supersedes=original["descriptor_id"], created_at=dated.isoformat(),
+                          applicable_from=applicable_from(dated).isoformat(),
+                          authorization={"dedication": "ndc", "units": units})  # fmt: skip
+    assert (await post(receiving, jws.sign(PEER, correction))).status_code == 201
+    assert await in_force(corrected_at - timedelta(hours=1)) == [(1, 10, "oimp")]
+    assert await in_force(corrected_at) == [(1, 10, "ndc")]
+    shown = await receiving.ok("GET", f"/descriptors/{original['descriptor_id']}")
+    assert datetime.fromisoformat(shown["superseded_from"]) == corrected_at
+    history = await receiving.ok("GET", "/units/history", params={**SCOPE, "first": 1, "last": 10,
+                                                                  "at": past.isoformat()})  # fmt: skip
+    assert [i["status"] for i in history["items"]] == ["pending", "pending"]
+    # A descriptor that arrives in time applies from the instant its origin gave it.
+    receiving.clock.now = T0 + timedelta(hours=2)
+    in_time = document(authorization={"dedication": "ndc", "units": [{"scope": SCOPE, "first": 11, "last": 20}]})
+    arrived = (await post(receiving, jws.sign(PEER, in_time))).json()
+    assert datetime.fromisoformat(arrived["applicable_from"]) == applicable_from(T0)

@@ -5,20 +5,40 @@ the real ledger's ledger.transactions topic alone, and its digest equals the liv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
+from descriptors.adapters import jws
 from descriptors.adapters.digest import state_digest
+from descriptors.domain.applicability import applicable_from
 from descriptors.entrypoints import cli
+from descriptors.settings import DescriptorsSettings, PeerConfig
 from registry_platform import db
 from registry_platform.testing.infra import Infra
 
-from .conftest import ADMIN, CHE, CHE_USE, GHA, GHA2, ISSUANCE, SCOPE, Client, Ledger
-from .test_markers import by_transaction, markers, processed
+from .conftest import (
+    ADMIN,
+    CHE,
+    CHE_USE,
+    GHA,
+    GHA2,
+    ISSUANCE,
+    SCOPE,
+    SETTLE,
+    Client,
+    Clock,
+    Ledger,
+    recorded_at,
+    start_descriptors,
+)
+from .test_markers import by_transaction, markers, processed, segments
+from .test_propagation import PEER, marker, post
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +148,43 @@ async def test_issue6_replay_reproduces_the_descriptors_and_their_effects(
         assert "REFUSED" in capsys.readouterr().out
     finally:
         infra.drop_database(target)
+
+
+async def test_a6r21_a_peers_marker_stored_after_a_transfer_changes_neither_the_past_nor_replay(  # type: ignore[no-untyped-def]
+    service_settings, ledger: Ledger, infra: Infra, database_url: str
+) -> None:
+    """A6R-21, A6R-53: a peer's first-transfer marker dated three days before a transfer this registry
+    marked reaches it after that transfer was decided. What it says was in force at instants past
+    stays what it said, and replay, which stores the peer's marker again at the instant it was
+    received, rebuilds the same state (placed at the peer's date, it would have kept the transfer
+    from being marked)."""
+    settings = service_settings(
+        "descriptors", DescriptorsSettings, ledger_url=ledger.url, marker_settle_seconds=SETTLE,
+        peers=[PeerConfig(registry="GHA01", keys=[jws.public_jwk(PEER)])],
+    )  # fmt: skip
+    async with contextlib.AsyncExitStack() as stack, httpx.AsyncClient(timeout=30) as http:
+        client = await start_descriptors(stack, settings, Clock(datetime.now(UTC)), http)
+        await ledger.issue(1, 100)
+        crossed = await ledger.transfer(ISSUANCE, CHE, 1, 10)
+        await processed(database_url, 2)
+        (own,) = await markers(client)
+        dated = recorded_at(crossed) - timedelta(days=3)
+        past = applicable_from(dated) + timedelta(hours=1)
+        assert past < recorded_at(crossed)
+        assert await segments(client, past, 1, 10) == [(1, 10, None)]
+
+        client.clock.now = datetime.now(UTC)
+        body = {"units": [{"scope": SCOPE, "first": 1, "last": 10}], "transferred_at": dated.isoformat(),
+                "party": "GHA", "basis": "international_transfer"}  # fmt: skip
+        theirs = marker(created_at=dated.isoformat(), applicable_from=applicable_from(dated).isoformat(),
+                        first_transfer=body)  # fmt: skip
+        stored = await post(client, jws.sign(PEER, theirs))
+        assert stored.status_code == 201, stored.text
+        target = infra.create_database()
+        try:
+            assert await cli.run_replay(settings, target) == 0, "replay rebuilds the live state"
+        finally:
+            infra.drop_database(target)
+        assert await segments(client, past, 1, 10) == [(1, 10, None)]
+        later = recorded_at(crossed) + timedelta(days=3)
+        assert await segments(client, later, 1, 10) == [(1, 10, own["descriptor_id"])]

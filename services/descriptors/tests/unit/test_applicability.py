@@ -12,6 +12,7 @@ from descriptors.domain.applicability import (
     Window,
     applicable_from,
     applies_at,
+    applies_here_from,
     midnight_after,
 )
 
@@ -76,3 +77,11 @@ def test_a6r45_later_creation_never_applies_earlier(created: datetime, hours: in
     later = created + timedelta(hours=hours)
     assert applicable_from(later) >= applicable_from(created)
     assert applicable_from(later, EXACT) >= applicable_from(created, EXACT)
+
+
+def test_a6r21_a_peers_descriptor_applies_here_no_earlier_than_its_storage() -> None:
+    given_by_peer = datetime(2026, 3, 12, tzinfo=UTC)
+    assert applies_here_from(given_by_peer, None) == given_by_peer  # this registry's own
+    assert applies_here_from(given_by_peer, given_by_peer - timedelta(days=1)) == given_by_peer  # in time
+    late = datetime(2026, 4, 1, 9, 30, tzinfo=UTC)
+    assert applies_here_from(given_by_peer, late) == late

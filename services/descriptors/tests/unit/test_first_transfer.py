@@ -176,3 +176,38 @@ def test_a6r55_a_marker_superseded_on_some_units_is_still_current_on_the_others(
     assert moved.apply(move("t2", "gha", "jpn", 3)) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", "m-t1")
     assert current_marker(stayed.markers, (T0 + timedelta(hours=4),)).id == "m-t1"  # type: ignore[union-attr]
     assert stayed.apply(move("t4", "gha", "che", 4)) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", "m-t1")
+
+
+def peer_marker(created: datetime, received: datetime) -> Descriptor:
+    """A first-transfer marker a peer registry dated `created`, stored here at `received`."""
+    return Descriptor("peer", Kind.FIRST_TRANSFER, "GHA", created, applicable_from(created),
+                      transferred_at=created, basis=Basis.INTERNATIONAL_TRANSFER, received_at=received)  # fmt: skip
+
+
+def test_a6r21_a_peers_marker_stored_late_counts_for_decisions_only_from_its_storage() -> None:
+    """A peer's marker dated before a transfer but stored here after it changes no decision on that
+    transfer (deciding it again, or replay, decide as the live service did); it counts for those
+    recorded after its storage."""
+    crossing = move("t1", "gha", "che", 2)
+    stored_late = peer_marker(T0, received=T0 + timedelta(hours=3))
+    assert decide(crossing, None, [stored_late], [crossing]) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", None)
+    after = move("t2", "gha", "che", 4)
+    assert decide(after, None, [stored_late], [after]) is None
+    stored_in_time = peer_marker(T0, received=T0 + timedelta(hours=1))
+    assert decide(crossing, None, [stored_in_time], [crossing]) is None
+
+
+def test_a6r55_a_transfer_consumed_after_an_authorization_marked_its_units_supersedes_that_marker() -> None:
+    """An OIMP authorization marked the units while a transfer recorded before it had not reached
+    this registry: in ledger order the transfer's marker was in force at the authorization, which
+    would have marked nothing, so the transfer's marker supersedes the authorization's."""
+    crossing = move("t1", "gha", "che", 1)
+    at_authorization = Descriptor("by-auth", Kind.FIRST_TRANSFER, "GHA", T0 + timedelta(hours=2),
+                                  applicable_from(T0 + timedelta(hours=2)), basis=Basis.OIMP_AUTHORIZATION)  # fmt: skip
+    assert decide(crossing, None, [at_authorization], [crossing]) == Decision(
+        Basis.INTERNATIONAL_TRANSFER, "GHA", "by-auth"
+    )
+    # A re-issue by hand made after it is not superseded: the latest by date applies (A6R-55).
+    reissued = Descriptor("again", Kind.FIRST_TRANSFER, "GHA", T0 + timedelta(hours=2),
+                          applicable_from(T0 + timedelta(hours=2)), "m-t0", basis=Basis.REISSUE)  # fmt: skip
+    assert decide(crossing, None, [reissued], [crossing]) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", None)
