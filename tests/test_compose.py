@@ -8,15 +8,33 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import ipaddress
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+import httpx
+import psycopg
 import pytest
 import yaml
+from fastapi import FastAPI, Request
+from psycopg import sql
+from sqlalchemy.engine import make_url
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from identity.entrypoints.deps import Client
+from identity.settings import IdentitySettings
+from registry_platform import migrations
+from registry_platform.devstack.postgres import POSTGRES_BIN_PATH
+from registry_platform.devstack.stack import SERVICES as DEVSTACK_SERVICES
+from registry_platform.roles import password_variable, service_role, service_roles_sql, url_for_service
 from registry_platform.settings import DEV_TOKEN_SECRET, ServiceSettings
+from web.adapters.backends import Backends
+from web.entrypoints.page import Page
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -24,6 +42,8 @@ NGINX_CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
 PROMETHEUS_CONF = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 MM2_PROPERTIES = ROOT / "deploy" / "mirrormaker" / "mm2.properties"
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
+ENV_EXAMPLE = ROOT / "deploy" / "env.example"
+SERVICE_ROLES_SQL = ROOT / "deploy" / "postgres" / "service-roles.sql"
 
 # A value compose must be given from outside, e.g. "${REGISTRY_TOKEN_SECRET:?message}":
 # no literal, no default, compose refuses to start when it is unset.
@@ -321,3 +341,251 @@ def test_no_log_keeps_a_query_string() -> None:
     assert "$request " not in log_format and '$request"' not in log_format and "$args" not in log_format
     assert "$uri" in log_format
     assert "--no-access-log" in (ROOT / "deploy" / "Dockerfile").read_text()
+
+
+def test_env_example_lists_every_required_variable_and_commits_no_value() -> None:
+    required = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):?\?", COMPOSE_FILE.read_text()))
+    assignments = re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", ENV_EXAMPLE.read_text(), re.M)
+    listed = {name for name, _ in assignments}
+    assert required - listed == set(), "required by docker-compose.yml, missing from env.example"
+    assert listed - required == set(), "in env.example, but docker-compose.yml does not read it"
+    assert [name for name, value in assignments if value.strip()] == [], "env.example must hold no values"
+
+
+# ---------------------------------------------------- client addresses behind nginx (A6R-6)
+
+
+def _uvicorn_forwarded_allow_ips(service: dict[str, Any]) -> str:
+    """The hops uvicorn takes X-Forwarded-For from: its --forwarded-allow-ips, else its default."""
+    command = service["command"]
+    assert isinstance(command, list)
+    if "--forwarded-allow-ips" not in command:
+        return "127.0.0.1"
+    return str(command[command.index("--forwarded-allow-ips") + 1])
+
+
+def _backend_address(compose: dict[str, Any], name: str) -> str | None:
+    networks = compose["services"][name].get("networks", [])
+    if not isinstance(networks, dict):
+        return None
+    return (networks.get("backend") or {}).get("ipv4_address")
+
+
+def _nginx_forwarded_for() -> str:
+    conf = re.sub(r"#[^\n]*", "", NGINX_CONF.read_text())
+    values = re.findall(r"proxy_set_header\s+X-Forwarded-For\s+([^;]+);", conf, re.I)
+    assert len(values) == 1, f"nginx.conf sets X-Forwarded-For {len(values)} times"
+    return str(values[0]).strip()
+
+
+def _nginx_sends(client_header: str | None, remote_addr: str) -> str:
+    """The X-Forwarded-For nginx sends upstream for a client at `remote_addr` that sent `client_header`."""
+    directive = _nginx_forwarded_for()
+    if directive == "$remote_addr":
+        return remote_addr
+    assert directive == "$proxy_add_x_forwarded_for", f"unexpected X-Forwarded-For {directive}"
+    return f"{client_header}, {remote_addr}" if client_header else remote_addr
+
+
+def test_a6r6_the_hops_in_front_of_web_and_identity_have_fixed_trusted_addresses(compose: dict[str, Any]) -> None:
+    (pool,) = compose["networks"]["backend"]["ipam"]["config"]
+    subnet, dynamic = ipaddress.ip_network(pool["subnet"]), ipaddress.ip_network(pool["ip_range"])
+    assert dynamic.subnet_of(subnet)
+    nginx, web = _backend_address(compose, "nginx"), _backend_address(compose, "web")
+    assert nginx and web and nginx != web, "nginx and web need fixed addresses on the backend network"
+    for address in (nginx, web):
+        # Outside the range Docker assigns from, so no other container can be given it first.
+        assert ipaddress.ip_address(address) in subnet and ipaddress.ip_address(address) not in dynamic
+    services = compose["services"]
+    others = [name for name in services if name not in ("nginx", "web") and _backend_address(compose, name)]
+    assert others == [], f"only the trusted hops have fixed addresses: {others}"
+
+    # Exactly the hop(s) in front of each: nginx before the web; nginx and the web before identity.
+    assert set(_uvicorn_forwarded_allow_ips(services["web"]).split(",")) == {nginx}
+    assert set(_uvicorn_forwarded_allow_ips(services["identity"]).split(",")) == {nginx, web}
+    trusted = json.loads(_environment(services["identity"])["REGISTRY_TRUSTED_PROXIES"])
+    assert set(trusted) == {nginx, web}
+    for name in SERVICES:
+        if name not in ("web", "identity"):
+            assert _uvicorn_forwarded_allow_ips(services[name]) == "127.0.0.1", name
+
+    # nginx replaces whatever X-Forwarded-For the client sent, in every location (a location with
+    # its own proxy_set_header would drop the http block's).
+    assert _nginx_forwarded_for() == "$remote_addr"
+    conf = re.sub(r"#[^\n]*", "", NGINX_CONF.read_text())
+    assert [path for path, body in _nginx_locations(conf).items() if "proxy_set_header" in body] == []
+
+
+async def test_a6r6_identity_sees_the_browser_through_nginx_and_the_web_and_never_a_spoofed_address(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both chains, nginx → web → identity and nginx → identity, modelled with the real pieces:
+    uvicorn's proxy-headers middleware with each service's --forwarded-allow-ips, the web's sign-in
+    call to identity (Backends naming the page's client), identity's client_address with the
+    compose file's REGISTRY_TRUSTED_PROXIES, and nginx's X-Forwarded-For rule."""
+    services = compose["services"]
+    nginx, web = _backend_address(compose, "nginx"), _backend_address(compose, "web")
+    assert nginx and web
+    monkeypatch.setenv("REGISTRY_TRUSTED_PROXIES", _environment(services["identity"])["REGISTRY_TRUSTED_PROXIES"])
+
+    identity_app = FastAPI()
+    identity_app.state.runtime = SimpleNamespace(state={"identity": SimpleNamespace(settings=IdentitySettings())})
+
+    @identity_app.get("/client")
+    async def throttled_as(client: Client) -> str:
+        return client
+
+    identity_server = ProxyHeadersMiddleware(identity_app, _uvicorn_forwarded_allow_ips(services["identity"]))
+    to_identity = httpx.AsyncClient(transport=httpx.ASGITransport(identity_server, client=(web, 40000)))
+    backends = Backends({"identity": "http://identity"}, to_identity)
+
+    web_app = FastAPI()
+
+    @web_app.get("/sign-in")
+    async def sign_in(request: Request) -> Any:
+        # As web/entrypoints/sign_in.py calls identity: naming the page's client.
+        page = Page(request, cast(Any, None), None, False)
+        return await backends.call("identity", "GET", "/client", client_address=page.client_address)
+
+    web_server = ProxyHeadersMiddleware(web_app, _uvicorn_forwarded_allow_ips(services["web"]))
+
+    browser = "198.51.100.7"
+    async with to_identity:
+        for sent in (None, "203.0.113.66", f"203.0.113.66, {web}", nginx):
+            headers = {"x-forwarded-for": _nginx_sends(sent, browser)}
+            for app, path in ((web_server, "/sign-in"), (identity_server, "/client")):
+                transport = httpx.ASGITransport(app, client=(nginx, 50000))
+                async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+                    answer = await client.get(path, headers=headers)
+                assert answer.status_code == 200, answer.text
+                assert answer.json() == browser, f"{path} with X-Forwarded-For {sent!r} from the client"
+
+
+# ------------------------------------------------------ per-service database roles (A6R-25)
+
+DATABASE_URL = re.compile(r"^postgresql\+psycopg://(?P<user>[^:@/]+):(?P<password>.+)@(?P<host>[^:/@]+):\d+/\w+$")
+
+
+def _schema(service: str) -> str:
+    return ServiceSettings(mode="test", service_name=service).db_schema
+
+
+def test_a6r25_each_service_connects_as_its_own_role_created_at_the_primarys_first_start(
+    compose: dict[str, Any],
+) -> None:
+    assert {s.name for s in DEVSTACK_SERVICES} == set(SERVICES)
+    primary = compose["services"]["postgres-primary"]
+    primary_env = _environment(primary)
+    for service in SERVICES:
+        schema = _schema(service)
+        match = DATABASE_URL.match(_environment(compose["services"][service])["REGISTRY_DATABASE_URL"])
+        assert match, service
+        assert match["user"] == service_role(schema) != primary_env["POSTGRES_USER"], service
+        # The password the service sends is the one the primary's script sets for its role.
+        assert REQUIRED_VARIABLE.match(match["password"]), service
+        assert match["password"].startswith(f"${{{password_variable(schema)}:"), service
+        assert primary_env.get(password_variable(schema)) == match["password"], service
+
+    script = f"./{SERVICE_ROLES_SQL.relative_to(ROOT)}:"
+    mounts = [v for v in primary["volumes"] if isinstance(v, str) and v.startswith(script)]
+    assert len(mounts) == 1
+    assert re.match(r"^/docker-entrypoint-initdb\.d/[\w-]+\.sql$", mounts[0].split(":")[1])
+    # The script is generated from registry_platform.roles, the roles `make up` and the tests use.
+    expected = service_roles_sql(s.module for s in DEVSTACK_SERVICES)
+    assert SERVICE_ROLES_SQL.read_text() == expected, "regenerate: python -m registry_platform.roles"
+
+
+def _psql(database_url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """deploy/postgres/service-roles.sql run as the postgres image runs an init script."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_DB_PASSWORD_")}
+    return subprocess.run(
+        [str(POSTGRES_BIN_PATH / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(SERVICE_ROLES_SQL), dsn],
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _plain(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.mark.integration
+def test_a6r25_the_deployments_roles_keep_every_service_out_of_the_others_schemas(database_url: str) -> None:
+    schemas = [_schema(s) for s in SERVICES]
+    passwords = {password_variable(schema): f"pw-{schema}-0123456789abcdef" for schema in schemas}
+
+    missing = _psql(database_url, {k: v for k, v in passwords.items() if k != password_variable(schemas[0])})
+    assert missing.returncode != 0
+    assert f"set {password_variable(schemas[0])}" in missing.stderr
+
+    # Twice: the script creates what is missing and may run again (to change passwords).
+    for _ in range(2):
+        ran = _psql(database_url, passwords)
+        assert ran.returncode == 0, ran.stderr
+
+    roles = [service_role(schema) for schema in schemas]
+    with psycopg.connect(_plain(database_url)) as admin:
+        owners = admin.execute(
+            "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = ANY(%s)", (schemas,)
+        ).fetchall()
+        assert dict(owners) == {schema: service_role(schema) for schema in schemas}
+        stored = admin.execute(
+            "SELECT rolname, rolpassword, rolcanlogin, rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls"
+            " FROM pg_authid WHERE rolname = ANY(%s)",
+            (roles,),
+        ).fetchall()
+        assert {row[0] for row in stored} == set(roles)
+        for role, password, can_login, privileged in stored:
+            assert password.startswith("SCRAM-SHA-256$") and can_login and not privileged, role
+
+    # Every service's own migrations run as its role, in the schema made for it.
+    for service in SERVICES:
+        bootstrap = importlib.import_module(f"{MODULES[service]}.bootstrap")
+        schema = _schema(service)
+        migrations.upgrade(bootstrap.DEFINITION.migrations_dir, url_for_service(database_url, schema), schema)
+
+    for schema in schemas:
+        with psycopg.connect(_plain(url_for_service(database_url, schema)), autocommit=True) as conn:
+            conn.execute(sql.SQL("SELECT * FROM {}.alembic_version").format(sql.Identifier(schema)))
+            for other in schemas:
+                if other == schema:
+                    continue
+                for statement in (
+                    "SELECT * FROM {}.alembic_version",
+                    "UPDATE {}.alembic_version SET version_num = version_num",
+                    "CREATE TABLE {}.intruder (n int)",
+                    "DROP SCHEMA {} CASCADE",
+                ):
+                    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                        conn.execute(sql.SQL(statement).format(sql.Identifier(other)))
+
+
+# ------------------------------------------------ identity's public addresses (A6R-4, A6R-7, A6R-8)
+
+PUBLIC_HOST = re.compile(r"\$\{REGISTRY_PUBLIC_HOST:?\?[^}]*\}")
+
+
+def test_a6r4_a6r7_identitys_public_addresses_derive_from_the_gateways_name(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _environment(compose["services"]["identity"])
+    host = "registry.example.org"
+    public = ("REGISTRY_PUBLIC_URL", "REGISTRY_ACTIVATION_URL", "REGISTRY_WEBAUTHN_RP_ID", "REGISTRY_WEBAUTHN_ORIGINS")
+    for variable in public:
+        assert PUBLIC_HOST.search(env.get(variable, "")), f"{variable} is not derived from REGISTRY_PUBLIC_HOST"
+        monkeypatch.setenv(variable, PUBLIC_HOST.sub(host, env[variable]))
+    # Identity in production accepts what compose gives it.
+    settings = IdentitySettings(mode="production", token_secret="x" * 40, signing_seed="s" * 40, sealing_seed="t" * 40)
+    assert settings.webauthn_rp_id == host
+    assert settings.webauthn_origins == [f"https://{host}"]
+    # External systems reach identity through the gateway's /api/identity/; people activate on the web.
+    assert settings.public_url == f"https://{host}/api/identity"
+    assert settings.activation_url == f"https://{host}/activate"
+    conf = re.sub(r"#[^\n]*", "", NGINX_CONF.read_text())
+    assert "proxy_pass http://identity/" in _nginx_locations(conf)["/api/identity/"]
+    to_web = re.findall(r"location\s+~\s+(\S+)\s*\{[^{}]*proxy_pass\s+http://web;", conf)
+    assert any(re.match(pattern, "/activate") for pattern in to_web), "nginx does not route /activate to the web"

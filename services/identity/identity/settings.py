@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr, model_validator
 
@@ -10,6 +12,25 @@ from registry_platform.settings import ServiceSettings
 
 # Published in the repository, so only ever acceptable outside production.
 DEV_SEALING_SEED = "dev-only-identity-credential-sealing-seed"
+
+
+def _local_host(host: str | None) -> bool:
+    """Whether a host name only ever means the machine itself (the development defaults do)."""
+    host = (host or "").strip("[]").rstrip(".").lower()
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def _development_url(url: str) -> bool:
+    """A URL browsers cannot use for this registry in production: a local host, or not HTTPS
+    (security keys work over HTTPS only, and an activation link's token must not travel in clear)."""
+    parts = urlsplit(url)
+    return parts.scheme != "https" or _local_host(parts.hostname)
 
 
 class IdentitySettings(ServiceSettings):
@@ -63,4 +84,29 @@ class IdentitySettings(ServiceSettings):
                 raise ValueError("REGISTRY_SIGNING_SEED is required in production")
             if self.sealing_seed.get_secret_value() == DEV_SEALING_SEED:
                 raise ValueError("REGISTRY_SEALING_SEED still holds the development seed; set a real one")
+            self._refuse_development_addresses()
         return self
+
+    def _refuse_development_addresses(self) -> None:
+        """Activation links (A6R-4), security keys (A6R-7) and external systems' token audience
+        (A6R-8) name the address people reach the registry at, never this machine's."""
+        wrong = [
+            f"REGISTRY_{name.upper()}={value!r}"
+            for name, value, development in (
+                ("public_url", self.public_url, _development_url(self.public_url)),
+                ("activation_url", self.activation_url, _development_url(self.activation_url)),
+                ("webauthn_rp_id", self.webauthn_rp_id, _local_host(self.webauthn_rp_id)),
+                (
+                    "webauthn_origins",
+                    self.webauthn_origins,
+                    not self.webauthn_origins or any(_development_url(o) for o in self.webauthn_origins),
+                ),
+            )
+            if development
+        ]
+        if wrong:
+            raise ValueError(
+                f"{', '.join(wrong)}: development values (a local host or not https) are refused in "
+                "production; set them to the gateway's public https address (docker-compose.yml derives "
+                "them from REGISTRY_PUBLIC_HOST)"
+            )
