@@ -71,6 +71,10 @@ def make_app() -> tuple[FastAPI, MemoryStore]:
     async def refused(request: Request) -> HTMLResponse:
         raise ServiceError(404, "unknown_account", "There is no account X you may see.", {}, "ledger")
 
+    @router.get("/busy")
+    async def busy(request: Request) -> HTMLResponse:
+        raise ServiceError(503, "database_timeout", "The registry's database took too long.", {}, "ledger")
+
     app = FastAPI()
     app.include_router(router)
     settings = WebSettings(service_name="web", mode="test")
@@ -229,6 +233,19 @@ async def test_an_unexpected_refusal_is_a_page_not_a_500() -> None:
         response = await http.get("/refused")
         assert response.status_code == 404
         assert "There is no account X you may see." in response.text
+
+
+async def test_a_service_cut_off_by_its_database_limits_is_busy_not_refused() -> None:
+    """A backend's 503 (`database_timeout`): the page says to try again, with Retry-After, not
+    "the registry refused" as a 502."""
+    app, _ = make_app()
+    async with client(app) as http:
+        response = await http.get("/busy")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert "The registry is busy" in response.text
+        assert "Nothing was changed" in response.text
+        assert "refused" not in response.text
 
 
 def test_every_web_route_runs_in_the_pipeline_and_declares_one_policy() -> None:

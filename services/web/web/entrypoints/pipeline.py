@@ -109,6 +109,18 @@ async def _interrupted(page: Page, exc: Exception) -> Response:
 
 def _refused(page: Page, exc: ServiceError) -> Response:
     """A refusal no page expected (e.g. an account that is not yours): said plainly, never a 500."""
+    if exc.status == 503:
+        # A service that answered but could not finish in time (`database_timeout`) or is starting:
+        # nothing was done, and the same request may succeed in a moment (not "refused").
+        log.info("service busy on %s: %s", page.request.url.path, exc)
+        response = page.render(
+            "error.html",
+            status=503,
+            title="The registry is busy",
+            message=f"{exc.message or exc.code} Nothing was changed by this request.",
+        )
+        response.headers["Retry-After"] = "5"
+        return response
     if exc.status == 404:
         title, status = "Not found", 404
     elif exc.status == 403:
