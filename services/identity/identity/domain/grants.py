@@ -85,6 +85,14 @@ def check_scope(role: str, scope: Scope) -> None:
         raise _bad_scope(role, "a section or a cooperative approach (or an account in a section)")
     if role not in SECTION_SCOPED | {APPROACH_OBSERVER, EXTERNAL_SYSTEM} and (s or a or c):
         raise _bad_scope(role, "nothing: it is registry-wide")
+    # The ledger numbers a section's accounts after its Party (GHA-100001): a grant on another
+    # section's account, or on a registry service account, would admit nobody to anything.
+    if s and a and not a.startswith(f"{s}-"):
+        raise Refused(
+            422,
+            "account_not_in_section",
+            f"Account {a} is not in section {s}: an account's number begins with its section's code ({s}-...).",
+        )
 
 
 def may_grant(actor: Iterable[Grant], role: str, scope: Scope) -> bool:

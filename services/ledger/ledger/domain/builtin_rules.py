@@ -23,7 +23,10 @@ from ledger.domain.status_rules import may_initiate
 # the proxy account is never terminated.
 # Rule set 4: an entry that generates units names the nomenclature version its codes were judged
 # against (A6R-57); entries of earlier sets were judged against version 1, the only one then.
-RULESET = 4
+# Rule set 5: an application names a cooperative approach that exists and its section's Party takes
+# part in; a suspended section's own administrators change no account status and decide no
+# application there; nobody approves an application they made (registry administrators excepted).
+RULESET = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +168,34 @@ def require_open_section(party: str, suspended: Set[str]) -> None:
         _refuse(
             RuleViolation(
                 SECTION_STATUS, "section_suspended", f"section {party} is suspended: it takes no new accounts"
+            )
+        )
+
+
+def require_section_acting(party: str | None, suspended: Set[str], initiator_role: Role) -> None:
+    """A suspended section's own administrators and users no longer act in it (A6R-42): its
+    account statuses and applications are left to registry administrators until it is reactivated."""
+    if initiator_role != Role.REGISTRY_ADMINISTRATOR and party is not None and party in suspended:
+        _refuse(
+            RuleViolation(
+                SECTION_STATUS,
+                "section_suspended",
+                f"section {party} is suspended: only registry administrators act in it until it is reactivated",
+            )
+        )
+
+
+def require_other_approver(applicants: Set[str], approvers: Set[str], approver_role: Role) -> None:
+    """Four eyes on account opening (A6R-41): whoever made an application, or acted for its
+    applicant, does not approve it too. Registry administrators are exempt: they open accounts
+    directly anyway."""
+    if approver_role != Role.REGISTRY_ADMINISTRATOR and applicants & approvers:
+        _refuse(
+            RuleViolation(
+                AUTHORIZATION,
+                "own_application",
+                "you made this application: another administrator of the section, or a registry "
+                "administrator, approves it",
             )
         )
 

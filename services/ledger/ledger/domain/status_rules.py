@@ -5,7 +5,8 @@ Status changes:
 - a registry administrator may set any other status, including setting and lifting `frozen`;
 - a section administrator may move an account of a Party-specific section between active,
   restricted, suspended and terminated, but may neither set `frozen` nor lift it, and has no say
-  over registry service accounts (those with no section);
+  over registry service accounts (those with no section), nor over any account of a suspended
+  section (A6R-42, rule set 5: `builtin_rules.require_section_acting`, checked by the caller);
 - account holders and the registry itself only request changes; an administrator decides;
 - `terminated` is permanent, and an account that still holds units cannot be terminated.
 

@@ -6,7 +6,14 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from ledger.domain.builtin_rules import AUTHORIZATION, SECTION_STATUS, require_open_section
+from ledger.domain.builtin_rules import (
+    AUTHORIZATION,
+    SECTION_STATUS,
+    BuiltinRule,
+    require_open_section,
+    require_other_approver,
+    require_section_acting,
+)
 from ledger.domain.errors import DomainError, RuleRefused
 from ledger.domain.model import Account, AccountStatus, AccountType, Role
 from ledger.domain.status_rules import check_proxy_kept, check_status_change
@@ -51,9 +58,19 @@ async def change_section_status(ctx: TxContext, cmd: c.ChangeSectionStatus) -> d
     return {"section": cmd.party, "old_status": old.value, "status": cmd.status.value}
 
 
+def _applied(ctx: TxContext, rule: BuiltinRule) -> None:
+    # Once per entry, though an approval checks the section twice (who decides, what opens).
+    ctx.rules_applied += [ref for ref in ctx.rule_refs((rule,)) if ref not in ctx.rules_applied]
+
+
 def _require_open_section(ctx: TxContext, section: str) -> None:
     require_open_section(section, ctx.suspended_sections)
-    ctx.rules_applied += ctx.rule_refs((SECTION_STATUS,))
+    _applied(ctx, SECTION_STATUS)
+
+
+def _require_section_acting(ctx: TxContext, section: str | None, role: Role) -> None:
+    require_section_acting(section, ctx.suspended_sections, role)
+    _applied(ctx, SECTION_STATUS)
 
 
 async def create_cooperative_approach(ctx: TxContext, cmd: c.CreateCooperativeApproach) -> dict[str, Any]:
@@ -75,12 +92,7 @@ async def _new_account(
         if not await ctx.repo.section_exists(section):
             raise NotFound(f"there is no section {section}", code="unknown_section")
         _require_open_section(ctx, section)
-    if approach is not None:
-        parties = await ctx.repo.approach_parties(approach)
-        if parties is None:
-            raise NotFound(f"there is no cooperative approach {approach}", code="unknown_cooperative_approach")
-        if section is not None and section not in parties:
-            raise Conflict(f"{section} takes no part in cooperative approach {approach}", code="party_not_in_approach")
+    await _require_approach(ctx, approach, section)
     if type == AccountType.PROXY and ctx.proxy() is not None:
         raise Conflict("the registry already has its proxy account (A6R-54)", code="proxy_exists")
     number = f"{section or 'REG'}-{100000 + ctx.counters.take('account')}"
@@ -101,6 +113,17 @@ async def _new_account(
         )
     )
     return account
+
+
+async def _require_approach(ctx: TxContext, approach: str | None, section: str | None) -> None:
+    """The approach exists and, for an account of a section, the section's Party takes part in it (A6R-46)."""
+    if approach is None:
+        return
+    parties = await ctx.repo.approach_parties(approach)
+    if parties is None:
+        raise NotFound(f"there is no cooperative approach {approach}", code="unknown_cooperative_approach")
+    if section is not None and section not in parties:
+        raise Conflict(f"{section} takes no part in cooperative approach {approach}", code="party_not_in_approach")
 
 
 async def open_account(ctx: TxContext, cmd: c.OpenAccount) -> dict[str, Any]:
@@ -130,6 +153,9 @@ async def apply_for_account(ctx: TxContext, cmd: c.ApplyForAccount) -> dict[str,
             f"a {cmd.type} account is a registry service account; nobody applies for it",
             code="account_type_not_applicable",
         )
+    if ctx.ruleset >= 5:
+        # Refused now rather than at approval, which would open nothing (checked again there).
+        await _require_approach(ctx, cmd.cooperative_approach, cmd.section)
     return {"application_id": str(ctx.tx), "applicant": ctx.principal.subject, "state": "pending"}
 
 
@@ -148,6 +174,14 @@ async def decide_application(ctx: TxContext, cmd: c.DecideApplication) -> dict[s
             f"only administrators of section {request.section} decide its applications",
         )
     ctx.rules_applied.append(AUTHORIZATION.ref)
+    if ctx.ruleset >= 5:
+        role = Role.REGISTRY_ADMINISTRATOR if p.is_registry_administrator else Role.SECTION_ADMINISTRATOR
+        _require_section_acting(ctx, request.section, role)
+        if cmd.approve:
+            applicant = application.input["identity"]
+            require_other_approver(
+                _people(applicant.get("subject"), applicant.get("actor")), _people(p.subject, p.actor), role
+            )
     number = None
     if cmd.approve:
         account = await _new_account(ctx, request.holder, request.section, request.cooperative_approach, request.type)
@@ -161,6 +195,11 @@ async def decide_application(ctx: TxContext, cmd: c.DecideApplication) -> dict[s
     }
 
 
+def _people(subject: str | None, actor: str | None) -> set[str]:
+    """Who acted: the user, and the administrator impersonating them, if any (A6R-43)."""
+    return {who for who in (subject, actor) if who is not None}
+
+
 async def change_account_status(ctx: TxContext, cmd: c.ChangeAccountStatus) -> dict[str, Any]:
     account = ctx.account(cmd.account)
     if account is None:
@@ -170,6 +209,8 @@ async def change_account_status(ctx: TxContext, cmd: c.ChangeAccountStatus) -> d
         raise RuleRefused(AUTHORIZATION.ref, "not_authorized", f"no role over account {account.number}")
     if role == Role.SYSTEM:
         role = Role.ACCOUNT_HOLDER  # a registry service never decides a status
+    if ctx.ruleset >= 5:
+        _require_section_acting(ctx, account.party, role)
     balance = ctx.live.total(account.number) if cmd.status == AccountStatus.TERMINATED else 0
     check_status_change(account, cmd.status, role, balance)
     if ctx.ruleset >= 3:

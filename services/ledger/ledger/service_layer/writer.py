@@ -250,9 +250,16 @@ class LedgerWriter:
 
     async def close(self) -> None:
         await self._conn.discard()
-        if self._lock_conn is not None:
-            await self._lock_conn.close()
-            self._lock_conn = None
+        conn, self._lock_conn = self._lock_conn, None
+        if conn is not None:
+            # The lock is the session's: back in the pool, the connection would keep it for whoever
+            # borrows it next, and a new writer would wait for it for ever. Released now, and the
+            # connection dropped rather than pooled, should the release itself fail.
+            with contextlib.suppress(Exception):
+                await conn.execute(text("SELECT pg_advisory_unlock(hashtextextended('ledger-writer', 0))"))
+                await conn.commit()
+            await conn.invalidate()
+            await conn.close()
 
     # -- the loop -------------------------------------------------------------------------------
 

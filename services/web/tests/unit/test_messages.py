@@ -32,3 +32,10 @@ def test_validation_problems_are_said_plainly_per_field() -> None:
         ACTION: "Extra must be at least 1",
     }
     assert plain("Value error, first serial 5 is after last serial 2") == "first serial 5 is after last serial 2"
+
+
+def test_a6r51_a_grant_on_another_sections_account_is_said_at_the_account_field() -> None:
+    from web.entrypoints.people import GRANT_FIELDS
+
+    exc = ServiceError(422, "account_not_in_section", "Account KEN-100001 is not in section GHA.", {})
+    assert field_errors(exc, GRANT_FIELDS) == {"account": "Account KEN-100001 is not in section GHA."}

@@ -35,6 +35,7 @@ GRANT_FIELDS = {
     "account": "account",
     "cooperative_approach": "cooperative_approach",
     "invalid_scope": "section",
+    "account_not_in_section": "account",
     "unknown_role": "role",
     "not_authorized": "role",
 }

@@ -1,0 +1,126 @@
+"""Account configuration (A6R-41, A6R-42, A6R-46), built-in rule set 5: an application names an
+approach its section's Party takes part in; a suspended section's own administrators no longer act
+in it; nobody approves their own application. Entries recorded under rule set 4 replay as decided."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ledger.domain import builtin_rules
+from ledger.domain.builtin_rules import AUTHORIZATION, SECTION_STATUS
+from registry_platform.auth import Grant
+
+from .conftest import GHA_ADMIN, LedgerClient, section_status, setup_registry
+from .test_journal_tools import replay_into_fresh_database
+
+pytestmark = pytest.mark.integration
+CHE_ADMIN = [Grant("section_administrator", section="CHE")]
+
+
+def user_of(section: str) -> list[Grant]:
+    return [Grant("section_user", section=section)]
+
+
+def application(section: str, approach: str | None = None, holder: str = "Acme Carbon") -> dict[str, Any]:
+    command = {"kind": "apply_for_account", "holder": holder, "section": section, "type": "holding"}
+    return command if approach is None else {**command, "cooperative_approach": approach}
+
+
+def decision(applied: dict[str, Any], approve: bool) -> dict[str, Any]:
+    return {"kind": "decide_application", "application_id": applied["application_id"], "approve": approve}
+
+
+async def sections_and_approach(ledger: LedgerClient) -> None:
+    """GHA and CHE take part in CA0001; PER does not."""
+    for party, name in (("GHA", "Ghana"), ("CHE", "Switzerland"), ("PER", "Peru")):
+        await ledger.ok({"kind": "create_section", "party": party, "name": name})
+    await ledger.ok(
+        {"kind": "create_cooperative_approach", "id": "CA0001", "name": "GHA-CHE", "parties": ["CHE", "GHA"]}
+    )
+
+
+def refusal(response: Any) -> tuple[str, str]:
+    assert 400 <= response.status_code < 500, response.text
+    error = response.json()["error"]
+    return error["code"], error.get("details", {}).get("rule", "")
+
+
+async def test_a6r41_a6r46_an_application_for_an_unknown_approach_or_one_its_party_is_not_in_is_refused(
+    ledger: LedgerClient,
+) -> None:
+    await sections_and_approach(ledger)
+    unknown = await ledger.propose(application("GHA", "CA9999"), grants=user_of("GHA"), subject="alice")
+    assert unknown.status_code == 404 and refusal(unknown)[0] == "unknown_cooperative_approach", unknown.text
+    outsider = await ledger.propose(application("PER", "CA0001"), grants=user_of("PER"), subject="lucia")
+    assert refusal(outsider)[0] == "party_not_in_approach", outsider.text
+    assert "PER" in outsider.json()["error"]["message"]
+    # Nothing was left pending for an approval that could only fail; a participant's application is.
+    applied = await ledger.ok(application("GHA", "CA0001"), grants=user_of("GHA"), subject="alice")
+    pending = await ledger.get("/applications", state="pending")
+    assert [a["application_id"] for a in pending["items"]] == [applied["application_id"]]
+    await ledger.ok(decision(applied, True), grants=GHA_ADMIN, subject="sam")
+
+
+async def test_a6r42_a_suspended_sections_administrators_change_no_status_and_decide_no_application(
+    ledger: LedgerClient,
+) -> None:
+    acc = await setup_registry(ledger)
+    applied = await ledger.ok(application("GHA"), grants=user_of("GHA"), subject="alice")
+    await ledger.ok(section_status("GHA", "suspended"))
+
+    def status(account: str, value: str) -> dict[str, Any]:
+        return {"kind": "change_account_status", "account": account, "status": value, "reason": "audit"}
+
+    for command in (status(acc["gha_holding"], "suspended"), decision(applied, False), decision(applied, True)):
+        refused = await ledger.propose(command, grants=GHA_ADMIN, subject="sam")
+        assert refused.status_code == 409, refused.text
+        assert refusal(refused) == ("section_suspended", SECTION_STATUS.ref), command
+    # Registry administrators still act there; another section's administrators act in theirs.
+    await ledger.ok(status(acc["gha_holding"], "suspended"))
+    await ledger.ok(status(acc["che_holding"], "restricted"), grants=CHE_ADMIN, subject="carl")
+    # Reactivated, the section is its administrators' again.
+    await ledger.ok(section_status("GHA", "active"))
+    changed = await ledger.ok(status(acc["gha_holding"], "active"), grants=GHA_ADMIN, subject="sam")
+    entry = (await ledger.get("/journal", after=changed["journal_sequence"] - 1, limit=1))["items"][0]
+    assert SECTION_STATUS.ref in entry["body"]["rules_applied"]
+    await ledger.ok(decision(applied, False), grants=GHA_ADMIN, subject="sam")
+
+
+async def test_a6r41_a_section_administrator_does_not_approve_their_own_application(ledger: LedgerClient) -> None:
+    await ledger.ok({"kind": "create_section", "party": "GHA", "name": "Ghana"})
+    applied = await ledger.ok(application("GHA"), grants=GHA_ADMIN, subject="sam")
+    own = await ledger.propose(decision(applied, True), grants=GHA_ADMIN, subject="sam")
+    assert own.status_code == 409, own.text
+    assert refusal(own) == ("own_application", AUTHORIZATION.ref)
+    # Nor while acting for another administrator (impersonation, A6R-43).
+    acting = await ledger.propose(decision(applied, True), grants=GHA_ADMIN, subject="sara", actor="sam")
+    assert refusal(acting)[0] == "own_application", acting.text
+    approved = await ledger.ok(decision(applied, True), grants=GHA_ADMIN, subject="sara")
+    assert approved["applicant"] == "sam" and approved["account"]
+    # Withdrawing one's own application is no approval.
+    again = await ledger.ok(application("GHA", holder="Sam's Carbon"), grants=GHA_ADMIN, subject="sam")
+    await ledger.ok(decision(again, False), grants=GHA_ADMIN, subject="sam")
+
+
+async def test_a6r39_a6r48_applications_recorded_before_rule_set_5_replay_as_decided_then(
+    ledger: LedgerClient, service_settings: Any, infra: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule set 4 recorded an outsider's application and a self-approval; those entries replay as
+    they were, while rule set 5 refuses the same again, the outsider's application at approval too."""
+    monkeypatch.setattr(builtin_rules, "RULESET", 4)
+    await sections_and_approach(ledger)
+    outsider = await ledger.ok(application("PER", "CA0001"), grants=user_of("PER"), subject="lucia")
+    own = await ledger.ok(application("GHA"), grants=GHA_ADMIN, subject="sam")
+    await ledger.ok(decision(own, True), grants=GHA_ADMIN, subject="sam")
+    monkeypatch.setattr(builtin_rules, "RULESET", 5)
+    at_approval = await ledger.propose(decision(outsider, True))
+    assert refusal(at_approval)[0] == "party_not_in_approach", at_approval.text
+    again = await ledger.propose(application("PER", "CA0001"), grants=user_of("PER"), subject="lucia")
+    assert refusal(again)[0] == "party_not_in_approach", again.text
+    own = await ledger.ok(application("GHA", holder="Sam's Carbon"), grants=GHA_ADMIN, subject="sam")
+    assert refusal(await ledger.propose(decision(own, True), grants=GHA_ADMIN, subject="sam"))[0] == "own_application"
+    replayed, rebuilt, live = replay_into_fresh_database(service_settings("ledger"), infra)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert rebuilt == live
