@@ -25,7 +25,7 @@ from ledger.domain.status_rules import may_initiate
 # against (A6R-57); entries of earlier sets were judged against version 1, the only one then.
 # Rule set 5: an application names a cooperative approach that exists and its section's Party takes
 # part in; a suspended section's own administrators change no account status and decide no
-# application there; nobody approves an application they made (registry administrators excepted).
+# application there.
 RULESET = 5
 
 
@@ -181,21 +181,6 @@ def require_section_acting(party: str | None, suspended: Set[str], initiator_rol
                 SECTION_STATUS,
                 "section_suspended",
                 f"section {party} is suspended: only registry administrators act in it until it is reactivated",
-            )
-        )
-
-
-def require_other_approver(applicants: Set[str], approvers: Set[str], approver_role: Role) -> None:
-    """Four eyes on account opening (A6R-41): whoever made an application, or acted for its
-    applicant, does not approve it too. Registry administrators are exempt: they open accounts
-    directly anyway."""
-    if approver_role != Role.REGISTRY_ADMINISTRATOR and applicants & approvers:
-        _refuse(
-            RuleViolation(
-                AUTHORIZATION,
-                "own_application",
-                "you made this application: another administrator of the section, or a registry "
-                "administrator, approves it",
             )
         )
 

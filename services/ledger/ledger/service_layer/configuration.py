@@ -11,7 +11,6 @@ from ledger.domain.builtin_rules import (
     SECTION_STATUS,
     BuiltinRule,
     require_open_section,
-    require_other_approver,
     require_section_acting,
 )
 from ledger.domain.errors import DomainError, RuleRefused
@@ -177,11 +176,6 @@ async def decide_application(ctx: TxContext, cmd: c.DecideApplication) -> dict[s
     if ctx.ruleset >= 5:
         role = Role.REGISTRY_ADMINISTRATOR if p.is_registry_administrator else Role.SECTION_ADMINISTRATOR
         _require_section_acting(ctx, request.section, role)
-        if cmd.approve:
-            applicant = application.input["identity"]
-            require_other_approver(
-                _people(applicant.get("subject"), applicant.get("actor")), _people(p.subject, p.actor), role
-            )
     number = None
     if cmd.approve:
         account = await _new_account(ctx, request.holder, request.section, request.cooperative_approach, request.type)
@@ -193,11 +187,6 @@ async def decide_application(ctx: TxContext, cmd: c.DecideApplication) -> dict[s
         "account": number,
         "applicant": application.input["identity"]["subject"],
     }
-
-
-def _people(subject: str | None, actor: str | None) -> set[str]:
-    """Who acted: the user, and the administrator impersonating them, if any (A6R-43)."""
-    return {who for who in (subject, actor) if who is not None}
 
 
 async def change_account_status(ctx: TxContext, cmd: c.ChangeAccountStatus) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ledger.domain.builtin_rules import SECTION_STATUS, require_other_approver, require_section_acting
+from ledger.domain.builtin_rules import SECTION_STATUS, require_section_acting
 from ledger.domain.errors import RuleRefused
 from ledger.domain.model import Role
 
@@ -18,16 +18,3 @@ def test_a6r42_a_suspended_sections_own_people_no_longer_act_in_it(role: Role) -
 
 def test_a6r42_registry_administrators_still_act_in_a_suspended_section() -> None:
     require_section_acting("GHA", {"GHA"}, Role.REGISTRY_ADMINISTRATOR)
-
-
-def test_a6r41_nobody_approves_an_application_they_made_or_made_for_its_applicant() -> None:
-    for approvers in ({"sam"}, {"tom", "sam"}):
-        with pytest.raises(RuleRefused) as refused:
-            require_other_approver({"sam"}, approvers, Role.SECTION_ADMINISTRATOR)
-        assert refused.value.code == "own_application"
-    # Impersonated when applying: the impersonating administrator does not approve either.
-    with pytest.raises(RuleRefused):
-        require_other_approver({"alice", "rada"}, {"rada"}, Role.SECTION_ADMINISTRATOR)
-    require_other_approver({"alice"}, {"sam"}, Role.SECTION_ADMINISTRATOR)
-    # Registry administrators open accounts directly: four eyes on their approval would add nothing.
-    require_other_approver({"rada"}, {"rada"}, Role.REGISTRY_ADMINISTRATOR)
