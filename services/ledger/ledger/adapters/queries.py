@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ledger.adapters.repository import BATCH_LOCK
 from registry_contracts.serials import HumanBlock, MalformedSerial, SerialRange, format_block
 from registry_platform.errors import RegistryError
 
@@ -25,6 +27,16 @@ async def _rows(engine: AsyncEngine, sql: str, **params: Any) -> list[dict[str, 
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the previous page ended, as its cursor carries it: the last row's sort value and key
+    and, for a listing read as at one moment, the journal sequence its pages are read at."""
+
+    value: Any
+    key: Any
+    pin: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,21 +61,55 @@ class Listing:
             )
         return name, wanted.startswith("-")
 
-    def page_sql(self, sort: str | None, after: str | None, params: dict[str, Any]) -> tuple[str, str, str]:
+    def _sort_name(self, sort: str | None) -> str:
+        name, descending = self.order(sort)
+        return f"-{name}" if descending else name
+
+    def resume(self, sort: str | None, after: str | None, filters: Mapping[str, Any]) -> Position | None:
+        """Where a cursor continues, if it was made for this sort and these filters: under another
+        sort or other filters its position means nothing (items would be skipped or repeated), so
+        that is a 422 bad_cursor, not a page."""
+        if not after:
+            return None
+        wanted = self._sort_name(sort)
+        cursor = _decode_cursor(after)
+        restart = "or leave out 'after' to start again from the first page"
+        if cursor["sort"] != wanted:
+            raise RegistryError(
+                422,
+                "bad_cursor",
+                f"This cursor continues the listing sorted by {cursor['sort']!r}, not {wanted!r}: ask with "
+                f"sort={cursor['sort']} and the filters of its first page, {restart}.",
+                cursor_sort=cursor["sort"],
+                sort=wanted,
+            )
+        if cursor["filters"] != _fingerprint(filters):
+            raise RegistryError(
+                422,
+                "bad_cursor",
+                "This cursor continues a listing with other filters: give the same "
+                f"{', '.join(sorted(filters))} as its first page, {restart}.",
+                filters=sorted(filters),
+            )
+        name, _ = self.order(sort)
+        value = _typed(cursor["value"], self.columns[name][1])
+        return Position(value, _typed(cursor["key"], self.columns[self.key][1]), cursor.get("pin"))
+
+    def page_sql(self, sort: str | None, position: Position | None, params: dict[str, Any]) -> tuple[str, str, str]:
         """The sort expression to select as `sort_value`, the keyset condition (or '') and ORDER BY."""
         name, descending = self.order(sort)
         expr, sql_type = self.columns[name]
-        key_expr, key_type = self.columns[self.key]
+        key_expr, _ = self.columns[self.key]
         direction, compare = ("DESC", "<") if descending else ("ASC", ">")
         condition = ""
-        if after:
+        if position is not None:
+            params["after_key"] = position.key
             if name == self.key:
-                params["after_key"] = _typed(after, key_type)
                 condition = f"{key_expr} {compare} :after_key"
             else:
-                value, key = _decode_cursor(after)
-                params["after_value"], params["after_key"] = _typed(value, sql_type), _typed(key, key_type)
+                params["after_value"] = position.value
                 condition = f"({expr}, {key_expr}) {compare} (CAST(:after_value AS {sql_type}), :after_key)"
+        # The key last in every order: rows with equal sort values keep one order across pages.
         order = f"{expr} {direction}" + ("" if name == self.key else f", {key_expr} {direction}")
         return expr, condition, order
 
@@ -73,15 +119,18 @@ class Listing:
         source: str,
         *,
         sort: str | None,
-        after: str | None,
+        position: Position | None,
+        filters: Mapping[str, Any],
         limit: int,
         clauses: list[str],
         params: dict[str, Any],
+        pin: int | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of the rows of `source` (a SELECT, its rows named `v`) meeting `clauses`,
-        sorted, after the cursor; and the next page's cursor."""
+        sorted, after `position`; and the next page's cursor, which carries `pin` (or, on a first
+        page, the `pin` column `source` selects) for the following pages to be read at."""
         params = {**params, "limit": limit + 1}
-        expr, condition, order = self.page_sql(sort, after, params)
+        expr, condition, order = self.page_sql(sort, position, params)
         where = [*clauses, condition] if condition else clauses
         rows = await _rows(
             engine,
@@ -91,30 +140,56 @@ class Listing:
             **params,
         )
         page = rows[:limit]
-        return page, (self.cursor(sort, page[-1]) if len(rows) > limit else None)
+        if len(rows) <= limit:
+            return page, None
+        last = page[-1]
+        return page, self.cursor(sort, filters, last, pin if pin is not None else last.get("pin"))
 
-    def cursor(self, sort: str | None, row: dict[str, Any]) -> str:
-        """The `next` of a page ending with `row`: the key alone when sorting by it (the cursors
-        clients already keep), else the sort value and the key, opaque."""
-        name, _ = self.order(sort)
-        key = row["sort_key"]
-        if name == self.key:
-            return str(key)
-        raw = json.dumps([_iso(row["sort_value"]), _iso(key)], default=str).encode()
+    def cursor(self, sort: str | None, filters: Mapping[str, Any], row: dict[str, Any], pin: int | None) -> str:
+        """The `next` of a page ending with `row`, opaque: the sort and filters it continues (the
+        filters as a digest), the row's sort value and key, and the pin if any."""
+        body: dict[str, Any] = {
+            "sort": self._sort_name(sort),
+            "filters": _fingerprint(filters),
+            "value": _iso(row["sort_value"]),
+            "key": _iso(row["sort_key"]),
+        }
+        if pin is not None:
+            body["pin"] = int(pin)
+        raw = json.dumps(body, default=str, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-_BAD_CURSOR = "'after' must be the 'next' value of a previous page."
+_BAD_CURSOR = "'after' must be the 'next' value of a previous page of this listing; leave it out for the first page."
 _BIGINT = range(-(2**63), 2**63)
 
 
-def _decode_cursor(after: str) -> tuple[Any, Any]:
+def _fingerprint(filters: Mapping[str, Any]) -> str:
+    """A digest of a listing's filters, instants in UTC (the same instant written in another zone is
+    the same filter)."""
+    canonical = {
+        name: value.astimezone(UTC).isoformat() if isinstance(value, datetime) and value.tzinfo else _iso(value)
+        for name, value in filters.items()
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _decode_cursor(after: str) -> dict[str, Any]:
     try:
-        value, key = json.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))
+        cursor = json.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))
     # RecursionError: a deeply nested array, which no page ever gave.
     except (ValueError, binascii.Error, TypeError, RecursionError) as exc:
         raise RegistryError(422, "bad_cursor", _BAD_CURSOR) from exc
-    return value, key
+    pin = cursor.get("pin") if isinstance(cursor, dict) else None
+    if not (
+        isinstance(cursor, dict)
+        and isinstance(cursor.get("sort"), str)
+        and isinstance(cursor.get("filters"), str)
+        and {"value", "key"} <= cursor.keys()
+        and (pin is None or (type(pin) is int and pin in _BIGINT))
+    ):
+        raise RegistryError(422, "bad_cursor", _BAD_CURSOR)
+    return cursor
 
 
 def _typed(value: Any, sql_type: str) -> Any:
@@ -253,8 +328,16 @@ async def transactions(
         "SELECT id, kind, outcome, initiator, on_behalf_of, input, result, journal_sequence, recorded_at "
         "FROM transactions"
     )
+    filters = {"kind": kind, "account": account, "recorded_from": window[0], "recorded_before": window[1]}
     rows, nxt = await TRANSACTIONS.page(
-        engine, source, sort=sort, after=after, limit=limit, clauses=clauses, params=params
+        engine,
+        source,
+        sort=sort,
+        position=TRANSACTIONS.resume(sort, after, filters),
+        filters=filters,
+        limit=limit,
+        clauses=clauses,
+        params=params,
     )
     return [_transaction_view(r) for r in rows], nxt
 
@@ -268,17 +351,23 @@ _ACCOUNT_SQL = (
 
 @dataclass(frozen=True)
 class Visibility:
-    """The accounts a caller may see: those of these sections, these accounts, these approaches."""
+    """The accounts a caller may see: those of these sections, these approaches, and these accounts
+    (section, number): an account grant counts only for the account in the section it names, as the
+    writer judges it (a grant naming no section names the account alone). An account grant naming
+    one section and another section's account shows nothing (A6R-51)."""
 
     sections: list[str]
-    accounts: list[str]
+    accounts: list[tuple[str | None, str]]
     approaches: list[str]
 
     def covers(self, account: dict[str, Any]) -> bool:
         return (
             account["section"] in self.sections
-            or account["number"] in self.accounts
             or account["cooperative_approach"] in self.approaches
+            or any(
+                number == account["number"] and section in (None, account["section"])
+                for section, number in self.accounts
+            )
         )
 
 
@@ -319,10 +408,24 @@ async def accounts(
             clauses.append(f"v.{column} = :{column}")
             params[column] = value
     if visible is not None:
-        clauses.append("(v.section = ANY(:vs) OR v.number = ANY(:va) OR v.cooperative_approach = ANY(:vc))")
-        params["vs"], params["va"], params["vc"] = visible.sections, visible.accounts, visible.approaches
+        granted = (
+            "EXISTS (SELECT 1 FROM unnest(CAST(:va_sections AS text[]), CAST(:va_numbers AS text[])) "
+            "AS g(section, number) WHERE g.number = v.number AND (g.section IS NULL OR g.section = v.section))"
+        )
+        clauses.append(f"(v.section = ANY(:vs) OR v.cooperative_approach = ANY(:vc) OR {granted})")
+        params["vs"], params["vc"] = visible.sections, visible.approaches
+        params["va_sections"] = [section for section, _ in visible.accounts]
+        params["va_numbers"] = [number for _, number in visible.accounts]
+    filters = {"section": section, "type": type, "status": status}
     rows, nxt = await ACCOUNTS.page(
-        engine, _ACCOUNT_SQL, sort=sort, after=after, limit=limit, clauses=clauses, params=params
+        engine,
+        _ACCOUNT_SQL,
+        sort=sort,
+        position=ACCOUNTS.resume(sort, after, filters),
+        filters=filters,
+        limit=limit,
+        clauses=clauses,
+        params=params,
     )
     return [_account_view(r) for r in rows], nxt
 
@@ -352,26 +455,51 @@ BLOCKS = Listing(
 _BLOCK_JOINS = "JOIN issuances i ON i.id = b.issuance_id JOIN serial_scopes s ON s.id = i.scope_id"
 
 
+def _held(bound: str) -> str:
+    """The blocks an account held at a moment: created by a transaction that meets `bound` (a
+    condition on a transaction's column) and not retired by one that does."""
+    return (
+        f"SELECT {_BLOCK_COLUMNS} FROM unit_blocks b "
+        f"JOIN transactions ct ON ct.id = b.created_tx AND ct.{bound} {_BLOCK_JOINS} "
+        "WHERE b.account_number = :n AND NOT EXISTS (SELECT 1 FROM block_retirements r "
+        f"JOIN transactions rt ON rt.id = r.tx WHERE r.block_id = b.id AND rt.{bound})"
+    )
+
+
 async def blocks(
     engine: AsyncEngine, number: str, *, limit: int, after: str | None, at: datetime | None, sort: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Live blocks of an account, or (with `at`) the blocks it held at that instant: created by a
-    transaction recorded by then and not retired by one recorded by then."""
+    """Live blocks of an account, or (with `at`) the blocks it held at that instant.
+
+    The live first page also reads the journal's last sequence, in the same statement (so in the
+    same snapshot), and its cursor pins it: the following pages read the blocks held as at that
+    entry, so a transfer splitting or moving blocks meanwhile neither repeats nor drops a unit."""
+    filters = {"at": at}
+    position = BLOCKS.resume(sort, after, filters)
+    pin = position.pin if position is not None else None
     params: dict[str, Any] = {"n": number}
-    if at is None:
-        source = (
-            f"SELECT {_BLOCK_COLUMNS} FROM holdings h JOIN unit_blocks b ON b.id = h.block_id {_BLOCK_JOINS} "
-            "WHERE h.account_number = :n"
-        )
-    else:
+    if at is not None:
         params["at"] = at
+        source = _held("recorded_at <= :at")
+    elif pin is not None:
+        params["pin"] = pin
+        source = _held("journal_sequence <= :pin")
+    else:
         source = (
-            f"SELECT {_BLOCK_COLUMNS} FROM unit_blocks b "
-            f"JOIN transactions ct ON ct.id = b.created_tx AND ct.recorded_at <= :at {_BLOCK_JOINS} "
-            "WHERE b.account_number = :n AND NOT EXISTS (SELECT 1 FROM block_retirements r "
-            "JOIN transactions rt ON rt.id = r.tx WHERE r.block_id = b.id AND rt.recorded_at <= :at)"
+            f"SELECT {_BLOCK_COLUMNS}, (SELECT max(sequence) FROM journal) AS pin FROM holdings h "
+            f"JOIN unit_blocks b ON b.id = h.block_id {_BLOCK_JOINS} WHERE h.account_number = :n"
         )
-    rows, nxt = await BLOCKS.page(engine, source, sort=sort, after=after, limit=limit, clauses=[], params=params)
+    rows, nxt = await BLOCKS.page(
+        engine,
+        source,
+        sort=sort,
+        position=position,
+        filters=filters,
+        limit=limit,
+        clauses=[],
+        params=params,
+        pin=pin,
+    )
     return [_block_view(r) for r in rows], nxt
 
 
@@ -422,6 +550,22 @@ def _block_view(row: dict[str, Any]) -> dict[str, Any]:
         if row["underlying_registry"]
         else None,
     }
+
+
+async def is_final(engine: AsyncEngine, instant: datetime) -> tuple[bool, datetime]:
+    """Whether no journal entry can still come at or before `instant`, and the latest instant known
+    to be final. Up to the newest committed entry's instant, yes: instants never go back along the
+    journal. Later ones: the writer stamps a batch's instant while it holds BATCH_LOCK, before the
+    batch commits; once this reader holds the lock too, the batch before has committed and the next
+    is stamped after this reader's clock (the ledger's hosts keep their clocks in step)."""
+    async with engine.connect() as conn:
+        newest = await conn.scalar(text("SELECT recorded_at FROM journal ORDER BY sequence DESC LIMIT 1"))
+        if newest is not None and instant <= newest:
+            return True, newest
+        await conn.execute(text(f"SELECT pg_advisory_xact_lock_shared({BATCH_LOCK})"))
+        now = datetime.now(UTC)
+        await conn.commit()
+    return instant < now, now
 
 
 async def sections(engine: AsyncEngine) -> list[dict[str, Any]]:

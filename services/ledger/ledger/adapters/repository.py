@@ -63,6 +63,10 @@ def _metadata(row: Any) -> dict[str, Any]:
     }
 
 
+# Held by each batch of the writer from before it takes its instant until it commits: a reader that
+# takes it (shared) knows no entry is on its way with an instant earlier than the reader's clock.
+BATCH_LOCK = "hashtextextended('ledger-batch', 0)"
+
 _KNOWN_SQL = (
     "SELECT id, request_hash, outcome, result, journal_sequence, recorded_at FROM transactions WHERE id = ANY(:ids)"
 )
@@ -164,10 +168,8 @@ class LedgerRepository:
         self, ids: Sequence[uuid.UUID], *, awaiting: bool
     ) -> tuple[dict[uuid.UUID, Any], dict[uuid.UUID, Any]]:
         """A batch's one read, before it decides: which of its transaction ids name a recorded
-        transaction, and (with `awaiting`) a proposal awaiting its verdict. One round trip, before
-        the batch's transaction opens: only the writer writes these tables, so the committed rows
-        are what the transaction would see (and were another writer to record one of these ids
-        meanwhile, the primary key would refuse the batch)."""
+        transaction, and (with `awaiting`) a proposal awaiting its verdict. One round trip, which
+        also opens the batch's transaction and takes BATCH_LOCK in it."""
         driver = await self._driver_connection()
         if db.in_transaction(driver):
             raise RuntimeError("a batch's read comes before its transaction; the last batch did not end")
@@ -176,14 +178,17 @@ class LedgerRepository:
         # plans (`_generic_plans`), and one made while `transactions` was nearly empty reads the
         # whole table (a sequential scan per batch, until autovacuum analyzes the table).
         known = driver.cursor(row_factory=namedtuple_row)
-        if not awaiting:
-            await known.execute(_native(_KNOWN_SQL), params, prepare=False)
-            return {row.id: row for row in await known.fetchall()}, {}
         pending = driver.cursor(row_factory=namedtuple_row)
         async with driver.pipeline():
+            # The batch's transaction opens here, holding BATCH_LOCK before the batch takes its
+            # instant: readers asking about an instant wait for it (`queries.final_through`).
+            await db.queue_begin(driver)
+            await driver.execute(f"SELECT pg_advisory_xact_lock({BATCH_LOCK})")
             await known.execute(_native(_KNOWN_SQL), params, prepare=False)
-            await pending.execute(_native(_PENDING_SQL), params, prepare=False)
-        return {row.id: row for row in await known.fetchall()}, {row.id: row for row in await pending.fetchall()}
+            if awaiting:
+                await pending.execute(_native(_PENDING_SQL), params, prepare=False)
+        found = {row.id: row for row in await known.fetchall()}
+        return found, ({row.id: row for row in await pending.fetchall()} if awaiting else {})
 
     # -- proposals awaiting the rules service's verdict (issue 5 saga) -----------------------
 

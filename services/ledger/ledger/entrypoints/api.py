@@ -175,7 +175,9 @@ async def list_transactions(
         Query(max_length=40, pattern=r"^[A-Z0-9-]+$", description="Only transactions naming this account"),
     ] = None,
     recorded_from: Annotated[datetime | None, Query(description="Recorded at or after this instant")] = None,
-    recorded_before: Annotated[datetime | None, Query(description="Recorded before this instant")] = None,
+    recorded_before: Annotated[
+        datetime | None, Query(description="Recorded before this instant; a later one lists what is recorded so far")
+    ] = None,
 ) -> Page:
     """Sortable by recorded (the default: journal order), kind, outcome, initiator; filtered by
     account and by a window of recording instants, in the query (so pages are full)."""
@@ -207,6 +209,27 @@ def _require_zone(**instants: datetime | None) -> None:
             raise RegistryError(422, "naive_timestamp", f"Give '{name}' with a time zone, e.g. 2026-01-01T00:00:00Z.")
 
 
+async def _require_final(request: Request, name: str, instant: datetime | None) -> None:
+    """An answer about a past instant never changes afterwards (A6R-48). The writer stamps a batch's
+    instant before the batch commits, so an instant is answered only once no entry can still come
+    at or before it (`queries.is_final`); a later one (in the future, say) is refused with 422
+    instant_not_yet_final and the latest final instant, not answered provisionally."""
+    if instant is None:
+        return
+    final, latest = await queries.is_final(_engine(request), instant)
+    if not final:
+        known = latest.isoformat()
+        raise RegistryError(
+            422,
+            "instant_not_yet_final",
+            f"'{name}' is later than the latest instant whose record is final, {known}: entries may still "
+            f"be recorded before it. Give an instant before {known}, or leave out '{name}' to read the "
+            "current state.",
+            parameter=name,
+            latest_final=known,
+        )
+
+
 def _visible(caller: Principal) -> queries.Visibility | None:
     """The accounts a caller may see, from the grants' scopes; None means all (registry administrators
     and registry services)."""
@@ -214,7 +237,8 @@ def _visible(caller: Principal) -> queries.Visibility | None:
         return None
     return queries.Visibility(
         sections=[g.section for g in caller.grants if g.role == SECTION_ADMINISTRATOR and g.section],
-        accounts=[g.account for g in caller.grants if g.role in ACCOUNT_ROLES and g.account],
+        # The pair: a grant naming one section and another section's account shows nothing (A6R-51).
+        accounts=[(g.section, g.account) for g in caller.grants if g.role in ACCOUNT_ROLES and g.account],
         approaches=[
             g.cooperative_approach for g in caller.grants if g.role == APPROACH_OBSERVER and g.cooperative_approach
         ],
@@ -280,12 +304,17 @@ async def account_blocks(
     number: str,
     limit: Limit = 100,
     after: str | None = None,
-    at: Annotated[datetime | None, Query(description="Holdings as they were at this instant (UTC)")] = None,
+    at: Annotated[
+        datetime | None,
+        Query(description="Holdings as they were at this instant, one whose record is final (not in the future)"),
+    ] = None,
     sort: Sort = None,
 ) -> Page:
-    """Sortable by block (the default), serial, quantity, activity, vintage."""
+    """Sortable by block (the default), serial, quantity, activity, vintage. The pages of one
+    listing are read as at one moment: `at`, or the first page's (its cursor pins it)."""
     await _account_for(request, caller, number)
     _require_zone(at=at)
+    await _require_final(request, "at", at)
     items, nxt = await queries.blocks(_engine(request), number, limit=limit, after=after, at=at, sort=sort)
     return Page(items=items, next=nxt)
 

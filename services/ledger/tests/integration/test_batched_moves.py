@@ -186,13 +186,13 @@ async def test_a6r52_a_batch_of_transfers_writes_all_its_moves_in_one_statement(
 async def test_a6r47_a_batch_waits_for_postgresql_twice_its_read_then_begin_writes_and_commit(
     ledger: LedgerClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch waits for PostgreSQL twice: for its one read (which of its transaction ids are
-    known already), a statement on its own before the batch's transaction opens, and for all its
-    writes (moves, transaction records, journal entries, outbox rows) with the BEGIN and the
-    COMMIT, in one psycopg pipeline ended by one Sync. Statement by statement, seven round trips,
-    it cost about a quarter more CPU per transfer in the ledger and in PostgreSQL, and every wait
-    let other work stretch the batch; psycopg's own BEGIN was a third wait (the writer's connection
-    is in autocommit mode and sends its own), and a BEGIN sent with the read made the read a pipeline."""
+    """A batch waits for PostgreSQL twice: for its read (which of its transaction ids are known
+    already), sent in one pipeline with the BEGIN and the batch lock that readers of an instant wait
+    for (A6R-48), and for all its writes (moves, transaction records, journal entries, outbox rows)
+    and the COMMIT, in a second pipeline. Statement by statement, seven round trips, it cost about a
+    quarter more CPU per transfer in the ledger and in PostgreSQL, and every wait let other work
+    stretch the batch; psycopg's own BEGIN was a third wait (the writer's connection is in
+    autocommit mode and sends its own)."""
     accounts = await setup_registry(ledger)
     for _ in range(8):
         await issue(ledger, accounts["issuance"], 10)
@@ -232,11 +232,11 @@ async def test_a6r47_a_batch_waits_for_postgresql_twice_its_read_then_begin_writ
     assert await ledger.balance(accounts["gha_holding"]) == 56
     assert batches
     for batch in batches:
-        read, *writes = batch["statements"]
-        assert read == (False, "SELECT"), "the read goes alone, before the transaction"
-        assert writes[0] == (True, "BEGIN") and writes[-1] == (True, "COMMIT"), batch
+        begin, lock, read, *writes = batch["statements"]
+        assert [begin, lock, read] == [(True, "BEGIN"), (True, "SELECT"), (True, "SELECT")], batch
+        assert writes[-1] == (True, "COMMIT"), batch
         assert all(pipelined for pipelined, _ in writes), "no write waits for its answer alone"
-        assert batch["syncs"] == 1, batch
+        assert batch["syncs"] == 2, batch
 
 
 async def test_a6r47_the_batch_read_is_planned_with_its_ids_every_time(ledger: LedgerClient, database_url: str) -> None:
@@ -252,8 +252,11 @@ async def test_a6r47_the_batch_read_is_planned_with_its_ids_every_time(ledger: L
         repo = LedgerRepository(await kept.get())
         driver = await db.driver_of(repo.conn)
         for _ in range(12):
+            # Each read opens its batch's transaction: ended here, as a batch's commit would.
             await repo.known_transactions([uuid.uuid4(), uuid.uuid4()], awaiting=False)
+            await driver.execute("COMMIT")
             await repo.known_transactions([uuid.uuid4()], awaiting=True)
+            await driver.execute("COMMIT")
             # A statement the writer lets psycopg prepare, for contrast.
             await driver.execute("SELECT count(*) FROM transactions WHERE id = ANY(%(ids)s)", {"ids": [uuid.uuid4()]})
         listed = await driver.execute("SELECT statement FROM pg_prepared_statements")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -271,14 +272,21 @@ async def test_a6r23_holdings_stream_every_page_of_the_ledger_at_one_instant() -
     assert all(p["limit"] == 1000 for _, p in ledger.calls)
 
 
-async def test_a6r23_holdings_without_an_instant_are_named_after_the_instant_read() -> None:
-    http, ledger = signed_in_app([REGISTRY_ADMINISTRATOR], {f"/accounts/{ACCOUNT}/blocks": BLOCKS[:1]})
+async def test_a6r23_holdings_without_an_instant_are_the_current_ones_named_after_the_time_read() -> None:
+    """Without `at` the ledger is asked for its current holdings (its cursor pins the pages to the
+    first page's moment): an `at` of the web's clock could be later than the ledger's final instant
+    and be refused (instant_not_yet_final)."""
+    http, ledger = signed_in_app([REGISTRY_ADMINISTRATOR], {f"/accounts/{ACCOUNT}/blocks": BLOCKS})
+    before = datetime.now(UTC).replace(microsecond=0)
     async with http:
         response = await http.get(f"/accounts/{ACCOUNT}/holdings.csv")
+    after = datetime.now(UTC)
     assert response.status_code == 200
-    read_at = ledger.calls[0][1]["at"]
-    stamp = read_at[:19].replace("-", "").replace(":", "")
-    assert f'filename="holdings-{ACCOUNT}-{stamp}Z.csv"' in response.headers["content-disposition"]
+    assert [p.get("after") for _, p in ledger.calls] == [None, "2", "4"]
+    assert all("at" not in p for _, p in ledger.calls), ledger.calls
+    stamp = re.search(rf'filename="holdings-{ACCOUNT}-(\d{{8}}T\d{{6}})Z.csv"', response.headers["content-disposition"])
+    assert stamp is not None, response.headers["content-disposition"]
+    assert before <= datetime.strptime(stamp.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC) <= after
 
 
 async def test_a6r23_a_refusal_of_the_first_page_is_the_usual_error_page() -> None:

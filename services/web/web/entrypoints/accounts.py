@@ -59,7 +59,16 @@ async def _account_page(page: Page, number: str, status: int = 200, **extra: Any
     errors: dict[str, str] = dict(extra.pop("errors", {}) or {})
     params: dict[str, Any] = {"limit": 100, "after": q.get("after"), "sort": q.get("sort")}
     at, at_text = page.instant(params, errors)
-    blocks = await page.call("ledger", "GET", f"/accounts/{number}/blocks", params=params)
+    try:
+        blocks = await page.call("ledger", "GET", f"/accounts/{number}/blocks", params=params)
+    except ServiceError as exc:
+        if exc.code != "instant_not_yet_final":
+            raise
+        # An instant whose record is not final yet (in the future): said at the field, now shown.
+        errors["at"] = exc.message
+        params.pop("at", None)
+        at = None
+        blocks = await page.call("ledger", "GET", f"/accounts/{number}/blocks", params=params)
     history = await _account_transactions(page, number) if page.may("transactions.view") else []
     return page.render(
         "account.html",

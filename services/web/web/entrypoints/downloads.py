@@ -86,9 +86,9 @@ async def holdings(request: Request, number: str) -> Response:
     at, _ = page.instant(params, errors)
     if errors:
         return _bad_input(page, errors["at"])
-    # Every page read at one instant: transfers during a long download neither drop nor repeat a block.
+    # Every page is read as at one moment (the ledger's cursor pins the first page's), so transfers
+    # during a long download neither drop nor repeat a block. Without `at`, that moment is now.
     moment = at or datetime.now(UTC)
-    params["at"] = moment.isoformat()
     pages = await _listing(page, f"/accounts/{number}/blocks", params)
     name = downloads.holdings_name(number, moment)
     return _download(downloads.HOLDINGS_HEADER, pages, lambda block: downloads.holding_row(number, block), name)
