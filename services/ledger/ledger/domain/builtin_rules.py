@@ -25,7 +25,8 @@ from ledger.domain.status_rules import may_initiate
 # against (A6R-57); entries of earlier sets were judged against version 1, the only one then.
 # Rule set 5: an application names a cooperative approach that exists and its section's Party takes
 # part in; a suspended section's own administrators change no account status and decide no
-# application there.
+# application there; a section's administrators open its issuance, holding and cancellation
+# accounts directly (A6R-56 a).
 RULESET = 5
 
 

@@ -75,7 +75,8 @@ class CreateCooperativeApproach(Command):
 
 
 class OpenAccount(Command):
-    """Registry administrators open accounts directly (service accounts have no section)."""
+    """Registry administrators open accounts directly (service accounts have no section); from rule
+    set 5 a section's administrators open its issuance, holding and cancellation accounts (A6R-56 a)."""
 
     kind: Literal["open_account"] = "open_account"
     holder: Holder

@@ -125,8 +125,25 @@ async def _require_approach(ctx: TxContext, approach: str | None, section: str |
         raise Conflict(f"{section} takes no part in cooperative approach {approach}", code="party_not_in_approach")
 
 
+# The Party's own administrative accounts, which its section administrators open directly
+# (A6R-56 a, from rule set 5); registry administrators open any account directly.
+SECTION_OPENED = (AccountType.ISSUANCE, AccountType.HOLDING, AccountType.CANCELLATION)
+
+
 async def open_account(ctx: TxContext, cmd: c.OpenAccount) -> dict[str, Any]:
-    ctx.require_registry_administrator("open accounts directly; account holders apply")
+    p = ctx.principal
+    section_admin = cmd.section is not None and p.has(SECTION_ADMINISTRATOR, section=cmd.section)
+    if ctx.ruleset >= 5 and section_admin and not p.is_registry_administrator:
+        if cmd.type not in SECTION_OPENED:
+            raise RuleRefused(
+                AUTHORIZATION.ref,
+                "not_authorized",
+                f"section administrators open only their section's {', '.join(SECTION_OPENED)} accounts "
+                f"directly (A6R-56); a {cmd.type} account is opened by a registry administrator",
+            )
+        ctx.rules_applied.append(AUTHORIZATION.ref)
+    else:
+        ctx.require_registry_administrator("and a section's administrators open accounts directly; others apply")
     account = await _new_account(ctx, cmd.holder, cmd.section, cmd.cooperative_approach, cmd.type)
     return {"account": account.number, "status": account.status.value}
 

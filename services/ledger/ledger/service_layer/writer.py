@@ -502,6 +502,18 @@ class LedgerWriter:
             replayed=True,
         )
 
+    def _context(self, repo: LedgerRepository, proposal: Proposal, **extra: Any) -> TxContext:
+        """A proposal's context over the writer's state: its counters, catalogue and live holdings."""
+        return TxContext(
+            repo=repo,
+            proposal=proposal,
+            counters=self.counters,
+            catalogue=self.catalogue,
+            live=self.live,
+            nomenclatures=self.nomenclatures,
+            **extra,
+        )
+
     async def _decide(
         self,
         repo: LedgerRepository,
@@ -509,14 +521,7 @@ class LedgerWriter:
         savepoints: bool,
         refusal: DomainError | None = None,
     ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
-        ctx = TxContext(
-            repo=repo,
-            proposal=proposal,
-            counters=self.counters,
-            catalogue=self.catalogue,
-            live=self.live,
-            nomenclatures=self.nomenclatures,
-        )
+        ctx = self._context(repo, proposal)
         ctx.refused_at_proposal = refusal is not None
         handler = HANDLERS[proposal.command.kind]
         counters_before = replace(self.counters)
@@ -583,13 +588,9 @@ class LedgerWriter:
         `_decide` to record at once: no verdict could save it."""
         tx = proposal.transaction_id
         dry_run = proposal.command.kind in saga.MOVING_KINDS
-        ctx = TxContext(
-            repo=repo,
-            proposal=proposal,
-            counters=self.counters,
-            catalogue=self.catalogue,
-            live=self.live,
-            nomenclatures=self.nomenclatures,
+        ctx = self._context(
+            repo,
+            proposal,
             reserved=self.reservations.others(tx),
             serial_floor=self.reservations.serial_floor(),
             dry_run=dry_run,

@@ -1,6 +1,7 @@
-"""Account configuration (A6R-41, A6R-42, A6R-46), built-in rule set 5: an application names an
-approach its section's Party takes part in; a suspended section's own administrators no longer act
-in it; nobody approves their own application. Entries recorded under rule set 4 replay as decided."""
+"""Account configuration (A6R-41, A6R-42, A6R-46, A6R-56), built-in rule set 5: an application
+names an approach its section's Party takes part in; a suspended section's own administrators no
+longer act in it; a section's administrators open its administrative issuance, holding and
+cancellation accounts directly. Entries recorded under rule set 4 replay as decided."""
 
 from __future__ import annotations
 
@@ -86,6 +87,36 @@ async def test_a6r42_a_suspended_sections_administrators_change_no_status_and_de
     entry = (await ledger.get("/journal", after=changed["journal_sequence"] - 1, limit=1))["items"][0]
     assert SECTION_STATUS.ref in entry["body"]["rules_applied"]
     await ledger.ok(decision(applied, False), grants=GHA_ADMIN, subject="sam")
+
+
+def opening(section: str | None, type: str) -> dict[str, Any]:
+    return {"kind": "open_account", "holder": "Ministry of Environment", "section": section, "type": type}
+
+
+async def test_a6r56_a_section_administrator_opens_the_sections_administrative_accounts_directly(
+    ledger: LedgerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await sections_and_approach(ledger)
+    for type in ("issuance", "holding", "cancellation"):
+        opened = await ledger.ok(opening("GHA", type), grants=GHA_ADMIN, subject="sam")
+        account = await ledger.get(f"/accounts/{opened['account']}")
+        assert (account["section"], account["type"], account["status"]) == ("GHA", type, "initial"), account
+    # Not another section's, not a registry service account, not a type others apply for.
+    for command in (opening("CHE", "holding"), opening(None, "administrative_holding"), opening("GHA", "use_ndc")):
+        refused = await ledger.propose(command, grants=GHA_ADMIN, subject="sam")
+        assert refusal(refused)[0] == "not_authorized", refused.text
+    # A section's users apply; they open nothing directly.
+    refused = await ledger.propose(opening("GHA", "holding"), grants=user_of("GHA"), subject="alice")
+    assert refusal(refused)[0] == "not_authorized", refused.text
+    # Nor while the section is suspended.
+    await ledger.ok(section_status("GHA", "suspended"))
+    refused = await ledger.propose(opening("GHA", "holding"), grants=GHA_ADMIN, subject="sam")
+    assert refusal(refused) == ("section_suspended", SECTION_STATUS.ref), refused.text
+    # Before rule set 5, only registry administrators opened accounts directly.
+    await ledger.ok(section_status("GHA", "active"))
+    monkeypatch.setattr(builtin_rules, "RULESET", 4)
+    refused = await ledger.propose(opening("GHA", "holding"), grants=GHA_ADMIN, subject="sam")
+    assert refusal(refused)[0] == "not_authorized", refused.text
 
 
 async def test_a6r39_a6r48_applications_recorded_before_rule_set_5_replay_as_decided_then(

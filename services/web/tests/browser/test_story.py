@@ -131,6 +131,14 @@ async def test_issue7_story_in_the_browser(registry, people):
     assert "approved" in await ama.page.locator("table").inner_text()
     issuance = await open_account(sam, "Ghana issuance", "Issuance account")
     national = await open_account(sam, "Ghana national holding", "Holding account")
+    # A6R-56 (a): the section's administrator opens its cancellation account directly.
+    await sam.goto("/applications/new?section=GHA")
+    await sam.fill({"Account holder (name of the person or entity)": "Ghana cancellation"})
+    await sam.page.get_by_label("Type of account").select_option(label="Cancellation account")
+    await sam.click("Open the account now")
+    await sam.confirm_if_asked()
+    assert "was opened (status: initial)" in await sam.flash(), await sam.main()
+    assert "Ghana cancellation" in await sam.main(), await sam.main()
 
     # Ama applies for a holding account; Sam approves it (activated, and Ama may use it).
     await ama.goto("/home")

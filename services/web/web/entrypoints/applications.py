@@ -1,6 +1,7 @@
 """Account opening (A6R-41, A6R-56): users apply, section administrators approve or reject the
 pending applications the ledger lists; on approval the web can activate the account and give the
-applicant the account holder role on it."""
+applicant the account holder role on it. A section's administrators also open its issuance,
+holding and cancellation accounts directly from the same form."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ async def _apply_page(
         sections=sections,
         approaches=approaches,
         types=APPLICABLE_TYPES,
+        may_open=page.may("applications.decide"),
         values=values,
         errors=errors or {},
     )
@@ -84,19 +86,25 @@ async def apply(request: Request) -> Response:
             "type": "Choose the type of account.",
         },
     )
+    # A section's administrators open its issuance, holding and cancellation accounts directly
+    # (A6R-56 a): the ledger judges whether this person may, for this section and type.
+    opening = form.get("open") == "now"
     if not errors:
         command = {
-            "kind": "apply_for_account",
+            "kind": "open_account" if opening else "apply_for_account",
             "holder": form["holder"],
             "section": form["section"],
             "type": form["type"],
             "cooperative_approach": form.get("cooperative_approach") or None,
         }
         try:
-            await page.propose(command, form.get("transaction_id"))
+            _, answer = await page.propose(command, form.get("transaction_id"))
         except ServiceError as exc:
             errors = field_errors(exc, APPLY_FIELDS)
         else:
+            if opening:
+                page.flash(f"Account {answer['account']} was opened (status: {answer['status']}).", "success")
+                return page.redirect(f"/accounts/{answer['account']}")
             if page.may("applications.decide", form["section"]):
                 page.flash("The application is recorded; decide it below.", "success")
                 return page.redirect(f"/applications?section={form['section']}")
