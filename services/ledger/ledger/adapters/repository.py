@@ -67,6 +67,23 @@ def _metadata(row: Any) -> dict[str, Any]:
 # takes it (shared) knows no entry is on its way with an instant earlier than the reader's clock.
 BATCH_LOCK = "hashtextextended('ledger-batch', 0)"
 
+# Held by the one writer for as long as it leads (one writer per database, so one hash chain, A6R-48).
+LEADER_LOCK = "hashtextextended('ledger-writer', 0)"
+
+
+class LeadershipLost(Exception):
+    """The writer's session no longer holds LEADER_LOCK (its connection was dropped): another
+    instance may lead, so this one must not decide anything on its in-memory state."""
+
+
+def leading_sql(pid: int) -> str:
+    """Whether the backend `pid` holds LEADER_LOCK (a bigint advisory key is stored as two halves)."""
+    return (
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+        f"AND pid = {int(pid)} AND ((classid::int8 << 32) | objid::int8) = {LEADER_LOCK})"
+    )
+
+
 _KNOWN_SQL = (
     "SELECT id, request_hash, outcome, result, journal_sequence, recorded_at FROM transactions WHERE id = ANY(:ids)"
 )
@@ -165,11 +182,12 @@ class LedgerRepository:
     # -- transactions and idempotency ---------------------------------------------------------
 
     async def known_transactions(
-        self, ids: Sequence[uuid.UUID], *, awaiting: bool
+        self, ids: Sequence[uuid.UUID], *, awaiting: bool, leader: int | None = None
     ) -> tuple[dict[uuid.UUID, Any], dict[uuid.UUID, Any]]:
         """A batch's one read, before it decides: which of its transaction ids name a recorded
         transaction, and (with `awaiting`) a proposal awaiting its verdict. One round trip, which
-        also opens the batch's transaction and takes BATCH_LOCK in it."""
+        also opens the batch's transaction, takes BATCH_LOCK in it and, given the backend `leader`
+        of the writer's lock, checks that it still holds LEADER_LOCK (else LeadershipLost)."""
         driver = await self._driver_connection()
         if db.in_transaction(driver):
             raise RuntimeError("a batch's read comes before its transaction; the last batch did not end")
@@ -179,14 +197,19 @@ class LedgerRepository:
         # whole table (a sequential scan per batch, until autovacuum analyzes the table).
         known = driver.cursor(row_factory=namedtuple_row)
         pending = driver.cursor(row_factory=namedtuple_row)
+        leading = driver.cursor()
         async with driver.pipeline():
             # The batch's transaction opens here, holding BATCH_LOCK before the batch takes its
-            # instant: readers asking about an instant wait for it (`queries.final_through`).
+            # instant: readers asking about an instant wait for it (`queries.is_final`).
             await db.queue_begin(driver)
             await driver.execute(f"SELECT pg_advisory_xact_lock({BATCH_LOCK})")
+            if leader is not None:
+                await leading.execute(leading_sql(leader))
             await known.execute(_native(_KNOWN_SQL), params, prepare=False)
             if awaiting:
                 await pending.execute(_native(_PENDING_SQL), params, prepare=False)
+        if leader is not None and not (await leading.fetchone() or (False,))[0]:
+            raise LeadershipLost(f"the writer's lock session (backend {leader}) no longer holds the leader lock")
         found = {row.id: row for row in await known.fetchall()}
         return found, ({row.id: row for row in await pending.fetchall()} if awaiting else {})
 

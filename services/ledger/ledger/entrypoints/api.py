@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ledger.adapters import queries
+from ledger.domain import builtin_rules
 from ledger.domain.errors import DomainError
 from ledger.service_layer.commands import AnyCommand, TransferUnits
-from ledger.service_layer.context import Proposal
-from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, Outcome
+from ledger.service_layer.context import Proposal, role_over
+from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, Outcome, not_writing
 from registry_platform.auth import (
     ACCOUNT_APPROVER,
     ACCOUNT_INITIATOR,
@@ -89,7 +90,7 @@ def status_for(code: str) -> int:
 def _writer(request: Request) -> LedgerWriter:
     writer = request.app.state.runtime.state.get("writer")
     if writer is None or not writer.ready.is_set():
-        raise RegistryError(503, "ledger_starting", "The ledger is starting; retry in a moment.")
+        raise not_writing()
     return writer
 
 
@@ -203,10 +204,20 @@ async def list_transactions(
 
 
 def _require_zone(**instants: datetime | None) -> None:
-    """An instant without a time zone could mean any of 26 hours: refused, not guessed."""
+    """An instant without a time zone could mean any of 26 hours: refused, not guessed; one whose
+    UTC time Python cannot hold is refused too."""
     for name, instant in instants.items():
-        if instant is not None and instant.tzinfo is None:
+        if instant is None:
+            continue
+        if instant.tzinfo is None:
             raise RegistryError(422, "naive_timestamp", f"Give '{name}' with a time zone, e.g. 2026-01-01T00:00:00Z.")
+        try:
+            instant.astimezone(UTC)
+        except OverflowError:
+            # 9999-12-31T23:00:00-05:00 is a valid timestamp whose UTC time is past year 9999.
+            raise RegistryError(
+                422, "timestamp_out_of_range", f"'{name}' in UTC falls outside the years 1 to 9999."
+            ) from None
 
 
 async def _require_final(request: Request, name: str, instant: datetime | None) -> None:
@@ -367,7 +378,13 @@ async def preview_transfer(request: Request, caller: Caller, command: TransferUn
     change in between."""
     if command.units.selection is None:
         raise RegistryError(422, "selection_required", "Preview an implicit transfer: give 'units.selection'.")
-    await _account_for(request, caller, command.source)
+    source = await _account_for(request, caller, command.source)
+    # Who may only look at the account (a viewer, an observer) learns nothing of what it would
+    # move: the answer shows the serials other people's pending transfers have reserved.
+    if role_over(caller, source["section"], source["number"], builtin_rules.RULESET) is None:
+        raise RegistryError(
+            403, "not_authorized", f"You may look at account {command.source} but not transfer from it."
+        )
     try:
         chosen = await _writer(request).preview(command.source, command.units.selection)
     except DomainError as exc:

@@ -211,21 +211,7 @@ class TxContext:
 
     def role_for(self, account: Account) -> Role | None:
         """The principal's strongest role over `account`, from the verified grants (A6R-37 c)."""
-        p = self.principal
-        if p.has(REGISTRY_ADMINISTRATOR):
-            return Role.REGISTRY_ADMINISTRATOR
-        if p.has(REGISTRY_SERVICE):
-            # Since rule set 3, acting as the registry (A6R-54) takes the interop gateway's own
-            # key: every service holds the shared key, and whoever holds it must not create units.
-            if self.ruleset >= 3 and p.service != INTEROP_GATEWAY:
-                return None
-            return Role.SYSTEM
-        if account.party is not None and p.has(SECTION_ADMINISTRATOR, section=account.party):
-            return Role.SECTION_ADMINISTRATOR
-        # Viewers only look; initiators and approvers act for the holder (A6R-12).
-        if any(p.has(r, section=account.party, account=account.number) for r in (ACCOUNT_INITIATOR, ACCOUNT_APPROVER)):
-            return Role.ACCOUNT_HOLDER
-        return None
+        return role_over(self.principal, account.party, account.number, self.ruleset)
 
     def require_role(self, account: Account) -> Role:
         role = self.role_for(account)
@@ -253,3 +239,22 @@ class TxContext:
 def scope_view(key: ScopeKey) -> dict[str, Any]:
     names = ("originating_registry", "issuing_party", "activity_id", "vintage", "metric")
     return dict(zip(names, key, strict=True))
+
+
+def role_over(p: Principal, party: str | None, number: str, ruleset: int) -> Role | None:
+    """`p`'s strongest role over the account `number` of section `party`, from the verified grants
+    (A6R-37 c), under built-in rule set `ruleset`."""
+    if p.has(REGISTRY_ADMINISTRATOR):
+        return Role.REGISTRY_ADMINISTRATOR
+    if p.has(REGISTRY_SERVICE):
+        # Since rule set 3, acting as the registry (A6R-54) takes the interop gateway's own
+        # key: every service holds the shared key, and whoever holds it must not create units.
+        if ruleset >= 3 and p.service != INTEROP_GATEWAY:
+            return None
+        return Role.SYSTEM
+    if party is not None and p.has(SECTION_ADMINISTRATOR, section=party):
+        return Role.SECTION_ADMINISTRATOR
+    # Viewers only look; initiators and approvers act for the holder (A6R-12).
+    if any(p.has(r, section=party, account=number) for r in (ACCOUNT_INITIATOR, ACCOUNT_APPROVER)):
+        return Role.ACCOUNT_HOLDER
+    return None

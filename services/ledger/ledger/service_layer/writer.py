@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ledger.adapters.repository import LedgerRepository
+from ledger.adapters.repository import LEADER_LOCK, LeadershipLost, LedgerRepository, leading_sql
 from ledger.domain.errors import DomainError, RuleRefused
 from ledger.domain.journal import JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
 from ledger.domain.live_holdings import InvariantViolation, LiveHoldings, Piece, select_implicit
@@ -51,6 +51,7 @@ from registry_contracts.canonical import canonical_json
 from registry_contracts.nomenclatures import NomenclatureVersions
 from registry_contracts.signing import Signer
 from registry_platform import db
+from registry_platform.errors import RegistryError
 from registry_platform.events import new_envelope
 from registry_platform.outbox import ADD_EVENTS_SQL, add_events_params
 
@@ -99,6 +100,16 @@ class _RefusedAfterWrite(Exception):
 
 class IdempotencyConflict(Exception):
     """The client reused a transaction id for a different request."""
+
+
+def not_writing() -> RegistryError:
+    """The answer while no writer runs: starting, or restarting after a failure."""
+    return RegistryError(
+        503,
+        "ledger_starting",
+        "The ledger is starting; nothing was recorded for this request. Retry in a moment.",
+        headers={"Retry-After": "1"},
+    )
 
 
 class NomenclatureDowngrade(Exception):
@@ -192,6 +203,7 @@ class LedgerWriter:
         self._between_batches = asyncio.Lock()
         self._last_checkpoint = (0, time.monotonic())
         self._lock_conn: AsyncConnection | None = None
+        self._lock_pid: int | None = None  # the backend holding LEADER_LOCK for this writer
         # Kept from batch to batch; a batch that fails discards it, and the next opens a fresh one.
         self._conn = db.KeptConnection(engine, setup=_generic_plans)
         self.ready = asyncio.Event()
@@ -214,9 +226,31 @@ class LedgerWriter:
         """Hold the writer lock for the life of this process; a second ledger instance waits here."""
         conn = await self._engine.connect()
         await db.lift_timeouts(conn)  # waiting for the lock is the point: no lock or statement limit
-        await conn.execute(text("SELECT pg_advisory_lock(hashtextextended('ledger-writer', 0))"))
+        await conn.execute(text(f"SELECT pg_advisory_lock({LEADER_LOCK})"))
+        self._lock_pid = await conn.scalar(text("SELECT pg_backend_pid()"))
         await conn.commit()
         self._lock_conn = conn
+
+    async def _keep_leading(self) -> None:
+        """After a failed batch: still the leader? The lock's connection may have been dropped with
+        the others (a database restart, an administrator): the lock is then taken again if it is
+        free; if another instance took it meanwhile, LeadershipLost (this one stops writing)."""
+        if self._lock_conn is None:  # not leading at all (replay, the tools)
+            return
+        async with self._engine.connect() as conn:
+            if await conn.scalar(text(leading_sql(self._lock_pid or 0))):
+                return
+        old, self._lock_conn, self._lock_pid = self._lock_conn, None, None
+        with contextlib.suppress(Exception):
+            await old.invalidate()
+        conn = await self._engine.connect()
+        pid = await conn.scalar(text(f"SELECT pg_backend_pid() WHERE pg_try_advisory_lock({LEADER_LOCK})"))
+        await conn.commit()
+        if pid is None:
+            await conn.close()
+            raise LeadershipLost("another ledger instance took the leader lock")
+        log.warning("the writer's lock connection was lost; it holds the leader lock again")
+        self._lock_conn, self._lock_pid = conn, pid
 
     async def load(self) -> None:
         async with self._engine.connect() as conn:
@@ -250,13 +284,13 @@ class LedgerWriter:
 
     async def close(self) -> None:
         await self._conn.discard()
-        conn, self._lock_conn = self._lock_conn, None
+        conn, self._lock_conn, self._lock_pid = self._lock_conn, None, None
         if conn is not None:
             # The lock is the session's: back in the pool, the connection would keep it for whoever
             # borrows it next, and a new writer would wait for it for ever. Released now, and the
             # connection dropped rather than pooled, should the release itself fail.
             with contextlib.suppress(Exception):
-                await conn.execute(text("SELECT pg_advisory_unlock(hashtextextended('ledger-writer', 0))"))
+                await conn.execute(text(f"SELECT pg_advisory_unlock({LEADER_LOCK})"))
                 await conn.commit()
             await conn.invalidate()
             await conn.close()
@@ -264,8 +298,12 @@ class LedgerWriter:
     # -- the loop -------------------------------------------------------------------------------
 
     async def submit(self, proposal: Proposal) -> Outcome:
+        if not self.ready.is_set():
+            # No run() takes from the queue (starting, or waiting to lead again after a failure):
+            # a proposal queued now would wait for ever.
+            raise not_writing()
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(proposal, future))
+        self._queue.put_nowait(_Pending(proposal, future))
         return await future
 
     async def preview(self, source: str, selection: Selection) -> list[Piece]:
@@ -351,6 +389,13 @@ class LedgerWriter:
                 async with self._between_batches:
                     await self._process(batch)
         finally:
+            # Not writing until a restarted run() leads again (another instance may lead meanwhile):
+            # refuse new proposals, and answer the queued ones, none of which was decided.
+            self.ready.clear()
+            while not self._queue.empty():
+                pending = self._queue.get_nowait()
+                if not pending.future.done():
+                    pending.future.set_exception(not_writing())
             await self.close()
 
     async def _reload_or_answer(self, waiting: list[_Pending]) -> None:
@@ -358,11 +403,13 @@ class LedgerWriter:
         everyone still waiting with the failure rather than leave them waiting on a writer that is
         about to stop and be restarted."""
         try:
+            await self._keep_leading()
             await self.load()
         except Exception as exc:
+            answer = not_writing() if isinstance(exc, LeadershipLost) else exc
             for pending in waiting:
                 if not pending.future.done():
-                    pending.future.set_exception(exc)
+                    pending.future.set_exception(answer)
             raise
 
     async def _process(self, batch: list[_Pending]) -> None:
@@ -378,25 +425,30 @@ class LedgerWriter:
                     (outcome,) = await self.apply([pending.proposal])
                 except Exception as exc:
                     if not pending.future.done():
-                        pending.future.set_exception(exc)
+                        pending.future.set_exception(not_writing() if isinstance(exc, LeadershipLost) else exc)
                     await self._reload_or_answer(batch[n + 1 :])
                 else:
-                    if not pending.future.done():
-                        pending.future.set_result(outcome)
+                    self._on_commit()
+                    self._answer(pending, outcome)
             return
         self._on_commit()
         for pending, outcome in zip(batch, outcomes, strict=True):
-            # A waiter cancelled meanwhile (the client went away) is done: setting it would raise
-            # InvalidStateError and end this loop.
-            if isinstance(outcome, Exception):
-                if not pending.future.done():
-                    pending.future.set_exception(outcome)
-            elif not pending.future.done():
-                pending.future.set_result(outcome)
-            if isinstance(outcome, Outcome) and outcome.outcome != "proposed":
-                waiter = self._decisions.pop(outcome.transaction_id, None)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(outcome)
+            self._answer(pending, outcome)
+
+    def _answer(self, pending: _Pending, outcome: Outcome | IdempotencyConflict) -> None:
+        """Answer a committed proposal's client (a conflict is raised to it, not returned), and
+        whoever waits for the decision on it."""
+        # A waiter cancelled meanwhile (the client went away) is done: setting it would raise
+        # InvalidStateError and end the caller's loop.
+        if isinstance(outcome, Exception):
+            if not pending.future.done():
+                pending.future.set_exception(outcome)
+        elif not pending.future.done():
+            pending.future.set_result(outcome)
+        if isinstance(outcome, Outcome) and outcome.outcome != "proposed":
+            waiter = self._decisions.pop(outcome.transaction_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(outcome)
 
     async def apply(self, proposals: list[Proposal], *, stamp: bool = True) -> list[Any]:
         """Decide and record proposals in one database transaction; return an Outcome (or an
@@ -437,7 +489,7 @@ class LedgerWriter:
         self, repo: LedgerRepository, proposals: list[Proposal], *, stamp: bool, savepoints: bool
     ) -> list[Any]:
         ids = [p.transaction_id for p in proposals]
-        known, awaiting = await repo.known_transactions(ids, awaiting=self._rules_verdicts)
+        known, awaiting = await repo.known_transactions(ids, awaiting=self._rules_verdicts, leader=self._lock_pid)
         results: list[Any] = []
         entries: list[JournalEntry] = []
         events: list[tuple[str, Any]] = []

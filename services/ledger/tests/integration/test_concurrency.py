@@ -207,3 +207,55 @@ async def test_a6r22_the_writer_carries_on_when_the_database_drops_its_connectio
     await assert_units_conserved(database_url)
     verify = await asyncio.to_thread(run_cli, service_settings("ledger"), "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+LEADER = "hashtextextended('ledger-writer', 0)"
+
+
+async def test_a6r48_a_writer_whose_leader_lock_another_took_writes_nothing_until_it_leads_again(
+    ledger: LedgerClient, database_url: str
+) -> None:
+    """The writer's lock connection alone is dropped (an administrator ends it) and another
+    instance takes the leader lock: this writer must decide nothing more on its in-memory state
+    (two writers would select and reserve around different states, one chain each). Its clients
+    get 503 ledger_starting and nothing is recorded; once the other lets go, the restarted writer
+    leads again and the same transaction is recorded once."""
+    accounts = await setup_registry(ledger)
+    await issue(ledger, accounts["issuance"], 100)
+    transfer = {
+        "kind": "transfer_units",
+        "source": accounts["issuance"],
+        "destination": accounts["gha_holding"],
+        "units": {"selection": {"quantity": 10}},
+    }
+    tx = uuid.uuid4()
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as other:
+            ended = await other.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' "
+                    f"AND objsubid = 1 AND ((classid::int8 << 32) | objid::int8) = {LEADER}"
+                )
+            )
+            assert ended == 1
+            await other.execute(text(f"SELECT pg_advisory_lock({LEADER})"))
+            await other.commit()
+            for _ in range(2):  # the batch that finds the lock gone, then a writer not writing
+                refused = await ledger.propose(transfer, tx=tx)
+                assert refused.status_code == 503, refused.text
+                assert refused.json()["error"]["code"] == "ledger_starting"
+            async with engine.connect() as conn:
+                assert await conn.scalar(text("SELECT count(*) FROM transactions WHERE id = :tx"), {"tx": tx}) == 0
+            await other.execute(text(f"SELECT pg_advisory_unlock({LEADER})"))
+            await other.commit()
+        for _ in range(120):
+            answer = await ledger.propose(transfer, tx=tx)
+            if answer.status_code != 503:
+                break
+            await asyncio.sleep(0.25)
+        assert answer.status_code == 201 and answer.json()["outcome"] == "recorded", answer.text
+        assert await ledger.balance(accounts["gha_holding"]) == 10
+    finally:
+        await engine.dispose()
+    await assert_units_conserved(database_url)

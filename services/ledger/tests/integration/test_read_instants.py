@@ -105,3 +105,20 @@ async def test_a6r48_a_reader_asking_after_the_newest_entry_waits_for_the_batch_
         assert moved["quantity"] == 7
     finally:
         await engine.dispose()
+
+
+async def test_a6r48_an_instant_whose_utc_time_is_past_the_calendar_is_a_422_not_a_500(ledger: LedgerClient) -> None:
+    """9999-12-31T23:00:00-05:00 and 0001-01-01T00:00:00+01:00 are valid timestamps whose UTC
+    times fall outside the years 1 to 9999: they broke the listings' cursors with a 500."""
+    accounts = await setup_registry(ledger)
+    await issue(ledger, accounts["issuance"], 10)
+    asked = (
+        ("/transactions", "recorded_before", "9999-12-31T23:00:00-05:00"),
+        ("/transactions", "recorded_from", "0001-01-01T00:00:00+01:00"),
+        (f"/accounts/{accounts['issuance']}/blocks", "at", "0001-01-01T00:00:00+01:00"),
+    )
+    for path, name, instant in asked:
+        refused = await _get(ledger, path, limit=1, **{name: instant})
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "timestamp_out_of_range" and name in error["message"], error

@@ -95,6 +95,19 @@ async def test_a6r52_preview_refusals(ledger: LedgerClient) -> None:
     che_admin = [Grant("section_administrator", section="CHE")]
     hidden = await _post(ledger, "/transfers/preview", {**base, "units": {"selection": {"quantity": 5}}}, che_admin)
     assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "unknown_account"
+    # Who may only look at it (a viewer, with a role that may propose elsewhere) previews nothing:
+    # the answer would show which serials other people's pending transfers reserved.
+    viewer = [
+        Grant("account_viewer", section="GHA", account=acc["issuance"]),
+        Grant("section_user", section="GHA"),
+    ]
+    looked = await ledger.get(f"/accounts/{acc['issuance']}", grants=viewer, subject="vera")
+    assert looked["number"] == acc["issuance"]
+    refused = await _post(ledger, "/transfers/preview", {**base, "units": {"selection": {"quantity": 5}}}, viewer)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_authorized", refused.text
+    initiator = [Grant("account_initiator", section="GHA", account=acc["issuance"])]
+    allowed = await _post(ledger, "/transfers/preview", {**base, "units": {"selection": {"quantity": 5}}}, initiator)
+    assert allowed.status_code == 200, allowed.text
 
 
 async def test_issue7_listings_sort_by_whitelisted_columns_across_pages(ledger: LedgerClient) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from ledger.service_layer.context import Proposal
-from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, _Pending, _RefusedAfterWrite
+from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, Outcome, _Pending, _RefusedAfterWrite
 from registry_platform.auth import Principal
+from registry_platform.errors import RegistryError
 
 
 async def test_a6r47_a_waiter_cancelled_before_its_refusal_does_not_stop_the_writer() -> None:
@@ -107,3 +108,71 @@ async def test_a6r47_a_verdict_after_the_deadline_is_the_deadlines_denial() -> N
         await writer.decide(tx, accept)
     assert submitted[0] == accept
     assert submitted[1]["outcome"] == "deny" and submitted[1]["denials"][0]["code"] == "no_verdict"
+
+
+async def test_a6r47_the_one_by_one_retry_raises_an_idempotency_conflict_and_answers_decision_waiters() -> None:
+    """After a failed batch each proposal is applied alone. A reused transaction id is raised to
+    its client (returned as an answer, the API read it as an outcome: a 500, not 409), a decided
+    proposal answers whoever waits for its decision, and the outbox relay is woken."""
+    woken: list[int] = []
+    writer = LedgerWriter(None, topic=str, signer=None, on_commit=lambda: woken.append(1))  # type: ignore[arg-type]
+    decided = uuid.UUID(int=7)
+    outcome = Outcome(decided, "recorded", {}, 1, datetime(2026, 3, 1, tzinfo=UTC))
+    calls: list[int] = []
+
+    async def apply(proposals: list[Any], **_: Any) -> list[Any]:
+        calls.append(len(proposals))
+        if len(proposals) > 1:
+            raise ConnectionError("the kept connection dropped")
+        return [proposals[0]]
+
+    async def load() -> None:
+        return None
+
+    writer.apply = apply  # type: ignore[method-assign]
+    writer.load = load  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    reused, recorded, decision = loop.create_future(), loop.create_future(), loop.create_future()
+    writer._decisions[decided] = decision
+    conflict = IdempotencyConflict("transaction id reused")
+    await writer._process([_Pending(conflict, reused), _Pending(outcome, recorded)])  # type: ignore[arg-type]
+    assert calls == [2, 1, 1]
+    assert isinstance(reused.exception(), IdempotencyConflict)
+    assert recorded.result() is outcome and decision.result() is outcome
+    assert woken == [1, 1]
+
+
+async def test_a6r47_a_writer_that_stops_refuses_new_proposals_and_answers_the_queued_ones() -> None:
+    """run() ended (a failure the supervisor restarts it after, waiting for the leader lock while
+    another instance leads): nothing takes from the queue, so the queued proposals are answered
+    503 and new ones are refused at once, instead of waiting for ever; /ready shows it."""
+    writer = LedgerWriter(None, topic=str, signer=None)  # type: ignore[arg-type]
+
+    async def acquire_leadership() -> None:
+        return None
+
+    async def load() -> None:
+        writer._queue.put_nowait(_Pending(None, queued))  # type: ignore[arg-type]
+
+    async def close() -> None:
+        return None
+
+    queued: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    writer.acquire_leadership = acquire_leadership  # type: ignore[method-assign]
+    writer.load = load  # type: ignore[method-assign]
+    writer._max_batch = 1
+    writer.close = close  # type: ignore[method-assign]
+    writer._queue.put_nowait(_Pending(None, asyncio.get_running_loop().create_future()))  # type: ignore[arg-type]
+
+    async def process(batch: list[_Pending]) -> None:
+        raise ConnectionError("the batch failed and so did the reload")
+
+    writer._process = process  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await writer.run(asyncio.Event())
+    assert not writer.ready.is_set()
+    error = queued.exception()
+    assert isinstance(error, RegistryError) and (error.status, error.code) == (503, "ledger_starting")
+    with pytest.raises(RegistryError) as refused:
+        await writer.submit(None)  # type: ignore[arg-type]
+    assert refused.value.status == 503
