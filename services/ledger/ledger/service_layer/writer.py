@@ -112,6 +112,12 @@ def not_writing() -> RegistryError:
     )
 
 
+def _client_answer(exc: Exception) -> Exception:
+    """What a client whose proposal failed with `exc` is told: a writer no longer leading did not
+    decide it (503, retry), anything else is raised to it as it is."""
+    return not_writing() if isinstance(exc, LeadershipLost) else exc
+
+
 class NomenclatureDowngrade(Exception):
     """The journal names a later nomenclature version than the latest at hand."""
 
@@ -406,7 +412,7 @@ class LedgerWriter:
             await self._keep_leading()
             await self.load()
         except Exception as exc:
-            answer = not_writing() if isinstance(exc, LeadershipLost) else exc
+            answer = _client_answer(exc)
             for pending in waiting:
                 if not pending.future.done():
                     pending.future.set_exception(answer)
@@ -425,7 +431,7 @@ class LedgerWriter:
                     (outcome,) = await self.apply([pending.proposal])
                 except Exception as exc:
                     if not pending.future.done():
-                        pending.future.set_exception(not_writing() if isinstance(exc, LeadershipLost) else exc)
+                        pending.future.set_exception(_client_answer(exc))
                     await self._reload_or_answer(batch[n + 1 :])
                 else:
                     self._on_commit()
