@@ -125,13 +125,23 @@ def reversed_before(m: Movement, movements: Sequence[Movement], before: tuple[An
     )
 
 
-def current_marker(markers: Sequence[Descriptor], at: tuple[Any, ...]) -> Descriptor | None:
-    """The marker that applies just before `at`: the latest recorded among those known before it
-    that no marker known before it supersedes."""
+def current_markers(markers: Sequence[Descriptor], at: tuple[Any, ...]) -> list[Descriptor]:
+    """The markers that apply just before `at`: the latest recorded among those known before it
+    that no marker known before it supersedes. Usually one; a transaction consumed late makes one
+    marker per marker it replaces, all alike but for their ids, and those stand together."""
     known = [m for m in markers if known_key(m) < at]
     gone = {m.supersedes for m in known if m.supersedes}
     live = [m for m in known if m.id not in gone]
-    return max(live, key=lambda m: (marker_key(m), m.id)) if live else None
+    if not live:
+        return []
+    newest = max(marker_key(m) for m in live)
+    return sorted((m for m in live if marker_key(m) == newest), key=lambda m: m.id)
+
+
+def current_marker(markers: Sequence[Descriptor], at: tuple[Any, ...]) -> Descriptor | None:
+    """The marker that applies just before `at` (of several alike, the greatest id)."""
+    current = current_markers(markers, at)
+    return current[-1] if current else None
 
 
 def blocking_transfers(marker: Descriptor, movements: Sequence[Movement], at: tuple[Any, ...]) -> list[Movement]:
@@ -198,33 +208,23 @@ AUTHORIZATION_MADE = frozenset({Basis.OIMP_AUTHORIZATION, Basis.OIMP_ISSUANCE})
 
 @dataclass(frozen=True)
 class Decision:
+    """`supersedes`: the markers this one replaces (one marker is stored per replaced marker, since
+    a descriptor names one predecessor); empty for a first marker. `restates`: set when the marker
+    is not the movement's own but the one in force before it, stated again (same Party, basis,
+    transaction and creation instant) to replace markers made too early."""
+
     basis: Basis
     party: str
-    supersedes: str | None
+    supersedes: tuple[str, ...] = ()
+    restates: Descriptor | None = None
 
 
-def decide(
-    m: Movement, authorization: Descriptor | None, markers: Sequence[Descriptor], movements: Sequence[Movement]
-) -> Decision | None:
-    """Whether `m` first-transfers the piece, given the authorization in force when it happened and
-    the piece's markers and movements known so far (in any order of arrival)."""
-    basis = constitutes(m, authorization)
-    if basis is None:
-        return None
-    party = m.party if basis in _CROSSING_BASES or authorization is None else authorization.issuing_party
-    if party is None:
-        return None
+def made_too_early(m: Movement, markers: Sequence[Descriptor], movements: Sequence[Movement]) -> list[Descriptor]:
+    """Markers this registry made after `m` while `m` was unknown (events arrive by partition, not
+    in ledger order) that stood only because it was unknown: a transaction's marker, unless `m` was
+    reversed before it, and a marker an authorization made (in ledger order a marker was in force
+    then, or `m` blocked the one that was, and the authorization would have marked nothing)."""
     at = m.key()
-    current = current_marker(markers, at)
-    supersedes = None
-    if current is not None:
-        if not undone(current, movements, at):
-            return None
-        supersedes = current.id
-    # Events arrive by partition, not in ledger order: a marker this registry already made for a
-    # later event stood only because this earlier one was unknown, unless this one was reversed
-    # before it. A marker an authorization made stood only because it was unknown too: in ledger
-    # order this one's marker was in force then, and the authorization would have marked nothing.
     later = [
         d
         for d in markers
@@ -235,9 +235,31 @@ def decide(
             or (d.transaction_id is None and d.basis in AUTHORIZATION_MADE)
         )
     ]
-    if later:
-        supersedes = min(later, key=marker_key).id
-    return Decision(basis, party, supersedes)
+    return sorted(later, key=lambda d: (marker_key(d), d.id))
+
+
+def decide(
+    m: Movement, authorization: Descriptor | None, markers: Sequence[Descriptor], movements: Sequence[Movement]
+) -> Decision | None:
+    """Whether `m` first-transfers the piece, given the authorization in force when it happened and
+    the piece's markers and movements known so far (in any order of arrival)."""
+    at = m.key()
+    current = current_markers(markers, at)
+    later = made_too_early(m, markers, movements)
+    basis = constitutes(m, authorization)
+    party = m.party if basis in _CROSSING_BASES or authorization is None else authorization.issuing_party
+    if basis is not None and party is not None and not (current and not undone(current[-1], movements, at)):
+        # Each marker made too early is replaced, and the one current here too: made in a chain,
+        # the later ones supersede the earlier, so replacing one would leave the chain's end in
+        # force (the latest created wins), and the current one must not stand again when the
+        # later one that replaced it is replaced.
+        return Decision(basis, party, tuple(d.id for d in current + later))
+    stated = current[-1] if current else None
+    if later and m.kind in CROSSING and stated is not None and stated.basis is not None and stated.received_at is None:
+        # `m` makes no marker, but a transfer of the units out of their Party that was not reversed
+        # keeps the current marker standing: markers made after it without knowing it are wrong.
+        return Decision(stated.basis, stated.issuing_party, tuple(d.id for d in later), restates=stated)
+    return None
 
 
 def unmarked(markers: Sequence[Descriptor], at: tuple[Any, ...]) -> bool:

@@ -11,10 +11,10 @@ The ledger keys those events by transaction id over several partitions, so two t
 same units can be consumed in either order. The handler only stages them; this sequencer decides
 the transactions staged at least `marker_settle_seconds` ago in (recorded_at, id) order. A
 transaction staged later still than that (a lagging partition) is decided when it comes, and then
-every already decided movement of the same units recorded after it is decided again: a marker made
-too early is superseded (domain.first_transfer.decide), as is a marker an authorization made for
-units it marks, a missed re-issue is made, and the applicability delay keeps a wrong marker from
-applying in the meantime.
+every already decided movement of the same units recorded after it is decided again: every marker
+made too early is superseded (domain.first_transfer.decide), by the late transaction's marker or by
+the current marker stated again, as is a marker an authorization made for units it marks, a missed
+re-issue is made, and the applicability delay keeps a wrong marker from applying in the meantime.
 
 Capped condition-based authorizations take their units here too, at issuance, in ledger order.
 """
@@ -115,8 +115,8 @@ async def _allocate(conn: AsyncConnection, placed: Placed, transaction_id: str) 
 
 async def markers_for(conn: AsyncConnection, placed: list[Placed]) -> list[Draft]:
     """The markers one operation's movements constitute, one per (basis, Party, superseded marker)."""
-    groups: dict[tuple[str, str, str | None, str | None], list[UnitRange]] = defaultdict(list)
-    context: dict[tuple[str, str, str | None, str | None], tuple[Movement, Decision]] = {}
+    groups: dict[tuple[str, str, str | None, str | None, str | None], list[UnitRange]] = defaultdict(list)
+    context: dict[tuple[str, str, str | None, str | None, str | None], tuple[Movement, Decision]] = {}
     history = History(conn)
     for p in placed:
         approach = await history.approach_of(p.units)
@@ -126,28 +126,39 @@ async def markers_for(conn: AsyncConnection, placed: list[Placed]) -> list[Draft
             )
             if decision is None:
                 continue
-            key = (decision.basis.value, decision.party, decision.supersedes, approach)
-            groups[key].append(piece.units)
-            context[key] = (p.movement, decision)
-    return [marker_draft(*context[key], ranges, key[3]) for key, ranges in groups.items()]
+            restates = decision.restates.id if decision.restates else None
+            for supersedes in decision.supersedes or (None,):
+                key = (decision.basis.value, decision.party, supersedes, approach, restates)
+                groups[key].append(piece.units)
+                context[key] = (p.movement, decision)
+    return [marker_draft(*context[key], ranges, key[2], key[3]) for key, ranges in groups.items()]
 
 
-def marker_draft(movement: Movement, decision: Decision, ranges: list[UnitRange], approach: str | None) -> Draft:
-    tx, index = movement.transaction_id, movement.op_index
-    name = f"{tx}:{index}:{decision.basis.value}:{decision.party}:{decision.supersedes}:{approach}"
+def marker_draft(
+    movement: Movement, decision: Decision, ranges: list[UnitRange], supersedes: str | None, approach: str | None
+) -> Draft:
+    """The marker `decision` makes; a restated one keeps the restated marker's transaction and
+    instants, so it sits where that one does in the history."""
     merged = merge(ranges)
+    stated = decision.restates
+    if stated is None:
+        tx, created, transferred = movement.transaction_id, movement.recorded_at, movement.recorded_at
+        name = f"{tx}:{movement.op_index}:{decision.basis.value}:{decision.party}:{supersedes}:{approach}"
+    else:
+        tx, created, transferred = stated.transaction_id, stated.created_at, stated.transferred_at or stated.created_at
+        name = f"restated:{stated.id}:{supersedes}:{approach}"
     return Draft(
         id=uuid.uuid5(MARKERS, name),
         kind=Kind.FIRST_TRANSFER,
         issuing_party=decision.party,
         cooperative_approach=approach,
-        created_at=movement.recorded_at,
+        created_at=created,
         issued_by="registry",
         ranges=merged,
-        supersedes=decision.supersedes,
+        supersedes=supersedes,
         first_transfer={
             "units": [r.view() for r in merged],
-            "transferred_at": movement.recorded_at,
+            "transferred_at": transferred,
             "party": decision.party,
             "basis": decision.basis.value,
             "transaction_id": tx,

@@ -194,6 +194,37 @@ async def test_a6r45_a_transfer_consumed_late_corrects_the_markers_before_they_a
         assert await segments(descriptors, at, 1, 100) == [(1, 100, found["tx-x1"]["descriptor_id"])]
 
 
+async def test_a6r45_a_late_transfer_that_keeps_the_marker_standing_restates_it_over_a_reissue_made_without_it(
+    descriptors: Client, bus: Bus, database_url: str
+) -> None:
+    """A6R-45, A6R-55: the units went GHA -> CHE (marked), CHE -> GHA, GHA -> CHE (reversed, and the
+    same correction matches the first transfer), then GHA -> CHE again. With CHE -> GHA consumed late,
+    the last transfer looked like a re-issue (its own marker); once CHE -> GHA comes, which was never
+    reversed, the first marker stands in ledger order, and it is stated again over the wrong one."""
+    t = datetime.fromisoformat("2026-03-10T23:00:00+00:00")
+    h = lambda n: t - timedelta(hours=n)  # noqa: E731
+    await bus.recorded("tx-i", "issue_units", [issue_op(ISSUANCE, 1, 100)], h(60))
+    await bus.recorded("tx-d", "transfer_units", [transfer_op(ISSUANCE, GHA, 1, 100)], h(55))
+    await bus.recorded("tx-0", "transfer_units", [transfer_op(GHA, CHE, 1, 100)], h(50))
+    await bus.recorded("tx-2", "transfer_units", [transfer_op(GHA2, GHA, 1, 100)], h(40))
+    await bus.recorded("tx-3", "transfer_units", [transfer_op(GHA, CHE, 1, 100)], h(35))
+    await bus.recorded("tx-4", "corrective_transfer", [transfer_op(CHE, GHA, 1, 100)], h(30))
+    await bus.recorded("tx-5", "transfer_units", [transfer_op(GHA, CHE, 1, 100)], h(25))
+    await processed(database_url, 7)
+    early = by_transaction(await markers(descriptors))
+    assert sorted(early) == ["tx-0", "tx-5"] and early["tx-5"]["supersedes"] == early["tx-0"]["descriptor_id"]
+    await bus.recorded("tx-1", "transfer_units", [transfer_op(CHE, GHA2, 1, 100)], h(45))
+    await processed(database_url, 8)
+    found = await markers(descriptors)
+    (restated,) = [m for m in found if m["supersedes"] == early["tx-5"]["descriptor_id"]]
+    assert restated["document"]["first_transfer"]["transaction_id"] == "tx-0"
+    assert restated["issuing_party"] == "GHA" and restated["created_at"] == early["tx-0"]["created_at"]
+    assert len(found) == 3
+    # The first marker and its restatement are alike; either may be named.
+    ((first, last, in_force),) = await segments(descriptors, t + timedelta(days=30), 1, 100)
+    assert (first, last) == (1, 100) and in_force in (restated["descriptor_id"], early["tx-0"]["descriptor_id"])
+
+
 async def test_a6r45_descriptors_killed_while_the_ledger_records_marks_the_transfer_once_at_its_instant(
     service_settings, ledger: Ledger, database_url: str, tmp_path: Path
 ) -> None:

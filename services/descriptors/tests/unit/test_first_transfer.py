@@ -41,10 +41,10 @@ def reversal(tx: str, of: Movement, hours: float) -> Movement:
     return move(tx, of.destination_account, of.source_account or "", hours, kind="corrective_transfer")
 
 
-def marker_for(m: Movement, decision: Decision, id: str) -> Descriptor:
+def marker_for(m: Movement, decision: Decision, supersedes: str | None, id: str) -> Descriptor:
     created = m.recorded_at
     return Descriptor(
-        id, Kind.FIRST_TRANSFER, decision.party, created, applicable_from(created), decision.supersedes,
+        id, Kind.FIRST_TRANSFER, decision.party, created, applicable_from(created), supersedes,
         transferred_at=created, transaction_id=m.transaction_id, basis=decision.basis,
     )  # fmt: skip
 
@@ -65,7 +65,8 @@ class Units:
         self.movements.append(m)
         decision = decide(m, self.authorization, self.markers, self.movements)
         if decision is not None:
-            self.markers.append(marker_for(m, decision, f"m-{m.transaction_id}"))
+            (supersedes,) = decision.supersedes or (None,)
+            self.markers.append(marker_for(m, decision, supersedes, f"m-{m.transaction_id}"))
         return decision
 
 
@@ -82,14 +83,14 @@ def test_a6r45_marker_exactly_once_for_the_first_international_transfer_never_fo
     units = Units()
     assert units.apply(move("t1", "gha", "gha2", 1)) is None
     first = units.apply(move("t2", "gha2", "che", 2))
-    assert first == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", None)
+    assert first == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA")
     assert units.apply(move("t3", "che", "jpn", 3)) is None
     assert units.apply(move("t4", "jpn", "che", 4)) is None
     assert len(units.markers) == 1
 
 
 def test_a6r45_an_external_transfer_out_is_a_first_transfer() -> None:
-    assert Units().apply(move("t1", "gha", "proxy", 1)) == Decision(Basis.EXTERNAL_TRANSFER, "GHA", None)
+    assert Units().apply(move("t1", "gha", "proxy", 1)) == Decision(Basis.EXTERNAL_TRANSFER, "GHA")
 
 
 def test_a6r55_after_the_first_transfer_is_reversed_the_next_international_transfer_reissues() -> None:
@@ -98,7 +99,7 @@ def test_a6r55_after_the_first_transfer_is_reversed_the_next_international_trans
     units.apply(t1)
     units.apply(reversal("c1", t1, 2))
     again = units.apply(move("t2", "gha", "jpn", 3))
-    assert again == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", "m-t1")
+    assert again == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", ("m-t1",))
     assert current_marker(units.markers, (T0 + timedelta(hours=4),)).id == "m-t2"  # type: ignore[union-attr]
 
 
@@ -138,7 +139,7 @@ def test_a6r45_events_consumed_out_of_order_correct_the_marker_by_superseding_it
     late = units.apply(t2)  # t2 arrives first: it looks like the first transfer
     assert late is not None and late.party == "CHE"
     early = units.apply(t1)
-    assert early == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", "m-t2")
+    assert early == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", ("m-t2",))
     # The correction applies no later than the wrong marker, so the wrong one never applies alone.
     assert units.markers[1].applicable_from <= units.markers[0].applicable_from
 
@@ -147,13 +148,13 @@ def test_a6r45_oimp_only_units_are_first_transferred_by_the_partys_chosen_event(
     units = Units(authorization(Dedication.OIMP, OimpTrigger.USE_OR_CANCELLATION))
     assert units.apply(move("t1", "gha", "che", 1)) is None
     used = units.apply(move("t2", "che", "che", 2, dst_type="use_oimp"))
-    assert used == Decision(Basis.OIMP_USE_OR_CANCELLATION, "GHA", None)
+    assert used == Decision(Basis.OIMP_USE_OR_CANCELLATION, "GHA")
 
 
 def test_a6r45_ndc_and_oimp_whichever_comes_first() -> None:
     units = Units(authorization(Dedication.BOTH, OimpTrigger.USE_OR_CANCELLATION))
     assert units.apply(move("t1", "gha", "gha2", 1, dst_type="cancellation")) == Decision(
-        Basis.OIMP_USE_OR_CANCELLATION, "GHA", None
+        Basis.OIMP_USE_OR_CANCELLATION, "GHA"
     )
     assert units.apply(move("t2", "gha2", "che", 2)) is None
 
@@ -161,7 +162,7 @@ def test_a6r45_ndc_and_oimp_whichever_comes_first() -> None:
 def test_a6r45_oimp_issuance_trigger() -> None:
     issue = Movement("t0", 0, Move.ISSUE, None, "gha", None, "GHA", "issuance", T0)
     units = Units(authorization(Dedication.OIMP, OimpTrigger.ISSUANCE))
-    assert units.apply(issue) == Decision(Basis.OIMP_ISSUANCE, "GHA", None)
+    assert units.apply(issue) == Decision(Basis.OIMP_ISSUANCE, "GHA")
     assert Units(authorization(Dedication.NDC)).apply(issue) is None
 
 
@@ -173,9 +174,9 @@ def test_a6r55_a_marker_superseded_on_some_units_is_still_current_on_the_others(
     for piece in (moved, stayed):
         piece.apply(t1)
         piece.apply(reversal("c1", t1, 2))
-    assert moved.apply(move("t2", "gha", "jpn", 3)) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", "m-t1")
+    assert moved.apply(move("t2", "gha", "jpn", 3)) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", ("m-t1",))
     assert current_marker(stayed.markers, (T0 + timedelta(hours=4),)).id == "m-t1"  # type: ignore[union-attr]
-    assert stayed.apply(move("t4", "gha", "che", 4)) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", "m-t1")
+    assert stayed.apply(move("t4", "gha", "che", 4)) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", ("m-t1",))
 
 
 def peer_marker(created: datetime, received: datetime) -> Descriptor:
@@ -190,7 +191,7 @@ def test_a6r21_a_peers_marker_stored_late_counts_for_decisions_only_from_its_sto
     recorded after its storage."""
     crossing = move("t1", "gha", "che", 2)
     stored_late = peer_marker(T0, received=T0 + timedelta(hours=3))
-    assert decide(crossing, None, [stored_late], [crossing]) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", None)
+    assert decide(crossing, None, [stored_late], [crossing]) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA")
     after = move("t2", "gha", "che", 4)
     assert decide(after, None, [stored_late], [after]) is None
     stored_in_time = peer_marker(T0, received=T0 + timedelta(hours=1))
@@ -205,9 +206,9 @@ def test_a6r55_a_transfer_consumed_after_an_authorization_marked_its_units_super
     at_authorization = Descriptor("by-auth", Kind.FIRST_TRANSFER, "GHA", T0 + timedelta(hours=2),
                                   applicable_from(T0 + timedelta(hours=2)), basis=Basis.OIMP_AUTHORIZATION)  # fmt: skip
     assert decide(crossing, None, [at_authorization], [crossing]) == Decision(
-        Basis.INTERNATIONAL_TRANSFER, "GHA", "by-auth"
+        Basis.INTERNATIONAL_TRANSFER, "GHA", ("by-auth",)
     )
     # A re-issue by hand made after it is not superseded: the latest by date applies (A6R-55).
     reissued = Descriptor("again", Kind.FIRST_TRANSFER, "GHA", T0 + timedelta(hours=2),
                           applicable_from(T0 + timedelta(hours=2)), "m-t0", basis=Basis.REISSUE)  # fmt: skip
-    assert decide(crossing, None, [reissued], [crossing]) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA", None)
+    assert decide(crossing, None, [reissued], [crossing]) == Decision(Basis.INTERNATIONAL_TRANSFER, "GHA")

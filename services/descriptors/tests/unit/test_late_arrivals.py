@@ -1,14 +1,12 @@
 """Markers decided from transactions consumed in any order end as if decided in ledger order (A6R-45,
-A6R-55): the sequencer's re-decisions, simulated on one piece of units.
-
-Known defect, not fixed yet: a transaction consumed late leaves markers made without it in force
-(a fork of the marker chain, and a later marker whose decision is now None is never superseded)."""
+A6R-55): the sequencer's re-decisions, simulated on one piece of units. A transaction consumed late
+replaces every marker made after it while it was unknown (the whole chain, not only its first
+link), with its own marker or, where it keeps the current marker standing, with that one restated."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,13 +39,18 @@ class Sequencer:
         decision = decide(m, None, self.markers, self.movements)
         if decision is None:
             return
-        id = f"{m.transaction_id}:{decision.basis.value}:{decision.party}:{decision.supersedes}"
-        if all(d.id != id for d in self.markers):
-            created = m.recorded_at
-            marker = Descriptor(id, Kind.FIRST_TRANSFER, decision.party, created, applicable_from(created),
-                                decision.supersedes, transferred_at=created, transaction_id=m.transaction_id,
-                                basis=decision.basis)  # fmt: skip
-            self.markers.append(marker)
+        stated = decision.restates
+        for supersedes in decision.supersedes or (None,):
+            if stated is None:
+                id, tx, created = f"{m.transaction_id}:{decision.basis.value}:{decision.party}:{supersedes}", \
+                    m.transaction_id, m.recorded_at  # fmt: skip
+            else:
+                id, tx, created = f"restated:{stated.id}:{supersedes}", stated.transaction_id, stated.created_at
+            if all(d.id != id for d in self.markers):
+                marker = Descriptor(id, Kind.FIRST_TRANSFER, decision.party, created, applicable_from(created),
+                                    supersedes, transferred_at=created, transaction_id=tx,
+                                    basis=decision.basis)  # fmt: skip
+                self.markers.append(marker)
 
     def arrive(self, m: Movement) -> None:
         self.movements.append(m)
@@ -69,10 +72,6 @@ def outcome(movements: list[Movement], order: list[int]) -> list[tuple[str | Non
     return [sequencer.in_force(t) for t in instants]
 
 
-LATE_FORK = pytest.mark.xfail(strict=True, reason="a late transaction forks the marker chain (docs/descriptors.md)")
-
-
-@LATE_FORK
 def test_a6r45_a_late_transaction_ends_the_marker_chain_it_forks() -> None:
     """The reviewer's history: T2.5 is consumed after T5."""
     history = [
@@ -93,14 +92,37 @@ def test_a6r45_a_late_transaction_ends_the_marker_chain_it_forks() -> None:
     assert late.in_force(FAR) == ("t2.5", "GHA")
 
 
+def test_a6r45_a_late_transfer_that_keeps_the_marker_standing_replaces_a_reissue_made_without_it() -> None:
+    """T1 (never reversed) is consumed after T5: without it T5 looked like a re-issue of T0's
+    marker; with it T0's marker stands, and is stated again over T5's."""
+    history = [
+        transfer("t0", "x", "w", 0),
+        transfer("t1", "w", "x2", 1),
+        transfer("t2", "x2", "x", 2),
+        transfer("t3", "x", "w", 3),
+        transfer("t4", "w", "x", 4, corrective=True),
+        transfer("t5", "x", "w", 5),
+    ]
+    late = Sequencer()
+    for i in (0, 2, 3, 4, 5):
+        late.arrive(history[i])
+    assert late.in_force(FAR) == ("t5", "GHA")
+    late.arrive(history[1])
+    assert late.in_force(FAR) == ("t0", "GHA")
+    assert outcome(history, list(range(len(history))))[-1] == ("t0", "GHA")
+
+
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[list[Movement], list[int]]:
-    """A few transfers of the units and corrective transfers reversing the last of them, and an
-    order of arrival: each transaction consumed in ledger order or later."""
+    """A few transfers of the units and corrective transfers reversing any earlier transfer into the
+    account holding them now, and an order of arrival: each transaction consumed in ledger order or
+    later."""
     at, out, undoable = "x", [], []
-    for i in range(draw(st.integers(1, 7))):
-        if undoable and draw(st.booleans()):
-            src, dst = undoable.pop()
+    for i in range(draw(st.integers(1, 8))):
+        here = [u for u in undoable if u[1] == at]
+        if here and draw(st.booleans()):
+            src, dst = draw(st.sampled_from(here))
+            undoable.remove((src, dst))
             out.append(transfer(f"t{i}", dst, src, i, corrective=True))
             at = src
         else:
@@ -112,8 +134,7 @@ def histories(draw: st.DrawFn) -> tuple[list[Movement], list[int]]:
     return out, list(order)
 
 
-@LATE_FORK
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(histories())
 def test_a6r45_markers_in_force_after_any_order_of_arrival_are_those_of_ledger_order(
     case: tuple[list[Movement], list[int]],
