@@ -11,6 +11,7 @@ the signed-in user, as a real user signed in through the web."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -21,6 +22,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
@@ -321,6 +323,8 @@ SENT_TO_SIGN_IN = {
     "POST /sign-in/second-factor",
 }
 # Values a page could put into the path of its own call to a service: a query, a fragment, a dot segment.
+# How many callers crawl the web's pages at once.
+CRAWLERS = 4
 BENDING_SEGMENTS = ("x%3Flimit%3D1", "x%23top", "..", ".", "x%5C..")
 HOSTILE_FORM_VALUES = ("", "x" * 5000, "-1", "0", "99999999999999999999999999", "1e400", "NaN", "' OR 1=1 --", "\u202e")
 
@@ -408,23 +412,37 @@ async def test_a6r47_hostile_input_on_every_web_page_and_form_never_gets_a_500(
     calls = 0
     async with contextlib.AsyncExitStack() as stack:
         urls = await serve_all(stack, infra, database_url, service_settings, web={"grants_refresh_seconds": 3600})
-        session_id, csrf = await _web_session(database_url, grants)
+        # Several callers at once, each with a session of its own (a page that ends its session
+        # ends no other caller's): the services are separate processes, so both cores work.
+        sessions: asyncio.Queue[list[str]] = asyncio.Queue()
+        for _ in range(CRAWLERS):
+            sessions.put_nowait(list(await _web_session(database_url, grants)))
         unreached: set[str] = set()
-        async with httpx.AsyncClient(base_url=urls["web"], timeout=30) as client:
+        # No cookie the web sets is kept: each request carries only its caller's session.
+        jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+        async with httpx.AsyncClient(base_url=urls["web"], timeout=60, cookies=jar) as client:
 
             async def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
-                nonlocal calls, csrf, session_id
-                calls += 1
-                client.cookies.clear()  # only the session made here, never one the web set
-                headers = {"cookie": f"{cookie_name(False)}={session_id}", **kwargs.pop("headers", {})}
-                response = await client.request(method, url, headers=headers, **kwargs)
-                if response.status_code >= 500:
-                    wrong.append(f"{method} {url[:100]} {str(kwargs)[:100]}: {response.status_code}")
-                if response.status_code == 303 and response.headers["location"].startswith("/sign-in"):
-                    # Pages that ask identity about the user themselves end the made-up session.
-                    unreached.add(f"{method} {urlsplit(url).path}")
-                    session_id, csrf = await _web_session(database_url, grants)
-                return response
+                nonlocal calls
+                session = await sessions.get()
+                try:
+                    calls += 1
+                    headers = {"cookie": f"{cookie_name(False)}={session[0]}", **kwargs.pop("headers", {})}
+                    if "csrf_token" in kwargs.get("data", {}):
+                        kwargs["data"] = {**kwargs["data"], "csrf_token": session[1]}
+                    response = await client.request(method, url, headers=headers, **kwargs)
+                    if response.status_code >= 500:
+                        wrong.append(f"{method} {url[:100]} {str(kwargs)[:100]}: {response.status_code}")
+                    if response.status_code == 303 and response.headers["location"].startswith("/sign-in"):
+                        # Pages that ask identity about the user themselves end the made-up session.
+                        unreached.add(f"{method} {urlsplit(url).path}")
+                        session[:] = await _web_session(database_url, grants)
+                    return response
+                finally:
+                    sessions.put_nowait(session)
+
+            async def all_of(*requests: tuple[str, str, dict[str, Any]]) -> None:
+                await asyncio.gather(*(call(method, url, **kw) for method, url, kw in requests))
 
             forms: list[Form] = []
             for row in (r for r in rows if r.method == "GET"):
@@ -432,16 +450,18 @@ async def test_a6r47_hostile_input_on_every_web_page_and_form_never_gets_a_500(
                     r"\{(\w+)\}", lambda m: str(uuid.uuid4()) if m.group(1).endswith("id") else ACCOUNT, row.path
                 )
                 page = await call("GET", path)
-                for value in (*HOSTILE_URL_VALUES, *BENDING_SEGMENTS) if "{" in row.path else ():
-                    await call("GET", re.sub(r"\{\w+\}", value, row.path))
                 reader = _read(page.text)
                 forms.extend(reader.forms)
                 names = set(WEB_QUERY_NAMES)
                 names |= {n for f in reader.forms if f.method == "get" for n in f.fields}
                 names |= {n for link in reader.links for n, _ in parse_qsl(urlsplit(link).query)}
-                for name in sorted(names):
-                    for value in HOSTILE_URL_VALUES:
-                        await call("GET", f"{path}?{name}={value}")
+                await all_of(
+                    *(
+                        ("GET", re.sub(r"\{\w+\}", value, row.path), {})
+                        for value in ((*HOSTILE_URL_VALUES, *BENDING_SEGMENTS) if "{" in row.path else ())
+                    ),
+                    *(("GET", f"{path}?{name}={value}", {}) for name in sorted(names) for value in HOSTILE_URL_VALUES),
+                )
             posted = [f for f in forms if f.method == "post"]
             for row in (r for r in rows if r.method == "POST"):
                 path = re.sub(
@@ -451,16 +471,22 @@ async def test_a6r47_hostile_input_on_every_web_page_and_form_never_gets_a_500(
                 for form in posted:
                     if _matches(row.path, urlsplit(form.action).path):
                         fields |= form.fields
-                base = {**fields, "csrf_token": csrf}
-                for value in (*HOSTILE_URL_VALUES, *BENDING_SEGMENTS) if "{" in row.path else ():
-                    await call("POST", re.sub(r"\{\w+\}", value, row.path), data=base)
-                await call("POST", path, data=base)
-                await call("POST", path, content=b"not a form", headers={"content-type": "application/json"})
-                for name in fields:
-                    if name == "csrf_token":
-                        continue
-                    for value in HOSTILE_FORM_VALUES:
-                        await call("POST", path, data={**base, name: value})
+                # The caller's own CSRF token goes in at the call.
+                base = {**fields, "csrf_token": ""}
+                await all_of(
+                    *(
+                        ("POST", re.sub(r"\{\w+\}", value, row.path), {"data": base})
+                        for value in ((*HOSTILE_URL_VALUES, *BENDING_SEGMENTS) if "{" in row.path else ())
+                    ),
+                    ("POST", path, {"data": base}),
+                    ("POST", path, {"content": b"not a form", "headers": {"content-type": "application/json"}}),
+                    *(
+                        ("POST", path, {"data": {**base, name: value}})
+                        for name in fields
+                        if name != "csrf_token"
+                        for value in HOSTILE_FORM_VALUES
+                    ),
+                )
     assert calls > 1000
     # Every other page was reached as a signed-in user.
     allowed = [entry.split(" ", 1) for entry in SENT_TO_SIGN_IN]
