@@ -219,21 +219,25 @@ class Decision:
     restates: Descriptor | None = None
 
 
-def made_too_early(m: Movement, markers: Sequence[Descriptor], movements: Sequence[Movement]) -> list[Descriptor]:
+def made_too_early(m: Movement, markers: Sequence[Descriptor]) -> list[Descriptor]:
     """Markers this registry made after `m` while `m` was unknown (events arrive by partition, not
-    in ledger order) that stood only because it was unknown: a transaction's marker, unless `m` was
-    reversed before it, and a marker an authorization made (in ledger order a marker was in force
-    then, or `m` blocked the one that was, and the authorization would have marked nothing)."""
+    in ledger order): a transaction's marker, or one an authorization made. Each was decided without
+    `m`, so each is replaced; where ledger order makes it again, deciding its transaction again
+    (the sequencer does, for every later one) makes it again, superseding the replacement. A marker
+    already superseded wherever it is known (by a marker counting from no later than its own place)
+    is left alone: replacing it again would only multiply markers."""
     at = m.key()
+
+    def gone(d: Descriptor) -> bool:
+        return any(s.supersedes == d.id and known_key(s) <= marker_key(d) for s in markers)
+
     later = [
         d
         for d in markers
         if marker_key(d) > at
         and d.received_at is None
-        and (
-            (d.transaction_id is not None and not reversed_before(m, movements, marker_key(d)))
-            or (d.transaction_id is None and d.basis in AUTHORIZATION_MADE)
-        )
+        and (d.transaction_id is not None or d.basis in AUTHORIZATION_MADE)
+        and not gone(d)
     ]
     return sorted(later, key=lambda d: (marker_key(d), d.id))
 
@@ -245,7 +249,7 @@ def decide(
     the piece's markers and movements known so far (in any order of arrival)."""
     at = m.key()
     current = current_markers(markers, at)
-    later = made_too_early(m, markers, movements)
+    later = made_too_early(m, markers)
     basis = constitutes(m, authorization)
     party = m.party if basis in _CROSSING_BASES or authorization is None else authorization.issuing_party
     if basis is not None and party is not None and not (current and not undone(current[-1], movements, at)):

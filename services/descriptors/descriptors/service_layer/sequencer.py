@@ -140,13 +140,17 @@ def marker_draft(
     """The marker `decision` makes; a restated one keeps the restated marker's transaction and
     instants, so it sits where that one does in the history."""
     merged = merge(ranges)
+    # The serials are in the name: one operation deciding again may mark serials it left unmarked
+    # before (a correction came late), under the same decision otherwise.
+    serials = ",".join(f"{r.scope.as_dict()}:{r.first}-{r.last}" for r in merged)
+    own = f"{movement.transaction_id}:{movement.op_index}"
     stated = decision.restates
     if stated is None:
         tx, created, transferred = movement.transaction_id, movement.recorded_at, movement.recorded_at
-        name = f"{tx}:{movement.op_index}:{decision.basis.value}:{decision.party}:{supersedes}:{approach}"
+        name = f"{own}:{decision.basis.value}:{decision.party}:{supersedes}:{approach}:{serials}"
     else:
         tx, created, transferred = stated.transaction_id, stated.created_at, stated.transferred_at or stated.created_at
-        name = f"restated:{stated.id}:{supersedes}:{approach}"
+        name = f"restated:{stated.id}:by:{own}:{supersedes}:{approach}:{serials}"
     return Draft(
         id=uuid.uuid5(MARKERS, name),
         kind=Kind.FIRST_TRANSFER,

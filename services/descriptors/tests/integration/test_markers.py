@@ -225,6 +225,33 @@ async def test_a6r45_a_late_transfer_that_keeps_the_marker_standing_restates_it_
     assert (first, last) == (1, 100) and in_force in (restated["descriptor_id"], early["tx-0"]["descriptor_id"])
 
 
+async def test_a6r45_a_late_correction_of_some_serials_gets_them_marked_by_the_transfer_after_it(
+    descriptors: Client, bus: Bus, database_url: str
+) -> None:
+    """A6R-45, A6R-55: GHA -> CHE marked serials 1-100; corrections brought back 1-50 and 51-100, the
+    second consumed late; GHA -> CHE again re-marks 1-50 at first, and, decided again once the late
+    correction came, 51-100 too (under the same decision but other serials: a marker of its own)."""
+    t = datetime.fromisoformat("2026-03-10T23:00:00+00:00")
+    h = lambda n: t - timedelta(hours=n)  # noqa: E731
+    await bus.recorded("tx-i", "issue_units", [issue_op(ISSUANCE, 1, 100)], h(60))
+    await bus.recorded("tx-d", "transfer_units", [transfer_op(ISSUANCE, GHA, 1, 100)], h(55))
+    await bus.recorded("tx-0", "transfer_units", [transfer_op(GHA, CHE, 1, 100)], h(50))
+    await bus.recorded("tx-c1", "corrective_transfer", [transfer_op(CHE, GHA, 1, 50)], h(45))
+    await bus.recorded("tx-2", "transfer_units", [transfer_op(GHA, CHE, 1, 100)], h(35))
+    await processed(database_url, 5)
+    far = t + timedelta(days=30)
+    before = {m["descriptor_id"]: m for m in await markers(descriptors)}
+    ((_, _, low), (_, _, high)) = await segments(descriptors, far, 1, 100)
+    assert [before[low]["document"]["first_transfer"]["transaction_id"], before[high]["document"]["first_transfer"][
+        "transaction_id"]] == ["tx-2", "tx-0"]  # fmt: skip
+    await bus.recorded("tx-c2", "corrective_transfer", [transfer_op(CHE, GHA, 51, 100)], h(40))
+    await processed(database_url, 6)
+    found = {m["descriptor_id"]: m for m in await markers(descriptors)}
+    in_force = await segments(descriptors, far, 1, 100)
+    assert [(a, b) for a, b, _ in in_force] == [(1, 50), (51, 100)]
+    assert [found[d]["document"]["first_transfer"]["transaction_id"] for _, _, d in in_force] == ["tx-2", "tx-2"]
+
+
 async def test_a6r45_descriptors_killed_while_the_ledger_records_marks_the_transfer_once_at_its_instant(
     service_settings, ledger: Ledger, database_url: str, tmp_path: Path
 ) -> None:
