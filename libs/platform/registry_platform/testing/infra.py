@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,10 @@ def stop_infra(infra: Infra, procs: list[ManagedProcess]) -> None:
         postgres.stop(infra.workdir / "postgres")
 
 
+# How long an app may take to stop at the end of a test before it is stopped at once.
+STOP_SECONDS = 60.0
+
+
 @contextlib.asynccontextmanager
 async def serve_app(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     """Run an ASGI app under uvicorn on a loopback port in this event loop; yield its base URL."""
@@ -99,7 +104,17 @@ async def serve_app(app: FastAPI, port: int | None = None) -> AsyncIterator[str]
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await task
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=STOP_SECONDS)
+        except TimeoutError:
+            # A test that failed half-way may leave a browser's request open, or the app's shutdown
+            # waiting on it: stop at once rather than hang the whole suite.
+            warnings.warn(f"the app on port {port} did not stop within {STOP_SECONDS} s; forced", stacklevel=1)
+            server.force_exit = True
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except TimeoutError:
+                pass  # wait_for cancelled it: its shutdown itself hung
 
 
 def spawn_service(
