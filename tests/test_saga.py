@@ -512,6 +512,35 @@ async def test_a6r38_a_cancellation_operation_goes_to_a_cancellation_account(
     await _replays_to_the_live_state(infra, database_url, monkeypatch)
 
 
+async def test_a6r55_a_reversal_takes_back_two_shares_paid_into_one_account_and_leaves_one_paid_to_the_source(
+    service_settings, infra, database_url, monkeypatch
+) -> None:
+    """Two supplementary operations pay shares into one account, whose serials join into one block
+    there, and a third pays a share back to the transfer's source. The reversal takes back both
+    shares in one leg (before rule set 6, one leg each: the second found its block retired, and the
+    transfer could never be reversed) and leaves the source's share where it is."""
+    async with running(service_settings, with_rules=True) as registry:
+        acc = await _accounts(registry)
+        other = await _open(registry, "holding", "GHA")
+        await registry.ok(_issue(acc["issuance"], 1000))
+        await registry.ok(_transfer(acc["issuance"], acc["holding"], 200))
+        to_others = f'proposal.kind == "transfer" && proposal.destination.number == "{other}"'
+        await _share_rule(registry, "share-a", to_others, "transfer", acc["adaptation"])
+        await _share_rule(registry, "share-b", to_others, "transfer", acc["adaptation"])
+        await _share_rule(registry, "share-back", to_others, "transfer", acc["holding"])
+        moved = await registry.ok(_transfer(acc["holding"], other, 100))
+        assert sorted((op["to_account"], op["quantity"]) for op in moved["supplementary"]) == sorted(
+            [(acc["adaptation"], 10), (acc["adaptation"], 10), (acc["holding"], 10)]
+        )
+        assert [await registry.balance(a) for a in (acc["holding"], other, acc["adaptation"])] == [110, 70, 20]
+
+        reversal = {"kind": "corrective_transfer", "correction": "reversal", "reason": "entered in error"}
+        back = await registry.ok({**reversal, "corrects": moved["transaction_id"]})
+        assert back["quantity"] == 90 and back["returned_from"] == [other, acc["adaptation"]]
+        assert [await registry.balance(a) for a in (acc["holding"], other, acc["adaptation"])] == [200, 0, 0]
+    await _replays_to_the_live_state(infra, database_url, monkeypatch)
+
+
 async def test_a6r54_an_incoming_transfer_awaiting_its_verdict_reserves_no_serials_of_a_scope_not_yet_created(
     service_settings, database_url
 ) -> None:

@@ -27,7 +27,10 @@ from ledger.domain.status_rules import may_initiate
 # part in; a suspended section's own administrators change no account status and decide no
 # application there; a section's administrators open its issuance, holding and cancellation
 # accounts directly (A6R-56 a).
-RULESET = 5
+# Rule set 6: a reversal takes back the serials of a transfer's supplementary operations into one
+# account in one leg (two legs retired one joined block twice: such a transfer could not be
+# reversed), and leaves those an operation sent back to the transfer's source where they are.
+RULESET = 6
 
 
 @dataclass(frozen=True, slots=True)

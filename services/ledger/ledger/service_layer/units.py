@@ -446,6 +446,15 @@ def _reversal_legs(original: Any, ruleset: int) -> list[tuple[str, list[c.Serial
             c.SerialRangeRef(scope=c.SerialScope(**b["scope"]), first=b["first"], last=b["last"]) for b in op["blocks"]
         ]
         legs.append((op["to_account"], ranges))
+    if ruleset >= 6:
+        # One leg per account: two operations into one account may have joined their serials into
+        # one block, which a leg each would retire twice. Serials an operation sent back to the
+        # transfer's source are already where the reversal takes them.
+        by_account: dict[str, list[c.SerialRangeRef]] = {}
+        for account, ranges in legs:
+            if account != original.result["source"]:
+                by_account.setdefault(account, []).extend(ranges)
+        legs = list(by_account.items())
     return [(account, ranges) for account, ranges in legs if ranges]
 
 
