@@ -259,7 +259,15 @@ def decide(
         # later one that replaced it is replaced.
         return Decision(basis, party, tuple(d.id for d in current + later))
     stated = current[-1] if current else None
-    if later and m.kind in CROSSING and stated is not None and stated.basis is not None and stated.received_at is None:
+    if (
+        later
+        and m.kind in CROSSING
+        and stated is not None
+        and stated.basis is not None
+        and stated.received_at is None
+        # A movement decided again finds its own marker current: nothing it did not know is new.
+        and stated.transaction_id != m.transaction_id
+    ):
         # `m` makes no marker, but a transfer of the units out of their Party that was not reversed
         # keeps the current marker standing: markers made after it without knowing it are wrong.
         return Decision(stated.basis, stated.issuing_party, tuple(d.id for d in later), restates=stated)

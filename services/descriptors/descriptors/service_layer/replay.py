@@ -15,8 +15,9 @@ clock in agreement with the ledger's, that is the order the live service saw the
 consumption lag: a transaction's markers depend only on descriptors applicable at its instant, which
 were created at least 12 h earlier (or, a peer's, stored here before it), and on markers known
 before it; an authorization's own markers only on markers known before it. Live differs only where
-a transaction arrived later than `marker_settle_seconds`: live then holds, besides the same markers
-in force, the superseded early marker, which replay never makes (docs/descriptors.md).
+a transaction arrived later than `marker_settle_seconds`: live then holds, besides markers in force
+alike to replay's, the superseded early markers and restatements, which replay never makes
+(docs/descriptors.md).
 """
 
 from __future__ import annotations

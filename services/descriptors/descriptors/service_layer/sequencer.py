@@ -75,17 +75,20 @@ async def decide_transaction(service: DescriptorsService, conn: AsyncConnection,
 
 
 async def _redecide_later(service: DescriptorsService, conn: AsyncConnection, placed: list[Placed]) -> None:
-    """A transaction decided after others recorded later than it: decide those again."""
-    seen: set[tuple[str, int]] = set()
+    """A transaction decided after others recorded later than it: decide those again, over the
+    serials it moved only (elsewhere nothing changed, and deciding again there would find the
+    movement's own marker current before it)."""
+    seen: set[tuple[str, int, int, int]] = set()
     for p in placed:
         later = await History(conn).movements(p.units.scope, p.units.first, p.units.last, decided_only=True)
         for q in later:
-            which = (q.movement.transaction_id, q.movement.op_index)
+            shared = UnitRange(q.units.scope, max(q.units.first, p.units.first), min(q.units.last, p.units.last))
+            which = (q.movement.transaction_id, q.movement.op_index, shared.first, shared.last)
             if q.movement.key() <= p.movement.key() or which in seen or which[0] == p.movement.transaction_id:
                 continue
             seen.add(which)
             log.info("transaction %s came late: deciding %s again", p.movement.transaction_id, which[0])
-            await _publish_markers(service, conn, [q])
+            await _publish_markers(service, conn, [Placed(q.movement, shared)])
 
 
 async def _publish_markers(service: DescriptorsService, conn: AsyncConnection, ops: list[Placed]) -> None:

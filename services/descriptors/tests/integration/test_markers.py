@@ -252,6 +252,30 @@ async def test_a6r45_a_late_correction_of_some_serials_gets_them_marked_by_the_t
     assert [found[d]["document"]["first_transfer"]["transaction_id"] for _, _, d in in_force] == ["tx-2", "tx-2"]
 
 
+async def test_a6r45_a_late_transfer_of_some_serials_leaves_the_others_markers_as_they_were(
+    descriptors: Client, bus: Bus, database_url: str
+) -> None:
+    """A6R-45, A6R-55: GHA -> CHE (marked) of serials 1-100, reversed, then GHA -> CHE of 51-100
+    (re-marked). A domestic transfer of 1-50 made before all of it, consumed late, changes nothing
+    on 51-100: their marker stays the re-issue's (it was stated over by the first marker once)."""
+    t = datetime.fromisoformat("2026-03-10T23:00:00+00:00")
+    h = lambda n: t - timedelta(hours=n)  # noqa: E731
+    await bus.recorded("tx-i", "issue_units", [issue_op(ISSUANCE, 1, 100)], h(60))
+    await bus.recorded("tx-d", "transfer_units", [transfer_op(ISSUANCE, GHA, 1, 100)], h(58))
+    await bus.recorded("tx-0", "transfer_units", [transfer_op(GHA, CHE, 1, 100)], h(50))
+    await bus.recorded("tx-1", "corrective_transfer", [transfer_op(CHE, GHA, 1, 100)], h(45))
+    await bus.recorded("tx-2", "transfer_units", [transfer_op(GHA, CHE, 51, 100)], h(40))
+    await processed(database_url, 5)
+    far = t + timedelta(days=30)
+    before = await segments(descriptors, far, 1, 100)
+    await bus.recorded("tx-p", "transfer_units", [transfer_op(GHA2, GHA, 1, 50)], h(55))
+    await processed(database_url, 6)
+    found = {m["descriptor_id"]: m for m in await markers(descriptors)}
+    after = await segments(descriptors, far, 1, 100)
+    assert after == before
+    assert [found[d]["document"]["first_transfer"]["transaction_id"] for _, _, d in after] == ["tx-0", "tx-2"]
+
+
 async def test_a6r45_descriptors_killed_while_the_ledger_records_marks_the_transfer_once_at_its_instant(
     service_settings, ledger: Ledger, database_url: str, tmp_path: Path
 ) -> None:

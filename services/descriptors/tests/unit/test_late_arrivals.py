@@ -162,6 +162,24 @@ def test_a6r45_transfers_consumed_in_reverse_make_one_marker_each_at_most() -> N
     assert late.in_force(FAR) == outcome(history, list(range(len(history))))[-1] == ("t0", "GHA")
 
 
+def test_a6r45_late_transfers_that_change_nothing_add_no_marker() -> None:
+    """Units re-marked twice (transferred, reversed, transferred...), then domestic transfers made
+    before all of it consumed late: each decides the markers' transactions again, which find their
+    own markers current and must not state them again (that grew without bound)."""
+    history = [transfer(f"d{i}", "x2", "x", i / 10) for i in range(1, 4)]
+    for n in range(2):
+        history += [transfer(f"t{n}", "x", "w", 1 + 2 * n), transfer(f"c{n}", "w", "x", 2 + 2 * n, corrective=True)]
+    history.append(transfer("t9", "x", "w", 9))
+    late = Sequencer()
+    for m in history[3:] + history[:3]:
+        late.arrive(m)
+    in_order = Sequencer()
+    for m in history:
+        in_order.arrive(m)
+    assert len(late.markers) == len(in_order.markers) == 3
+    assert late.in_force(FAR) == in_order.in_force(FAR) == ("t9", "GHA")
+
+
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[list[Movement], list[int]]:
     """A few transfers of the units and corrective transfers reversing any earlier transfer into the
