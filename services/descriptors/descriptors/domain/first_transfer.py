@@ -268,8 +268,9 @@ def decide(
         # A movement decided again finds its own marker current: nothing it did not know is new.
         and stated.transaction_id != m.transaction_id
     ):
-        # `m` makes no marker, but a transfer of the units out of their Party that was not reversed
-        # keeps the current marker standing: markers made after it without knowing it are wrong.
+        # `m` makes no marker but moved the units out of their Party: markers made after it without
+        # knowing it are replaced by the current marker stated again, and deciding their
+        # transactions again makes again those ledger order makes.
         return Decision(stated.basis, stated.issuing_party, tuple(d.id for d in later), restates=stated)
     return None
 
