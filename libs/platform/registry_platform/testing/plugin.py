@@ -2,7 +2,7 @@
 
 - `infra` (session): one PostgreSQL cluster and one broker for the whole run.
 - `database_url` (per test): a fresh, empty database on that cluster.
-- `topic_prefix` (per test): a prefix no other test uses.
+- `topic_prefix` (per test): a prefix no other test uses; its topics are deleted after the test.
 - `service_settings` (per test): a factory of settings pointing a service at both.
 """
 
@@ -45,8 +45,11 @@ def database_url(infra: Infra) -> Iterator[str]:
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}"
+def topic_prefix(infra: Infra) -> Iterator[str]:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    yield prefix
+    # After every fixture that used the prefix has stopped (they depend on this one).
+    infra.delete_topics(prefix)
 
 
 @pytest.fixture
