@@ -541,26 +541,33 @@ async def test_a6r55_a_reversal_takes_back_two_shares_paid_into_one_account_and_
     await _replays_to_the_live_state(infra, database_url, monkeypatch)
 
 
-async def test_a6r54_an_incoming_transfer_awaiting_its_verdict_reserves_no_serials_of_a_scope_not_yet_created(
+async def _incoming_with_a_proxy(registry: Registry, destination: str, scope: dict[str, Any]) -> dict[str, Any]:
+    """Opens the registry's proxy account; returns an incoming transfer of serials 1-10 of `scope`."""
+    proxy = await registry.ok({"kind": "open_account", "holder": "registry", "section": None, "type": "proxy"})
+    activate = {"kind": "change_account_status", "account": proxy["account"], "status": "active", "reason": "t"}
+    await registry.ok(activate)
+    block = {"scope": scope, "first": 1, "last": 10, "first_transferring_party": scope["issuing_party"]}
+    return {
+        "kind": "external_transfer_in",
+        "origin_registry": "CHE01",
+        "origin_account": "CH-1",
+        "destination": destination,
+        "blocks": [block],
+    }
+
+
+async def test_a6r54_an_incoming_transfer_awaiting_its_verdict_reserves_a_new_scope_s_serials_by_its_key(
     service_settings, database_url
 ) -> None:
     """Units new to this registry are generated, in the proposal step, in a savepoint rolled back
     after it: their scope's id is handed out again to the next new scope. Before, the proposal
     reserved its serials under that id, so another scope's units were held from other proposals
-    until the incoming transfer was decided."""
+    until the incoming transfer was decided. It reserves the serials it generates by the scope
+    itself (its key), as an issuance does."""
     async with running(service_settings, with_rules=False, deadline=3.0) as registry:
         acc = await _accounts(registry)
-        proxy = await registry.ok({"kind": "open_account", "holder": "registry", "section": None, "type": "proxy"})
-        activate = {"kind": "change_account_status", "account": proxy["account"], "status": "active", "reason": "t"}
-        await registry.ok(activate)
         foreign = {**SCOPE, "activity_id": "CH-HEAT-7", "issuing_party": "CHE"}
-        incoming = {
-            "kind": "external_transfer_in",
-            "origin_registry": "CHE01",
-            "origin_account": "CH-1",
-            "destination": acc["holding"],
-            "blocks": [{"scope": foreign, "first": 1, "last": 10, "first_transferring_party": "CHE"}],
-        }
+        incoming = await _incoming_with_a_proxy(registry, acc["holding"], foreign)
         service = gateway_token()
         tx = uuid.uuid4()
         waiting = asyncio.create_task(
@@ -574,5 +581,49 @@ async def test_a6r54_an_incoming_transfer_awaiting_its_verdict_reserves_no_seria
             if reserved:
                 break
             await asyncio.sleep(0.02)
-        assert reserved == [{"moved": [], "issued": None}], (await waiting).text
+        key = ["CHE01", "CHE", "CH-HEAT-7", 2024, "tCO2e"]
+        assert reserved == [{"moved": [], "generated": [[key, 1, 10]]}], (await waiting).text
         assert (await waiting).json()["error"]["code"] == "no_verdict"
+
+
+async def test_a6r54_serials_an_incoming_transfer_generates_are_reserved_against_issuances_and_a_second_arrival(
+    service_settings, database_url
+) -> None:
+    """While an incoming transfer that generates serials awaits its verdict, those serials are
+    promised to it: the same units arriving again under another transaction id are refused at once
+    (`units_reserved`), and an issuance of the scope takes the serials after them. Before, both
+    were accepted and the second decided was refused then (`overlapping_range`)."""
+    # The deadline is just under the PUT's wait for a decision (5 s), so both answer with it.
+    async with running(service_settings, with_rules=False, deadline=4.5) as registry:
+        acc = await _accounts(registry)
+        incoming = await _incoming_with_a_proxy(registry, acc["holding"], SCOPE)
+        gateway = {"Authorization": f"Bearer {gateway_token()}"}
+        first = uuid.uuid4()
+        waiting = asyncio.create_task(
+            registry.http.put(f"{registry.ledger}/transactions/{first}", json=incoming, headers=gateway)
+        )
+        for _ in range(100):
+            if await _scalar(database_url, f"SELECT 1 FROM proposals WHERE id = '{first}'"):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError((await waiting).text)
+        url = f"{registry.ledger}/transactions/{uuid.uuid4()}"
+        again = await registry.http.put(url, json=incoming, headers=gateway)
+        assert again.status_code == 409 and again.json()["error"]["code"] == "units_reserved", again.text
+        issuance = uuid.uuid4()
+        issuing = asyncio.create_task(
+            registry.http.put(
+                f"{registry.ledger}/transactions/{issuance}", json=_issue(acc["issuance"], 5), headers=_headers()
+            )
+        )
+        reserved: list[Any] = []
+        for _ in range(100):
+            reserved = await _scalar(database_url, f"SELECT reserved FROM proposals WHERE id = '{issuance}'")
+            if reserved:
+                break
+            await asyncio.sleep(0.02)
+        assert not waiting.done(), "the incoming transfer was decided before the issuance was proposed"
+        assert [r["generated"][0][1:] for r in reserved] == [[11, 15]], (await issuing).text
+        assert (await waiting).json()["error"]["code"] == "no_verdict"
+        assert (await issuing).json()["error"]["code"] == "no_verdict"

@@ -166,6 +166,10 @@ class LiveHoldings:
         if len(set(retire)) != len(retire) or any(b not in self._blocks for b in retire):
             raise InvariantViolation(f"blocks to retire are not all live: {sorted(retire)}")
         retired = [Holding(*self._blocks[b]) for b in retire]
+        # Moving units never creates or loses one: what is retired is created again, serial for
+        # serial, in the same issuance (only an issuance or an incoming transfer creates alone).
+        if retired and _serials(retired) != _serials(create):
+            raise InvariantViolation(f"blocks {sorted(retire)} are not replaced by exactly their serials")
         for h in retired:
             self._remove(h)
         added: list[Holding] = []
@@ -267,3 +271,15 @@ def _uncut(h: Holding, reserved: Sequence[Range]) -> list[tuple[int, int]]:
         if scope_id == h.scope_id and first <= h.last and h.first <= last
     ]
     return remainders((h.first, h.last), cuts)
+
+
+def _serials(blocks: Sequence[Holding]) -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """The serials of some blocks, per (scope, issuance), as runs of consecutive serials."""
+    runs: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for h in sorted(blocks, key=lambda h: (h.scope_id, h.issuance_id, h.first, h.last)):
+        these = runs.setdefault((h.scope_id, h.issuance_id), [])
+        if these and these[-1][1] + 1 == h.first:
+            these[-1] = (these[-1][0], h.last)
+        else:
+            these.append((h.first, h.last))
+    return runs

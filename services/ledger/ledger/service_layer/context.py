@@ -130,7 +130,10 @@ class TxContext:
     # awaiting their verdict, which implicit selection passes over (see saga.Reservations).
     taken: list[tuple[int, int, int]] = field(default_factory=list)
     reserved: tuple[tuple[int, int, int], ...] = ()
-    # The lowest serial a new issuance of each scope may take, past those promised to waiting issuances.
+    # Serials (scope key: the scope may be new, first, last) this proposal generates: an issuance's,
+    # or units new to this registry arriving from another; promised to it while it awaits its verdict.
+    generated: list[tuple[ScopeKey, int, int]] = field(default_factory=list)
+    # The lowest serial a new issuance of each scope may take, past those promised to waiting proposals.
     serial_floor: dict[ScopeKey, int] = field(default_factory=dict)
     # A proposal's look ahead at a transfer (saga step 1): choose and check, write nothing.
     dry_run: bool = False

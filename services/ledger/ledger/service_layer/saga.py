@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 from ledger.domain.errors import DomainError
 from ledger.domain.model import Account
 from ledger.service_layer import commands as c
-from ledger.service_layer.context import Proposal, ScopeKey, TxContext, scope_key
+from ledger.service_layer.context import Proposal, ScopeKey, TxContext
 
 SAGA_KINDS = frozenset(
     {"issue_units", "transfer_units", "corrective_transfer", "external_transfer_out", "external_transfer_in"}
@@ -63,14 +63,6 @@ def require_nameable(blocks: int) -> None:
             "transfer fewer units or name serial ranges",
             code="too_many_blocks",
         )
-
-
-def issued_range(command: Any, result: dict[str, Any]) -> tuple[ScopeKey, int, int] | None:
-    """The serials an issuance proposal will issue (reserved until its decision)."""
-    if not isinstance(command, c.IssueUnits):
-        return None
-    block = result["blocks"][0]
-    return scope_key(command.scope), block["first"], block["last"]
 
 
 def _account(account: Account | None) -> dict[str, Any] | None:
@@ -181,6 +173,7 @@ def deadline_verdict(seconds: float) -> dict[str, Any]:
 
 
 Range = tuple[int, int, int]  # scope id, first serial, last serial
+Generated = tuple[ScopeKey, int, int]  # scope key (the scope may be new), first serial, last serial
 
 
 def _overlap(a: Range, b: Range) -> bool:
@@ -190,35 +183,40 @@ def _overlap(a: Range, b: Range) -> bool:
 @dataclass
 class Reservations:
     """What proposals awaiting their verdict were promised: the serials their decision will move,
-    and the serials it will issue. Other proposals select around those serials (implicit), are
-    refused them (explicit ranges), and issue past them, so concurrent proposals from one account
-    do not all pick the same units and then fail at their decision. Only the single writer holds
-    this; it is rebuilt from the pending proposals whenever the writer (re)loads."""
+    and the serials it will generate (an issuance; units new to this registry arriving from
+    another). Other proposals select around those serials (implicit), are refused them (explicit
+    ranges; the same serials generated twice), and issue past them, so concurrent proposals do not
+    all pick the same units and then fail at their decision. Only the single writer holds this; it
+    is rebuilt from the pending proposals whenever the writer (re)loads."""
 
     moved: dict[uuid.UUID, tuple[Range, ...]] = field(default_factory=dict)
-    issued: dict[uuid.UUID, tuple[ScopeKey, int, int]] = field(default_factory=dict)
+    issued: dict[uuid.UUID, tuple[Generated, ...]] = field(default_factory=dict)
 
     def others(self, tx: uuid.UUID) -> tuple[Range, ...]:
         return tuple(r for t, ranges in self.moved.items() if t != tx for r in ranges)
 
     def serial_floor(self) -> dict[ScopeKey, int]:
         floor: dict[ScopeKey, int] = {}
-        for key, _, last in self.issued.values():
-            floor[key] = max(floor.get(key, 1), last + 1)
+        for ranges in self.issued.values():
+            for key, _, last in ranges:
+                floor[key] = max(floor.get(key, 1), last + 1)
         return floor
 
-    def clash(self, tx: uuid.UUID, moved: tuple[Range, ...], issued: tuple[ScopeKey, int, int] | None) -> bool:
+    def clash(self, tx: uuid.UUID, moved: tuple[Range, ...], issued: tuple[Generated, ...]) -> bool:
         others = self.others(tx)
         if any(_overlap(a, b) for a in moved for b in others):
             return True
-        if issued is None:
-            return False
-        key, first, last = issued
-        return any(other == key and lo <= last and first <= hi for t, (other, lo, hi) in self.issued.items() if t != tx)
+        return any(
+            key == other and first <= hi and lo <= last
+            for key, first, last in issued
+            for t, ranges in self.issued.items()
+            if t != tx
+            for other, lo, hi in ranges
+        )
 
-    def hold(self, tx: uuid.UUID, moved: tuple[Range, ...], issued: tuple[ScopeKey, int, int] | None) -> None:
+    def hold(self, tx: uuid.UUID, moved: tuple[Range, ...], issued: tuple[Generated, ...]) -> None:
         self.moved[tx] = moved
-        if issued is not None:
+        if issued:
             self.issued[tx] = issued
 
     def copy(self) -> Reservations:
@@ -229,14 +227,21 @@ class Reservations:
         self.issued.pop(tx, None)
 
     @staticmethod
-    def as_json(moved: tuple[Range, ...], issued: tuple[ScopeKey, int, int] | None) -> dict[str, Any]:
-        return {"moved": [list(r) for r in moved], "issued": None if issued is None else [list(issued[0]), *issued[1:]]}
+    def as_json(moved: tuple[Range, ...], issued: tuple[Generated, ...]) -> dict[str, Any]:
+        # Under a key of their own: a build rolled back to reads "issued" as one range or none.
+        return {"moved": [list(r) for r in moved], "generated": [[list(k), first, last] for k, first, last in issued]}
 
     def load(self, rows: list[tuple[uuid.UUID, dict[str, Any]]]) -> None:
         self.moved.clear()
         self.issued.clear()
         for tx, reserved in rows:
             moved = tuple((int(s), int(f), int(l_)) for s, f, l_ in reserved.get("moved", ()))
-            issued = reserved.get("issued")
-            key = None if issued is None else (tuple(issued[0]), int(issued[1]), int(issued[2]))
-            self.hold(tx, moved, key)
+            generated = reserved.get("generated")
+            if generated is None:  # kept by an earlier build: an issuance's one range, or none
+                generated = [] if reserved.get("issued") is None else [reserved["issued"]]
+            self.hold(tx, moved, tuple(_generated(*r) for r in generated))
+
+
+def _generated(key: list[Any], first: Any, last: Any) -> Generated:
+    registry, party, activity, vintage, metric = key
+    return (registry, party, activity, int(vintage), metric), int(first), int(last)

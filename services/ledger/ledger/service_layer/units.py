@@ -376,6 +376,7 @@ async def _generate(
     )
     block = NewBlock(ctx.counters.take("block"), issuance_id, scope_id, first, last, account, None)
     await _write_move(ctx, [], [block])
+    ctx.generated.append((scope_key(scope), first, last))
     return block
 
 

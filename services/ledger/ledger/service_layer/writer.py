@@ -674,10 +674,11 @@ class LedgerWriter:
             self.counters.__dict__.update(counters_before.__dict__)
         if metadata is None:
             metadata = await self._metadata_of_live(repo, block_ids)
-        # Units generated in a scope new to this registry (an incoming transfer) are not reserved:
-        # the scope's id was handed out in the rolled-back savepoint, and the next new scope gets it.
+        # Units generated in a scope new to this registry are reserved by the scope's key, not among
+        # the moved serials by its id: that id was handed out in the rolled-back savepoint, and the
+        # next new scope gets it.
         moved = tuple(r for r in ctx.taken if r[0] < counters_before.scope)
-        issued = saga.issued_range(proposal.command, result)
+        issued = tuple(ctx.generated)
         if self.reservations.clash(tx, moved, issued):
             message = "some of these units are held by a transaction awaiting its verdict; retry in a moment"
             return None, [], Conflict(message, code="units_reserved")

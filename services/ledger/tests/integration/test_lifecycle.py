@@ -602,6 +602,30 @@ async def test_a6r54_an_incoming_block_with_first_after_last_is_refused_at_the_b
     assert await ledger.balance(acc["che_holding"]) == 1
 
 
+async def test_a6r54_incoming_blocks_that_overlap_each_other_are_refused_whole(ledger: LedgerClient) -> None:
+    """A6R-54, A6R-47: the second of two overlapping incoming blocks finds the first's serials just
+    generated in the proxy; the command is refused as naming serials twice (not a failed batch:
+    the writer's invariant checks are for defects), and nothing is generated."""
+    acc = await setup_registry(ledger)
+    foreign = {**SCOPE, "issuing_party": "CHE"}
+    blocks = [
+        {"scope": foreign, "first": first, "last": last, "first_transferring_party": "CHE"}
+        for first, last in ((1, 10), (3, 8))
+    ]
+    incoming = {
+        "kind": "external_transfer_in",
+        "origin_registry": "CHE01",
+        "origin_account": "CH-1",
+        "destination": acc["che_holding"],
+        "blocks": blocks,
+    }
+    refused = await ledger.propose(incoming, **AS_GATEWAY)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "overlapping_range", refused.text
+    assert await ledger.balance(acc["che_holding"]) == 0 and await ledger.balance(acc["proxy"]) == 0
+    await ledger.ok({**incoming, "blocks": blocks[:1]}, **AS_GATEWAY)
+    assert await ledger.balance(acc["che_holding"]) == 10
+
+
 async def test_a6r54_the_proxy_account_is_never_terminated(ledger: LedgerClient) -> None:
     """A6R-54, A6R-41: terminated (for good), the registry's one proxy account ended every external
     transfer in or out, and no second proxy could be opened."""

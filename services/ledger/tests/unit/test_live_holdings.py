@@ -4,6 +4,7 @@ implicit selection over them is A6R-52's algorithm (the pure `select_for_transfe
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 
 import pytest
@@ -75,7 +76,9 @@ def test_a6r40_changes_keep_the_invariants_and_roll_back_exactly(holdings: list[
         retired = data.draw(st.lists(st.sampled_from(current), max_size=3, unique_by=lambda h: h.block_id))
         created = []
         # Hand the retired serials to other accounts, as a transfer would (sometimes in pieces),
-        # and now and then try a block that overlaps one still live: the whole change is refused.
+        # and now and then try a change the index refuses whole: a block that overlaps one still
+        # live, or (the serials balancing) a new block with a live block's id, refused after some
+        # new blocks were added and the retired ones removed, which are all put back.
         for h in retired:
             cut = data.draw(st.integers(h.first, h.last))
             for first, last in ((h.first, cut), (cut + 1, h.last)):
@@ -87,8 +90,11 @@ def test_a6r40_changes_keep_the_invariants_and_roll_back_exactly(holdings: list[
         survivors = [h for h in current if h not in retired]
         if clash and survivors:
             victim = data.draw(st.sampled_from(survivors))
-            created.append(Holding(next_id, "A", victim.scope_id, 1, victim.last, victim.last))
-            next_id += 1
+            if created and data.draw(st.booleans()):
+                created[-1] = dataclasses.replace(created[-1], block_id=victim.block_id)
+            else:
+                created.append(Holding(next_id, "A", victim.scope_id, 1, victim.last, victim.last))
+                next_id += 1
             with pytest.raises(InvariantViolation):
                 live.move([h.block_id for h in retired], created)
             assert _state(live) == current
@@ -110,6 +116,24 @@ def test_a6r40_retiring_a_block_that_is_not_live_changes_nothing() -> None:
     with pytest.raises(InvariantViolation):
         live.move([1, 2], [Holding(3, "B", 1, 1, 1, 10)])
     assert live.get(1) is not None and live.get(3) is None and live.total("A") == 10
+
+
+def test_a6r40_a_move_that_does_not_create_again_exactly_what_it_retires_changes_nothing() -> None:
+    """Units are created only by issuance: a move that would lose a serial, add one, or move one
+    to another issuance is refused whole."""
+    live = LiveHoldings([Holding(1, "A", 1, 1, 1, 10), Holding(2, "A", 1, 2, 11, 20)])
+    for wrong in (
+        [Holding(3, "B", 1, 1, 1, 9)],  # serial 10 lost
+        [Holding(3, "B", 1, 2, 1, 10)],  # the serials moved to another issuance
+        [Holding(3, "B", 1, 1, 1, 10), Holding(4, "B", 1, 1, 21, 21)],  # serial 21 made from nothing
+        [Holding(3, "B", 1, 1, 1, 10), Holding(4, "B", 1, 2, 21, 21)],  # and in the other issuance
+    ):
+        with pytest.raises(InvariantViolation):
+            live.move([1], wrong)
+        assert live.get(1) is not None and live.get(3) is None and live.total("A") == 20
+    live.move([1], [Holding(3, "B", 1, 1, 1, 4), Holding(4, "C", 1, 1, 5, 10)])
+    live.move([3, 4], [Holding(5, "A", 1, 1, 1, 10)])
+    assert live.total("A") == 20 and live.total("B") == 0
 
 
 def test_a6r40_overlapping_blocks_are_refused_at_load() -> None:

@@ -1,0 +1,44 @@
+"""What proposals awaiting their verdict are promised (A6R-52, A6R-54): serials to move, and serials
+to generate, by an issuance or by an incoming transfer of units new to this registry."""
+
+from __future__ import annotations
+
+import uuid
+
+from ledger.service_layer.saga import Reservations
+
+GHA = ("CHE01", "GHA", "GH-COOK-001", 2024, "tCO2e")
+CHE = ("CHE01", "CHE", "CH-HEAT-7", 2024, "tCO2e")
+
+
+def test_a6r54_serials_generated_by_one_proposal_are_refused_to_another_and_issued_past() -> None:
+    incoming, issuance, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    held = Reservations()
+    held.hold(incoming, (), ((GHA, 1, 10), (CHE, 5, 9)))
+    held.hold(issuance, ((1, 1, 3),), ((GHA, 11, 15),))
+    assert held.serial_floor() == {GHA: 16, CHE: 10}
+    assert held.clash(other, (), ((CHE, 9, 20),))
+    assert held.clash(other, (), ((GHA, 15, 15),))
+    assert not held.clash(other, (), ((CHE, 10, 20), (GHA, 16, 30)))
+    assert not held.clash(incoming, (), ((GHA, 1, 10),)), "a proposal does not clash with itself"
+    held.release(incoming)
+    assert held.serial_floor() == {GHA: 16}
+    assert not held.clash(other, (), ((CHE, 5, 9),))
+
+
+def test_a6r54_reservations_load_as_they_were_kept_including_an_earlier_build_s_one_issued_range() -> None:
+    """Pending proposals are reloaded from the database when the writer starts; a proposal kept by
+    an earlier build names its one issued range on its own, or none (a build rolled back to reads
+    the generated serials under a key it does not know, and so reserves none of them)."""
+    new, old, none = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    kept = Reservations()
+    kept.hold(new, ((2, 4, 8),), ((GHA, 1, 10), (CHE, 1, 3)))
+    rows = [
+        (new, Reservations.as_json(kept.moved[new], kept.issued[new])),
+        (old, {"moved": [], "issued": [list(CHE), 20, 29]}),
+        (none, {"moved": [[1, 1, 5]], "issued": None}),
+    ]
+    loaded = Reservations()
+    loaded.load(rows)
+    assert loaded.issued == {new: ((GHA, 1, 10), (CHE, 1, 3)), old: ((CHE, 20, 29),)}
+    assert loaded.moved == {new: ((2, 4, 8),), old: (), none: ((1, 1, 5),)}
