@@ -63,7 +63,6 @@ def service_settings(infra: Infra, database_url: str, topic_prefix: str) -> Call
             "database_url": database_url,
             "kafka_bootstrap": infra.kafka_bootstrap,
             "topic_prefix": topic_prefix,
-            "heartbeat_interval_seconds": 1.0,
             "service_keys": TEST_SERVICE_KEYS,
             **overrides,
         }
