@@ -25,6 +25,17 @@ class JournalEntryAppended(EventPayload):
     body: dict[str, Any]
 
 
+@event_type("ledger.JournalCheckpointSigned", 1)
+class JournalCheckpointSigned(EventPayload):
+    """A signed Merkle tree head over the journal's first `tree_size` entries, published so that
+    it is held outside the ledger's database: one deleted there is still on the journal topic."""
+
+    tree_size: Annotated[int, Field(ge=1)]
+    root_hash: Sha256Hex
+    signed_at: UtcDatetime
+    signature: dict[str, str] = Field(description='{"alg", "kid", "value"}: Ed25519 over the checkpoint message')
+
+
 @event_type("ledger.TransactionRecorded", 1)
 class TransactionRecorded(EventPayload):
     transaction_id: Text

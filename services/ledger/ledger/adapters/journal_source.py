@@ -47,10 +47,8 @@ async def transaction_records_in(conn: AsyncConnection) -> dict[int, tuple[Any, 
     return {row[0]: (row[1], row[2], bytes(row[3]), *row[4:]) for row in rows}
 
 
-async def entries_from_topic(bootstrap: str, topic: str) -> AsyncIterator[JournalEntry]:
-    """Every JournalEntryAppended on the (single-partition) journal topic, up to its current end.
-
-    The relay may publish an entry twice (after a crash); later copies of a sequence are skipped."""
+async def _journal_topic(bootstrap: str, topic: str) -> AsyncIterator[EventEnvelope]:
+    """Every event on the (single-partition) journal topic, up to its current end."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -58,24 +56,50 @@ async def entries_from_topic(bootstrap: str, topic: str) -> AsyncIterator[Journa
         consumer.assign([partition])
         await consumer.seek_to_beginning(partition)
         end = (await consumer.end_offsets([partition]))[partition]
-        expected = 1
         while await consumer.position(partition) < end:
             batch = await consumer.getmany(partition, timeout_ms=1000)
             for record in batch.get(partition, []):
-                envelope = EventEnvelope.from_bytes(record.value)
-                if envelope.type != "ledger.JournalEntryAppended":
-                    continue
-                p = envelope.payload
-                if p["sequence"] < expected:
-                    continue
-                expected = p["sequence"] + 1
-                yield JournalEntry(
-                    p["sequence"],
-                    datetime.fromisoformat(p["recorded_at"].replace("Z", "+00:00")),
-                    p["kind"],
-                    p["body"],
-                    bytes.fromhex(p["previous_hash"]),
-                    bytes.fromhex(p["entry_hash"]),
-                )
+                yield EventEnvelope.from_bytes(record.value)
     finally:
         await consumer.stop()
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def entries_from_topic(bootstrap: str, topic: str) -> AsyncIterator[JournalEntry]:
+    """Every JournalEntryAppended on the journal topic. The relay may publish an entry twice (after
+    a crash); later copies of a sequence are skipped."""
+    expected = 1
+    async for envelope in _journal_topic(bootstrap, topic):
+        if envelope.type != "ledger.JournalEntryAppended":
+            continue
+        p = envelope.payload
+        if p["sequence"] < expected:
+            continue
+        expected = p["sequence"] + 1
+        yield JournalEntry(
+            p["sequence"],
+            _instant(p["recorded_at"]),
+            p["kind"],
+            p["body"],
+            bytes.fromhex(p["previous_hash"]),
+            bytes.fromhex(p["entry_hash"]),
+        )
+
+
+async def checkpoints_from_topic(bootstrap: str, topic: str) -> list[Checkpoint]:
+    """Every checkpoint published on the journal topic (JournalCheckpointSigned), once each."""
+    published: dict[int, Checkpoint] = {}
+    async for envelope in _journal_topic(bootstrap, topic):
+        if envelope.type == "ledger.JournalCheckpointSigned":
+            p = envelope.payload
+            checkpoint = Checkpoint(
+                p["tree_size"],
+                bytes.fromhex(p["root_hash"]),
+                _instant(p["signed_at"]),
+                Signature.from_dict(p["signature"]),
+            )
+            published.setdefault(checkpoint.tree_size, checkpoint)
+    return sorted(published.values(), key=lambda c: c.tree_size)

@@ -2,7 +2,8 @@
 
 - verify: recompute the hash chain and every signed checkpoint, require a checkpoint at least every
   `--max-gap` entries, and check that journal and transaction records agree field by field; exit 1
-  naming the first bad entry.
+  naming the first bad entry. With `--against-topic`, also every checkpoint published on the
+  journal topic: one deleted from the database (and the entries it signed rewritten) is found.
 - replay: rebuild the whole state from the journal alone (the database table, or the journal
   topic) into an empty database, check that the journal replayed is the live one, copy the live
   checkpoints over it, and compare its state digest with the live one; exit 1 if not equal, or if
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger.adapters.digest import state_digest
 from ledger.adapters.journal_source import (
+    checkpoints_from_topic,
     checkpoints_in,
     entries_from_database,
     entries_from_topic,
@@ -34,7 +36,7 @@ from ledger.adapters.journal_source import (
 )
 from ledger.adapters.repository import LedgerRepository
 from ledger.bootstrap import DEFINITION, journal_signer
-from ledger.domain.journal import JournalEntry, verify_journal
+from ledger.domain.journal import Checkpoint, JournalEntry, verify_journal
 from ledger.service_layer.replay import ReplayDiverged, ReplayImpossible, proposal_of, replay
 from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter, request_hash
 from ledger.settings import LedgerSettings
@@ -61,11 +63,17 @@ def record_of(entry: JournalEntry) -> tuple[Any, ...]:
 
 
 async def find_problem(
-    engine: AsyncEngine, settings: LedgerSettings, max_gap: int | None = None, keys: KeyRing | None = None
+    engine: AsyncEngine,
+    settings: LedgerSettings,
+    max_gap: int | None = None,
+    keys: KeyRing | None = None,
+    published: list[Checkpoint] | None = None,
 ) -> Break | None:
     """The first thing wrong with the journal, its checkpoints and its records. `max_gap`: the most
     entries the writer leaves without a checkpoint (by default what these settings make it leave);
-    `keys`: the public keys checkpoints may be signed with (by default the one the settings derive)."""
+    `keys`: the public keys checkpoints may be signed with (by default the one the settings derive);
+    `published`: the checkpoints held outside the database (the journal topic's), each of which
+    must be in it, as published, and sign the entries there."""
     if max_gap is None:
         max_gap = settings.checkpoint_every + settings.writer_max_batch
     keyring = keys or KeyRing([journal_signer(settings).public_key()])
@@ -77,8 +85,17 @@ async def find_problem(
         entries = [e async for e in entries_in(conn)]
         checkpoints = await checkpoints_in(conn)
         recorded = await transaction_records_in(conn)
-    for finding in verify_journal(entries, checkpoints, keyring, max_gap):
+    held = {c.tree_size: c for c in checkpoints}
+    missing = [c for c in published or () if c.tree_size not in held]
+    for checkpoint in published or ():
+        if held.get(checkpoint.tree_size, checkpoint) != checkpoint:
+            return Break(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size} is not the one published")
+    # A published checkpoint missing here still signs what the entries were: checked against them.
+    for finding in verify_journal(entries, [*checkpoints, *missing], keyring, max_gap):
         return finding
+    if missing:
+        size = missing[0].tree_size
+        return Break(size, f"checkpoint {size}, published on the journal topic, is missing from the database")
     # The records the API serves must say what the journal says, field by field.
     for entry in entries:
         if recorded.pop(entry.sequence, None) != record_of(entry):
@@ -93,10 +110,13 @@ def _keys_from(path: str) -> KeyRing:
     return key_ring(json.loads(Path(path).read_text(encoding="utf-8"))["keys"])
 
 
-async def _verify(settings: LedgerSettings, max_gap: int | None, keys: KeyRing | None) -> int:
+async def _verify(settings: LedgerSettings, max_gap: int | None, keys: KeyRing | None, against_topic: bool) -> int:
+    published = None
+    if against_topic:
+        published = await checkpoints_from_topic(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC))
     engine = db.create_engine(settings.database_url, settings.db_schema)
     try:
-        finding = await find_problem(engine, settings, max_gap, keys)
+        finding = await find_problem(engine, settings, max_gap, keys, published)
     finally:
         await engine.dispose()
     if finding:
@@ -178,6 +198,11 @@ def main(argv: list[str] | None = None) -> None:
     vp.add_argument(
         "--keys", help="a JWK Set file of the public keys checkpoints may be signed with (GET /journal/keys)"
     )
+    vp.add_argument(
+        "--against-topic",
+        action="store_true",
+        help="also check every checkpoint published on the journal topic (held outside the database)",
+    )
     rp = sub.add_parser("replay", help="rebuild the state from the journal into an empty database")
     rp.add_argument("--into", required=True, help="URL of an empty database to rebuild into")
     rp.add_argument("--from-topic", action="store_true", help="read the journal topic instead of the table")
@@ -185,7 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = LedgerSettings(service_name="ledger")
     if args.command == "verify":
-        code = asyncio.run(_verify(settings, args.max_gap, _keys_from(args.keys) if args.keys else None))
+        keys = _keys_from(args.keys) if args.keys else None
+        code = asyncio.run(_verify(settings, args.max_gap, keys, args.against_topic))
     elif args.command == "replay":
         code = asyncio.run(_replay(settings, args.into, args.from_topic))
     else:

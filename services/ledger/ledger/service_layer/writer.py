@@ -533,7 +533,8 @@ class LedgerWriter:
             if entries:
                 await repo.flush_transactions()
                 await repo.append_journal(entries)
-                await self._checkpoint_if_due(repo, len(entries))
+                # After the entries' events: on the topic, a checkpoint follows the entries it signs.
+                events += await self._checkpoint_if_due(repo)
             await repo.flush_moves()
             await repo.flush_proposals()
             # Proposals awaiting a verdict add events without journal entries.
@@ -809,14 +810,28 @@ class LedgerWriter:
 
     # -- checkpoints ----------------------------------------------------------------------------
 
-    async def _checkpoint_if_due(self, repo: LedgerRepository, appended: int) -> None:
+    async def _checkpoint_if_due(self, repo: LedgerRepository) -> list[tuple[str, Any]]:
+        """Sign a checkpoint if one is due; return the event that publishes it on the journal
+        topic, to be written with it. Held there, outside this database, a checkpoint deleted here
+        is still found (`registry-ledger verify --against-topic`)."""
         size, at = self._last_checkpoint
         due_by_count = self.frontier.size // self._checkpoint_every > size // self._checkpoint_every
         due_by_time = time.monotonic() - at >= self._checkpoint_seconds
-        if self.frontier.size > size and (due_by_count or due_by_time):
-            checkpoint = sign_checkpoint(self._signer, self.frontier.size, self.frontier.root(), self._clock())
-            await repo.add_checkpoint(checkpoint)
-            self._last_checkpoint = (self.frontier.size, time.monotonic())
+        if self.frontier.size <= size or not (due_by_count or due_by_time):
+            return []
+        checkpoint = sign_checkpoint(self._signer, self.frontier.size, self.frontier.root(), self._clock())
+        await repo.add_checkpoint(checkpoint)
+        self._last_checkpoint = (self.frontier.size, time.monotonic())
+        payload = {
+            "tree_size": checkpoint.tree_size,
+            "root_hash": checkpoint.root_hash.hex(),
+            "signed_at": checkpoint.signed_at.isoformat(),
+            "signature": checkpoint.signature.to_dict(),
+        }
+        envelope = new_envelope(
+            type="ledger.JournalCheckpointSigned", key="journal", producer="ledger", payload=payload
+        )
+        return [(self._topic(JOURNAL_TOPIC), envelope)]
 
     async def _maybe_checkpoint_idle(self) -> None:
         size, at = self._last_checkpoint
@@ -825,10 +840,13 @@ class LedgerWriter:
             repo = LedgerRepository(conn)
             try:
                 async with conn.begin(), repo.pipelined(commit=True):
-                    await self._checkpoint_if_due(repo, 0)
+                    events = await self._checkpoint_if_due(repo)
+                    if events:
+                        await repo.execute_write(ADD_EVENTS_SQL, add_events_params(events))
             except BaseException:
                 await self._conn.discard()
                 raise
+            self._on_commit()
 
 
 async def _generic_plans(conn: AsyncConnection) -> None:

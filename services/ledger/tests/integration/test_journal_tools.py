@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from ledger.adapters.journal_source import checkpoints_from_topic
 from ledger.domain import builtin_rules
 from ledger.domain.builtin_rules import SECTION_STATUS
 from ledger.domain.journal import JournalHead
 from ledger.entrypoints import cli
 from ledger.service_layer.replay import ReplayDiverged
-from ledger.service_layer.writer import NomenclatureDowngrade, refuse_nomenclature_downgrade
+from ledger.service_layer.writer import JOURNAL_TOPIC, NomenclatureDowngrade, refuse_nomenclature_downgrade
 from registry_contracts.nomenclatures import NomenclatureVersions
 from registry_platform import db
 
@@ -232,6 +233,77 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(
             )
         inserted = run_cli(settings, "verify")
         assert inserted.returncode == 1 and f"entry {forged.sequence}:" in inserted.stdout, inserted.stdout
+    finally:
+        await engine.dispose()
+
+
+REWRITE = "UPDATE journal SET body = CAST(:b AS jsonb), previous_hash = :p, entry_hash = :h WHERE sequence = :s"
+
+
+async def _published_checkpoints(settings: Any, signed: int) -> list[Any]:
+    """The checkpoints on the journal topic, once the relay has published the `signed` ones."""
+    published: list[Any] = []
+    for _ in range(100):
+        published = await checkpoints_from_topic(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC))
+        if len(published) >= signed:
+            break
+        await asyncio.sleep(0.1)
+    return published
+
+
+async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_deleted_ones_is_found(
+    ledger, service_settings, database_url
+):
+    """Whoever can change the ledger's database can delete its newest checkpoints and rewrite the
+    entries after the last one left, chaining them again: the journal alone cannot show it (up to
+    `--max-gap` entries). Each checkpoint is also published on the journal topic, outside the
+    database, and `verify --against-topic` checks the database against them: the rewritten
+    entries no longer match a published checkpoint, and a deleted checkpoint is named."""
+    await make_history(ledger, 120)
+    settings = service_settings("ledger")
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            sizes = list((await conn.execute(text("SELECT tree_size FROM journal_checkpoints ORDER BY 1"))).scalars())
+        assert len(sizes) >= 2, "the service signs every 50 entries"
+        published = await _published_checkpoints(settings, len(sizes))
+        assert [c.tree_size for c in published] == sizes
+        assert run_cli(settings, "verify", "--against-topic").returncode == 0
+        first, second = sizes[0], sizes[1]
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE journal DISABLE TRIGGER journal_immutable"))
+            await conn.execute(text("ALTER TABLE journal_checkpoints DISABLE TRIGGER journal_checkpoints_immutable"))
+            await conn.execute(text("DELETE FROM journal_checkpoints WHERE tree_size > :f"), {"f": first})
+            # The entry after the first checkpoint left loses a rule it applied; every later one is chained again.
+            rows = (
+                await conn.execute(text("SELECT * FROM journal WHERE sequence > :f ORDER BY sequence"), {"f": first})
+            ).all()
+            previous = await conn.scalar(text("SELECT entry_hash FROM journal WHERE sequence = :f"), {"f": first})
+            head = JournalHead(first, bytes(previous))
+            for n, row in enumerate(rows):
+                body = {**row.body, "rules_applied": row.body["rules_applied"][1:]} if n == 0 else row.body
+                rewritten = head.append(row.recorded_at, row.kind, body)
+                await conn.execute(
+                    text(REWRITE),
+                    {"b": json.dumps(body), "p": rewritten.previous_hash, "h": rewritten.entry_hash, "s": row.sequence},
+                )
+        assert rows[0].body["rules_applied"], "the entry rewritten had a rule applied to remove"
+        alone = run_cli(settings, "verify")
+        assert alone.returncode == 0, "the journal alone shows nothing within the default gap: " + alone.stdout
+        against = run_cli(settings, "verify", "--against-topic")
+        assert against.returncode == 1, against.stdout
+        assert f"entry {second}: checkpoint {second}: Merkle root does not match" in against.stdout, against.stdout
+
+        # Put the entries back: the checkpoints deleted are then named as missing.
+        async with engine.begin() as conn:
+            for row in rows:
+                await conn.execute(
+                    text(REWRITE),
+                    {"b": json.dumps(row.body), "p": row.previous_hash, "h": row.entry_hash, "s": row.sequence},
+                )
+        missing = run_cli(settings, "verify", "--against-topic")
+        assert missing.returncode == 1, missing.stdout
+        assert f"checkpoint {second}, published on the journal topic, is missing" in missing.stdout, missing.stdout
     finally:
         await engine.dispose()
 
