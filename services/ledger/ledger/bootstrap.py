@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from ledger.adapters.verdicts import VerdictFeed
 from ledger.entrypoints.api import router
@@ -25,13 +26,19 @@ def journal_signer(settings: LedgerSettings) -> Ed25519Signer:
     return Ed25519Signer.from_seed(seed.digest())
 
 
+def journal_keys(settings: LedgerSettings) -> dict[str, Any]:
+    """Every public key the journal's checkpoints may be signed with (a JWK Set): the current
+    key and those retired by a rotation."""
+    return {"keys": [public_jwk(journal_signer(settings)), *settings.journal_retired_keys]}
+
+
 async def start_writer(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, LedgerSettings)
     nomenclatures = NomenclatureVersions(settings.nomenclature_dir)
     await refuse_nomenclature_downgrade(runtime.engine, nomenclatures)
     signer = journal_signer(settings)
-    runtime.state["journal_keys"] = {"keys": [public_jwk(signer)]}
+    runtime.state["journal_keys"] = journal_keys(settings)
     writer = LedgerWriter(
         runtime.engine,
         topic=runtime.topic,

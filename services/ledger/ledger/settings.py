@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from pydantic import SecretStr, model_validator
+from typing import Any
 
+from pydantic import SecretStr, field_validator, model_validator
+
+from registry_contracts.signing import key_ring
 from registry_platform.settings import ServiceSettings
 
 # Published in the repository, so only ever acceptable outside production.
@@ -11,6 +14,10 @@ DEV_JOURNAL_SEED = "dev-only-journal-checkpoint-seed"
 class LedgerSettings(ServiceSettings):
     # Seed of the Ed25519 key that signs journal checkpoints (A6R-21).
     journal_signing_seed: SecretStr = SecretStr(DEV_JOURNAL_SEED)
+    # The public keys (JWKs, as GET /journal/keys published them) of seeds used before a rotation:
+    # published with the current key, and trusted by `registry-ledger verify`, so the checkpoints
+    # they signed still verify. JSON: [{"kty": "OKP", "crv": "Ed25519", "x": "...", "kid": "..."}].
+    journal_retired_keys: list[dict[str, Any]] = []
     checkpoint_every: int = 1000
     checkpoint_seconds: float = 10.0
     writer_max_batch: int = 256
@@ -25,6 +32,12 @@ class LedgerSettings(ServiceSettings):
     # A6R-57), read beside those shipped with it: new issuances are judged against the latest, and
     # replay judges each entry again against the version it names.
     nomenclature_dir: str | None = None
+
+    @field_validator("journal_retired_keys")
+    @classmethod
+    def _retired_keys_are_keys(cls, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        key_ring(keys)  # raises, naming what is wrong, on a key that is not an Ed25519 JWK
+        return keys
 
     @model_validator(mode="after")
     def _refuse_dev_seed(self) -> LedgerSettings:

@@ -417,9 +417,9 @@ async def journal(request: Request, limit: Limit = 100, after: int = 0) -> Page:
 
 @router.get("/journal/keys", dependencies=[public()], tags=["journal"])
 async def journal_keys(request: Request) -> dict[str, Any]:
-    """The public key (a JWK Set) the journal's checkpoints are signed with (A6R-48): with it, and
-    without the signing secret, anyone holding an export of the journal checks it
-    (`registry-ledger verify --keys FILE`)."""
+    """The public keys (a JWK Set) the journal's checkpoints are signed with (A6R-48): the current
+    one and any retired by a rotation. With them, and without the signing secret, anyone holding
+    an export of the journal checks it (`registry-ledger verify --keys FILE`)."""
     keys: dict[str, Any] = request.app.state.runtime.state["journal_keys"]
     return keys
 

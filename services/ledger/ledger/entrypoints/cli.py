@@ -35,7 +35,7 @@ from ledger.adapters.journal_source import (
     transaction_records_in,
 )
 from ledger.adapters.repository import LedgerRepository
-from ledger.bootstrap import DEFINITION, journal_signer
+from ledger.bootstrap import DEFINITION, journal_keys, journal_signer
 from ledger.domain.journal import Checkpoint, JournalEntry, verify_journal
 from ledger.service_layer.replay import ReplayDiverged, ReplayImpossible, proposal_of, replay
 from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter, request_hash
@@ -71,12 +71,12 @@ async def find_problem(
 ) -> Break | None:
     """The first thing wrong with the journal, its checkpoints and its records. `max_gap`: the most
     entries the writer leaves without a checkpoint (by default what these settings make it leave);
-    `keys`: the public keys checkpoints may be signed with (by default the one the settings derive);
+    `keys`: the public keys checkpoints may be signed with (by default those the settings name);
     `published`: the checkpoints held outside the database (the journal topic's), each of which
     must be in it, as published, and sign the entries there."""
     if max_gap is None:
         max_gap = settings.checkpoint_every + settings.writer_max_batch
-    keyring = keys or KeyRing([journal_signer(settings).public_key()])
+    keyring = keys or key_ring(journal_keys(settings)["keys"])
     async with engine.connect() as conn:
         # One snapshot: a batch committed while the journal is read would otherwise show
         # checkpoints and records past the entries read, a false alarm on a running ledger.

@@ -308,6 +308,36 @@ async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_
         await engine.dispose()
 
 
+async def test_a6r48_a6r21_checkpoints_signed_before_a_key_rotation_still_verify_with_the_retired_key_published(
+    service_settings, database_url
+):
+    """The journal's signing seed is rotated: the ledger publishes the retired public key with the
+    new one, and `verify` trusts both, so the checkpoints signed before still verify. Without the
+    retired key, they do not (a signature by an unknown key)."""
+    old_seed, new_seed = "seed before the rotation", "seed after the rotation"
+    async with running_ledger(service_settings, journal_signing_seed=old_seed) as before:
+        acc = await make_history(before, 60)
+        retired = (await before.get("/journal/keys"))["keys"]
+    async with running_ledger(service_settings, journal_signing_seed=new_seed, journal_retired_keys=retired) as after:
+        for _ in range(60):
+            await after.ok(transfer(acc["gha_holding"], acc["che_holding"], 1))
+        published = (await after.get("/journal/keys"))["keys"]
+    assert len(published) == 2 and retired[0] in published
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with engine.connect() as conn:
+            kids = set((await conn.execute(text("SELECT signature->>'kid' FROM journal_checkpoints"))).scalars())
+    finally:
+        await engine.dispose()
+    assert kids == {k["kid"] for k in published}, "checkpoints signed with each key"
+    settings = service_settings("ledger")
+    seed = {"REGISTRY_JOURNAL_SIGNING_SEED": new_seed}
+    without = run_cli(settings, "verify", **seed)
+    assert without.returncode == 1 and "signature invalid" in without.stdout, without.stdout
+    verified = run_cli(settings, "verify", **seed, REGISTRY_JOURNAL_RETIRED_KEYS=json.dumps(retired))
+    assert verified.returncode == 0, verified.stdout
+
+
 @pytest.mark.timeout(1200)
 async def test_a6r48_replay_of_10000_transactions_from_table_and_topic_reproduces_the_live_digest(
     ledger, service_settings, infra, database_url
