@@ -6,10 +6,8 @@ import asyncio
 import contextlib
 import logging
 
-import httpx
-
 from registry_platform.service import ServiceRuntime, app_factory, service_definition
-from web.adapters.backends import Backends
+from web.adapters.backends import Backends, backend_client
 from web.adapters.sessions import SessionStore
 from web.entrypoints import (
     accounts,
@@ -38,7 +36,7 @@ PURGE_SECONDS = 300.0
 async def start_web(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, WebSettings)
-    client = httpx.AsyncClient(timeout=settings.backend_timeout_seconds)
+    client = backend_client(settings.backend_timeout_seconds)
     sessions = SessionStore(
         runtime.engine, idle_seconds=settings.session_idle_seconds, absolute_seconds=settings.session_absolute_seconds
     )

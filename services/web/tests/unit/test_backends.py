@@ -82,3 +82,45 @@ async def test_a_request_body_is_sent_as_json() -> None:
     assert post.content == '{"name":"Société"}'.encode()
     assert get.content == b"" and "content-type" not in get.headers
     assert get.headers["authorization"] == "Bearer t"
+
+
+async def test_a_connection_idle_as_long_as_the_servers_keep_alive_is_not_reused() -> None:
+    """A server like uvicorn closes a connection idle for 5 s; one that gets a request just as it
+    closes answers nothing (here: every request on a connection idle for 1.5 s or more). The web's
+    client drops idle connections first, so its next request goes on a new connection and is
+    answered: the crawl of every page once got a 503 "service did not answer" this way."""
+    import asyncio
+
+    import uvicorn
+
+    from web.adapters.backends import IDLE_CONNECTION_SECONDS, backend_client
+
+    # The services run under uvicorn with its default keep-alive (make up, compose, the tests).
+    assert IDLE_CONNECTION_SECONDS < uvicorn.Config(app="x:y").timeout_keep_alive - 2
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while await reader.readuntil(b"\r\n\r\n"):
+            if loop.time() - last >= 1.5:
+                break  # closed as the request arrives: no answer
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+            last = loop.time()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    try:
+        async with backend_client(5.0) as client:
+            assert (await client.get(url)).text == "ok"
+            await asyncio.sleep(IDLE_CONNECTION_SECONDS + 0.2)
+            assert (await client.get(url)).text == "ok"
+        async with httpx.AsyncClient(timeout=5.0) as default:
+            assert (await default.get(url)).text == "ok"
+            await asyncio.sleep(IDLE_CONNECTION_SECONDS + 0.2)
+            with pytest.raises(httpx.RemoteProtocolError):
+                await default.get(url)
+    finally:
+        server.close()
+        await server.wait_closed()
