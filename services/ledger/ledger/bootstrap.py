@@ -29,7 +29,9 @@ def journal_signer(settings: LedgerSettings) -> Ed25519Signer:
 def journal_keys(settings: LedgerSettings) -> dict[str, Any]:
     """Every public key the journal's checkpoints may be signed with (a JWK Set): the current
     key and those retired by a rotation."""
-    return {"keys": [public_jwk(journal_signer(settings)), *settings.journal_retired_keys]}
+    public = ("kty", "crv", "x", "kid", "alg", "use")
+    retired = [{k: key[k] for k in public if k in key} for key in settings.journal_retired_keys]
+    return {"keys": [public_jwk(journal_signer(settings)), *retired]}
 
 
 async def start_writer(runtime: ServiceRuntime) -> None:

@@ -36,6 +36,8 @@ class LedgerSettings(ServiceSettings):
     @field_validator("journal_retired_keys")
     @classmethod
     def _retired_keys_are_keys(cls, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if any("d" in key for key in keys):
+            raise ValueError('a retired key holds its private part ("d"): give only its public JWK')
         key_ring(keys)  # raises, naming what is wrong, on a key that is not an Ed25519 JWK
         return keys
 

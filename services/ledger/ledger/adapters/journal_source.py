@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ledger.domain.journal import Checkpoint, JournalEntry
 from registry_contracts.envelope import EventEnvelope
 from registry_contracts.signing import Signature
+from registry_contracts.timestamps import as_utc
 
 
 async def entries_from_database(engine: AsyncEngine) -> AsyncIterator[JournalEntry]:
@@ -33,7 +34,8 @@ async def checkpoints_in(conn: AsyncConnection) -> list[Checkpoint]:
     rows = await conn.execute(
         text("SELECT tree_size, root_hash, signature, signed_at FROM journal_checkpoints ORDER BY tree_size")
     )
-    return [Checkpoint(r[0], bytes(r[1]), r[3], Signature.from_dict(r[2])) for r in rows]
+    # In UTC, as published: aware instants of two zones compare unequal in a repeated hour (PEP 495).
+    return [Checkpoint(r[0], bytes(r[1]), as_utc(r[3]), Signature.from_dict(r[2])) for r in rows]
 
 
 async def transaction_records_in(conn: AsyncConnection) -> dict[int, tuple[Any, ...]]:
@@ -65,7 +67,7 @@ async def _journal_topic(bootstrap: str, topic: str) -> AsyncIterator[EventEnvel
 
 
 def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
 async def entries_from_topic(bootstrap: str, topic: str) -> AsyncIterator[JournalEntry]:
@@ -90,8 +92,9 @@ async def entries_from_topic(bootstrap: str, topic: str) -> AsyncIterator[Journa
 
 
 async def checkpoints_from_topic(bootstrap: str, topic: str) -> list[Checkpoint]:
-    """Every checkpoint published on the journal topic (JournalCheckpointSigned), once each."""
-    published: dict[int, Checkpoint] = {}
+    """Every checkpoint published on the journal topic (JournalCheckpointSigned), each distinct one
+    once: a relay's republication is the same; another for the same size is kept for `verify`."""
+    published: dict[Checkpoint, None] = {}
     async for envelope in _journal_topic(bootstrap, topic):
         if envelope.type == "ledger.JournalCheckpointSigned":
             p = envelope.payload
@@ -101,5 +104,5 @@ async def checkpoints_from_topic(bootstrap: str, topic: str) -> list[Checkpoint]
                 _instant(p["signed_at"]),
                 Signature.from_dict(p["signature"]),
             )
-            published.setdefault(checkpoint.tree_size, checkpoint)
-    return sorted(published.values(), key=lambda c: c.tree_size)
+            published.setdefault(checkpoint, None)
+    return sorted(published, key=lambda c: c.tree_size)

@@ -36,13 +36,13 @@ from ledger.adapters.journal_source import (
 )
 from ledger.adapters.repository import LedgerRepository
 from ledger.bootstrap import DEFINITION, journal_keys, journal_signer
-from ledger.domain.journal import Checkpoint, JournalEntry, verify_journal
+from ledger.domain.journal import Checkpoint, JournalEntry, checkpoint_message, verify_journal
 from ledger.service_layer.replay import ReplayDiverged, ReplayImpossible, proposal_of, replay
 from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter, request_hash
 from ledger.settings import LedgerSettings
 from registry_contracts.chain import Break
 from registry_contracts.nomenclatures import NomenclatureVersions
-from registry_contracts.signing import KeyRing, key_ring
+from registry_contracts.signing import KeyRing, SignatureInvalid, key_ring
 from registry_platform import db, digest, migrations
 
 
@@ -85,8 +85,16 @@ async def find_problem(
         entries = [e async for e in entries_in(conn)]
         checkpoints = await checkpoints_in(conn)
         recorded = await transaction_records_in(conn)
+    for checkpoint in published or ():
+        # One that no journal key signed was put on the topic by someone else: said so, and
+        # never compared with the database's, which it would otherwise seem to contradict.
+        try:
+            message = checkpoint_message(checkpoint.tree_size, checkpoint.root_hash, checkpoint.signed_at)
+            keyring.verify(checkpoint.signature, message)
+        except SignatureInvalid as exc:
+            return Break(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size} on the journal topic: {exc}")
     held = {c.tree_size: c for c in checkpoints}
-    missing = [c for c in published or () if c.tree_size not in held]
+    missing = list({c.tree_size: c for c in published or () if c.tree_size not in held}.values())
     for checkpoint in published or ():
         if held.get(checkpoint.tree_size, checkpoint) != checkpoint:
             return Break(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size} is not the one published")

@@ -10,22 +10,26 @@ import random
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from ledger.adapters.journal_source import checkpoints_from_topic
 from ledger.domain import builtin_rules
 from ledger.domain.builtin_rules import SECTION_STATUS
-from ledger.domain.journal import JournalHead
+from ledger.domain.journal import JournalHead, sign_checkpoint
 from ledger.entrypoints import cli
 from ledger.service_layer.replay import ReplayDiverged
 from ledger.service_layer.writer import JOURNAL_TOPIC, NomenclatureDowngrade, refuse_nomenclature_downgrade
 from registry_contracts.nomenclatures import NomenclatureVersions
+from registry_contracts.signing import Ed25519Signer
 from registry_platform import db
+from registry_platform.events import new_envelope
 
 from .conftest import (
     AS_GATEWAY,
@@ -304,6 +308,29 @@ async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_
         missing = run_cli(settings, "verify", "--against-topic")
         assert missing.returncode == 1, missing.stdout
         assert f"checkpoint {second}, published on the journal topic, is missing" in missing.stdout, missing.stdout
+
+        # A checkpoint put on the topic by someone without the key is named as the topic's, not
+        # taken for the database's.
+        forger = Ed25519Signer.from_seed(b"\x01" * 32)
+        forged = sign_checkpoint(forger, first, b"\x00" * 32, datetime.now(UTC))
+        payload = {
+            "tree_size": forged.tree_size,
+            "root_hash": forged.root_hash.hex(),
+            "signed_at": forged.signed_at.isoformat(),
+            "signature": forged.signature.to_dict(),
+        }
+        envelope = new_envelope(
+            type="ledger.JournalCheckpointSigned", key="journal", producer="ledger", payload=payload
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.topic(JOURNAL_TOPIC), envelope.to_bytes(), key=b"journal")
+        finally:
+            await producer.stop()
+        on_topic = run_cli(settings, "verify", "--against-topic")
+        assert on_topic.returncode == 1, on_topic.stdout
+        assert f"checkpoint {first} on the journal topic: unknown key id" in on_topic.stdout, on_topic.stdout
     finally:
         await engine.dispose()
 

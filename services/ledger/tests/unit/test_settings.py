@@ -23,5 +23,9 @@ def test_a6r48_retired_journal_keys_must_be_ed25519_public_keys(monkeypatch: pyt
     with pytest.raises(ValidationError, match="Ed25519"):
         LedgerSettings()
     good = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "k1"}
+    # A key with its private part would be published by GET /journal/keys: refused.
+    monkeypatch.setenv("REGISTRY_JOURNAL_RETIRED_KEYS", json.dumps([{**good, "d": "secret"}]))
+    with pytest.raises(ValidationError, match="private part"):
+        LedgerSettings()
     monkeypatch.setenv("REGISTRY_JOURNAL_RETIRED_KEYS", json.dumps([good]))
     assert LedgerSettings().journal_retired_keys == [good]
