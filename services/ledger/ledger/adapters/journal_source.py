@@ -97,12 +97,5 @@ async def checkpoints_from_topic(bootstrap: str, topic: str) -> list[Checkpoint]
     published: dict[Checkpoint, None] = {}
     async for envelope in _journal_topic(bootstrap, topic):
         if envelope.type == "ledger.JournalCheckpointSigned":
-            p = envelope.payload
-            checkpoint = Checkpoint(
-                p["tree_size"],
-                bytes.fromhex(p["root_hash"]),
-                _instant(p["signed_at"]),
-                Signature.from_dict(p["signature"]),
-            )
-            published.setdefault(checkpoint, None)
+            published.setdefault(Checkpoint.from_payload(envelope.payload), None)
     return sorted(published, key=lambda c: c.tree_size)

@@ -21,7 +21,7 @@ from registry_contracts.canonical import canonical_json
 from registry_contracts.chain import Break, Chain, ChainCursor, JournalEntry
 from registry_contracts.chain import JournalHead as BaseHead
 from registry_contracts.signing import Signature, SignatureInvalid, Signer, Verifier
-from registry_contracts.timestamps import iso_utc
+from registry_contracts.timestamps import as_utc, iso_utc
 
 CHECKPOINT_DOMAIN = "a6r-registry/ledger/journal-checkpoint/v1"
 
@@ -92,6 +92,20 @@ class Checkpoint:
     root_hash: bytes
     signed_at: datetime
     signature: Signature
+
+    def payload(self) -> dict[str, Any]:
+        """As the journal topic publishes it (`ledger.JournalCheckpointSigned`)."""
+        return {
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash.hex(),
+            "signed_at": iso_utc(self.signed_at),
+            "signature": self.signature.to_dict(),
+        }
+
+    @classmethod
+    def from_payload(cls, p: dict[str, Any]) -> Checkpoint:
+        signed_at = as_utc(datetime.fromisoformat(p["signed_at"].replace("Z", "+00:00")))
+        return cls(p["tree_size"], bytes.fromhex(p["root_hash"]), signed_at, Signature.from_dict(p["signature"]))
 
 
 def checkpoint_message(tree_size: int, root_hash: bytes, signed_at: datetime) -> bytes:

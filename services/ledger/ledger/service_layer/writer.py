@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger.adapters.repository import LEADER_LOCK, LeadershipLost, LedgerRepository, leading_sql
 from ledger.domain.errors import DomainError, RuleRefused
-from ledger.domain.journal import JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
+from ledger.domain.journal import Checkpoint, JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
 from ledger.domain.live_holdings import InvariantViolation, LiveHoldings, Piece, select_implicit
 from ledger.service_layer import configuration, saga, units
 from ledger.service_layer.commands import Selection
@@ -822,16 +822,7 @@ class LedgerWriter:
         checkpoint = sign_checkpoint(self._signer, self.frontier.size, self.frontier.root(), self._clock())
         await repo.add_checkpoint(checkpoint)
         self._last_checkpoint = (self.frontier.size, time.monotonic())
-        payload = {
-            "tree_size": checkpoint.tree_size,
-            "root_hash": checkpoint.root_hash.hex(),
-            "signed_at": checkpoint.signed_at.isoformat(),
-            "signature": checkpoint.signature.to_dict(),
-        }
-        envelope = new_envelope(
-            type="ledger.JournalCheckpointSigned", key="journal", producer="ledger", payload=payload
-        )
-        return [(self._topic(JOURNAL_TOPIC), envelope)]
+        return [(self._topic(JOURNAL_TOPIC), checkpoint_event(checkpoint))]
 
     async def _maybe_checkpoint_idle(self) -> None:
         size, at = self._last_checkpoint
@@ -847,6 +838,13 @@ class LedgerWriter:
                 await self._conn.discard()
                 raise
             self._on_commit()
+
+
+def checkpoint_event(checkpoint: Checkpoint) -> Any:
+    """The event that publishes a signed checkpoint on the journal topic."""
+    return new_envelope(
+        type="ledger.JournalCheckpointSigned", key="journal", producer="ledger", payload=checkpoint.payload()
+    )
 
 
 async def _generic_plans(conn: AsyncConnection) -> None:

@@ -25,11 +25,15 @@ from ledger.domain.builtin_rules import SECTION_STATUS
 from ledger.domain.journal import JournalHead, sign_checkpoint
 from ledger.entrypoints import cli
 from ledger.service_layer.replay import ReplayDiverged
-from ledger.service_layer.writer import JOURNAL_TOPIC, NomenclatureDowngrade, refuse_nomenclature_downgrade
+from ledger.service_layer.writer import (
+    JOURNAL_TOPIC,
+    NomenclatureDowngrade,
+    checkpoint_event,
+    refuse_nomenclature_downgrade,
+)
 from registry_contracts.nomenclatures import NomenclatureVersions
 from registry_contracts.signing import Ed25519Signer
 from registry_platform import db
-from registry_platform.events import new_envelope
 
 from .conftest import (
     AS_GATEWAY,
@@ -313,15 +317,7 @@ async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_
         # taken for the database's.
         forger = Ed25519Signer.from_seed(b"\x01" * 32)
         forged = sign_checkpoint(forger, first, b"\x00" * 32, datetime.now(UTC))
-        payload = {
-            "tree_size": forged.tree_size,
-            "root_hash": forged.root_hash.hex(),
-            "signed_at": forged.signed_at.isoformat(),
-            "signature": forged.signature.to_dict(),
-        }
-        envelope = new_envelope(
-            type="ledger.JournalCheckpointSigned", key="journal", producer="ledger", payload=payload
-        )
+        envelope = checkpoint_event(forged)
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
         await producer.start()
         try:
