@@ -13,7 +13,7 @@ without them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,16 @@ def create_engine(url: str, schema: str, *, pool_size: int = 10, timeouts: Timeo
         # reads one index page (measured: 155 ms against 0.8 ms on the ledger's holdings).
         connect_args={"options": f"-c search_path={schema} -c plan_cache_mode=force_custom_plan{limits}"},
     )
+
+
+@contextlib.asynccontextmanager
+async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection that reads one state of the database (REPEATABLE READ) until it closes: what
+    commits meanwhile is not seen, so parts read one after another are of one state."""
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+        await conn.begin()
+        yield conn
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -6,12 +6,13 @@ JSON after the service's own conversion of values JSON cannot carry, under a dom
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry_contracts.canonical import canonical_json
 from registry_platform import db
@@ -20,23 +21,64 @@ from registry_platform import db
 async def tables_digest(
     engine: AsyncEngine, domain: bytes, parts: Mapping[str, str], plain: Callable[[Any], Any]
 ) -> str:
-    digest = hashlib.sha256(domain)
     # One snapshot for every part: a commit between two parts would make a state that never was.
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="REPEATABLE READ")
-        await conn.begin()
-        for part, sql in parts.items():
-            digest.update(canonical_json({"part": part}))
-            async for row in await conn.stream(text(sql)):
-                digest.update(canonical_json([plain(v) for v in row]))
+    async with db.snapshot(engine) as conn:
+        return await digest_in(conn, domain, parts, plain)
+
+
+async def digest_in(conn: AsyncConnection, domain: bytes, parts: Mapping[str, str], plain: Callable[[Any], Any]) -> str:
+    """The digest of the state `conn` reads (a snapshot's: see `db.snapshot`)."""
+    digest = hashlib.sha256(domain)
+    for part, sql in parts.items():
+        digest.update(canonical_json({"part": part}))
+        async for row in await conn.stream(text(sql)):
+            digest.update(canonical_json([plain(v) for v in row]))
     return digest.hexdigest()
 
 
-def compare(rebuilt: str, live: str) -> int:
-    """Print both digests; the exit status of a replay command."""
+async def compare(rebuilt: str, live: str, explain: Callable[[], Awaitable[list[str]]]) -> int:
+    """Print both digests, and where the states differ if they do; the exit status of a replay."""
     print(f"replayed state digest {rebuilt}")
     print(f"live state digest     {live}")
-    return 0 if rebuilt == live else 1
+    if rebuilt == live:
+        return 0
+    for line in await explain():
+        print(line)
+    return 1
+
+
+async def differences(
+    rebuilt: AsyncEngine,
+    live: AsyncEngine | AsyncConnection,
+    parts: Mapping[str, str],
+    plain: Callable[[Any], Any],
+    width: int = 400,
+) -> list[str]:
+    """Where two states differ: for each part of the digest, the first row that differs (None: one
+    state has no row there), so a replay that does not reproduce the live state names what the
+    journal does not explain (a block, an account, a transaction record), not only two digests.
+    `live` may be the snapshot its digest was taken in."""
+    found: list[str] = []
+    async with contextlib.AsyncExitStack() as stack:
+        a = await stack.enter_async_context(db.snapshot(rebuilt))
+        b = live if isinstance(live, AsyncConnection) else await stack.enter_async_context(db.snapshot(live))
+        for part, sql in parts.items():
+            rows_a, rows_b = await a.stream(text(sql)), await b.stream(text(sql))
+            position = 0
+            while True:
+                row_a, row_b = await anext(rows_a, None), await anext(rows_b, None)
+                if row_a is None and row_b is None:
+                    break
+                position += 1
+                values_a = None if row_a is None else [plain(v) for v in row_a]
+                values_b = None if row_b is None else [plain(v) for v in row_b]
+                if values_a != values_b:
+                    rebuilt_row, live_row = str(values_a)[:width], str(values_b)[:width]
+                    found.append(f"{part}: row {position} differs: replayed {rebuilt_row}; live {live_row}")
+                    break
+            await rows_a.close()
+            await rows_b.close()
+    return found
 
 
 async def print_digest(database_url: str, schema: str, state_digest: Callable[[AsyncEngine], Awaitable[str]]) -> int:

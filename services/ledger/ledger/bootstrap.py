@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
-
 from ledger.adapters.verdicts import VerdictFeed
 from ledger.entrypoints.api import router
 from ledger.service_layer import saga
@@ -16,22 +13,8 @@ from ledger.service_layer.writer import (
 )
 from ledger.settings import LedgerSettings
 from registry_contracts.nomenclatures import NomenclatureVersions
-from registry_contracts.signing import Ed25519Signer, public_jwk
 from registry_platform.kafka import TopicSpec
 from registry_platform.service import ServiceRuntime, app_factory, service_definition
-
-
-def journal_signer(settings: LedgerSettings) -> Ed25519Signer:
-    seed = hashlib.sha256(b"a6r-ledger-journal\x00" + settings.journal_signing_seed.get_secret_value().encode())
-    return Ed25519Signer.from_seed(seed.digest())
-
-
-def journal_keys(settings: LedgerSettings) -> dict[str, Any]:
-    """Every public key the journal's checkpoints may be signed with (a JWK Set): the current
-    key and those retired by a rotation."""
-    public = ("kty", "crv", "x", "kid", "alg", "use")
-    retired = [{k: key[k] for k in public if k in key} for key in settings.journal_retired_keys]
-    return {"keys": [public_jwk(journal_signer(settings)), *retired]}
 
 
 async def start_writer(runtime: ServiceRuntime) -> None:
@@ -39,8 +22,8 @@ async def start_writer(runtime: ServiceRuntime) -> None:
     assert isinstance(settings, LedgerSettings)
     nomenclatures = NomenclatureVersions(settings.nomenclature_dir)
     await refuse_nomenclature_downgrade(runtime.engine, nomenclatures)
-    signer = journal_signer(settings)
-    runtime.state["journal_keys"] = journal_keys(settings)
+    signer = settings.journal_signer()
+    runtime.state["journal_keys"] = settings.journal_keys()
     writer = LedgerWriter(
         runtime.engine,
         topic=runtime.topic,

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import SecretStr, field_validator, model_validator
 
-from registry_contracts.signing import key_ring
+from ledger.domain.journal import JournalKeys
+from registry_contracts.signing import Ed25519Signer, public_jwk
 from registry_platform.settings import ServiceSettings
 
 # Published in the repository, so only ever acceptable outside production.
@@ -14,9 +16,11 @@ DEV_JOURNAL_SEED = "dev-only-journal-checkpoint-seed"
 class LedgerSettings(ServiceSettings):
     # Seed of the Ed25519 key that signs journal checkpoints (A6R-21).
     journal_signing_seed: SecretStr = SecretStr(DEV_JOURNAL_SEED)
-    # The public keys (JWKs, as GET /journal/keys published them) of seeds used before a rotation:
-    # published with the current key, and trusted by `registry-ledger verify`, so the checkpoints
-    # they signed still verify. JSON: [{"kty": "OKP", "crv": "Ed25519", "x": "...", "kid": "..."}].
+    # The public keys (JWKs, as GET /journal/keys published them) of seeds used before a rotation,
+    # each with the size of the last checkpoint it signed: published with the current key, and
+    # trusted by `registry-ledger verify` for the checkpoints up to that size, so those still
+    # verify and no later one can be signed with a retired seed. JSON:
+    # [{"kty": "OKP", "crv": "Ed25519", "x": "...", "kid": "...", "last_tree_size": 41000}].
     journal_retired_keys: list[dict[str, Any]] = []
     checkpoint_every: int = 1000
     checkpoint_seconds: float = 10.0
@@ -36,13 +40,34 @@ class LedgerSettings(ServiceSettings):
     @field_validator("journal_retired_keys")
     @classmethod
     def _retired_keys_are_keys(cls, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if any("d" in key for key in keys):
-            raise ValueError('a retired key holds its private part ("d"): give only its public JWK')
-        key_ring(keys)  # raises, naming what is wrong, on a key that is not an Ed25519 JWK
+        for key in keys:
+            if "d" in key:
+                raise ValueError('a retired key holds its private part ("d"): give only its public JWK')
+            if "last_tree_size" not in key:
+                raise ValueError(
+                    'each retired key needs "last_tree_size", the size of the last checkpoint it signed: '
+                    "SELECT max(tree_size) FROM journal_checkpoints WHERE signature->>'kid' = '<its kid>'"
+                )
         return keys
 
     @model_validator(mode="after")
     def _refuse_dev_seed(self) -> LedgerSettings:
         if self.mode == "production" and self.journal_signing_seed.get_secret_value() == DEV_JOURNAL_SEED:
             raise ValueError("REGISTRY_JOURNAL_SIGNING_SEED still holds the development seed; set a real one")
+        try:
+            JournalKeys.from_jwks(self.journal_keys()["keys"])
+        except ValueError as exc:
+            # Not an Ed25519 JWK, or a kid that the current key or another retired one already has.
+            raise ValueError(f"REGISTRY_JOURNAL_RETIRED_KEYS: {exc}") from exc
         return self
+
+    def journal_signer(self) -> Ed25519Signer:
+        seed = hashlib.sha256(b"a6r-ledger-journal\x00" + self.journal_signing_seed.get_secret_value().encode())
+        return Ed25519Signer.from_seed(seed.digest())
+
+    def journal_keys(self) -> dict[str, Any]:
+        """Every public key the journal's checkpoints may be signed with (a JWK Set): the current
+        key, and those retired by a rotation with the last tree size each signed."""
+        public = ("kty", "crv", "x", "kid", "alg", "use", "last_tree_size")
+        retired = [{k: key[k] for k in public if k in key} for key in self.journal_retired_keys]
+        return {"keys": [public_jwk(self.journal_signer()), *retired]}

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from registry_contracts.timestamps import iso_utc
-from registry_platform.digest import tables_digest
+from registry_platform.digest import differences, tables_digest
 
 DIGEST_DOMAIN = b"a6r-registry/descriptors/state-digest/v1\x00"
 SCOPE = "originating_registry, issuing_party, activity_id, vintage, metric"
@@ -40,6 +40,11 @@ PARTS = {
 
 async def state_digest(engine: AsyncEngine) -> str:
     return await tables_digest(engine, DIGEST_DOMAIN, PARTS, _plain)
+
+
+async def state_differences(rebuilt: AsyncEngine, live: AsyncEngine) -> list[str]:
+    """The first row that differs in each part of two states whose digests differ."""
+    return await differences(rebuilt, live, PARTS, _plain)
 
 
 def _plain(value: Any) -> Any:

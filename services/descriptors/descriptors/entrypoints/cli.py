@@ -16,7 +16,7 @@ import argparse
 import asyncio
 import sys
 
-from descriptors.adapters.digest import state_digest
+from descriptors.adapters.digest import state_differences, state_digest
 from descriptors.adapters.ledger_topic import recorded_transactions
 from descriptors.adapters.repository import Descriptors
 from descriptors.bootstrap import DEFINITION
@@ -38,14 +38,14 @@ async def run_replay(settings: DescriptorsSettings, into: str) -> int:
         transactions = await recorded_transactions(settings.kafka_bootstrap, settings.topic(TRANSACTIONS_TOPIC))
         report = await replay(service, sources, transactions)
         rebuilt, current = await state_digest(target), await state_digest(live)
+        print(f"replayed {report.source_records} source records and {report.transactions} recorded transactions")
+        return await digest.compare(rebuilt, current, lambda: state_differences(target, live))
     except ReplayRefused as exc:
         print(f"replay REFUSED: {exc}")
         return 1
     finally:
         await live.dispose()
         await target.dispose()
-    print(f"replayed {report.source_records} source records and {report.transactions} recorded transactions")
-    return digest.compare(rebuilt, current)
 
 
 def main(argv: list[str] | None = None) -> None:

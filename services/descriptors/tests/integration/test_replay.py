@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from descriptors.adapters import jws
-from descriptors.adapters.digest import state_digest
+from descriptors.adapters.digest import state_differences, state_digest
 from descriptors.domain.applicability import applicable_from
 from descriptors.entrypoints import cli
 from descriptors.settings import DescriptorsSettings, PeerConfig
@@ -140,6 +140,8 @@ async def test_issue6_replay_reproduces_the_descriptors_and_their_effects(
                     "WHERE id = (SELECT id FROM descriptors.descriptors WHERE kind = 'first_transfer' LIMIT 1)"
                 )
             assert await state_digest(target_engine) != live
+            (differing,) = await state_differences(target_engine, live_engine)
+            assert differing.startswith("descriptors: row ") and " differs: replayed [" in differing, differing
         finally:
             await live_engine.dispose()
             await target_engine.dispose()

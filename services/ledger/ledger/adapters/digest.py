@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry_contracts.timestamps import iso_utc
-from registry_platform.digest import tables_digest
+from registry_platform.digest import differences, digest_in, tables_digest
 
 DIGEST_DOMAIN = b"a6r-registry/ledger/state-digest/v2\x00"
 
@@ -53,6 +53,15 @@ PARTS = {
 
 async def state_digest(engine: AsyncEngine) -> str:
     return await tables_digest(engine, DIGEST_DOMAIN, PARTS, _plain)
+
+
+async def state_digest_in(conn: AsyncConnection) -> str:
+    return await digest_in(conn, DIGEST_DOMAIN, PARTS, _plain)
+
+
+async def state_differences(rebuilt: AsyncEngine, live: AsyncEngine | AsyncConnection) -> list[str]:
+    """The first row that differs in each part of two states whose digests differ."""
+    return await differences(rebuilt, live, PARTS, _plain)
 
 
 def _plain(value: object) -> object:

@@ -11,7 +11,7 @@ Pure: no I/O. The writer keeps a `JournalHead` and a `MerkleFrontier` in memory.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -20,7 +20,7 @@ from typing import Any
 from registry_contracts.canonical import canonical_json
 from registry_contracts.chain import Break, Chain, ChainCursor, JournalEntry
 from registry_contracts.chain import JournalHead as BaseHead
-from registry_contracts.signing import Signature, SignatureInvalid, Signer, Verifier
+from registry_contracts.signing import KeyRing, Signature, SignatureInvalid, Signer, key_from_jwk, key_ring
 from registry_contracts.timestamps import as_utc, iso_utc
 
 CHECKPOINT_DOMAIN = "a6r-registry/ledger/journal-checkpoint/v1"
@@ -124,10 +124,45 @@ def sign_checkpoint(signer: Signer, tree_size: int, root_hash: bytes, signed_at:
     return Checkpoint(tree_size, root_hash, signed_at, signer.sign(message))
 
 
+@dataclass(frozen=True)
+class JournalKeys:
+    """The public keys the journal's checkpoints may be signed with. A key retired by a rotation
+    signs only the checkpoints it signed before it (`retired_after`: the last tree size, by kid):
+    whoever holds a seed retired because it leaked cannot sign a checkpoint over a journal
+    rewritten after that."""
+
+    ring: KeyRing
+    retired_after: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_jwks(cls, jwks: Iterable[Mapping[str, Any]]) -> JournalKeys:
+        """As GET /journal/keys publishes them: a retired key carries its `last_tree_size`."""
+        jwks = list(jwks)
+        retired: dict[str, int] = {}
+        for jwk in (j for j in jwks if "last_tree_size" in j):
+            last = jwk["last_tree_size"]
+            if type(last) is not int or last < 1:
+                raise ValueError('"last_tree_size" is the size of the last checkpoint a retired key signed, from 1')
+            retired[key_from_jwk(jwk).kid] = last
+        return cls(key_ring(jwks), retired)
+
+    def refusal(self, checkpoint: Checkpoint) -> str | None:
+        """Why `checkpoint`'s signature is not one of the journal's, or None."""
+        message = checkpoint_message(checkpoint.tree_size, checkpoint.root_hash, checkpoint.signed_at)
+        try:
+            self.ring.verify(checkpoint.signature, message)
+        except SignatureInvalid as exc:
+            return f"signature invalid: {exc}"
+        last = self.retired_after.get(checkpoint.signature.kid)
+        if last is not None and checkpoint.tree_size > last:
+            return f"signed by key {checkpoint.signature.kid!r}, retired after checkpoint {last}"
+        return None
+
+
 def verify_journal(
     entries: Iterable[JournalEntry],
     checkpoints: Iterable[Checkpoint],
-    verifier: Verifier,
+    keys: JournalKeys,
     max_gap: int | None = None,
 ) -> Iterator[Break]:
     """Yield the first break (then stop): a broken link, a bad hash, a gap, or a bad checkpoint.
@@ -149,7 +184,7 @@ def verify_journal(
             frontier.append(entry.entry_hash)
             checkpoint = by_size.pop(frontier.size, None)
             if checkpoint is not None:
-                broken = _check_checkpoint(checkpoint, frontier.root(), verifier)
+                broken = _check_checkpoint(checkpoint, frontier.root(), keys)
         if broken is not None:
             yield broken
             return
@@ -164,14 +199,10 @@ def verify_journal(
                 return
 
 
-def _check_checkpoint(checkpoint: Checkpoint, root: bytes, verifier: Verifier) -> Break | None:
+def _check_checkpoint(checkpoint: Checkpoint, root: bytes, keys: JournalKeys) -> Break | None:
     if checkpoint.root_hash != root:
         return Break(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size}: Merkle root does not match")
-    try:
-        verifier.verify(
-            checkpoint.signature,
-            checkpoint_message(checkpoint.tree_size, checkpoint.root_hash, checkpoint.signed_at),
-        )
-    except SignatureInvalid as exc:
-        return Break(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size}: signature invalid: {exc}")
+    refusal = keys.refusal(checkpoint)
+    if refusal is not None:
+        return Break(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size}: {refusal}")
     return None

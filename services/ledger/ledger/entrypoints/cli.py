@@ -2,12 +2,15 @@
 
 - verify: recompute the hash chain and every signed checkpoint, require a checkpoint at least every
   `--max-gap` entries, and check that journal and transaction records agree field by field; exit 1
-  naming the first bad entry. With `--against-topic`, also every checkpoint published on the
-  journal topic: one deleted from the database (and the entries it signed rewritten) is found.
+  naming the first bad entry. With `--against-topic`, also hold the database to every entry and
+  checkpoint published on the journal topic, outside it: a deleted or rewritten entry, even one no
+  checkpoint covers yet, and a deleted checkpoint are found, and so is one never published.
 - replay: rebuild the whole state from the journal alone (the database table, or the journal
   topic) into an empty database, check that the journal replayed is the live one, copy the live
-  checkpoints over it, and compare its state digest with the live one; exit 1 if not equal, or if
-  an entry names a nomenclature version neither shipped nor in REGISTRY_NOMENCLATURE_DIR.
+  checkpoints over it, and compare its state digest with the live one, both as of one snapshot of
+  the live database (a running ledger may go on recording); exit 1 if not equal, naming the first
+  row that differs in each part of the state, or if an entry names a nomenclature version neither
+  shipped nor in REGISTRY_NOMENCLATURE_DIR.
 - digest: print the state digest of a database.
 
 Database and broker come from the usual REGISTRY_* settings; `--into` names the empty database.
@@ -19,31 +22,35 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ledger.adapters.digest import state_digest
+from ledger.adapters.digest import state_differences, state_digest, state_digest_in
 from ledger.adapters.journal_source import (
-    checkpoints_from_topic,
     checkpoints_in,
-    entries_from_database,
     entries_from_topic,
     entries_in,
+    published_journal,
     transaction_records_in,
 )
 from ledger.adapters.repository import LedgerRepository
-from ledger.bootstrap import DEFINITION, journal_keys, journal_signer
-from ledger.domain.journal import Checkpoint, JournalEntry, checkpoint_message, verify_journal
+from ledger.bootstrap import DEFINITION
+from ledger.domain.journal import JournalEntry, JournalKeys, verify_journal
+from ledger.domain.publication import PublishedJournal, differing_entry, topic_problem, unpublished
 from ledger.service_layer.replay import ReplayDiverged, ReplayImpossible, proposal_of, replay
 from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter, request_hash
 from ledger.settings import LedgerSettings
 from registry_contracts.chain import Break
 from registry_contracts.nomenclatures import NomenclatureVersions
-from registry_contracts.signing import KeyRing, SignatureInvalid, key_ring
+from registry_contracts.timestamps import as_utc
 from registry_platform import db, digest, migrations
+
+# The outbox relay publishes within milliseconds while it runs; longer means it is not running.
+PUBLISH_GRACE = timedelta(minutes=5)
 
 
 def record_of(entry: JournalEntry) -> tuple[Any, ...]:
@@ -66,36 +73,32 @@ async def find_problem(
     engine: AsyncEngine,
     settings: LedgerSettings,
     max_gap: int | None = None,
-    keys: KeyRing | None = None,
-    published: list[Checkpoint] | None = None,
+    keys: JournalKeys | None = None,
+    published: PublishedJournal | None = None,
+    grace: timedelta = PUBLISH_GRACE,
 ) -> Break | None:
     """The first thing wrong with the journal, its checkpoints and its records. `max_gap`: the most
     entries the writer leaves without a checkpoint (by default what these settings make it leave);
     `keys`: the public keys checkpoints may be signed with (by default those the settings name);
-    `published`: the checkpoints held outside the database (the journal topic's), each of which
-    must be in it, as published, and sign the entries there."""
+    `published`: the journal as its topic holds it, outside the database, which the database must
+    hold unchanged (see `ledger.domain.publication`); `grace`: how long the relay has to publish."""
     if max_gap is None:
         max_gap = settings.checkpoint_every + settings.writer_max_batch
-    keyring = keys or key_ring(journal_keys(settings)["keys"])
-    async with engine.connect() as conn:
-        # One snapshot: a batch committed while the journal is read would otherwise show
-        # checkpoints and records past the entries read, a false alarm on a running ledger.
-        await conn.execution_options(isolation_level="REPEATABLE READ")
-        await conn.begin()
+    keyring = keys or JournalKeys.from_jwks(settings.journal_keys()["keys"])
+    # One snapshot: a batch committed while the journal is read would otherwise show checkpoints
+    # and records past the entries read, a false alarm on a running ledger.
+    async with db.snapshot(engine) as conn:
         entries = [e async for e in entries_in(conn)]
         checkpoints = await checkpoints_in(conn)
         recorded = await transaction_records_in(conn)
-    for checkpoint in published or ():
-        # One that no journal key signed was put on the topic by someone else: said so, and
-        # never compared with the database's, which it would otherwise seem to contradict.
-        try:
-            message = checkpoint_message(checkpoint.tree_size, checkpoint.root_hash, checkpoint.signed_at)
-            keyring.verify(checkpoint.signature, message)
-        except SignatureInvalid as exc:
-            return Break(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size} on the journal topic: {exc}")
+        now = as_utc(await conn.scalar(text("SELECT statement_timestamp()")))
+    topic = published or PublishedJournal()
+    finding = topic_problem(topic, keyring) or differing_entry(entries, topic)
+    if finding:
+        return finding
     held = {c.tree_size: c for c in checkpoints}
-    missing = list({c.tree_size: c for c in published or () if c.tree_size not in held}.values())
-    for checkpoint in published or ():
+    missing = list({c.tree_size: c for c in topic.checkpoints if c.tree_size not in held}.values())
+    for checkpoint in topic.checkpoints:
         if held.get(checkpoint.tree_size, checkpoint) != checkpoint:
             return Break(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size} is not the one published")
     # A published checkpoint missing here still signs what the entries were: checked against them.
@@ -104,6 +107,8 @@ async def find_problem(
     if missing:
         size = missing[0].tree_size
         return Break(size, f"checkpoint {size}, published on the journal topic, is missing from the database")
+    if published is not None and (finding := unpublished(entries, checkpoints, published, now, grace)):
+        return finding
     # The records the API serves must say what the journal says, field by field.
     for entry in entries:
         if recorded.pop(entry.sequence, None) != record_of(entry):
@@ -113,45 +118,52 @@ async def find_problem(
     return None
 
 
-def _keys_from(path: str) -> KeyRing:
+def _keys_from(path: str) -> JournalKeys:
     """Every key the journal was signed with, as GET /journal/keys publishes them (a JWK Set)."""
-    return key_ring(json.loads(Path(path).read_text(encoding="utf-8"))["keys"])
+    return JournalKeys.from_jwks(json.loads(Path(path).read_text(encoding="utf-8"))["keys"])
 
 
-async def _verify(settings: LedgerSettings, max_gap: int | None, keys: KeyRing | None, against_topic: bool) -> int:
+async def _verify(
+    settings: LedgerSettings, max_gap: int | None, keys: JournalKeys | None, against_topic: bool, grace: timedelta
+) -> int:
     published = None
     if against_topic:
-        published = await checkpoints_from_topic(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC))
+        # Read before the database: everything published was committed first, so the database
+        # then holds all of it, and what it holds beyond is given the relay's grace.
+        published = await published_journal(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC))
     engine = db.create_engine(settings.database_url, settings.db_schema)
     try:
-        finding = await find_problem(engine, settings, max_gap, keys, published)
+        finding = await find_problem(engine, settings, max_gap, keys, published, grace)
     finally:
         await engine.dispose()
     if finding:
         print(f"journal INVALID at entry {finding.sequence}: {finding.reason}")
         return 1
     print("journal valid")
+    if published is not None:
+        print(
+            f"held against the journal topic: {len(published.entries)} entries and "
+            f"{len(published.checkpoints)} checkpoints published, all in the database as published"
+        )
     return 0
 
 
-async def require_live_head(live: AsyncEngine, entries: int, head_hash: str) -> None:
+async def require_live_head(live: AsyncConnection, entries: int, head_hash: str) -> None:
     """The journal replayed must be the live one: its last entry the live journal's entry of that
     sequence (the chain then makes every earlier entry equal too). A source whose entries were
     altered and chained again (a journal topic written by someone else) could otherwise replay to
     the same state, differing in what the state digest does not cover (the verdicts' rule versions)."""
     if entries == 0:
         return
-    async with live.connect() as conn:
-        live_hash = await conn.scalar(text("SELECT entry_hash FROM journal WHERE sequence = :s"), {"s": entries})
+    live_hash = await live.scalar(text("SELECT entry_hash FROM journal WHERE sequence = :s"), {"s": entries})
     if live_hash is None or bytes(live_hash).hex() != head_hash:
         raise ReplayDiverged(entries, "the journal replayed is not the live journal: their entries differ")
 
 
-async def copy_checkpoints(live: AsyncEngine, target: AsyncEngine, entries: int) -> None:
+async def copy_checkpoints(live: AsyncConnection, target: AsyncEngine, entries: int) -> None:
     """The live checkpoints over the entries replayed: the journals being equal, they sign the
     rebuilt one too, and `verify` of the rebuilt database finds its entries signed."""
-    async with live.connect() as conn:
-        signed = [c for c in await checkpoints_in(conn) if c.tree_size <= entries]
+    signed = [c for c in await checkpoints_in(live) if c.tree_size <= entries]
     async with target.begin() as conn:
         repo = LedgerRepository(conn)
         for checkpoint in signed:
@@ -165,21 +177,31 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
     writer = LedgerWriter(
         target,
         topic=settings.topic,
-        signer=journal_signer(settings),
+        signer=settings.journal_signer(),
         checkpoint_every=10**12,
         checkpoint_seconds=float("inf"),
         nomenclatures=NomenclatureVersions(settings.nomenclature_dir),
     )
     try:
-        source = (
-            entries_from_topic(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC))
-            if from_topic
-            else entries_from_database(live)
-        )
-        report = await replay(writer, source)
-        await require_live_head(live, report.entries, report.head_hash)
-        await copy_checkpoints(live, target, report.entries)
-        rebuilt, current = await state_digest(target), await state_digest(live)
+        # The live state as of one instant: its digest, and the journal up to its newest entry then.
+        # A running ledger goes on recording meanwhile; that is not compared.
+        async with db.snapshot(live) as snapshot:
+            current = await state_digest_in(snapshot)
+            head = await snapshot.scalar(text("SELECT coalesce(max(sequence), 0) FROM journal"))
+            source = (
+                entries_from_topic(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC), through=head)
+                if from_topic
+                else entries_in(snapshot)
+            )
+            report = await replay(writer, source)
+            if report.entries < head:
+                ends = f"the journal topic ends before it (the database's journal goes to entry {head})"
+                raise ReplayDiverged(report.entries + 1, ends)
+            await require_live_head(snapshot, report.entries, report.head_hash)
+            await copy_checkpoints(snapshot, target, report.entries)
+            rebuilt = await state_digest(target)
+            print(f"replayed {report.entries} entries; head {report.head_hash}")
+            return await digest.compare(rebuilt, current, lambda: state_differences(target, snapshot))
     except ReplayImpossible as exc:
         print(f"replay REFUSED at entry {exc.sequence}: {exc}")
         return 1
@@ -190,8 +212,6 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
         await writer.close()
         await live.dispose()
         await target.dispose()
-    print(f"replayed {report.entries} entries; head {report.head_hash}")
-    return digest.compare(rebuilt, current)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -209,7 +229,13 @@ def main(argv: list[str] | None = None) -> None:
     vp.add_argument(
         "--against-topic",
         action="store_true",
-        help="also check every checkpoint published on the journal topic (held outside the database)",
+        help="also hold the database to every entry and checkpoint published on the journal topic",
+    )
+    vp.add_argument(
+        "--publish-grace",
+        type=float,
+        default=PUBLISH_GRACE.total_seconds(),
+        help="with --against-topic: seconds an entry or checkpoint may stay unpublished (default: %(default)s)",
     )
     rp = sub.add_parser("replay", help="rebuild the state from the journal into an empty database")
     rp.add_argument("--into", required=True, help="URL of an empty database to rebuild into")
@@ -219,7 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = LedgerSettings(service_name="ledger")
     if args.command == "verify":
         keys = _keys_from(args.keys) if args.keys else None
-        code = asyncio.run(_verify(settings, args.max_gap, keys, args.against_topic))
+        grace = timedelta(seconds=args.publish_grace)
+        code = asyncio.run(_verify(settings, args.max_gap, keys, args.against_topic, grace))
     elif args.command == "replay":
         code = asyncio.run(_replay(settings, args.into, args.from_topic))
     else:

@@ -19,10 +19,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
-from ledger.adapters.journal_source import checkpoints_from_topic
+from ledger.adapters.journal_source import published_journal
+from ledger.adapters.repository import LedgerRepository
 from ledger.domain import builtin_rules
 from ledger.domain.builtin_rules import SECTION_STATUS
-from ledger.domain.journal import JournalHead, sign_checkpoint
+from ledger.domain.journal import JournalHead, merkle_root, sign_checkpoint
 from ledger.entrypoints import cli
 from ledger.service_layer.replay import ReplayDiverged
 from ledger.service_layer.writer import (
@@ -31,6 +32,7 @@ from ledger.service_layer.writer import (
     checkpoint_event,
     refuse_nomenclature_downgrade,
 )
+from ledger.settings import LedgerSettings
 from registry_contracts.nomenclatures import NomenclatureVersions
 from registry_contracts.signing import Ed25519Signer
 from registry_platform import db
@@ -252,11 +254,21 @@ async def _published_checkpoints(settings: Any, signed: int) -> list[Any]:
     """The checkpoints on the journal topic, once the relay has published the `signed` ones."""
     published: list[Any] = []
     for _ in range(100):
-        published = await checkpoints_from_topic(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC))
+        published = list((await published_journal(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC))).checkpoints)
         if len(published) >= signed:
             break
         await asyncio.sleep(0.1)
     return published
+
+
+async def _all_published(engine: Any) -> None:
+    """Wait until the relay has published every outbox row: the journal topic is then complete."""
+    for _ in range(600):
+        async with engine.connect() as conn:
+            if await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")) == 0:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the outbox relay did not publish every row")
 
 
 async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_deleted_ones_is_found(
@@ -300,7 +312,9 @@ async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_
         assert alone.returncode == 0, "the journal alone shows nothing within the default gap: " + alone.stdout
         against = run_cli(settings, "verify", "--against-topic")
         assert against.returncode == 1, against.stdout
-        assert f"entry {second}: checkpoint {second}: Merkle root does not match" in against.stdout, against.stdout
+        # The first entry rewritten is named, and the topic's copy of it is proven by a signed checkpoint.
+        rewritten_first = f"entry {first + 1}: entry {first + 1} is not the one published on the journal topic"
+        assert f"{rewritten_first} (the published one is signed by checkpoint " in against.stdout, against.stdout
 
         # Put the entries back: the checkpoints deleted are then named as missing.
         async with engine.begin() as conn:
@@ -326,39 +340,135 @@ async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_
             await producer.stop()
         on_topic = run_cli(settings, "verify", "--against-topic")
         assert on_topic.returncode == 1, on_topic.stdout
-        assert f"checkpoint {first} on the journal topic: unknown key id" in on_topic.stdout, on_topic.stdout
+        forged_reason = f"checkpoint {first} on the journal topic: signature invalid: unknown key id"
+        assert forged_reason in on_topic.stdout, on_topic.stdout
     finally:
         await engine.dispose()
 
 
-async def test_a6r48_a6r21_checkpoints_signed_before_a_key_rotation_still_verify_with_the_retired_key_published(
+async def test_a6r48_a6r21_the_newest_entries_no_checkpoint_covers_yet_and_checkpoints_never_published_are_found(
     service_settings, database_url
 ):
-    """The journal's signing seed is rotated: the ledger publishes the retired public key with the
-    new one, and `verify` trusts both, so the checkpoints signed before still verify. Without the
-    retired key, they do not (a signature by an unknown key)."""
-    old_seed, new_seed = "seed before the rotation", "seed after the rotation"
-    async with running_ledger(service_settings, journal_signing_seed=old_seed) as before:
-        acc = await make_history(before, 60)
-        retired = (await before.get("/journal/keys"))["keys"]
-    async with running_ledger(service_settings, journal_signing_seed=new_seed, journal_retired_keys=retired) as after:
-        for _ in range(60):
-            await after.ok(transfer(acc["gha_holding"], acc["che_holding"], 1))
-        published = (await after.get("/journal/keys"))["keys"]
-    assert len(published) == 2 and retired[0] in published
+    """The entries after the latest checkpoint could be rewritten, or deleted with their records,
+    and `verify` said "journal valid" (they are within `--max-gap`); against the journal topic the
+    first one is named. A checkpoint in the database that was never published (its outbox row
+    removed) is named too."""
+    async with running_ledger(service_settings, checkpoint_seconds=3600.0) as ledger:
+        await make_history(ledger, 60)
+    settings = service_settings("ledger")
     engine = db.create_engine(database_url, "ledger")
     try:
+        await _all_published(engine)
         async with engine.connect() as conn:
-            kids = set((await conn.execute(text("SELECT signature->>'kid' FROM journal_checkpoints"))).scalars())
+            newest = await conn.scalar(text("SELECT max(sequence) FROM journal"))
+            signed = await conn.scalar(text("SELECT max(tree_size) FROM journal_checkpoints"))
+            stored = await conn.execute(text("SELECT entry_hash FROM journal ORDER BY sequence"))
+            hashes = [bytes(h) for h in stored.scalars()]
+        assert newest > signed + 1, "entries after the latest checkpoint (every 50 entries)"
+        valid = run_cli(settings, "verify", "--against-topic")
+        assert valid.returncode == 0, valid.stdout
+        assert f"held against the journal topic: {newest} entries and " in valid.stdout, valid.stdout
+
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE journal DISABLE TRIGGER journal_immutable"))
+            await conn.execute(text("ALTER TABLE journal_checkpoints DISABLE TRIGGER journal_checkpoints_immutable"))
+            await conn.execute(text("ALTER TABLE transactions DISABLE TRIGGER transactions_immutable"))
+
+        # Signed with the journal's key, but never published.
+        size = signed - 7
+        signer = service_settings("ledger", LedgerSettings).journal_signer()
+        extra = sign_checkpoint(signer, size, merkle_root(hashes[:size]), datetime.now(UTC))
+        async with engine.begin() as conn:
+            await LedgerRepository(conn).add_checkpoint(extra)
+        unpublished = run_cli(settings, "verify", "--against-topic")
+        assert run_cli(settings, "verify").returncode == 0, "the database alone shows nothing"
+        assert unpublished.returncode == 1, unpublished.stdout
+        assert f"checkpoint {size} was never published on the journal topic" in unpublished.stdout
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM journal_checkpoints WHERE tree_size = :s"), {"s": size})
+
+        # The tail rewritten: its first entry loses a rule it applied, and the later ones are chained again.
+        async with engine.begin() as conn:
+            rows = (
+                await conn.execute(text("SELECT * FROM journal WHERE sequence > :s ORDER BY sequence"), {"s": signed})
+            ).all()
+            head = JournalHead(signed, hashes[signed - 1])
+            for n, row in enumerate(rows):
+                body = {**row.body, "rules_applied": row.body["rules_applied"][1:]} if n == 0 else row.body
+                rewritten = head.append(row.recorded_at, row.kind, body)
+                await conn.execute(
+                    text(REWRITE),
+                    {"b": json.dumps(body), "p": rewritten.previous_hash, "h": rewritten.entry_hash, "s": row.sequence},
+                )
+        assert rows[0].body["rules_applied"], "the entry rewritten had a rule applied to remove"
+        assert run_cli(settings, "verify").returncode == 0, "the database alone shows nothing"
+        rewritten_tail = run_cli(settings, "verify", "--against-topic")
+        assert rewritten_tail.returncode == 1, rewritten_tail.stdout
+        expected = f"entry {signed + 1}: entry {signed + 1} is not the one published on the journal topic\n"
+        assert expected in rewritten_tail.stdout, rewritten_tail.stdout
+
+        # The tail deleted, with its transaction records.
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM journal WHERE sequence > :s"), {"s": signed})
+            await conn.execute(text("DELETE FROM transactions WHERE journal_sequence > :s"), {"s": signed})
+        assert run_cli(settings, "verify").returncode == 0, "the database alone shows nothing"
+        deleted = run_cli(settings, "verify", "--against-topic")
+        assert deleted.returncode == 1, deleted.stdout
+        assert f"entry {signed + 1}, published on the journal topic, is missing from the database" in deleted.stdout
     finally:
         await engine.dispose()
-    assert kids == {k["kid"] for k in published}, "checkpoints signed with each key"
-    settings = service_settings("ledger")
-    seed = {"REGISTRY_JOURNAL_SIGNING_SEED": new_seed}
-    without = run_cli(settings, "verify", **seed)
-    assert without.returncode == 1 and "signature invalid" in without.stdout, without.stdout
-    verified = run_cli(settings, "verify", **seed, REGISTRY_JOURNAL_RETIRED_KEYS=json.dumps(retired))
-    assert verified.returncode == 0, verified.stdout
+
+
+async def test_a6r48_a6r21_checkpoints_signed_before_a_key_rotation_verify_with_the_retired_key_and_no_later_one(
+    service_settings, database_url
+):
+    """The journal's signing seed is rotated: the ledger publishes the retired public key, with the
+    last tree size it signed, beside the new one, and `verify` trusts both, so the checkpoints
+    signed before still verify. Without the retired key, they do not (a signature by an unknown
+    key). A checkpoint signed with the retired seed over a later tree size (a seed retired because
+    it leaked, used on a rewritten journal) is refused."""
+    old_seed, new_seed = "seed before the rotation", "seed after the rotation"
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        async with running_ledger(service_settings, journal_signing_seed=old_seed) as before:
+            acc = await make_history(before, 60)
+            (old_key,) = (await before.get("/journal/keys"))["keys"]
+        async with engine.connect() as conn:
+            last = await conn.scalar(text("SELECT max(tree_size) FROM journal_checkpoints"))
+        retired = [{**old_key, "last_tree_size": last}]
+        async with running_ledger(
+            service_settings, journal_signing_seed=new_seed, journal_retired_keys=retired
+        ) as after:
+            for _ in range(60):
+                await after.ok(transfer(acc["gha_holding"], acc["che_holding"], 1))
+            published = (await after.get("/journal/keys"))["keys"]
+        assert len(published) == 2 and retired[0] in published
+        async with engine.connect() as conn:
+            kids = set((await conn.execute(text("SELECT signature->>'kid' FROM journal_checkpoints"))).scalars())
+            stored = await conn.execute(text("SELECT entry_hash FROM journal ORDER BY sequence"))
+            hashes = [bytes(h) for h in stored.scalars()]
+            sizes = set((await conn.execute(text("SELECT tree_size FROM journal_checkpoints"))).scalars())
+        assert kids == {k["kid"] for k in published}, "checkpoints signed with each key"
+        settings = service_settings("ledger")
+        seed = {"REGISTRY_JOURNAL_SIGNING_SEED": new_seed}
+        without = run_cli(settings, "verify", **seed)
+        assert without.returncode == 1 and "signature invalid" in without.stdout, without.stdout
+        trusted = {**seed, "REGISTRY_JOURNAL_RETIRED_KEYS": json.dumps(retired)}
+        verified = run_cli(settings, "verify", **trusted)
+        assert verified.returncode == 0, verified.stdout
+
+        # The retired seed signs a checkpoint over entries recorded after the rotation.
+        size = next(n for n in range(len(hashes), last, -1) if n not in sizes)
+        old_signer = service_settings("ledger", LedgerSettings, journal_signing_seed=old_seed).journal_signer()
+        late = sign_checkpoint(old_signer, size, merkle_root(hashes[:size]), datetime.now(UTC))
+        async with engine.begin() as conn:
+            await LedgerRepository(conn).add_checkpoint(late)
+        refused = run_cli(settings, "verify", **trusted)
+        assert refused.returncode == 1, refused.stdout
+        reason = f"checkpoint {size}: signed by key {old_key['kid']!r}, retired after checkpoint {last}"
+        assert f"journal INVALID at entry {size}: {reason}" in refused.stdout, refused.stdout
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.timeout(1200)
@@ -374,12 +484,7 @@ async def test_a6r48_replay_of_10000_transactions_from_table_and_topic_reproduce
             assert await conn.scalar(text("SELECT count(*) FROM transactions")) >= int(
                 os.environ.get("REPLAY_N", "10000")
             )
-        # The journal topic is complete once the relay has published every outbox row.
-        for _ in range(600):
-            async with engine.connect() as conn:
-                if await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")) == 0:
-                    break
-            await asyncio.sleep(0.1)
+        await _all_published(engine)
     finally:
         await engine.dispose()
     for source in ([], ["--from-topic"]):
@@ -387,6 +492,35 @@ async def test_a6r48_replay_of_10000_transactions_from_table_and_topic_reproduce
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr
         assert int(replayed.stdout.split()[1]) >= HISTORY
         assert rebuilt == live
+
+
+async def test_a6r48_replay_of_a_running_ledger_compares_the_state_of_one_instant(ledger, service_settings, infra):
+    """Replay read the journal, then took the live digest after replaying it: a ledger recording
+    meanwhile made the two differ with nothing wrong. The live digest and the journal replayed now
+    come from one snapshot of the live database (from the topic: up to that snapshot's newest entry,
+    waiting for the relay to publish it)."""
+    acc = await make_history(ledger, 40)
+    settings = service_settings("ledger")
+    stop = asyncio.Event()
+    recorded = 0
+
+    async def keep_recording() -> None:
+        nonlocal recorded
+        while not stop.is_set():
+            await ledger.ok(transfer(acc["gha_holding"], acc["che_holding"], 1))
+            recorded += 1
+
+    recording = asyncio.create_task(keep_recording())
+    try:
+        for source in ([], ["--from-topic"]):
+            before = recorded
+            replayed, rebuilt, live = await asyncio.to_thread(replay_into_fresh_database, settings, infra, *source)
+            assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+            assert rebuilt == live
+            assert recorded > before, "transfers were recorded during the replay"
+    finally:
+        stop.set()
+        await recording
 
 
 async def test_a6r48_replay_exposes_live_state_that_the_journal_does_not_explain(
@@ -420,6 +554,10 @@ async def test_a6r48_replay_exposes_live_state_that_the_journal_does_not_explain
     replayed, rebuilt, live = replay_into_fresh_database(settings, infra)
     assert replayed.returncode == 1
     assert rebuilt != live
+    # The block the journal does not explain is named, in the history and in the holdings.
+    differing = [line for line in replayed.stdout.splitlines() if " differs: " in line]
+    assert [line.split(":")[0] for line in differing] == ["holdings", "unit_blocks"], replayed.stdout
+    assert all("replayed None; live [999999, " in line for line in differing), replayed.stdout
 
 
 async def test_a6r42_a6r48_replay_with_a_section_suspension_in_the_history_reproduces_the_live_digest(
@@ -532,12 +670,12 @@ async def test_a6r48_replay_of_a_journal_that_is_not_the_live_one_diverges(ledge
             count, head = (
                 await conn.execute(text("SELECT sequence, entry_hash FROM journal ORDER BY sequence DESC LIMIT 1"))
             ).one()
-        await cli.require_live_head(engine, count, bytes(head).hex())
-        with pytest.raises(ReplayDiverged) as diverged:
-            await cli.require_live_head(engine, count, "00" * 32)
-        assert diverged.value.sequence == count
-        with pytest.raises(ReplayDiverged):
-            await cli.require_live_head(engine, count + 1, bytes(head).hex())
+            await cli.require_live_head(conn, count, bytes(head).hex())
+            with pytest.raises(ReplayDiverged) as diverged:
+                await cli.require_live_head(conn, count, "00" * 32)
+            assert diverged.value.sequence == count
+            with pytest.raises(ReplayDiverged):
+                await cli.require_live_head(conn, count + 1, bytes(head).hex())
     finally:
         await engine.dispose()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ledger.domain.journal import JournalHead, merkle_root, sign_checkpoint, verify_journal
+from ledger.domain.journal import JournalHead, JournalKeys, merkle_root, sign_checkpoint, verify_journal
 from registry_contracts.signing import Ed25519Signer, KeyRing
 
 T = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -24,21 +24,21 @@ def test_a6r48_a_clock_gone_back_records_at_the_last_entrys_instant() -> None:
 def test_a6r48_verify_refuses_entries_whose_instants_go_back() -> None:
     head = JournalHead()
     entries = [head.append(T, "open_account", {"n": 1}), head.append(T - timedelta(microseconds=1), "x", {"n": 2})]
-    (broken,) = verify_journal(entries, [], KeyRing([]))
+    (broken,) = verify_journal(entries, [], JournalKeys(KeyRing([])))
     assert broken.sequence == 2 and "before the entry preceding it" in broken.reason
     head = JournalHead()
     in_order = [head.append(T, "open_account", {"n": 1}), head.append(T, "x", {"n": 2})]
-    assert list(verify_journal(in_order, [], KeyRing([]))) == []
+    assert list(verify_journal(in_order, [], JournalKeys(KeyRing([])))) == []
 
 
-def _signed_journal(entries: int, signed_at: list[int]) -> tuple[list, list, KeyRing]:  # type: ignore[type-arg]
+def _signed_journal(entries: int, signed_at: list[int]) -> tuple[list, list, JournalKeys]:  # type: ignore[type-arg]
     signer = Ed25519Signer.from_seed(b"\x07" * 32)
     head = JournalHead()
     journal = [head.append(T, "open_account", {"n": n}) for n in range(1, entries + 1)]
     checkpoints = [
         sign_checkpoint(signer, size, merkle_root(e.entry_hash for e in journal[:size]), T) for size in signed_at
     ]
-    return journal, checkpoints, KeyRing([signer.public_key()])
+    return journal, checkpoints, JournalKeys(KeyRing([signer.public_key()]))
 
 
 def test_a6r48_verify_refuses_a_run_of_entries_longer_than_the_writer_leaves_unsigned() -> None:
@@ -52,3 +52,13 @@ def test_a6r48_verify_refuses_a_run_of_entries_longer_than_the_writer_leaves_uns
     (broken,) = verify_journal(journal, [], keys, max_gap=4)
     assert broken.sequence == 5
     assert list(verify_journal(journal, [], keys)) == [], "without a bound, as before"
+
+
+def test_a6r48_a6r21_a_retired_key_signs_only_up_to_its_last_tree_size() -> None:
+    journal, checkpoints, keys = _signed_journal(10, [4, 8])
+    kid = checkpoints[0].signature.kid
+    retired_after_4 = JournalKeys(keys.ring, {kid: 4})
+    (broken,) = verify_journal(journal, checkpoints, retired_after_4)
+    assert broken.sequence == 8
+    assert broken.reason == f"checkpoint 8: signed by key {kid!r}, retired after checkpoint 4"
+    assert list(verify_journal(journal, checkpoints, JournalKeys(keys.ring, {kid: 8}))) == []

@@ -1,0 +1,105 @@
+"""The journal as published on its topic, held against the database's (A6R-48, A6R-21).
+
+The writer publishes every entry and every checkpoint it signs on the journal topic (one
+partition, kept for ever, copied off-site), in the transaction that records them. Whoever can
+change the ledger's database cannot change that copy, so `verify --against-topic` holds the
+database to it:
+
+- every checkpoint on the topic must be signed by a journal key, and sign the topic's own entries;
+- every entry on the topic must be in the database, unchanged: a deleted or rewritten tail, which
+  no checkpoint covers yet, is found here, at its first entry;
+- every entry and checkpoint in the database must have been published, unless it is newer than
+  the grace the outbox relay is given (it publishes within milliseconds while it runs).
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ledger.domain.journal import Checkpoint, JournalKeys, merkle_root
+from registry_contracts.chain import Break, JournalEntry
+
+
+@dataclass(frozen=True)
+class PublishedJournal:
+    """What the journal topic holds: each entry's hash by sequence, each distinct checkpoint, and
+    the sequences published twice with different hashes (a relay's republication is identical)."""
+
+    entries: Mapping[int, bytes] = field(default_factory=dict)
+    checkpoints: Sequence[Checkpoint] = ()
+    conflicting: frozenset[int] = frozenset()
+
+    @property
+    def signed_through(self) -> int:
+        return max((c.tree_size for c in self.checkpoints), default=0)
+
+
+def topic_problem(published: PublishedJournal, keys: JournalKeys) -> Break | None:
+    """The topic's own consistency: its checkpoints signed by a journal key (one put there by
+    someone else is named as the topic's, never compared with the database's), and its entries
+    the ones they sign."""
+    for checkpoint in published.checkpoints:
+        refusal = keys.refusal(checkpoint)
+        if refusal is not None:
+            return Break(checkpoint.tree_size, f"checkpoint {checkpoint.tree_size} on the journal topic: {refusal}")
+    if published.conflicting:
+        sequence = min(published.conflicting)
+        return Break(sequence, f"entry {sequence} is published twice on the journal topic, differently")
+    for checkpoint in published.checkpoints:
+        size = checkpoint.tree_size
+        hashes = [published.entries[n] for n in range(1, size + 1) if n in published.entries]
+        # A topic whose first entries are gone (a broker that lost them) cannot be checked here;
+        # the entries it does hold are still compared with the database's.
+        if len(hashes) == size and merkle_root(hashes) != checkpoint.root_hash:
+            return Break(size, f"the entries on the journal topic do not match its checkpoint {size}")
+    return None
+
+
+def differing_entry(entries: Sequence[JournalEntry], published: PublishedJournal) -> Break | None:
+    """The first entry the topic holds that the database lacks or holds otherwise."""
+    held = {e.sequence: e.entry_hash for e in entries}
+    signed = published.signed_through
+    for sequence in sorted(published.entries):
+        entry_hash = held.get(sequence)
+        if entry_hash is None:
+            return Break(sequence, f"entry {sequence}, published on the journal topic, is missing from the database")
+        if entry_hash != published.entries[sequence]:
+            proof = f" (the published one is signed by checkpoint {signed})" if sequence <= signed else ""
+            return Break(sequence, f"entry {sequence} is not the one published on the journal topic{proof}")
+    return None
+
+
+def unpublished(
+    entries: Sequence[JournalEntry],
+    checkpoints: Sequence[Checkpoint],
+    published: PublishedJournal,
+    now: datetime,
+    grace: timedelta,
+) -> Break | None:
+    """The first entry or checkpoint of the database's that should be on the topic and is not: one
+    older than something published after it (its outbox row was removed), or one older than
+    `grace` (the relay is not publishing, or the topic lost it)."""
+    last = max(published.entries, default=0)
+    for entry in entries:
+        if entry.sequence in published.entries:
+            continue
+        if entry.sequence < last:
+            reason = f"entry {entry.sequence} is not on the journal topic, though later entries are"
+            return Break(entry.sequence, reason)
+        if now - entry.recorded_at > grace:
+            return Break(
+                entry.sequence,
+                f"entry {entry.sequence} is not on the journal topic {now - entry.recorded_at} after it was "
+                f"recorded (grace {grace}): is the ledger's outbox relay publishing?",
+            )
+        break
+    on_topic = {c.tree_size for c in published.checkpoints}
+    for checkpoint in checkpoints:
+        size = checkpoint.tree_size
+        if size not in on_topic and (size < published.signed_through or now - checkpoint.signed_at > grace):
+            return Break(size, f"checkpoint {size} was never published on the journal topic")
+    return None
