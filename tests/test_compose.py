@@ -28,10 +28,19 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from identity.entrypoints.deps import Client
 from identity.settings import IdentitySettings
-from registry_platform import migrations
+from registry_platform import migrate
 from registry_platform.devstack.postgres import POSTGRES_BIN_PATH
 from registry_platform.devstack.stack import SERVICES as DEVSTACK_SERVICES
-from registry_platform.roles import password_variable, service_role, service_roles_sql, url_for_service
+from registry_platform.migrate import owner_url_variable
+from registry_platform.roles import (
+    owner_password_variable,
+    owner_role,
+    password_variable,
+    service_role,
+    service_roles_sql,
+    url_for_owner,
+    url_for_service,
+)
 from registry_platform.settings import DEV_TOKEN_SECRET, ServiceSettings
 from web.adapters.backends import Backends
 from web.entrypoints.page import Page
@@ -486,6 +495,21 @@ def test_a6r25_each_service_connects_as_its_own_role_created_at_the_primarys_fir
         assert match["password"].startswith(f"${{{password_variable(schema)}:"), service
         assert primary_env.get(password_variable(schema)) == match["password"], service
 
+    # The migrate job alone holds each schema owner's credentials, and every service waits for it.
+    migrate = compose["services"]["migrate"]
+    assert migrate["command"] == ["python", "-m", "registry_platform.migrate"]
+    migrate_env = _environment(migrate)
+    for service in SERVICES:
+        schema = _schema(service)
+        owner = DATABASE_URL.match(migrate_env[owner_url_variable(schema)])
+        assert owner, service
+        assert owner["user"] == owner_role(schema), service
+        assert owner["password"].startswith(f"${{{owner_password_variable(schema)}:"), service
+        assert primary_env.get(owner_password_variable(schema)) == owner["password"], service
+        svc = compose["services"][service]
+        assert svc["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, service
+        assert not any("OWNER" in name for name in _environment(svc)), f"{service} holds an owner's credentials"
+
     script = f"./{SERVICE_ROLES_SQL.relative_to(ROOT)}:"
     mounts = [v for v in primary["volumes"] if isinstance(v, str) and v.startswith(script)]
     assert len(mounts) == 1
@@ -514,9 +538,13 @@ def _plain(url: str) -> str:
 
 
 @pytest.mark.integration
-def test_a6r25_the_deployments_roles_keep_every_service_out_of_the_others_schemas(database_url: str) -> None:
+def test_a6r25_the_deployments_roles_keep_every_service_out_of_the_others_schemas(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     schemas = [_schema(s) for s in SERVICES]
-    passwords = {password_variable(schema): f"pw-{schema}-0123456789abcdef" for schema in schemas}
+    passwords = {password_variable(schema): f"pw-{schema}-0123456789abcdef" for schema in schemas} | {
+        owner_password_variable(schema): f"pw-{schema}-owner-0123456789" for schema in schemas
+    }
 
     missing = _psql(database_url, {k: v for k, v in passwords.items() if k != password_variable(schemas[0])})
     assert missing.returncode != 0
@@ -527,12 +555,12 @@ def test_a6r25_the_deployments_roles_keep_every_service_out_of_the_others_schema
         ran = _psql(database_url, passwords)
         assert ran.returncode == 0, ran.stderr
 
-    roles = [service_role(schema) for schema in schemas]
+    roles = [role(schema) for schema in schemas for role in (service_role, owner_role)]
     with psycopg.connect(_plain(database_url)) as admin:
         owners = admin.execute(
             "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = ANY(%s)", (schemas,)
         ).fetchall()
-        assert dict(owners) == {schema: service_role(schema) for schema in schemas}
+        assert dict(owners) == {schema: owner_role(schema) for schema in schemas}
         stored = admin.execute(
             "SELECT rolname, rolpassword, rolcanlogin, rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls"
             " FROM pg_authid WHERE rolname = ANY(%s)",
@@ -542,15 +570,23 @@ def test_a6r25_the_deployments_roles_keep_every_service_out_of_the_others_schema
         for role, password, can_login, privileged in stored:
             assert password.startswith("SCRAM-SHA-256$") and can_login and not privileged, role
 
-    # Every service's own migrations run as its role, in the schema made for it.
-    for service in SERVICES:
-        bootstrap = importlib.import_module(f"{MODULES[service]}.bootstrap")
-        schema = _schema(service)
-        migrations.upgrade(bootstrap.DEFINITION.migrations_dir, url_for_service(database_url, schema), schema)
+    # The migrate job: every service's own migrations run as its schema's owner, in the schema
+    # made for it, and the service's role is granted its rows.
+    for schema in schemas:
+        monkeypatch.setenv(owner_url_variable(schema), url_for_owner(database_url, schema))
+    migrate.main([])
 
     for schema in schemas:
         with psycopg.connect(_plain(url_for_service(database_url, schema)), autocommit=True) as conn:
             conn.execute(sql.SQL("SELECT * FROM {}.alembic_version").format(sql.Identifier(schema)))
+            # Its rows, but not its tables: it cannot alter one (a trigger) nor make one.
+            for statement in (
+                "ALTER TABLE {}.alembic_version DISABLE TRIGGER ALL",
+                "DROP TABLE {}.alembic_version",
+                "CREATE TABLE {}.intruder (n int)",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(sql.SQL(statement).format(sql.Identifier(schema)))
             for other in schemas:
                 if other == schema:
                     continue

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from registry_platform import db
-from registry_platform.roles import url_for_service
+from registry_platform.roles import url_for_owner, url_for_service
 from registry_platform.telemetry import configure_tracing
 from registry_platform.testing.services import serve_all
 
@@ -74,6 +74,33 @@ async def test_all_services_start_exchange_events_and_are_traced(service_setting
                 await conn.execute(text("SELECT count(*) FROM ledger.outbox"))
     finally:
         await crm.dispose()
+
+    # A running service cannot alter its own tables: the ledger's role cannot disable the trigger
+    # that keeps its journal insert-only, nor drop the table, nor create one; the schema's owner,
+    # which migrated it, can.
+    ledger = db.create_engine(url_for_service(database_url, "ledger"), "ledger")
+    try:
+        for statement in (
+            "ALTER TABLE journal DISABLE TRIGGER journal_immutable",
+            "DROP TABLE journal_checkpoints",
+            "CREATE TABLE journal_copy (n int)",
+        ):
+            async with ledger.connect() as conn:
+                with pytest.raises(DBAPIError, match=r"must be owner|permission denied"):
+                    await conn.execute(text(statement))
+        async with ledger.begin() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM journal")) is not None, "it reads its rows"
+            with pytest.raises(DBAPIError, match="immutable"):
+                await conn.execute(text("DELETE FROM journal"))
+    finally:
+        await ledger.dispose()
+    owner = db.create_engine(url_for_owner(database_url, "ledger"), "ledger")
+    try:
+        async with owner.begin() as conn:
+            await conn.execute(text("ALTER TABLE journal DISABLE TRIGGER journal_immutable"))
+            await conn.execute(text("ALTER TABLE journal ENABLE TRIGGER journal_immutable"))
+    finally:
+        await owner.dispose()
 
     # The ServiceStarted span of a producer and the consume span in reporting share one trace.
     spans = exporter.get_finished_spans()

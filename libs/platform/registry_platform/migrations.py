@@ -2,18 +2,33 @@
 
 The version table lives inside the service schema, so the histories never collide. Every service's
 `migrations/env.py` is the two lines that call `run_env()`.
+
+The schema's owner migrates it and then grants the service's own role the rows of its tables, no
+more (registry_platform.roles): a running service cannot alter a table, so it cannot disable the
+triggers that keep its records insert-only. `prepare` runs at every start; a deployment that does
+not give the service its owner's credentials migrates with `python -m registry_platform.migrate`.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from registry_platform.db import async_url
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class SchemaNotReady(RuntimeError):
+    """The schema is not at this build's revision, and the service's role may not migrate it."""
 
 
 def sync_url(url: str) -> str:
@@ -43,6 +58,51 @@ def upgrade(migrations_dir: Path, url: str, schema: str, revision: str = "head")
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"migrate:{schema}"})
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     command.upgrade(alembic_config(migrations_dir, url, schema), revision)
+
+
+def at_head(migrations_dir: Path, url: str, schema: str) -> bool:
+    """Whether the schema is at this build's newest revision (read as any role that may read it)."""
+    heads = set(ScriptDirectory.from_config(alembic_config(migrations_dir, url, schema)).get_heads())
+    with _unpooled_engine(sync_url(url)).connect() as conn:
+        if conn.scalar(text("SELECT to_regclass(:t)"), {"t": f'"{schema}".alembic_version'}) is None:
+            return False
+        current = set(conn.execute(text(f'SELECT version_num FROM "{schema}".alembic_version')).scalars())
+    return current == heads
+
+
+def grant_service_role(owner_url: str, schema: str, role: str) -> None:
+    """As the schema's owner: let `role` (the running service's) read and write the rows of every
+    table and sequence in it, and nothing else. Run after every migration, so new tables are granted."""
+    if not (_NAME.match(schema) and _NAME.match(role)):
+        raise ValueError(f"unexpected schema or role name: {schema!r}, {role!r}")
+    with _unpooled_engine(sync_url(owner_url)).begin() as conn:
+        conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(text(f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"'))
+
+
+def prepare(migrations_dir: Path, url: str, schema: str, owner_url: str | None = None) -> None:
+    """Bring the schema to this build's revision before a service (or one of its tools) uses it as
+    `url`'s role. With `owner_url`, the owner migrates and grants that role. Without, the schema
+    must be at the revision already (the deployment's migration job ran), or `url`'s role must own
+    it (a deployment with one role per service, as before the owner role existed)."""
+    role = make_url(url).username or ""
+    if owner_url is not None:
+        upgrade(migrations_dir, owner_url, schema)
+        if role != make_url(owner_url).username:
+            grant_service_role(owner_url, schema, role)
+        return
+    try:
+        if not at_head(migrations_dir, url, schema):
+            upgrade(migrations_dir, url, schema)
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        raise SchemaNotReady(
+            f"the {schema!r} schema is not at this build's revision, and the role {role!r} may not migrate "
+            f"it: run `python -m registry_platform.migrate` with the schema owner's URL, or set "
+            "REGISTRY_MIGRATION_DATABASE_URL"
+        ) from exc
 
 
 def run_env() -> None:

@@ -119,7 +119,9 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         s = self.settings
-        await asyncio.to_thread(migrations.upgrade, self.definition.migrations_dir, s.database_url, s.db_schema)
+        await asyncio.to_thread(
+            migrations.prepare, self.definition.migrations_dir, s.database_url, s.db_schema, s.owner_url
+        )
         idempotent = await kafka.broker_supports_idempotence(s.kafka_bootstrap)
         self.producer = await kafka.start_producer(s.kafka_bootstrap, idempotent=idempotent)
         self.relay = OutboxRelay(

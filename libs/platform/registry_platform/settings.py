@@ -27,6 +27,11 @@ class ServiceSettings(BaseSettings):
     mode: Literal["dev", "test", "production"] = "production"
     service_name: str = "unnamed"
     database_url: str = "postgresql+psycopg://registry@127.0.0.1:25432/registry"
+    # The URL of the schema's owner, where the service migrates its schema at start (`make up`, the
+    # tests); the service then runs as `database_url`'s role, which the owner grants the rows of its
+    # tables and nothing more. Unset in production: a migration job does it (registry_platform.migrate),
+    # so a running service never holds credentials that could alter its tables.
+    migration_database_url: SecretStr | None = None
     kafka_bootstrap: str = "127.0.0.1:29092"
     # Prefix of every topic this service declares, produces to and consumes from; tests give each
     # test its own prefix so that they never see each other's events.
@@ -98,6 +103,10 @@ class ServiceSettings(BaseSettings):
     def db_schema(self) -> str:
         """Each service owns exactly one PostgreSQL schema, named after it."""
         return self.service_name.replace("-", "_")
+
+    @property
+    def owner_url(self) -> str | None:
+        return self.migration_database_url.get_secret_value() if self.migration_database_url else None
 
     @property
     def db_timeouts(self) -> Timeouts:

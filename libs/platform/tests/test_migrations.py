@@ -9,6 +9,8 @@ import psycopg
 import pytest
 
 from registry_platform import migrations
+from registry_platform.roles import ensure_service_roles, url_for_owner, url_for_service
+from registry_platform.testing.infra import Infra
 
 from .conftest import MIGRATIONS
 
@@ -56,3 +58,27 @@ async def test_a_failed_migration_releases_the_migration_lock(database_url: str,
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT to_regclass('svc_m.outbox') IS NOT NULL").fetchone() == (True,)
         assert conn.execute("SELECT to_regclass('svc_m.half_done') IS NULL").fetchone() == (True,)
+
+
+def test_a6r48_a_service_runs_as_a_role_its_schemas_owner_migrated_and_granted(database_url: str, infra: Infra) -> None:
+    """The owner migrates and grants; the service's own role then starts on a schema at its
+    revision without migrating, reads and writes rows, and may not alter a table. A schema behind
+    the build, with no owner's URL, is refused at start, naming what to run."""
+    database = database_url.rsplit("/", 1)[1]
+    ensure_service_roles(infra.admin_dsn(), database, ["crm"])
+    service, owner = url_for_service(database_url, "crm"), url_for_owner(database_url, "crm")
+
+    with pytest.raises(migrations.SchemaNotReady, match=r"registry_platform\.migrate"):
+        migrations.prepare(MIGRATIONS, service, "crm")
+    migrations.prepare(MIGRATIONS, service, "crm", owner)
+    assert migrations.at_head(MIGRATIONS, service, "crm")
+    migrations.prepare(MIGRATIONS, service, "crm")  # at its revision: nothing to do, nothing refused
+
+    with psycopg.connect(service.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO crm.outbox (event_id, topic, key, event_type, body) "
+            "VALUES (gen_random_uuid(), 't', 'k', 'test.Event', '\\x00')"
+        )
+        assert conn.execute("DELETE FROM crm.outbox").rowcount == 1
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("ALTER TABLE crm.outbox ADD COLUMN intruder int")

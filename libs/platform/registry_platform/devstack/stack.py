@@ -12,7 +12,7 @@ import httpx
 
 from registry_platform.devstack import broker, postgres
 from registry_platform.devstack.processes import ManagedProcess
-from registry_platform.roles import ensure_service_roles, url_for_service
+from registry_platform.roles import ensure_service_roles, service_database
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,17 @@ class Stack:
             broker.wait_ready(BROKER_PORT)
 
     def service_env(self, service: ServiceEntry) -> dict[str, str]:
-        # With its own PostgreSQL, each service connects as its own role (registry_platform.roles).
+        # With its own PostgreSQL, each service migrates as its schema's owner and then connects as
+        # its own role (registry_platform.roles).
         external = os.environ.get("REGISTRY_DATABASE_URL")
+        database = service_database(self.database_url(), service.module)
         env = {
             "REGISTRY_MODE": "dev",
-            "REGISTRY_DATABASE_URL": external or url_for_service(self.database_url(), service.module),
+            "REGISTRY_DATABASE_URL": external or database["database_url"],
             "REGISTRY_KAFKA_BOOTSTRAP": self.kafka_bootstrap(),
         }
+        if not external:
+            env["REGISTRY_MIGRATION_DATABASE_URL"] = database["migration_database_url"]
         for s in SERVICES:
             env[f"REGISTRY_{s.module.upper()}_URL"] = f"http://127.0.0.1:{s.port}"
         env["REGISTRY_JWKS_URL"] = f"{service_url('identity')}/.well-known/jwks.json"

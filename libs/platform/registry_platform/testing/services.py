@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from registry_platform.devstack.stack import SERVICES
-from registry_platform.roles import ensure_service_roles, url_for_service
+from registry_platform.roles import ensure_service_roles, service_database
 from registry_platform.service import create_app
 from registry_platform.settings import ServiceSettings
 from registry_platform.testing.infra import Infra, serve_app
@@ -34,15 +34,16 @@ async def serve_all(
     service_settings: Callable[..., ServiceSettings],
     **overrides: dict[str, Any],
 ) -> dict[str, str]:
-    """Start all services, each connecting as its own database role
-    as `make up` runs them; returns their base URLs. `overrides` maps a service name to settings."""
+    """Start all services, each migrating its schema as the schema's owner and then connecting as
+    its own database role, as `make up` runs them; returns their base URLs. `overrides` maps a
+    service name to settings."""
     modules = [s.module for s in SERVICES]
     ensure_service_roles(infra.admin_dsn(), database_url.rsplit("/", 1)[1], modules)
     urls: dict[str, str] = {}
     # The web reads the others over HTTP, and descriptors the ledger: start them last.
     order = {"web": 2, "descriptors": 1}
     for entry in sorted(SERVICES, key=lambda s: order.get(s.name, 0)):
-        values: dict[str, Any] = {"database_url": url_for_service(database_url, entry.module)}
+        values: dict[str, Any] = service_database(database_url, entry.module)
         if entry.name == "web":
             values |= {f"{name}_url": urls[name] for name in ("reporting", "identity", "ledger", "descriptors")}
         if entry.name == "descriptors":

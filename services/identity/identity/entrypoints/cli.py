@@ -29,7 +29,9 @@ async def bootstrap_admin(
 ) -> dict[str, Any]:
     """Callable from Python (the dev stack's demo): migrate, then create the administrator. The
     GrantChanged event waits in the outbox until the service's relay publishes it."""
-    await asyncio.to_thread(migrations.upgrade, DEFINITION.migrations_dir, settings.database_url, settings.db_schema)
+    await asyncio.to_thread(
+        migrations.prepare, DEFINITION.migrations_dir, settings.database_url, settings.db_schema, settings.owner_url
+    )
     engine = db.create_engine(settings.database_url, settings.db_schema, pool_size=1)
     try:
         identity = Identity(engine, settings, topic=settings.topic)

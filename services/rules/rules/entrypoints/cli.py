@@ -28,7 +28,9 @@ from rules.service_layer.service import RulesService
 
 async def _load(settings: ServiceSettings, source: str) -> int:
     document = pack.read_pack(source)
-    await asyncio.to_thread(migrations.upgrade, DEFINITION.migrations_dir, settings.database_url, settings.db_schema)
+    await asyncio.to_thread(
+        migrations.prepare, DEFINITION.migrations_dir, settings.database_url, settings.db_schema, settings.owner_url
+    )
     engine = db.create_engine(settings.database_url, settings.db_schema, pool_size=1)
     service = RulesService()
     service.bind(engine, settings.topic, lambda: None)

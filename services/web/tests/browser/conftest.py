@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import text
 
 from registry_platform.devstack.stack import SERVICES
-from registry_platform.roles import ensure_service_roles, url_for_service
+from registry_platform.roles import ensure_service_roles, service_database
 from registry_platform.service import create_app
 from registry_platform.testing.infra import free_port, serve_app, wait_ready
 from registry_platform.testing.services import settings_class
@@ -105,7 +105,7 @@ async def registry(infra, database_url, service_settings) -> AsyncIterator[Regis
         # Descriptors asks the ledger, the web all of them: they start after those they need.
         order = {"descriptors": 1, "web": 2}
         for entry in sorted(SERVICES, key=lambda s: (order.get(s.name, 0), s.name != "reporting")):
-            values: dict[str, Any] = {"database_url": url_for_service(database_url, entry.module)}
+            values: dict[str, Any] = service_database(database_url, entry.module)
             if entry.name == "web":
                 backends = ("reporting", "identity", "ledger", "descriptors")
                 values.update({f"{name}_url": urls[name] for name in backends})
