@@ -55,10 +55,15 @@ class LedgerSettings(ServiceSettings):
         if self.mode == "production" and self.journal_signing_seed.get_secret_value() == DEV_JOURNAL_SEED:
             raise ValueError("REGISTRY_JOURNAL_SIGNING_SEED still holds the development seed; set a real one")
         try:
-            JournalKeys.from_jwks(self.journal_keys()["keys"])
+            keys = JournalKeys.from_jwks(self.journal_keys()["keys"])
         except ValueError as exc:
-            # Not an Ed25519 JWK, or a kid that the current key or another retired one already has.
+            # Not an Ed25519 JWK, or a kid that another key already has.
             raise ValueError(f"REGISTRY_JOURNAL_RETIRED_KEYS: {exc}") from exc
+        if len(keys.retired_after) != len(self.journal_retired_keys):
+            raise ValueError("REGISTRY_JOURNAL_RETIRED_KEYS names a key twice")
+        if self.journal_signer().kid in keys.retired_after:
+            # Signing again with a retired seed would make every new checkpoint fail `verify`.
+            raise ValueError("REGISTRY_JOURNAL_SIGNING_SEED is a retired key's seed: a rotation never goes back")
         return self
 
     def journal_signer(self) -> Ed25519Signer:

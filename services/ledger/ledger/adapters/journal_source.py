@@ -9,18 +9,31 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger.domain.journal import Checkpoint, JournalEntry
 from ledger.domain.publication import PublishedJournal
+from registry_contracts.chain import GENESIS_HASH
 from registry_contracts.envelope import EventEnvelope
+from registry_contracts.events.registry import UnknownEventType, validate_payload
 from registry_contracts.signing import Signature
 from registry_contracts.timestamps import as_utc
 
 
-async def entries_in(conn: AsyncConnection) -> AsyncIterator[JournalEntry]:
+async def entries_from_database(engine: AsyncEngine, through: int) -> AsyncIterator[JournalEntry]:
+    """The journal's entries up to sequence `through`."""
+    async with engine.connect() as conn:
+        async for entry in entries_in(conn, through):
+            yield entry
+
+
+async def entries_in(conn: AsyncConnection, through: int | None = None) -> AsyncIterator[JournalEntry]:
     result = await conn.stream(
-        text("SELECT sequence, recorded_at, kind, body, previous_hash, entry_hash FROM journal ORDER BY sequence")
+        text(
+            "SELECT sequence, recorded_at, kind, body, previous_hash, entry_hash FROM journal "
+            "WHERE sequence <= :through ORDER BY sequence"
+        ),
+        {"through": through if through is not None else 2**63 - 1},
     )
     async for row in result:
         yield JournalEntry(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]))
@@ -45,12 +58,42 @@ async def transaction_records_in(conn: AsyncConnection) -> dict[int, tuple[Any, 
     return {row[0]: (row[1], row[2], bytes(row[3]), *row[4:]) for row in rows}
 
 
+class MalformedRecord(ValueError):
+    """A record on the journal topic that is not a journal event: someone else put it there."""
+
+
+_JOURNAL_EVENTS = ("ledger.JournalEntryAppended", "ledger.JournalCheckpointSigned")
+
+
+def _journal_event(offset: int, value: bytes | None) -> JournalEntry | Checkpoint:
+    """One record of the journal topic as the entry or checkpoint it publishes."""
+    try:
+        envelope = EventEnvelope.from_bytes(value or b"")
+        if envelope.type not in _JOURNAL_EVENTS:
+            raise ValueError(f"an event of type {envelope.type!r}")
+        validate_payload(envelope.type, envelope.schema_version, envelope.payload)
+        p = envelope.payload
+        if envelope.type == "ledger.JournalCheckpointSigned":
+            return Checkpoint.from_payload(p)
+        return JournalEntry(
+            p["sequence"],
+            _instant(p["recorded_at"]),
+            p["kind"],
+            p["body"],
+            bytes.fromhex(p["previous_hash"] or GENESIS_HASH.hex()),
+            bytes.fromhex(p["entry_hash"]),
+        )
+    except (ValueError, KeyError, TypeError, UnknownEventType) as exc:
+        reason = f"the record at offset {offset} of the journal topic is not a journal event: {exc}"
+        raise MalformedRecord(reason) from exc
+
+
 async def _journal_topic(
     bootstrap: str, topic: str, wanted: Callable[[], bool] = lambda: False, patience: float = 30.0
-) -> AsyncGenerator[EventEnvelope, None]:
-    """Every event on the (single-partition) journal topic, up to its current end; past it while
-    `wanted()` says more is awaited (the relay publishing what was just committed), until nothing
-    new came for `patience` seconds."""
+) -> AsyncGenerator[JournalEntry | Checkpoint | MalformedRecord, None]:
+    """Every entry and checkpoint on the (single-partition) journal topic, up to its current end;
+    past it while `wanted()` says more is awaited (the relay publishing what was just committed),
+    until nothing new came for `patience` seconds. A record that is none is given as MalformedRecord."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -64,7 +107,10 @@ async def _journal_topic(
             records = batch.get(partition, [])
             waited = 0.0 if records else waited + 1.0
             for record in records:
-                yield EventEnvelope.from_bytes(record.value)
+                try:
+                    yield _journal_event(record.offset, record.value)
+                except MalformedRecord as exc:
+                    yield exc
     finally:
         await consumer.stop()
 
@@ -74,46 +120,44 @@ def _instant(text: str) -> datetime:
 
 
 async def entries_from_topic(bootstrap: str, topic: str, through: int | None = None) -> AsyncIterator[JournalEntry]:
-    """Every JournalEntryAppended on the journal topic; with `through`, up to that sequence, waiting
-    for the relay to publish it. The relay may publish an entry twice (after a crash); later copies
-    of a sequence are skipped."""
+    """Every entry on the journal topic; with `through`, up to that sequence, waiting for the relay
+    to publish it. The relay may publish an entry twice (after a crash); later copies of a sequence
+    are skipped. Raises MalformedRecord at a record that is no journal event."""
     expected = 1
 
     def short() -> bool:
         return through is not None and expected <= through
 
     async with aclosing(_journal_topic(bootstrap, topic, short)) as events:
-        async for envelope in events:
-            if envelope.type != "ledger.JournalEntryAppended":
+        async for event in events:
+            if isinstance(event, MalformedRecord):
+                raise event
+            if not isinstance(event, JournalEntry):
                 continue
-            p = envelope.payload
-            if through is not None and p["sequence"] > through:
+            if through is not None and event.sequence > through:
                 return
-            if p["sequence"] < expected:
+            if event.sequence < expected:
                 continue
-            expected = p["sequence"] + 1
-            yield JournalEntry(
-                p["sequence"],
-                _instant(p["recorded_at"]),
-                p["kind"],
-                p["body"],
-                bytes.fromhex(p["previous_hash"]),
-                bytes.fromhex(p["entry_hash"]),
-            )
+            expected = event.sequence + 1
+            yield event
 
 
 async def published_journal(bootstrap: str, topic: str) -> PublishedJournal:
     """What the journal topic holds, for `verify --against-topic`: each entry's hash (a relay's
-    republication is the same; another hash for a sequence is kept aside), and each distinct
-    checkpoint (another for the same size is kept too, for `verify` to name)."""
+    republication is the same; another hash for a sequence is kept aside), each distinct
+    checkpoint (another for the same size is kept too, for `verify` to name), and what is neither."""
     entries: dict[int, bytes] = {}
     conflicting: set[int] = set()
     checkpoints: dict[Checkpoint, None] = {}
-    async for envelope in _journal_topic(bootstrap, topic):
-        if envelope.type == "ledger.JournalEntryAppended":
-            sequence, entry_hash = envelope.payload["sequence"], bytes.fromhex(envelope.payload["entry_hash"])
-            if entries.setdefault(sequence, entry_hash) != entry_hash:
-                conflicting.add(sequence)
-        elif envelope.type == "ledger.JournalCheckpointSigned":
-            checkpoints.setdefault(Checkpoint.from_payload(envelope.payload), None)
-    return PublishedJournal(entries, sorted(checkpoints, key=lambda c: c.tree_size), frozenset(conflicting))
+    malformed: list[str] = []
+    async with aclosing(_journal_topic(bootstrap, topic)) as events:
+        async for event in events:
+            if isinstance(event, MalformedRecord):
+                malformed.append(str(event))
+            elif isinstance(event, Checkpoint):
+                checkpoints.setdefault(event, None)
+            elif entries.setdefault(event.sequence, event.entry_hash) != event.entry_hash:
+                conflicting.add(event.sequence)
+    return PublishedJournal(
+        entries, sorted(checkpoints, key=lambda c: c.tree_size), frozenset(conflicting), tuple(malformed)
+    )

@@ -8,8 +8,9 @@ database to it:
 - every checkpoint on the topic must be signed by a journal key, and sign the topic's own entries;
 - every entry on the topic must be in the database, unchanged: a deleted or rewritten tail, which
   no checkpoint covers yet, is found here, at its first entry;
-- every entry and checkpoint in the database must have been published, unless it is newer than
-  the grace the outbox relay is given (it publishes within milliseconds while it runs).
+- every entry and checkpoint in the database must have been published, unless it is among the
+  newest, recorded within the grace the outbox relay is given before the topic was read (it
+  publishes within milliseconds while it runs), and no more than a checkpoint's gap of them.
 
 Pure: no I/O.
 """
@@ -20,18 +21,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ledger.domain.journal import Checkpoint, JournalKeys, merkle_root
+from ledger.domain.journal import Checkpoint, JournalKeys, MerkleFrontier
 from registry_contracts.chain import Break, JournalEntry
 
 
 @dataclass(frozen=True)
 class PublishedJournal:
-    """What the journal topic holds: each entry's hash by sequence, each distinct checkpoint, and
-    the sequences published twice with different hashes (a relay's republication is identical)."""
+    """What the journal topic holds: each entry's hash by sequence, each distinct checkpoint, the
+    sequences published twice with different hashes (a relay's republication is identical), and
+    any record that is not a journal event."""
 
     entries: Mapping[int, bytes] = field(default_factory=dict)
     checkpoints: Sequence[Checkpoint] = ()
     conflicting: frozenset[int] = frozenset()
+    # Records that are no journal event (by offset and why): put there by someone else.
+    malformed: Sequence[str] = ()
 
     @property
     def signed_through(self) -> int:
@@ -39,9 +43,11 @@ class PublishedJournal:
 
 
 def topic_problem(published: PublishedJournal, keys: JournalKeys) -> Break | None:
-    """The topic's own consistency: its checkpoints signed by a journal key (one put there by
-    someone else is named as the topic's, never compared with the database's), and its entries
-    the ones they sign."""
+    """The topic's own consistency: its records all journal events, its checkpoints signed by a
+    journal key (one put there by someone else is named as the topic's, never compared with the
+    database's), and its entries the ones they sign."""
+    if published.malformed:
+        return Break(0, published.malformed[0])
     for checkpoint in published.checkpoints:
         refusal = keys.refusal(checkpoint)
         if refusal is not None:
@@ -49,13 +55,19 @@ def topic_problem(published: PublishedJournal, keys: JournalKeys) -> Break | Non
     if published.conflicting:
         sequence = min(published.conflicting)
         return Break(sequence, f"entry {sequence} is published twice on the journal topic, differently")
-    for checkpoint in published.checkpoints:
-        size = checkpoint.tree_size
-        hashes = [published.entries[n] for n in range(1, size + 1) if n in published.entries]
-        # A topic whose first entries are gone (a broker that lost them) cannot be checked here;
-        # the entries it does hold are still compared with the database's.
-        if len(hashes) == size and merkle_root(hashes) != checkpoint.root_hash:
-            return Break(size, f"the entries on the journal topic do not match its checkpoint {size}")
+    # One pass over the entries, each checkpoint checked as its size is reached. A topic whose
+    # first entries are gone (a broker that lost them) cannot be checked here; the entries it does
+    # hold are still compared with the database's, and the lost ones are named (`unpublished`).
+    by_size = {c.tree_size: c for c in published.checkpoints}
+    frontier = MerkleFrontier()
+    for sequence in range(1, max(by_size, default=0) + 1):
+        entry_hash = published.entries.get(sequence)
+        if entry_hash is None:
+            break
+        frontier.append(entry_hash)
+        checkpoint = by_size.get(sequence)
+        if checkpoint is not None and frontier.root() != checkpoint.root_hash:
+            return Break(sequence, f"the entries on the journal topic do not match its checkpoint {sequence}")
     return None
 
 
@@ -77,29 +89,40 @@ def unpublished(
     entries: Sequence[JournalEntry],
     checkpoints: Sequence[Checkpoint],
     published: PublishedJournal,
+    read_at: datetime,
     now: datetime,
     grace: timedelta,
+    most: int,
 ) -> Break | None:
-    """The first entry or checkpoint of the database's that should be on the topic and is not: one
-    older than something published after it (its outbox row was removed), or one older than
-    `grace` (the relay is not publishing, or the topic lost it)."""
+    """The first entry or checkpoint of the database's that should be on the topic and is not.
+
+    `read_at` is when the topic was read and `now` when the database was, both by the database's
+    clock. Named: one older than something published after it (its outbox row was removed, or the
+    topic lost it); one recorded more than `grace` before the topic was read (the relay is not
+    publishing); more than `most` recorded before the topic was read and not on it; and one dated
+    more than `grace` after `now`, which no writer recorded."""
     last = max(published.entries, default=0)
-    for entry in entries:
-        if entry.sequence in published.entries:
-            continue
+    pending = [e for e in entries if e.sequence not in published.entries]
+    for entry in pending:
         if entry.sequence < last:
             reason = f"entry {entry.sequence} is not on the journal topic, though later entries are"
             return Break(entry.sequence, reason)
-        if now - entry.recorded_at > grace:
+        if entry.recorded_at > now + grace:
+            return Break(entry.sequence, f"entry {entry.sequence} is not published and is recorded in the future")
+        if entry.recorded_at < read_at - grace:
             return Break(
                 entry.sequence,
-                f"entry {entry.sequence} is not on the journal topic {now - entry.recorded_at} after it was "
+                f"entry {entry.sequence} is not on the journal topic {read_at - entry.recorded_at} after it was "
                 f"recorded (grace {grace}): is the ledger's outbox relay publishing?",
             )
-        break
+    lagging = [e for e in pending if e.recorded_at <= read_at]
+    if len(lagging) > most:
+        first = lagging[0].sequence
+        return Break(first, f"{len(lagging)} entries from entry {first} on were not published (at most {most} may lag)")
     on_topic = {c.tree_size for c in published.checkpoints}
     for checkpoint in checkpoints:
         size = checkpoint.tree_size
-        if size not in on_topic and (size < published.signed_through or now - checkpoint.signed_at > grace):
+        late = checkpoint.signed_at < read_at - grace or checkpoint.signed_at > now + grace
+        if size not in on_topic and (size < published.signed_through or late):
             return Break(size, f"checkpoint {size} was never published on the journal topic")
     return None

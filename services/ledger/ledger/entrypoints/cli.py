@@ -22,16 +22,18 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger.adapters.digest import state_differences, state_digest, state_digest_in
 from ledger.adapters.journal_source import (
+    MalformedRecord,
     checkpoints_in,
+    entries_from_database,
     entries_from_topic,
     entries_in,
     published_journal,
@@ -39,9 +41,9 @@ from ledger.adapters.journal_source import (
 )
 from ledger.adapters.repository import LedgerRepository
 from ledger.bootstrap import DEFINITION
-from ledger.domain.journal import JournalEntry, JournalKeys, verify_journal
+from ledger.domain.journal import Checkpoint, JournalEntry, JournalKeys, verify_journal
 from ledger.domain.publication import PublishedJournal, differing_entry, topic_problem, unpublished
-from ledger.service_layer.replay import ReplayDiverged, ReplayImpossible, proposal_of, replay
+from ledger.service_layer.replay import ReplayDiverged, ReplayImpossible, ReplayReport, proposal_of, replay
 from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter, request_hash
 from ledger.settings import LedgerSettings
 from registry_contracts.chain import Break
@@ -74,14 +76,15 @@ async def find_problem(
     settings: LedgerSettings,
     max_gap: int | None = None,
     keys: JournalKeys | None = None,
-    published: PublishedJournal | None = None,
+    published: tuple[PublishedJournal, datetime] | None = None,
     grace: timedelta = PUBLISH_GRACE,
 ) -> Break | None:
     """The first thing wrong with the journal, its checkpoints and its records. `max_gap`: the most
     entries the writer leaves without a checkpoint (by default what these settings make it leave);
     `keys`: the public keys checkpoints may be signed with (by default those the settings name);
-    `published`: the journal as its topic holds it, outside the database, which the database must
-    hold unchanged (see `ledger.domain.publication`); `grace`: how long the relay has to publish."""
+    `published`: the journal as its topic held it, outside the database, and when the topic was
+    read (by the database's clock), which the database must hold unchanged (see
+    `ledger.domain.publication`); `grace`: how long the relay has to publish."""
     if max_gap is None:
         max_gap = settings.checkpoint_every + settings.writer_max_batch
     keyring = keys or JournalKeys.from_jwks(settings.journal_keys()["keys"])
@@ -92,7 +95,7 @@ async def find_problem(
         checkpoints = await checkpoints_in(conn)
         recorded = await transaction_records_in(conn)
         now = as_utc(await conn.scalar(text("SELECT statement_timestamp()")))
-    topic = published or PublishedJournal()
+    topic, read_at = published or (PublishedJournal(), now)
     finding = topic_problem(topic, keyring) or differing_entry(entries, topic)
     if finding:
         return finding
@@ -107,7 +110,9 @@ async def find_problem(
     if missing:
         size = missing[0].tree_size
         return Break(size, f"checkpoint {size}, published on the journal topic, is missing from the database")
-    if published is not None and (finding := unpublished(entries, checkpoints, published, now, grace)):
+    if published is not None and (
+        finding := unpublished(entries, checkpoints, topic, read_at, now, grace, most=max_gap)
+    ):
         return finding
     # The records the API serves must say what the journal says, field by field.
     for entry in entries:
@@ -120,50 +125,64 @@ async def find_problem(
 
 def _keys_from(path: str) -> JournalKeys:
     """Every key the journal was signed with, as GET /journal/keys publishes them (a JWK Set)."""
-    return JournalKeys.from_jwks(json.loads(Path(path).read_text(encoding="utf-8"))["keys"])
+    try:
+        return JournalKeys.from_jwks(json.loads(Path(path).read_text(encoding="utf-8"))["keys"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"--keys {path}: not a JWK Set of the journal's public keys ({exc!r})") from exc
+
+
+def _grace(value: str) -> timedelta:
+    seconds = float(value)
+    if not 0 <= seconds < 10**7:
+        raise argparse.ArgumentTypeError("a number of seconds from 0")
+    return timedelta(seconds=seconds)
+
+
+async def _database_now(engine: AsyncEngine) -> datetime:
+    async with engine.connect() as conn:
+        return as_utc(await conn.scalar(text("SELECT statement_timestamp()")))
 
 
 async def _verify(
     settings: LedgerSettings, max_gap: int | None, keys: JournalKeys | None, against_topic: bool, grace: timedelta
 ) -> int:
-    published = None
-    if against_topic:
-        # Read before the database: everything published was committed first, so the database
-        # then holds all of it, and what it holds beyond is given the relay's grace.
-        published = await published_journal(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC))
     engine = db.create_engine(settings.database_url, settings.db_schema)
     try:
+        published = None
+        if against_topic:
+            # Read before the database: everything published was committed first, so the database
+            # then holds all of it; what it holds beyond was recorded since, or not published.
+            read_at = await _database_now(engine)
+            published = (await published_journal(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC)), read_at)
         finding = await find_problem(engine, settings, max_gap, keys, published, grace)
     finally:
         await engine.dispose()
     if finding:
-        print(f"journal INVALID at entry {finding.sequence}: {finding.reason}")
+        where = f" at entry {finding.sequence}" if finding.sequence else ""
+        print(f"journal INVALID{where}: {finding.reason}")
         return 1
     print("journal valid")
     if published is not None:
+        topic = published[0]
         print(
-            f"held against the journal topic: {len(published.entries)} entries and "
-            f"{len(published.checkpoints)} checkpoints published, all in the database as published"
+            f"held against the journal topic: {len(topic.entries)} entries and "
+            f"{len(topic.checkpoints)} checkpoints published, all in the database as published"
         )
     return 0
 
 
-async def require_live_head(live: AsyncConnection, entries: int, head_hash: str) -> None:
+def require_live_head(report: ReplayReport, live_hash: str) -> None:
     """The journal replayed must be the live one: its last entry the live journal's entry of that
     sequence (the chain then makes every earlier entry equal too). A source whose entries were
     altered and chained again (a journal topic written by someone else) could otherwise replay to
     the same state, differing in what the state digest does not cover (the verdicts' rule versions)."""
-    if entries == 0:
-        return
-    live_hash = await live.scalar(text("SELECT entry_hash FROM journal WHERE sequence = :s"), {"s": entries})
-    if live_hash is None or bytes(live_hash).hex() != head_hash:
-        raise ReplayDiverged(entries, "the journal replayed is not the live journal: their entries differ")
+    if report.entries and report.head_hash != live_hash:
+        raise ReplayDiverged(report.entries, "the journal replayed is not the live journal: their entries differ")
 
 
-async def copy_checkpoints(live: AsyncConnection, target: AsyncEngine, entries: int) -> None:
+async def copy_checkpoints(signed: list[Checkpoint], target: AsyncEngine) -> None:
     """The live checkpoints over the entries replayed: the journals being equal, they sign the
     rebuilt one too, and `verify` of the rebuilt database finds its entries signed."""
-    signed = [c for c in await checkpoints_in(live) if c.tree_size <= entries]
     async with target.begin() as conn:
         repo = LedgerRepository(conn)
         for checkpoint in signed:
@@ -183,30 +202,38 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
         nomenclatures=NomenclatureVersions(settings.nomenclature_dir),
     )
     try:
-        # The live state as of one instant: its digest, and the journal up to its newest entry then.
-        # A running ledger goes on recording meanwhile; that is not compared.
+        # The live state as of one instant: its digest, its newest entry and its checkpoints, read
+        # in one snapshot, let go before the replay (held for hours, it would hold back vacuum on
+        # the live database). A running ledger goes on recording meanwhile; that is not compared.
         async with db.snapshot(live) as snapshot:
             current = await state_digest_in(snapshot)
             head = await snapshot.scalar(text("SELECT coalesce(max(sequence), 0) FROM journal"))
-            source = (
-                entries_from_topic(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC), through=head)
-                if from_topic
-                else entries_in(snapshot)
-            )
-            report = await replay(writer, source)
-            if report.entries < head:
-                ends = f"the journal topic ends before it (the database's journal goes to entry {head})"
-                raise ReplayDiverged(report.entries + 1, ends)
-            await require_live_head(snapshot, report.entries, report.head_hash)
-            await copy_checkpoints(snapshot, target, report.entries)
-            rebuilt = await state_digest(target)
-            print(f"replayed {report.entries} entries; head {report.head_hash}")
-            return await digest.compare(rebuilt, current, lambda: state_differences(target, snapshot))
+            head_hash = await snapshot.scalar(text("SELECT entry_hash FROM journal WHERE sequence = :s"), {"s": head})
+            signed = [c for c in await checkpoints_in(snapshot) if c.tree_size <= head]
+        # Entries are never changed, so those up to the snapshot's newest can be read after it.
+        source = (
+            entries_from_topic(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC), through=head)
+            if from_topic
+            else entries_from_database(live, through=head)
+        )
+        report = await replay(writer, source)
+        if report.entries < head:
+            ends = f"the journal topic ends before it (the database's journal goes to entry {head})"
+            raise ReplayDiverged(report.entries + 1, ends)
+        require_live_head(report, bytes(head_hash or b"").hex())
+        await copy_checkpoints(signed, target)
+        rebuilt = await state_digest(target)
+        print(f"replayed {report.entries} entries; head {report.head_hash}")
+        # Where they differ is read again, from the live state as it is now.
+        return await digest.compare(rebuilt, current, lambda: state_differences(target, live))
     except ReplayImpossible as exc:
         print(f"replay REFUSED at entry {exc.sequence}: {exc}")
         return 1
     except ReplayDiverged as exc:
         print(f"replay DIVERGED at entry {exc.sequence}: {exc}")
+        return 1
+    except MalformedRecord as exc:
+        print(f"replay REFUSED: {exc}")
         return 1
     finally:
         await writer.close()
@@ -233,9 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     vp.add_argument(
         "--publish-grace",
-        type=float,
-        default=PUBLISH_GRACE.total_seconds(),
-        help="with --against-topic: seconds an entry or checkpoint may stay unpublished (default: %(default)s)",
+        type=_grace,
+        default=PUBLISH_GRACE,
+        help="with --against-topic: seconds an entry or checkpoint may stay unpublished (default: 300)",
     )
     rp = sub.add_parser("replay", help="rebuild the state from the journal into an empty database")
     rp.add_argument("--into", required=True, help="URL of an empty database to rebuild into")
@@ -245,8 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = LedgerSettings(service_name="ledger")
     if args.command == "verify":
         keys = _keys_from(args.keys) if args.keys else None
-        grace = timedelta(seconds=args.publish_grace)
-        code = asyncio.run(_verify(settings, args.max_gap, keys, args.against_topic, grace))
+        code = asyncio.run(_verify(settings, args.max_gap, keys, args.against_topic, args.publish_grace))
     elif args.command == "replay":
         code = asyncio.run(_replay(settings, args.into, args.from_topic))
     else:

@@ -25,7 +25,7 @@ from ledger.domain import builtin_rules
 from ledger.domain.builtin_rules import SECTION_STATUS
 from ledger.domain.journal import JournalHead, merkle_root, sign_checkpoint
 from ledger.entrypoints import cli
-from ledger.service_layer.replay import ReplayDiverged
+from ledger.service_layer.replay import ReplayDiverged, ReplayReport
 from ledger.service_layer.writer import (
     JOURNAL_TOPIC,
     NomenclatureDowngrade,
@@ -342,6 +342,17 @@ async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_
         assert on_topic.returncode == 1, on_topic.stdout
         forged_reason = f"checkpoint {first} on the journal topic: signature invalid: unknown key id"
         assert forged_reason in on_topic.stdout, on_topic.stdout
+
+        # A record that is no journal event is named, not a crash of `verify`.
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.topic(JOURNAL_TOPIC), b'{"sequence": "1"}', key=b"journal")
+        finally:
+            await producer.stop()
+        garbage = run_cli(settings, "verify", "--against-topic")
+        assert garbage.returncode == 1, garbage.stdout + garbage.stderr
+        assert "journal INVALID: the record at offset " in garbage.stdout, garbage.stdout + garbage.stderr
     finally:
         await engine.dispose()
 
@@ -368,6 +379,12 @@ async def test_a6r48_a6r21_the_newest_entries_no_checkpoint_covers_yet_and_check
         valid = run_cli(settings, "verify", "--against-topic")
         assert valid.returncode == 0, valid.stdout
         assert f"held against the journal topic: {newest} entries and " in valid.stdout, valid.stdout
+        # Bad arguments are said so, not a traceback.
+        no_keys = run_cli(settings, "verify", "--keys", "/nonexistent/keys.json")
+        assert no_keys.returncode == 1 and "--keys /nonexistent/keys.json: not a JWK Set" in no_keys.stderr
+        assert "Traceback" not in no_keys.stderr, no_keys.stderr
+        bad_grace = run_cli(settings, "verify", "--against-topic", "--publish-grace", "nan")
+        assert bad_grace.returncode == 2 and "--publish-grace" in bad_grace.stderr, bad_grace.stderr
 
         async with engine.begin() as conn:
             await conn.execute(text("ALTER TABLE journal DISABLE TRIGGER journal_immutable"))
@@ -670,12 +687,10 @@ async def test_a6r48_replay_of_a_journal_that_is_not_the_live_one_diverges(ledge
             count, head = (
                 await conn.execute(text("SELECT sequence, entry_hash FROM journal ORDER BY sequence DESC LIMIT 1"))
             ).one()
-            await cli.require_live_head(conn, count, bytes(head).hex())
-            with pytest.raises(ReplayDiverged) as diverged:
-                await cli.require_live_head(conn, count, "00" * 32)
-            assert diverged.value.sequence == count
-            with pytest.raises(ReplayDiverged):
-                await cli.require_live_head(conn, count + 1, bytes(head).hex())
+        cli.require_live_head(ReplayReport(count, bytes(head).hex()), bytes(head).hex())
+        with pytest.raises(ReplayDiverged) as diverged:
+            cli.require_live_head(ReplayReport(count, "00" * 32), bytes(head).hex())
+        assert diverged.value.sequence == count
     finally:
         await engine.dispose()
 

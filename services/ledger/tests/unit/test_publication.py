@@ -37,7 +37,7 @@ def test_a6r48_a_topic_holding_what_the_database_holds_is_consistent_with_it() -
     assert topic_problem(topic, KEYS) is None
     assert differing_entry(entries, topic) is None
     later = T + timedelta(hours=1)
-    assert unpublished(entries, list(topic.checkpoints), topic, later, GRACE) is None
+    assert unpublished(entries, list(topic.checkpoints), topic, later, later, GRACE, most=5) is None
 
 
 def test_a6r48_a6r21_a_tail_no_checkpoint_covers_is_held_to_the_topic() -> None:
@@ -87,22 +87,51 @@ def test_a6r48_a_checkpoint_on_the_topic_no_journal_key_signed_is_the_topics() -
 def test_a6r48_entries_and_checkpoints_never_published_are_named_after_the_relays_grace() -> None:
     entries = journal(10)
     checkpoints = [signed(entries, s) for s in (4, 8)]
+
+    def check(
+        published: PublishedJournal,
+        read_at: datetime,
+        now: datetime | None = None,
+        kept: list[JournalEntry] = entries,
+        signed_ones: list[Checkpoint] = checkpoints,
+    ) -> tuple[int, str] | None:
+        found = unpublished(kept, signed_ones, published, read_at, now or read_at, GRACE, most=5)
+        return None if found is None else (found.sequence, found.reason)
+
     # Entry 5's outbox row removed: later entries are on the topic, so it was never published.
     gap = PublishedJournal({e.sequence: e.entry_hash for e in entries if e.sequence != 5}, checkpoints)
-    found = unpublished(entries, checkpoints, gap, T, GRACE)
-    assert found is not None and found.sequence == 5
-    assert found.reason == "entry 5 is not on the journal topic, though later entries are"
-    # The newest entries not yet published: fine within the grace, named after it.
+    assert check(gap, T) == (5, "entry 5 is not on the journal topic, though later entries are")
+    # The newest entries not yet published when the topic was read: fine within the grace, named
+    # after it. Entries 8 to 10 were recorded at T+8s to T+10s.
     tail = topic_of(entries[:7], [4])
-    assert unpublished(entries, checkpoints, tail, T + timedelta(seconds=8) + GRACE, GRACE) is None
-    found = unpublished(entries, checkpoints, tail, T + timedelta(seconds=9) + GRACE, GRACE)
-    assert found is not None and found.sequence == 8 and "is the ledger's outbox relay publishing?" in found.reason
+    assert check(tail, T + timedelta(seconds=8) + GRACE) is None
+    found = check(tail, T + timedelta(seconds=9) + GRACE)
+    assert found is not None and found[0] == 8 and "is the ledger's outbox relay publishing?" in found[1]
+    # ... however long the database's read took after the topic's (a large journal).
+    assert check(tail, T + timedelta(seconds=7), now=T + timedelta(hours=2)) is None
+    # An entry dated after the database's clock by more than the grace was not recorded by a writer.
+    found = check(tail, T, now=T + timedelta(seconds=9) - GRACE)
+    assert found == (10, "entry 10 is not published and is recorded in the future")
+    # More entries than the relay may lag, recorded before the topic was read.
+    few = topic_of(entries[:4], [4])
+    assert check(few, T + timedelta(seconds=10)) == (
+        5,
+        "6 entries from entry 5 on were not published (at most 5 may lag)",
+    )
+    assert check(few, T + timedelta(seconds=9)) is None
     # A checkpoint of the database's missing between published ones.
     skipped = PublishedJournal(tail.entries, [signed(entries, 8)])
-    found = unpublished(entries[:7], checkpoints, skipped, T, GRACE)
-    assert found is not None and found.reason == "checkpoint 4 was never published on the journal topic"
+    found = check(skipped, T, kept=entries[:7])
+    assert found == (4, "checkpoint 4 was never published on the journal topic")
     # The newest checkpoint, not yet published: fine within the grace.
-    assert unpublished(entries[:7], checkpoints[:1], topic_of(entries[:7], []), T, GRACE) is None
-    late = T + timedelta(seconds=4) + GRACE + timedelta(seconds=1)
-    found = unpublished(entries[:7], checkpoints[:1], topic_of(entries[:7], []), late, GRACE)
-    assert found is not None and found.reason == "checkpoint 4 was never published on the journal topic"
+    bare = topic_of(entries[:7], [])
+    assert check(bare, T, kept=entries[:7], signed_ones=checkpoints[:1]) is None
+    late = T + timedelta(seconds=5) + GRACE
+    found = check(bare, late, kept=entries[:7], signed_ones=checkpoints[:1])
+    assert found == (4, "checkpoint 4 was never published on the journal topic")
+
+
+def test_a6r48_a_record_on_the_topic_that_is_no_journal_event_is_named() -> None:
+    topic = PublishedJournal({}, (), frozenset(), ("the record at offset 3 of the journal topic is not ...",))
+    found = topic_problem(topic, KEYS)
+    assert found is not None and found.reason.startswith("the record at offset 3 of the journal topic")

@@ -44,6 +44,7 @@ def test_a6r48_a_retired_journal_key_names_the_last_checkpoint_it_signed_and_its
     current key (or another retired key) has would make `verify` stop on a raw error."""
     monkeypatch.setenv("REGISTRY_MODE", "test")
     current = LedgerSettings().journal_signer().public_key()
+    current_jwk = LedgerSettings().journal_keys()["keys"][0]
     key = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "k1"}
     monkeypatch.setenv("REGISTRY_JOURNAL_RETIRED_KEYS", json.dumps([key]))
     with pytest.raises(ValidationError, match="last_tree_size"):
@@ -54,6 +55,13 @@ def test_a6r48_a_retired_journal_key_names_the_last_checkpoint_it_signed_and_its
             LedgerSettings()
     monkeypatch.setenv("REGISTRY_JOURNAL_RETIRED_KEYS", json.dumps([{**key, "kid": current.kid, "last_tree_size": 9}]))
     with pytest.raises(ValidationError, match="already bound to another key"):
+        LedgerSettings()
+    # Rotating back to a retired seed, or naming a key twice, is refused too.
+    monkeypatch.setenv("REGISTRY_JOURNAL_RETIRED_KEYS", json.dumps([{**current_jwk, "last_tree_size": 9}]))
+    with pytest.raises(ValidationError, match="never goes back"):
+        LedgerSettings()
+    monkeypatch.setenv("REGISTRY_JOURNAL_RETIRED_KEYS", json.dumps([{**key, "last_tree_size": n} for n in (9, 12)]))
+    with pytest.raises(ValidationError, match="twice"):
         LedgerSettings()
     monkeypatch.setenv("REGISTRY_JOURNAL_RETIRED_KEYS", json.dumps([{**key, "last_tree_size": 9}]))
     assert LedgerSettings().journal_keys()["keys"][1] == {**key, "last_tree_size": 9}
