@@ -22,9 +22,15 @@ DO $$ BEGIN RAISE EXCEPTION 'set REGISTRY_DB_PASSWORD_IDENTITY: the password of 
 SELECT 'CREATE ROLE "svc_identity" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'svc_identity') \gexec
 ALTER ROLE "svc_identity" PASSWORD :'svc_identity_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_identity";
+BEGIN;
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_identity";
 REASSIGN OWNED BY "svc_identity" TO "svc_identity_owner";
 CREATE SCHEMA IF NOT EXISTS "identity" AUTHORIZATION "svc_identity_owner";
+GRANT USAGE ON SCHEMA "identity" TO "svc_identity";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "identity" TO "svc_identity";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "identity" TO "svc_identity";
+DO $$ BEGIN IF to_regclass('"identity".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "identity".alembic_version FROM "svc_identity"; END IF; END $$;
+COMMIT;
 
 -- svc_ledger_owner
 \getenv svc_ledger_owner_password REGISTRY_DB_OWNER_PASSWORD_LEDGER
@@ -45,9 +51,15 @@ DO $$ BEGIN RAISE EXCEPTION 'set REGISTRY_DB_PASSWORD_LEDGER: the password of th
 SELECT 'CREATE ROLE "svc_ledger" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'svc_ledger') \gexec
 ALTER ROLE "svc_ledger" PASSWORD :'svc_ledger_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_ledger";
+BEGIN;
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_ledger";
 REASSIGN OWNED BY "svc_ledger" TO "svc_ledger_owner";
 CREATE SCHEMA IF NOT EXISTS "ledger" AUTHORIZATION "svc_ledger_owner";
+GRANT USAGE ON SCHEMA "ledger" TO "svc_ledger";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "ledger" TO "svc_ledger";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "ledger" TO "svc_ledger";
+DO $$ BEGIN IF to_regclass('"ledger".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "ledger".alembic_version FROM "svc_ledger"; END IF; END $$;
+COMMIT;
 
 -- svc_rules_owner
 \getenv svc_rules_owner_password REGISTRY_DB_OWNER_PASSWORD_RULES
@@ -68,9 +80,15 @@ DO $$ BEGIN RAISE EXCEPTION 'set REGISTRY_DB_PASSWORD_RULES: the password of the
 SELECT 'CREATE ROLE "svc_rules" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'svc_rules') \gexec
 ALTER ROLE "svc_rules" PASSWORD :'svc_rules_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_rules";
+BEGIN;
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_rules";
 REASSIGN OWNED BY "svc_rules" TO "svc_rules_owner";
 CREATE SCHEMA IF NOT EXISTS "rules" AUTHORIZATION "svc_rules_owner";
+GRANT USAGE ON SCHEMA "rules" TO "svc_rules";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "rules" TO "svc_rules";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "rules" TO "svc_rules";
+DO $$ BEGIN IF to_regclass('"rules".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "rules".alembic_version FROM "svc_rules"; END IF; END $$;
+COMMIT;
 
 -- svc_descriptors_owner
 \getenv svc_descriptors_owner_password REGISTRY_DB_OWNER_PASSWORD_DESCRIPTORS
@@ -91,9 +109,15 @@ DO $$ BEGIN RAISE EXCEPTION 'set REGISTRY_DB_PASSWORD_DESCRIPTORS: the password 
 SELECT 'CREATE ROLE "svc_descriptors" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'svc_descriptors') \gexec
 ALTER ROLE "svc_descriptors" PASSWORD :'svc_descriptors_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_descriptors";
+BEGIN;
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_descriptors";
 REASSIGN OWNED BY "svc_descriptors" TO "svc_descriptors_owner";
 CREATE SCHEMA IF NOT EXISTS "descriptors" AUTHORIZATION "svc_descriptors_owner";
+GRANT USAGE ON SCHEMA "descriptors" TO "svc_descriptors";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "descriptors" TO "svc_descriptors";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "descriptors" TO "svc_descriptors";
+DO $$ BEGIN IF to_regclass('"descriptors".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "descriptors".alembic_version FROM "svc_descriptors"; END IF; END $$;
+COMMIT;
 
 -- svc_interop_gateway_owner
 \getenv svc_interop_gateway_owner_password REGISTRY_DB_OWNER_PASSWORD_INTEROP_GATEWAY
@@ -114,9 +138,15 @@ DO $$ BEGIN RAISE EXCEPTION 'set REGISTRY_DB_PASSWORD_INTEROP_GATEWAY: the passw
 SELECT 'CREATE ROLE "svc_interop_gateway" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'svc_interop_gateway') \gexec
 ALTER ROLE "svc_interop_gateway" PASSWORD :'svc_interop_gateway_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_interop_gateway";
+BEGIN;
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_interop_gateway";
 REASSIGN OWNED BY "svc_interop_gateway" TO "svc_interop_gateway_owner";
 CREATE SCHEMA IF NOT EXISTS "interop_gateway" AUTHORIZATION "svc_interop_gateway_owner";
+GRANT USAGE ON SCHEMA "interop_gateway" TO "svc_interop_gateway";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "interop_gateway" TO "svc_interop_gateway";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "interop_gateway" TO "svc_interop_gateway";
+DO $$ BEGIN IF to_regclass('"interop_gateway".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "interop_gateway".alembic_version FROM "svc_interop_gateway"; END IF; END $$;
+COMMIT;
 
 -- svc_crm_owner
 \getenv svc_crm_owner_password REGISTRY_DB_OWNER_PASSWORD_CRM
@@ -137,9 +167,15 @@ DO $$ BEGIN RAISE EXCEPTION 'set REGISTRY_DB_PASSWORD_CRM: the password of the d
 SELECT 'CREATE ROLE "svc_crm" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'svc_crm') \gexec
 ALTER ROLE "svc_crm" PASSWORD :'svc_crm_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_crm";
+BEGIN;
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_crm";
 REASSIGN OWNED BY "svc_crm" TO "svc_crm_owner";
 CREATE SCHEMA IF NOT EXISTS "crm" AUTHORIZATION "svc_crm_owner";
+GRANT USAGE ON SCHEMA "crm" TO "svc_crm";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "crm" TO "svc_crm";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "crm" TO "svc_crm";
+DO $$ BEGIN IF to_regclass('"crm".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "crm".alembic_version FROM "svc_crm"; END IF; END $$;
+COMMIT;
 
 -- svc_reporting_owner
 \getenv svc_reporting_owner_password REGISTRY_DB_OWNER_PASSWORD_REPORTING
@@ -160,9 +196,15 @@ DO $$ BEGIN RAISE EXCEPTION 'set REGISTRY_DB_PASSWORD_REPORTING: the password of
 SELECT 'CREATE ROLE "svc_reporting" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'svc_reporting') \gexec
 ALTER ROLE "svc_reporting" PASSWORD :'svc_reporting_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_reporting";
+BEGIN;
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_reporting";
 REASSIGN OWNED BY "svc_reporting" TO "svc_reporting_owner";
 CREATE SCHEMA IF NOT EXISTS "reporting" AUTHORIZATION "svc_reporting_owner";
+GRANT USAGE ON SCHEMA "reporting" TO "svc_reporting";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "reporting" TO "svc_reporting";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "reporting" TO "svc_reporting";
+DO $$ BEGIN IF to_regclass('"reporting".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "reporting".alembic_version FROM "svc_reporting"; END IF; END $$;
+COMMIT;
 
 -- svc_web_owner
 \getenv svc_web_owner_password REGISTRY_DB_OWNER_PASSWORD_WEB
@@ -183,6 +225,12 @@ DO $$ BEGIN RAISE EXCEPTION 'set REGISTRY_DB_PASSWORD_WEB: the password of the d
 SELECT 'CREATE ROLE "svc_web" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'svc_web') \gexec
 ALTER ROLE "svc_web" PASSWORD :'svc_web_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_web";
+BEGIN;
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_web";
 REASSIGN OWNED BY "svc_web" TO "svc_web_owner";
 CREATE SCHEMA IF NOT EXISTS "web" AUTHORIZATION "svc_web_owner";
+GRANT USAGE ON SCHEMA "web" TO "svc_web";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "web" TO "svc_web";
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "web" TO "svc_web";
+DO $$ BEGIN IF to_regclass('"web".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "web".alembic_version FROM "svc_web"; END IF; END $$;
+COMMIT;

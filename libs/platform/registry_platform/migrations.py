@@ -11,7 +11,6 @@ not give the service its owner's credentials migrates with `python -m registry_p
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from alembic import command
@@ -23,8 +22,7 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from registry_platform.db import async_url
-
-_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+from registry_platform.roles import service_grants
 
 
 class SchemaNotReady(RuntimeError):
@@ -72,13 +70,15 @@ def at_head(migrations_dir: Path, url: str, schema: str) -> bool:
 
 def grant_service_role(owner_url: str, schema: str, role: str) -> None:
     """As the schema's owner: let `role` (the running service's) read and write the rows of every
-    table and sequence in it, and nothing else. Run after every migration, so new tables are granted."""
-    if not (_NAME.match(schema) and _NAME.match(role)):
-        raise ValueError(f"unexpected schema or role name: {schema!r}, {role!r}")
+    table and draw from every sequence in it, and nothing else (`roles.service_grants`). Run after
+    every migration, so new tables are granted; under the migration lock, as two starts of one
+    service granting at once would fail one of them."""
+    if not role:
+        raise ValueError("the service's database URL names no role to grant its tables to")
     with _unpooled_engine(sync_url(owner_url)).begin() as conn:
-        conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
-        conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
-        conn.execute(text(f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"migrate:{schema}"})
+        for statement in service_grants(schema, role):
+            conn.exec_driver_sql(statement.as_string())
 
 
 def prepare(migrations_dir: Path, url: str, schema: str, owner_url: str | None = None) -> None:
@@ -93,8 +93,17 @@ def prepare(migrations_dir: Path, url: str, schema: str, owner_url: str | None =
             grant_service_role(owner_url, schema, role)
         return
     try:
-        if not at_head(migrations_dir, url, schema):
-            upgrade(migrations_dir, url, schema)
+        if at_head(migrations_dir, url, schema):
+            return
+        # Only the schema's owner migrates it: tables another role made (a superuser running a
+        # tool) would be beyond the owner's reach, and its next migration would fail.
+        owner = _schema_owner(url, schema)
+        if owner not in (None, role):
+            raise SchemaNotReady(
+                f"the {schema!r} schema is not at this build's revision and belongs to {owner!r}, not {role!r}: "
+                "migrate it as its owner (REGISTRY_MIGRATION_DATABASE_URL, or `python -m registry_platform.migrate`)"
+            )
+        upgrade(migrations_dir, url, schema)
     except ProgrammingError as exc:
         if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
             raise
@@ -103,6 +112,14 @@ def prepare(migrations_dir: Path, url: str, schema: str, owner_url: str | None =
             f"it: run `python -m registry_platform.migrate` with the schema owner's URL, or set "
             "REGISTRY_MIGRATION_DATABASE_URL"
         ) from exc
+
+
+def _schema_owner(url: str, schema: str) -> str | None:
+    with _unpooled_engine(sync_url(url)).connect() as conn:
+        owner = conn.scalar(
+            text("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+        )
+    return None if owner is None else str(owner)
 
 
 def run_env() -> None:

@@ -52,6 +52,35 @@ def _grant(database: sql.Composable, role: str, privileges: str) -> sql.Composed
     return sql.SQL("GRANT {} ON DATABASE {} TO {}").format(sql.SQL(privileges), database, sql.Identifier(role))
 
 
+def service_grants(schema: str, role: str) -> list[sql.Composed]:
+    """What the service's role may do in its schema: read and write the rows of its tables and
+    draw from its sequences, nothing more. Not the migration history's rows: a service that could
+    write them could make the next migration run again, or be skipped."""
+    s, r = sql.Identifier(schema), sql.Identifier(role)
+    return [
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, r),
+        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(s, r),
+        sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, r),
+        sql.SQL(
+            "DO $$ BEGIN IF to_regclass({}) IS NOT NULL THEN "
+            "REVOKE INSERT, UPDATE, DELETE ON {}.alembic_version FROM {}; END IF; END $$"
+        ).format(sql.Literal(f'"{schema}".alembic_version'), s, r),
+    ]
+
+
+def _take_over(database: sql.Composable, schema: str) -> list[sql.Composed]:
+    """As a superuser: the owner gets whatever the service's role owned (a database set up when one
+    role did both), and the service's role its rows again, in one transaction, so a service
+    running meanwhile waits for it rather than losing its privileges."""
+    service, owner, s = sql.Identifier(service_role(schema)), sql.Identifier(owner_role(schema)), sql.Identifier(schema)
+    return [
+        sql.SQL("REVOKE CREATE ON DATABASE {} FROM {}").format(database, service),
+        sql.SQL("REASSIGN OWNED BY {} TO {}").format(service, owner),
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(s, owner),
+        *service_grants(schema, service_role(schema)),
+    ]
+
+
 def ensure_service_roles(admin_dsn: str, database: str, schemas: Iterable[str]) -> None:
     """Create the login roles (once per cluster), let each owner create its schema in `database`,
     and make each owner the owner of whatever its service's role owned there."""
@@ -62,16 +91,9 @@ def ensure_service_roles(admin_dsn: str, database: str, schemas: Iterable[str]) 
                 if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
                     conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
                 conn.execute(_grant(sql.Identifier(database), role, privileges))
-            conn.execute(
-                sql.SQL("REVOKE CREATE ON DATABASE {} FROM {}").format(
-                    sql.Identifier(database), sql.Identifier(service_role(schema))
-                )
-            )
-            conn.execute(
-                sql.SQL("REASSIGN OWNED BY {} TO {}").format(
-                    sql.Identifier(service_role(schema)), sql.Identifier(owner_role(schema))
-                )
-            )
+            with conn.transaction():
+                for statement in _take_over(sql.Identifier(database), schema):
+                    conn.execute(statement)
 
 
 def service_roles_sql(schemas: Iterable[str]) -> str:
@@ -113,15 +135,9 @@ def service_roles_sql(schemas: Iterable[str]) -> str:
                 _grant(sql.SQL(':"DBNAME"'), role, privileges).as_string() + ";",
             ]
         out += [
-            sql.SQL('REVOKE CREATE ON DATABASE :"DBNAME" FROM {};')
-            .format(sql.Identifier(service_role(schema)))
-            .as_string(),
-            sql.SQL("REASSIGN OWNED BY {} TO {};")
-            .format(sql.Identifier(service_role(schema)), sql.Identifier(owner_role(schema)))
-            .as_string(),
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {};")
-            .format(sql.Identifier(schema), sql.Identifier(owner_role(schema)))
-            .as_string(),
+            "BEGIN;",
+            *(f"{statement.as_string()};" for statement in _take_over(sql.SQL(':"DBNAME"'), schema)),
+            "COMMIT;",
         ]
     return "\n".join(out) + "\n"
 
