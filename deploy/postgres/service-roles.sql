@@ -23,12 +23,14 @@ SELECT 'CREATE ROLE "svc_identity" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles
 ALTER ROLE "svc_identity" PASSWORD :'svc_identity_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_identity";
 BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('migrate:identity'));
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_identity";
 REASSIGN OWNED BY "svc_identity" TO "svc_identity_owner";
 CREATE SCHEMA IF NOT EXISTS "identity" AUTHORIZATION "svc_identity_owner";
 GRANT USAGE ON SCHEMA "identity" TO "svc_identity";
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "identity" TO "svc_identity";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "identity" TO "svc_identity";
+REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA "identity" FROM "svc_identity";
 DO $$ BEGIN IF to_regclass('"identity".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "identity".alembic_version FROM "svc_identity"; END IF; END $$;
 COMMIT;
 
@@ -52,12 +54,14 @@ SELECT 'CREATE ROLE "svc_ledger" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles W
 ALTER ROLE "svc_ledger" PASSWORD :'svc_ledger_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_ledger";
 BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('migrate:ledger'));
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_ledger";
 REASSIGN OWNED BY "svc_ledger" TO "svc_ledger_owner";
 CREATE SCHEMA IF NOT EXISTS "ledger" AUTHORIZATION "svc_ledger_owner";
 GRANT USAGE ON SCHEMA "ledger" TO "svc_ledger";
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "ledger" TO "svc_ledger";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "ledger" TO "svc_ledger";
+REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA "ledger" FROM "svc_ledger";
 DO $$ BEGIN IF to_regclass('"ledger".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "ledger".alembic_version FROM "svc_ledger"; END IF; END $$;
 COMMIT;
 
@@ -81,12 +85,14 @@ SELECT 'CREATE ROLE "svc_rules" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WH
 ALTER ROLE "svc_rules" PASSWORD :'svc_rules_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_rules";
 BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('migrate:rules'));
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_rules";
 REASSIGN OWNED BY "svc_rules" TO "svc_rules_owner";
 CREATE SCHEMA IF NOT EXISTS "rules" AUTHORIZATION "svc_rules_owner";
 GRANT USAGE ON SCHEMA "rules" TO "svc_rules";
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "rules" TO "svc_rules";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "rules" TO "svc_rules";
+REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA "rules" FROM "svc_rules";
 DO $$ BEGIN IF to_regclass('"rules".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "rules".alembic_version FROM "svc_rules"; END IF; END $$;
 COMMIT;
 
@@ -110,12 +116,14 @@ SELECT 'CREATE ROLE "svc_descriptors" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_ro
 ALTER ROLE "svc_descriptors" PASSWORD :'svc_descriptors_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_descriptors";
 BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('migrate:descriptors'));
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_descriptors";
 REASSIGN OWNED BY "svc_descriptors" TO "svc_descriptors_owner";
 CREATE SCHEMA IF NOT EXISTS "descriptors" AUTHORIZATION "svc_descriptors_owner";
 GRANT USAGE ON SCHEMA "descriptors" TO "svc_descriptors";
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "descriptors" TO "svc_descriptors";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "descriptors" TO "svc_descriptors";
+REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA "descriptors" FROM "svc_descriptors";
 DO $$ BEGIN IF to_regclass('"descriptors".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "descriptors".alembic_version FROM "svc_descriptors"; END IF; END $$;
 COMMIT;
 
@@ -139,12 +147,14 @@ SELECT 'CREATE ROLE "svc_interop_gateway" LOGIN' WHERE NOT EXISTS (SELECT FROM p
 ALTER ROLE "svc_interop_gateway" PASSWORD :'svc_interop_gateway_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_interop_gateway";
 BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('migrate:interop_gateway'));
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_interop_gateway";
 REASSIGN OWNED BY "svc_interop_gateway" TO "svc_interop_gateway_owner";
 CREATE SCHEMA IF NOT EXISTS "interop_gateway" AUTHORIZATION "svc_interop_gateway_owner";
 GRANT USAGE ON SCHEMA "interop_gateway" TO "svc_interop_gateway";
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "interop_gateway" TO "svc_interop_gateway";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "interop_gateway" TO "svc_interop_gateway";
+REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA "interop_gateway" FROM "svc_interop_gateway";
 DO $$ BEGIN IF to_regclass('"interop_gateway".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "interop_gateway".alembic_version FROM "svc_interop_gateway"; END IF; END $$;
 COMMIT;
 
@@ -168,12 +178,14 @@ SELECT 'CREATE ROLE "svc_crm" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHER
 ALTER ROLE "svc_crm" PASSWORD :'svc_crm_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_crm";
 BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('migrate:crm'));
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_crm";
 REASSIGN OWNED BY "svc_crm" TO "svc_crm_owner";
 CREATE SCHEMA IF NOT EXISTS "crm" AUTHORIZATION "svc_crm_owner";
 GRANT USAGE ON SCHEMA "crm" TO "svc_crm";
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "crm" TO "svc_crm";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "crm" TO "svc_crm";
+REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA "crm" FROM "svc_crm";
 DO $$ BEGIN IF to_regclass('"crm".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "crm".alembic_version FROM "svc_crm"; END IF; END $$;
 COMMIT;
 
@@ -197,12 +209,14 @@ SELECT 'CREATE ROLE "svc_reporting" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_role
 ALTER ROLE "svc_reporting" PASSWORD :'svc_reporting_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_reporting";
 BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('migrate:reporting'));
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_reporting";
 REASSIGN OWNED BY "svc_reporting" TO "svc_reporting_owner";
 CREATE SCHEMA IF NOT EXISTS "reporting" AUTHORIZATION "svc_reporting_owner";
 GRANT USAGE ON SCHEMA "reporting" TO "svc_reporting";
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "reporting" TO "svc_reporting";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "reporting" TO "svc_reporting";
+REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA "reporting" FROM "svc_reporting";
 DO $$ BEGIN IF to_regclass('"reporting".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "reporting".alembic_version FROM "svc_reporting"; END IF; END $$;
 COMMIT;
 
@@ -226,11 +240,13 @@ SELECT 'CREATE ROLE "svc_web" LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHER
 ALTER ROLE "svc_web" PASSWORD :'svc_web_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO "svc_web";
 BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('migrate:web'));
 REVOKE CREATE ON DATABASE :"DBNAME" FROM "svc_web";
 REASSIGN OWNED BY "svc_web" TO "svc_web_owner";
 CREATE SCHEMA IF NOT EXISTS "web" AUTHORIZATION "svc_web_owner";
 GRANT USAGE ON SCHEMA "web" TO "svc_web";
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "web" TO "svc_web";
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "web" TO "svc_web";
+REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA "web" FROM "svc_web";
 DO $$ BEGIN IF to_regclass('"web".alembic_version') IS NOT NULL THEN REVOKE INSERT, UPDATE, DELETE ON "web".alembic_version FROM "svc_web"; END IF; END $$;
 COMMIT;

@@ -97,10 +97,10 @@ def prepare(migrations_dir: Path, url: str, schema: str, owner_url: str | None =
             return
         # Only the schema's owner migrates it: tables another role made (a superuser running a
         # tool) would be beyond the owner's reach, and its next migration would fail.
-        owner = _schema_owner(url, schema)
-        if owner not in (None, role):
+        owner, user = _schema_owner(url, schema)
+        if owner not in (None, user):
             raise SchemaNotReady(
-                f"the {schema!r} schema is not at this build's revision and belongs to {owner!r}, not {role!r}: "
+                f"the {schema!r} schema is not at this build's revision and belongs to {owner!r}, not {user!r}: "
                 "migrate it as its owner (REGISTRY_MIGRATION_DATABASE_URL, or `python -m registry_platform.migrate`)"
             )
         upgrade(migrations_dir, url, schema)
@@ -114,12 +114,14 @@ def prepare(migrations_dir: Path, url: str, schema: str, owner_url: str | None =
         ) from exc
 
 
-def _schema_owner(url: str, schema: str) -> str | None:
+def _schema_owner(url: str, schema: str) -> tuple[str | None, str]:
+    """The schema's owner (None: no such schema), and the role `url` connects as."""
     with _unpooled_engine(sync_url(url)).connect() as conn:
-        owner = conn.scalar(
-            text("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+        query = text(
+            "SELECT (SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = :s), current_user::text"
         )
-    return None if owner is None else str(owner)
+        owner, user = conn.execute(query, {"s": schema}).one()
+    return owner, user
 
 
 def run_env() -> None:

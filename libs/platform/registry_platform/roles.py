@@ -61,6 +61,7 @@ def service_grants(schema: str, role: str) -> list[sql.Composed]:
         sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, r),
         sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(s, r),
         sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, r),
+        sql.SQL("REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(s, r),
         sql.SQL(
             "DO $$ BEGIN IF to_regclass({}) IS NOT NULL THEN "
             "REVOKE INSERT, UPDATE, DELETE ON {}.alembic_version FROM {}; END IF; END $$"
@@ -74,6 +75,8 @@ def _take_over(database: sql.Composable, schema: str) -> list[sql.Composed]:
     running meanwhile waits for it rather than losing its privileges."""
     service, owner, s = sql.Identifier(service_role(schema)), sql.Identifier(owner_role(schema)), sql.Identifier(schema)
     return [
+        # Beside a migration job granting at the same time, one of the two would fail.
+        sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(sql.Literal(f"migrate:{schema}")),
         sql.SQL("REVOKE CREATE ON DATABASE {} FROM {}").format(database, service),
         sql.SQL("REASSIGN OWNED BY {} TO {}").format(service, owner),
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(s, owner),

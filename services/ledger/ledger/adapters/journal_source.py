@@ -20,20 +20,32 @@ from registry_contracts.signing import Signature
 from registry_contracts.timestamps import as_utc
 
 
-async def entries_from_database(engine: AsyncEngine, through: int) -> AsyncIterator[JournalEntry]:
-    """The journal's entries up to sequence `through`."""
-    async with engine.connect() as conn:
-        async for entry in entries_in(conn, through):
-            yield entry
+async def entries_from_database(engine: AsyncEngine, through: int, page: int = 5000) -> AsyncIterator[JournalEntry]:
+    """The journal's entries up to sequence `through`, read a page at a time, each page in a short
+    transaction of its own: a replay of hours holds no snapshot of the live database (which would
+    hold back its vacuum). Entries never change, so pages read at different times make one journal."""
+    after = 0
+    while after < through:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT sequence, recorded_at, kind, body, previous_hash, entry_hash FROM journal "
+                        "WHERE sequence > :after AND sequence <= :through ORDER BY sequence LIMIT :page"
+                    ),
+                    {"after": after, "through": through, "page": page},
+                )
+            ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield JournalEntry(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]))
+        after = rows[-1][0]
 
 
-async def entries_in(conn: AsyncConnection, through: int | None = None) -> AsyncIterator[JournalEntry]:
+async def entries_in(conn: AsyncConnection) -> AsyncIterator[JournalEntry]:
     result = await conn.stream(
-        text(
-            "SELECT sequence, recorded_at, kind, body, previous_hash, entry_hash FROM journal "
-            "WHERE sequence <= :through ORDER BY sequence"
-        ),
-        {"through": through if through is not None else 2**63 - 1},
+        text("SELECT sequence, recorded_at, kind, body, previous_hash, entry_hash FROM journal ORDER BY sequence")
     )
     async for row in result:
         yield JournalEntry(row[0], row[1], row[2], row[3], bytes(row[4]), bytes(row[5]))

@@ -110,9 +110,7 @@ async def find_problem(
     if missing:
         size = missing[0].tree_size
         return Break(size, f"checkpoint {size}, published on the journal topic, is missing from the database")
-    if published is not None and (
-        finding := unpublished(entries, checkpoints, topic, read_at, now, grace, most=max_gap)
-    ):
+    if published is not None and (finding := unpublished(entries, checkpoints, topic, read_at, now, grace)):
         return finding
     # The records the API serves must say what the journal says, field by field.
     for entry in entries:
@@ -127,7 +125,7 @@ def _keys_from(path: str) -> JournalKeys:
     """Every key the journal was signed with, as GET /journal/keys publishes them (a JWK Set)."""
     try:
         return JournalKeys.from_jwks(json.loads(Path(path).read_text(encoding="utf-8"))["keys"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SystemExit(f"--keys {path}: not a JWK Set of the journal's public keys ({exc!r})") from exc
 
 
