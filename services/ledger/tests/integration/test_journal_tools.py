@@ -250,6 +250,25 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(
 REWRITE = "UPDATE journal SET body = CAST(:b AS jsonb), previous_hash = :p, entry_hash = :h WHERE sequence = :s"
 
 
+async def _rewrite_after(conn: Any, sequence: int) -> list[Any]:
+    """As whoever can change the database: the entry after `sequence` loses a rule it applied, and
+    every later one is chained again, so the journal alone shows nothing. The rows as they were."""
+    rows = list(
+        (await conn.execute(text("SELECT * FROM journal WHERE sequence > :s ORDER BY sequence"), {"s": sequence})).all()
+    )
+    assert rows[0].body["rules_applied"], "the entry rewritten had a rule applied to remove"
+    previous = await conn.scalar(text("SELECT entry_hash FROM journal WHERE sequence = :s"), {"s": sequence})
+    head = JournalHead(sequence, bytes(previous))
+    for n, row in enumerate(rows):
+        body = {**row.body, "rules_applied": row.body["rules_applied"][1:]} if n == 0 else row.body
+        rewritten = head.append(row.recorded_at, row.kind, body)
+        await conn.execute(
+            text(REWRITE),
+            {"b": json.dumps(body), "p": rewritten.previous_hash, "h": rewritten.entry_hash, "s": row.sequence},
+        )
+    return rows
+
+
 async def _published_checkpoints(settings: Any, signed: int) -> list[Any]:
     """The checkpoints on the journal topic, once the relay has published the `signed` ones."""
     published: list[Any] = []
@@ -295,19 +314,7 @@ async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_
             await conn.execute(text("ALTER TABLE journal_checkpoints DISABLE TRIGGER journal_checkpoints_immutable"))
             await conn.execute(text("DELETE FROM journal_checkpoints WHERE tree_size > :f"), {"f": first})
             # The entry after the first checkpoint left loses a rule it applied; every later one is chained again.
-            rows = (
-                await conn.execute(text("SELECT * FROM journal WHERE sequence > :f ORDER BY sequence"), {"f": first})
-            ).all()
-            previous = await conn.scalar(text("SELECT entry_hash FROM journal WHERE sequence = :f"), {"f": first})
-            head = JournalHead(first, bytes(previous))
-            for n, row in enumerate(rows):
-                body = {**row.body, "rules_applied": row.body["rules_applied"][1:]} if n == 0 else row.body
-                rewritten = head.append(row.recorded_at, row.kind, body)
-                await conn.execute(
-                    text(REWRITE),
-                    {"b": json.dumps(body), "p": rewritten.previous_hash, "h": rewritten.entry_hash, "s": row.sequence},
-                )
-        assert rows[0].body["rules_applied"], "the entry rewritten had a rule applied to remove"
+            rows = await _rewrite_after(conn, first)
         alone = run_cli(settings, "verify")
         assert alone.returncode == 0, "the journal alone shows nothing within the default gap: " + alone.stdout
         against = run_cli(settings, "verify", "--against-topic")
@@ -406,18 +413,7 @@ async def test_a6r48_a6r21_the_newest_entries_no_checkpoint_covers_yet_and_check
 
         # The tail rewritten: its first entry loses a rule it applied, and the later ones are chained again.
         async with engine.begin() as conn:
-            rows = (
-                await conn.execute(text("SELECT * FROM journal WHERE sequence > :s ORDER BY sequence"), {"s": signed})
-            ).all()
-            head = JournalHead(signed, hashes[signed - 1])
-            for n, row in enumerate(rows):
-                body = {**row.body, "rules_applied": row.body["rules_applied"][1:]} if n == 0 else row.body
-                rewritten = head.append(row.recorded_at, row.kind, body)
-                await conn.execute(
-                    text(REWRITE),
-                    {"b": json.dumps(body), "p": rewritten.previous_hash, "h": rewritten.entry_hash, "s": row.sequence},
-                )
-        assert rows[0].body["rules_applied"], "the entry rewritten had a rule applied to remove"
+            await _rewrite_after(conn, signed)
         assert run_cli(settings, "verify").returncode == 0, "the database alone shows nothing"
         rewritten_tail = run_cli(settings, "verify", "--against-topic")
         assert rewritten_tail.returncode == 1, rewritten_tail.stdout
