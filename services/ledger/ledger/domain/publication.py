@@ -100,8 +100,9 @@ def unpublished(
     the writer, which dates entries and checkpoints by its own, must agree with it within `grace`.
     Named: one older than something published after it (its outbox row was removed, or the topic
     lost it); one recorded more than `grace` before the topic was read (the relay is not
-    publishing); and one dated more than `grace` after `now`, which no writer recorded. So nothing
-    can stay unpublished for longer than the grace unnamed."""
+    publishing); and one dated more than `grace` after `now`, which no writer recorded. So no entry
+    can stay unpublished for longer than the grace unnamed; a checkpoint, once the topic holds one
+    (builds before session 26 published none)."""
     last = max(published.entries, default=0)
     for entry in entries:
         if entry.sequence in published.entries:
@@ -118,9 +119,14 @@ def unpublished(
                 f"recorded (grace {grace}): is the ledger's outbox relay publishing?",
             )
     on_topic = {c.tree_size for c in published.checkpoints}
+    # Checkpoints are published since a build of session 26; those signed before the first on the
+    # topic were signed by an older build, which published none (their entries it did publish).
+    first = min(on_topic, default=None)
     for checkpoint in checkpoints:
         size = checkpoint.tree_size
+        if size in on_topic or first is None or size < first:
+            continue
         late = checkpoint.signed_at < read_at - grace or checkpoint.signed_at > now + grace
-        if size not in on_topic and (size < published.signed_through or late):
+        if size < published.signed_through or late:
             return Break(size, f"checkpoint {size} was never published on the journal topic")
     return None

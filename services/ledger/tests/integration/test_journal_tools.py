@@ -10,7 +10,7 @@ import random
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -398,10 +398,11 @@ async def test_a6r48_a6r21_the_newest_entries_no_checkpoint_covers_yet_and_check
             await conn.execute(text("ALTER TABLE journal_checkpoints DISABLE TRIGGER journal_checkpoints_immutable"))
             await conn.execute(text("ALTER TABLE transactions DISABLE TRIGGER transactions_immutable"))
 
-        # Signed with the journal's key, but never published.
-        size = signed - 7
+        # Signed with the journal's key ten minutes ago, after the published ones, but never published.
+        size = newest - 1
         signer = service_settings("ledger", LedgerSettings).journal_signer()
-        extra = sign_checkpoint(signer, size, merkle_root(hashes[:size]), datetime.now(UTC))
+        ago = datetime.now(UTC) - timedelta(minutes=10)
+        extra = sign_checkpoint(signer, size, merkle_root(hashes[:size]), ago)
         async with engine.begin() as conn:
             await LedgerRepository(conn).add_checkpoint(extra)
         unpublished = run_cli(settings, "verify", "--against-topic")

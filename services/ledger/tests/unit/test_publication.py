@@ -113,15 +113,18 @@ def test_a6r48_entries_and_checkpoints_never_published_are_named_after_the_relay
     found = check(tail, T, now=T + timedelta(seconds=9) - GRACE)
     assert found == (10, "entry 10 is not published and is recorded in the future")
     # A checkpoint of the database's missing between published ones.
-    skipped = PublishedJournal(tail.entries, [signed(entries, 8)])
-    found = check(skipped, T, kept=entries[:7])
-    assert found == (4, "checkpoint 4 was never published on the journal topic")
-    # The newest checkpoint, not yet published: fine within the grace.
-    bare = topic_of(entries[:7], [])
-    assert check(bare, T, kept=entries[:7], signed_ones=checkpoints[:1]) is None
-    late = T + timedelta(seconds=5) + GRACE
-    found = check(bare, late, kept=entries[:7], signed_ones=checkpoints[:1])
-    assert found == (4, "checkpoint 4 was never published on the journal topic")
+    skipped = topic_of(entries, [4, 10])
+    found = check(skipped, T, signed_ones=[*checkpoints, signed(entries, 10)])
+    assert found == (8, "checkpoint 8 was never published on the journal topic")
+    # The newest checkpoint, not yet published: fine within the grace, named after it.
+    after_4 = [*checkpoints, signed(entries, 10)]
+    assert check(topic_of(entries, [4, 8]), T, signed_ones=after_4) is None
+    late = T + timedelta(seconds=11) + GRACE
+    found = check(topic_of(entries, [4, 8]), late, signed_ones=after_4)
+    assert found == (10, "checkpoint 10 was never published on the journal topic")
+    # Checkpoints signed before the first one on the topic, by a build that published none.
+    assert check(topic_of(entries, [8]), late) is None
+    assert check(topic_of(entries, []), late) is None
 
 
 def test_a6r48_a_record_on_the_topic_that_is_no_journal_event_is_named() -> None:
