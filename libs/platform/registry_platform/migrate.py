@@ -27,8 +27,7 @@ def migrate(module: str) -> None:
     if not url:
         raise SystemExit(f"set {owner_url_variable(schema)}: the URL of the {schema!r} schema's owner")
     definition = importlib.import_module(f"{module}.bootstrap").DEFINITION
-    migrations.upgrade(definition.migrations_dir, url, schema)
-    migrations.grant_service_role(url, schema, service_role(schema))
+    migrations.migrate_as_owner(definition.migrations_dir, url, schema, service_role(schema))
     print(f"{schema}: at this build's revision; {service_role(schema)} granted its rows")
 
 

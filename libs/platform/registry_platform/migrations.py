@@ -81,6 +81,13 @@ def grant_service_role(owner_url: str, schema: str, role: str) -> None:
             conn.exec_driver_sql(statement.as_string())
 
 
+def migrate_as_owner(migrations_dir: Path, owner_url: str, schema: str, role: str) -> None:
+    """Migrate as the schema's owner, then grant the service's `role` its rows."""
+    upgrade(migrations_dir, owner_url, schema)
+    if role != make_url(owner_url).username:
+        grant_service_role(owner_url, schema, role)
+
+
 def prepare(migrations_dir: Path, url: str, schema: str, owner_url: str | None = None) -> None:
     """Bring the schema to this build's revision before a service (or one of its tools) uses it as
     `url`'s role. With `owner_url`, the owner migrates and grants that role. Without, the schema
@@ -88,9 +95,7 @@ def prepare(migrations_dir: Path, url: str, schema: str, owner_url: str | None =
     it (a deployment with one role per service, as before the owner role existed)."""
     role = make_url(url).username or ""
     if owner_url is not None:
-        upgrade(migrations_dir, owner_url, schema)
-        if role != make_url(owner_url).username:
-            grant_service_role(owner_url, schema, role)
+        migrate_as_owner(migrations_dir, owner_url, schema, role)
         return
     try:
         if at_head(migrations_dir, url, schema):
