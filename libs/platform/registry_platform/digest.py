@@ -6,7 +6,6 @@ JSON after the service's own conversion of values JSON cannot carry, under a dom
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -49,19 +48,16 @@ async def compare(rebuilt: str, live: str, explain: Callable[[], Awaitable[list[
 
 async def differences(
     rebuilt: AsyncEngine,
-    live: AsyncEngine | AsyncConnection,
+    live: AsyncEngine,
     parts: Mapping[str, str],
     plain: Callable[[Any], Any],
     width: int = 400,
 ) -> list[str]:
     """Where two states differ: for each part of the digest, the first row that differs (None: one
     state has no row there), so a replay that does not reproduce the live state names what the
-    journal does not explain (a block, an account, a transaction record), not only two digests.
-    `live` may be the snapshot its digest was taken in."""
+    journal does not explain (a block, an account, a transaction record), not only two digests."""
     found: list[str] = []
-    async with contextlib.AsyncExitStack() as stack:
-        a = await stack.enter_async_context(db.snapshot(rebuilt))
-        b = live if isinstance(live, AsyncConnection) else await stack.enter_async_context(db.snapshot(live))
+    async with db.snapshot(rebuilt) as a, db.snapshot(live) as b:
         for part, sql in parts.items():
             rows_a, rows_b = await a.stream(text(sql)), await b.stream(text(sql))
             position = 0

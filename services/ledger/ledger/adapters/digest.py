@@ -59,7 +59,7 @@ async def state_digest_in(conn: AsyncConnection) -> str:
     return await digest_in(conn, DIGEST_DOMAIN, PARTS, _plain)
 
 
-async def state_differences(rebuilt: AsyncEngine, live: AsyncEngine | AsyncConnection) -> list[str]:
+async def state_differences(rebuilt: AsyncEngine, live: AsyncEngine) -> list[str]:
     """The first row that differs in each part of two states whose digests differ."""
     return await differences(rebuilt, live, PARTS, _plain)
 

@@ -207,7 +207,7 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
             current = await state_digest_in(snapshot)
             head = await snapshot.scalar(text("SELECT coalesce(max(sequence), 0) FROM journal"))
             head_hash = await snapshot.scalar(text("SELECT entry_hash FROM journal WHERE sequence = :s"), {"s": head})
-            signed = [c for c in await checkpoints_in(snapshot) if c.tree_size <= head]
+            signed = await checkpoints_in(snapshot)
         # Entries are never changed, so those up to the snapshot's newest can be read after it.
         source = (
             entries_from_topic(settings.kafka_bootstrap, settings.topic(JOURNAL_TOPIC), through=head)
