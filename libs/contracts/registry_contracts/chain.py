@@ -75,7 +75,13 @@ class ChainCursor:
             return Break(expected, f"entry {link.sequence} is out of order or repeated (expected {expected})")
         if link.previous_hash is not None and link.previous_hash != self.last_hash:
             return Break(expected, "previous_hash does not match the hash of the entry before it")
-        if self.chain.hash(link.content, self.last_hash) != link.entry_hash:
+        try:
+            digest = self.chain.hash(link.content, self.last_hash)
+        except ValueError as exc:
+            # Nothing the writer hashed can fail to hash again (an integer beyond 2**53, a float,
+            # the chain's own field in the content): the stored entry was altered.
+            return Break(expected, f"content cannot be hashed as it was written (altered): {exc}")
+        if digest != link.entry_hash:
             return Break(expected, "content does not match its entry_hash (altered)")
         self.sequence, self.last_hash = expected, link.entry_hash
         return None
