@@ -147,16 +147,19 @@ async def browser(chromium_installed: bool) -> AsyncIterator[Any]:
 @dataclass
 class Authenticator:
     """A user's authenticator app: each code is for a step no earlier code used (identity accepts
-    each step once, and one step either side of now); a third code within 30 seconds waits."""
+    each step once, and one step either side of now); a fourth code within 30 seconds waits."""
 
     secret: str
     last_step: int = -1
 
     async def code(self) -> str:
         while True:
-            current = int(time.time()) // 30
-            # Never the previous step: a code computed just before a step boundary stays valid after it.
-            step = max(self.last_step + 1, current)
+            now = time.time()
+            current = int(now) // 30
+            # The previous step is accepted until the next boundary: used only while that is at
+            # least 10 s away, so that identity still accepts the code when it checks it.
+            earliest = current - 1 if now % 30 < 20 else current
+            step = max(self.last_step + 1, earliest)
             if step <= current + 1:
                 break
             await asyncio.sleep(1)  # the services run in this event loop: never block it
