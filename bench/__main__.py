@@ -214,8 +214,8 @@ async def run(cfg: BenchConfig, stack: Stack) -> dict[str, Any]:
         "gather the smallest fragments whole (rule 2), which the blocks/transfer column counts; the measurements run "
         "in table order on the same data, so later rows meet more fragments",
         "open loop: Poisson arrivals, latency counted from each scheduled arrival",
-        "the load generator (Python, bench/http.py: keep-alive HTTP/1.1) runs on the same machine as the ledger "
-        "and PostgreSQL",
+        "the load generator (Python, registry_platform.testing.http: keep-alive HTTP/1.1) runs on the same machine "
+        "as the ledger and PostgreSQL",
     ]
     return report
 

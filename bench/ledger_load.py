@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.http import Answer, HttpFailure, HttpPool
 from registry_platform.auth import Grant, dev_signing_key, issue_token
 from registry_platform.settings import DEV_TOKEN_SECRET
+from registry_platform.testing.http import Answer, HttpFailure, HttpPool
 
 # The open loop's connections: requests beyond them wait in the client, and the wait counts.
 OPEN_LOOP_CONNECTIONS = 64

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from ledger.settings import LedgerSettings
 from registry_platform.auth import Grant, dev_signing_key, issue_token
 from registry_platform.service import create_app
 from registry_platform.settings import DEV_TOKEN_SECRET
-from registry_platform.testing.infra import serve_app
+from registry_platform.testing.infra import free_port, serve_app, spawn_service, wait_ready
 from registry_platform.testing.tokens import gateway_token
 
 ADMIN = [Grant("registry_administrator")]
@@ -75,6 +76,31 @@ async def running_ledger(service_settings, **overrides: object) -> AsyncIterator
                 break
             await asyncio.sleep(0.05)
         yield client
+
+
+def ledger_process_env(settings: LedgerSettings, database_url: str) -> dict[str, str]:
+    """The environment of a ledger started as its own OS process (the saga's rules service is off)."""
+    return {
+        "REGISTRY_DATABASE_URL": database_url,
+        "REGISTRY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "REGISTRY_TOPIC_PREFIX": settings.topic_prefix,
+        "REGISTRY_MODE": "test",
+        "REGISTRY_RULES_VERDICTS": "false",
+    }
+
+
+@contextlib.asynccontextmanager
+async def ledger_process(service_settings, database_url: str, run_dir: Path) -> AsyncIterator[LedgerClient]:  # type: ignore[no-untyped-def]
+    """The ledger as its own OS process, ready, and a client: the test's load then has a core of its own."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = spawn_service("ledger", port, ledger_process_env(service_settings("ledger"), database_url), run_dir)
+    try:
+        await wait_ready(base, timeout=60)
+        async with httpx.AsyncClient(timeout=30) as http:
+            yield LedgerClient(http, base)
+    finally:
+        proc.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from registry_platform import db
 from registry_platform.testing.infra import free_port, spawn_service, wait_ready
 from registry_platform.testing.soak import soak_size
 
-from .conftest import SCOPE, LedgerClient, issue, setup_registry
+from .conftest import SCOPE, LedgerClient, issue, ledger_process_env, setup_registry
 from .test_journal_tools import run_cli
 
 pytestmark = pytest.mark.integration
@@ -101,13 +101,7 @@ async def test_a6r22_sigkill_under_load_loses_no_acknowledged_transaction(
     service_settings, database_url: str, tmp_path: Path
 ) -> None:
     settings = service_settings("ledger")
-    env = {
-        "REGISTRY_DATABASE_URL": database_url,
-        "REGISTRY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "REGISTRY_TOPIC_PREFIX": settings.topic_prefix,
-        "REGISTRY_MODE": "test",
-        "REGISTRY_RULES_VERDICTS": "false",
-    }
+    env = ledger_process_env(settings, database_url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     kills = soak_size("kills", 2)

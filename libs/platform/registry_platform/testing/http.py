@@ -1,4 +1,5 @@
-"""A small HTTP/1.1 client for the load generator: a fixed pool of keep-alive connections.
+"""A small HTTP/1.1 client for load: a fixed pool of keep-alive connections (the bench's load
+generator, and tests that make long histories).
 
 The load generator shares the machine with what it measures. httpx spends about a millisecond of
 CPU per request and more as its pool grows; once a backlog formed, the generator itself ran at
