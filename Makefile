@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 SERVICES := identity ledger rules descriptors interop-gateway crm reporting web
 PACKAGES := libs/contracts libs/platform $(addprefix services/,$(SERVICES))
 STAMP := $(VENV)/.installed
+# Tests, tools and `make up` start many interpreters: let them keep the project's compiled modules
+# (an environment that asks Python not to write them makes every start compile the project again).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup up down status logs test lint typecheck unit bench soak clean browser
 
