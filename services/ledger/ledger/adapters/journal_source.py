@@ -20,11 +20,13 @@ from registry_contracts.signing import Signature
 from registry_contracts.timestamps import as_utc
 
 
-async def entries_from_database(engine: AsyncEngine, through: int, page: int = 5000) -> AsyncIterator[JournalEntry]:
-    """The journal's entries up to sequence `through`, read a page at a time, each page in a short
-    transaction of its own: a replay of hours holds no snapshot of the live database (which would
-    hold back its vacuum). Entries never change, so pages read at different times make one journal."""
-    after = 0
+async def entries_from_database(
+    engine: AsyncEngine, through: int, page: int = 5000, after: int = 0
+) -> AsyncIterator[JournalEntry]:
+    """The journal's entries after sequence `after` up to `through`, read a page at a time, each page
+    in a short transaction of its own: a replay of hours holds no snapshot of the live database
+    (which would hold back its vacuum). Entries never change, so pages read at different times make
+    one journal."""
     while after < through:
         async with engine.connect() as conn:
             rows = (

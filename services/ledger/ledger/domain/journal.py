@@ -44,6 +44,20 @@ class JournalHead(BaseHead):
         return entry
 
 
+def entry_difference(journal: JournalEntry, replayed: JournalEntry) -> str | None:
+    """Where the entry replay made differs from the journal's it was made from (its fields, and
+    each top-level field of the body), or None if they are the same entry."""
+    differing = [name for name in ("recorded_at", "kind") if getattr(journal, name) != getattr(replayed, name)]
+    keys = sorted(journal.body.keys() | replayed.body.keys())
+    differing += [f"body.{key}" for key in keys if journal.body.get(key, _ABSENT) != replayed.body.get(key, _ABSENT)]
+    if not differing and journal.entry_hash != replayed.entry_hash:
+        differing.append("previous_hash")
+    return ", ".join(differing) or None
+
+
+_ABSENT = object()
+
+
 def leaf_hash(entry_digest: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + entry_digest).digest()
 

@@ -214,7 +214,9 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
             if from_topic
             else entries_from_database(live, through=head)
         )
-        report = await replay(writer, source)
+        report = await replay(
+            writer, source, replayed=lambda first, last: entries_from_database(target, through=last, after=first - 1)
+        )
         if report.entries < head:
             ends = f"the journal topic ends before it (the database's journal goes to entry {head})"
             raise ReplayDiverged(report.entries + 1, ends)

@@ -14,17 +14,19 @@ changes no holding.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter
 
-from ledger.domain.journal import JournalEntry
+from ledger.domain.journal import JournalEntry, entry_difference
 from ledger.service_layer.commands import AnyCommand
 from ledger.service_layer.context import Proposal, principal_from_identity
 from ledger.service_layer.writer import LedgerWriter, Outcome
 
 _COMMAND = TypeAdapter(AnyCommand)
+# The entries replay wrote, from the first sequence to the last (both included).
+Replayed = Callable[[int, int], AsyncIterator[JournalEntry]]
 
 
 class ReplayDiverged(Exception):
@@ -62,8 +64,11 @@ def proposal_of(entry: JournalEntry) -> Proposal:
     )
 
 
-async def replay(writer: LedgerWriter, entries: AsyncIterator[JournalEntry], batch: int = 200) -> ReplayReport:
-    """Apply `entries` (in sequence order) to the empty database behind `writer`."""
+async def replay(
+    writer: LedgerWriter, entries: AsyncIterator[JournalEntry], batch: int = 200, replayed: Replayed | None = None
+) -> ReplayReport:
+    """Apply `entries` (in sequence order) to the empty database behind `writer`. Where the chain
+    replayed differs, `replayed` reads back what was written, to name the first entry that differs."""
     await writer.load()
     if writer.head.sequence != 0:
         raise ReplayDiverged(writer.head.sequence, "the target database is not empty")
@@ -72,14 +77,14 @@ async def replay(writer: LedgerWriter, entries: AsyncIterator[JournalEntry], bat
     async for entry in entries:
         pending.append(entry)
         if len(pending) >= batch:
-            count += await _apply(writer, pending)
+            count += await _apply(writer, pending, replayed)
             pending = []
     if pending:
-        count += await _apply(writer, pending)
+        count += await _apply(writer, pending, replayed)
     return ReplayReport(count, writer.head.last_hash.hex())
 
 
-async def _apply(writer: LedgerWriter, entries: list[JournalEntry]) -> int:
+async def _apply(writer: LedgerWriter, entries: list[JournalEntry], replayed: Replayed | None) -> int:
     proposals = [proposal_of(e) for e in entries]
     have = writer.nomenclatures.versions
     for entry, proposal in zip(entries, proposals, strict=True):
@@ -99,5 +104,17 @@ async def _apply(writer: LedgerWriter, entries: list[JournalEntry]) -> int:
         if outcome.outcome != entry.body["outcome"] or outcome.result != entry.body["result"]:
             raise ReplayDiverged(entry.sequence, f"outcome differs: {outcome.outcome} {outcome.result}")
     if writer.head.last_hash != entries[-1].entry_hash:
-        raise ReplayDiverged(entries[-1].sequence, "the replayed hash chain differs")
+        raise await _first_difference(entries, replayed)
     return len(entries)
+
+
+async def _first_difference(entries: list[JournalEntry], replayed: Replayed | None) -> ReplayDiverged:
+    """The batch's chain ends elsewhere than the journal's, though every outcome was the same: the
+    first entry that differs, and in what. The batches before ended on the journal's hash, so it
+    is in this one."""
+    if replayed is not None:
+        journal = {entry.sequence: entry for entry in entries}
+        async for made in replayed(entries[0].sequence, entries[-1].sequence):
+            if what := entry_difference(journal[made.sequence], made):
+                return ReplayDiverged(made.sequence, f"the entry replayed differs from the journal's in {what}")
+    return ReplayDiverged(entries[-1].sequence, "the replayed hash chain differs")

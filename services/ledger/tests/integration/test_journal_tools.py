@@ -303,7 +303,7 @@ async def _all_published(engine: Any) -> None:
 
 
 async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_deleted_ones_is_found(
-    ledger, service_settings, database_url
+    ledger, service_settings, database_url, infra
 ):
     """Whoever can change the ledger's database can delete its newest checkpoints and rewrite the
     entries after the last one left, chaining them again: the journal alone cannot show it (up to
@@ -329,6 +329,14 @@ async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_
             rows = await _rewrite_after(conn, first)
         alone = run_cli(settings, "verify")
         assert alone.returncode == 0, "the journal alone shows nothing within the default gap: " + alone.stdout
+        # Replay makes the entry as it was: it names that entry and what differs in it (not the
+        # last entry of its batch of 200, as it did).
+        diverged, _, _ = replay_into_fresh_database(settings, infra)
+        assert diverged.returncode == 1, diverged.stdout
+        assert (
+            f"replay DIVERGED at entry {first + 1}: entry {first + 1}: the entry replayed differs from the "
+            "journal's in body.rules_applied"
+        ) in diverged.stdout, diverged.stdout
         against = run_cli(settings, "verify", "--against-topic")
         assert against.returncode == 1, against.stdout
         # The first entry rewritten is named, and the topic's copy of it is proven by a signed checkpoint.

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ledger.domain.journal import JournalHead, JournalKeys, merkle_root, sign_checkpoint, verify_journal
+from ledger.domain.journal import (
+    JournalHead,
+    JournalKeys,
+    entry_difference,
+    merkle_root,
+    sign_checkpoint,
+    verify_journal,
+)
 from registry_contracts.signing import Ed25519Signer, KeyRing
 
 T = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -62,3 +69,18 @@ def test_a6r48_a6r21_a_retired_key_signs_only_up_to_its_last_tree_size() -> None
     assert broken.sequence == 8
     assert broken.reason == f"checkpoint 8: signed by key {kid!r}, retired after checkpoint 4"
     assert list(verify_journal(journal, checkpoints, JournalKeys(keys.ring, {kid: 8}))) == []
+
+
+def test_a6r48_replay_names_what_differs_in_the_entry_it_made() -> None:
+    """Replay compares the entry it made with the journal's: the fields and the body's top-level
+    fields that differ, or the previous hash alone when the entries are equal but chained elsewhere."""
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    body = {"outcome": "recorded", "rules_applied": ["R1@v1", "R2@v1"], "result": {"moved": 5}}
+    journal = JournalHead().append(at, "transfer_units", body)
+    assert entry_difference(journal, JournalHead().append(at, "transfer_units", dict(body))) is None
+    made = JournalHead().append(at, "transfer_units", {**body, "rules_applied": ["R1@v1"], "verdict": {}})
+    assert entry_difference(journal, made) == "body.rules_applied, body.verdict"
+    later = JournalHead().append(at + timedelta(seconds=1), "issue_units", body)
+    assert entry_difference(journal, later) == "recorded_at, kind"
+    elsewhere = JournalHead(0, b"\x01" * 32).append(at, "transfer_units", body)
+    assert entry_difference(journal, elsewhere) == "previous_hash"
