@@ -43,7 +43,14 @@ from ledger.adapters.repository import LedgerRepository
 from ledger.bootstrap import DEFINITION
 from ledger.domain.journal import Checkpoint, JournalEntry, JournalKeys, verify_journal
 from ledger.domain.publication import PublishedJournal, differing_entry, topic_problem, unpublished
-from ledger.service_layer.replay import ReplayDiverged, ReplayImpossible, ReplayReport, proposal_of, replay
+from ledger.service_layer.replay import (
+    ReplayDiverged,
+    ReplayImpossible,
+    ReplayReport,
+    UnreadableEntry,
+    proposal_of,
+    replay,
+)
 from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter, request_hash
 from ledger.settings import LedgerSettings
 from registry_contracts.chain import Break
@@ -56,8 +63,11 @@ PUBLISH_GRACE = timedelta(minutes=5)
 
 
 def record_of(entry: JournalEntry) -> tuple[Any, ...]:
-    """The transaction record the writer keeps for a journal entry (see `LedgerWriter._record`)."""
+    """The transaction record the writer keeps for a journal entry (see `LedgerWriter._record`);
+    UnreadableEntry if the entry holds none."""
     body, proposal = entry.body, proposal_of(entry)
+    if not {"outcome", "result"} <= body.keys():
+        raise UnreadableEntry(entry.sequence, "the entry lacks the outcome or the result every ledger entry has")
     return (
         body["transaction_id"],
         entry.kind,
@@ -114,7 +124,11 @@ async def find_problem(
         return finding
     # The records the API serves must say what the journal says, field by field.
     for entry in entries:
-        if recorded.pop(entry.sequence, None) != record_of(entry):
+        try:
+            record = record_of(entry)
+        except UnreadableEntry as exc:
+            return Break(entry.sequence, exc.problem)
+        if recorded.pop(entry.sequence, None) != record:
             return Break(entry.sequence, "the transaction record differs from this journal entry")
     if recorded:
         return Break(min(recorded), "a transaction record has no journal entry")

@@ -17,12 +17,13 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from ledger.domain.journal import JournalEntry, entry_difference
 from ledger.service_layer.commands import AnyCommand
 from ledger.service_layer.context import Proposal, principal_from_identity
 from ledger.service_layer.writer import LedgerWriter, Outcome
+from registry_contracts.envelope import validation_reason
 
 _COMMAND = TypeAdapter(AnyCommand)
 # The entries replay wrote, from the first sequence to the last (both included).
@@ -32,7 +33,12 @@ Replayed = Callable[[int, int], AsyncIterator[JournalEntry]]
 class ReplayDiverged(Exception):
     def __init__(self, sequence: int, problem: str) -> None:
         super().__init__(f"entry {sequence}: {problem}")
-        self.sequence = sequence
+        self.sequence, self.problem = sequence, problem
+
+
+class UnreadableEntry(ReplayDiverged):
+    """An entry that holds no proposal this ledger could have recorded: a journal (or topic)
+    written by someone else, chained consistently."""
 
 
 class ReplayImpossible(ReplayDiverged):
@@ -46,6 +52,17 @@ class ReplayReport:
 
 
 def proposal_of(entry: JournalEntry) -> Proposal:
+    """The proposal an entry records, as the writer decided it; UnreadableEntry if it holds none."""
+    try:
+        return _proposal_of(entry)
+    except ValidationError as exc:
+        reason = validation_reason(exc)
+        raise UnreadableEntry(entry.sequence, f"the entry's command is none the ledger records: {reason}") from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UnreadableEntry(entry.sequence, f"the entry holds no proposal the ledger records: {exc!r}") from exc
+
+
+def _proposal_of(entry: JournalEntry) -> Proposal:
     body = entry.body
     return Proposal(
         transaction_id=uuid.UUID(body["transaction_id"]),

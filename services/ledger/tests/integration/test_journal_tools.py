@@ -255,6 +255,29 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(
             )
         inserted = run_cli(settings, "verify")
         assert inserted.returncode == 1 and f"entry {forged.sequence}:" in inserted.stdout, inserted.stdout
+
+        # The same entry holding a command the ledger has not got, chained as correctly: named, not a crash.
+        unreadable = JournalHead(last.sequence, bytes(last.entry_hash)).append(
+            last.recorded_at, "mint_units", {**forged.body, "command": {"kind": "mint_units", "quantity": 10**6}}
+        )
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(REWRITE),
+                {
+                    "b": json.dumps(unreadable.body),
+                    "p": unreadable.previous_hash,
+                    "h": unreadable.entry_hash,
+                    "s": unreadable.sequence,
+                },
+            )
+            minting = {"s": unreadable.sequence}
+            await conn.execute(text("UPDATE journal SET kind = 'mint_units' WHERE sequence = :s"), minting)
+        minted = run_cli(settings, "verify")
+        assert minted.returncode == 1 and not minted.stderr, minted.stdout + minted.stderr
+        assert (
+            f"journal INVALID at entry {forged.sequence}: the entry's command is none the ledger records: "
+            "(whole document): Input tag 'mint_units'"
+        ) in minted.stdout, minted.stdout
     finally:
         await engine.dispose()
 
