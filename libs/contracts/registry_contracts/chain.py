@@ -77,9 +77,10 @@ class ChainCursor:
             return Break(expected, "previous_hash does not match the hash of the entry before it")
         try:
             digest = self.chain.hash(link.content, self.last_hash)
-        except ValueError as exc:
-            # Nothing the writer hashed can fail to hash again (an integer beyond 2**53, a float,
-            # the chain's own field in the content): the stored entry was altered.
+        except (ValueError, TypeError) as exc:
+            # Nothing the writer hashed can fail to hash again (an integer beyond 2**53, a float
+            # that is not finite, the chain's own field, content that is not an object): the
+            # stored entry was altered.
             return Break(expected, f"content cannot be hashed as it was written (altered): {exc}")
         if digest != link.entry_hash:
             return Break(expected, "content does not match its entry_hash (altered)")

@@ -111,18 +111,27 @@ def test_a6r48_content_may_not_carry_the_previous_hash_field() -> None:
         CHAINS[0].hash({"previous_hash": "00"}, GENESIS_HASH)
 
 
-@pytest.mark.parametrize("altered", [2**53, -(2**53), float("inf"), {"previous_hash": "00"}])
+@pytest.mark.parametrize("altered", [2**53, -(2**53), float("inf")])
 @pytest.mark.parametrize("chain", CHAINS)
 def test_a6r48_content_altered_past_what_can_be_hashed_is_named_not_raised(chain: Chain, altered: Any) -> None:
     """An entry altered to hold a value no writer could have hashed (an integer beyond 2**53, which
-    JSONB stores; the chain's own field) is a break at that entry, not an exception (hypothesis
-    found a one-byte change from 2**53 - 1 to 2**53)."""
+    JSONB stores) is a break at that entry, not an exception (hypothesis found a one-byte change
+    from 2**53 - 1 to 2**53)."""
     links = build(chain, [{"n": 1}, {"n": 2}, {"n": 3}], True)
-    content = altered if isinstance(altered, dict) else {"n": altered}
-    links[1] = replace(links[1], content=content)
+    links[1] = replace(links[1], content={"n": altered})
     broken = first_break(chain, links)
     assert broken is not None and broken.sequence == 2
-    assert "altered" in broken.reason
+    assert "cannot be hashed as it was written" in broken.reason
+
+
+@pytest.mark.parametrize("content", [{"previous_hash": "00"}, ["not", "an", "object"]])
+def test_a6r48_flat_content_that_cannot_be_framed_is_named_not_raised(content: Any) -> None:
+    """Content carrying the flat chain's own field, or not an object at all, cannot be framed."""
+    links = build(CHAINS[0], [{"n": 1}, {"n": 2}], True)
+    links[1] = replace(links[1], content=content)
+    broken = first_break(CHAINS[0], links)
+    assert broken is not None and broken.sequence == 2
+    assert "cannot be hashed as it was written" in broken.reason
 
 
 class LedgerHead(JournalHead):

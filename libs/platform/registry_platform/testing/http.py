@@ -3,7 +3,7 @@ generator, and tests that make long histories).
 
 The load generator shares the machine with what it measures. httpx spends about a millisecond of
 CPU per request and more as its pool grows; once a backlog formed, the generator itself ran at
-100% of a core and the latencies it reported were its own. This client does only what the bench
+100% of a core and the latencies it reported were its own. This client does only what load
 needs (JSON requests, Content-Length or chunked answers) at a small, constant cost per request.
 Requests beyond the pool wait for a free connection; open-loop latency still counts that wait.
 """

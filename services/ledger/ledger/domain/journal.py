@@ -50,8 +50,11 @@ def entry_difference(journal: JournalEntry, replayed: JournalEntry) -> str | Non
     differing = [name for name in ("recorded_at", "kind") if getattr(journal, name) != getattr(replayed, name)]
     keys = sorted(journal.body.keys() | replayed.body.keys())
     differing += [f"body.{key}" for key in keys if journal.body.get(key, _ABSENT) != replayed.body.get(key, _ABSENT)]
-    if not differing and journal.entry_hash != replayed.entry_hash:
+    if journal.previous_hash != replayed.previous_hash:
         differing.append("previous_hash")
+    if not differing and journal.entry_hash != replayed.entry_hash:
+        # Equal as Python values (True and 1), or the journal's own hash does not match its entry.
+        differing.append("entry_hash, with fields that compare equal")
     return ", ".join(differing) or None
 
 

@@ -66,8 +66,6 @@ def record_of(entry: JournalEntry) -> tuple[Any, ...]:
     """The transaction record the writer keeps for a journal entry (see `LedgerWriter._record`);
     UnreadableEntry if the entry holds none."""
     body, proposal = entry.body, proposal_of(entry)
-    if not {"outcome", "result"} <= body.keys():
-        raise UnreadableEntry(entry.sequence, "the entry lacks the outcome or the result every ledger entry has")
     return (
         body["transaction_id"],
         entry.kind,
@@ -240,7 +238,7 @@ async def _replay(settings: LedgerSettings, into: str, from_topic: bool) -> int:
         print(f"replayed {report.entries} entries; head {report.head_hash}")
         # Where they differ is read again, from the live state as it is now.
         return await digest.compare(rebuilt, current, lambda: state_differences(target, live))
-    except ReplayImpossible as exc:
+    except (ReplayImpossible, UnreadableEntry) as exc:
         print(f"replay REFUSED at entry {exc.sequence}: {exc}")
         return 1
     except ReplayDiverged as exc:

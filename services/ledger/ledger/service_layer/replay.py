@@ -16,8 +16,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ledger.domain.journal import JournalEntry, entry_difference
 from ledger.service_layer.commands import AnyCommand
@@ -51,22 +52,58 @@ class ReplayReport:
     head_hash: str
 
 
+class _GrantShape(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    role: str
+    section: str | None = None
+    account: str | None = None
+    cooperative_approach: str | None = None
+    id: str | None = None
+
+
+class _IdentityShape(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    subject: str
+    actor: str | None = None
+    grants: list[_GrantShape] = []
+    service: str | None = None
+
+
+class _EntryShape(BaseModel):
+    """What every entry the writer records holds, as far as replay and `verify` read it."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    transaction_id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    command: dict[str, Any]
+    identity: _IdentityShape
+    outcome: str
+    result: dict[str, Any]
+    verdict: dict[str, Any] | None = None
+    builtin_ruleset: int = 1
+    nomenclature_version: int = 1
+    refused_at: Literal["proposal"] | None = None
+    request_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+
+_ENTRY = TypeAdapter(_EntryShape)
+
+
 def proposal_of(entry: JournalEntry) -> Proposal:
-    """The proposal an entry records, as the writer decided it; UnreadableEntry if it holds none."""
+    """The proposal an entry records, as the writer decided it. UnreadableEntry if the entry holds
+    none (a journal or topic written by someone else): its shape is checked first, so anything
+    raised after that is a defect of this build, not the entry's."""
+    body = entry.body
     try:
-        return _proposal_of(entry)
+        _ENTRY.validate_python(body)
+        command = _COMMAND.validate_python(body["command"])
     except ValidationError as exc:
         reason = validation_reason(exc)
-        raise UnreadableEntry(entry.sequence, f"the entry's command is none the ledger records: {reason}") from exc
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise UnreadableEntry(entry.sequence, f"the entry holds no proposal the ledger records: {exc!r}") from exc
-
-
-def _proposal_of(entry: JournalEntry) -> Proposal:
-    body = entry.body
+        raise UnreadableEntry(entry.sequence, f"the entry holds no proposal the ledger records: {reason}") from exc
+    if body.get("refused_at") == "proposal" and "error" not in body["result"]:
+        raise UnreadableEntry(entry.sequence, "the entry holds a refusal at proposal without its error")
     return Proposal(
         transaction_id=uuid.UUID(body["transaction_id"]),
-        command=_COMMAND.validate_python(body["command"]),
+        command=command,
         principal=principal_from_identity(body["identity"]),
         proposed_at=entry.recorded_at,
         # The verdict the live ledger decided with: replay applies the same rule versions and
@@ -113,25 +150,32 @@ async def _apply(writer: LedgerWriter, entries: list[JournalEntry], replayed: Re
                 f"a directory holding registry-nomenclatures.v{proposal.nomenclature_version}.json",
             )
     outcomes = await writer.apply(proposals, stamp=False)
+    diverged: ReplayDiverged | None = None
     for entry, outcome in zip(entries, outcomes, strict=True):
         if not isinstance(outcome, Outcome) or outcome.replayed:
-            raise ReplayDiverged(entry.sequence, f"the command was not decided afresh ({outcome!r})")
-        if outcome.journal_sequence != entry.sequence:
-            raise ReplayDiverged(entry.sequence, f"replayed as entry {outcome.journal_sequence}")
-        if outcome.outcome != entry.body["outcome"] or outcome.result != entry.body["result"]:
-            raise ReplayDiverged(entry.sequence, f"outcome differs: {outcome.outcome} {outcome.result}")
-    if writer.head.last_hash != entries[-1].entry_hash:
-        raise await _first_difference(entries, replayed)
-    return len(entries)
+            diverged = ReplayDiverged(entry.sequence, f"the command was not decided afresh ({outcome!r})")
+        elif outcome.journal_sequence != entry.sequence:
+            diverged = ReplayDiverged(entry.sequence, f"replayed as entry {outcome.journal_sequence}")
+        elif outcome.outcome != entry.body["outcome"] or outcome.result != entry.body["result"]:
+            diverged = ReplayDiverged(entry.sequence, f"outcome differs: {outcome.outcome} {outcome.result}")
+        if diverged:
+            break
+    if diverged is None and writer.head.last_hash == entries[-1].entry_hash:
+        return len(entries)
+    # An entry before the first outcome that differs may differ in its body alone.
+    last = diverged.sequence - 1 if diverged else entries[-1].sequence
+    earlier = await _first_difference(entries, replayed, last) if last >= entries[0].sequence else None
+    raise earlier or diverged or ReplayDiverged(entries[-1].sequence, "the replayed hash chain differs")
 
 
-async def _first_difference(entries: list[JournalEntry], replayed: Replayed | None) -> ReplayDiverged:
-    """The batch's chain ends elsewhere than the journal's, though every outcome was the same: the
-    first entry that differs, and in what. The batches before ended on the journal's hash, so it
-    is in this one."""
-    if replayed is not None:
-        journal = {entry.sequence: entry for entry in entries}
-        async for made in replayed(entries[0].sequence, entries[-1].sequence):
-            if what := entry_difference(journal[made.sequence], made):
-                return ReplayDiverged(made.sequence, f"the entry replayed differs from the journal's in {what}")
-    return ReplayDiverged(entries[-1].sequence, "the replayed hash chain differs")
+async def _first_difference(entries: list[JournalEntry], replayed: Replayed | None, last: int) -> ReplayDiverged | None:
+    """The first entry of the batch up to `last` that replay made otherwise than the journal has
+    it, and in what (read back from the rebuilt database). The batches before ended on the
+    journal's hash, so nothing before this batch differs."""
+    if replayed is None:
+        return None
+    journal = {entry.sequence: entry for entry in entries}
+    async for made in replayed(entries[0].sequence, last):
+        if what := entry_difference(journal[made.sequence], made):
+            return ReplayDiverged(made.sequence, f"the entry replayed differs from the journal's in {what}")
+    return None

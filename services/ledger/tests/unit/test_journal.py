@@ -84,3 +84,6 @@ def test_a6r48_replay_names_what_differs_in_the_entry_it_made() -> None:
     assert entry_difference(journal, later) == "recorded_at, kind"
     elsewhere = JournalHead(0, b"\x01" * 32).append(at, "transfer_units", body)
     assert entry_difference(journal, elsewhere) == "previous_hash"
+    flagged = JournalHead().append(at, "transfer_units", {**body, "result": {"moved": 5, "final": True}})
+    looks_equal = JournalHead().append(at, "transfer_units", {**body, "result": {"moved": 5, "final": 1}})
+    assert entry_difference(flagged, looks_equal) == "entry_hash, with fields that compare equal"

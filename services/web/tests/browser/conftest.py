@@ -147,7 +147,8 @@ async def browser(chromium_installed: bool) -> AsyncIterator[Any]:
 @dataclass
 class Authenticator:
     """A user's authenticator app: each code is for a step no earlier code used (identity accepts
-    each step once, and one step either side of now); a fourth code within 30 seconds waits."""
+    each step once, and one step either side of now). Within one 30-second window that gives three
+    codes while the window's first 20 seconds last, two after; the next waits for the window."""
 
     secret: str
     last_step: int = -1

@@ -200,7 +200,7 @@ async def test_sign_in_methods_step_up_refresh_and_expiry(registry, people):
     await root.fill({"6-digit code from your authenticator app": wrong})
     await root.click("Confirm")
     assert "/step-up" in root.page.url and "not accepted" in await root.main(), await root.main()
-    # Confirmed with the security key instead (a third authenticator code within 30 s would wait).
+    # Confirmed with the security key instead (another authenticator code so soon might wait for the next window).
     async with root.page.expect_navigation():
         await root.page.get_by_role("button", name="Confirm with a security key").click()
     await root.audit()
