@@ -25,6 +25,7 @@ from ledger.service_layer.commands import AnyCommand
 from ledger.service_layer.context import Proposal, principal_from_identity
 from ledger.service_layer.writer import LedgerWriter, Outcome
 from registry_contracts.envelope import validation_reason
+from registry_platform.auth import Grant
 
 _COMMAND = TypeAdapter(AnyCommand)
 # The entries replay wrote, from the first sequence to the last (both included).
@@ -52,20 +53,11 @@ class ReplayReport:
     head_hash: str
 
 
-class _GrantShape(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    role: str
-    section: str | None = None
-    account: str | None = None
-    cooperative_approach: str | None = None
-    id: str | None = None
-
-
 class _IdentityShape(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
     subject: str
     actor: str | None = None
-    grants: list[_GrantShape] = []
+    grants: list[dict[str, Any]] = []
     service: str | None = None
 
 
@@ -86,6 +78,8 @@ class _EntryShape(BaseModel):
 
 
 _ENTRY = TypeAdapter(_EntryShape)
+# The grants as `principal_from_identity` builds them: no field the Grant does not have.
+_GRANTS = TypeAdapter(list[Grant], config=ConfigDict(extra="forbid"))
 
 
 def proposal_of(entry: JournalEntry) -> Proposal:
@@ -93,12 +87,9 @@ def proposal_of(entry: JournalEntry) -> Proposal:
     none (a journal or topic written by someone else): its shape is checked first, so anything
     raised after that is a defect of this build, not the entry's."""
     body = entry.body
-    try:
-        _ENTRY.validate_python(body)
-        command = _COMMAND.validate_python(body["command"])
-    except ValidationError as exc:
-        reason = validation_reason(exc)
-        raise UnreadableEntry(entry.sequence, f"the entry holds no proposal the ledger records: {reason}") from exc
+    _checked(entry, "", _ENTRY, body)
+    _checked(entry, "identity.grants.", _GRANTS, body["identity"].get("grants", []))
+    command = _checked(entry, "", _COMMAND, body["command"])
     if body.get("refused_at") == "proposal" and "error" not in body["result"]:
         raise UnreadableEntry(entry.sequence, "the entry holds a refusal at proposal without its error")
     return Proposal(
@@ -116,6 +107,14 @@ def proposal_of(entry: JournalEntry) -> Proposal:
         refused_at_proposal=body["result"]["error"] if body.get("refused_at") == "proposal" else None,
         request_digest=bytes.fromhex(body["request_hash"]) if "request_hash" in body else None,
     )
+
+
+def _checked(entry: JournalEntry, where: str, adapter: TypeAdapter[Any], value: Any) -> Any:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        reason = where + validation_reason(exc)
+        raise UnreadableEntry(entry.sequence, f"the entry holds no proposal the ledger records: {reason}") from exc
 
 
 async def replay(
