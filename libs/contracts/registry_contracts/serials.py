@@ -1,7 +1,9 @@
 """Serial numbers of units (A6R-40): scopes, ranges, and the human-readable form.
 
-Serial numbers are integers from 1 to 2**63 - 1, stored as PostgreSQL int8. Serials count
-units from 1, so a block's quantity is last - first + 1 and no unit is numbered 0.
+Serial numbers are integers from 1 to 2**53 - 1, stored as PostgreSQL int8. JSON numbers are
+exact only up to 2**53 - 1 (RFC 8785, which the journal's hashes are computed over, and every
+JavaScript client), and nine quadrillion serials per scope is far beyond any registry's need.
+Serials count units from 1, so a block's quantity is last - first + 1 and no unit is numbered 0.
 
 The human-readable serial is dash-joined in A6R-40's order:
 cooperative approach - originating registry - first-transferring Party - serial - vintage,
@@ -19,12 +21,12 @@ from dataclasses import dataclass, replace
 from registry_contracts.nomenclatures.codes import is_cooperative_approach_id, is_party_registry_id
 
 MIN_SERIAL = 1
-MAX_SERIAL = 2**63 - 1  # PostgreSQL int8
+MAX_SERIAL = 2**53 - 1  # exact in JSON (see above)
 MIN_VINTAGE, MAX_VINTAGE = 1000, 9999  # a four-digit calendar year, as the human-readable serial shows it
 BLOCK_SEPARATOR = ".."
 
 _ISO3 = re.compile(r"[A-Z]{3}")
-_SERIAL_TEXT = re.compile(r"[1-9][0-9]{0,18}")  # no sign, no leading zero, at most 19 digits
+_SERIAL_TEXT = re.compile(r"[1-9][0-9]{0,15}")  # no sign, no leading zero, at most 16 digits
 _VINTAGE_TEXT = re.compile(r"[1-9][0-9]{3}")
 _ACTIVITY_ID = re.compile(r"[\x21-\x7e]{1,100}")  # printable ASCII, no spaces
 

@@ -213,20 +213,28 @@ def _typed(value: Any, sql_type: str) -> Any:
 
 
 async def transaction(engine: AsyncEngine, tx: uuid.UUID) -> dict[str, Any] | None:
+    recorded = await _recorded_transaction(engine, tx)
+    if recorded is not None:
+        return recorded
+    proposed = await _rows(
+        engine,
+        "SELECT id, command, identity, proposed_at, deadline FROM proposals WHERE id = :id AND decided_at IS NULL",
+        id=tx,
+    )
+    if proposed:
+        return _proposal_view(proposed[0])
+    # Decided between the two reads (the record and the decision commit together): it is recorded now.
+    return await _recorded_transaction(engine, tx)
+
+
+async def _recorded_transaction(engine: AsyncEngine, tx: uuid.UUID) -> dict[str, Any] | None:
     rows = await _rows(
         engine,
         "SELECT id, kind, outcome, initiator, on_behalf_of, input, result, journal_sequence, recorded_at "
         "FROM transactions WHERE id = :id",
         id=tx,
     )
-    if rows:
-        return _transaction_view(rows[0])
-    proposed = await _rows(
-        engine,
-        "SELECT id, command, identity, proposed_at, deadline FROM proposals WHERE id = :id AND decided_at IS NULL",
-        id=tx,
-    )
-    return _proposal_view(proposed[0]) if proposed else None
+    return _transaction_view(rows[0]) if rows else None
 
 
 def _proposal_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -474,7 +482,8 @@ async def blocks(
     The live first page also reads the journal's last sequence, in the same statement (so in the
     same snapshot), and its cursor pins it: the following pages read the blocks held as at that
     entry, so a transfer splitting or moving blocks meanwhile neither repeats nor drops a unit."""
-    filters = {"at": at}
+    # The account too: another account's cursor would skip this one's blocks up to its position.
+    filters = {"account": number, "at": at}
     position = BLOCKS.resume(sort, after, filters)
     pin = position.pin if position is not None else None
     params: dict[str, Any] = {"n": number}
@@ -554,8 +563,8 @@ def _block_view(row: dict[str, Any]) -> dict[str, Any]:
 
 async def is_final(engine: AsyncEngine, instant: datetime) -> tuple[bool, datetime]:
     """Whether no journal entry can still come at or before `instant`, and the latest instant known
-    to be final. Up to the newest committed entry's instant, yes: instants never go back along the
-    journal. Later ones: the writer stamps a batch's instant while it holds BATCH_LOCK, before the
+    to be final. Up to the newest committed entry's instant, yes: every later batch is stamped after
+    it (`JournalHead.instant`). Later ones: the writer stamps a batch's instant while it holds BATCH_LOCK, before the
     batch commits; once this reader holds the lock too, the batch before has committed and the next
     is stamped after this reader's clock (the ledger's hosts keep their clocks in step)."""
     async with engine.connect() as conn:

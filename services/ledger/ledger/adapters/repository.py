@@ -378,10 +378,6 @@ class LedgerRepository:
     async def set_section_status(self, party: str, status: SectionStatus) -> None:
         await self._write(_sql("UPDATE sections SET status = :s WHERE party = :p"), {"s": status.value, "p": party})
 
-    async def approach_parties(self, approach: str) -> list[str] | None:
-        row = await self._one("SELECT parties FROM cooperative_approaches WHERE id = :id", id=approach)
-        return None if row is None else list(row.parties)
-
     async def add_approach(self, approach: str, name: str, parties: list[str], tx: uuid.UUID, at: datetime) -> None:
         await self._write(
             _sql("INSERT INTO cooperative_approaches VALUES (:id, :n, :p, :tx, :at)"),
@@ -392,7 +388,7 @@ class LedgerRepository:
 
     async def load_catalogue(
         self,
-    ) -> tuple[dict[str, Account], dict[tuple[str, str, str, int, str], int], set[str]]:
+    ) -> tuple[dict[str, Account], dict[tuple[str, str, str, int, str], int], set[str], dict[str, tuple[str, ...]]]:
         accounts = {r.number: _account(r) for r in await self._execute(_sql("SELECT * FROM accounts"))}
         scopes = {
             (r.originating_registry, r.issuing_party, r.activity_id, r.vintage, r.metric): r.id
@@ -401,7 +397,15 @@ class LedgerRepository:
         suspended = await self._execute(
             _sql("SELECT party FROM sections WHERE status = :s"), {"s": SectionStatus.SUSPENDED.value}
         )
-        return accounts, scopes, {r.party for r in suspended}
+        approaches = await self._execute(_sql("SELECT id, parties FROM cooperative_approaches"))
+        return accounts, scopes, {r.party for r in suspended}, {r.id: tuple(r.parties) for r in approaches}
+
+    async def issuance_approaches(self) -> dict[int, str]:
+        """The cooperative approach of every issuance that has one."""
+        rows = await self._execute(
+            _sql("SELECT id, cooperative_approach FROM issuances WHERE cooperative_approach IS NOT NULL")
+        )
+        return {row.id: row.cooperative_approach for row in rows}
 
     async def add_account(self, account: Account, tx: uuid.UUID, at: datetime) -> None:
         await self._write(

@@ -9,7 +9,7 @@ by a registry administrator may break rules but must record which ones; `enforce
 list into a refusal or into that record. A few rules hold even for corrections.
 """
 
-from collections.abc import Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from ledger.domain.errors import RuleRefused
@@ -30,7 +30,12 @@ from ledger.domain.status_rules import may_initiate
 # Rule set 6: a reversal takes back the serials of a transfer's supplementary operations into one
 # account in one leg (two legs retired one joined block twice: such a transfer could not be
 # reversed), and leaves those an operation sent back to the transfer's source where they are.
-RULESET = 6
+# Rule set 7: units appear only in the accounts of their cooperative approach (A6R-46, A6R-41): an
+# account bound to an approach takes that approach's units only, and an account of a Party's
+# section takes no units of an approach its Party takes no part in; units in an administrative
+# cancellation account are out of use for good (A6R-55 b); units leave the proxy account only
+# through incoming external transfers (A6R-54).
+RULESET = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,9 @@ DESTINATION_STATUS = BuiltinRule("builtin.account_status.destination", "1")
 SECTION_STATUS = BuiltinRule("builtin.section_status", "1", since=2)
 AUTHORIZATION = BuiltinRule("builtin.authorization", "1")
 CORRECTION_INITIATOR = BuiltinRule("builtin.correction.initiator", "1", overridable=False)
+COOPERATIVE_APPROACH = BuiltinRule("builtin.cooperative_approach", "1", since=7)
+# "Taken permanently out of use" (A6R-55 b): not even a correction takes them out again.
+PERMANENT_CANCELLATION = BuiltinRule("builtin.account_type.permanent", "1", overridable=False, since=7)
 
 # The versions the journal records as applied to each kind of transaction.
 TRANSFER_RULES = (
@@ -78,9 +86,11 @@ TRANSFER_RULES = (
     DESTINATION_STATUS,
     SECTION_STATUS,
     AUTHORIZATION,
+    PERMANENT_CANCELLATION,
+    COOPERATIVE_APPROACH,
 )
 CORRECTION_RULES = (*TRANSFER_RULES, CORRECTION_INITIATOR)
-ISSUANCE_RULES = (NOT_TERMINATED, GENERATE, DESTINATION_STATUS, SECTION_STATUS, AUTHORIZATION)
+ISSUANCE_RULES = (NOT_TERMINATED, GENERATE, DESTINATION_STATUS, SECTION_STATUS, AUTHORIZATION, COOPERATIVE_APPROACH)
 
 # Use and cancellation accounts are terminal; the proxy sends what arrives from another registry
 # and receives what leaves for one (A6R-54).
@@ -112,9 +122,11 @@ def check_transfer(
     initiator_role: Role,
     is_correction: bool,
     suspended: Set[str] = frozenset(),
+    ruleset: int = RULESET,
 ) -> list[RuleViolation]:
-    """Every built-in rule a transfer from `source` to `destination` breaks, in TRANSFER_RULES order.
-    `suspended` are the parties of the suspended sections."""
+    """Every built-in rule a transfer from `source` to `destination` breaks, in TRANSFER_RULES order,
+    under rule set `ruleset`. `suspended` are the parties of the suspended sections. Which units
+    move is checked apart, once they are chosen (`check_approach`)."""
     violations: list[RuleViolation] = []
     if source.number == destination.number:
         violations.append(RuleViolation(DISTINCT_ACCOUNTS, "same_account", "source and destination are the same"))
@@ -140,6 +152,38 @@ def check_transfer(
                 f"a {initiator_role} may not transfer from a {source.type} account",
             )
         )
+    if ruleset >= PERMANENT_CANCELLATION.since and source.type == AccountType.ADMINISTRATIVE_CANCELLATION:
+        violations.append(
+            RuleViolation(
+                PERMANENT_CANCELLATION,
+                "units_cancelled_for_good",
+                f"the units in administrative cancellation account {source.number} are out of use for good",
+            )
+        )
+    return violations
+
+
+def check_approach(destination: Account, approaches: Mapping[str | None, Sequence[str]]) -> list[RuleViolation]:
+    """Every violation of COOPERATIVE_APPROACH if units of `approaches` (each unit's cooperative
+    approach, None for units of none, with the approach's Parties) come into `destination`.
+
+    A cooperative approach is the subset of accounts in which its units may appear (A6R-46): the
+    accounts bound to it, and the generic accounts of its Parties' sections. An account bound to
+    an approach (at most one, A6R-41) takes that approach's units only; an account of no section
+    (the registry's service accounts) takes any."""
+    violations = []
+    for approach in sorted(approaches, key=lambda a: a or ""):
+        units = f"units of cooperative approach {approach}" if approach else "units of no cooperative approach"
+        bound = destination.cooperative_approach
+        if bound is not None and approach != bound:
+            message = f"account {destination.number} is bound to cooperative approach {bound}: it takes no {units}"
+            violations.append(RuleViolation(COOPERATIVE_APPROACH, "approach_mismatch", message))
+        elif approach is not None and destination.party is not None and destination.party not in approaches[approach]:
+            message = (
+                f"{destination.party} takes no part in cooperative approach {approach}: its account "
+                f"{destination.number} takes none of its units"
+            )
+            violations.append(RuleViolation(COOPERATIVE_APPROACH, "party_not_in_approach", message))
     return violations
 
 

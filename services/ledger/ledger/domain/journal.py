@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -29,14 +29,19 @@ CHECKPOINT_DOMAIN = "a6r-registry/ledger/journal-checkpoint/v1"
 @dataclass
 class JournalHead(BaseHead):
     chain = Chain("a6r-registry/ledger/journal-entry/v1")
-    # The instant of the last entry. The journal's instants never go back, even when the clock
-    # does (a step back of NTP, a restart on a host whose clock is behind): holdings asked for at
-    # an instant would otherwise include a later transaction and not an earlier one.
+    # The instant of the last entry. Each batch's instant is later than every entry's before, even
+    # when the clock goes back (a step back of NTP, a restart on a host whose clock is behind):
+    # holdings asked for at an instant would otherwise include a later transaction and not an
+    # earlier one, and an instant once answered for as final (no entry can still come at or before
+    # it) would take another batch.
     last_recorded_at: datetime | None = None
 
     def instant(self, now: datetime) -> datetime:
-        """The instant to record the next entries at, given the clock's `now`."""
-        return now if self.last_recorded_at is None or now >= self.last_recorded_at else self.last_recorded_at
+        """The instant to record the next batch's entries at, given the clock's `now`: a microsecond
+        (the instants' resolution) after the last entry's when the clock is not past it."""
+        if self.last_recorded_at is None or now > self.last_recorded_at:
+            return now
+        return self.last_recorded_at + timedelta(microseconds=1)
 
     def append(self, recorded_at: datetime, kind: str, body: dict[str, Any]) -> JournalEntry:
         entry = super().append(recorded_at, kind, body)

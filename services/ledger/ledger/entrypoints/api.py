@@ -317,7 +317,12 @@ async def account_blocks(
     after: str | None = None,
     at: Annotated[
         datetime | None,
-        Query(description="Holdings as they were at this instant, one whose record is final (not in the future)"),
+        Query(
+            description="Holdings as they were at this instant, one whose record is final (not in the future): "
+            "with every transaction recorded at or before it. The transactions between two such instants T0 "
+            "and T1 are those recorded after T0 and at or before T1: /transactions?recorded_from=T0+1µs"
+            "&recorded_before=T1+1µs (instants are kept to the microsecond)"
+        ),
     ] = None,
     sort: Sort = None,
 ) -> Page:

@@ -12,10 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from ledger.domain.model import AccountStatus, AccountType, SectionStatus, require_section_fits, require_text
-
-# JSON numbers are exact only up to 2**53 - 1 (RFC 8785, and every JavaScript client), so serials
-# stay below it: nine quadrillion serials per scope is far beyond any registry's need.
-MAX_SERIAL = 2**53 - 1
+from registry_contracts.serials import MAX_SERIAL
 
 Party = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code")]
 ApproachId = Annotated[str, Field(pattern=r"^CA[0-9]{4}$", description="Cooperative approach id, e.g. CA0001")]

@@ -78,9 +78,10 @@ async def create_cooperative_approach(ctx: TxContext, cmd: c.CreateCooperativeAp
         _require_party(party)
     if len(set(cmd.parties)) != len(cmd.parties):
         raise DomainError("a Party is listed twice", code="duplicate_party")
-    if await ctx.repo.approach_parties(cmd.id) is not None:
+    if ctx.approach_parties(cmd.id) is not None:
         raise Conflict(f"cooperative approach {cmd.id} already exists", code="cooperative_approach_exists")
     await ctx.repo.add_approach(cmd.id, cmd.name, sorted(cmd.parties), ctx.tx, ctx.now)
+    ctx.put_approach(cmd.id, sorted(cmd.parties))
     return {"cooperative_approach": cmd.id}
 
 
@@ -91,7 +92,8 @@ async def _new_account(
         if not await ctx.repo.section_exists(section):
             raise NotFound(f"there is no section {section}", code="unknown_section")
         _require_open_section(ctx, section)
-    await _require_approach(ctx, approach, section)
+    if approach is not None:
+        require_approach(ctx, approach, section)
     if type == AccountType.PROXY and ctx.proxy() is not None:
         raise Conflict("the registry already has its proxy account (A6R-54)", code="proxy_exists")
     number = f"{section or 'REG'}-{100000 + ctx.counters.take('account')}"
@@ -114,15 +116,16 @@ async def _new_account(
     return account
 
 
-async def _require_approach(ctx: TxContext, approach: str | None, section: str | None) -> None:
-    """The approach exists and, for an account of a section, the section's Party takes part in it (A6R-46)."""
-    if approach is None:
-        return
-    parties = await ctx.repo.approach_parties(approach)
+def require_approach(ctx: TxContext, approach: str, section: str | None = None) -> tuple[str, ...]:
+    """The Parties of an approach that exists (checked before any write: the database's foreign key
+    would refuse it later, as a failed batch) and, for an account of a section, the section's Party
+    takes part in (A6R-46)."""
+    parties = ctx.approach_parties(approach)
     if parties is None:
         raise NotFound(f"there is no cooperative approach {approach}", code="unknown_cooperative_approach")
     if section is not None and section not in parties:
         raise Conflict(f"{section} takes no part in cooperative approach {approach}", code="party_not_in_approach")
+    return parties
 
 
 # The Party's own administrative accounts, which its section administrators open directly
@@ -169,9 +172,9 @@ async def apply_for_account(ctx: TxContext, cmd: c.ApplyForAccount) -> dict[str,
             f"a {cmd.type} account is a registry service account; nobody applies for it",
             code="account_type_not_applicable",
         )
-    if ctx.ruleset >= 5:
+    if ctx.ruleset >= 5 and cmd.cooperative_approach is not None:
         # Refused now rather than at approval, which would open nothing (checked again there).
-        await _require_approach(ctx, cmd.cooperative_approach, cmd.section)
+        require_approach(ctx, cmd.cooperative_approach, cmd.section)
     return {"application_id": str(ctx.tx), "applicant": ctx.principal.subject, "state": "pending"}
 
 

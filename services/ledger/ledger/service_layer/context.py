@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -90,17 +91,39 @@ def scope_key(scope: SerialScope) -> ScopeKey:
 
 @dataclass
 class Catalogue:
-    """Every account, serial scope and suspended section, in memory. Only the single writer changes
-    them, so after each commit memory and database agree; a failed batch reloads both from the
-    database."""
+    """Every account, serial scope, cooperative approach (with its Parties) and suspended section,
+    in memory. Only the single writer changes them, so after each commit memory and database agree;
+    a failed batch reloads both from the database."""
 
     accounts: dict[str, Account] = field(default_factory=dict)
     scopes: dict[ScopeKey, int] = field(default_factory=dict)
     scope_views: dict[int, dict[str, Any]] = field(default_factory=dict)
     suspended_sections: set[str] = field(default_factory=set)
+    approaches: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def copy(self) -> Catalogue:
-        return Catalogue(dict(self.accounts), dict(self.scopes), dict(self.scope_views), set(self.suspended_sections))
+        return Catalogue(
+            dict(self.accounts),
+            dict(self.scopes),
+            dict(self.scope_views),
+            set(self.suspended_sections),
+            dict(self.approaches),
+        )
+
+
+@dataclass
+class IssuanceApproaches:
+    """The cooperative approach of every issuance that has one, by issuance id: what the rule on
+    where units may appear (A6R-46) reads for every transfer, kept in memory so that no transfer
+    reads the database for it. Issuances never change; the single writer adds a proposal's when it
+    is recorded."""
+
+    by_id: dict[int, str] = field(default_factory=dict)
+
+    def forget_from(self, first_id: int) -> None:
+        """A failed batch gives issuance ids out again from `first_id`."""
+        for issuance_id in [i for i in self.by_id if i >= first_id]:
+            del self.by_id[issuance_id]
 
 
 @dataclass
@@ -119,8 +142,11 @@ class TxContext:
     # The live blocks, kept by the writer (a dry run reads them and changes nothing).
     live: LiveHoldings
     nomenclatures: NomenclatureVersions
+    issuance_approaches: IssuanceApproaches
     # What this proposal adds to the catalogue; merged only if the proposal is recorded.
     new_accounts: dict[str, Account] = field(default_factory=dict)
+    new_approaches: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    new_issuance_approaches: dict[int, str] = field(default_factory=dict)
     new_scopes: dict[ScopeKey, int] = field(default_factory=dict)
     section_statuses: dict[str, SectionStatus] = field(default_factory=dict)
     rules_applied: list[str] = field(default_factory=list)
@@ -165,6 +191,17 @@ class TxContext:
                     return account
         return None
 
+    def approach_parties(self, approach: str) -> tuple[str, ...] | None:
+        """The Parties of a cooperative approach; None if there is no such approach."""
+        return self.new_approaches.get(approach) or self.catalogue.approaches.get(approach)
+
+    def put_approach(self, approach: str, parties: Sequence[str]) -> None:
+        self.new_approaches[approach] = tuple(parties)
+
+    def approach_of(self, issuance_id: int) -> str | None:
+        """The cooperative approach of an issuance's units; None if they belong to none."""
+        return self.new_issuance_approaches.get(issuance_id) or self.issuance_approaches.by_id.get(issuance_id)
+
     @property
     def ruleset(self) -> int:
         return self.proposal.ruleset or builtin_rules.RULESET
@@ -203,6 +240,8 @@ class TxContext:
     def merge(self) -> None:
         """The proposal was recorded: what it added becomes part of the catalogue."""
         self.catalogue.accounts.update(self.new_accounts)
+        self.catalogue.approaches.update(self.new_approaches)
+        self.issuance_approaches.by_id.update(self.new_issuance_approaches)
         for key, scope_id in self.new_scopes.items():
             self.catalogue.scopes[key] = scope_id
             self.catalogue.scope_views[scope_id] = scope_view(key)

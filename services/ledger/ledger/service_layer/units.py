@@ -13,6 +13,8 @@ from ledger.domain.builtin_rules import (
     CORRECTION_RULES,
     ISSUANCE_RULES,
     TRANSFER_RULES,
+    RuleViolation,
+    check_approach,
     check_issuance,
     check_transfer,
     enforce,
@@ -23,7 +25,7 @@ from ledger.domain.model import Account, AccountType, Role
 from ledger.domain.splitting import remainders
 from ledger.domain.supplementary import check_supplementary
 from ledger.service_layer import commands as c
-from ledger.service_layer.configuration import Conflict, NotFound
+from ledger.service_layer.configuration import Conflict, NotFound, require_approach
 from ledger.service_layer.context import Event, TxContext, scope_key
 from ledger.service_layer.saga import take_highest
 from registry_contracts.nomenclatures import Nomenclature, UnknownCode
@@ -262,11 +264,13 @@ def _recorded(ctx: TxContext, kind: str, operations: list[dict[str, Any]]) -> No
 async def _transfer(
     ctx: TxContext, source: Account, destination: Account, units: c.Units, *, role: Role, correction: bool = False
 ) -> dict[str, Any]:
-    violations = check_transfer(source, destination, role, correction, ctx.suspended_sections)
+    violations = check_transfer(source, destination, role, correction, ctx.suspended_sections, ctx.ruleset)
     broken = enforce(violations, correction, role)
     ctx.rules_applied += ctx.rule_refs(CORRECTION_RULES if correction else TRANSFER_RULES)
-    ctx.broken_rules += [v.rule.ref for v in broken]
     pieces = await _select(ctx, source.number, units)
+    # Which units move is known only now; still before any write.
+    broken += enforce(_approach_violations(ctx, destination, pieces), correction, role)
+    ctx.broken_rules += [v.rule.ref for v in broken]
     moved = await _move(ctx, pieces, destination.number)
     quantity = sum(b["quantity"] for b in moved)
     _recorded(
@@ -284,10 +288,15 @@ async def _transfer(
     return {"source": source.number, "destination": destination.number, "quantity": quantity, "blocks": moved}
 
 
-async def _require_approach(ctx: TxContext, approach: str | None) -> None:
-    """Before any write: the database's foreign key would refuse it later, as a failed batch."""
-    if approach is not None and await ctx.repo.approach_parties(approach) is None:
-        raise NotFound(f"there is no cooperative approach {approach}", code="unknown_cooperative_approach")
+def _approach_violations(ctx: TxContext, destination: Account, pieces: list[Piece]) -> list[RuleViolation]:
+    """COOPERATIVE_APPROACH for the chosen units coming into `destination` (rule set 7)."""
+    if ctx.ruleset < 7:
+        return []
+    return check_approach(destination, _parties(ctx, {ctx.approach_of(p.holding.issuance_id) for p in pieces}))
+
+
+def _parties(ctx: TxContext, approaches: set[str | None]) -> dict[str | None, tuple[str, ...]]:
+    return {a: () if a is None else require_approach(ctx, a) for a in approaches}
 
 
 async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
@@ -295,9 +304,11 @@ async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
     role = ctx.require_role(account)
     enforce(check_issuance(account, role, suspended=ctx.suspended_sections), False, role)
     ctx.rules_applied += ctx.rule_refs(ISSUANCE_RULES)
-    await _require_approach(ctx, cmd.cooperative_approach)
+    parties = _parties(ctx, {cmd.cooperative_approach})
     if ctx.ruleset >= 3 and account.party is not None:
-        await _require_own_party(ctx, account, cmd.scope, cmd.cooperative_approach)
+        _require_own_party(account, cmd.scope, cmd.cooperative_approach, parties[cmd.cooperative_approach])
+    if ctx.ruleset >= 7:
+        enforce(check_approach(account, parties), False, role)
     block = await _generate(
         ctx,
         account.number,
@@ -321,7 +332,7 @@ async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
     return {"account": account.number, "quantity": cmd.quantity, "blocks": views}
 
 
-async def _require_own_party(ctx: TxContext, account: Account, scope: c.SerialScope, approach: str | None) -> None:
+def _require_own_party(account: Account, scope: c.SerialScope, approach: str | None, parties: tuple[str, ...]) -> None:
     """A Party's section issues its own units (rule set 3): in another Party's serial scope it
     would take serials that Party's registry hands out, and refuse that Party's real units when
     they arrive; and units of a cooperative approach come from one of its Parties (A6R-40, A6R-46)."""
@@ -331,8 +342,7 @@ async def _require_own_party(ctx: TxContext, account: Account, scope: c.SerialSc
             f"{account.party}, not {scope.issuing_party}",
             code="issuing_party_mismatch",
         )
-    parties = await ctx.repo.approach_parties(approach) if approach is not None else None
-    if parties is not None and account.party not in parties:
+    if approach is not None and account.party not in parties:
         raise DomainError(
             f"{account.party} does not take part in cooperative approach {approach} (its Parties: "
             f"{', '.join(parties)})",
@@ -374,6 +384,8 @@ async def _generate(
     await ctx.repo.add_issuance(
         issuance_id=issuance_id, tx=ctx.tx, scope_id=scope_id, first=first, last=last, metadata=metadata
     )
+    if metadata.get("cooperative_approach") is not None:
+        ctx.new_issuance_approaches[issuance_id] = metadata["cooperative_approach"]
     block = NewBlock(ctx.counters.take("block"), issuance_id, scope_id, first, last, account, None)
     await _write_move(ctx, [], [block])
     ctx.generated.append((scope_key(scope), first, last))
@@ -384,7 +396,14 @@ async def transfer_units(ctx: TxContext, cmd: c.TransferUnits) -> dict[str, Any]
     source, destination = await _accounts(ctx, cmd.source, cmd.destination)
     if destination.type == AccountType.PROXY:
         raise DomainError("transfers to another registry are external transfers", code="use_external_transfer")
-    return await _transfer(ctx, source, destination, cmd.units, role=ctx.require_role(source))
+    role = ctx.require_role(source)
+    if ctx.ruleset >= 7 and source.type == AccountType.PROXY:
+        # An incoming external transfer names the registry the units come from (A6R-54).
+        raise DomainError(
+            "units leave the proxy account only with the incoming external transfer that brings them",
+            code="use_external_transfer",
+        )
+    return await _transfer(ctx, source, destination, cmd.units, role=role)
 
 
 async def corrective_transfer(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
@@ -477,7 +496,7 @@ async def _reverse(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
     checked = []
     for held_by, ranges in _reversal_legs(original, ctx.ruleset):
         (source,) = await _accounts(ctx, held_by)
-        violations = check_transfer(source, destination, _admin_role(ctx), True, ctx.suspended_sections)
+        violations = check_transfer(source, destination, _admin_role(ctx), True, ctx.suspended_sections, ctx.ruleset)
         checked.append((source, ranges, enforce(violations, True, _admin_role(ctx))))
     legs = []
     for source, ranges, _ in checked:
@@ -525,10 +544,12 @@ async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dic
     proxy, destination = await _accounts(ctx, proxy.number, cmd.destination)
     role = ctx.require_role(proxy)
     enforce(check_issuance(proxy, role, external=True, suspended=ctx.suspended_sections), False, role)
-    enforce(check_transfer(proxy, destination, role, False, ctx.suspended_sections), False, role)
+    enforce(check_transfer(proxy, destination, role, False, ctx.suspended_sections, ctx.ruleset), False, role)
     ctx.rules_applied += ctx.rule_refs((*ISSUANCE_RULES, *TRANSFER_RULES))
-    for approach in sorted({b.cooperative_approach for b in cmd.blocks if b.cooperative_approach}):
-        await _require_approach(ctx, approach)
+    # The approaches the sending registry names for the units: those it knows them by.
+    parties = _parties(ctx, {b.cooperative_approach for b in cmd.blocks})
+    if ctx.ruleset >= 7:
+        enforce(check_approach(destination, parties), False, role)
     pieces: list[Piece] = []
     for b in cmd.blocks:
         scope_id = await _scope_id(ctx, b.scope, create=False)
@@ -585,7 +606,7 @@ async def apply_supplementary(ctx: TxContext, result: dict[str, Any], verdict: d
         check_supplementary(op["kind"], source, destination, scopes.get(op["binding_id"]))
         violations = [
             v
-            for v in check_transfer(source, destination, Role.SYSTEM, False, ctx.suspended_sections)
+            for v in check_transfer(source, destination, Role.SYSTEM, False, ctx.suspended_sections, ctx.ruleset)
             if v.rule != AUTHORIZATION
         ]
         enforce(violations, False, Role.SYSTEM)
@@ -593,7 +614,9 @@ async def apply_supplementary(ctx: TxContext, result: dict[str, Any], verdict: d
             ranges, remaining = take_highest(remaining, op["quantity"])
         except ValueError as exc:
             raise DomainError(str(exc), code="supplementary_exceeds_transaction") from exc
-        moved = await _move(ctx, await _explicit(ctx, source.number, ranges), destination.number)
+        pieces = await _explicit(ctx, source.number, ranges)
+        enforce(_approach_violations(ctx, destination, pieces), False, Role.SYSTEM)
+        moved = await _move(ctx, pieces, destination.number)
         done.append({**op, "blocks": moved})
         ctx.events[-1].payload["operations"].append(
             {

@@ -42,6 +42,7 @@ from ledger.service_layer.context import (
     Catalogue,
     Counters,
     Event,
+    IssuanceApproaches,
     Proposal,
     TxContext,
     principal_from_identity,
@@ -204,6 +205,7 @@ class LedgerWriter:
         self.frontier = MerkleFrontier()
         self.counters = Counters()
         self.catalogue = Catalogue()
+        self.issuance_approaches = IssuanceApproaches()
         self.live = LiveHoldings()
         # Held while a batch is decided: readers of `live` see it only between batches, committed.
         self._between_batches = asyncio.Lock()
@@ -277,10 +279,12 @@ class LedgerWriter:
                     )
                 )
             ).one()
-            accounts, scopes, suspended = await LedgerRepository(conn).load_catalogue()
+            accounts, scopes, suspended, approaches = await LedgerRepository(conn).load_catalogue()
             self.live = await LedgerRepository(conn).live_holdings()
+            self.issuance_approaches = IssuanceApproaches(await LedgerRepository(conn).issuance_approaches())
         self.counters = Counters(block=row[0] + 1, issuance=row[1] + 1, scope=row[2] + 1, account=row[3] + 1)
-        self.catalogue = Catalogue(accounts, scopes, {v: scope_view(k) for k, v in scopes.items()}, suspended)
+        views = {v: scope_view(k) for k, v in scopes.items()}
+        self.catalogue = Catalogue(accounts, scopes, views, suspended, approaches)
         async with self._engine.connect() as conn:
             self.reservations.load(await LedgerRepository(conn).reservations())
         # The live blocks stay for the life of the process: keep them out of the collector's full
@@ -484,6 +488,7 @@ class LedgerWriter:
             # The batch's holds and releases did not happen: a re-run must not see them.
             self.reservations = reservations
             self.live.rollback(mark)
+            self.issuance_approaches.forget_from(counters.issuance)
             if not isinstance(exc, _RefusedAfterWrite):
                 # The connection may be what failed: never reuse it.
                 await self._conn.discard()
@@ -570,6 +575,7 @@ class LedgerWriter:
             catalogue=self.catalogue,
             live=self.live,
             nomenclatures=self.nomenclatures,
+            issuance_approaches=self.issuance_approaches,
             **extra,
         )
 

@@ -688,3 +688,130 @@ async def test_a6r55_units_withheld_in_administrative_holding_are_released_by_re
     assert (await ledger.balance(acc["gha_holding"]), await ledger.balance(acc["admin_hold"])) == (10, 0)
     again = await ledger.propose({**release, "reason": "twice"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_reversed", again.text
+
+
+async def test_a6r46_units_appear_only_in_the_accounts_of_their_cooperative_approach(ledger: LedgerClient) -> None:
+    """A6R-46, A6R-41 (rule set 7): units of CA0001 went into an account bound to CA0002, and into the
+    account of a Party that takes no part in CA0001; an issuance into an account bound to CA0002
+    could carry CA0001. Each is refused before anything moves, naming the built-in rule."""
+    acc = await setup_registry(ledger)
+    await ledger.ok({"kind": "create_section", "party": "JPN", "name": "Japan"})
+    await ledger.ok(
+        {"kind": "create_cooperative_approach", "id": "CA0002", "name": "CHE-JPN", "parties": ["CHE", "JPN"]}
+    )
+    opened = {}
+    for name, section, approach, type_ in [
+        ("che_ca2", "CHE", "CA0002", "holding"),
+        ("che_ca2_issuance", "CHE", "CA0002", "issuance"),
+        ("jpn_holding", "JPN", None, "holding"),
+    ]:
+        command = {"kind": "open_account", "holder": name, "section": section, "type": type_}
+        opened[name] = (await ledger.ok({**command, "cooperative_approach": approach}))["account"]
+        await ledger.ok(
+            {"kind": "change_account_status", "account": opened[name], "status": "active", "reason": "tests"}
+        )
+    await ledger.ok(
+        {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 10,
+            "first_transferring_party": "GHA",
+            "cooperative_approach": "CA0001",
+        }
+    )
+
+    def refused_by_the_rule(response: httpx.Response, code: str) -> None:
+        error = response.json()["error"]
+        assert response.status_code == 409 and error["code"] == code, response.text
+        assert error["details"]["rule"] == "builtin.cooperative_approach@1", response.text
+
+    refused_by_the_rule(await ledger.propose(transfer(acc["issuance"], opened["che_ca2"], 3)), "approach_mismatch")
+    refused_by_the_rule(
+        await ledger.propose(transfer(acc["issuance"], opened["jpn_holding"], 3)), "party_not_in_approach"
+    )
+    assert await ledger.balance(acc["issuance"]) == 10
+    assert await ledger.balance(opened["che_ca2"]) == await ledger.balance(opened["jpn_holding"]) == 0
+    # CHE takes part in CA0001, and its generic account takes CA0001's units.
+    await ledger.ok(transfer(acc["issuance"], acc["che_holding"], 3))
+    assert await ledger.balance(acc["che_holding"]) == 3
+
+    che_issuance = {
+        "kind": "issue_units",
+        "account": opened["che_ca2_issuance"],
+        "scope": {**SCOPE, "issuing_party": "CHE", "activity_id": "CH-HEAT-9"},
+        "quantity": 5,
+        "first_transferring_party": "CHE",
+    }
+    refused_by_the_rule(await ledger.propose({**che_issuance, "cooperative_approach": "CA0001"}), "approach_mismatch")
+    refused_by_the_rule(await ledger.propose(che_issuance), "approach_mismatch")
+    await ledger.ok({**che_issuance, "cooperative_approach": "CA0002"})
+
+    # Units arriving from another registry are held to the same rule (A6R-54).
+    incoming = {
+        "kind": "external_transfer_in",
+        "origin_registry": "CHE01",
+        "origin_account": "CH-1",
+        "destination": opened["che_ca2"],
+        "blocks": [
+            {
+                "scope": {**SCOPE, "issuing_party": "CHE", "activity_id": "CH-WIND-2"},
+                "first": 1,
+                "last": 4,
+                "first_transferring_party": "CHE",
+                "cooperative_approach": "CA0001",
+            }
+        ],
+    }
+    refused_by_the_rule(await ledger.propose(incoming, **AS_GATEWAY), "approach_mismatch")
+    assert await ledger.balance(acc["proxy"]) == 0
+    await ledger.ok({**incoming, "destination": acc["che_holding"]}, **AS_GATEWAY)
+    assert await ledger.balance(acc["che_holding"]) == 7
+
+
+async def test_a6r55b_units_in_administrative_cancellation_are_out_of_use_for_good(ledger: LedgerClient) -> None:
+    """A6R-55 b (rule set 7): units cancelled administratively could be withheld out of the
+    cancellation account into administrative holding (breaking only the overridable send rule),
+    and a reversal then put them back in circulation."""
+    acc = await setup_registry(ledger)
+    await issue(ledger, acc["issuance"], 10)
+    correction = {"kind": "corrective_transfer", "units": {"selection": {"quantity": 4}}, "reason": "issued by mistake"}
+    await ledger.ok(
+        {
+            **correction,
+            "correction": "administrative_cancellation",
+            "source": acc["issuance"],
+            "destination": acc["admin_cancel"],
+        }
+    )
+    out_again = await ledger.propose(
+        {
+            **correction,
+            "correction": "administrative_holding",
+            "source": acc["admin_cancel"],
+            "destination": acc["admin_hold"],
+        }
+    )
+    error = out_again.json()["error"]
+    assert out_again.status_code == 409 and error["code"] == "units_cancelled_for_good", out_again.text
+    assert error["details"]["rule"] == "builtin.account_type.permanent@1"
+    assert await ledger.balance(acc["admin_cancel"]) == 4 and await ledger.balance(acc["admin_hold"]) == 0
+
+
+async def test_a6r54_units_leave_the_proxy_only_with_an_incoming_external_transfer(ledger: LedgerClient) -> None:
+    """A6R-54 (rule set 7): the gateway could move units out of the proxy with a plain transfer,
+    which the journal recorded as internal, naming no registry they came from."""
+    acc = await setup_registry(ledger)
+    await issue(ledger, acc["issuance"], 10)
+    await ledger.ok(
+        {
+            "kind": "external_transfer_out",
+            "source": acc["issuance"],
+            "destination_registry": "CHE01",
+            "destination_account": "CH-1",
+            "units": {"selection": {"quantity": 4}},
+        }
+    )
+    plain = await ledger.propose(transfer(acc["proxy"], acc["che_holding"], 4), **AS_GATEWAY)
+    assert plain.status_code == 422 and plain.json()["error"]["code"] == "use_external_transfer", plain.text
+    assert await ledger.balance(acc["proxy"]) == 4

@@ -107,6 +107,9 @@ async def test_a6r30_a_cursor_continues_only_the_sort_and_filters_it_was_made_fo
     first_entry = (await ledger.get("/journal", limit=1))["items"][0]["recorded_at"]
     _bad_cursor(await _get(ledger, blocks, at=first_entry, after=live["next"]))
     _bad_cursor(await _get(ledger, blocks, sort="-block", after=live["next"]))
+    # Another account's: it would skip this account's blocks up to the other's position.
+    error = _bad_cursor(await _get(ledger, f"/accounts/{acc['gha_holding']}/blocks", after=live["next"]))
+    assert error["details"]["filters"] == ["account", "at"], error
     newest = (await ledger.get("/journal", limit=1000))["items"][-1]["recorded_at"]
     past = await ledger.get(blocks, limit=2, at=newest)
     _bad_cursor(await _get(ledger, blocks, after=past["next"]))

@@ -7,12 +7,14 @@ import pytest
 
 from ledger.domain.builtin_rules import (
     AUTHORIZATION,
+    COOPERATIVE_APPROACH,
     CORRECTION_RULES,
     DESTINATION_STATUS,
     DISTINCT_ACCOUNTS,
     GENERATE,
     ISSUANCE_RULES,
     NOT_TERMINATED,
+    PERMANENT_CANCELLATION,
     RECEIVE,
     SECTION_STATUS,
     SEND,
@@ -20,6 +22,7 @@ from ledger.domain.builtin_rules import (
     TRANSFER_RULES,
     BuiltinRule,
     RuleViolation,
+    check_approach,
     check_issuance,
     check_transfer,
     enforce,
@@ -200,6 +203,7 @@ def test_a6r55_only_registry_administrators_correct(role: Role) -> None:
         (account("A"), account("A"), DISTINCT_ACCOUNTS),
         (account("A"), account("B", status=AccountStatus.TERMINATED), NOT_TERMINATED),
         (account("A", status=AccountStatus.TERMINATED), account("B"), NOT_TERMINATED),
+        (account("A", T.ADMINISTRATIVE_CANCELLATION), account("B", T.ADMINISTRATIVE_HOLDING), PERMANENT_CANCELLATION),
     ],
 )
 def test_a6r55_corrections_cannot_break_hard_rules(source: Account, destination: Account, rule: BuiltinRule) -> None:
@@ -242,3 +246,56 @@ def test_a6r39_issuance_reports_only_listed_rules() -> None:
         for external in (False, True):
             found = check_issuance(account("A", type_, status), role, external=external)
             assert all(v.rule in ISSUANCE_RULES for v in found)
+
+
+def test_a6r55b_units_in_administrative_cancellation_stay_there_from_rule_set_7() -> None:
+    """'Taken permanently out of use': before rule set 7 a correction could take them out again,
+    breaking only the overridable send rule, and replay still decides those entries so."""
+    cancelled, holding = account("X", T.ADMINISTRATIVE_CANCELLATION), account("W", T.ADMINISTRATIVE_HOLDING)
+    assert rules(check_transfer(cancelled, holding, ADMIN, True, ruleset=6)) == [SEND.ref]
+    now = check_transfer(cancelled, holding, ADMIN, True, ruleset=7)
+    assert [(v.rule, v.code) for v in now] == [
+        (SEND, "account_type_cannot_send"),
+        (PERMANENT_CANCELLATION, "units_cancelled_for_good"),
+    ]
+    assert not PERMANENT_CANCELLATION.overridable
+
+
+CA1, CA2 = ("CHE", "PER"), ("CHE", "GHA")
+
+
+def approach_account(party: str | None, approach: str | None, type_: AccountType = T.HOLDING) -> Account:
+    return Account(f"{party or 'REG'}-1", "Acme", party, approach, type_, ACTIVE)
+
+
+@pytest.mark.parametrize(
+    ("destination", "units", "code"),
+    [
+        # Bound to an approach: its units only, none of another approach or of none.
+        (approach_account("CHE", "CA1"), {"CA1": CA1}, None),
+        (approach_account("CHE", "CA1"), {"CA2": CA2}, "approach_mismatch"),
+        (approach_account("CHE", "CA1"), {None: ()}, "approach_mismatch"),
+        # Generic: units of the approaches its Party takes part in, and of none.
+        (approach_account("PER", None), {"CA1": CA1}, None),
+        (approach_account("PER", None), {None: ()}, None),
+        (approach_account("GHA", None), {"CA1": CA1}, "party_not_in_approach"),
+        (approach_account("GHA", None, T.CANCELLATION), {"CA1": CA1}, "party_not_in_approach"),
+        # The registry's service accounts belong to no section: any units.
+        (approach_account(None, None, T.ADMINISTRATIVE_CANCELLATION), {"CA1": CA1, "CA2": CA2}, None),
+    ],
+)
+def test_a6r46_units_appear_only_in_the_accounts_of_their_cooperative_approach(
+    destination: Account, units: dict[str | None, tuple[str, ...]], code: str | None
+) -> None:
+    found = check_approach(destination, units)
+    assert [(v.rule, v.code) for v in found] == ([] if code is None else [(COOPERATIVE_APPROACH, code)])
+
+
+def test_a6r46_every_approach_the_units_break_is_named_once() -> None:
+    found = check_approach(approach_account("CHE", "CA1"), {"CA2": CA2, None: (), "CA1": CA1})
+    assert [v.message for v in found] == [
+        "account CHE-1 is bound to cooperative approach CA1: it takes no units of no cooperative approach",
+        "account CHE-1 is bound to cooperative approach CA1: it takes no units of cooperative approach CA2",
+    ]
+    assert COOPERATIVE_APPROACH.overridable and COOPERATIVE_APPROACH.since == 7
+    assert COOPERATIVE_APPROACH in TRANSFER_RULES and COOPERATIVE_APPROACH in ISSUANCE_RULES

@@ -17,14 +17,16 @@ from registry_contracts.signing import Ed25519Signer, KeyRing
 T = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
-def test_a6r48_a_clock_gone_back_records_at_the_last_entrys_instant() -> None:
-    """After an NTP step back or a restart on a host whose clock is behind, the next entries take
-    the last entry's instant: `blocks?at=` between two entries then never shows the later without
-    the earlier."""
+def test_a6r48_a_clock_gone_back_records_just_after_the_last_entrys_instant() -> None:
+    """After an NTP step back or a restart on a host whose clock is behind, the next batch is
+    recorded a microsecond after the last entry: `blocks?at=` between two entries then never shows
+    the later without the earlier, and an instant answered for as final (the newest entry's) is
+    never given to a later batch, which taking the last entry's instant itself did."""
     head = JournalHead()
     assert head.instant(T) == T
     head.append(T, "open_account", {"n": 1})
-    assert head.instant(T - timedelta(seconds=30)) == T
+    assert head.instant(T - timedelta(seconds=30)) == T + timedelta(microseconds=1)
+    assert head.instant(T) == T + timedelta(microseconds=1)
     assert head.instant(T + timedelta(seconds=1)) == T + timedelta(seconds=1)
 
 
