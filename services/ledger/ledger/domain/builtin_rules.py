@@ -34,7 +34,8 @@ from ledger.domain.status_rules import may_initiate
 # account bound to an approach takes that approach's units only, and an account of a Party's
 # section takes no units of an approach its Party takes no part in; units in an administrative
 # cancellation account are out of use for good (A6R-55 b); units leave the proxy account only
-# through incoming external transfers (A6R-54).
+# through incoming external transfers (A6R-54); the transaction a correction names as the one it
+# corrects was recorded (A6R-55).
 RULESET = 7
 
 

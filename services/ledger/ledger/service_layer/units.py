@@ -417,6 +417,11 @@ async def corrective_transfer(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict
         wanted = AccountType(cmd.correction)
         if destination.type != wanted:
             raise DomainError(f"an {cmd.correction} moves units to an {wanted} account", code="wrong_destination_type")
+        if ctx.ruleset >= 7 and cmd.corrects is not None:
+            # The journal names what a correction corrects (A6R-55): a transaction that was recorded.
+            corrected = await ctx.repo.transaction(uuid.UUID(cmd.corrects))
+            if corrected is None or corrected.outcome != "recorded":
+                raise NotFound(f"there is no recorded transaction {cmd.corrects}", code="unknown_transaction")
         result = await _transfer(ctx, source, destination, cmd.units, role=_admin_role(ctx), correction=True)
     return {**result, "correction": cmd.correction, "corrects": cmd.corrects, "broken_rules": ctx.broken_rules}
 

@@ -772,18 +772,22 @@ async def test_a6r46_units_appear_only_in_the_accounts_of_their_cooperative_appr
 async def test_a6r55b_units_in_administrative_cancellation_are_out_of_use_for_good(ledger: LedgerClient) -> None:
     """A6R-55 b (rule set 7): units cancelled administratively could be withheld out of the
     cancellation account into administrative holding (breaking only the overridable send rule),
-    and a reversal then put them back in circulation."""
+    and a reversal then put them back in circulation. A correction could name any transaction id
+    as the one it corrects."""
     acc = await setup_registry(ledger)
     await issue(ledger, acc["issuance"], 10)
     correction = {"kind": "corrective_transfer", "units": {"selection": {"quantity": 4}}, "reason": "issued by mistake"}
-    await ledger.ok(
-        {
-            **correction,
-            "correction": "administrative_cancellation",
-            "source": acc["issuance"],
-            "destination": acc["admin_cancel"],
-        }
-    )
+    cancellation = {
+        **correction,
+        "correction": "administrative_cancellation",
+        "source": acc["issuance"],
+        "destination": acc["admin_cancel"],
+    }
+    # What it corrects, if it names one, was recorded (A6R-55): the journal would name nothing.
+    unknown = await ledger.propose({**cancellation, "corrects": str(uuid.uuid4())})
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_transaction", unknown.text
+    issuance = (await ledger.get("/transactions", kind="issue_units"))["items"][0]["transaction_id"]
+    await ledger.ok({**cancellation, "corrects": issuance})
     out_again = await ledger.propose(
         {
             **correction,
