@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from ledger.adapters import queries
 from ledger.domain import builtin_rules
-from ledger.domain.errors import DomainError
+from ledger.domain.errors import DomainError, RuleRefused
 from ledger.service_layer.commands import AnyCommand, TransferUnits
 from ledger.service_layer.context import Proposal, role_over
 from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, Outcome, not_writing
@@ -391,9 +391,11 @@ async def preview_transfer(request: Request, caller: Caller, command: TransferUn
             403, "not_authorized", f"You may look at account {command.source} but not transfer from it."
         )
     try:
-        chosen = await _writer(request).preview(command.source, command.units.selection)
+        chosen = await _writer(request).preview(command.source, command.destination, command.units.selection)
     except DomainError as exc:
-        raise RegistryError(status_for(exc.code), exc.code, str(exc)) from exc
+        # Named as a proposal's refusal names it: the built-in rule, where one refuses.
+        rule = exc.rule if isinstance(exc, RuleRefused) else None
+        raise RegistryError(status_for(exc.code), exc.code, str(exc), rule=rule) from exc
     blocks = await queries.pieces(_engine(request), [(p.holding.block_id, p.first, p.last) for p in chosen])
     blocks.sort(key=lambda b: (*b["scope"].values(), b["first"]))
     return TransferPreview(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ledger.adapters.repository import LedgerRepository
@@ -19,8 +19,15 @@ from ledger.domain.builtin_rules import (
     check_transfer,
     enforce,
 )
-from ledger.domain.errors import DomainError, OverlappingRanges, RangeNotHeld
-from ledger.domain.live_holdings import Eligible, Holding, NewBlock, Piece, select_implicit
+from ledger.domain.errors import DomainError, InsufficientUnits, OverlappingRanges, RangeNotHeld
+from ledger.domain.live_holdings import (
+    Eligible,
+    Holding,
+    LiveHoldings,
+    NewBlock,
+    Piece,
+    select_implicit,
+)
 from ledger.domain.model import Account, AccountType, Role
 from ledger.domain.splitting import remainders
 from ledger.domain.supplementary import check_supplementary
@@ -78,8 +85,19 @@ async def _explicit(ctx: TxContext, source: str, ranges: list[c.SerialRangeRef])
     return pieces
 
 
-async def _implicit(ctx: TxContext, source: str, selection: c.Selection) -> list[Piece]:
+async def _implicit(ctx: TxContext, source: str, selection: c.Selection, destination: Account) -> list[Piece]:
     eligible = await eligibility(ctx.repo, ctx.scope_view, selection)
+    if ctx.ruleset >= 7:
+        return choose_implicit(
+            ctx.live,
+            source,
+            selection.quantity,
+            eligible,
+            ctx.reserved,
+            destination,
+            ctx.approach_of,
+            ctx.approach_parties,
+        )
     return select_implicit(ctx.live, source, selection.quantity, eligible, ctx.reserved)
 
 
@@ -121,11 +139,51 @@ async def eligibility(
     return eligible
 
 
-async def _select(ctx: TxContext, source: str, units: c.Units) -> list[Piece]:
+async def _select(ctx: TxContext, source: str, units: c.Units, destination: Account) -> list[Piece]:
     if units.ranges is not None:
         return await _explicit(ctx, source, units.ranges)
     assert units.selection is not None
-    return await _implicit(ctx, source, units.selection)
+    return await _implicit(ctx, source, units.selection, destination)
+
+
+ApproachOf = Callable[[int], str | None]  # an issuance's cooperative approach
+PartiesOf = Callable[[str], tuple[str, ...] | None]  # an approach's Parties
+
+
+def choose_implicit(
+    live: LiveHoldings,
+    source: str,
+    quantity: int,
+    eligible: Eligible,
+    reserved: Sequence[tuple[int, int, int]],
+    destination: Account | None,
+    approach_of: ApproachOf,
+    parties_of: PartiesOf,
+) -> list[Piece]:
+    """A6R-52's selection among the eligible units `destination` takes (COOPERATIVE_APPROACH, rule
+    set 7), not units the rule would then refuse. If those are too few but the account holds
+    enough, the selection among all the eligible units: the rule then refuses it by name, rather
+    than as insufficient units."""
+    if destination is None or (destination.cooperative_approach is None and destination.party is None):
+        return select_implicit(live, source, quantity, eligible, reserved)
+    takes: dict[str | None, bool] = {}
+
+    def taken(h: Holding) -> bool:
+        approach = approach_of(h.issuance_id)
+        if approach not in takes:
+            takes[approach] = not untaken(destination, [approach], parties_of)
+        return takes[approach] and (eligible is None or eligible(h))
+
+    try:
+        return select_implicit(live, source, quantity, taken, reserved)
+    except InsufficientUnits:
+        return select_implicit(live, source, quantity, eligible, reserved)
+
+
+def untaken(destination: Account, approaches: Iterable[str | None], parties_of: PartiesOf) -> list[RuleViolation]:
+    """COOPERATIVE_APPROACH for units of `approaches` (those of live units: every one exists) coming
+    into `destination`."""
+    return check_approach(destination, {a: () if a is None else parties_of(a) or () for a in approaches})
 
 
 async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[dict[str, Any]]:
@@ -267,9 +325,10 @@ async def _transfer(
     violations = check_transfer(source, destination, role, correction, ctx.suspended_sections, ctx.ruleset)
     broken = enforce(violations, correction, role)
     ctx.rules_applied += ctx.rule_refs(CORRECTION_RULES if correction else TRANSFER_RULES)
-    pieces = await _select(ctx, source.number, units)
+    ctx.broken_rules += [v.rule.ref for v in broken]
+    pieces = await _select(ctx, source.number, units, destination)
     # Which units move is known only now; still before any write.
-    broken += enforce(_approach_violations(ctx, destination, pieces), correction, role)
+    broken = enforce(_approach_violations(ctx, destination, pieces), correction, role)
     ctx.broken_rules += [v.rule.ref for v in broken]
     moved = await _move(ctx, pieces, destination.number)
     quantity = sum(b["quantity"] for b in moved)
@@ -292,11 +351,12 @@ def _approach_violations(ctx: TxContext, destination: Account, pieces: list[Piec
     """COOPERATIVE_APPROACH for the chosen units coming into `destination` (rule set 7)."""
     if ctx.ruleset < 7:
         return []
-    return check_approach(destination, _parties(ctx, {ctx.approach_of(p.holding.issuance_id) for p in pieces}))
+    return untaken(destination, {ctx.approach_of(p.holding.issuance_id) for p in pieces}, ctx.approach_parties)
 
 
 def _parties(ctx: TxContext, approaches: set[str | None]) -> dict[str | None, tuple[str, ...]]:
-    return {a: () if a is None else require_approach(ctx, a) for a in approaches}
+    # In order: which unknown approach a refusal names must not depend on the process's hash seed.
+    return {a: () if a is None else require_approach(ctx, a) for a in sorted(approaches, key=lambda a: a or "")}
 
 
 async def issue_units(ctx: TxContext, cmd: c.IssueUnits) -> dict[str, Any]:
@@ -417,7 +477,7 @@ async def corrective_transfer(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict
         wanted = AccountType(cmd.correction)
         if destination.type != wanted:
             raise DomainError(f"an {cmd.correction} moves units to an {wanted} account", code="wrong_destination_type")
-        if ctx.ruleset >= 7 and cmd.corrects is not None:
+        if ctx.ruleset >= 7 and cmd.corrects is not None and _admin_role(ctx) == Role.REGISTRY_ADMINISTRATOR:
             # The journal names what a correction corrects (A6R-55): a transaction that was recorded.
             corrected = await ctx.repo.transaction(uuid.UUID(cmd.corrects))
             if corrected is None or corrected.outcome != "recorded":
@@ -514,6 +574,10 @@ async def _reverse(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
             ) from exc
     ctx.rules_applied += ctx.rule_refs(CORRECTION_RULES)
     ctx.broken_rules += [v.rule.ref for _, _, broken in checked for v in broken]
+    for _, pieces in legs:
+        # Overridable: named, for units that came into the account past the rule (A6R-55).
+        broken = enforce(_approach_violations(ctx, destination, pieces), True, _admin_role(ctx))
+        ctx.broken_rules += [v.rule.ref for v in broken]
     operations, blocks = [], []
     for source, pieces in legs:
         moved = await _move(ctx, pieces, destination.number)
@@ -551,10 +615,10 @@ async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dic
     enforce(check_issuance(proxy, role, external=True, suspended=ctx.suspended_sections), False, role)
     enforce(check_transfer(proxy, destination, role, False, ctx.suspended_sections, ctx.ruleset), False, role)
     ctx.rules_applied += ctx.rule_refs((*ISSUANCE_RULES, *TRANSFER_RULES))
-    # The approaches the sending registry names for the units: those it knows them by.
-    parties = _parties(ctx, {b.cooperative_approach for b in cmd.blocks})
+    # Every approach the sending registry names exists here (refused before any write).
+    _parties(ctx, {b.cooperative_approach for b in cmd.blocks})
     if ctx.ruleset >= 7:
-        enforce(check_approach(destination, parties), False, role)
+        enforce(check_approach(destination, _parties(ctx, await _incoming_approaches(ctx, cmd))), False, role)
     pieces: list[Piece] = []
     for b in cmd.blocks:
         scope_id = await _scope_id(ctx, b.scope, create=False)
@@ -596,6 +660,17 @@ async def external_transfer_in(ctx: TxContext, cmd: c.ExternalTransferIn) -> dic
         "quantity": sum(m["quantity"] for m in moved),
         "blocks": moved,
     }
+
+
+async def _incoming_approaches(ctx: TxContext, cmd: c.ExternalTransferIn) -> set[str | None]:
+    """The cooperative approaches of incoming units: as recorded here for units coming back (they
+    wait in the proxy), as the sending registry names them for units new to this registry."""
+    found: set[str | None] = set()
+    for b in cmd.blocks:
+        scope_id = await _scope_id(ctx, b.scope, create=False)
+        held = [] if scope_id is None else ctx.live.overlapping(scope_id, b.first, b.last)
+        found |= {ctx.approach_of(h.issuance_id) for h in held} if held else {b.cooperative_approach}
+    return found
 
 
 async def apply_supplementary(ctx: TxContext, result: dict[str, Any], verdict: dict[str, Any]) -> None:

@@ -32,9 +32,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger.adapters.repository import LEADER_LOCK, LeadershipLost, LedgerRepository, leading_sql
+from ledger.domain.builtin_rules import enforce
 from ledger.domain.errors import DomainError, RuleRefused
 from ledger.domain.journal import Checkpoint, JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
-from ledger.domain.live_holdings import InvariantViolation, LiveHoldings, Piece, select_implicit
+from ledger.domain.live_holdings import InvariantViolation, LiveHoldings, Piece
+from ledger.domain.model import Role
 from ledger.service_layer import configuration, saga, units
 from ledger.service_layer.commands import Selection
 from ledger.service_layer.configuration import Conflict
@@ -316,17 +318,25 @@ class LedgerWriter:
         self._queue.put_nowait(_Pending(proposal, future))
         return await future
 
-    async def preview(self, source: str, selection: Selection) -> list[Piece]:
-        """A6R-52's selection as a transfer proposed now would make it, around every reservation,
-        from the committed state (between batches)."""
+    async def preview(self, source: str, destination: str, selection: Selection) -> list[Piece]:
+        """A6R-52's selection as a transfer to `destination` proposed now would make it, around
+        every reservation, from the committed state (between batches)."""
         async with self._engine.connect() as conn:
             eligible = await units.eligibility(
                 LedgerRepository(conn), self.catalogue.scope_views.__getitem__, selection
             )
         async with self._between_batches:
+            account = self.catalogue.accounts.get(destination)
+            approach_of, parties_of = self.issuance_approaches.by_id.get, self.catalogue.approaches.get
             # Every reservation counts: the nil id is no proposal's.
             reserved = self.reservations.others(uuid.UUID(int=0))
-            chosen = select_implicit(self.live, source, selection.quantity, eligible, reserved)
+            chosen = units.choose_implicit(
+                self.live, source, selection.quantity, eligible, reserved, account, approach_of, parties_of
+            )
+        if account is not None:
+            # As the transfer would be refused: units the destination does not take.
+            untaken = units.untaken(account, {approach_of(p.holding.issuance_id) for p in chosen}, parties_of)
+            enforce(untaken, False, Role.ACCOUNT_HOLDER)
         if self._rules_verdicts:
             # As a proposal of it would be refused (saga.resolved names one range per block).
             saga.require_nameable(len(chosen))

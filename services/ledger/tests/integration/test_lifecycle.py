@@ -772,6 +772,45 @@ async def test_a6r46_units_appear_only_in_the_accounts_of_their_cooperative_appr
     await ledger.ok({**incoming, "destination": acc["che_holding"]}, **AS_GATEWAY)
     assert await ledger.balance(acc["che_holding"]) == 7
 
+    # Units coming back are judged by the approach recorded here, whatever the sender names.
+    await ledger.ok(
+        {
+            "kind": "external_transfer_out",
+            "source": acc["issuance"],
+            "destination_registry": "CHE01",
+            "destination_account": "CH-1",
+            "units": {"ranges": [{"scope": SCOPE, "first": 4, "last": 5}]},
+        }
+    )
+    back = {
+        **incoming,
+        "destination": opened["jpn_holding"],
+        "blocks": [{"scope": SCOPE, "first": 4, "last": 5, "first_transferring_party": "GHA"}],
+    }
+    refused_by_the_rule(await ledger.propose(back, **AS_GATEWAY), "party_not_in_approach")
+    assert await ledger.balance(acc["proxy"]) == 2
+
+    # An implicit selection chooses among the units the destination takes (A6R-52): here the
+    # CA0002 block of 5, not the CA0001 block of exactly 4 that would be refused.
+    await ledger.ok(transfer(opened["che_ca2_issuance"], acc["che_holding"], 5))
+    to_ca2 = transfer(acc["che_holding"], opened["che_ca2"], 4)
+    headers = {"Authorization": f"Bearer {ledger.token('admin', ADMIN)}"}
+    preview = await ledger.http.post(f"{ledger.base_url}/transfers/preview", json=to_ca2, headers=headers)
+    assert preview.status_code == 200, preview.text
+    moved = await ledger.ok(to_ca2)
+    chosen = [(b["scope"]["activity_id"], b["first"], b["last"]) for b in moved["blocks"]]
+    assert chosen == [("CH-HEAT-9", 1, 4)], moved
+    assert [(b["scope"]["activity_id"], b["first"], b["last"]) for b in preview.json()["blocks"]] == chosen
+    # One CA0002 unit is left for JPN's account, which takes no CA0001 units: two are refused by
+    # the rule's name, in the preview as in the transfer, not as insufficient units.
+    to_jpn = transfer(acc["che_holding"], opened["jpn_holding"], 2)
+    refused_by_the_rule(
+        await ledger.http.post(f"{ledger.base_url}/transfers/preview", json=to_jpn, headers=headers),
+        "party_not_in_approach",
+    )
+    refused_by_the_rule(await ledger.propose(to_jpn), "party_not_in_approach")
+    await ledger.ok(transfer(acc["che_holding"], opened["jpn_holding"], 1))
+
 
 async def test_a6r55b_units_in_administrative_cancellation_are_out_of_use_for_good(ledger: LedgerClient) -> None:
     """A6R-55 b (rule set 7): units cancelled administratively could be withheld out of the
@@ -804,3 +843,31 @@ async def test_a6r55b_units_in_administrative_cancellation_are_out_of_use_for_go
     assert out_again.status_code == 409 and error["code"] == "units_cancelled_for_good", out_again.text
     assert error["details"]["rule"] == "builtin.account_type.permanent@1"
     assert await ledger.balance(acc["admin_cancel"]) == 4 and await ledger.balance(acc["admin_hold"]) == 0
+
+
+async def test_a6r55_a_refused_correction_records_the_rules_it_broke_before_its_units_were_chosen(
+    ledger: LedgerClient,
+) -> None:
+    """A6R-55, A6R-48: a correction from a suspended account breaks the status rule; refused later
+    because the account does not hold the serials, its journal entry still names that rule, as it
+    did before rule set 7 (replay of earlier entries decides them again and must agree)."""
+    acc = await setup_registry(ledger)
+    await issue(ledger, acc["issuance"], 10)
+    await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 10))
+    await ledger.ok(
+        {"kind": "change_account_status", "account": acc["gha_holding"], "status": "suspended", "reason": "audit"}
+    )
+    refused = await ledger.propose(
+        {
+            "kind": "corrective_transfer",
+            "correction": "administrative_holding",
+            "source": acc["gha_holding"],
+            "destination": acc["admin_hold"],
+            "units": {"ranges": [{"scope": SCOPE, "first": 500, "last": 510}]},
+            "reason": "withheld",
+        }
+    )
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "range_not_held", refused.text
+    sequence = refused.json()["journal_sequence"]
+    entry = (await ledger.get("/journal", after=sequence - 1, limit=1))["items"][0]
+    assert entry["body"]["broken_rules"] == ["builtin.account_status.source@1"], entry
