@@ -186,6 +186,13 @@ def untaken(destination: Account, approaches: Iterable[str | None], parties_of: 
     return check_approach(destination, {a: () if a is None else parties_of(a) or () for a in approaches})
 
 
+def untaken_pieces(
+    destination: Account, pieces: Iterable[Piece], approach_of: ApproachOf, parties_of: PartiesOf
+) -> list[RuleViolation]:
+    """COOPERATIVE_APPROACH for the chosen `pieces` coming into `destination`."""
+    return untaken(destination, {approach_of(p.holding.issuance_id) for p in pieces}, parties_of)
+
+
 async def _move(ctx: TxContext, pieces: list[Piece], destination: str) -> list[dict[str, Any]]:
     """Move `pieces` to `destination`; return the moved ranges, each with the block now holding it.
 
@@ -351,7 +358,7 @@ def _approach_violations(ctx: TxContext, destination: Account, pieces: list[Piec
     """COOPERATIVE_APPROACH for the chosen units coming into `destination` (rule set 7)."""
     if ctx.ruleset < 7:
         return []
-    return untaken(destination, {ctx.approach_of(p.holding.issuance_id) for p in pieces}, ctx.approach_parties)
+    return untaken_pieces(destination, pieces, ctx.approach_of, ctx.approach_parties)
 
 
 def _parties(ctx: TxContext, approaches: set[str | None]) -> dict[str | None, tuple[str, ...]]:

@@ -335,8 +335,7 @@ class LedgerWriter:
             )
         if account is not None:
             # As the transfer would be refused: units the destination does not take.
-            untaken = units.untaken(account, {approach_of(p.holding.issuance_id) for p in chosen}, parties_of)
-            enforce(untaken, False, Role.ACCOUNT_HOLDER)
+            enforce(units.untaken_pieces(account, chosen, approach_of, parties_of), False, Role.ACCOUNT_HOLDER)
         if self._rules_verdicts:
             # As a proposal of it would be refused (saga.resolved names one range per block).
             saga.require_nameable(len(chosen))
