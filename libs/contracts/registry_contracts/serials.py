@@ -23,6 +23,9 @@ from registry_contracts.nomenclatures.codes import is_cooperative_approach_id, i
 MIN_SERIAL = 1
 MAX_SERIAL = 2**53 - 1  # exact in JSON (see above)
 MIN_VINTAGE, MAX_VINTAGE = 1000, 9999  # a four-digit calendar year, as the human-readable serial shows it
+# The vintages the registry records units of (the ledger's commands, the web's forms): the format
+# above allows more, but a mitigation outcome before 1990 or after 2100 is a typing error.
+RECORDED_VINTAGES = (1990, 2100)
 BLOCK_SEPARATOR = ".."
 
 _ISO3 = re.compile(r"[A-Z]{3}")

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from ledger.domain.model import AccountStatus, AccountType, SectionStatus, require_section_fits, require_text
-from registry_contracts.serials import MAX_SERIAL
+from registry_contracts.serials import MAX_SERIAL, RECORDED_VINTAGES
 
 Party = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code")]
 ApproachId = Annotated[str, Field(pattern=r"^CA[0-9]{4}$", description="Cooperative approach id, e.g. CA0001")]
@@ -21,6 +21,7 @@ AccountNumber = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-
 Serial = Annotated[int, Field(ge=1, le=MAX_SERIAL)]
 Quantity = Annotated[int, Field(ge=1, le=MAX_SERIAL)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+Vintage = Annotated[int, Field(ge=RECORDED_VINTAGES[0], le=RECORDED_VINTAGES[1])]
 # Up to 1,000 ranges a transfer names: a resolved implicit selection (issue 5 saga) names every
 # range it takes, so a selection needing more blocks is refused (saga.resolved).
 MAX_RANGES = 1000
@@ -116,7 +117,7 @@ class SerialScope(BaseModel):
     originating_registry: RegistryId
     issuing_party: Party
     activity_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._/-]+$")]
-    vintage: Annotated[int, Field(ge=1990, le=2100)]
+    vintage: Vintage
     metric: Annotated[str, Field(min_length=1, max_length=32)] = "tCO2e"
 
 
@@ -158,8 +159,8 @@ class Selection(BaseModel):
     quantity: Quantity
     issuing_party: Party | None = None
     activity_id: str | None = Field(default=None, max_length=64)
-    vintage_from: int | None = Field(default=None, ge=1990, le=2100)
-    vintage_to: int | None = Field(default=None, ge=1990, le=2100)
+    vintage_from: Vintage | None = None
+    vintage_to: Vintage | None = None
     cooperative_approach: ApproachId | None = None
     metric: str | None = Field(default=None, max_length=32)
 

@@ -95,3 +95,13 @@ def test_form_problems_name_their_fields() -> None:
     assert set(errors) == {"source", "destination", "quantity", "vintage_to"}
     _, same = plan_transfer({"source": "A", "destination": "A", "quantity": "1"}, BLOCKS)
     assert "destination" in same
+
+
+def test_a6r40_vintages_outside_those_the_registry_records_are_refused_next_to_the_field() -> None:
+    base = {"source": "GHA-1", "destination": "GHA-2", "mode": "selection", "quantity": "1"}
+    for year in ("1990", "2100"):
+        plan, errors = plan_transfer({**base, "vintage_from": year, "vintage_to": year}, BLOCKS)
+        assert errors == {} and plan is not None
+    for year in ("1989", "2101"):
+        _, errors = plan_transfer({**base, "vintage_to": year}, BLOCKS)
+        assert errors == {"vintage_to": "Give a year from 1990 to 2100."}

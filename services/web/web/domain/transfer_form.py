@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry_contracts.serials import MalformedSerial, parse_block, parse_serial
+from registry_contracts.serials import RECORDED_VINTAGES, MalformedSerial, parse_block, parse_serial
 from web.domain.formatting import parse_whole
 from web.domain.forms import missing
 
@@ -128,8 +128,8 @@ def plan_transfer(form: dict[str, str], blocks: list[dict[str, Any]]) -> tuple[T
             continue
         if key.startswith("vintage"):
             year = parse_whole(value)
-            if year is None or not 1990 <= year <= 2100:
-                errors[key] = "Give a year from 1990 to 2100."
+            if year is None or not RECORDED_VINTAGES[0] <= year <= RECORDED_VINTAGES[1]:
+                errors[key] = f"Give a year from {RECORDED_VINTAGES[0]} to {RECORDED_VINTAGES[1]}."
             selection[key] = year
         else:
             selection[key] = value.upper() if key in ("issuing_party", "cooperative_approach") else value
