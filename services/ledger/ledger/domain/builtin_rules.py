@@ -36,7 +36,11 @@ from ledger.domain.status_rules import may_initiate
 # cancellation account are out of use for good (A6R-55 b); units leave the proxy account only
 # through incoming external transfers (A6R-54); the transaction a correction names as the one it
 # corrects was recorded (A6R-55).
-RULESET = 7
+# Rule set 8: the registry's service accounts (proxy, administrative cancellation, administrative
+# holding) belong to no Party-specific section, and the proxy account, common to the whole registry
+# (A6R-54), to no cooperative approach: bound to one, it would refuse every other approach's units
+# leaving for another registry, and a proxy is never replaced.
+RULESET = 8
 
 
 @dataclass(frozen=True, slots=True)

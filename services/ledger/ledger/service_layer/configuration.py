@@ -88,6 +88,8 @@ async def create_cooperative_approach(ctx: TxContext, cmd: c.CreateCooperativeAp
 async def _new_account(
     ctx: TxContext, holder: str, section: str | None, approach: str | None, type: AccountType
 ) -> Account:
+    if ctx.ruleset >= 8:
+        _require_service_account_fits(type, section, approach)
     if section is not None:
         if not await ctx.repo.section_exists(section):
             raise NotFound(f"there is no section {section}", code="unknown_section")
@@ -114,6 +116,25 @@ async def _new_account(
         )
     )
     return account
+
+
+# What registry administrators open directly for the registry itself, in no section (A6R-41).
+SERVICE_ACCOUNTS = (AccountType.PROXY, AccountType.ADMINISTRATIVE_CANCELLATION, AccountType.ADMINISTRATIVE_HOLDING)
+
+
+def _require_service_account_fits(type: AccountType, section: str | None, approach: str | None) -> None:
+    """Rule set 8: service accounts belong to no section, and the proxy to no approach (A6R-54)."""
+    if type in SERVICE_ACCOUNTS and section is not None:
+        raise DomainError(
+            f"a {type} account is a registry service account: it belongs to no section; open it with no section",
+            code="service_account_in_section",
+        )
+    if type == AccountType.PROXY and approach is not None:
+        raise DomainError(
+            "the proxy account carries the external transfers of every cooperative approach (A6R-54); "
+            "open it with no cooperative approach",
+            code="proxy_bound_to_approach",
+        )
 
 
 def require_approach(ctx: TxContext, approach: str, section: str | None = None) -> tuple[str, ...]:
@@ -167,7 +188,7 @@ async def apply_for_account(ctx: TxContext, cmd: c.ApplyForAccount) -> dict[str,
         )
     ctx.rules_applied.append(AUTHORIZATION.ref)
     _require_open_section(ctx, cmd.section)
-    if cmd.type in (AccountType.PROXY, AccountType.ADMINISTRATIVE_CANCELLATION, AccountType.ADMINISTRATIVE_HOLDING):
+    if cmd.type in SERVICE_ACCOUNTS:
         raise DomainError(
             f"a {cmd.type} account is a registry service account; nobody applies for it",
             code="account_type_not_applicable",

@@ -138,3 +138,32 @@ async def test_a6r39_a6r48_applications_recorded_before_rule_set_5_replay_as_dec
     replayed, rebuilt, live = replay_into_fresh_database(service_settings("ledger"), infra)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert rebuilt == live
+
+
+async def test_a6r54_a6r41_service_accounts_belong_to_no_section_and_the_proxy_to_no_approach(
+    ledger: LedgerClient, service_settings: Any, infra: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule set 8. A proxy bound to CA0001 refused every other approach's units leaving for another
+    registry, for good (the proxy is never terminated, and there is one); an administrative account
+    of a section put units withheld by the registry under that section's administrators. Both were
+    recorded under rule set 7, and replay as they were."""
+    await sections_and_approach(ledger)
+    proxy = {"kind": "open_account", "holder": "Registry", "section": None, "type": "proxy"}
+    bound = await ledger.propose({**proxy, "cooperative_approach": "CA0001"})
+    assert bound.status_code == 409 and refusal(bound)[0] == "proxy_bound_to_approach", bound.text
+    assert "open it with no cooperative approach" in bound.json()["error"]["message"]
+    for type in ("administrative_cancellation", "administrative_holding"):
+        refused = await ledger.propose(opening("GHA", type))
+        assert refused.status_code == 409 and refusal(refused)[0] == "service_account_in_section", refused.text
+        # Bound to an approach, it is still the registry's, in no section.
+        opened = await ledger.ok({**opening(None, type), "cooperative_approach": "CA0001"})
+        assert (await ledger.get(f"/accounts/{opened['account']}"))["section"] is None
+    assert (await ledger.get("/accounts", type="proxy"))["items"] == []
+    opened = await ledger.ok(proxy)
+    assert (await ledger.get(f"/accounts/{opened['account']}"))["cooperative_approach"] is None
+
+    monkeypatch.setattr(builtin_rules, "RULESET", 7)
+    await ledger.ok(opening("GHA", "administrative_holding"))
+    replayed, rebuilt, live = replay_into_fresh_database(service_settings("ledger"), infra)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert rebuilt == live
