@@ -159,6 +159,20 @@ async def test_a6r38_verdicts_decide_and_supplementary_operations_are_atomic_and
 
         moved = await registry.ok(_transfer(acc["issuance"], acc["holding"], 60))
         assert moved["quantity"] == 60 and await registry.balance(acc["holding"]) == 60
+        # What the client asked for is kept beside what was chosen for it (A6R-48 d, A6R-52).
+        shown = await registry.get(registry.ledger, f"/transactions/{moved['transaction_id']}")
+        asked = shown["requested"]
+        assert (asked["source"], asked["destination"], asked["units"]["ranges"]) == (
+            acc["issuance"],
+            acc["holding"],
+            None,
+        )
+        assert {k: v for k, v in asked["units"]["selection"].items() if v is not None} == {"quantity": 60}
+        chosen = [{k: b[k] for k in ("first", "last")} for b in moved["blocks"]]
+        assert [{k: r[k] for k in ("first", "last")} for r in shown["command"]["units"]["ranges"]] == chosen
+        first_issued = await registry.get(registry.ledger, f"/transactions/{plain['transaction_id']}")
+        assert (first_issued["requested"]["kind"], first_issued["requested"]["first_serial"]) == ("issue_units", None)
+        assert first_issued["command"]["first_serial"] == 1
 
         # A correction is never denied by pluggable rules; it records those it breaks (A6R-55).
         cancel = await registry.ok(
@@ -182,6 +196,8 @@ async def test_a6r38_verdicts_decide_and_supplementary_operations_are_atomic_and
         journal = (await registry.get(registry.ledger, "/journal?limit=1000"))["items"]
         verdicts = [e["body"]["verdict"] for e in journal if "verdict" in e["body"]]
         assert len(verdicts) == 5, "every unit transaction was decided by a verdict"
+        entry = next(e["body"] for e in journal if e["body"]["transaction_id"] == moved["transaction_id"])
+        assert entry["requested"] == shown["requested"] and entry["command"] == shown["command"]
         applied = next(e["body"] for e in journal if e["body"].get("result", {}).get("supplementary"))
         assert "share-of-proceeds@v1" in applied["rules_applied"], "the journal keeps the rule versions (A6R-39)"
 

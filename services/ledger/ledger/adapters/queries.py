@@ -218,7 +218,8 @@ async def transaction(engine: AsyncEngine, tx: uuid.UUID) -> dict[str, Any] | No
         return recorded
     proposed = await _rows(
         engine,
-        "SELECT id, command, identity, proposed_at, deadline FROM proposals WHERE id = :id AND decided_at IS NULL",
+        "SELECT id, command, requested, identity, proposed_at, deadline FROM proposals "
+        "WHERE id = :id AND decided_at IS NULL",
         id=tx,
     )
     if proposed:
@@ -247,6 +248,8 @@ def _proposal_view(row: dict[str, Any]) -> dict[str, Any]:
         "initiator": identity.get("actor") or identity["subject"],
         "on_behalf_of": identity["subject"] if identity.get("actor") else None,
         "command": row["command"],
+        # As the client sent it, when the registry has spelled out its choices in `command`.
+        "requested": row["requested"],
         "proposed_at": _iso(row["proposed_at"]),
         "deadline": _iso(row["deadline"]),
     }
@@ -260,6 +263,7 @@ def _transaction_view(row: dict[str, Any]) -> dict[str, Any]:
         "initiator": row["initiator"],
         "on_behalf_of": row["on_behalf_of"],
         "command": row["input"]["command"],
+        "requested": row["input"].get("requested"),
         "result": row["result"],
         "journal_sequence": row["journal_sequence"],
         "recorded_at": _iso(row["recorded_at"]),

@@ -220,17 +220,20 @@ class LedgerRepository:
         tx: uuid.UUID,
         request_hash: bytes,
         command: Any,
+        requested: Any,
         identity: dict[str, Any],
         proposed_at: datetime,
         deadline: datetime,
         reserved: dict[str, Any],
     ) -> None:
-        """Queue a proposal awaiting its verdict; written by `flush_proposals`, one statement per batch."""
+        """Queue a proposal awaiting its verdict; written by `flush_proposals`, one statement per batch.
+        `requested` is the command as the client sent it, None when `command` is that."""
         self._new_proposals.append(
             {
                 "id": tx,
                 "h": request_hash.hex(),
                 "c": command.model_dump(mode="json"),
+                "q": None if requested is None else requested.model_dump(mode="json"),
                 "i": identity,
                 "p": proposed_at,
                 "d": deadline,
@@ -250,9 +253,10 @@ class LedgerRepository:
             rows, self._new_proposals = self._new_proposals, []
             await self._write(
                 _sql(
-                    "INSERT INTO proposals (id, request_hash, command, identity, proposed_at, deadline, reserved) "
-                    "SELECT id, decode(h, 'hex'), c, i, p, d, r FROM json_to_recordset(CAST(:rows AS json)) "
-                    "AS t(id uuid, h text, c jsonb, i jsonb, p timestamptz, d timestamptz, r jsonb)"
+                    "INSERT INTO proposals (id, request_hash, command, requested, identity, proposed_at, deadline, "
+                    "reserved) SELECT id, decode(h, 'hex'), c, q, i, p, d, r "
+                    "FROM json_to_recordset(CAST(:rows AS json)) "
+                    "AS t(id uuid, h text, c jsonb, q jsonb, i jsonb, p timestamptz, d timestamptz, r jsonb)"
                 ),
                 {"rows": _json(rows)},
             )
@@ -272,7 +276,8 @@ class LedgerRepository:
 
     async def proposal(self, tx: uuid.UUID) -> Any:
         return await self._one(
-            "SELECT id, request_hash, command, identity, deadline FROM proposals WHERE id = :id AND decided_at IS NULL",
+            "SELECT id, request_hash, command, requested, identity, deadline FROM proposals "
+            "WHERE id = :id AND decided_at IS NULL",
             id=tx,
         )
 

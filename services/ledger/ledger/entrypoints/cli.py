@@ -51,7 +51,7 @@ from ledger.service_layer.replay import (
     proposal_of,
     replay,
 )
-from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter, request_hash
+from ledger.service_layer.writer import JOURNAL_TOPIC, LedgerWriter, record_input, request_hash
 from ledger.settings import LedgerSettings
 from registry_contracts.chain import Break
 from registry_contracts.nomenclatures import NomenclatureVersions
@@ -73,7 +73,7 @@ def record_of(entry: JournalEntry) -> tuple[Any, ...]:
         body["outcome"],
         proposal.principal.initiator,
         proposal.principal.on_behalf_of,
-        {"command": body["command"], "identity": body["identity"]},
+        record_input(body),
         body["result"],
         entry.recorded_at,
     )

@@ -40,6 +40,9 @@ class Proposal:
     verdict: dict[str, Any] | None = None
     # Idempotency digest of the request as the client sent it, when the command was resolved since.
     request_digest: bytes | None = None
+    # The command as the client sent it, when the registry spelled out its choices since (a
+    # selection's units, an issuance's first serial): the journal keeps both (A6R-48 d).
+    requested: Command | None = None
     # The built-in rule set a replayed entry was decided under; None: the current one.
     ruleset: int | None = None
     # The nomenclature version a replayed entry was judged against; None: the latest at hand.

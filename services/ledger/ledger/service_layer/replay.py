@@ -75,6 +75,7 @@ class _EntryShape(BaseModel):
     nomenclature_version: int = 1
     refused_at: Literal["proposal"] | None = None
     request_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    requested: dict[str, Any] | None = None
 
 
 _ENTRY = TypeAdapter(_EntryShape)
@@ -106,6 +107,7 @@ def proposal_of(entry: JournalEntry) -> Proposal:
         nomenclature_version=body.get("nomenclature_version", 1),
         refused_at_proposal=body["result"]["error"] if body.get("refused_at") == "proposal" else None,
         request_digest=bytes.fromhex(body["request_hash"]) if "request_hash" in body else None,
+        requested=_checked(entry, "requested.", _COMMAND, body["requested"]) if "requested" in body else None,
     )
 
 

@@ -156,6 +156,13 @@ def request_hash(proposal: Proposal) -> bytes:
     return command_hash(proposal)
 
 
+def record_input(body: dict[str, Any]) -> dict[str, Any]:
+    """The input a transaction record keeps of its journal entry's body: the command, who sent it,
+    and what the client asked for when the command spells out the registry's choices."""
+    kept = {"command": body["command"], "identity": body["identity"]}
+    return {**kept, "requested": body["requested"]} if "requested" in body else kept
+
+
 def command_hash(proposal: Proposal) -> bytes:
     return hashlib.sha256(
         canonical_json(
@@ -368,6 +375,7 @@ class LedgerWriter:
                     principal=principal_from_identity(row.identity),
                     proposed_at=datetime.min,
                     request_digest=bytes(row.request_hash),
+                    requested=None if row.requested is None else saga.COMMAND.validate_python(row.requested),
                 ),
                 row.deadline,
             )
@@ -702,7 +710,8 @@ class LedgerWriter:
         deadline = proposal.proposed_at + timedelta(seconds=self._verdict_deadline)
         digest = request_hash(proposal)
         reserved = saga.Reservations.as_json(moved, issued)
-        repo.add_proposal(tx, digest, command, proposal.identity(), proposal.proposed_at, deadline, reserved)
+        requested = proposal.command if command != proposal.command else None
+        repo.add_proposal(tx, digest, command, requested, proposal.identity(), proposal.proposed_at, deadline, reserved)
         self.reservations.hold(tx, moved, issued)
         self._proposed[tx] = (
             Proposal(
@@ -712,6 +721,7 @@ class LedgerWriter:
                 principal=principal_from_identity(proposal.identity()),
                 proposed_at=datetime.min,
                 request_digest=digest,
+                requested=requested,
             ),
             deadline,
         )
@@ -773,6 +783,10 @@ class LedgerWriter:
             # The client sent a selection, or no first serial; the journal keeps what was chosen.
             # Replay needs the digest of what was sent to answer the client's repeats as before.
             body["request_hash"] = digest.hex()
+        requested = None if proposal.requested is None else proposal.requested.model_dump(mode="json")
+        if requested is not None:
+            # What the client asked for, beside what was chosen for it (A6R-48 d, A6R-52).
+            body["requested"] = requested
         entry = self.head.append(proposal.proposed_at, command["kind"], body)
         self.frontier.append(entry.entry_hash)
         repo.add_transaction(
@@ -782,7 +796,7 @@ class LedgerWriter:
             outcome=outcome_name,
             initiator=proposal.principal.initiator,
             on_behalf_of=proposal.principal.on_behalf_of,
-            input={"command": command, "identity": identity},
+            input=record_input(body),
             result=result,
             journal_sequence=entry.sequence,
             recorded_at=entry.recorded_at,
