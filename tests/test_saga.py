@@ -390,6 +390,11 @@ async def test_a6r52_serials_awaiting_a_verdict_are_reserved_against_explicit_tr
             e["body"] for e in journal if e["body"].get("result", {}).get("error", {}).get("code") == "units_reserved"
         ]
         assert reserved and all(b["refused_at"] == "proposal" for b in reserved)
+        # Each names the serials and the transaction holding them (A6R-47), and how to go on.
+        (holder,) = [r.json()["transaction_id"] for r in responses if r.status_code == 201]
+        held = f"serials {wanted['first']}-{wanted['last']} by {holder}"
+        assert all(held in b["result"]["error"]["message"] for b in reserved), reserved[0]["result"]
+        assert all("under a new transaction id" in b["result"]["error"]["message"] for b in reserved)
 
     await _replays_to_the_live_state(infra, database_url, monkeypatch)
 

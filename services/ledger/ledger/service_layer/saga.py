@@ -20,6 +20,7 @@ from pydantic import TypeAdapter
 from ledger.domain.errors import DomainError
 from ledger.domain.model import Account
 from ledger.service_layer import commands as c
+from ledger.service_layer.configuration import Conflict
 from ledger.service_layer.context import Proposal, ScopeKey, TxContext
 
 SAGA_KINDS = frozenset(
@@ -162,7 +163,7 @@ def broken_refs(verdict: dict[str, Any]) -> list[str]:
 
 def deadline_verdict(seconds: float) -> dict[str, Any]:
     """The ledger's own denial of a proposal the rules service did not answer in time."""
-    message = f"the rules service gave no verdict within {seconds:g} s; propose the transaction again"
+    message = f"the rules service gave no verdict within {seconds:g} s; propose it again under a new transaction id"
     return {
         "outcome": "deny",
         "rules": [],
@@ -170,6 +171,17 @@ def deadline_verdict(seconds: float) -> dict[str, Any]:
         "broken_rules": [],
         "supplementary_operations": [],
     }
+
+
+def units_reserved(clashes: dict[uuid.UUID, list[tuple[int, int]]]) -> Conflict:
+    """The refusal of a proposal naming serials that others awaiting their verdict hold. The journal
+    keeps which and by whom (A6R-47); the transaction id is spent, so a retry needs a new one."""
+    held = "; ".join(f"{', '.join(f'{a}-{b}' for a, b in serials)} by {t}" for t, serials in clashes.items())
+    message = (
+        f"serials are held by transactions awaiting the rules service's verdict (serials {held}); "
+        "when they are decided, propose again under a new transaction id"
+    )
+    return Conflict(message, code="units_reserved")
 
 
 Range = tuple[int, int, int]  # scope id, first serial, last serial
@@ -202,17 +214,24 @@ class Reservations:
                 floor[key] = max(floor.get(key, 1), last + 1)
         return floor
 
-    def clash(self, tx: uuid.UUID, moved: tuple[Range, ...], issued: tuple[Generated, ...]) -> bool:
-        others = self.others(tx)
-        if any(_overlap(a, b) for a in moved for b in others):
-            return True
-        return any(
-            key == other and first <= hi and lo <= last
-            for key, first, last in issued
-            for t, ranges in self.issued.items()
-            if t != tx
-            for other, lo, hi in ranges
-        )
+    def clashes(
+        self, tx: uuid.UUID, moved: tuple[Range, ...], issued: tuple[Generated, ...]
+    ) -> dict[uuid.UUID, list[tuple[int, int]]]:
+        """The other proposals holding serials that `tx` would move or generate, and which serials."""
+        found: dict[uuid.UUID, list[tuple[int, int]]] = {}
+        for t, ranges in self.moved.items():
+            for a in moved:
+                found.setdefault(t, []).extend(
+                    (max(a[1], b[1]), min(a[2], b[2])) for b in ranges if t != tx and _overlap(a, b)
+                )
+        for t, generated in self.issued.items():
+            for key, first, last in issued:
+                found.setdefault(t, []).extend(
+                    (max(first, lo), min(last, hi))
+                    for other, lo, hi in generated
+                    if t != tx and key == other and first <= hi and lo <= last
+                )
+        return {t: sorted(serials) for t, serials in sorted(found.items()) if serials}
 
     def hold(self, tx: uuid.UUID, moved: tuple[Range, ...], issued: tuple[Generated, ...]) -> None:
         self.moved[tx] = moved

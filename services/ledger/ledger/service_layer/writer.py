@@ -39,7 +39,6 @@ from ledger.domain.live_holdings import InvariantViolation, LiveHoldings, Piece
 from ledger.domain.model import Role
 from ledger.service_layer import configuration, saga, units
 from ledger.service_layer.commands import Selection
-from ledger.service_layer.configuration import Conflict
 from ledger.service_layer.context import (
     Catalogue,
     Counters,
@@ -703,9 +702,8 @@ class LedgerWriter:
         # next new scope gets it.
         moved = tuple(r for r in ctx.taken if r[0] < counters_before.scope)
         issued = tuple(ctx.generated)
-        if self.reservations.clash(tx, moved, issued):
-            message = "some of these units are held by a transaction awaiting its verdict; retry in a moment"
-            return None, [], Conflict(message, code="units_reserved")
+        if clashes := self.reservations.clashes(tx, moved, issued):
+            return None, [], saga.units_reserved(clashes)
         payload = saga.proposal_payload(ctx, result, metadata)
         deadline = proposal.proposed_at + timedelta(seconds=self._verdict_deadline)
         digest = request_hash(proposal)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from ledger.service_layer.saga import Reservations
+from ledger.service_layer.saga import Reservations, units_reserved
 
 GHA = ("CHE01", "GHA", "GH-COOK-001", 2024, "tCO2e")
 CHE = ("CHE01", "CHE", "CH-HEAT-7", 2024, "tCO2e")
@@ -17,13 +17,22 @@ def test_a6r54_serials_generated_by_one_proposal_are_refused_to_another_and_issu
     held.hold(incoming, (), ((GHA, 1, 10), (CHE, 5, 9)))
     held.hold(issuance, ((1, 1, 3),), ((GHA, 11, 15),))
     assert held.serial_floor() == {GHA: 16, CHE: 10}
-    assert held.clash(other, (), ((CHE, 9, 20),))
-    assert held.clash(other, (), ((GHA, 15, 15),))
-    assert not held.clash(other, (), ((CHE, 10, 20), (GHA, 16, 30)))
-    assert not held.clash(incoming, (), ((GHA, 1, 10),)), "a proposal does not clash with itself"
+    assert held.clashes(other, (), ((CHE, 9, 20),)) == {incoming: [(9, 9)]}
+    assert held.clashes(other, (), ((GHA, 15, 15),)) == {issuance: [(15, 15)]}
+    assert held.clashes(other, ((1, 2, 7),), ((GHA, 8, 12),)) == {incoming: [(8, 10)], issuance: [(2, 3), (11, 12)]}
+    assert held.clashes(other, (), ((CHE, 10, 20), (GHA, 16, 30))) == {}
+    assert held.clashes(incoming, (), ((GHA, 1, 10),)) == {}, "a proposal does not clash with itself"
     held.release(incoming)
     assert held.serial_floor() == {GHA: 16}
-    assert not held.clash(other, (), ((CHE, 5, 9),))
+    assert held.clashes(other, (), ((CHE, 5, 9),)) == {}
+
+
+def test_a6r47_a_refusal_for_reserved_units_names_which_and_whose_and_asks_for_a_new_id() -> None:
+    a, b = uuid.UUID(int=1), uuid.UUID(int=2)
+    refusal = units_reserved({a: [(5, 9)], b: [(20, 20), (30, 31)]})
+    assert refusal.code == "units_reserved"
+    assert f"serials 5-9 by {a}; 20-20, 30-31 by {b}" in refusal.message
+    assert refusal.message.endswith("propose again under a new transaction id")
 
 
 def test_a6r54_reservations_load_as_they_were_kept_including_an_earlier_build_s_one_issued_range() -> None:
