@@ -222,6 +222,29 @@ async def test_a6r47_a_failing_supplementary_operation_rejects_the_whole_transac
         assert await registry.balance(acc["issuance"]) == 0, "neither the issuance nor its share was recorded"
 
 
+async def test_a6r48_a_verdict_after_the_deadline_is_kept_in_the_denial_and_replays(
+    service_settings, infra, database_url, monkeypatch
+) -> None:
+    """The rules service answers, but after the ledger's deadline (here 1 ms): the transaction is
+    denied as promised, and the journal keeps the verdict that came late (A6R-48 f). The overdue
+    check (once a second) may deny one before its verdict arrives; then there is none to keep."""
+    async with running(service_settings, with_rules=True, deadline=0.001) as registry:
+        acc = await _accounts(registry)
+        ids = []
+        for _ in range(3):
+            response = await registry.propose(_issue(acc["issuance"], 10))
+            assert response.status_code == 409 and response.json()["error"]["code"] == "no_verdict", response.text
+            ids.append(response.json()["error"]["details"]["transaction_id"])
+        assert await registry.balance(acc["issuance"]) == 0
+        journal = (await registry.get(registry.ledger, "/journal?limit=1000"))["items"]
+        verdicts = [e["body"]["verdict"] for e in journal if e["body"]["transaction_id"] in ids]
+        late = [v["late_verdict"] for v in verdicts if "late_verdict" in v]
+        assert len(verdicts) == 3 and late, verdicts
+        assert all(v["outcome"] == "accept" and v["transaction_id"] in ids for v in late), late
+        assert all("came after" in v["denials"][0]["message"] for v in verdicts if "late_verdict" in v)
+    await _replays_to_the_live_state(infra, database_url, monkeypatch)
+
+
 async def test_a6r47_without_a_verdict_the_proposal_waits_then_is_rejected(service_settings) -> None:
     async with running(service_settings, with_rules=False, deadline=1.5) as registry:
         acc = await _accounts(registry)

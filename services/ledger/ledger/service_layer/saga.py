@@ -161,16 +161,24 @@ def broken_refs(verdict: dict[str, Any]) -> list[str]:
     return [f"{d['rule']}@v{d['version']}" for d in verdict.get("broken_rules", [])]
 
 
-def deadline_verdict(seconds: float) -> dict[str, Any]:
-    """The ledger's own denial of a proposal the rules service did not answer in time."""
-    message = f"the rules service gave no verdict within {seconds:g} s; propose it again under a new transaction id"
-    return {
+def deadline_verdict(seconds: float, late: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ledger's own denial of a proposal the rules service did not answer in time, with the
+    verdict that came after the deadline if one did: the journal keeps all it received (A6R-48 f)."""
+    if late is None:
+        message = f"the rules service gave no verdict within {seconds:g} s; propose it again under a new transaction id"
+    else:
+        message = (
+            f"the rules service's verdict came after the {seconds:g} s the ledger waits for one, and is "
+            "kept here unapplied; propose it again under a new transaction id"
+        )
+    verdict = {
         "outcome": "deny",
         "rules": [],
         "denials": [{"rule": "ledger.saga.deadline", "version": 1, "code": "no_verdict", "message": message}],
         "broken_rules": [],
         "supplementary_operations": [],
     }
+    return verdict if late is None else {**verdict, "late_verdict": late}
 
 
 def units_reserved(clashes: dict[uuid.UUID, list[tuple[int, int]]]) -> Conflict:

@@ -355,11 +355,12 @@ class LedgerWriter:
         except TimeoutError:
             return None
 
-    async def decide(self, tx: uuid.UUID, verdict: dict[str, Any]) -> Outcome | None:
-        """Take the decision on a proposal with the rules service's verdict (or the deadline's).
-        None if there is no such proposal; a repeat if it was decided already. A verdict that comes
-        after the deadline the client was given is the deadline's denial: the client was told the
-        transaction would not be recorded without a verdict by then."""
+    async def decide(self, tx: uuid.UUID, verdict: dict[str, Any] | None) -> Outcome | None:
+        """Take the decision on a proposal with the rules service's verdict, or None: its deadline
+        passed without one. None if there is no such proposal; a repeat if it was decided already. A
+        verdict that comes after the deadline the client was given is the deadline's denial (the
+        client was told the transaction would not be recorded without a verdict by then), which
+        keeps the verdict that came late (A6R-48 f)."""
         known = self._proposed.pop(tx, None)
         if known is None:
             # Proposed before this process started, or a verdict read again: the database knows.
@@ -379,8 +380,8 @@ class LedgerWriter:
                 row.deadline,
             )
         proposal, deadline = known
-        if self._clock() > deadline:
-            verdict = saga.deadline_verdict(self._verdict_deadline)
+        if verdict is None or self._clock() > deadline:
+            verdict = saga.deadline_verdict(self._verdict_deadline, late=verdict)
         return await self.submit(replace(proposal, verdict=verdict))
 
     async def expire_overdue(self, stop: asyncio.Event) -> None:
@@ -394,7 +395,7 @@ class LedgerWriter:
                 async with self._engine.connect() as conn:
                     overdue = await LedgerRepository(conn).overdue_proposals(self._clock())
                 for tx in overdue:
-                    await self.decide(tx, saga.deadline_verdict(self._verdict_deadline))
+                    await self.decide(tx, None)
             except Exception:
                 log.exception("could not expire overdue proposals")
 

@@ -87,9 +87,10 @@ async def test_a6r47_a_batch_run_again_after_a_late_refusal_sees_the_reservation
     assert seen[1] == seen[0] == {held: (("scope", 1, 10),), decided: (("scope", 11, 20),)}
 
 
-async def test_a6r47_a_verdict_after_the_deadline_is_the_deadlines_denial() -> None:
+async def test_a6r47_a6r48_a_verdict_after_the_deadline_is_the_deadlines_denial_which_keeps_it() -> None:
     """The client's 202 named a deadline: a verdict that comes later (the overdue check runs about
-    once a second, and races the verdict feed after a restart) must not record the transaction."""
+    once a second, and races the verdict feed after a restart) must not record the transaction. The
+    denial keeps the verdict that came late, unapplied (A6R-48 f); one with none says so."""
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     writer = LedgerWriter(None, topic=str, signer=None, clock=lambda: now, verdict_deadline=30.0)  # type: ignore[arg-type]
     submitted: list[dict[str, Any]] = []
@@ -100,14 +101,21 @@ async def test_a6r47_a_verdict_after_the_deadline_is_the_deadlines_denial() -> N
 
     writer.submit = submit  # type: ignore[method-assign]
     accept = {"outcome": "accept", "rules": [], "denials": [], "broken_rules": [], "supplementary_operations": []}
-    in_time, late = uuid.UUID(int=1), uuid.UUID(int=2)
+    in_time, late, none = uuid.UUID(int=1), uuid.UUID(int=2), uuid.UUID(int=3)
     principal = Principal("service:rules")
-    for tx, deadline in ((in_time, now + timedelta(seconds=1)), (late, now - timedelta(seconds=1))):
+    for tx, deadline, verdict in (
+        (in_time, now + timedelta(seconds=1), accept),
+        (late, now - timedelta(seconds=1), accept),
+        (none, now - timedelta(seconds=1), None),
+    ):
         proposal = Proposal(tx, None, principal, datetime.min)  # type: ignore[arg-type]
         writer._proposed[tx] = (proposal, deadline)
-        await writer.decide(tx, accept)
+        await writer.decide(tx, verdict)
     assert submitted[0] == accept
     assert submitted[1]["outcome"] == "deny" and submitted[1]["denials"][0]["code"] == "no_verdict"
+    assert submitted[1]["late_verdict"] == accept and "came after" in submitted[1]["denials"][0]["message"]
+    assert submitted[2]["outcome"] == "deny" and "late_verdict" not in submitted[2]
+    assert "gave no verdict within 30 s" in submitted[2]["denials"][0]["message"]
 
 
 async def test_a6r47_the_one_by_one_retry_raises_an_idempotency_conflict_and_answers_decision_waiters() -> None:
