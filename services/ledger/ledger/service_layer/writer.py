@@ -23,6 +23,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -75,6 +76,8 @@ HANDLERS: dict[str, Callable[..., Any]] = {
 }
 JOURNAL_TOPIC = "ledger.journal"
 TRANSACTIONS_TOPIC = "ledger.transactions"
+# How many of the latest decisions the writer keeps for clients who ask for one just after it.
+DECISIONS_KEPT = 1024
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,9 @@ class LedgerWriter:
         self._verdict_deadline = verdict_deadline
         # Clients waiting for the decision on a proposal that awaits its verdict.
         self._decisions: dict[uuid.UUID, asyncio.Future[Outcome]] = {}
+        # The latest decisions on proposals, for a client whose repeat was answered "proposed" in
+        # the batch that also decided it: its wait begins after the decision was given out.
+        self._decided: OrderedDict[uuid.UUID, Outcome] = OrderedDict()
         self.reservations = saga.Reservations()
         # Proposals this process sent to the rules service, as their verdicts will find them, with
         # their deadlines.
@@ -349,6 +355,8 @@ class LedgerWriter:
 
     async def wait_decision(self, tx: uuid.UUID, timeout: float) -> Outcome | None:
         """The decision on a proposed transaction, if it is taken within `timeout` seconds."""
+        if (decided := self._decided.get(tx)) is not None:
+            return decided
         future = self._decisions.setdefault(tx, asyncio.get_running_loop().create_future())
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -476,6 +484,9 @@ class LedgerWriter:
             waiter = self._decisions.pop(outcome.transaction_id, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(outcome)
+            self._decided[outcome.transaction_id] = outcome
+            if len(self._decided) > DECISIONS_KEPT:
+                self._decided.popitem(last=False)
 
     async def apply(self, proposals: list[Proposal], *, stamp: bool = True) -> list[Any]:
         """Decide and record proposals in one database transaction; return an Outcome (or an

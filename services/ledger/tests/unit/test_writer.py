@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from ledger.service_layer.context import Proposal
-from ledger.service_layer.writer import IdempotencyConflict, LedgerWriter, Outcome, _Pending, _RefusedAfterWrite
+from ledger.service_layer.writer import (
+    DECISIONS_KEPT,
+    IdempotencyConflict,
+    LedgerWriter,
+    Outcome,
+    _Pending,
+    _RefusedAfterWrite,
+)
 from registry_platform.auth import Principal
 from registry_platform.errors import RegistryError
 
@@ -184,3 +191,21 @@ async def test_a6r47_a_writer_that_stops_refuses_new_proposals_and_answers_the_q
     with pytest.raises(RegistryError) as refused:
         await writer.submit(None)  # type: ignore[arg-type]
     assert refused.value.status == 503
+
+
+async def test_a6r47_a_wait_that_begins_after_the_decision_gets_it_and_leaves_no_waiter() -> None:
+    """A client's repeat answered "proposed" in the batch that also decided the transaction begins
+    its wait after the decision was given out: it gets the decision at once, not a 202 after the
+    whole wait, and leaves no waiter behind that nothing would ever answer."""
+    writer = LedgerWriter(None, topic=str, signer=None)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    decided = Outcome(uuid.UUID(int=5), "recorded", {}, 3, datetime(2026, 3, 1, tzinfo=UTC))
+    writer._answer(_Pending(decided, loop.create_future()), decided)
+    assert await writer.wait_decision(decided.transaction_id, 5.0) == decided
+    assert writer._decisions == {}
+    # Only the latest are kept.
+    for n in range(DECISIONS_KEPT):
+        other = Outcome(uuid.UUID(int=100 + n), "rejected", {}, 4 + n, decided.recorded_at)
+        writer._answer(_Pending(other, loop.create_future()), other)
+    assert await writer.wait_decision(decided.transaction_id, 0.01) is None
+    assert len(writer._decided) == DECISIONS_KEPT
