@@ -10,6 +10,7 @@ from typing import Any
 from ledger.adapters.repository import LedgerRepository
 from ledger.domain.builtin_rules import (
     AUTHORIZATION,
+    CORRECTION_INITIATOR,
     CORRECTION_RULES,
     ISSUANCE_RULES,
     TRANSFER_RULES,
@@ -475,6 +476,11 @@ async def transfer_units(ctx: TxContext, cmd: c.TransferUnits) -> dict[str, Any]
 
 async def corrective_transfer(ctx: TxContext, cmd: c.CorrectiveTransfer) -> dict[str, Any]:
     """A6R-55: only registry administrators; records the transaction corrected and the rules broken."""
+    if ctx.ruleset >= 8 and _admin_role(ctx) != Role.REGISTRY_ADMINISTRATOR:
+        # First (rule set 8): any other refusal would tell whoever asks whether a transaction or
+        # an account exists, and whether a transfer was reversed and by which transaction.
+        ctx.rules_applied += ctx.rule_refs((CORRECTION_INITIATOR,))
+        enforce([], True, _admin_role(ctx))
     if cmd.correction == "reversal":
         result = await _reverse(ctx, cmd)
     else:

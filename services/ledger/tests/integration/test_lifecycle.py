@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from ledger.domain import builtin_rules
 from registry_contracts.envelope import EventEnvelope
 from registry_platform import db
 from registry_platform.auth import Grant
@@ -871,3 +872,42 @@ async def test_a6r55_a_refused_correction_records_the_rules_it_broke_before_its_
     sequence = refused.json()["journal_sequence"]
     entry = (await ledger.get("/journal", after=sequence - 1, limit=1))["items"][0]
     assert entry["body"]["broken_rules"] == ["builtin.account_status.source@1"], entry
+
+
+async def test_a6r55_a6r56_a_correction_by_anyone_but_a_registry_administrator_is_refused_before_any_lookup(
+    ledger: LedgerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule set 8: a section administrator's reversal naming a recorded transfer, one already
+    reversed, or no transaction at all, and an administrative correction to an account of the
+    wrong type, are all refused alike, naming the initiator rule: the refusal tells nothing of the
+    transactions or accounts named. Before, the lookups answered first."""
+    acc = await setup_registry(ledger)
+    await issue(ledger, acc["issuance"], 10)
+    moved = await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 4))
+    reversed_once = await ledger.ok(transfer(acc["issuance"], acc["gha_holding"], 3))
+
+    def reversal(tx: str) -> dict[str, Any]:
+        return {"kind": "corrective_transfer", "correction": "reversal", "corrects": tx, "reason": "mistake"}
+
+    await ledger.ok(reversal(reversed_once["transaction_id"]))
+    wrong_type = {
+        "kind": "corrective_transfer",
+        "correction": "administrative_cancellation",
+        "source": acc["gha_holding"],
+        "destination": acc["admin_hold"],
+        "units": {"selection": {"quantity": 1}},
+        "reason": "mistakenly issued",
+    }
+    named = [moved["transaction_id"], reversed_once["transaction_id"], str(uuid.uuid4())]
+    for command in [*(reversal(tx) for tx in named), wrong_type]:
+        refused = await ledger.propose(command, grants=GHA_ADMIN, subject="sam")
+        assert refused.status_code == 403, refused.text
+        error = refused.json()["error"]
+        assert (error["code"], error["details"]["rule"]) == (
+            "correction_not_permitted",
+            "builtin.correction.initiator@1",
+        )
+    assert await ledger.balance(acc["gha_holding"]) == 4
+    monkeypatch.setattr(builtin_rules, "RULESET", 7)
+    told = await ledger.propose(reversal(reversed_once["transaction_id"]), grants=GHA_ADMIN, subject="sam")
+    assert told.json()["error"]["code"] == "already_reversed", told.text

@@ -774,7 +774,10 @@ class LedgerStateMachine(RuleBasedStateMachine):
         broken: list[str] = []
         # A withholding in administrative holding is released by reversing it (A6R-55 c).
         withholding = target is not None and target.body.get("correction") == "administrative_holding"
-        if target is None or target.outcome != "recorded" or not (target.kind == "transfer_units" or withholding):
+        if correction_role(grants) != ADMIN:
+            # Before anything else (rule set 8): nothing is told of the transaction named.
+            expected = "correction_not_permitted"
+        elif target is None or target.outcome != "recorded" or not (target.kind == "transfer_units" or withholding):
             expected = "unknown_transaction"
         elif str(target.tx) in self.reversed:
             expected = "already_reversed"
@@ -821,7 +824,9 @@ class LedgerStateMachine(RuleBasedStateMachine):
         units, selection_refusal, ranges = self.draw_units(data, source, before, valid)
         broken: list[str] = []
         expected: str | None
-        if destination.type != correction:
+        if correction_role(grants) != ADMIN:
+            expected = "correction_not_permitted"
+        elif destination.type != correction:
             expected = "wrong_destination_type"
         else:
             role = correction_role(grants)
