@@ -40,7 +40,8 @@ from ledger.domain.status_rules import may_initiate
 # holding) belong to no Party-specific section, and the proxy account, common to the whole registry
 # (A6R-54), to no cooperative approach: bound to one, it would refuse every other approach's units
 # leaving for another registry, and a proxy is never replaced. Only registry administrators'
-# corrective transfers are looked at: anyone else's is refused before any lookup (A6R-55).
+# corrective transfers are looked at: anyone else's is refused before any lookup (A6R-55). Nobody
+# decides their own application for an account (A6R-41, A6R-56 c).
 RULESET = 8
 
 

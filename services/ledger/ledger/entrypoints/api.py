@@ -63,6 +63,7 @@ Sort = Annotated[
 _STATUS = {
     "not_authorized": 403,
     "correction_not_permitted": 403,
+    "own_application": 403,
     "status_change_not_permitted": 403,
     "unknown_account": 404,
     "unknown_section": 404,

@@ -213,6 +213,15 @@ async def decide_application(ctx: TxContext, cmd: c.DecideApplication) -> dict[s
             "not_authorized",
             f"only administrators of section {request.section} decide its applications",
         )
+    if ctx.ruleset >= 8 and p.subject == application.input["identity"]["subject"]:
+        # Four eyes: a section administrator would otherwise open, by applying and approving, the
+        # accounts rule set 5 keeps for others to decide (A6R-41, A6R-56 c).
+        raise RuleRefused(
+            AUTHORIZATION.ref,
+            "own_application",
+            f"{p.subject} applied for this account; another administrator of section {request.section} "
+            "or a registry administrator decides the application",
+        )
     ctx.rules_applied.append(AUTHORIZATION.ref)
     if ctx.ruleset >= 5:
         role = Role.REGISTRY_ADMINISTRATOR if p.is_registry_administrator else Role.SECTION_ADMINISTRATOR

@@ -167,3 +167,25 @@ async def test_a6r54_a6r41_service_accounts_belong_to_no_section_and_the_proxy_t
     replayed, rebuilt, live = replay_into_fresh_database(service_settings("ledger"), infra)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert rebuilt == live
+
+
+async def test_a6r41_a6r56_nobody_decides_their_own_application(
+    ledger: LedgerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rule set 8, four eyes: a section administrator who applies for a use account (one rule set 5
+    keeps out of what they open directly) does not approve it, nor does an administrator acting on
+    their behalf; another of the section's administrators does."""
+    await sections_and_approach(ledger)
+    use = {"kind": "apply_for_account", "holder": "Ghana NDC", "section": "GHA", "type": "use_ndc"}
+    applied = await ledger.ok(use, grants=GHA_ADMIN, subject="sam")
+    for kw in ({"grants": GHA_ADMIN, "subject": "sam"}, {"subject": "sam", "actor": "admin"}):
+        refused = await ledger.propose(decision(applied, True), **kw)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "own_application", refused.text
+        assert "another administrator of section GHA" in refused.json()["error"]["message"]
+    assert (await ledger.get("/accounts", type="use_ndc"))["items"] == []
+    approved = await ledger.ok(decision(applied, True), grants=GHA_ADMIN, subject="sara")
+    assert (await ledger.get(f"/accounts/{approved['account']}"))["type"] == "use_ndc"
+    # Before rule set 8, the applicant's approval was recorded.
+    monkeypatch.setattr(builtin_rules, "RULESET", 7)
+    again = await ledger.ok(use, grants=GHA_ADMIN, subject="sam")
+    await ledger.ok(decision(again, True), grants=GHA_ADMIN, subject="sam")

@@ -567,7 +567,9 @@ async def test_a6r41_holders_sections_and_application_ids_are_checked_as_the_acc
     # The writer carried on, and the same rules accept good input.
     await ledger.ok({"kind": "open_account", "holder": "Proxy", "type": "proxy"})
     applied = await ledger.ok(
-        {"kind": "apply_for_account", "holder": "Alice", "section": "GHA", "type": "holding"}, grants=applicant
+        {"kind": "apply_for_account", "holder": "Alice", "section": "GHA", "type": "holding"},
+        grants=applicant,
+        subject="alice",
     )
     await ledger.ok({"kind": "decide_application", "application_id": applied["application_id"], "approve": True})
 
