@@ -213,9 +213,9 @@ async def decide_application(ctx: TxContext, cmd: c.DecideApplication) -> dict[s
             "not_authorized",
             f"only administrators of section {request.section} decide its applications",
         )
-    if ctx.ruleset >= 8 and p.subject == application.input["identity"]["subject"]:
+    if ctx.ruleset >= 8 and cmd.approve and p.subject == application.input["identity"]["subject"]:
         # Four eyes: a section administrator would otherwise open, by applying and approving, the
-        # accounts rule set 5 keeps for others to decide (A6R-41, A6R-56 c).
+        # accounts rule set 5 keeps for others to decide (A6R-41, A6R-56 c). Withdrawing is fine.
         raise RuleRefused(
             AUTHORIZATION.ref,
             "own_application",

@@ -174,7 +174,7 @@ async def test_a6r41_a6r56_nobody_decides_their_own_application(
 ) -> None:
     """Rule set 8, four eyes: a section administrator who applies for a use account (one rule set 5
     keeps out of what they open directly) does not approve it, nor does an administrator acting on
-    their behalf; another of the section's administrators does."""
+    their behalf; another of the section's administrators does. The applicant may withdraw it."""
     await sections_and_approach(ledger)
     use = {"kind": "apply_for_account", "holder": "Ghana NDC", "section": "GHA", "type": "use_ndc"}
     applied = await ledger.ok(use, grants=GHA_ADMIN, subject="sam")
@@ -185,6 +185,9 @@ async def test_a6r41_a6r56_nobody_decides_their_own_application(
     assert (await ledger.get("/accounts", type="use_ndc"))["items"] == []
     approved = await ledger.ok(decision(applied, True), grants=GHA_ADMIN, subject="sara")
     assert (await ledger.get(f"/accounts/{approved['account']}"))["type"] == "use_ndc"
+    # An applicant may withdraw (reject) their own application.
+    withdrawn = await ledger.ok(use, grants=GHA_ADMIN, subject="sam")
+    assert (await ledger.ok(decision(withdrawn, False), grants=GHA_ADMIN, subject="sam"))["approved"] is False
     # Before rule set 8, the applicant's approval was recorded.
     monkeypatch.setattr(builtin_rules, "RULESET", 7)
     again = await ledger.ok(use, grants=GHA_ADMIN, subject="sam")

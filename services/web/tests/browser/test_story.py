@@ -499,16 +499,21 @@ async def test_issue7_story_in_the_browser(registry, people):
 
 
 async def open_account(admin, holder: str, kind: str) -> str:
-    """A section administrator opens a section account by applying and approving at once."""
+    """A section administrator opens a section account directly (A6R-56 a) and activates it."""
     await admin.goto("/applications/new?section=GHA")
     await admin.fill({"Account holder (name of the person or entity)": holder})
     await admin.page.get_by_label("Type of account").select_option(label=kind)
     await admin.page.get_by_label("Cooperative approach (optional)").select_option("CA0001")
-    await admin.click("Send the application")
-    await admin.page.get_by_role("button", name=f"Approve the application of {holder}").click()
+    await admin.click("Open the account now")
+    await admin.confirm_if_asked()
+    assert "was opened (status: initial)" in await admin.flash(), await admin.main()
+    number = str(admin.page.url.rsplit("/", 1)[1])
+    await admin.page.get_by_label("New status").select_option("active")
+    await admin.fill({"Reason": "Opened for the section"})
+    await admin.click("Change status")
     await admin.audit()
-    assert "is active" in await admin.flash(), await admin.main()
-    return str(admin.page.url.rsplit("/", 1)[1])
+    assert f"Account {number} is now active" in await admin.flash(), await admin.main()
+    return number
 
 
 async def transfer(

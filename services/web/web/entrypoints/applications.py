@@ -106,7 +106,11 @@ async def apply(request: Request) -> Response:
                 page.flash(f"Account {answer['account']} was opened (status: {answer['status']}).", "success")
                 return page.redirect(f"/accounts/{answer['account']}")
             if page.may("applications.decide", form["section"]):
-                page.flash("The application is recorded; decide it below.", "success")
+                page.flash(
+                    "The application is recorded; another administrator of the section or a registry "
+                    "administrator approves it.",
+                    "success",
+                )
                 return page.redirect(f"/applications?section={form['section']}")
             page.flash(
                 f"Your application for a {form['type']} account in {form['section']} was sent. "
@@ -148,6 +152,8 @@ async def _applications_page(page: Page) -> Response:
         pending=pending,
         names=await _applicant_names(page, pending),
         decision_id=str(uuid.uuid4()),
+        # Nobody approves their own application (the ledger refuses it: four eyes, A6R-41).
+        me=page.acting.get("sub"),
         # Identity lets a section's administrators grant the account holder role (A6R-14), no one else.
         grant_sections={g.section for g in page.grants if g.role == SECTION_ADMINISTRATOR},
     )
