@@ -268,7 +268,12 @@ async def list_accounts(
     status: str | None = None,
     sort: Sort = None,
 ) -> Page:
-    """Sortable by number (the default), holder, section, type, status, opened_at, balance."""
+    """Sortable by number (the default), holder, section, type, status, opened_at, balance.
+
+    Accounts as they are now, page by page: an account whose balance or status changes between
+    two pages of a listing sorted by that column may move across the cursor, and so be listed
+    twice or not at all. For a consistent view of holdings, read each account's
+    `/accounts/{number}/blocks?at=` at one instant."""
     items, nxt = await queries.accounts(
         _engine(request),
         limit=limit,
