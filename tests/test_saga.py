@@ -242,6 +242,11 @@ async def test_a6r48_a_verdict_after_the_deadline_is_kept_in_the_denial_and_repl
         assert len(verdicts) == 3 and late, verdicts
         assert all(v["outcome"] == "accept" and v["transaction_id"] in ids for v in late), late
         assert all("came after" in v["denials"][0]["message"] for v in verdicts if "late_verdict" in v)
+        # Each says when it was proposed, as the rules service's own verdicts do (A6R-48 a).
+        assert all(v["proposed_at"] for v in verdicts)
+        assert all(
+            v["late_verdict"]["proposed_at"][:19] == v["proposed_at"][:19] for v in verdicts if "late_verdict" in v
+        )
     await _replays_to_the_live_state(infra, database_url, monkeypatch)
 
 

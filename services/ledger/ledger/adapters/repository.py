@@ -276,7 +276,7 @@ class LedgerRepository:
 
     async def proposal(self, tx: uuid.UUID) -> Any:
         return await self._one(
-            "SELECT id, request_hash, command, requested, identity, deadline FROM proposals "
+            "SELECT id, request_hash, command, requested, identity, proposed_at, deadline FROM proposals "
             "WHERE id = :id AND decided_at IS NULL",
             id=tx,
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -161,9 +162,10 @@ def broken_refs(verdict: dict[str, Any]) -> list[str]:
     return [f"{d['rule']}@v{d['version']}" for d in verdict.get("broken_rules", [])]
 
 
-def deadline_verdict(seconds: float, late: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ledger's own denial of a proposal the rules service did not answer in time, with the
-    verdict that came after the deadline if one did: the journal keeps all it received (A6R-48 f)."""
+def deadline_verdict(seconds: float, proposed_at: datetime, late: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ledger's own denial of a proposal the rules service did not answer in time, naming when
+    it was proposed as the rules service's verdicts do (A6R-48 a), with the verdict that came after
+    the deadline if one did: the journal keeps all it received (A6R-48 f)."""
     if late is None:
         message = f"the rules service gave no verdict within {seconds:g} s; propose it again under a new transaction id"
     else:
@@ -177,6 +179,7 @@ def deadline_verdict(seconds: float, late: dict[str, Any] | None = None) -> dict
         "denials": [{"rule": "ledger.saga.deadline", "version": 1, "code": "no_verdict", "message": message}],
         "broken_rules": [],
         "supplementary_operations": [],
+        "proposed_at": proposed_at.isoformat(),
     }
     return verdict if late is None else {**verdict, "late_verdict": late}
 

@@ -235,8 +235,8 @@ class LedgerWriter:
         self._decided: OrderedDict[uuid.UUID, Outcome] = OrderedDict()
         self.reservations = saga.Reservations()
         # Proposals this process sent to the rules service, as their verdicts will find them, with
-        # their deadlines.
-        self._proposed: dict[uuid.UUID, tuple[Proposal, datetime]] = {}
+        # when they were proposed and their deadlines.
+        self._proposed: dict[uuid.UUID, tuple[Proposal, datetime, datetime]] = {}
         # Issuance metadata by issuance id (see `_metadata_of_live`), and the first id a batch may
         # give out: ids below it are committed.
         self._issuances: dict[int, dict[str, Any]] = {}
@@ -385,11 +385,12 @@ class LedgerWriter:
                     request_digest=bytes(row.request_hash),
                     requested=None if row.requested is None else saga.COMMAND.validate_python(row.requested),
                 ),
+                row.proposed_at,
                 row.deadline,
             )
-        proposal, deadline = known
+        proposal, proposed_at, deadline = known
         if verdict is None or self._clock() > deadline:
-            verdict = saga.deadline_verdict(self._verdict_deadline, late=verdict)
+            verdict = saga.deadline_verdict(self._verdict_deadline, proposed_at, late=verdict)
         return await self.submit(replace(proposal, verdict=verdict))
 
     async def expire_overdue(self, stop: asyncio.Event) -> None:
@@ -733,6 +734,7 @@ class LedgerWriter:
                 request_digest=digest,
                 requested=requested,
             ),
+            proposal.proposed_at,
             deadline,
         )
         outcome = Outcome(

@@ -116,13 +116,15 @@ async def test_a6r47_a6r48_a_verdict_after_the_deadline_is_the_deadlines_denial_
         (none, now - timedelta(seconds=1), None),
     ):
         proposal = Proposal(tx, None, principal, datetime.min)  # type: ignore[arg-type]
-        writer._proposed[tx] = (proposal, deadline)
+        writer._proposed[tx] = (proposal, now - timedelta(seconds=29), deadline)
         await writer.decide(tx, verdict)
     assert submitted[0] == accept
     assert submitted[1]["outcome"] == "deny" and submitted[1]["denials"][0]["code"] == "no_verdict"
     assert submitted[1]["late_verdict"] == accept and "came after" in submitted[1]["denials"][0]["message"]
     assert submitted[2]["outcome"] == "deny" and "late_verdict" not in submitted[2]
     assert "gave no verdict within 30 s" in submitted[2]["denials"][0]["message"]
+    # When it was proposed, as the rules service's verdicts say (A6R-48 a).
+    assert submitted[2]["proposed_at"] == (now - timedelta(seconds=29)).isoformat() == submitted[1]["proposed_at"]
 
 
 async def test_a6r47_the_one_by_one_retry_raises_an_idempotency_conflict_and_answers_decision_waiters() -> None:
