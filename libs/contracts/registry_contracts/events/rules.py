@@ -181,6 +181,14 @@ class SupplementaryOperation(_Part):
     binding_id: Text
 
 
+class VerdictSignature(_Part):
+    """An Ed25519 signature by the rules service's verdict key (registry_contracts.verdicts)."""
+
+    alg: Literal["Ed25519"]
+    kid: Text
+    value: Text
+
+
 @event_type("rules.VerdictGiven", 1)
 class VerdictGiven(EventPayload):
     """The rules service's answer to one proposal: record it (with its supplementary operations) or reject it."""
@@ -194,6 +202,14 @@ class VerdictGiven(EventPayload):
     proposed_at: UtcDatetime
     evaluated_at: UtcDatetime
     catalogue_sequence: Annotated[int, Field(ge=0)] = Field(description="Configuration journal head evaluated against")
+    proposal_digest: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the ProposalSubmitted payload answered (registry_contracts.verdicts)",
+    )
+    signature: VerdictSignature | None = Field(
+        default=None, description="The rules service's signature over the payload without it"
+    )
 
 
 @event_type("rules.ConfigurationChanged", 1)
