@@ -12,18 +12,23 @@ import os
 import signal
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
 from ledger.adapters.repository import LedgerRepository
 from ledger.bootstrap import DEFINITION as LEDGER
 from ledger.entrypoints import cli as ledger_cli
 from ledger.settings import LedgerSettings
+from registry_contracts.envelope import EventEnvelope
+from registry_contracts.verdicts import DEV_VERDICT_SEED, proposal_digest, sign_verdict, verdict_signer
 from registry_platform import db
 from registry_platform.auth import Grant, dev_signing_key, issue_token
+from registry_platform.events import new_envelope
 from registry_platform.service import create_app
 from registry_platform.settings import DEV_TOKEN_SECRET
 from registry_platform.testing.infra import free_port, serve_app, spawn_service, wait_ready
@@ -76,8 +81,12 @@ async def _ready(http: httpx.AsyncClient, url: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(service_settings: Any, *, with_rules: bool, deadline: float = 30.0) -> AsyncIterator[Registry]:
-    ledger_settings = service_settings("ledger", LedgerSettings, verdict_deadline_seconds=deadline)
+async def running(
+    service_settings: Any, *, with_rules: bool, deadline: float = 30.0, wait: float = 5.0
+) -> AsyncIterator[Registry]:
+    ledger_settings = service_settings(
+        "ledger", LedgerSettings, verdict_deadline_seconds=deadline, verdict_wait_seconds=wait
+    )
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
         rules_url = None
@@ -250,6 +259,83 @@ async def test_a6r48_a_verdict_after_the_deadline_is_kept_in_the_denial_and_repl
     await _replays_to_the_live_state(infra, database_url, monkeypatch)
 
 
+async def _published_proposal(infra: Any, topic_prefix: str, tx: str) -> dict[str, Any]:
+    """The ProposalSubmitted payload the ledger published for transaction `tx`."""
+    consumer = AIOKafkaConsumer(
+        f"{topic_prefix}.ledger.proposals", bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(20):
+            async for record in consumer:
+                envelope = EventEnvelope.model_validate_json(record.value)
+                if envelope.payload["transaction_id"] == tx:
+                    return envelope.payload
+    finally:
+        await consumer.stop()
+    raise AssertionError(f"no proposal of {tx} was published")
+
+
+async def test_a6r38_a6r47_only_the_rules_services_signed_answer_to_the_published_proposal_decides(
+    service_settings, infra, topic_prefix
+) -> None:
+    """Anyone who can write to the broker can publish a verdict. The ledger applies none that is
+    unsigned, signed by another key, or the rules service's answer to another proposal than the
+    one it published under that transaction id; the genuine answer then decides, and the journal
+    keeps it with its signature (registry_contracts.verdicts)."""
+    async with running(service_settings, with_rules=False, deadline=60.0, wait=0.2) as registry:
+        acc = await _accounts(registry)
+        response = await registry.propose(_issue(acc["issuance"], 10))
+        assert response.status_code == 202, response.text
+        tx = response.json()["transaction_id"]
+        proposal = await _published_proposal(infra, topic_prefix, tx)
+        now = datetime.now(UTC).isoformat()
+        accept = {
+            "transaction_id": tx,
+            "outcome": "accept",
+            "rules": [],
+            "denials": [],
+            "broken_rules": [],
+            "supplementary_operations": [],
+            "proposed_at": proposal["proposed_at"],
+            "evaluated_at": now,
+            "catalogue_sequence": 0,
+        }
+        genuine = verdict_signer(DEV_VERDICT_SEED)
+        other_proposal = {**proposal, "quantity": 1_000_000}
+        forged = [
+            {**accept, "proposal_digest": proposal_digest(proposal)},
+            sign_verdict(accept, proposal, verdict_signer("not the rules service's seed")),
+            sign_verdict(accept, other_proposal, genuine),
+        ]
+        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+        await producer.start()
+
+        async def publish(verdict: dict[str, Any]) -> None:
+            envelope = new_envelope(type="rules.VerdictGiven", payload=verdict, key=tx, producer="rules")
+            await producer.send_and_wait(f"{topic_prefix}.rules.verdicts", envelope.to_bytes(), key=tx.encode())
+
+        try:
+            for verdict in forged:
+                await publish(verdict)
+            await asyncio.sleep(2)
+            pending = await registry.get(registry.ledger, f"/transactions/{tx}")
+            assert pending["outcome"] == "proposed" and await registry.balance(acc["issuance"]) == 0, pending
+            await publish(sign_verdict(accept, proposal, genuine))
+            for _ in range(100):
+                decided = await registry.get(registry.ledger, f"/transactions/{tx}")
+                if decided["outcome"] != "proposed":
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await producer.stop()
+        assert decided["outcome"] == "recorded" and await registry.balance(acc["issuance"]) == 10, decided
+        journal = (await registry.get(registry.ledger, "/journal?limit=1000"))["items"]
+        (entry,) = [e["body"] for e in journal if e["body"]["transaction_id"] == tx]
+        assert entry["verdict"]["proposal_digest"] == proposal_digest(proposal)
+        assert entry["verdict"]["signature"]["kid"] == genuine.kid
+
+
 async def test_a6r47_without_a_verdict_the_proposal_waits_then_is_rejected(service_settings) -> None:
     async with running(service_settings, with_rules=False, deadline=1.5) as registry:
         acc = await _accounts(registry)
@@ -420,7 +506,7 @@ async def test_a6r52_serials_awaiting_a_verdict_are_reserved_against_explicit_tr
         assert reserved and all(b["refused_at"] == "proposal" for b in reserved)
         # Each names the serials and the transaction holding them (A6R-47), and how to go on.
         (holder,) = [r.json()["transaction_id"] for r in responses if r.status_code == 201]
-        held = f"serials {wanted['first']}-{wanted['last']} by {holder}"
+        held = f"serials {wanted['first']}-{wanted['last']} of CHE01/GHA/GH-COOK-001/2024/tCO2e by {holder}"
         assert all(held in b["result"]["error"]["message"] for b in reserved), reserved[0]["result"]
         assert all("under a new transaction id" in b["result"]["error"]["message"] for b in reserved)
 

@@ -34,6 +34,7 @@ async def start_writer(runtime: ServiceRuntime) -> None:
         on_commit=runtime.relay.wake if runtime.relay else lambda: None,
         rules_verdicts=settings.rules_verdicts,
         verdict_deadline=settings.verdict_deadline_seconds,
+        verdict_key=settings.verdict_key(),
         nomenclatures=nomenclatures,
     )
     runtime.state["writer"] = writer

@@ -6,7 +6,8 @@ from typing import Any
 from pydantic import SecretStr, field_validator, model_validator
 
 from ledger.domain.journal import JournalKeys
-from registry_contracts.signing import Ed25519Signer, public_jwk
+from registry_contracts.signing import Ed25519Signer, PublicKey, public_jwk
+from registry_contracts.verdicts import DEV_VERDICT_SEED, verdict_key, verdict_public_key
 from registry_platform.settings import ServiceSettings
 
 # Published in the repository, so only ever acceptable outside production.
@@ -36,6 +37,9 @@ class LedgerSettings(ServiceSettings):
     # A6R-57), read beside those shipped with it: new issuances are judged against the latest, and
     # replay judges each entry again against the version it names.
     nomenclature_dir: str | None = None
+    # The public key of the rules service's verdict key: a verdict it does not verify is not
+    # applied (registry_contracts.verdicts; `python -m registry_contracts.verdicts` makes both).
+    rules_verdict_key: str = verdict_key(DEV_VERDICT_SEED)
 
     @field_validator("journal_retired_keys")
     @classmethod
@@ -50,10 +54,21 @@ class LedgerSettings(ServiceSettings):
                 )
         return keys
 
+    @field_validator("rules_verdict_key")
+    @classmethod
+    def _a_verdict_key(cls, x: str) -> str:
+        verdict_public_key(x)
+        return x
+
     @model_validator(mode="after")
     def _refuse_dev_seed(self) -> LedgerSettings:
         if self.mode == "production" and self.journal_signing_seed.get_secret_value() == DEV_JOURNAL_SEED:
             raise ValueError("REGISTRY_JOURNAL_SIGNING_SEED still holds the development seed; set a real one")
+        if self.mode == "production" and self.rules_verdict_key == verdict_key(DEV_VERDICT_SEED):
+            raise ValueError(
+                "REGISTRY_RULES_VERDICT_KEY is the development seed's key: anyone could sign verdicts; "
+                "give the key of the rules service's REGISTRY_VERDICT_SIGNING_SEED"
+            )
         try:
             keys = JournalKeys.from_jwks(self.journal_keys()["keys"])
         except ValueError as exc:
@@ -65,6 +80,9 @@ class LedgerSettings(ServiceSettings):
             # Signing again with a retired seed would make every new checkpoint fail `verify`.
             raise ValueError("REGISTRY_JOURNAL_SIGNING_SEED is a retired key's seed: a rotation never goes back")
         return self
+
+    def verdict_key(self) -> PublicKey:
+        return verdict_public_key(self.rules_verdict_key)
 
     def journal_signer(self) -> Ed25519Signer:
         seed = hashlib.sha256(b"a6r-ledger-journal\x00" + self.journal_signing_seed.get_secret_value().encode())

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry_contracts.envelope import EventEnvelope
+from registry_contracts.verdicts import verdict_signer
 from registry_platform.auth import ServiceTokens
 from registry_platform.inbox import Handler, Together
 from registry_platform.kafka import REQUEST_PATH_FETCH_WAIT_MS, TopicSpec
@@ -65,6 +66,7 @@ def build_definition(*, clock: Clock = utc_now, plugins: Mapping[str, RulePlugin
             DescriptorsClient(own.descriptors_url, ServiceTokens.of_service(settings)) if own.descriptors_url else None
         )
         service.key_retention = timedelta(seconds=own.idempotency_key_retention_seconds)
+        service.verdict_signer = verdict_signer(own.verdict_signing_seed.get_secret_value())
         service.bind(runtime.engine, runtime.topic, relay.wake if relay is not None else lambda: None)
         runtime.state["rules"] = service
 

@@ -225,9 +225,11 @@ class LedgerRepository:
         proposed_at: datetime,
         deadline: datetime,
         reserved: dict[str, Any],
+        published: str,
     ) -> None:
         """Queue a proposal awaiting its verdict; written by `flush_proposals`, one statement per batch.
-        `requested` is the command as the client sent it, None when `command` is that."""
+        `requested` is the command as the client sent it, None when `command` is that; `published`
+        the digest of the proposal as published, which its verdict must name."""
         self._new_proposals.append(
             {
                 "id": tx,
@@ -238,6 +240,7 @@ class LedgerRepository:
                 "p": proposed_at,
                 "d": deadline,
                 "r": reserved,
+                "g": published,
             }
         )
 
@@ -254,9 +257,9 @@ class LedgerRepository:
             await self._write(
                 _sql(
                     "INSERT INTO proposals (id, request_hash, command, requested, identity, proposed_at, deadline, "
-                    "reserved) SELECT id, decode(h, 'hex'), c, q, i, p, d, r "
+                    "reserved, proposal_digest) SELECT id, decode(h, 'hex'), c, q, i, p, d, r, g "
                     "FROM json_to_recordset(CAST(:rows AS json)) "
-                    "AS t(id uuid, h text, c jsonb, q jsonb, i jsonb, p timestamptz, d timestamptz, r jsonb)"
+                    "AS t(id uuid, h text, c jsonb, q jsonb, i jsonb, p timestamptz, d timestamptz, r jsonb, g text)"
                 ),
                 {"rows": _json(rows)},
             )
@@ -276,7 +279,8 @@ class LedgerRepository:
 
     async def proposal(self, tx: uuid.UUID) -> Any:
         return await self._one(
-            "SELECT id, request_hash, command, requested, identity, proposed_at, deadline FROM proposals "
+            "SELECT id, request_hash, command, requested, identity, proposed_at, deadline, proposal_digest "
+            "FROM proposals "
             "WHERE id = :id AND decided_at IS NULL",
             id=tx,
         )

@@ -41,7 +41,7 @@ from ledger.domain.status_rules import may_initiate
 # (A6R-54), to no cooperative approach: bound to one, it would refuse every other approach's units
 # leaving for another registry, and a proxy is never replaced. Only registry administrators'
 # corrective transfers are looked at: anyone else's is refused before any lookup (A6R-55). Nobody
-# decides their own application for an account (A6R-41, A6R-56 c).
+# approves their own application for an account (A6R-41, A6R-56 c); they may withdraw it.
 RULESET = 8
 
 
@@ -82,6 +82,8 @@ CORRECTION_INITIATOR = BuiltinRule("builtin.correction.initiator", "1", overrida
 COOPERATIVE_APPROACH = BuiltinRule("builtin.cooperative_approach", "1", since=7)
 # "Taken permanently out of use" (A6R-55 b): not even a correction takes them out again.
 PERMANENT_CANCELLATION = BuiltinRule("builtin.account_type.permanent", "1", overridable=False, since=7)
+# The registry's service accounts are the registry's, and the proxy every approach's (A6R-41, A6R-54).
+SERVICE_ACCOUNT = BuiltinRule("builtin.account_type.service_account", "1", since=8)
 
 # The versions the journal records as applied to each kind of transaction.
 TRANSFER_RULES = (

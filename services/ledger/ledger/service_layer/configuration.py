@@ -9,6 +9,7 @@ from typing import Any
 from ledger.domain.builtin_rules import (
     AUTHORIZATION,
     SECTION_STATUS,
+    SERVICE_ACCOUNT,
     BuiltinRule,
     require_open_section,
     require_section_acting,
@@ -89,6 +90,7 @@ async def _new_account(
     ctx: TxContext, holder: str, section: str | None, approach: str | None, type: AccountType
 ) -> Account:
     if ctx.ruleset >= 8:
+        ctx.rules_applied.append(SERVICE_ACCOUNT.ref)
         _require_service_account_fits(type, section, approach)
     if section is not None:
         if not await ctx.repo.section_exists(section):
@@ -125,15 +127,17 @@ SERVICE_ACCOUNTS = (AccountType.PROXY, AccountType.ADMINISTRATIVE_CANCELLATION, 
 def _require_service_account_fits(type: AccountType, section: str | None, approach: str | None) -> None:
     """Rule set 8: service accounts belong to no section, and the proxy to no approach (A6R-54)."""
     if type in SERVICE_ACCOUNTS and section is not None:
-        raise DomainError(
+        raise RuleRefused(
+            SERVICE_ACCOUNT.ref,
+            "service_account_in_section",
             f"a {type} account is a registry service account: it belongs to no section; open it with no section",
-            code="service_account_in_section",
         )
     if type == AccountType.PROXY and approach is not None:
-        raise DomainError(
+        raise RuleRefused(
+            SERVICE_ACCOUNT.ref,
+            "proxy_bound_to_approach",
             "the proxy account carries the external transfers of every cooperative approach (A6R-54); "
             "open it with no cooperative approach",
-            code="proxy_bound_to_approach",
         )
 
 

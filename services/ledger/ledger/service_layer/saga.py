@@ -184,12 +184,19 @@ def deadline_verdict(seconds: float, proposed_at: datetime, late: dict[str, Any]
     return verdict if late is None else {**verdict, "late_verdict": late}
 
 
-def units_reserved(clashes: dict[uuid.UUID, list[tuple[int, int]]]) -> Conflict:
-    """The refusal of a proposal naming serials that others awaiting their verdict hold. The journal
-    keeps which and by whom (A6R-47); the transaction id is spent, so a retry needs a new one."""
-    held = "; ".join(f"{', '.join(f'{a}-{b}' for a, b in serials)} by {t}" for t, serials in clashes.items())
+# At most this many ranges are named in a refusal: the rest are counted.
+NAMED_RANGES = 10
+
+
+def units_reserved(clashes: dict[uuid.UUID, list[tuple[str, int, int]]]) -> Conflict:
+    """The refusal of a proposal naming serials (scope, first, last) that others awaiting their
+    verdict hold. The journal keeps which and by whom (A6R-47); the transaction id is spent, so a
+    retry needs a new one."""
+    named = [(t, scope, first, last) for t, held in clashes.items() for scope, first, last in held]
+    held = "; ".join(f"{first}-{last} of {scope} by {t}" for t, scope, first, last in named[:NAMED_RANGES])
+    more = f" and {len(named) - NAMED_RANGES} more ranges" if len(named) > NAMED_RANGES else ""
     message = (
-        f"serials are held by transactions awaiting the rules service's verdict (serials {held}); "
+        f"serials are held by transactions awaiting the rules service's verdict (serials {held}{more}); "
         "when they are decided, propose again under a new transaction id"
     )
     return Conflict(message, code="units_reserved")
@@ -197,6 +204,7 @@ def units_reserved(clashes: dict[uuid.UUID, list[tuple[int, int]]]) -> Conflict:
 
 Range = tuple[int, int, int]  # scope id, first serial, last serial
 Generated = tuple[ScopeKey, int, int]  # scope key (the scope may be new), first serial, last serial
+Held = tuple[int | ScopeKey, int, int]  # a scope's id (serials moved) or key (generated), first, last
 
 
 def _overlap(a: Range, b: Range) -> bool:
@@ -227,22 +235,23 @@ class Reservations:
 
     def clashes(
         self, tx: uuid.UUID, moved: tuple[Range, ...], issued: tuple[Generated, ...]
-    ) -> dict[uuid.UUID, list[tuple[int, int]]]:
-        """The other proposals holding serials that `tx` would move or generate, and which serials."""
-        found: dict[uuid.UUID, list[tuple[int, int]]] = {}
+    ) -> dict[uuid.UUID, list[Held]]:
+        """The other proposals holding serials that `tx` would move or generate, and which serials
+        of which scope (its id for serials moved, its key for serials generated), each once."""
+        found: dict[uuid.UUID, dict[Held, None]] = {}
         for t, ranges in self.moved.items():
             for a in moved:
-                found.setdefault(t, []).extend(
-                    (max(a[1], b[1]), min(a[2], b[2])) for b in ranges if t != tx and _overlap(a, b)
+                found.setdefault(t, {}).update(
+                    ((a[0], max(a[1], b[1]), min(a[2], b[2])), None) for b in ranges if t != tx and _overlap(a, b)
                 )
         for t, generated in self.issued.items():
             for key, first, last in issued:
-                found.setdefault(t, []).extend(
-                    (max(first, lo), min(last, hi))
+                found.setdefault(t, {}).update(
+                    ((key, max(first, lo), min(last, hi)), None)
                     for other, lo, hi in generated
                     if t != tx and key == other and first <= hi and lo <= last
                 )
-        return {t: sorted(serials) for t, serials in sorted(found.items()) if serials}
+        return {t: list(held) for t, held in sorted(found.items()) if held}
 
     def hold(self, tx: uuid.UUID, moved: tuple[Range, ...], issued: tuple[Generated, ...]) -> None:
         self.moved[tx] = moved

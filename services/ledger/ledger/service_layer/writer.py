@@ -52,7 +52,8 @@ from ledger.service_layer.context import (
 )
 from registry_contracts.canonical import canonical_json
 from registry_contracts.nomenclatures import NomenclatureVersions
-from registry_contracts.signing import Signer
+from registry_contracts.signing import PublicKey, SignatureInvalid, Signer
+from registry_contracts.verdicts import check_verdict, proposal_digest
 from registry_platform import db
 from registry_platform.errors import RegistryError
 from registry_platform.events import new_envelope
@@ -76,8 +77,9 @@ HANDLERS: dict[str, Callable[..., Any]] = {
 }
 JOURNAL_TOPIC = "ledger.journal"
 TRANSACTIONS_TOPIC = "ledger.transactions"
-# How many of the latest decisions the writer keeps for clients who ask for one just after it.
-DECISIONS_KEPT = 1024
+# How many of the latest decisions on proposals the writer keeps for clients who ask for one just
+# after it: a batch's worth (a decision with a large result holds some hundred kilobytes).
+DECISIONS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,13 @@ def request_hash(proposal: Proposal) -> bytes:
     return command_hash(proposal)
 
 
+def _held(ctx: TxContext, held: saga.Held) -> tuple[str, int, int]:
+    """Reserved serials with their scope as people read it: registry/Party/activity/vintage/metric."""
+    scope, first, last = held
+    key = scope if isinstance(scope, tuple) else tuple(ctx.scope_view(scope).values())
+    return "/".join(str(part) for part in key), first, last
+
+
 def record_input(body: dict[str, Any]) -> dict[str, Any]:
     """The input a transaction record keeps of its journal entry's body: the command, who sent it,
     and what the client asked for when the command spells out the registry's choices."""
@@ -200,6 +209,7 @@ class LedgerWriter:
         on_commit: Callable[[], None] = lambda: None,
         rules_verdicts: bool = False,
         verdict_deadline: float = 30.0,
+        verdict_key: PublicKey | None = None,
         nomenclatures: NomenclatureVersions | None = None,
     ) -> None:
         self._engine = engine
@@ -228,6 +238,8 @@ class LedgerWriter:
         self.ready = asyncio.Event()
         self._rules_verdicts = rules_verdicts
         self._verdict_deadline = verdict_deadline
+        # What a verdict must be signed with (None: verdicts are not checked, as in unit tests).
+        self._verdict_key = verdict_key
         # Clients waiting for the decision on a proposal that awaits its verdict.
         self._decisions: dict[uuid.UUID, asyncio.Future[Outcome]] = {}
         # The latest decisions on proposals, for a client whose repeat was answered "proposed" in
@@ -235,8 +247,8 @@ class LedgerWriter:
         self._decided: OrderedDict[uuid.UUID, Outcome] = OrderedDict()
         self.reservations = saga.Reservations()
         # Proposals this process sent to the rules service, as their verdicts will find them, with
-        # when they were proposed and their deadlines.
-        self._proposed: dict[uuid.UUID, tuple[Proposal, datetime, datetime]] = {}
+        # when they were proposed, their deadlines and the digests of the proposals as published.
+        self._proposed: dict[uuid.UUID, tuple[Proposal, datetime, datetime, str | None]] = {}
         # Issuance metadata by issuance id (see `_metadata_of_live`), and the first id a batch may
         # give out: ids below it are committed.
         self._issuances: dict[int, dict[str, Any]] = {}
@@ -361,6 +373,9 @@ class LedgerWriter:
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
+            # Not left behind: a decision that never comes (no verdict feed) would keep it for ever.
+            if self._decisions.get(tx) is future:
+                del self._decisions[tx]
             return None
 
     async def decide(self, tx: uuid.UUID, verdict: dict[str, Any] | None) -> Outcome | None:
@@ -375,6 +390,8 @@ class LedgerWriter:
             async with self._engine.connect() as conn:
                 row = await LedgerRepository(conn).proposal(tx)
             if row is None:
+                if verdict is not None:
+                    log.info("a verdict on transaction %s found no proposal awaiting one", tx)
                 return None
             known = (
                 Proposal(
@@ -387,8 +404,18 @@ class LedgerWriter:
                 ),
                 row.proposed_at,
                 row.deadline,
+                row.proposal_digest,
             )
-        proposal, proposed_at, deadline = known
+        proposal, proposed_at, deadline, published = known
+        if verdict is not None and self._verdict_key is not None:
+            try:
+                check_verdict(verdict, self._verdict_key, published or "")
+            except SignatureInvalid as exc:
+                # Not the rules service's answer to what was published: kept waiting for that one
+                # (or the deadline), and whoever can write to the broker cannot decide (A6R-38).
+                self._proposed[tx] = known
+                log.warning("a verdict on transaction %s was refused: %s", tx, exc)
+                return None
         if verdict is None or self._clock() > deadline:
             verdict = saga.deadline_verdict(self._verdict_deadline, proposed_at, late=verdict)
         return await self.submit(replace(proposal, verdict=verdict))
@@ -485,9 +512,11 @@ class LedgerWriter:
             waiter = self._decisions.pop(outcome.transaction_id, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(outcome)
-            self._decided[outcome.transaction_id] = outcome
-            if len(self._decided) > DECISIONS_KEPT:
-                self._decided.popitem(last=False)
+            if pending.proposal.verdict is not None:
+                # Decisions on proposals only: nobody waits for another transaction's.
+                self._decided[outcome.transaction_id] = outcome
+                if len(self._decided) > DECISIONS_KEPT:
+                    self._decided.popitem(last=False)
 
     async def apply(self, proposals: list[Proposal], *, stamp: bool = True) -> list[Any]:
         """Decide and record proposals in one database transaction; return an Outcome (or an
@@ -716,13 +745,17 @@ class LedgerWriter:
         moved = tuple(r for r in ctx.taken if r[0] < counters_before.scope)
         issued = tuple(ctx.generated)
         if clashes := self.reservations.clashes(tx, moved, issued):
-            return None, [], saga.units_reserved(clashes)
-        payload = saga.proposal_payload(ctx, result, metadata)
+            return None, [], saga.units_reserved({t: [_held(ctx, h) for h in held] for t, held in clashes.items()})
+        envelope = self._envelope("rules.ProposalSubmitted", str(tx), saga.proposal_payload(ctx, result, metadata), tx)
+        # What the verdict must name as the proposal it answers (registry_contracts.verdicts).
+        published = proposal_digest(envelope.payload)
         deadline = proposal.proposed_at + timedelta(seconds=self._verdict_deadline)
         digest = request_hash(proposal)
         reserved = saga.Reservations.as_json(moved, issued)
         requested = proposal.command if command != proposal.command else None
-        repo.add_proposal(tx, digest, command, requested, proposal.identity(), proposal.proposed_at, deadline, reserved)
+        repo.add_proposal(
+            tx, digest, command, requested, proposal.identity(), proposal.proposed_at, deadline, reserved, published
+        )
         self.reservations.hold(tx, moved, issued)
         self._proposed[tx] = (
             Proposal(
@@ -736,6 +769,7 @@ class LedgerWriter:
             ),
             proposal.proposed_at,
             deadline,
+            published,
         )
         outcome = Outcome(
             tx,
@@ -744,7 +778,6 @@ class LedgerWriter:
             0,
             proposal.proposed_at,
         )
-        envelope = self._envelope("rules.ProposalSubmitted", str(tx), payload, tx)
         return _Awaiting(digest, outcome), [(self._topic(saga.PROPOSALS_TOPIC), envelope)], None
 
     async def _metadata_of_live(self, repo: LedgerRepository, block_ids: list[int]) -> dict[int, dict[str, Any]]:

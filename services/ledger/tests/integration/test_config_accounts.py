@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ledger.domain import builtin_rules
-from ledger.domain.builtin_rules import SECTION_STATUS
+from ledger.domain.builtin_rules import SECTION_STATUS, SERVICE_ACCOUNT
 from registry_platform.auth import Grant
 
 from .conftest import GHA_ADMIN, LedgerClient, section_status, setup_registry
@@ -150,11 +150,11 @@ async def test_a6r54_a6r41_service_accounts_belong_to_no_section_and_the_proxy_t
     await sections_and_approach(ledger)
     proxy = {"kind": "open_account", "holder": "Registry", "section": None, "type": "proxy"}
     bound = await ledger.propose({**proxy, "cooperative_approach": "CA0001"})
-    assert bound.status_code == 409 and refusal(bound)[0] == "proxy_bound_to_approach", bound.text
+    assert bound.status_code == 409 and refusal(bound) == ("proxy_bound_to_approach", SERVICE_ACCOUNT.ref), bound.text
     assert "open it with no cooperative approach" in bound.json()["error"]["message"]
     for type in ("administrative_cancellation", "administrative_holding"):
         refused = await ledger.propose(opening("GHA", type))
-        assert refused.status_code == 409 and refusal(refused)[0] == "service_account_in_section", refused.text
+        assert refusal(refused) == ("service_account_in_section", SERVICE_ACCOUNT.ref), refused.text
         # Bound to an approach, it is still the registry's, in no section.
         opened = await ledger.ok({**opening(None, type), "cooperative_approach": "CA0001"})
         assert (await ledger.get(f"/accounts/{opened['account']}"))["section"] is None

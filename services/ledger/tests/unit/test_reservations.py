@@ -17,9 +17,11 @@ def test_a6r54_serials_generated_by_one_proposal_are_refused_to_another_and_issu
     held.hold(incoming, (), ((GHA, 1, 10), (CHE, 5, 9)))
     held.hold(issuance, ((1, 1, 3),), ((GHA, 11, 15),))
     assert held.serial_floor() == {GHA: 16, CHE: 10}
-    assert held.clashes(other, (), ((CHE, 9, 20),)) == {incoming: [(9, 9)]}
-    assert held.clashes(other, (), ((GHA, 15, 15),)) == {issuance: [(15, 15)]}
-    assert held.clashes(other, ((1, 2, 7),), ((GHA, 8, 12),)) == {incoming: [(8, 10)], issuance: [(2, 3), (11, 12)]}
+    assert held.clashes(other, (), ((CHE, 9, 20),)) == {incoming: [(CHE, 9, 9)]}
+    assert held.clashes(other, (), ((GHA, 15, 15),)) == {issuance: [(GHA, 15, 15)]}
+    # Serials are unique within their scope only: each clash names its scope, and each once.
+    both = held.clashes(other, ((1, 2, 7), (1, 2, 7)), ((GHA, 8, 12),))
+    assert both == {incoming: [(GHA, 8, 10)], issuance: [(1, 2, 3), (GHA, 11, 12)]}
     assert held.clashes(other, (), ((CHE, 10, 20), (GHA, 16, 30))) == {}
     assert held.clashes(incoming, (), ((GHA, 1, 10),)) == {}, "a proposal does not clash with itself"
     held.release(incoming)
@@ -29,10 +31,13 @@ def test_a6r54_serials_generated_by_one_proposal_are_refused_to_another_and_issu
 
 def test_a6r47_a_refusal_for_reserved_units_names_which_and_whose_and_asks_for_a_new_id() -> None:
     a, b = uuid.UUID(int=1), uuid.UUID(int=2)
-    refusal = units_reserved({a: [(5, 9)], b: [(20, 20), (30, 31)]})
+    refusal = units_reserved({a: [("CHE01/GHA/X/2024/tCO2e", 5, 9)], b: [("S", 20, 20), ("S", 30, 31)]})
     assert refusal.code == "units_reserved"
-    assert f"serials 5-9 by {a}; 20-20, 30-31 by {b}" in refusal.message
+    assert f"serials 5-9 of CHE01/GHA/X/2024/tCO2e by {a}; 20-20 of S by {b}; 30-31 of S by {b})" in refusal.message
     assert refusal.message.endswith("propose again under a new transaction id")
+    # A long list is cut: the journal keeps ten ranges and how many more.
+    many = units_reserved({a: [("S", n, n) for n in range(1, 26)]})
+    assert f"10-10 of S by {a} and 15 more ranges)" in many.message and "11-11" not in many.message
 
 
 def test_a6r54_reservations_load_as_they_were_kept_including_an_earlier_build_s_one_issued_range() -> None:

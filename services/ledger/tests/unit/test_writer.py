@@ -116,7 +116,7 @@ async def test_a6r47_a6r48_a_verdict_after_the_deadline_is_the_deadlines_denial_
         (none, now - timedelta(seconds=1), None),
     ):
         proposal = Proposal(tx, None, principal, datetime.min)  # type: ignore[arg-type]
-        writer._proposed[tx] = (proposal, now - timedelta(seconds=29), deadline)
+        writer._proposed[tx] = (proposal, now - timedelta(seconds=29), deadline, None)
         await writer.decide(tx, verdict)
     assert submitted[0] == accept
     assert submitted[1]["outcome"] == "deny" and submitted[1]["denials"][0]["code"] == "no_verdict"
@@ -141,7 +141,7 @@ async def test_a6r47_the_one_by_one_retry_raises_an_idempotency_conflict_and_ans
         calls.append(len(proposals))
         if len(proposals) > 1:
             raise ConnectionError("the kept connection dropped")
-        return [proposals[0]]
+        return [answers[proposals[0].transaction_id]]
 
     async def load() -> None:
         return None
@@ -152,7 +152,10 @@ async def test_a6r47_the_one_by_one_retry_raises_an_idempotency_conflict_and_ans
     reused, recorded, decision = loop.create_future(), loop.create_future(), loop.create_future()
     writer._decisions[decided] = decision
     conflict = IdempotencyConflict("transaction id reused")
-    await writer._process([_Pending(conflict, reused), _Pending(outcome, recorded)])  # type: ignore[arg-type]
+    reusing = Proposal(uuid.UUID(int=8), None, Principal("alice"), datetime.min)  # type: ignore[arg-type]
+    deciding = Proposal(decided, None, Principal("alice"), datetime.min, verdict={"outcome": "accept"})  # type: ignore[arg-type]
+    answers: dict[uuid.UUID, Any] = {reusing.transaction_id: conflict, decided: outcome}
+    await writer._process([_Pending(reusing, reused), _Pending(deciding, recorded)])
     assert calls == [2, 1, 1]
     assert isinstance(reused.exception(), IdempotencyConflict)
     assert recorded.result() is outcome and decision.result() is outcome
@@ -201,13 +204,23 @@ async def test_a6r47_a_wait_that_begins_after_the_decision_gets_it_and_leaves_no
     whole wait, and leaves no waiter behind that nothing would ever answer."""
     writer = LedgerWriter(None, topic=str, signer=None)  # type: ignore[arg-type]
     loop = asyncio.get_running_loop()
-    decided = Outcome(uuid.UUID(int=5), "recorded", {}, 3, datetime(2026, 3, 1, tzinfo=UTC))
-    writer._answer(_Pending(decided, loop.create_future()), decided)
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def answered(n: int, verdict: dict[str, Any] | None) -> Outcome:
+        outcome = Outcome(uuid.UUID(int=n), "recorded", {}, n, at)
+        proposal = Proposal(outcome.transaction_id, None, Principal("alice"), at, verdict=verdict)  # type: ignore[arg-type]
+        writer._answer(_Pending(proposal, loop.create_future()), outcome)
+        return outcome
+
+    decided = answered(5, {"outcome": "accept"})
     assert await writer.wait_decision(decided.transaction_id, 5.0) == decided
     assert writer._decisions == {}
-    # Only the latest are kept.
+    # Only decisions on proposals are kept, and only the latest.
+    plain = answered(6, None)
+    assert await writer.wait_decision(plain.transaction_id, 0.01) is None
     for n in range(DECISIONS_KEPT):
-        other = Outcome(uuid.UUID(int=100 + n), "rejected", {}, 4 + n, decided.recorded_at)
-        writer._answer(_Pending(other, loop.create_future()), other)
+        answered(100 + n, {"outcome": "deny"})
     assert await writer.wait_decision(decided.transaction_id, 0.01) is None
     assert len(writer._decided) == DECISIONS_KEPT
+    # A wait that timed out leaves no waiter behind.
+    assert writer._decisions == {}

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry_contracts.envelope import EventEnvelope
 from registry_contracts.events.rules import ProposalSubmitted, VerdictGiven
+from registry_contracts.verdicts import sign_verdict
 from registry_platform.outbox import add_events
 from rules.adapters.readmodel import ReadModel
 from rules.adapters.repository import Evaluation, Repository
@@ -75,7 +76,10 @@ async def on_proposals(service: RulesService, conn: AsyncConnection, envelopes: 
             evaluations.append(Evaluation(stored_proposal, verdict, envelope.event_id, service.clock()))
             # The same proposal again in this run gets this verdict, as it would from the table.
             earlier[proposal.transaction_id] = {"proposal": stored_proposal, "verdict": verdict}
-        event = service.envelope("rules.VerdictGiven", proposal.transaction_id, verdict, causation=envelope)
+        # Signed, and bound to the proposal as it came (registry_contracts.verdicts): the ledger
+        # applies no verdict it cannot tell is this service's answer to the proposal it published.
+        signed = sign_verdict(verdict, envelope.payload, service.verdict_signer)
+        event = service.envelope("rules.VerdictGiven", proposal.transaction_id, signed, causation=envelope)
         events.append((service.topic(VERDICTS_TOPIC), event))
         log.info("verdict %s on %s (%s)", verdict["outcome"], proposal.transaction_id, proposal.kind)
     await ReadModel(conn).describe_accounts(described)

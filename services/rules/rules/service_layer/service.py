@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry_contracts.envelope import EventEnvelope
+from registry_contracts.verdicts import DEV_VERDICT_SEED, verdict_signer
 from registry_platform.auth import Principal
 from registry_platform.events import new_envelope
 from rules.adapters.descriptors_client import DescriptorsClient
@@ -142,6 +143,8 @@ class RulesService:
         self.descriptors: DescriptorsClient | None = None
         # How long an Idempotency-Key holds (the settings' value, set at start).
         self.key_retention = RETENTION
+        # What signs the verdicts (the settings' seed, set at start).
+        self.verdict_signer = verdict_signer(DEV_VERDICT_SEED)
 
     @property
     def plugins(self) -> Mapping[str, RulePlugin]:

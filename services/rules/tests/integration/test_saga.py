@@ -8,6 +8,13 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from registry_contracts.verdicts import (
+    DEV_VERDICT_SEED,
+    check_verdict,
+    proposal_digest,
+    verdict_key,
+    verdict_public_key,
+)
 from registry_platform import db
 from rules import samples
 from rules.adapters.readmodel import ReadModel
@@ -46,7 +53,7 @@ async def test_a6r38_a_proposal_event_gets_a_verdict_event(rules: RulesClient, b
         destination=samples.account("GHA-100003", type="issuance"),
         proposed_at=at,
     )
-    await bus.publish("ledger.proposals", "rules.ProposalSubmitted", issuance["transaction_id"], issuance)
+    published = await bus.publish("ledger.proposals", "rules.ProposalSubmitted", issuance["transaction_id"], issuance)
     accepted = (await bus.wait_for(verdict_for(issuance["transaction_id"]))).payload
     assert accepted["outcome"] == "accept"
     (op,) = accepted["supplementary_operations"]
@@ -58,9 +65,12 @@ async def test_a6r38_a_proposal_event_gets_a_verdict_event(rules: RulesClient, b
         "half_up",
     )
 
+    # Signed with the verdict key, for the proposal as it was published (registry_contracts.verdicts).
+    check_verdict(accepted, verdict_public_key(verdict_key(DEV_VERDICT_SEED)), proposal_digest(published.payload))
     # The evaluation is stored with the proposal and the rule versions it applied (A6R-39).
     stored = await rules.ok("GET", f"/evaluations/{issuance['transaction_id']}")
-    assert stored["verdict"] == accepted and stored["proposal"]["transaction_id"] == issuance["transaction_id"]
+    unsigned = {**accepted, "signature": None, "proposal_digest": None}
+    assert stored["verdict"] == unsigned and stored["proposal"]["transaction_id"] == issuance["transaction_id"]
 
     # The same proposal again (a ledger that lost the answer) gets the same verdict again.
     await bus.publish("ledger.proposals", "rules.ProposalSubmitted", issuance["transaction_id"], issuance)
