@@ -242,6 +242,7 @@ class LedgerWriter:
         self._verdict_key = verdict_key
         # Clients waiting for the decision on a proposal that awaits its verdict.
         self._decisions: dict[uuid.UUID, asyncio.Future[Outcome]] = {}
+        self._waiting: dict[uuid.UUID, int] = {}  # how many clients wait on each of them
         # The latest decisions on proposals, for a client whose repeat was answered "proposed" in
         # the batch that also decided it: its wait begins after the decision was given out.
         self._decided: OrderedDict[uuid.UUID, Outcome] = OrderedDict()
@@ -370,13 +371,19 @@ class LedgerWriter:
         if (decided := self._decided.get(tx)) is not None:
             return decided
         future = self._decisions.setdefault(tx, asyncio.get_running_loop().create_future())
+        self._waiting[tx] = self._waiting.get(tx, 0) + 1
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            # Not left behind: a decision that never comes (no verdict feed) would keep it for ever.
-            if self._decisions.get(tx) is future:
-                del self._decisions[tx]
             return None
+        finally:
+            # The last waiter leaves nothing behind: a decision that never comes (no verdict feed)
+            # would keep the future for ever; another client's repeat may still wait on it.
+            self._waiting[tx] -= 1
+            if not self._waiting[tx]:
+                del self._waiting[tx]
+                if self._decisions.get(tx) is future:
+                    del self._decisions[tx]
 
     async def decide(self, tx: uuid.UUID, verdict: dict[str, Any] | None) -> Outcome | None:
         """Take the decision on a proposal with the rules service's verdict, or None: its deadline
@@ -384,7 +391,7 @@ class LedgerWriter:
         verdict that comes after the deadline the client was given is the deadline's denial (the
         client was told the transaction would not be recorded without a verdict by then), which
         keeps the verdict that came late (A6R-48 f)."""
-        known = self._proposed.pop(tx, None)
+        known = self._proposed.get(tx)
         if known is None:
             # Proposed before this process started, or a verdict read again: the database knows.
             async with self._engine.connect() as conn:
@@ -411,11 +418,12 @@ class LedgerWriter:
             try:
                 check_verdict(verdict, self._verdict_key, published or "")
             except SignatureInvalid as exc:
-                # Not the rules service's answer to what was published: kept waiting for that one
-                # (or the deadline), and whoever can write to the broker cannot decide (A6R-38).
-                self._proposed[tx] = known
+                # Not the rules service's answer to what was published: the proposal waits on for
+                # that one (or the deadline), and whoever can write to the broker cannot decide (A6R-38).
                 log.warning("a verdict on transaction %s was refused: %s", tx, exc)
                 return None
+        # Taken only now: a refused verdict leaves the proposal as it was, and puts nothing back.
+        self._proposed.pop(tx, None)
         if verdict is None or self._clock() > deadline:
             verdict = saga.deadline_verdict(self._verdict_deadline, proposed_at, late=verdict)
         return await self.submit(replace(proposal, verdict=verdict))

@@ -20,6 +20,14 @@ from ledger.service_layer.writer import (
     _Pending,
     _RefusedAfterWrite,
 )
+from registry_contracts.verdicts import (
+    DEV_VERDICT_SEED,
+    proposal_digest,
+    sign_verdict,
+    verdict_key,
+    verdict_public_key,
+    verdict_signer,
+)
 from registry_platform.auth import Principal
 from registry_platform.errors import RegistryError
 
@@ -224,3 +232,48 @@ async def test_a6r47_a_wait_that_begins_after_the_decision_gets_it_and_leaves_no
     assert len(writer._decided) == DECISIONS_KEPT
     # A wait that timed out leaves no waiter behind.
     assert writer._decisions == {}
+
+
+async def test_a6r47_a_repeat_still_waiting_gets_the_decision_after_another_wait_timed_out() -> None:
+    """Two clients wait on one transaction (a PUT and its repeat): the first gives up, the second
+    still gets the decision, and nothing is left behind."""
+    writer = LedgerWriter(None, topic=str, signer=None)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    tx = uuid.UUID(int=9)
+    patient = asyncio.create_task(writer.wait_decision(tx, 5.0))
+    assert await writer.wait_decision(tx, 0.01) is None
+    outcome = Outcome(tx, "recorded", {}, 1, datetime(2026, 3, 1, tzinfo=UTC))
+    proposal = Proposal(tx, None, Principal("alice"), datetime.min, verdict={"outcome": "accept"})  # type: ignore[arg-type]
+    writer._answer(_Pending(proposal, loop.create_future()), outcome)
+    assert await patient == outcome
+    assert writer._decisions == {} and writer._waiting == {}
+
+
+async def test_a6r38_a_refused_verdict_leaves_the_proposal_waiting_and_the_genuine_one_decides() -> None:
+    """A verdict not signed with the rules service's verdict key for the proposal published is
+    dropped and leaves the proposal as it was; the genuine verdict then decides it."""
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    key = verdict_public_key(verdict_key(DEV_VERDICT_SEED))
+    writer = LedgerWriter(None, topic=str, signer=None, clock=lambda: now, verdict_key=key)  # type: ignore[arg-type]
+    submitted: list[dict[str, Any]] = []
+
+    async def submit(proposal: Any) -> Any:
+        submitted.append(proposal.verdict)
+        return None
+
+    writer.submit = submit  # type: ignore[method-assign]
+    tx = uuid.UUID(int=10)
+    published = {"transaction_id": str(tx), "quantity": 5}
+    known = (Proposal(tx, None, Principal("alice"), datetime.min), now, now + timedelta(seconds=30))  # type: ignore[arg-type]
+    writer._proposed[tx] = (*known, proposal_digest(published))
+    accept = {"transaction_id": str(tx), "outcome": "accept", "rules": [], "supplementary_operations": []}
+    for forged in (
+        accept,
+        sign_verdict(accept, published, verdict_signer("another seed")),
+        sign_verdict(accept, {**published, "quantity": 6}, verdict_signer(DEV_VERDICT_SEED)),
+    ):
+        assert await writer.decide(tx, forged) is None
+    assert submitted == [] and tx in writer._proposed
+    genuine = sign_verdict(accept, published, verdict_signer(DEV_VERDICT_SEED))
+    await writer.decide(tx, genuine)
+    assert submitted == [genuine] and tx not in writer._proposed

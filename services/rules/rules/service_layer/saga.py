@@ -9,7 +9,6 @@ answer (restarted, broker restarted) receives the same one.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import datetime
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry_contracts.envelope import EventEnvelope
 from registry_contracts.events.rules import ProposalSubmitted, VerdictGiven
-from registry_contracts.verdicts import sign_verdict
+from registry_contracts.verdicts import proposal_digest, sign_verdict
 from registry_platform.outbox import add_events
 from rules.adapters.readmodel import ReadModel
 from rules.adapters.repository import Evaluation, Repository
@@ -65,14 +64,16 @@ async def on_proposals(service: RulesService, conn: AsyncConnection, envelopes: 
     for i, (envelope, proposal) in enumerate(proposals):
         stored_proposal = proposal.model_dump(mode="json")
         previous = earlier.get(proposal.transaction_id)
-        if previous is not None and _same(previous["proposal"], stored_proposal):
+        answered = proposal_digest(envelope.payload)
+        if _answers(previous, answered):
             verdict = previous["verdict"]
         else:
             if i in described_units:
                 proposal = proposal.model_copy(update={"descriptors": described_units[i]})
                 stored_proposal = proposal.model_dump(mode="json")
             described += [(a.model_dump(), proposal.proposed_at) for a in (proposal.source, proposal.destination) if a]
-            verdict = await evaluate(service, conn, proposal)
+            # Kept with the digest of the proposal as it came: only that proposal again gets it.
+            verdict = {**await evaluate(service, conn, proposal), "proposal_digest": answered}
             evaluations.append(Evaluation(stored_proposal, verdict, envelope.event_id, service.clock()))
             # The same proposal again in this run gets this verdict, as it would from the table.
             earlier[proposal.transaction_id] = {"proposal": stored_proposal, "verdict": verdict}
@@ -96,19 +97,18 @@ async def _descriptors(
         return {}
     found: dict[int, list[Any]] = {}
     # A proposal repeated in the run gets the verdict of its first copy (on_proposals): one look-up.
-    judged = {tx: previous["proposal"] for tx, previous in earlier.items()}
-    for i, (_, proposal) in enumerate(proposals):
-        plain = proposal.model_dump(mode="json")
-        previous = judged.get(proposal.transaction_id)
-        if proposal.descriptors or (previous is not None and _same(previous, plain)):
+    judged = {tx: previous["verdict"].get("proposal_digest") for tx, previous in earlier.items()}
+    for i, (envelope, proposal) in enumerate(proposals):
+        answered = proposal_digest(envelope.payload)
+        if proposal.descriptors or judged.get(proposal.transaction_id) == answered:
             continue
         found[i] = await service.descriptors.in_force(proposal.units, proposal.proposed_at)
-        judged[proposal.transaction_id] = plain
+        judged[proposal.transaction_id] = answered
     return found
 
 
-def _same(stored: Any, incoming: Any) -> bool:
-    """The same proposal again; the stored one may carry the descriptors this service looked up."""
-    if not incoming.get("descriptors"):
-        stored = {**stored, "descriptors": []}
-    return json.dumps(stored, sort_keys=True) == json.dumps(incoming, sort_keys=True)
+def _answers(previous: dict[str, Any] | None, answered: str) -> bool:
+    """Whether an earlier evaluation answers the proposal whose digest is `answered`: the very same
+    proposal again (a redelivery). Anything else under that transaction id, even a copy that differs
+    in the descriptors it carries, is evaluated anew: the signed verdict names what it judged."""
+    return previous is not None and previous["verdict"].get("proposal_digest") == answered

@@ -69,13 +69,39 @@ async def test_a6r38_a_proposal_event_gets_a_verdict_event(rules: RulesClient, b
     check_verdict(accepted, verdict_public_key(verdict_key(DEV_VERDICT_SEED)), proposal_digest(published.payload))
     # The evaluation is stored with the proposal and the rule versions it applied (A6R-39).
     stored = await rules.ok("GET", f"/evaluations/{issuance['transaction_id']}")
-    unsigned = {**accepted, "signature": None, "proposal_digest": None}
+    unsigned = {**accepted, "signature": None}
     assert stored["verdict"] == unsigned and stored["proposal"]["transaction_id"] == issuance["transaction_id"]
 
     # The same proposal again (a ledger that lost the answer) gets the same verdict again.
     await bus.publish("ledger.proposals", "rules.ProposalSubmitted", issuance["transaction_id"], issuance)
     first, second = await bus.wait_for_all(verdict_for(issuance["transaction_id"]), 2)
     assert first.payload == second.payload and first.event_id != second.event_id
+
+
+async def test_a6r38_a6r47_a_copy_of_a_proposal_carrying_other_descriptors_does_not_answer_the_original(
+    rules: RulesClient, bus: Bus
+) -> None:
+    """Whoever can write to the broker publishes, under a real transaction id, a copy of the
+    ledger's proposal carrying made-up descriptors (here: units without authorization, which a
+    bound rule denies), ahead of the original. The original is judged on its own (accepted: it
+    carries no descriptors), signed for its digest; the copy's verdict names the copy's digest,
+    which the ledger does not accept for the original (registry_contracts.verdicts). Before, the
+    copy's verdict was reused for the original, the two counting as the same proposal."""
+    await rules.ok("POST", "/packs/article6-basic")
+    await bind(rules, "authorized-units-leave-their-party")
+    at = T0 + timedelta(minutes=5)
+    original = samples.proposal(units=[samples.unit(1, 50)], proposed_at=at)
+    made_up = {"scope": original["units"][0]["scope"], "first": 1, "last": 50}
+    tx = original["transaction_id"]
+    copy = await bus.publish("ledger.proposals", "rules.ProposalSubmitted", tx, {**original, "descriptors": [made_up]})
+    first = await bus.wait_for(verdict_for(tx))
+    sent = await bus.publish("ledger.proposals", "rules.ProposalSubmitted", tx, original)
+    verdicts = await bus.wait_for_all(verdict_for(tx), 2)
+    key = verdict_public_key(verdict_key(DEV_VERDICT_SEED))
+    check_verdict(first.payload, key, proposal_digest(copy.payload))
+    (answer,) = [v.payload for v in verdicts if v.event_id != first.event_id]
+    check_verdict(answer, key, proposal_digest(sent.payload))
+    assert (first.payload["outcome"], answer["outcome"]) == ("deny", "accept")
 
 
 async def test_a6r17_configuration_changes_are_published_as_events(rules: RulesClient, bus: Bus) -> None:
