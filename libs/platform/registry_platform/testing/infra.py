@@ -116,7 +116,10 @@ STOP_SECONDS = 60.0
 async def serve_app(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     """Run an ASGI app under uvicorn on a loopback port in this event loop; yield its base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # Idle connections are kept longer than httpx keeps them (5 s, uvicorn's own default too): with
+    # equal limits the server may close a connection just as a client sends on it again after a
+    # pause (a slow step between two calls), and the client reads a closed socket (httpx.ReadError).
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_keep_alive=60)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
