@@ -504,6 +504,11 @@ async def test_a6r52_serials_awaiting_a_verdict_are_reserved_against_explicit_tr
             e["body"] for e in journal if e["body"].get("result", {}).get("error", {}).get("code") == "units_reserved"
         ]
         assert reserved and all(b["refused_at"] == "proposal" for b in reserved)
+        # Refused after the built-in rules passed, each names them as applied, as the recorded
+        # transfer does beside its verdict's rules (A6R-48 e).
+        (recorded,) = [e["body"] for e in journal if e["body"]["outcome"] == "recorded" and e["kind"] == "transfer_units"]
+        builtin = [r for r in recorded["rules_applied"] if r.startswith("builtin.")]
+        assert builtin and all(b["rules_applied"] == builtin for b in reserved), (builtin, reserved[0])
         # Each names the serials and the transaction holding them (A6R-47), and how to go on.
         (holder,) = [r.json()["transaction_id"] for r in responses if r.status_code == 201]
         held = f"serials {wanted['first']}-{wanted['last']} of CHE01/GHA/GH-COOK-001/2024/tCO2e by {holder}"

@@ -47,7 +47,8 @@ class Proposal:
     ruleset: int | None = None
     # The nomenclature version a replayed entry was judged against; None: the latest at hand.
     nomenclature_version: int | None = None
-    # Replay only: the refusal a journal entry records as made at proposal time (see writer._propose).
+    # Replay only: the refusal a journal entry records as made at proposal time, with the rules it
+    # names as applied (see writer._propose): {"error": ..., "rules_applied": [...]}.
     refused_at_proposal: dict[str, Any] | None = None
 
     def identity(self) -> dict[str, Any]:

@@ -70,6 +70,7 @@ class _EntryShape(BaseModel):
     identity: _IdentityShape
     outcome: str
     result: dict[str, Any]
+    rules_applied: list[str]
     verdict: dict[str, Any] | None = None
     builtin_ruleset: int = 1
     nomenclature_version: int = 1
@@ -105,7 +106,11 @@ def proposal_of(entry: JournalEntry) -> Proposal:
         ruleset=body.get("builtin_ruleset", 1),
         # Entries before rule set 4 do not name it: they were judged against version 1, the only one then.
         nomenclature_version=body.get("nomenclature_version", 1),
-        refused_at_proposal=body["result"]["error"] if body.get("refused_at") == "proposal" else None,
+        refused_at_proposal=(
+            {"error": body["result"]["error"], "rules_applied": body["rules_applied"]}
+            if body.get("refused_at") == "proposal"
+            else None
+        ),
         request_digest=bytes.fromhex(body["request_hash"]) if "request_hash" in body else None,
         requested=_checked(entry, "requested.", _COMMAND, body["requested"]) if "requested" in body else None,
     )

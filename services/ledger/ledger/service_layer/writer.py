@@ -145,11 +145,23 @@ async def refuse_nomenclature_downgrade(engine: AsyncEngine, nomenclatures: Nome
         )
 
 
-def _recorded_refusal(error: dict[str, Any]) -> DomainError:
+@dataclass(frozen=True)
+class _ProposalRefused:
+    """A refusal made at proposal, with the built-in rules the proposal had passed until then:
+    the journal names them like those of any other refusal (A6R-48 e)."""
+
+    refusal: DomainError
+    rules_applied: list[str]
+
+
+def _recorded_refusal(recorded: dict[str, Any]) -> _ProposalRefused:
     """The refusal a journal entry records, to be recorded again as it was (replay)."""
+    error = recorded["error"]
     if error.get("rule"):
-        return RuleRefused(error["rule"], error["code"], error["message"])
-    return DomainError(error["message"], code=error["code"])
+        refusal: DomainError = RuleRefused(error["rule"], error["code"], error["message"])
+    else:
+        refusal = DomainError(error["message"], code=error["code"])
+    return _ProposalRefused(refusal, recorded["rules_applied"])
 
 
 def request_hash(proposal: Proposal) -> bytes:
@@ -583,7 +595,7 @@ class LedgerWriter:
             if proposal.verdict is None and proposal.transaction_id in awaiting:
                 results.append(self._repeat(_awaiting(awaiting[proposal.transaction_id]), proposal))
                 continue
-            refusal: DomainError | None = None
+            refusal: _ProposalRefused | None = None
             if proposal.refused_at_proposal is not None:
                 refusal = _recorded_refusal(proposal.refused_at_proposal)
             elif self._rules_verdicts and saga.is_pending_kind(proposal):
@@ -650,10 +662,10 @@ class LedgerWriter:
         repo: LedgerRepository,
         proposal: Proposal,
         savepoints: bool,
-        refusal: DomainError | None = None,
+        at_proposal: _ProposalRefused | None = None,
     ) -> tuple[Outcome, JournalEntry, list[tuple[str, Any]]]:
         ctx = self._context(repo, proposal)
-        ctx.refused_at_proposal = refusal is not None
+        ctx.refused_at_proposal = at_proposal is not None
         handler = HANDLERS[proposal.command.kind]
         counters_before = replace(self.counters)
         if proposal.verdict is not None:
@@ -664,8 +676,9 @@ class LedgerWriter:
         if savepoints:
             savepoint = await repo.savepoint()
         try:
-            if refusal is not None:
-                raise refusal
+            if at_proposal is not None:
+                ctx.rules_applied += at_proposal.rules_applied
+                raise at_proposal.refusal
             if proposal.verdict is not None:
                 ctx.rules_applied += saga.rule_refs(proposal.verdict)
                 if proposal.verdict["outcome"] != "accept":
@@ -711,7 +724,7 @@ class LedgerWriter:
 
     async def _propose(
         self, repo: LedgerRepository, proposal: Proposal
-    ) -> tuple[_Awaiting | None, list[tuple[str, Any]], DomainError | None]:
+    ) -> tuple[_Awaiting | None, list[tuple[str, Any]], _ProposalRefused | None]:
         """Saga step 1: learn what the command would do, keep the resolved command, reserve what it
         takes, and ask the rules service. A transfer is run dry (chosen and checked, nothing
         written); an issuance writes new blocks and scopes, so it runs in a savepoint that is rolled
@@ -738,7 +751,7 @@ class LedgerWriter:
             # An issuance's new blocks exist only in its savepoint: their metadata is read there.
             metadata = await repo.block_metadata(block_ids) if savepoint is not None else None
         except DomainError as refusal:
-            return None, [], refusal
+            return None, [], _ProposalRefused(refusal, ctx.rules_applied)
         finally:
             if savepoint is not None:
                 await repo.flush_moves()
@@ -753,7 +766,8 @@ class LedgerWriter:
         moved = tuple(r for r in ctx.taken if r[0] < counters_before.scope)
         issued = tuple(ctx.generated)
         if clashes := self.reservations.clashes(tx, moved, issued):
-            return None, [], saga.units_reserved({t: [_held(ctx, h) for h in held] for t, held in clashes.items()})
+            refusal = saga.units_reserved({t: [_held(ctx, h) for h in held] for t, held in clashes.items()})
+            return None, [], _ProposalRefused(refusal, ctx.rules_applied)
         envelope = self._envelope("rules.ProposalSubmitted", str(tx), saga.proposal_payload(ctx, result, metadata), tx)
         # What the verdict must name as the proposal it answers (registry_contracts.verdicts).
         published = proposal_digest(envelope.payload)
