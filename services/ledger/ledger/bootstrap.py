@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ledger.adapters.verdicts import VerdictFeed
+from ledger.domain.journal import JournalKeys
 from ledger.entrypoints.api import router
 from ledger.service_layer import saga
 from ledger.service_layer.writer import (
@@ -36,6 +37,7 @@ async def start_writer(runtime: ServiceRuntime) -> None:
         verdict_deadline=settings.verdict_deadline_seconds,
         verdict_key=settings.verdict_key(),
         nomenclatures=nomenclatures,
+        journal_keys=JournalKeys.from_jwks(runtime.state["journal_keys"]["keys"]),
     )
     runtime.state["writer"] = writer
     runtime.readiness["writer"] = writer.ready.is_set

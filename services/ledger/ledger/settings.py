@@ -18,9 +18,9 @@ class LedgerSettings(ServiceSettings):
     # Seed of the Ed25519 key that signs journal checkpoints (A6R-21).
     journal_signing_seed: SecretStr = SecretStr(DEV_JOURNAL_SEED)
     # The public keys (JWKs, as GET /journal/keys published them) of seeds used before a rotation,
-    # each with the size of the last checkpoint it signed: published with the current key, and
-    # trusted by `registry-ledger verify` for the checkpoints up to that size, so those still
-    # verify and no later one can be signed with a retired seed. JSON:
+    # each with the size of the journal when it was retired: published with the current key, and
+    # trusted by the writer and `registry-ledger verify` for the checkpoints and seals up to that
+    # size, so those still verify and no later one can be signed with a retired seed. JSON:
     # [{"kty": "OKP", "crv": "Ed25519", "x": "...", "kid": "...", "last_tree_size": 41000}].
     journal_retired_keys: list[dict[str, Any]] = []
     checkpoint_every: int = 1000
@@ -49,8 +49,8 @@ class LedgerSettings(ServiceSettings):
                 raise ValueError('a retired key holds its private part ("d"): give only its public JWK')
             if "last_tree_size" not in key:
                 raise ValueError(
-                    'each retired key needs "last_tree_size", the size of the last checkpoint it signed: '
-                    "SELECT max(tree_size) FROM journal_checkpoints WHERE signature->>'kid' = '<its kid>'"
+                    'each retired key needs "last_tree_size", the size of the journal when it was retired '
+                    "(the ledger stopped): SELECT max(sequence) FROM journal"
                 )
         return keys
 

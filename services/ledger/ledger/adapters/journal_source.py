@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ledger.domain.journal import Checkpoint, JournalEntry
+from ledger.domain.journal import Checkpoint, JournalEntry, TailEntry
 from ledger.domain.publication import PublishedJournal
 from registry_contracts.chain import GENESIS_HASH
 from registry_contracts.envelope import EventEnvelope
@@ -59,6 +59,19 @@ async def checkpoints_in(conn: AsyncConnection) -> list[Checkpoint]:
     )
     # In UTC, as published: aware instants of two zones compare unequal in a repeated hour (PEP 495).
     return [Checkpoint(r[0], bytes(r[1]), as_utc(r[3]), Signature.from_dict(r[2])) for r in rows]
+
+
+async def tail_in(conn: AsyncConnection, after: int) -> list[TailEntry]:
+    """The entries after sequence `after` (the last checkpoint's size) that the writer must have
+    sealed, with their seals: those recorded since the seals came (`journal_sealed_from`)."""
+    rows = await conn.execute(
+        text(
+            "SELECT sequence, entry_hash, seal FROM journal WHERE sequence > :after "
+            "AND sequence >= (SELECT COALESCE(min(sequence), 1) FROM journal_sealed_from) ORDER BY sequence"
+        ),
+        {"after": after},
+    )
+    return [TailEntry(r[0], bytes(r[1]), r[2]) for r in rows]
 
 
 async def transaction_records_in(conn: AsyncConnection) -> dict[int, tuple[Any, ...]]:

@@ -20,6 +20,7 @@ from ledger.domain.journal import Checkpoint, JournalEntry
 from ledger.domain.live_holdings import Holding, LiveHoldings, NewBlock
 from ledger.domain.model import Account, AccountStatus, AccountType, SectionStatus
 from ledger.service_layer.commands import SerialScope
+from registry_contracts.signing import Signature
 from registry_platform import db
 
 
@@ -601,12 +602,14 @@ class LedgerRepository:
 
     # -- journal ------------------------------------------------------------------------------
 
-    async def append_journal(self, entries: Sequence[JournalEntry]) -> None:
-        """The batch's journal entries, as one statement over one JSON document."""
+    async def append_journal(self, entries: Sequence[JournalEntry], seal: Signature) -> None:
+        """The batch's journal entries, the last one with the writer's seal (ledger.domain.journal),
+        as one statement over one JSON document."""
         await self._write(
             _sql(
-                "INSERT INTO journal (sequence, recorded_at, kind, body, previous_hash, entry_hash) "
-                "SELECT s, at, k, b, decode(p, 'hex'), decode(h, 'hex') FROM json_to_recordset(CAST(:rows AS json)) "
+                "INSERT INTO journal (sequence, recorded_at, kind, body, previous_hash, entry_hash, seal) "
+                "SELECT s, at, k, b, decode(p, 'hex'), decode(h, 'hex'), "
+                "CASE WHEN s = :last THEN CAST(:seal AS jsonb) END FROM json_to_recordset(CAST(:rows AS json)) "
                 "AS j(s bigint, at timestamptz, k text, b jsonb, p text, h text)"
             ),
             {
@@ -622,7 +625,9 @@ class LedgerRepository:
                         }
                         for e in entries
                     ]
-                )
+                ),
+                "last": entries[-1].sequence,
+                "seal": _json(seal.to_dict()),
             },
         )
 

@@ -11,7 +11,7 @@ Pure: no I/O. The writer keeps a `JournalHead` and a `MerkleFrontier` in memory.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -24,6 +24,7 @@ from registry_contracts.signing import KeyRing, Signature, SignatureInvalid, Sig
 from registry_contracts.timestamps import as_utc, iso_utc
 
 CHECKPOINT_DOMAIN = "a6r-registry/ledger/journal-checkpoint/v1"
+SEAL_DOMAIN = "a6r-registry/ledger/journal-seal/v1"
 
 
 @dataclass
@@ -171,14 +172,67 @@ class JournalKeys:
     def refusal(self, checkpoint: Checkpoint) -> str | None:
         """Why `checkpoint`'s signature is not one of the journal's, or None."""
         message = checkpoint_message(checkpoint.tree_size, checkpoint.root_hash, checkpoint.signed_at)
+        return self._refusal(checkpoint.signature, message, checkpoint.tree_size)
+
+    def seal_refusal(self, sequence: int, entry_hash: bytes, seal: Mapping[str, Any]) -> str | None:
+        """Why `seal` (as stored) is not the writer's seal over entry `sequence`, or None."""
         try:
-            self.ring.verify(checkpoint.signature, message)
+            signature = Signature.from_dict(seal)
+        except SignatureInvalid as exc:
+            return str(exc)
+        return self._refusal(signature, seal_message(sequence, entry_hash), sequence)
+
+    def _refusal(self, signature: Signature, message: bytes, size: int) -> str | None:
+        try:
+            self.ring.verify(signature, message)
         except SignatureInvalid as exc:
             return f"signature invalid: {exc}"
-        last = self.retired_after.get(checkpoint.signature.kid)
-        if last is not None and checkpoint.tree_size > last:
-            return f"signed by key {checkpoint.signature.kid!r}, retired after checkpoint {last}"
+        last = self.retired_after.get(signature.kid)
+        if last is not None and size > last:
+            return f"signed by key {signature.kid!r}, retired after entry {last}"
         return None
+
+
+def seal_message(sequence: int, entry_hash: bytes) -> bytes:
+    return canonical_json({"domain": SEAL_DOMAIN, "sequence": sequence, "entry_hash": entry_hash.hex()})
+
+
+def seal(signer: Signer, entry: JournalEntry) -> Signature:
+    """The writer's seal over the last entry of a batch it commits. Anyone who can insert rows can
+    chain an entry correctly (the chain needs no secret), but not seal it: the entries after the last
+    checkpoint are the writer's own only up to a seal, and the writer signs no checkpoint over others."""
+    return signer.sign(seal_message(entry.sequence, entry.entry_hash))
+
+
+@dataclass(frozen=True)
+class TailEntry:
+    """An entry no checkpoint covers yet, with its seal if it is the last of a batch."""
+
+    sequence: int
+    entry_hash: bytes
+    seal: Mapping[str, Any] | None
+
+
+def unsealed_tail(tail: Sequence[TailEntry], keys: JournalKeys) -> Break | None:
+    """The first of `tail` (the entries after the last checkpoint, in order) that no seal of the
+    writer vouches for, or None. The newest seal vouches for its entry and, through the chain, for
+    every one before it; entries after it were slipped in by someone else (or sealed with a key
+    not the journal's)."""
+    n = next((n for n in range(len(tail) - 1, -1, -1) if _sealed(tail[n], keys)), -1)
+    if n == len(tail) - 1:
+        return None
+    first, last = tail[n + 1], tail[-1]
+    forged = next((e for e in tail[n + 1 :] if e.seal is not None), None)
+    why = f"; the seal of entry {forged.sequence} is not the writer's" if forged is not None else ""
+    return Break(
+        first.sequence,
+        f"entries {first.sequence} to {last.sequence} carry no seal of the ledger's writer: "
+        f"they were not written by it{why}",
+    )
+
+
+def _sealed(entry: TailEntry, keys: JournalKeys) -> bool:
+    return entry.seal is not None and keys.seal_refusal(entry.sequence, entry.entry_hash, entry.seal) is None
 
 
 def verify_journal(

@@ -37,11 +37,12 @@ from ledger.adapters.journal_source import (
     entries_from_topic,
     entries_in,
     published_journal,
+    tail_in,
     transaction_records_in,
 )
 from ledger.adapters.repository import LedgerRepository
 from ledger.bootstrap import DEFINITION
-from ledger.domain.journal import Checkpoint, JournalEntry, JournalKeys, verify_journal
+from ledger.domain.journal import Checkpoint, JournalEntry, JournalKeys, unsealed_tail, verify_journal
 from ledger.domain.publication import PublishedJournal, differing_entry, topic_problem, unpublished
 from ledger.service_layer.replay import (
     ReplayDiverged,
@@ -101,6 +102,7 @@ async def find_problem(
     async with db.snapshot(engine) as conn:
         entries = [e async for e in entries_in(conn)]
         checkpoints = await checkpoints_in(conn)
+        tail = await tail_in(conn, max((c.tree_size for c in checkpoints), default=0))
         recorded = await transaction_records_in(conn)
         now = as_utc(await conn.scalar(text("SELECT statement_timestamp()")))
     topic, read_at = published or (PublishedJournal(), now)
@@ -130,7 +132,9 @@ async def find_problem(
             return Break(entry.sequence, "the transaction record differs from this journal entry")
     if recorded:
         return Break(min(recorded), "a transaction record has no journal entry")
-    return None
+    # Entries no checkpoint covers yet are the writer's only up to its last seal: after it, chained
+    # and recorded correctly or not, someone else wrote them.
+    return unsealed_tail(tail, keyring)
 
 
 def _keys_from(path: str) -> JournalKeys:

@@ -32,10 +32,21 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ledger.adapters.journal_source import checkpoints_in, tail_in
 from ledger.adapters.repository import LEADER_LOCK, LeadershipLost, LedgerRepository, leading_sql
 from ledger.domain.builtin_rules import enforce
 from ledger.domain.errors import DomainError, RuleRefused
-from ledger.domain.journal import Checkpoint, JournalEntry, JournalHead, MerkleFrontier, sign_checkpoint
+from ledger.domain.journal import (
+    Checkpoint,
+    JournalEntry,
+    JournalHead,
+    JournalKeys,
+    MerkleFrontier,
+    TailEntry,
+    seal,
+    sign_checkpoint,
+    unsealed_tail,
+)
 from ledger.domain.live_holdings import InvariantViolation, LiveHoldings, Piece
 from ledger.domain.model import Role
 from ledger.service_layer import configuration, saga, units
@@ -52,7 +63,7 @@ from ledger.service_layer.context import (
 )
 from registry_contracts.canonical import canonical_json
 from registry_contracts.nomenclatures import NomenclatureVersions
-from registry_contracts.signing import PublicKey, SignatureInvalid, Signer
+from registry_contracts.signing import KeyRing, PublicKey, SignatureInvalid, Signer
 from registry_contracts.verdicts import check_verdict, proposal_digest
 from registry_platform import db
 from registry_platform.errors import RegistryError
@@ -119,9 +130,22 @@ def not_writing() -> RegistryError:
     )
 
 
+class JournalNotVouched(Exception):
+    """The journal holds entries or a checkpoint this writer did not make: it writes nothing more
+    until an operator has looked (`registry-ledger verify` names what is wrong)."""
+
+
 def _client_answer(exc: Exception) -> Exception:
     """What a client whose proposal failed with `exc` is told: a writer no longer leading did not
-    decide it (503, retry), anything else is raised to it as it is."""
+    decide it (503, retry); one that stopped on a journal it cannot vouch for did not either (503,
+    for operators to resolve); anything else is raised to it as it is."""
+    if isinstance(exc, JournalNotVouched):
+        return RegistryError(
+            503,
+            "journal_not_vouched",
+            "Nothing was recorded: the ledger stopped writing because its journal holds entries it did not "
+            "write. The registry's operators must look into it before anything more is recorded.",
+        )
     return not_writing() if isinstance(exc, LeadershipLost) else exc
 
 
@@ -223,8 +247,13 @@ class LedgerWriter:
         verdict_deadline: float = 30.0,
         verdict_key: PublicKey | None = None,
         nomenclatures: NomenclatureVersions | None = None,
+        journal_keys: JournalKeys | None = None,
     ) -> None:
         self._engine = engine
+        # What the journal's checkpoints and seals may be signed with (by default the signer's key alone).
+        self._journal_keys = journal_keys or (
+            JournalKeys(KeyRing([signer.public_key()])) if signer is not None else JournalKeys(KeyRing())
+        )
         self.nomenclatures = nomenclatures or NomenclatureVersions()
         self._topic = topic
         self._signer = signer
@@ -302,13 +331,19 @@ class LedgerWriter:
     async def load(self) -> None:
         async with self._engine.connect() as conn:
             await db.lift_timeouts(conn)  # reads the whole journal and every live block: long by design
+            checkpoints = await checkpoints_in(conn)
+            last = checkpoints[-1] if checkpoints else None
             self.head, self.frontier = JournalHead(), MerkleFrontier()
+            root = None
             result = await conn.stream(text("SELECT sequence, entry_hash, recorded_at FROM journal ORDER BY sequence"))
             async for sequence, digest, recorded_at in result:
                 self.frontier.append(bytes(digest))
                 self.head = JournalHead(sequence, bytes(digest), recorded_at)
-            size = await conn.scalar(text("SELECT COALESCE(max(tree_size), 0) FROM journal_checkpoints"))
-            self._last_checkpoint = (int(size or 0), time.monotonic())
+                if last is not None and sequence == last.tree_size:
+                    root = self.frontier.root()
+            signed = last.tree_size if last is not None else 0
+            self._vouch(last, root, await tail_in(conn, signed))
+            self._last_checkpoint = (signed, time.monotonic())
             row = (
                 await conn.execute(
                     text(
@@ -330,6 +365,21 @@ class LedgerWriter:
         # passes (a pass over 10^6 blocks would pause every request in flight).
         gc.collect()
         gc.freeze()
+
+    def _vouch(self, last: Checkpoint | None, root: bytes | None, tail: list[TailEntry]) -> None:
+        """Refuse to go on with a journal this writer cannot vouch for: its next checkpoint would
+        sign whatever the table holds. What the last checkpoint covers is proven by its signature;
+        what comes after, by the seal of the last batch the writer committed (domain.journal)."""
+        keys = self._journal_keys
+        if last is not None:
+            if root is None:
+                refusal = f"it covers {last.tree_size} entries, the journal holds {self.head.sequence}"
+            else:
+                refusal = "Merkle root does not match" if root != last.root_hash else keys.refusal(last)
+            if refusal is not None:
+                raise JournalNotVouched(f"the last checkpoint ({last.tree_size}): {refusal}")
+        if (broken := unsealed_tail(tail, keys)) is not None:
+            raise JournalNotVouched(f"{broken.reason}; run `registry-ledger verify`")
 
     async def close(self) -> None:
         await self._conn.discard()
@@ -457,9 +507,11 @@ class LedgerWriter:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.acquire_leadership()
-        await self.load()
-        self.ready.set()
         try:
+            # Inside: a load that fails lets the lock go with the rest (`close`), or the run the
+            # supervisor restarts would wait for the lock this one holds, for ever.
+            await self.load()
+            self.ready.set()
             while not stop.is_set():
                 try:
                     first = await asyncio.wait_for(self._queue.get(), timeout=1.0)
@@ -615,7 +667,7 @@ class LedgerWriter:
         async with repo.pipelined(commit=True):
             if entries:
                 await repo.flush_transactions()
-                await repo.append_journal(entries)
+                await repo.append_journal(entries, seal(self._signer, entries[-1]))
                 # After the entries' events: on the topic, a checkpoint follows the entries it signs.
                 events += await self._checkpoint_if_due(repo)
             await repo.flush_moves()
@@ -766,8 +818,8 @@ class LedgerWriter:
         moved = tuple(r for r in ctx.taken if r[0] < counters_before.scope)
         issued = tuple(ctx.generated)
         if clashes := self.reservations.clashes(tx, moved, issued):
-            refusal = saga.units_reserved({t: [_held(ctx, h) for h in held] for t, held in clashes.items()})
-            return None, [], _ProposalRefused(refusal, ctx.rules_applied)
+            reserved = saga.units_reserved({t: [_held(ctx, h) for h in held] for t, held in clashes.items()})
+            return None, [], _ProposalRefused(reserved, ctx.rules_applied)
         envelope = self._envelope("rules.ProposalSubmitted", str(tx), saga.proposal_payload(ctx, result, metadata), tx)
         # What the verdict must name as the proposal it answers (registry_contracts.verdicts).
         published = proposal_digest(envelope.payload)

@@ -282,6 +282,86 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(
         await engine.dispose()
 
 
+async def test_a6r48_a6r21_an_entry_slipped_in_chained_and_recorded_correctly_is_never_signed(
+    service_settings, database_url
+):
+    """Anyone who can insert rows (the service's own database role can) can chain an entry correctly,
+    the chain needing no secret, and record its transaction to match. The writer took such an entry
+    in when it loaded the journal again (its next batch fails on the sequence the entry took) and
+    signed it into its next checkpoint, and `verify` called the journal valid. Now the writer seals
+    the last entry of every batch it commits: it stops writing rather than vouch for what it did not
+    write, and `verify` names the entries after its last seal."""
+    engine = db.create_engine(database_url, "ledger")
+    settings = service_settings("ledger")
+    try:
+        async with running_ledger(service_settings, checkpoint_seconds=0.5) as ledger:
+            acc = await make_history(ledger, 20)
+            covered = await _signed_up_to_the_head(engine)
+            async with engine.begin() as conn:
+                last = (await conn.execute(text("SELECT * FROM journal ORDER BY sequence DESC LIMIT 1"))).one()
+                forged = JournalHead(last.sequence, bytes(last.entry_hash)).append(
+                    last.recorded_at, last.kind, {**last.body, "transaction_id": str(uuid.uuid4())}
+                )
+                await conn.execute(
+                    text("INSERT INTO journal VALUES (:s, :at, :k, CAST(:b AS jsonb), :p, :h)"),
+                    {
+                        "s": forged.sequence,
+                        "at": forged.recorded_at,
+                        "k": forged.kind,
+                        "b": json.dumps(forged.body),
+                        "p": forged.previous_hash,
+                        "h": forged.entry_hash,
+                    },
+                )
+                tx, kind, digest, outcome, initiator, obo, given, result, at = cli.record_of(forged)
+                await conn.execute(
+                    text(
+                        "INSERT INTO transactions VALUES (:tx, :kind, :digest, :outcome, :initiator, :obo, "
+                        "CAST(:given AS jsonb), CAST(:result AS jsonb), :s, :at)"
+                    ),
+                    {
+                        "tx": tx,
+                        "kind": kind,
+                        "digest": digest,
+                        "outcome": outcome,
+                        "initiator": initiator,
+                        "obo": obo,
+                        "given": json.dumps(given),
+                        "result": json.dumps(result),
+                        "s": forged.sequence,
+                        "at": at,
+                    },
+                )
+            refused = await ledger.propose(transfer(acc["gha_holding"], acc["che_holding"], 1))
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "journal_not_vouched", refused.text
+            await asyncio.sleep(1.5)  # three checkpoint intervals
+            later = await ledger.propose(transfer(acc["gha_holding"], acc["che_holding"], 1))
+            assert later.status_code == 503, "the writer does not start again on that journal"
+            assert (await ledger.http.get(f"{ledger.base_url}/ready")).status_code != 200
+        async with engine.connect() as conn:
+            signed = await conn.scalar(text("SELECT max(tree_size) FROM journal_checkpoints"))
+            newest = await conn.scalar(text("SELECT max(sequence) FROM journal"))
+        assert signed == covered == forged.sequence - 1 and newest == forged.sequence, "no checkpoint signs it"
+        found = run_cli(settings, "verify")
+        assert found.returncode == 1, found.stdout
+        unsealed = f"entries {forged.sequence} to {forged.sequence} carry no seal of the ledger's writer"
+        assert f"journal INVALID at entry {forged.sequence}: {unsealed}" in found.stdout, found.stdout
+    finally:
+        await engine.dispose()
+
+
+async def _signed_up_to_the_head(engine: Any) -> int:
+    """Wait for the idle writer's checkpoint over every entry; its size."""
+    for _ in range(100):
+        async with engine.connect() as conn:
+            signed = await conn.scalar(text("SELECT COALESCE(max(tree_size), 0) FROM journal_checkpoints"))
+            if signed == await conn.scalar(text("SELECT max(sequence) FROM journal")):
+                return int(signed)
+        await asyncio.sleep(0.1)
+    raise AssertionError("the writer signed no checkpoint over its newest entries")
+
+
 REWRITE = "UPDATE journal SET body = CAST(:b AS jsonb), previous_hash = :p, entry_hash = :h WHERE sequence = :s"
 
 
@@ -350,8 +430,12 @@ async def test_a6r48_a6r21_checkpoints_are_published_and_a_tail_rewritten_under_
             await conn.execute(text("DELETE FROM journal_checkpoints WHERE tree_size > :f"), {"f": first})
             # The entry after the first checkpoint left loses a rule it applied; every later one is chained again.
             rows = await _rewrite_after(conn, first)
+        # The rewritten entries keep the seals the writer put on the entries they were: those do not
+        # vouch for them, so the database alone shows the rewrite (before seals, nothing within the gap).
         alone = run_cli(settings, "verify")
-        assert alone.returncode == 0, "the journal alone shows nothing within the default gap: " + alone.stdout
+        assert alone.returncode == 1, alone.stdout
+        assert f"journal INVALID at entry {first + 1}: entries {first + 1} to " in alone.stdout, alone.stdout
+        assert "carry no seal of the ledger's writer" in alone.stdout and "is not the writer's" in alone.stdout
         # Replay makes the entry as it was: it names that entry and what differs in it (not the
         # last entry of its batch of 200, as it did).
         diverged, _, _ = replay_into_fresh_database(settings, infra)
@@ -458,7 +542,10 @@ async def test_a6r48_a6r21_the_newest_entries_no_checkpoint_covers_yet_and_check
         # The tail rewritten: its first entry loses a rule it applied, and the later ones are chained again.
         async with engine.begin() as conn:
             await _rewrite_after(conn, signed)
-        assert run_cli(settings, "verify").returncode == 0, "the database alone shows nothing"
+        alone = run_cli(settings, "verify")
+        assert alone.returncode == 1, alone.stdout
+        unsealed = f"journal INVALID at entry {signed + 1}: entries {signed + 1} to {newest} carry no seal"
+        assert unsealed in alone.stdout, alone.stdout
         rewritten_tail = run_cli(settings, "verify", "--against-topic")
         assert rewritten_tail.returncode == 1, rewritten_tail.stdout
         expected = f"entry {signed + 1}: entry {signed + 1} is not the one published on the journal topic\n"
@@ -491,7 +578,7 @@ async def test_a6r48_a6r21_checkpoints_signed_before_a_key_rotation_verify_with_
             acc = await make_history(before, 60)
             (old_key,) = (await before.get("/journal/keys"))["keys"]
         async with engine.connect() as conn:
-            last = await conn.scalar(text("SELECT max(tree_size) FROM journal_checkpoints"))
+            last = await conn.scalar(text("SELECT max(sequence) FROM journal"))
         retired = [{**old_key, "last_tree_size": last}]
         async with running_ledger(
             service_settings, journal_signing_seed=new_seed, journal_retired_keys=retired
@@ -522,7 +609,7 @@ async def test_a6r48_a6r21_checkpoints_signed_before_a_key_rotation_verify_with_
             await LedgerRepository(conn).add_checkpoint(late)
         refused = run_cli(settings, "verify", **trusted)
         assert refused.returncode == 1, refused.stdout
-        reason = f"checkpoint {size}: signed by key {old_key['kid']!r}, retired after checkpoint {last}"
+        reason = f"checkpoint {size}: signed by key {old_key['kid']!r}, retired after entry {last}"
         assert f"journal INVALID at entry {size}: {reason}" in refused.stdout, refused.stdout
     finally:
         await engine.dispose()

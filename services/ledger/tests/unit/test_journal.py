@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 from ledger.domain.journal import (
     JournalHead,
     JournalKeys,
+    TailEntry,
     entry_difference,
     merkle_root,
+    seal,
     sign_checkpoint,
+    unsealed_tail,
     verify_journal,
 )
 from registry_contracts.signing import Ed25519Signer, KeyRing
@@ -69,7 +72,7 @@ def test_a6r48_a6r21_a_retired_key_signs_only_up_to_its_last_tree_size() -> None
     retired_after_4 = JournalKeys(keys.ring, {kid: 4})
     (broken,) = verify_journal(journal, checkpoints, retired_after_4)
     assert broken.sequence == 8
-    assert broken.reason == f"checkpoint 8: signed by key {kid!r}, retired after checkpoint 4"
+    assert broken.reason == f"checkpoint 8: signed by key {kid!r}, retired after entry 4"
     assert list(verify_journal(journal, checkpoints, JournalKeys(keys.ring, {kid: 8}))) == []
 
 
@@ -89,3 +92,43 @@ def test_a6r48_replay_names_what_differs_in_the_entry_it_made() -> None:
     flagged = JournalHead().append(at, "transfer_units", {**body, "result": {"moved": 5, "final": True}})
     looks_equal = JournalHead().append(at, "transfer_units", {**body, "result": {"moved": 5, "final": 1}})
     assert entry_difference(flagged, looks_equal) == "entry_hash, with fields that compare equal"
+
+
+def _tail(entries: int, sealed: dict[int, Ed25519Signer]) -> list[TailEntry]:
+    """Entries 1 to `entries`, those in `sealed` sealed by the signer named there."""
+    head = JournalHead()
+    journal = [head.append(T, "transfer_units", {"n": n}) for n in range(1, entries + 1)]
+    return [
+        TailEntry(e.sequence, e.entry_hash, seal(sealed[e.sequence], e).to_dict() if e.sequence in sealed else None)
+        for e in journal
+    ]
+
+
+def test_a6r48_a6r21_entries_after_the_writers_last_seal_were_not_written_by_it() -> None:
+    """Anyone who can insert rows can chain an entry correctly, but not seal it: the writer signed
+    checkpoints over such entries, which `verify` then called valid."""
+    writer, other = Ed25519Signer.from_seed(b"\x07" * 32), Ed25519Signer.from_seed(b"\x08" * 32)
+    keys = JournalKeys(KeyRing([writer.public_key()]))
+    assert unsealed_tail([], keys) is None
+    assert unsealed_tail(_tail(5, {2: writer, 5: writer}), keys) is None, "each batch's last entry sealed"
+    (broken,) = [unsealed_tail(_tail(5, {2: writer, 3: writer}), keys)]
+    assert broken is not None and broken.sequence == 4
+    assert broken.reason == "entries 4 to 5 carry no seal of the ledger's writer: they were not written by it"
+    forged = unsealed_tail(_tail(5, {3: writer, 5: other}), keys)
+    assert forged is not None and forged.sequence == 4 and "the seal of entry 5 is not the writer's" in forged.reason
+    assert unsealed_tail(_tail(3, {}), keys).sequence == 1  # type: ignore[union-attr]
+    # A seal over another entry's hash does not vouch for this one.
+    tail = _tail(3, {3: writer})
+    moved = [*tail[:2], TailEntry(3, tail[1].entry_hash, tail[2].seal)]
+    assert unsealed_tail(moved, keys).sequence == 1  # type: ignore[union-attr]
+    malformed = [*tail[:2], TailEntry(3, tail[2].entry_hash, {"sig": "x"})]
+    broken = unsealed_tail(malformed, keys)
+    assert broken is not None and broken.sequence == 1 and "the seal of entry 3 is not the writer's" in broken.reason
+
+
+def test_a6r48_a6r21_a_retired_key_seals_only_up_to_the_last_entry_it_was_used_for() -> None:
+    writer = Ed25519Signer.from_seed(b"\x07" * 32)
+    tail = _tail(6, {3: writer, 6: writer})
+    assert unsealed_tail(tail, JournalKeys(KeyRing([writer.public_key()]), {writer.kid: 6})) is None
+    broken = unsealed_tail(tail, JournalKeys(KeyRing([writer.public_key()]), {writer.kid: 4}))
+    assert broken is not None and broken.sequence == 4
