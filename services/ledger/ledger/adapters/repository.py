@@ -269,7 +269,7 @@ class LedgerRepository:
             await self._write(
                 _sql(
                     "UPDATE proposals SET decided_at = t.at FROM json_to_recordset(CAST(:rows AS json)) "
-                    "AS t(id uuid, at timestamptz) WHERE proposals.id = t.id"
+                    "AS t(id uuid, at timestamptz) WHERE proposals.id = t.id AND proposals.decided_at IS NULL"
                 ),
                 {"rows": _json(rows)},
             )

@@ -8,9 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from ledger.bootstrap import DEFINITION
 from ledger.settings import LedgerSettings
+from registry_platform import db
 from registry_platform.service import create_app
 from registry_platform.testing.infra import serve_app
 
@@ -230,3 +233,54 @@ async def test_a6r52_a_selection_of_more_than_1000_blocks_is_refused_at_proposal
         # 1,000 blocks is within the limit: proposed, awaiting its verdict.
         proposed = await ledger.propose(transfer(acc["issuance"], acc["che_holding"], 1000))
         assert proposed.status_code == 202, proposed.text
+
+
+async def test_a6r47_a_proposal_awaiting_its_verdict_is_kept_as_the_ledger_wrote_it(
+    service_settings: Any, database_url: str
+) -> None:
+    """A ledger restarted while a proposal awaits its verdict takes the command and initiator from
+    the proposal's row when the verdict comes; the verdict is bound to the digest of the proposal
+    as published, not to the row. So the row is kept as written: rewriting its command (a larger
+    issuance) or its identity, deleting it, or undoing its decision is refused by the database
+    itself, for the service's own role too. Only its decision time is set, once."""
+    settings = service_settings("ledger", LedgerSettings, rules_verdicts=True, verdict_wait_seconds=0.1)
+    async with serve_app(create_app(DEFINITION, settings)) as url, httpx.AsyncClient(timeout=60) as http:
+        ledger = LedgerClient(http, url)
+        await _ready(http, url)
+        acc = await setup_registry(ledger)
+        tx = uuid.uuid4()
+        issuance = {
+            "kind": "issue_units",
+            "account": acc["issuance"],
+            "scope": SCOPE,
+            "quantity": 100,
+            "first_transferring_party": "GHA",
+            "cooperative_approach": "CA0001",
+        }
+        proposed = await ledger.propose(issuance, tx=tx)
+        assert proposed.status_code == 202, proposed.text
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        changes = [
+            "UPDATE proposals SET command = jsonb_set(command, '{quantity}', '1000000')",
+            """UPDATE proposals SET identity = jsonb_set(identity, '{subject}', '"someone else"')""",
+            "UPDATE proposals SET deadline = deadline + interval '1 day'",
+            "DELETE FROM proposals",
+        ]
+        for change in changes:
+            with pytest.raises(DBAPIError, match="is kept"):
+                async with engine.begin() as conn:
+                    await conn.execute(text(f"{change} WHERE id = :id"), {"id": tx})
+        with pytest.raises(DBAPIError, match="TRUNCATE refused"):
+            async with engine.begin() as conn:
+                await conn.execute(text("TRUNCATE proposals"))
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE proposals SET decided_at = now() WHERE id = :id"), {"id": tx})
+        with pytest.raises(DBAPIError, match="only its decision time is set, once"):
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE proposals SET decided_at = NULL WHERE id = :id"), {"id": tx})
+        async with engine.connect() as conn:
+            row = (await conn.execute(text("SELECT command, identity FROM proposals WHERE id = :id"), {"id": tx})).one()
+        assert row.command["quantity"] == 100 and row.identity["subject"] == "admin"
+    finally:
+        await engine.dispose()
