@@ -506,7 +506,8 @@ async def test_a6r52_serials_awaiting_a_verdict_are_reserved_against_explicit_tr
         assert reserved and all(b["refused_at"] == "proposal" for b in reserved)
         # Refused after the built-in rules passed, each names them as applied, as the recorded
         # transfer does beside its verdict's rules (A6R-48 e).
-        (recorded,) = [e["body"] for e in journal if e["body"]["outcome"] == "recorded" and e["kind"] == "transfer_units"]
+        transfers = [e["body"] for e in journal if e["kind"] == "transfer_units"]
+        (recorded,) = [b for b in transfers if b["outcome"] == "recorded"]
         builtin = [r for r in recorded["rules_applied"] if r.startswith("builtin.")]
         assert builtin and all(b["rules_applied"] == builtin for b in reserved), (builtin, reserved[0])
         # Each names the serials and the transaction holding them (A6R-47), and how to go on.
@@ -678,6 +679,15 @@ async def test_a6r55_a_reversal_takes_back_two_shares_paid_into_one_account_and_
         back = await registry.ok({**reversal, "corrects": moved["transaction_id"]})
         assert back["quantity"] == 90 and back["returned_from"] == [other, acc["adaptation"]]
         assert [await registry.balance(a) for a in (acc["holding"], other, acc["adaptation"])] == [200, 0, 0]
+        # Who may see the shares' account sees the reversal that took them back (A6R-23, A6R-30):
+        # its balance fell, and before, no transaction they could see said why.
+        viewer = issue_token(KEY, "vera", [Grant("account_viewer", section="GHA", account=acc["adaptation"])])
+        headers = {"Authorization": f"Bearer {viewer}"}
+        ledger = registry.ledger
+        listed = await registry.http.get(f"{ledger}/transactions?account={acc['adaptation']}", headers=headers)
+        assert back["transaction_id"] in [t["transaction_id"] for t in listed.json()["items"]], listed.text
+        shown = await registry.http.get(f"{ledger}/transactions/{back['transaction_id']}", headers=headers)
+        assert shown.status_code == 200, shown.text
     await _replays_to_the_live_state(infra, database_url, monkeypatch)
 
 

@@ -275,20 +275,26 @@ _ACCOUNT_KEYS = ("source", "destination", "account")
 
 _SUPPLEMENTARY_KEYS = ("from_account", "to_account")
 # The accounts of a recorded transaction's supplementary operations (a share of proceeds, an OMGE
-# cancellation): units arrive in them too, so their holders see the transaction.
+# cancellation): units arrive in them too, so their holders see the transaction. Likewise the
+# accounts a reversal takes units back from (`returned_from`): units leave them.
 _IN_SUPPLEMENTARY = (
     "jsonb_path_exists(v.result, '$.supplementary[*] ? (@.from_account == $a || @.to_account == $a)', "
-    "jsonb_build_object('a', CAST(:account AS text)))"
+    "jsonb_build_object('a', CAST(:account AS text))) OR "
+    "jsonb_path_exists(v.result, '$.returned_from[*] ? (@ == $a)', jsonb_build_object('a', CAST(:account AS text)))"
 )
 
 
 def named_accounts(tx: dict[str, Any]) -> set[str]:
     """The accounts a transaction (as `transaction` shows it) names, in its request or its result,
-    its supplementary operations included."""
+    its supplementary operations and the accounts a reversal took units back from included."""
     parts = [p for p in (tx.get("command"), tx.get("result")) if isinstance(p, dict)]
     named = {p[k] for p in parts for k in _ACCOUNT_KEYS if isinstance(p.get(k), str)}
-    operations = (tx.get("result") or {}).get("supplementary") or []
-    return named | {op[k] for op in operations if isinstance(op, dict) for k in _SUPPLEMENTARY_KEYS if k in op}
+    result = tx.get("result") or {}
+    operations = result.get("supplementary") or []
+    returned = {a for a in result.get("returned_from") or [] if isinstance(a, str)}
+    return (
+        named | returned | {op[k] for op in operations if isinstance(op, dict) for k in _SUPPLEMENTARY_KEYS if k in op}
+    )
 
 
 TRANSACTIONS = Listing(
