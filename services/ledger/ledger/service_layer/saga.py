@@ -223,7 +223,8 @@ class Reservations:
     moved: dict[uuid.UUID, tuple[Range, ...]] = field(default_factory=dict)
     issued: dict[uuid.UUID, tuple[Generated, ...]] = field(default_factory=dict)
 
-    def others(self, tx: uuid.UUID) -> tuple[Range, ...]:
+    def others(self, tx: uuid.UUID | None) -> tuple[Range, ...]:
+        """The serials reserved by proposals other than `tx` (None: by every proposal)."""
         return tuple(r for t, ranges in self.moved.items() if t != tx for r in ranges)
 
     def serial_floor(self) -> dict[ScopeKey, int]:

@@ -415,8 +415,8 @@ class LedgerWriter:
         async with self._between_batches:
             account = self.catalogue.accounts.get(destination)
             approach_of, parties_of = self.issuance_approaches.by_id.get, self.catalogue.approaches.get
-            # Every reservation counts: the nil id is no proposal's.
-            reserved = self.reservations.others(uuid.UUID(int=0))
+            # Every reservation counts (a client may name a proposal by any id, the nil one too).
+            reserved = self.reservations.others(None)
             chosen = units.choose_implicit(
                 self.live, source, selection.quantity, eligible, reserved, account, approach_of, parties_of
             )

@@ -56,3 +56,15 @@ def test_a6r54_reservations_load_as_they_were_kept_including_an_earlier_build_s_
     loaded.load(rows)
     assert loaded.issued == {new: ((GHA, 1, 10), (CHE, 1, 3)), old: ((CHE, 20, 29),)}
     assert loaded.moved == {new: ((2, 4, 8),), old: (), none: ((1, 1, 5),)}
+
+
+def test_a6r52_the_preview_counts_every_reservation_the_nil_ids_too() -> None:
+    """The preview of an implicit selection leaves out every serial a waiting proposal holds. It
+    asked for the reservations of proposals other than the nil id, so a proposal a client named by
+    the nil id had its serials offered by every preview."""
+    nil, other = uuid.UUID(int=0), uuid.uuid4()
+    held = Reservations()
+    held.hold(nil, ((1, 1, 3),), ())
+    held.hold(other, ((1, 7, 9),), ())
+    assert sorted(held.others(None)) == [(1, 1, 3), (1, 7, 9)]
+    assert held.others(nil) == ((1, 7, 9),)
