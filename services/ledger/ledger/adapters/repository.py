@@ -53,6 +53,8 @@ def _account(row: Any) -> Account:
 
 
 _METADATA = "i.cooperative_approach, i.first_transferring_party, i.sectors, i.activity_types"
+# A proposal awaiting its verdict: the fields of a `saga.ProposalRow`, and the writer's seal over them.
+_PROPOSAL = "id, request_hash, command, requested, identity, proposed_at, deadline, reserved, proposal_digest, seal"
 
 
 def _metadata(row: Any) -> dict[str, Any]:
@@ -216,32 +218,21 @@ class LedgerRepository:
 
     # -- proposals awaiting the rules service's verdict (issue 5 saga) -----------------------
 
-    def add_proposal(
-        self,
-        tx: uuid.UUID,
-        request_hash: bytes,
-        command: Any,
-        requested: Any,
-        identity: dict[str, Any],
-        proposed_at: datetime,
-        deadline: datetime,
-        reserved: dict[str, Any],
-        published: str,
-    ) -> None:
-        """Queue a proposal awaiting its verdict; written by `flush_proposals`, one statement per batch.
-        `requested` is the command as the client sent it, None when `command` is that; `published`
-        the digest of the proposal as published, which its verdict must name."""
+    def add_proposal(self, row: Any, seal: Signature) -> None:
+        """Queue a proposal awaiting its verdict (a `saga.ProposalRow`) with the writer's seal over it;
+        written by `flush_proposals`, one statement per batch."""
         self._new_proposals.append(
             {
-                "id": tx,
-                "h": request_hash.hex(),
-                "c": command.model_dump(mode="json"),
-                "q": None if requested is None else requested.model_dump(mode="json"),
-                "i": identity,
-                "p": proposed_at,
-                "d": deadline,
-                "r": reserved,
-                "g": published,
+                "id": row.id,
+                "h": row.request_hash.hex(),
+                "c": row.command,
+                "q": row.requested,
+                "i": row.identity,
+                "p": row.proposed_at,
+                "d": row.deadline,
+                "r": row.reserved,
+                "g": row.proposal_digest,
+                "s": seal.to_dict(),
             }
         )
 
@@ -258,9 +249,9 @@ class LedgerRepository:
             await self._write(
                 _sql(
                     "INSERT INTO proposals (id, request_hash, command, requested, identity, proposed_at, deadline, "
-                    "reserved, proposal_digest) SELECT id, decode(h, 'hex'), c, q, i, p, d, r, g "
-                    "FROM json_to_recordset(CAST(:rows AS json)) "
-                    "AS t(id uuid, h text, c jsonb, q jsonb, i jsonb, p timestamptz, d timestamptz, r jsonb, g text)"
+                    "reserved, proposal_digest, seal) SELECT id, decode(h, 'hex'), c, q, i, p, d, r, g, s "
+                    "FROM json_to_recordset(CAST(:rows AS json)) AS t(id uuid, h text, c jsonb, q jsonb, i jsonb, "
+                    "p timestamptz, d timestamptz, r jsonb, g text, s jsonb)"
                 ),
                 {"rows": _json(rows)},
             )
@@ -274,22 +265,21 @@ class LedgerRepository:
                 {"rows": _json(rows)},
             )
 
-    async def reservations(self) -> list[tuple[uuid.UUID, dict[str, Any]]]:
-        rows = await self._execute(_sql("SELECT id, reserved FROM proposals WHERE decided_at IS NULL"))
-        return [(row.id, row.reserved) for row in rows]
+    async def pending_proposals(self) -> list[Any]:
+        """Every proposal awaiting its verdict, with its seal."""
+        return list(await self._execute(_sql(f"SELECT {_PROPOSAL} FROM proposals WHERE decided_at IS NULL")))
 
     async def proposal(self, tx: uuid.UUID) -> Any:
-        return await self._one(
-            "SELECT id, request_hash, command, requested, identity, proposed_at, deadline, proposal_digest "
-            "FROM proposals "
-            "WHERE id = :id AND decided_at IS NULL",
-            id=tx,
-        )
+        return await self._one(f"SELECT {_PROPOSAL} FROM proposals WHERE id = :id AND decided_at IS NULL", id=tx)
 
-    async def overdue_proposals(self, now: datetime) -> list[uuid.UUID]:
+    async def overdue_proposals(self, now: datetime, skip: Sequence[uuid.UUID] = ()) -> list[uuid.UUID]:
+        """Up to 100 proposals whose deadline passed, but those in `skip` (found not the writer's)."""
         rows = await self._execute(
-            _sql("SELECT id FROM proposals WHERE decided_at IS NULL AND deadline < :now ORDER BY deadline LIMIT 100"),
-            {"now": now},
+            _sql(
+                "SELECT id FROM proposals WHERE decided_at IS NULL AND deadline < :now "
+                "AND NOT (id = ANY(CAST(:skip AS uuid[]))) ORDER BY deadline LIMIT 100"
+            ),
+            {"now": now, "skip": list(skip)},
         )
         return [row.id for row in rows]
 

@@ -25,6 +25,7 @@ from registry_contracts.timestamps import as_utc, iso_utc
 
 CHECKPOINT_DOMAIN = "a6r-registry/ledger/journal-checkpoint/v1"
 SEAL_DOMAIN = "a6r-registry/ledger/journal-seal/v1"
+PROPOSAL_SEAL_DOMAIN = "a6r-registry/ledger/proposal-seal/v1"
 
 
 @dataclass
@@ -182,6 +183,18 @@ class JournalKeys:
             return str(exc)
         return self._refusal(signature, seal_message(sequence, entry_hash), sequence)
 
+    def proposal_seal_refusal(self, fields: Mapping[str, Any], seal: Mapping[str, Any] | None) -> str | None:
+        """Why `seal` is not the writer's seal over a proposal awaiting its verdict, or None. A key
+        retired since still vouches for the proposals it sealed: they await their verdicts across a
+        rotation."""
+        if seal is None:
+            return "it carries no seal"
+        try:
+            signature = Signature.from_dict(seal)
+        except SignatureInvalid as exc:
+            return str(exc)
+        return self._refusal(signature, proposal_seal_message(fields), 0)
+
     def _refusal(self, signature: Signature, message: bytes, size: int) -> str | None:
         try:
             self.ring.verify(signature, message)
@@ -202,6 +215,10 @@ def seal(signer: Signer, entry: JournalEntry) -> Signature:
     chain an entry correctly (the chain needs no secret), but not seal it: the entries after the last
     checkpoint are the writer's own only up to a seal, and the writer signs no checkpoint over others."""
     return signer.sign(seal_message(entry.sequence, entry.entry_hash))
+
+
+def proposal_seal_message(fields: Mapping[str, Any]) -> bytes:
+    return canonical_json({"domain": PROPOSAL_SEAL_DOMAIN, **fields})
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from ledger.domain.model import Account
 from ledger.service_layer import commands as c
 from ledger.service_layer.configuration import Conflict
 from ledger.service_layer.context import Proposal, ScopeKey, TxContext
+from registry_contracts.timestamps import iso_utc
 
 SAGA_KINDS = frozenset(
     {"issue_units", "transfer_units", "corrective_transfer", "external_transfer_out", "external_transfer_in"}
@@ -39,6 +40,38 @@ _KIND = {
     "external_transfer_out": "external_transfer_out",
     "external_transfer_in": "external_transfer_in",
 }
+
+
+@dataclass(frozen=True)
+class ProposalRow:
+    """A proposal awaiting its verdict, as the `proposals` table keeps it."""
+
+    id: uuid.UUID
+    request_hash: bytes
+    command: dict[str, Any]
+    requested: dict[str, Any] | None
+    identity: dict[str, Any]
+    proposed_at: datetime
+    deadline: datetime
+    reserved: dict[str, Any]
+    proposal_digest: str | None
+
+
+def proposal_fields(row: Any) -> dict[str, Any]:
+    """What the writer's seal over a proposal awaiting its verdict covers (ledger.domain.journal),
+    from a ProposalRow or the row as the database keeps it: a ledger restarted meanwhile decides it
+    from that row."""
+    return {
+        "id": str(row.id),
+        "request_hash": bytes(row.request_hash).hex(),
+        "command": row.command,
+        "requested": row.requested,
+        "identity": row.identity,
+        "proposed_at": iso_utc(row.proposed_at),
+        "deadline": iso_utc(row.deadline),
+        "reserved": row.reserved,
+        "proposal_digest": row.proposal_digest,
+    }
 
 
 def resolved(command: Any, result: dict[str, Any]) -> Any:

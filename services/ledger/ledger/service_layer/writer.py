@@ -43,6 +43,7 @@ from ledger.domain.journal import (
     JournalKeys,
     MerkleFrontier,
     TailEntry,
+    proposal_seal_message,
     seal,
     sign_checkpoint,
     unsealed_tail,
@@ -295,6 +296,8 @@ class LedgerWriter:
         # give out: ids below it are committed.
         self._issuances: dict[int, dict[str, Any]] = {}
         self._committed_issuances = 0
+        # Proposals whose rows the writer did not seal: never decided (see `_vouched`).
+        self._unvouched: set[uuid.UUID] = set()
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -360,11 +363,23 @@ class LedgerWriter:
         views = {v: scope_view(k) for k, v in scopes.items()}
         self.catalogue = Catalogue(accounts, scopes, views, suspended, approaches)
         async with self._engine.connect() as conn:
-            self.reservations.load(await LedgerRepository(conn).reservations())
+            pending = await LedgerRepository(conn).pending_proposals()
+        self.reservations.load([(row.id, row.reserved) for row in pending if self._vouched(row)])
         # The live blocks stay for the life of the process: keep them out of the collector's full
         # passes (a pass over 10^6 blocks would pause every request in flight).
         gc.collect()
         gc.freeze()
+
+    def _vouched(self, row: Any) -> bool:
+        """Whether the writer sealed this proposal's row as it stands. One it did not (slipped in, or
+        rewritten before the database kept proposals as written, or kept by a build before the
+        seals) is never decided and reserves nothing: its command and initiator are not the
+        proposal's the ledger published."""
+        refusal = self._journal_keys.proposal_seal_refusal(saga.proposal_fields(row), row.seal)
+        if refusal is not None and row.id not in self._unvouched:
+            self._unvouched.add(row.id)
+            log.error("proposal %s awaiting its verdict was not sealed by this ledger's writer (%s)", row.id, refusal)
+        return refusal is None
 
     def _vouch(self, last: Checkpoint | None, root: bytes | None, tail: list[TailEntry]) -> None:
         """Refuse to go on with a journal this writer cannot vouch for: its next checkpoint would
@@ -462,6 +477,8 @@ class LedgerWriter:
                 if verdict is not None:
                     log.info("a verdict on transaction %s found no proposal awaiting one", tx)
                 return None
+            if not self._vouched(row):
+                return None
             known = (
                 Proposal(
                     transaction_id=tx,
@@ -499,7 +516,7 @@ class LedgerWriter:
                 continue
             try:
                 async with self._engine.connect() as conn:
-                    overdue = await LedgerRepository(conn).overdue_proposals(self._clock())
+                    overdue = await LedgerRepository(conn).overdue_proposals(self._clock(), list(self._unvouched))
                 for tx in overdue:
                     await self.decide(tx, None)
             except Exception:
@@ -818,18 +835,27 @@ class LedgerWriter:
         moved = tuple(r for r in ctx.taken if r[0] < counters_before.scope)
         issued = tuple(ctx.generated)
         if clashes := self.reservations.clashes(tx, moved, issued):
-            reserved = saga.units_reserved({t: [_held(ctx, h) for h in held] for t, held in clashes.items()})
-            return None, [], _ProposalRefused(reserved, ctx.rules_applied)
+            held_by = {t: [_held(ctx, h) for h in held] for t, held in clashes.items()}
+            return None, [], _ProposalRefused(saga.units_reserved(held_by), ctx.rules_applied)
         envelope = self._envelope("rules.ProposalSubmitted", str(tx), saga.proposal_payload(ctx, result, metadata), tx)
         # What the verdict must name as the proposal it answers (registry_contracts.verdicts).
         published = proposal_digest(envelope.payload)
         deadline = proposal.proposed_at + timedelta(seconds=self._verdict_deadline)
         digest = request_hash(proposal)
-        reserved = saga.Reservations.as_json(moved, issued)
         requested = proposal.command if command != proposal.command else None
-        repo.add_proposal(
-            tx, digest, command, requested, proposal.identity(), proposal.proposed_at, deadline, reserved, published
+        row = saga.ProposalRow(
+            id=tx,
+            request_hash=digest,
+            command=command.model_dump(mode="json"),
+            requested=None if requested is None else requested.model_dump(mode="json"),
+            identity=proposal.identity(),
+            proposed_at=proposal.proposed_at,
+            deadline=deadline,
+            reserved=saga.Reservations.as_json(moved, issued),
+            proposal_digest=published,
         )
+        # Sealed: a ledger restarted meanwhile decides the proposal from its row (see `decide`).
+        repo.add_proposal(row, self._signer.sign(proposal_seal_message(saga.proposal_fields(row))))
         self.reservations.hold(tx, moved, issued)
         self._proposed[tx] = (
             Proposal(

@@ -1,10 +1,12 @@
-"""A proposal awaiting its verdict is kept as the ledger wrote it: only its decision time is ever
-set, once, and no row is deleted.
+"""A proposal awaiting its verdict is kept as the ledger wrote it, and sealed by its writer: only
+its decision time is ever set, once, and no row is deleted.
 
 A ledger restarted while proposals await their verdicts takes each one's command and identity
 from its row when the verdict comes. Before, the service's database role could rewrite a pending
-proposal (another destination, another initiator) and the genuine verdict, bound to the digest of
-the proposal as published, would then carry out the rewritten command.
+proposal (another destination, another initiator), or slip in one of its own, and the genuine
+verdict, bound to the digest of the proposal as published, would then carry out that command.
+The seal (the writer's signature over the row's fields, ledger.domain.journal) vouches for the
+row: one without it is never decided. Proposals pending when this migration runs have none.
 
 Revision ID: 0011
 Revises: 0010
@@ -17,6 +19,7 @@ down_revision = "0010"
 
 
 def upgrade() -> None:
+    op.execute("ALTER TABLE proposals ADD COLUMN seal jsonb")
     op.execute(
         """
         CREATE FUNCTION proposal_kept() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -46,3 +49,4 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER proposals_not_truncated ON proposals")
     op.execute("DROP TRIGGER proposals_kept ON proposals")
     op.execute("DROP FUNCTION proposal_kept()")
+    op.execute("ALTER TABLE proposals DROP COLUMN seal")

@@ -235,14 +235,15 @@ async def test_a6r52_a_selection_of_more_than_1000_blocks_is_refused_at_proposal
         assert proposed.status_code == 202, proposed.text
 
 
-async def test_a6r47_a_proposal_awaiting_its_verdict_is_kept_as_the_ledger_wrote_it(
+async def test_a6r47_a_proposal_awaiting_its_verdict_is_kept_as_the_ledger_wrote_it_and_sealed(
     service_settings: Any, database_url: str
 ) -> None:
     """A ledger restarted while a proposal awaits its verdict takes the command and initiator from
     the proposal's row when the verdict comes; the verdict is bound to the digest of the proposal
     as published, not to the row. So the row is kept as written: rewriting its command (a larger
     issuance) or its identity, deleting it, or undoing its decision is refused by the database
-    itself, for the service's own role too. Only its decision time is set, once."""
+    itself, for the service's own role too; only its decision time is set, once. And a row the
+    writer did not seal (slipped in by whoever can insert rows) is never decided."""
     settings = service_settings("ledger", LedgerSettings, rules_verdicts=True, verdict_wait_seconds=0.1)
     async with serve_app(create_app(DEFINITION, settings)) as url, httpx.AsyncClient(timeout=60) as http:
         ledger = LedgerClient(http, url)
@@ -260,25 +261,48 @@ async def test_a6r47_a_proposal_awaiting_its_verdict_is_kept_as_the_ledger_wrote
         proposed = await ledger.propose(issuance, tx=tx)
         assert proposed.status_code == 202, proposed.text
     engine = db.create_engine(database_url, "ledger")
+    copied, bare = uuid.uuid4(), uuid.uuid4()
+    copy = (
+        "INSERT INTO proposals (id, request_hash, command, requested, identity, proposed_at, deadline, reserved, "
+        "proposal_digest, seal) SELECT :new, request_hash, command, requested, {identity}, proposed_at, deadline, "
+        "reserved, proposal_digest, {seal} FROM proposals WHERE id = :id"
+    )
     try:
+        async with engine.begin() as conn:
+            mallory = """jsonb_set(identity, '{subject}', '"mallory"')"""
+            await conn.execute(text(copy.format(identity=mallory, seal="seal")), {"new": copied, "id": tx})
+            await conn.execute(text(copy.format(identity="identity", seal="NULL")), {"new": bare, "id": tx})
+        app = create_app(DEFINITION, settings)
+        async with serve_app(app) as url, httpx.AsyncClient(timeout=60) as http:
+            await _ready(http, url)
+            writer = app.state.runtime.state["writer"]
+            # Restarted, the writer decides its own proposal from the row (its deadline's denial,
+            # no verdict given), and neither of the others: one's seal is another row's, one has none.
+            assert await writer.decide(copied, None) is None and await writer.decide(bare, None) is None
+            decided = await writer.decide(tx, None)
+            assert decided is not None and decided.outcome == "rejected", decided
+            journal = (await LedgerClient(http, url).get("/journal?limit=1000"))["items"]
+            assert str(tx) in {e["body"]["transaction_id"] for e in journal}
+            assert not {str(copied), str(bare)} & {e["body"]["transaction_id"] for e in journal}
         changes = [
             "UPDATE proposals SET command = jsonb_set(command, '{quantity}', '1000000')",
             """UPDATE proposals SET identity = jsonb_set(identity, '{subject}', '"someone else"')""",
             "UPDATE proposals SET deadline = deadline + interval '1 day'",
+            "UPDATE proposals SET seal = NULL",
             "DELETE FROM proposals",
         ]
         for change in changes:
             with pytest.raises(DBAPIError, match="is kept"):
                 async with engine.begin() as conn:
-                    await conn.execute(text(f"{change} WHERE id = :id"), {"id": tx})
+                    await conn.execute(text(f"{change} WHERE id = :id"), {"id": copied})
         with pytest.raises(DBAPIError, match="TRUNCATE refused"):
             async with engine.begin() as conn:
                 await conn.execute(text("TRUNCATE proposals"))
-        async with engine.begin() as conn:
-            await conn.execute(text("UPDATE proposals SET decided_at = now() WHERE id = :id"), {"id": tx})
         with pytest.raises(DBAPIError, match="only its decision time is set, once"):
             async with engine.begin() as conn:
                 await conn.execute(text("UPDATE proposals SET decided_at = NULL WHERE id = :id"), {"id": tx})
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE proposals SET decided_at = now() WHERE id = :id"), {"id": bare})
         async with engine.connect() as conn:
             row = (await conn.execute(text("SELECT command, identity FROM proposals WHERE id = :id"), {"id": tx})).one()
         assert row.command["quantity"] == 100 and row.identity["subject"] == "admin"

@@ -10,6 +10,7 @@ from ledger.domain.journal import (
     TailEntry,
     entry_difference,
     merkle_root,
+    proposal_seal_message,
     seal,
     sign_checkpoint,
     unsealed_tail,
@@ -132,3 +133,21 @@ def test_a6r48_a6r21_a_retired_key_seals_only_up_to_the_last_entry_it_was_used_f
     assert unsealed_tail(tail, JournalKeys(KeyRing([writer.public_key()]), {writer.kid: 6})) is None
     broken = unsealed_tail(tail, JournalKeys(KeyRing([writer.public_key()]), {writer.kid: 4}))
     assert broken is not None and broken.sequence == 4
+
+
+def test_a6r47_a_proposal_row_is_the_writers_only_as_it_sealed_it() -> None:
+    """A ledger restarted while proposals await their verdicts decides them from their rows: only
+    from rows its writer sealed, field for field. A key retired since still vouches for them."""
+    writer = Ed25519Signer.from_seed(b"\x07" * 32)
+    fields = {"id": "7c1e", "command": {"kind": "issue_units", "quantity": 100}, "identity": {"subject": "ama"}}
+    sealed = writer.sign(proposal_seal_message(fields)).to_dict()
+    keys = JournalKeys(KeyRing([writer.public_key()]))
+    assert keys.proposal_seal_refusal(fields, sealed) is None
+    assert JournalKeys(keys.ring, {writer.kid: 1}).proposal_seal_refusal(fields, sealed) is None
+    mallory = {**fields, "identity": {"subject": "mallory"}}
+    refused = keys.proposal_seal_refusal(mallory, sealed)
+    assert refused == f"signature invalid: signature by {writer.kid!r} does not verify"
+    assert keys.proposal_seal_refusal(fields, None) == "it carries no seal"
+    # Not a checkpoint's or an entry's seal: each is signed in its own domain.
+    entry = JournalHead().append(T, "issue_units", fields)
+    assert keys.proposal_seal_refusal(fields, seal(writer, entry).to_dict()) is not None
