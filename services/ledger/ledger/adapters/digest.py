@@ -17,19 +17,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from registry_contracts.timestamps import iso_utc
 from registry_platform.digest import differences, digest_in, tables_digest
 
-DIGEST_DOMAIN = b"a6r-registry/ledger/state-digest/v2\x00"
+DIGEST_DOMAIN = b"a6r-registry/ledger/state-digest/v3\x00"
 
+# Every column the API serves, the transactions and instants that made each row included (v2 left
+# those out: an account's opening date could be changed unseen, and `GET /accounts` sorts by it).
 PARTS = {
-    "sections": "SELECT party, name, status FROM sections ORDER BY party",
-    "cooperative_approaches": "SELECT id, name, parties FROM cooperative_approaches ORDER BY id",
-    "accounts": "SELECT number, holder, section, cooperative_approach, type, status FROM accounts ORDER BY number",
+    "sections": "SELECT party, name, status, created_tx::text, created_at FROM sections ORDER BY party",
+    "cooperative_approaches": (
+        "SELECT id, name, parties, created_tx::text, created_at FROM cooperative_approaches ORDER BY id"
+    ),
+    "accounts": (
+        "SELECT number, holder, section, cooperative_approach, type, status, opened_tx::text, opened_at "
+        "FROM accounts ORDER BY number"
+    ),
     "serial_scopes": "SELECT * FROM serial_scopes ORDER BY id",
     "issuances": (
-        "SELECT id, scope_id, first_serial, last_serial, cooperative_approach, first_transferring_party, sectors, "
-        "activity_types, underlying_registry, underlying_first, underlying_last FROM issuances ORDER BY id"
+        "SELECT id, tx::text, scope_id, first_serial, last_serial, cooperative_approach, first_transferring_party, "
+        "sectors, activity_types, underlying_registry, underlying_first, underlying_last FROM issuances ORDER BY id"
     ),
     "application_decisions": (
-        "SELECT application_id::text, approved, account_number FROM application_decisions ORDER BY application_id"
+        "SELECT application_id::text, approved, account_number, tx::text FROM application_decisions "
+        "ORDER BY application_id"
     ),
     "holdings": "SELECT block_id, account_number, scope_id, first_serial, last_serial FROM holdings ORDER BY block_id",
     # The history `blocks?at=` and an account's status history are read from: replay must rebuild

@@ -696,15 +696,20 @@ async def test_a6r48_replay_exposes_live_state_that_the_journal_does_not_explain
                     "b.last_serial FROM unit_blocks b JOIN issuances i ON i.id = b.issuance_id WHERE b.id = 999999"
                 )
             )
+            # An account's opening date moved back (the table has no trigger: statuses change in place).
+            await conn.execute(
+                text("UPDATE accounts SET opened_at = opened_at - interval '1 year' WHERE type = 'proxy'")
+            )
     finally:
         await engine.dispose()
     replayed, rebuilt, live = replay_into_fresh_database(settings, infra)
     assert replayed.returncode == 1
     assert rebuilt != live
-    # The block the journal does not explain is named, in the history and in the holdings.
+    # The block the journal does not explain is named, in the history and in the holdings, and the
+    # account whose opening date it does not explain.
     differing = [line for line in replayed.stdout.splitlines() if " differs: " in line]
-    assert [line.split(":")[0] for line in differing] == ["holdings", "unit_blocks"], replayed.stdout
-    assert all("replayed None; live [999999, " in line for line in differing), replayed.stdout
+    assert [line.split(":")[0] for line in differing] == ["accounts", "holdings", "unit_blocks"], replayed.stdout
+    assert all("replayed None; live [999999, " in line for line in differing[1:]), replayed.stdout
 
 
 async def test_a6r42_a6r48_replay_with_a_section_suspension_in_the_history_reproduces_the_live_digest(
