@@ -14,6 +14,7 @@ by identity's `identity.access` topic (see `AccessFeed`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -119,6 +120,7 @@ class Policy:
             return
         principal = await _authenticate(request)
         if not self.any_grant and not any(g.role in self.roles for g in principal.grants):
+            _track_read(request, principal, "refused")
             raise RegistryError(
                 403,
                 "not_authorized",
@@ -127,7 +129,29 @@ class Policy:
             )
         if self.step_up:
             require_recent_mfa(principal)
+        _track_read(request, principal, "admitted")
         request.state.principal = principal
+
+
+# Reads leave no journal entry, so each is logged with who made it (A6R-25 j), the administrator
+# acting on a user's behalf too (A6R-43). Writes are journaled with both by the services that record them.
+access_log = logging.getLogger("registry.access")
+READS = frozenset({"GET", "HEAD"})
+
+
+def _track_read(request: Request, principal: Principal, outcome: str) -> None:
+    if request.method not in READS:
+        return
+    fields = {
+        "outcome": outcome,
+        "subject": principal.subject,
+        "actor": principal.actor,
+        "service": principal.service,
+        "method": request.method,
+        "path": request.url.path,
+        "query": request.url.query,
+    }
+    access_log.info("%s %s %s", outcome, request.method, request.url.path, extra={"fields": fields})
 
 
 def second_factor_recent(auth_time: float | None) -> bool:

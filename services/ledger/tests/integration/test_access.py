@@ -5,6 +5,7 @@ factor; impersonation never exceeds the impersonated user's rights (A6R-43)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -161,3 +162,51 @@ async def test_a6r43_impersonation_cannot_exceed_the_impersonated_users_rights(l
     )
     assert response.status_code == 403
     assert await _status(ledger, token, f"/accounts/{acc['issuance']}") == 404, "sees only the user's accounts"
+
+
+async def test_a6r25_a6r43_every_read_is_logged_with_who_made_it_and_who_acted_for_them(
+    ledger: LedgerClient,
+) -> None:
+    """Reads leave no journal entry: each is logged with the user it was made for, the registry
+    administrator acting on their behalf if any, what was read, and whether the caller's roles
+    admitted it (A6R-25 j: non-modifying access is tracked and logged; A6R-43: impersonation is
+    logged with both identities)."""
+    acc = await setup_registry(ledger)
+    viewer = [Grant("account_viewer", section="GHA", account=acc["gha_holding"])]
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    access_log = logging.getLogger("registry.access")
+    access_log.addHandler(handler)
+    try:
+        impersonated = {"Authorization": f"Bearer {ledger.token('ama', viewer, actor='rada')}"}
+        blocks = f"{ledger.base_url}/accounts/{acc['gha_holding']}/blocks"
+        read = await ledger.http.get(blocks, params={"limit": 5}, headers=impersonated)
+        assert read.status_code == 200, read.text
+        no_roles = {"Authorization": f"Bearer {ledger.token('kofi', [])}"}
+        refused = await ledger.http.get(f"{ledger.base_url}/accounts", headers=no_roles)
+        assert refused.status_code == 403, refused.text
+        await ledger.propose({"kind": "create_section", "party": "KEN", "name": "Kenya"})
+    finally:
+        access_log.removeHandler(handler)
+    logged = [r.fields for r in records]  # type: ignore[attr-defined]
+    assert logged == [
+        {
+            "outcome": "admitted",
+            "subject": "ama",
+            "actor": "rada",
+            "service": None,
+            "method": "GET",
+            "path": f"/accounts/{acc['gha_holding']}/blocks",
+            "query": "limit=5",
+        },
+        {
+            "outcome": "refused",
+            "subject": "kofi",
+            "actor": None,
+            "service": None,
+            "method": "GET",
+            "path": "/accounts",
+            "query": "",
+        },
+    ], "reads only: a write is journaled with both identities instead"
