@@ -109,6 +109,8 @@ class Policy:
     any_grant: bool = False
     # A web page: the web's own sessions decide (`session`); `roles` empty means any signed-in user.
     session: bool = False
+    # A POST that changes nothing (a preview): logged like a read.
+    reads: bool = False
 
     async def __call__(self, request: Request) -> None:
         if self.public:
@@ -120,7 +122,7 @@ class Policy:
             return
         principal = await _authenticate(request)
         if not self.any_grant and not any(g.role in self.roles for g in principal.grants):
-            _track_read(request, principal, "refused")
+            self._track(request, principal, "refused")
             raise RegistryError(
                 403,
                 "not_authorized",
@@ -129,8 +131,12 @@ class Policy:
             )
         if self.step_up:
             require_recent_mfa(principal)
-        _track_read(request, principal, "admitted")
+        self._track(request, principal, "admitted")
         request.state.principal = principal
+
+    def _track(self, request: Request, principal: Principal, outcome: str) -> None:
+        if self.reads or request.method in READS:
+            _log_read(request, principal, outcome)
 
 
 # Reads leave no journal entry, so each is logged with who made it (A6R-25 j), the administrator
@@ -139,9 +145,7 @@ access_log = logging.getLogger("registry.access")
 READS = frozenset({"GET", "HEAD"})
 
 
-def _track_read(request: Request, principal: Principal, outcome: str) -> None:
-    if request.method not in READS:
-        return
+def _log_read(request: Request, principal: Principal, outcome: str) -> None:
     fields = {
         "outcome": outcome,
         "subject": principal.subject,
@@ -173,11 +177,12 @@ def require_recent_mfa(principal: Principal) -> None:
         )
 
 
-def require(*roles: str, step_up: bool = False) -> Any:
-    """Route dependency: the caller holds at least one of `roles` (in any scope)."""
+def require(*roles: str, step_up: bool = False, reads: bool = False) -> Any:
+    """Route dependency: the caller holds at least one of `roles` (in any scope). `reads`: a POST
+    that changes nothing, logged as a read."""
     if not roles:
         raise ValueError("require() needs at least one role; use public() for open endpoints")
-    return Depends(Policy(frozenset(roles), step_up=step_up))
+    return Depends(Policy(frozenset(roles), step_up=step_up, reads=reads))
 
 
 def authenticated(*, step_up: bool = False) -> Any:

@@ -378,7 +378,7 @@ class TransferPreview(BaseModel):
 
 @router.post(
     "/transfers/preview",
-    dependencies=[require(*PROPOSERS)],
+    dependencies=[require(*PROPOSERS, reads=True)],
     tags=["transactions"],
     response_model=TransferPreview,
     summary="The serial ranges an implicit transfer would move now (A6R-52); writes nothing",

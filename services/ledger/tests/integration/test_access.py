@@ -19,7 +19,7 @@ from registry_platform.auth import Grant, dev_signing_key, issue_token
 from registry_platform.events import new_envelope
 from registry_platform.settings import DEV_TOKEN_SECRET
 
-from .conftest import SCOPE, LedgerClient, setup_registry
+from .conftest import ADMIN, SCOPE, LedgerClient, setup_registry
 
 pytestmark = pytest.mark.integration
 KEY = dev_signing_key(DEV_TOKEN_SECRET)
@@ -187,6 +187,14 @@ async def test_a6r25_a6r43_every_read_is_logged_with_who_made_it_and_who_acted_f
         refused = await ledger.http.get(f"{ledger.base_url}/accounts", headers=no_roles)
         assert refused.status_code == 403, refused.text
         await ledger.propose({"kind": "create_section", "party": "KEN", "name": "Kenya"})
+        # A preview changes nothing: logged as a read, though it is a POST.
+        preview = {
+            "source": acc["issuance"],
+            "destination": acc["gha_holding"],
+            "units": {"selection": {"quantity": 1}},
+        }
+        admin = {"Authorization": f"Bearer {ledger.token('admin', ADMIN)}"}
+        await ledger.http.post(f"{ledger.base_url}/transfers/preview", json=preview, headers=admin)
     finally:
         access_log.removeHandler(handler)
     logged = [r.fields for r in records]  # type: ignore[attr-defined]
@@ -207,6 +215,15 @@ async def test_a6r25_a6r43_every_read_is_logged_with_who_made_it_and_who_acted_f
             "service": None,
             "method": "GET",
             "path": "/accounts",
+            "query": "",
+        },
+        {
+            "outcome": "admitted",
+            "subject": "admin",
+            "actor": None,
+            "service": None,
+            "method": "POST",
+            "path": "/transfers/preview",
             "query": "",
         },
     ], "reads only: a write is journaled with both identities instead"
