@@ -4,7 +4,8 @@ A million blocks through the API would take hours, so the bench writes them with
 with what the ledger itself would have written: one synthetic transaction `T` (kind `bench_seed`)
 with its own journal entry, hash-chained onto the journal head; a serial scope and one issuance of
 serials 1..total; a root block in the issuance account, retired by `T`; and `blocks` child blocks
-partitioning 1..total among the holding accounts, each live in `holdings`. The ledger must be
+partitioning 1..total among the holding accounts, each live in `holdings`. The entry carries the
+writer's seal, made with the development journal key the bench's ledger runs with. The ledger must be
 (re)started afterwards: its writer loads the journal head and id counters at start-up.
 
 Replay cannot re-derive this entry (no ledger command creates a million blocks at once): the bench
@@ -23,7 +24,8 @@ from typing import Any
 
 import psycopg
 
-from ledger.domain.journal import JournalHead
+from ledger.domain.journal import JournalHead, seal
+from ledger.settings import LedgerSettings
 from registry_contracts.canonical import canonical_json
 from registry_contracts.chain import GENESIS_HASH
 
@@ -92,10 +94,13 @@ def seed_blocks(
             "last_serial": total,
         }
         entry = head.append(now, "bench_seed", body)
+        # Sealed as the writer seals a batch's last entry, with the journal key the bench's ledger
+        # runs with (the settings' default): the writer refuses a tail it did not seal.
+        sealed = json.dumps(seal(LedgerSettings.model_construct().journal_signer(), entry).to_dict())
         conn.execute(
-            "INSERT INTO journal (sequence, recorded_at, kind, body, previous_hash, entry_hash) "
-            "VALUES (%s, %s, %s, %s::jsonb, %s, %s)",
-            (entry.sequence, now, entry.kind, json.dumps(body), entry.previous_hash, entry.entry_hash),
+            "INSERT INTO journal (sequence, recorded_at, kind, body, previous_hash, entry_hash, seal) "
+            "VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s::jsonb)",
+            (entry.sequence, now, entry.kind, json.dumps(body), entry.previous_hash, entry.entry_hash, sealed),
         )
         result = {"blocks": blocks, "units": total}
         conn.execute(

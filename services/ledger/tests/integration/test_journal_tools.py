@@ -19,6 +19,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
+from bench.seed import seed_blocks
 from ledger.adapters.journal_source import published_journal
 from ledger.adapters.repository import LedgerRepository
 from ledger.domain import builtin_rules
@@ -933,3 +934,22 @@ async def test_a6r48_a6r57_a_nomenclature_version_not_at_hand_is_refused_by_repl
             await refuse_nomenclature_downgrade(engine, NomenclatureVersions())
     finally:
         await engine.dispose()
+
+
+async def test_a6r48_the_bench_seed_is_sealed_as_the_writer_seals_and_the_ledger_starts_on_it(
+    service_settings, database_url
+):
+    """`make bench` writes its blocks with SQL under one synthetic journal entry. The writer refuses
+    a tail it did not seal, so the seed seals its entry with the journal key the bench's ledger runs
+    with; the ledger then starts on it and serves the blocks. (`verify` and replay refuse the entry,
+    which holds no command: the bench's database is throwaway.)"""
+    async with running_ledger(service_settings) as ledger:
+        acc = await setup_registry(ledger)
+    holders = [acc["gha_holding"], acc["che_holding"]]
+    dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+    seeded = await asyncio.to_thread(
+        seed_blocks, dsn, issuance_account=acc["issuance"], accounts=holders, blocks=40, min_block=1, max_block=5
+    )
+    async with running_ledger(service_settings) as ledger:
+        assert (await ledger.http.get(f"{ledger.base_url}/ready")).status_code == 200
+        assert sum([await ledger.balance(a) for a in holders]) == seeded.units
