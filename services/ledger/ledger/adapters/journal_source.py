@@ -61,17 +61,32 @@ async def checkpoints_in(conn: AsyncConnection) -> list[Checkpoint]:
     return [Checkpoint(r[0], bytes(r[1]), as_utc(r[3]), Signature.from_dict(r[2])) for r in rows]
 
 
-async def tail_in(conn: AsyncConnection, after: int) -> list[TailEntry]:
-    """The entries after sequence `after` (the last checkpoint's size) that the writer must have
-    sealed, with their seals: those recorded since the seals came (`journal_sealed_from`)."""
+# Where the writer's seals begin: at the first sealed entry, or at 1 for a journal that was empty
+# when the seals came (migration 0010). None: no entry was ever sealed (recorded before the seals).
+SEALED_FROM_SQL = (
+    "SELECT min(s) FROM (SELECT min(sequence) AS s FROM journal_sealed_from "
+    "UNION ALL SELECT min(sequence) FROM journal WHERE seal IS NOT NULL) AS starts"
+)
+
+
+async def tail_in(conn: AsyncConnection, after: int) -> tuple[list[JournalEntry], list[TailEntry]]:
+    """The entries after sequence `after` (the last checkpoint's size), and those of them the writer
+    must have sealed, with their seals."""
+    start = await conn.scalar(text(SEALED_FROM_SQL))
     rows = await conn.execute(
         text(
-            "SELECT sequence, entry_hash, seal FROM journal WHERE sequence > :after "
-            "AND sequence >= (SELECT COALESCE(min(sequence), 1) FROM journal_sealed_from) ORDER BY sequence"
+            "SELECT sequence, recorded_at, kind, body, previous_hash, entry_hash, seal FROM journal "
+            "WHERE sequence > :after ORDER BY sequence"
         ),
         {"after": after},
     )
-    return [TailEntry(r[0], bytes(r[1]), r[2]) for r in rows]
+    entries: list[JournalEntry] = []
+    tail: list[TailEntry] = []
+    for r in rows:
+        entries.append(JournalEntry(r[0], r[1], r[2], r[3], bytes(r[4]), bytes(r[5])))
+        if start is not None and r[0] >= start:
+            tail.append(TailEntry(r[0], bytes(r[5]), r[6]))
+    return entries, tail
 
 
 async def transaction_records_in(conn: AsyncConnection) -> dict[int, tuple[Any, ...]]:

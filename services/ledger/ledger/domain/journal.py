@@ -11,6 +11,7 @@ Pure: no I/O. The writer keeps a `JournalHead` and a `MerkleFrontier` in memory.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -166,7 +167,7 @@ class JournalKeys:
         for jwk in (j for j in jwks if "last_tree_size" in j):
             last = jwk["last_tree_size"]
             if type(last) is not int or last < 1:
-                raise ValueError('"last_tree_size" is the size of the last checkpoint a retired key signed, from 1')
+                raise ValueError('"last_tree_size" is the size of the journal when the key was retired, from 1')
             retired[key_from_jwk(jwk).kid] = last
         return cls(key_ring(jwks), retired)
 
@@ -177,23 +178,27 @@ class JournalKeys:
 
     def seal_refusal(self, sequence: int, entry_hash: bytes, seal: Mapping[str, Any]) -> str | None:
         """Why `seal` (as stored) is not the writer's seal over entry `sequence`, or None."""
-        try:
-            signature = Signature.from_dict(seal)
-        except SignatureInvalid as exc:
-            return str(exc)
+        signature = _stored_signature(seal)
+        if isinstance(signature, str):
+            return signature
         return self._refusal(signature, seal_message(sequence, entry_hash), sequence)
 
-    def proposal_seal_refusal(self, fields: Mapping[str, Any], seal: Mapping[str, Any] | None) -> str | None:
-        """Why `seal` is not the writer's seal over a proposal awaiting its verdict, or None. A key
-        retired since still vouches for the proposals it sealed: they await their verdicts across a
-        rotation."""
+    def proposal_seal_refusal(
+        self, fields: Mapping[str, Any], seal: Mapping[str, Any] | None, *, retired_too: bool = False
+    ) -> str | None:
+        """Why `seal` (as stored) is not the writer's seal over a proposal awaiting its verdict, or
+        None. Only the current key vouches for a proposal; `retired_too`: a retired one as well (a
+        seed retired because it leaked could seal any row, so such a row is only ever denied)."""
         if seal is None:
             return "it carries no seal"
+        signature = _stored_signature(seal)
+        if isinstance(signature, str):
+            return signature
         try:
-            signature = Signature.from_dict(seal)
-        except SignatureInvalid as exc:
-            return str(exc)
-        return self._refusal(signature, proposal_seal_message(fields), 0)
+            message = proposal_seal_message(fields)
+        except (ValueError, TypeError) as exc:  # nothing canonical JSON holds: no writer sealed that
+            return f"its fields cannot be sealed: {exc}"
+        return self._refusal(signature, message, 0 if retired_too else sys.maxsize)
 
     def _refusal(self, signature: Signature, message: bytes, size: int) -> str | None:
         try:
@@ -215,6 +220,16 @@ def seal(signer: Signer, entry: JournalEntry) -> Signature:
     chain an entry correctly (the chain needs no secret), but not seal it: the entries after the last
     checkpoint are the writer's own only up to a seal, and the writer signs no checkpoint over others."""
     return signer.sign(seal_message(entry.sequence, entry.entry_hash))
+
+
+def _stored_signature(stored: Any) -> Signature | str:
+    """A signature as a row stores it, or why it is none (whatever was put in the column)."""
+    if not isinstance(stored, Mapping):
+        return f"a seal is a JSON object, not {type(stored).__name__}"
+    try:
+        return Signature.from_dict(stored)
+    except SignatureInvalid as exc:
+        return str(exc)
 
 
 def proposal_seal_message(fields: Mapping[str, Any]) -> bytes:

@@ -90,8 +90,10 @@ def status_for(code: str) -> int:
 
 def _writer(request: Request) -> LedgerWriter:
     writer = request.app.state.runtime.state.get("writer")
-    if writer is None or not writer.ready.is_set():
+    if writer is None:
         raise not_writing()
+    if not writer.ready.is_set():
+        raise writer.unavailable()
     return writer
 
 

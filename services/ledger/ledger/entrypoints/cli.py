@@ -102,7 +102,7 @@ async def find_problem(
     async with db.snapshot(engine) as conn:
         entries = [e async for e in entries_in(conn)]
         checkpoints = await checkpoints_in(conn)
-        tail = await tail_in(conn, max((c.tree_size for c in checkpoints), default=0))
+        _, tail = await tail_in(conn, max((c.tree_size for c in checkpoints), default=0))
         recorded = await transaction_records_in(conn)
         now = as_utc(await conn.scalar(text("SELECT statement_timestamp()")))
     topic, read_at = published or (PublishedJournal(), now)

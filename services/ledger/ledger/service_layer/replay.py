@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from ledger.domain.journal import JournalEntry, entry_difference
 from ledger.service_layer.commands import AnyCommand
 from ledger.service_layer.context import Proposal, principal_from_identity
-from ledger.service_layer.writer import LedgerWriter, Outcome
+from ledger.service_layer.writer import JournalNotVouched, LedgerWriter, Outcome
 from registry_contracts.envelope import validation_reason
 from registry_platform.auth import Grant
 
@@ -129,7 +129,10 @@ async def replay(
 ) -> ReplayReport:
     """Apply `entries` (in sequence order) to the empty database behind `writer`. Where the chain
     replayed differs, `replayed` reads back what was written, to name the first entry that differs."""
-    await writer.load()
+    try:
+        await writer.load()
+    except JournalNotVouched as exc:
+        raise ReplayDiverged(0, f"the target database is not empty ({exc})") from exc
     if writer.head.sequence != 0:
         raise ReplayDiverged(writer.head.sequence, "the target database is not empty")
     pending: list[JournalEntry] = []

@@ -63,6 +63,7 @@ from ledger.service_layer.context import (
     scope_view,
 )
 from registry_contracts.canonical import canonical_json
+from registry_contracts.chain import GENESIS_HASH, ChainCursor
 from registry_contracts.nomenclatures import NomenclatureVersions
 from registry_contracts.signing import KeyRing, PublicKey, SignatureInvalid, Signer
 from registry_contracts.verdicts import check_verdict, proposal_digest
@@ -136,17 +137,22 @@ class JournalNotVouched(Exception):
     until an operator has looked (`registry-ledger verify` names what is wrong)."""
 
 
+def not_vouched() -> RegistryError:
+    """The answer while the writer refuses a journal it cannot vouch for (see `LedgerWriter.load`)."""
+    return RegistryError(
+        503,
+        "journal_not_vouched",
+        "Nothing was recorded: the ledger stopped writing because its journal holds entries it did not "
+        "write. The registry's operators must look into it before anything more is recorded.",
+    )
+
+
 def _client_answer(exc: Exception) -> Exception:
     """What a client whose proposal failed with `exc` is told: a writer no longer leading did not
     decide it (503, retry); one that stopped on a journal it cannot vouch for did not either (503,
     for operators to resolve); anything else is raised to it as it is."""
     if isinstance(exc, JournalNotVouched):
-        return RegistryError(
-            503,
-            "journal_not_vouched",
-            "Nothing was recorded: the ledger stopped writing because its journal holds entries it did not "
-            "write. The registry's operators must look into it before anything more is recorded.",
-        )
+        return not_vouched()
     return not_writing() if isinstance(exc, LeadershipLost) else exc
 
 
@@ -296,8 +302,10 @@ class LedgerWriter:
         # give out: ids below it are committed.
         self._issuances: dict[int, dict[str, Any]] = {}
         self._committed_issuances = 0
-        # Proposals whose rows the writer did not seal: never decided (see `_vouched`).
-        self._unvouched: set[uuid.UUID] = set()
+        # Proposals whose rows the writer did not seal, by id, as `_standing` found them.
+        self._unsealed: dict[uuid.UUID, str] = {}
+        # Why the writer refuses the journal, while it does (see `load`).
+        self.halted: str | None = None
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -337,15 +345,23 @@ class LedgerWriter:
             checkpoints = await checkpoints_in(conn)
             last = checkpoints[-1] if checkpoints else None
             self.head, self.frontier = JournalHead(), MerkleFrontier()
-            root = None
+            # The last checkpoint's root and the hash of the entry it ends on, where the tail attaches.
+            root, signed_hash = None, GENESIS_HASH
             result = await conn.stream(text("SELECT sequence, entry_hash, recorded_at FROM journal ORDER BY sequence"))
             async for sequence, digest, recorded_at in result:
                 self.frontier.append(bytes(digest))
                 self.head = JournalHead(sequence, bytes(digest), recorded_at)
                 if last is not None and sequence == last.tree_size:
-                    root = self.frontier.root()
+                    root, signed_hash = self.frontier.root(), bytes(digest)
             signed = last.tree_size if last is not None else 0
-            self._vouch(last, root, await tail_in(conn, signed))
+            try:
+                self._vouch(
+                    last, root, ChainCursor(JournalHead.chain, signed, signed_hash), *await tail_in(conn, signed)
+                )
+            except JournalNotVouched as refused:
+                self.halted = str(refused)
+                raise
+            self.halted = None
             self._last_checkpoint = (signed, time.monotonic())
             row = (
                 await conn.execute(
@@ -364,27 +380,50 @@ class LedgerWriter:
         self.catalogue = Catalogue(accounts, scopes, views, suspended, approaches)
         async with self._engine.connect() as conn:
             pending = await LedgerRepository(conn).pending_proposals()
-        self.reservations.load([(row.id, row.reserved) for row in pending if self._vouched(row)])
+        self.reservations.load([(row.id, row.reserved) for row in pending if self._standing(row) == "sealed"])
         # The live blocks stay for the life of the process: keep them out of the collector's full
         # passes (a pass over 10^6 blocks would pause every request in flight).
         gc.collect()
         gc.freeze()
 
-    def _vouched(self, row: Any) -> bool:
-        """Whether the writer sealed this proposal's row as it stands. One it did not (slipped in, or
-        rewritten before the database kept proposals as written, or kept by a build before the
-        seals) is never decided and reserves nothing: its command and initiator are not the
-        proposal's the ledger published."""
-        refusal = self._journal_keys.proposal_seal_refusal(saga.proposal_fields(row), row.seal)
-        if refusal is not None and row.id not in self._unvouched:
-            self._unvouched.add(row.id)
-            log.error("proposal %s awaiting its verdict was not sealed by this ledger's writer (%s)", row.id, refusal)
-        return refusal is None
+    def unavailable(self) -> RegistryError:
+        """What a request is told while this writer is not writing."""
+        return not_vouched() if self.halted else not_writing()
 
-    def _vouch(self, last: Checkpoint | None, root: bytes | None, tail: list[TailEntry]) -> None:
+    def _standing(self, row: Any) -> str:
+        """How far the writer vouches for a proposal's row, which a ledger restarted meanwhile
+        decides from: `sealed` by its current key as it stands; `deny_only`, with no seal (kept by a
+        build before the seals) or a retired key's (whose seed may have leaked), so only its deadline
+        denies it, whatever verdict comes, and it reserves nothing; `forged`, sealed by no journal
+        key as it stands (slipped in, or copied with another's seal): never decided, reserves nothing."""
+        keys, fields = self._journal_keys, saga.proposal_fields(row)
+        refusal = keys.proposal_seal_refusal(fields, row.seal)
+        if refusal is None:
+            return "sealed"
+        retired = row.seal is not None and keys.proposal_seal_refusal(fields, row.seal, retired_too=True) is None
+        standing = "deny_only" if row.seal is None or retired else "forged"
+        if row.id not in self._unsealed:
+            self._unsealed[row.id] = standing
+            if standing == "forged":
+                log.error("proposal %s is not sealed by this ledger's writer (%s): never decided", row.id, refusal)
+            else:
+                log.warning(
+                    "proposal %s is not sealed with the current key (%s): denied at its deadline", row.id, refusal
+                )
+        return standing
+
+    def _vouch(
+        self,
+        last: Checkpoint | None,
+        root: bytes | None,
+        cursor: ChainCursor,
+        entries: list[JournalEntry],
+        tail: list[TailEntry],
+    ) -> None:
         """Refuse to go on with a journal this writer cannot vouch for: its next checkpoint would
         sign whatever the table holds. What the last checkpoint covers is proven by its signature;
-        what comes after, by the seal of the last batch the writer committed (domain.journal)."""
+        the entries after it, by their chain from it and the seal of the last batch the writer
+        committed (domain.journal)."""
         keys = self._journal_keys
         if last is not None:
             if root is None:
@@ -393,6 +432,9 @@ class LedgerWriter:
                 refusal = "Merkle root does not match" if root != last.root_hash else keys.refusal(last)
             if refusal is not None:
                 raise JournalNotVouched(f"the last checkpoint ({last.tree_size}): {refusal}")
+        for entry in entries:
+            if (broken := cursor.follow(entry.link())) is not None:
+                raise JournalNotVouched(f"entry {broken.sequence}: {broken.reason}; run `registry-ledger verify`")
         if (broken := unsealed_tail(tail, keys)) is not None:
             raise JournalNotVouched(f"{broken.reason}; run `registry-ledger verify`")
 
@@ -415,7 +457,7 @@ class LedgerWriter:
         if not self.ready.is_set():
             # No run() takes from the queue (starting, or waiting to lead again after a failure):
             # a proposal queued now would wait for ever.
-            raise not_writing()
+            raise self.unavailable()
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(proposal, future))
         return await future
@@ -477,8 +519,13 @@ class LedgerWriter:
                 if verdict is not None:
                     log.info("a verdict on transaction %s found no proposal awaiting one", tx)
                 return None
-            if not self._vouched(row):
+            standing = self._standing(row)
+            if standing == "forged":
                 return None
+            if standing == "deny_only":
+                if self._clock() <= row.deadline:
+                    return None  # its deadline denies it, and nothing before
+                verdict = None
             known = (
                 Proposal(
                     transaction_id=tx,
@@ -516,7 +563,8 @@ class LedgerWriter:
                 continue
             try:
                 async with self._engine.connect() as conn:
-                    overdue = await LedgerRepository(conn).overdue_proposals(self._clock(), list(self._unvouched))
+                    forged = [tx for tx, standing in self._unsealed.items() if standing == "forged"]
+                    overdue = await LedgerRepository(conn).overdue_proposals(self._clock(), forged)
                 for tx in overdue:
                     await self.decide(tx, None)
             except Exception:
@@ -547,7 +595,7 @@ class LedgerWriter:
             while not self._queue.empty():
                 pending = self._queue.get_nowait()
                 if not pending.future.done():
-                    pending.future.set_exception(not_writing())
+                    pending.future.set_exception(self.unavailable())
             await self.close()
 
     async def _reload_or_answer(self, waiting: list[_Pending]) -> None:

@@ -22,6 +22,16 @@ def upgrade() -> None:
     op.execute("ALTER TABLE proposals ADD COLUMN seal jsonb")
     op.execute(
         """
+        CREATE FUNCTION found_record(schema text, tx uuid) RETURNS boolean LANGUAGE plpgsql AS $$
+        DECLARE found_it boolean;
+        BEGIN
+            EXECUTE format('SELECT EXISTS (SELECT FROM %I.transactions WHERE id = $1)', schema) INTO found_it USING tx;
+            RETURN found_it;
+        END $$
+        """
+    )
+    op.execute(
+        """
         CREATE FUNCTION proposal_kept() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP = 'DELETE' THEN
@@ -30,6 +40,10 @@ def upgrade() -> None:
             IF OLD.decided_at IS NOT NULL OR NEW.decided_at IS NULL
                OR to_jsonb(NEW) - 'decided_at' IS DISTINCT FROM to_jsonb(OLD) - 'decided_at' THEN
                 RAISE EXCEPTION 'proposal % is kept as written: only its decision time is set, once', OLD.id;
+            END IF;
+            -- Decided only with the transaction record of its decision, written just before.
+            IF NOT found_record(TG_TABLE_SCHEMA, OLD.id) THEN
+                RAISE EXCEPTION 'proposal % is decided only with its transaction record', OLD.id;
             END IF;
             RETURN NEW;
         END $$
@@ -49,4 +63,5 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER proposals_not_truncated ON proposals")
     op.execute("DROP TRIGGER proposals_kept ON proposals")
     op.execute("DROP FUNCTION proposal_kept()")
+    op.execute("DROP FUNCTION found_record(text, uuid)")
     op.execute("ALTER TABLE proposals DROP COLUMN seal")

@@ -336,10 +336,20 @@ async def test_a6r48_a6r21_an_entry_slipped_in_chained_and_recorded_correctly_is
             refused = await ledger.propose(transfer(acc["gha_holding"], acc["che_holding"], 1))
             assert refused.status_code == 503, refused.text
             assert refused.json()["error"]["code"] == "journal_not_vouched", refused.text
-            await asyncio.sleep(1.5)  # three checkpoint intervals
+            await asyncio.sleep(1.5)  # three checkpoint intervals, and the writer's first restart
             later = await ledger.propose(transfer(acc["gha_holding"], acc["che_holding"], 1))
             assert later.status_code == 503, "the writer does not start again on that journal"
+            assert later.json()["error"]["code"] == "journal_not_vouched", later.text
             assert (await ledger.http.get(f"{ledger.base_url}/ready")).status_code != 200
+            # Its failed load let the leader lock go: the restarted run took it, and waits for nobody.
+            async with engine.connect() as conn:
+                waiting = await conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    )
+                )
+            assert waiting == 0, "a run waiting for the lock its failed predecessor kept"
         async with engine.connect() as conn:
             signed = await conn.scalar(text("SELECT max(tree_size) FROM journal_checkpoints"))
             newest = await conn.scalar(text("SELECT max(sequence) FROM journal"))

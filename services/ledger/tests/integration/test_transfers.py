@@ -264,26 +264,35 @@ async def test_a6r47_a_proposal_awaiting_its_verdict_is_kept_as_the_ledger_wrote
     copied, bare = uuid.uuid4(), uuid.uuid4()
     copy = (
         "INSERT INTO proposals (id, request_hash, command, requested, identity, proposed_at, deadline, reserved, "
-        "proposal_digest, seal) SELECT :new, request_hash, command, requested, {identity}, proposed_at, deadline, "
+        "proposal_digest, seal) SELECT :new, request_hash, command, requested, {identity}, proposed_at, {deadline}, "
         "reserved, proposal_digest, {seal} FROM proposals WHERE id = :id"
     )
     try:
         async with engine.begin() as conn:
             mallory = """jsonb_set(identity, '{subject}', '"mallory"')"""
-            await conn.execute(text(copy.format(identity=mallory, seal="seal")), {"new": copied, "id": tx})
-            await conn.execute(text(copy.format(identity="identity", seal="NULL")), {"new": bare, "id": tx})
+            forged = copy.format(identity=mallory, deadline="deadline", seal="seal")
+            await conn.execute(text(forged), {"new": copied, "id": tx})
+            # As a build before the seals kept a proposal, past its deadline.
+            unsealed = copy.format(identity="identity", deadline="now() - interval '1 second'", seal="NULL")
+            await conn.execute(text(unsealed), {"new": bare, "id": tx})
         app = create_app(DEFINITION, settings)
         async with serve_app(app) as url, httpx.AsyncClient(timeout=60) as http:
             await _ready(http, url)
             writer = app.state.runtime.state["writer"]
             # Restarted, the writer decides its own proposal from the row (its deadline's denial,
-            # no verdict given), and neither of the others: one's seal is another row's, one has none.
-            assert await writer.decide(copied, None) is None and await writer.decide(bare, None) is None
+            # no verdict given), and never the copy carrying another row's seal. The row with no seal
+            # is only ever denied, at its deadline, whatever verdict comes.
+            assert await writer.decide(copied, None) is None
             decided = await writer.decide(tx, None)
             assert decided is not None and decided.outcome == "rejected", decided
+            accept = {"outcome": "accept", "rules": [], "denials": [], "supplementary_operations": []}
+            denied = await writer.decide(bare, accept)
+            assert denied is not None and denied.outcome == "rejected", denied
             journal = (await LedgerClient(http, url).get("/journal?limit=1000"))["items"]
-            assert str(tx) in {e["body"]["transaction_id"] for e in journal}
-            assert not {str(copied), str(bare)} & {e["body"]["transaction_id"] for e in journal}
+            decided_ids = {e["body"]["transaction_id"] for e in journal}
+            assert {str(tx), str(bare)} <= decided_ids and str(copied) not in decided_ids
+            (bare_entry,) = [e["body"] for e in journal if e["body"]["transaction_id"] == str(bare)]
+            assert "late_verdict" not in bare_entry["verdict"], "a verdict for a row not vouched for is not kept"
         changes = [
             "UPDATE proposals SET command = jsonb_set(command, '{quantity}', '1000000')",
             """UPDATE proposals SET identity = jsonb_set(identity, '{subject}', '"someone else"')""",
@@ -301,8 +310,10 @@ async def test_a6r47_a_proposal_awaiting_its_verdict_is_kept_as_the_ledger_wrote
         with pytest.raises(DBAPIError, match="only its decision time is set, once"):
             async with engine.begin() as conn:
                 await conn.execute(text("UPDATE proposals SET decided_at = NULL WHERE id = :id"), {"id": tx})
-        async with engine.begin() as conn:
-            await conn.execute(text("UPDATE proposals SET decided_at = now() WHERE id = :id"), {"id": bare})
+        # Decided only with its record: marked decided by hand, it would be neither decided nor denied.
+        with pytest.raises(DBAPIError, match="decided only with its transaction record"):
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE proposals SET decided_at = now() WHERE id = :id"), {"id": copied})
         async with engine.connect() as conn:
             row = (await conn.execute(text("SELECT command, identity FROM proposals WHERE id = :id"), {"id": tx})).one()
         assert row.command["quantity"] == 100 and row.identity["subject"] == "admin"

@@ -122,9 +122,12 @@ def test_a6r48_a6r21_entries_after_the_writers_last_seal_were_not_written_by_it(
     tail = _tail(3, {3: writer})
     moved = [*tail[:2], TailEntry(3, tail[1].entry_hash, tail[2].seal)]
     assert unsealed_tail(moved, keys).sequence == 1  # type: ignore[union-attr]
-    malformed = [*tail[:2], TailEntry(3, tail[2].entry_hash, {"sig": "x"})]
-    broken = unsealed_tail(malformed, keys)
-    assert broken is not None and broken.sequence == 1 and "the seal of entry 3 is not the writer's" in broken.reason
+    for stored in ({"sig": "x"}, 5, ["alg", "kid", "value"], "seal"):
+        malformed = [*tail[:2], TailEntry(3, tail[2].entry_hash, stored)]  # type: ignore[arg-type]
+        broken = unsealed_tail(malformed, keys)
+        assert (
+            broken is not None and broken.sequence == 1 and "the seal of entry 3 is not the writer's" in broken.reason
+        )
 
 
 def test_a6r48_a6r21_a_retired_key_seals_only_up_to_the_last_entry_it_was_used_for() -> None:
@@ -143,11 +146,18 @@ def test_a6r47_a_proposal_row_is_the_writers_only_as_it_sealed_it() -> None:
     sealed = writer.sign(proposal_seal_message(fields)).to_dict()
     keys = JournalKeys(KeyRing([writer.public_key()]))
     assert keys.proposal_seal_refusal(fields, sealed) is None
-    assert JournalKeys(keys.ring, {writer.kid: 1}).proposal_seal_refusal(fields, sealed) is None
+    # A retired key's seal vouches only where the writer asks for it (such a row is only ever denied).
+    retired = JournalKeys(keys.ring, {writer.kid: 1})
+    assert retired.proposal_seal_refusal(fields, sealed) == f"signed by key {writer.kid!r}, retired after entry 1"
+    assert retired.proposal_seal_refusal(fields, sealed, retired_too=True) is None
     mallory = {**fields, "identity": {"subject": "mallory"}}
     refused = keys.proposal_seal_refusal(mallory, sealed)
     assert refused == f"signature invalid: signature by {writer.kid!r} does not verify"
     assert keys.proposal_seal_refusal(fields, None) == "it carries no seal"
+    # Whatever a row holds is a refusal, not a crash.
+    assert keys.proposal_seal_refusal(fields, 5) == "a seal is a JSON object, not int"  # type: ignore[arg-type]
+    huge = {**fields, "command": {"quantity": 2**60}}
+    assert keys.proposal_seal_refusal(huge, sealed).startswith("its fields cannot be sealed")  # type: ignore[union-attr]
     # Not a checkpoint's or an entry's seal: each is signed in its own domain.
     entry = JournalHead().append(T, "issue_units", fields)
     assert keys.proposal_seal_refusal(fields, seal(writer, entry).to_dict()) is not None
