@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from pydantic import SecretStr
 
 from ledger.domain.journal import JournalHead, seal
 from ledger.settings import LedgerSettings
@@ -94,9 +96,13 @@ def seed_blocks(
             "last_serial": total,
         }
         entry = head.append(now, "bench_seed", body)
-        # Sealed as the writer seals a batch's last entry, with the journal key the bench's ledger
-        # runs with (the settings' default): the writer refuses a tail it did not seal.
-        sealed = json.dumps(seal(LedgerSettings.model_construct().journal_signer(), entry).to_dict())
+        # Sealed as the writer seals a batch's last entry, with the journal key the bench's ledger runs
+        # with (REGISTRY_JOURNAL_SIGNING_SEED, else the development seed): it refuses a tail it did not seal.
+        journal_seed = os.environ.get("REGISTRY_JOURNAL_SIGNING_SEED")
+        settings = LedgerSettings.model_construct(
+            **({"journal_signing_seed": SecretStr(journal_seed)} if journal_seed else {})
+        )
+        sealed = json.dumps(seal(settings.journal_signer(), entry).to_dict())
         conn.execute(
             "INSERT INTO journal (sequence, recorded_at, kind, body, previous_hash, entry_hash, seal) "
             "VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s::jsonb)",

@@ -150,7 +150,7 @@ def _log_read(request: Request, principal: Principal, outcome: str) -> None:
         "outcome": outcome,
         "subject": principal.subject,
         "actor": principal.actor,
-        "service": principal.service,
+        "caller_service": principal.service,
         "method": request.method,
         "path": request.url.path,
         "query": request.url.query,

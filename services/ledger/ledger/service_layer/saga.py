@@ -217,6 +217,27 @@ def deadline_verdict(seconds: float, proposed_at: datetime, late: dict[str, Any]
     return verdict if late is None else {**verdict, "late_verdict": late}
 
 
+def unvouched_verdict(proposed_at: datetime) -> dict[str, Any]:
+    """The ledger's own denial of a proposal whose row its writer does not vouch for: kept by a
+    build before the seals, or sealed with a retired journal key (whose seed may have leaked). The
+    journal says so, not that no verdict came."""
+    message = (
+        "the ledger's record of this proposal carries no seal of its current journal key (kept by an "
+        "earlier build, or sealed with a retired key), so it is only ever denied; propose it again under "
+        "a new transaction id"
+    )
+    return {
+        "outcome": "deny",
+        "rules": [],
+        "denials": [
+            {"rule": "ledger.saga.unvouched", "version": 1, "code": "proposal_not_vouched", "message": message}
+        ],
+        "broken_rules": [],
+        "supplementary_operations": [],
+        "proposed_at": proposed_at.isoformat(),
+    }
+
+
 # At most this many ranges are named in a refusal: the rest are counted.
 NAMED_RANGES = 10
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -511,6 +512,7 @@ class LedgerWriter:
         client was told the transaction would not be recorded without a verdict by then), which
         keeps the verdict that came late (A6R-48 f)."""
         known = self._proposed.get(tx)
+        unvouched = False
         if known is None:
             # Proposed before this process started, or a verdict read again: the database knows.
             async with self._engine.connect() as conn:
@@ -520,27 +522,31 @@ class LedgerWriter:
                     log.info("a verdict on transaction %s found no proposal awaiting one", tx)
                 return None
             standing = self._standing(row)
-            if standing == "forged":
+            if standing == "forged" or (standing == "deny_only" and self._clock() <= row.deadline):
+                return None  # never decided; or denied at its deadline, and nothing before
+            unvouched = standing == "deny_only"
+            try:
+                known = (
+                    Proposal(
+                        transaction_id=tx,
+                        command=saga.COMMAND.validate_python(row.command),
+                        principal=principal_from_identity(row.identity),
+                        proposed_at=datetime.min,
+                        request_digest=bytes(row.request_hash),
+                        requested=None if row.requested is None else saga.COMMAND.validate_python(row.requested),
+                    ),
+                    row.proposed_at,
+                    row.deadline,
+                    row.proposal_digest,
+                )
+            except (ValidationError, ValueError, TypeError, KeyError) as exc:
+                self._never_decided(tx, f"it holds no proposal the ledger could have made: {exc}")
                 return None
-            if standing == "deny_only":
-                if self._clock() <= row.deadline:
-                    return None  # its deadline denies it, and nothing before
-                verdict = None
-            known = (
-                Proposal(
-                    transaction_id=tx,
-                    command=saga.COMMAND.validate_python(row.command),
-                    principal=principal_from_identity(row.identity),
-                    proposed_at=datetime.min,
-                    request_digest=bytes(row.request_hash),
-                    requested=None if row.requested is None else saga.COMMAND.validate_python(row.requested),
-                ),
-                row.proposed_at,
-                row.deadline,
-                row.proposal_digest,
-            )
         proposal, proposed_at, deadline, published = known
-        if verdict is not None and self._verdict_key is not None:
+        if unvouched:
+            # Whatever verdict came is neither applied nor kept: it may answer what someone else published.
+            verdict = saga.unvouched_verdict(proposed_at)
+        elif verdict is not None and self._verdict_key is not None:
             try:
                 check_verdict(verdict, self._verdict_key, published or "")
             except SignatureInvalid as exc:
@@ -550,9 +556,22 @@ class LedgerWriter:
                 return None
         # Taken only now: a refused verdict leaves the proposal as it was, and puts nothing back.
         self._proposed.pop(tx, None)
-        if verdict is None or self._clock() > deadline:
+        if not unvouched and (verdict is None or self._clock() > deadline):
             verdict = saga.deadline_verdict(self._verdict_deadline, proposed_at, late=verdict)
-        return await self.submit(replace(proposal, verdict=verdict))
+        try:
+            return await self.submit(replace(proposal, verdict=verdict))
+        except IdempotencyConflict as conflict:
+            if not unvouched:
+                raise
+            # A row under the id of a transaction recorded for another request: not the writer's.
+            self._never_decided(tx, str(conflict))
+            return None
+
+    def _never_decided(self, tx: uuid.UUID, why: str) -> None:
+        """Leave a proposal row the writer cannot decide where it is, and skip it from now on (the
+        deadlines' loop and the verdict feed would otherwise meet it again and again)."""
+        self._unsealed[tx] = "forged"
+        log.error("proposal %s is never decided: %s", tx, why)
 
     async def expire_overdue(self, stop: asyncio.Event) -> None:
         """Reject proposals whose verdict did not come in time: never recorded without one."""
@@ -565,10 +584,15 @@ class LedgerWriter:
                 async with self._engine.connect() as conn:
                     forged = [tx for tx, standing in self._unsealed.items() if standing == "forged"]
                     overdue = await LedgerRepository(conn).overdue_proposals(self._clock(), forged)
-                for tx in overdue:
-                    await self.decide(tx, None)
             except Exception:
-                log.exception("could not expire overdue proposals")
+                log.exception("could not read the overdue proposals")
+                continue
+            for tx in overdue:
+                try:
+                    await self.decide(tx, None)
+                except Exception:
+                    # One that fails does not keep the others from their deadlines' denials.
+                    log.exception("could not expire proposal %s", tx)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.acquire_leadership()

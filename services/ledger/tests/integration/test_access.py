@@ -5,6 +5,7 @@ factor; impersonation never exceeds the impersonated user's rights (A6R-43)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -18,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from registry_platform.auth import Grant, dev_signing_key, issue_token
 from registry_platform.events import new_envelope
 from registry_platform.settings import DEV_TOKEN_SECRET
+from registry_platform.telemetry import JsonFormatter
 
 from .conftest import ADMIN, SCOPE, LedgerClient, setup_registry
 
@@ -198,12 +200,15 @@ async def test_a6r25_a6r43_every_read_is_logged_with_who_made_it_and_who_acted_f
     finally:
         access_log.removeHandler(handler)
     logged = [r.fields for r in records]  # type: ignore[attr-defined]
+    # As the log line reads: the service that served it, and the caller's own.
+    line = json.loads(JsonFormatter("ledger").format(records[0]))
+    assert (line["service"], line["subject"], line["actor"]) == ("ledger", "ama", "rada"), line
     assert logged == [
         {
             "outcome": "admitted",
             "subject": "ama",
             "actor": "rada",
-            "service": None,
+            "caller_service": None,
             "method": "GET",
             "path": f"/accounts/{acc['gha_holding']}/blocks",
             "query": "limit=5",
@@ -212,7 +217,7 @@ async def test_a6r25_a6r43_every_read_is_logged_with_who_made_it_and_who_acted_f
             "outcome": "refused",
             "subject": "kofi",
             "actor": None,
-            "service": None,
+            "caller_service": None,
             "method": "GET",
             "path": "/accounts",
             "query": "",
@@ -221,7 +226,7 @@ async def test_a6r25_a6r43_every_read_is_logged_with_who_made_it_and_who_acted_f
             "outcome": "admitted",
             "subject": "admin",
             "actor": None,
-            "service": None,
+            "caller_service": None,
             "method": "POST",
             "path": "/transfers/preview",
             "query": "",

@@ -239,21 +239,7 @@ async def test_a6r48_verify_catches_altered_deleted_and_inserted_entries(
 
         # An inserted row, forged with a correct hash link at the end of the chain.
         async with engine.begin() as conn:
-            last = (await conn.execute(text("SELECT * FROM journal ORDER BY sequence DESC LIMIT 1"))).one()
-            forged = JournalHead(last.sequence, bytes(last.entry_hash)).append(
-                last.recorded_at, "transfer_units", {**last.body, "transaction_id": str(uuid.uuid4())}
-            )
-            await conn.execute(
-                text("INSERT INTO journal VALUES (:s, :at, :k, CAST(:b AS jsonb), :p, :h)"),
-                {
-                    "s": forged.sequence,
-                    "at": forged.recorded_at,
-                    "k": forged.kind,
-                    "b": json.dumps(forged.body),
-                    "p": forged.previous_hash,
-                    "h": forged.entry_hash,
-                },
-            )
+            last, forged = await _slip_in_entry(conn)
         inserted = run_cli(settings, "verify")
         assert inserted.returncode == 1 and f"entry {forged.sequence}:" in inserted.stdout, inserted.stdout
 
@@ -299,21 +285,7 @@ async def test_a6r48_a6r21_an_entry_slipped_in_chained_and_recorded_correctly_is
             acc = await make_history(ledger, 20)
             covered = await _signed_up_to_the_head(engine)
             async with engine.begin() as conn:
-                last = (await conn.execute(text("SELECT * FROM journal ORDER BY sequence DESC LIMIT 1"))).one()
-                forged = JournalHead(last.sequence, bytes(last.entry_hash)).append(
-                    last.recorded_at, last.kind, {**last.body, "transaction_id": str(uuid.uuid4())}
-                )
-                await conn.execute(
-                    text("INSERT INTO journal VALUES (:s, :at, :k, CAST(:b AS jsonb), :p, :h)"),
-                    {
-                        "s": forged.sequence,
-                        "at": forged.recorded_at,
-                        "k": forged.kind,
-                        "b": json.dumps(forged.body),
-                        "p": forged.previous_hash,
-                        "h": forged.entry_hash,
-                    },
-                )
+                _, forged = await _slip_in_entry(conn)
                 tx, kind, digest, outcome, initiator, obo, given, result, at = cli.record_of(forged)
                 await conn.execute(
                     text(
@@ -360,6 +332,27 @@ async def test_a6r48_a6r21_an_entry_slipped_in_chained_and_recorded_correctly_is
         assert f"journal INVALID at entry {forged.sequence}: {unsealed}" in found.stdout, found.stdout
     finally:
         await engine.dispose()
+
+
+async def _slip_in_entry(conn: Any) -> tuple[Any, Any]:
+    """As whoever can insert rows: a copy of the newest entry under a new transaction id, chained
+    correctly onto it (the chain needs no secret) and unsealed. The newest row and the entry."""
+    last = (await conn.execute(text("SELECT * FROM journal ORDER BY sequence DESC LIMIT 1"))).one()
+    forged = JournalHead(last.sequence, bytes(last.entry_hash)).append(
+        last.recorded_at, last.kind, {**last.body, "transaction_id": str(uuid.uuid4())}
+    )
+    await conn.execute(
+        text("INSERT INTO journal VALUES (:s, :at, :k, CAST(:b AS jsonb), :p, :h)"),
+        {
+            "s": forged.sequence,
+            "at": forged.recorded_at,
+            "k": forged.kind,
+            "b": json.dumps(forged.body),
+            "p": forged.previous_hash,
+            "h": forged.entry_hash,
+        },
+    )
+    return last, forged
 
 
 async def _signed_up_to_the_head(engine: Any) -> int:

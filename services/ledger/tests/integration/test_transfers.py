@@ -261,7 +261,7 @@ async def test_a6r47_a_proposal_awaiting_its_verdict_is_kept_as_the_ledger_wrote
         proposed = await ledger.propose(issuance, tx=tx)
         assert proposed.status_code == 202, proposed.text
     engine = db.create_engine(database_url, "ledger")
-    copied, bare = uuid.uuid4(), uuid.uuid4()
+    copied, bare, fresh, junk = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     copy = (
         "INSERT INTO proposals (id, request_hash, command, requested, identity, proposed_at, deadline, reserved, "
         "proposal_digest, seal) SELECT :new, request_hash, command, requested, {identity}, proposed_at, {deadline}, "
@@ -272,27 +272,42 @@ async def test_a6r47_a_proposal_awaiting_its_verdict_is_kept_as_the_ledger_wrote
             mallory = """jsonb_set(identity, '{subject}', '"mallory"')"""
             forged = copy.format(identity=mallory, deadline="deadline", seal="seal")
             await conn.execute(text(forged), {"new": copied, "id": tx})
-            # As a build before the seals kept a proposal, past its deadline.
+            # As a build before the seals kept proposals: one past its deadline, one not yet.
             unsealed = copy.format(identity="identity", deadline="now() - interval '1 second'", seal="NULL")
             await conn.execute(text(unsealed), {"new": bare, "id": tx})
+            pending = copy.format(identity="identity", deadline="now() + interval '1 hour'", seal="NULL")
+            await conn.execute(text(pending), {"new": fresh, "id": tx})
+            # Unsealed and holding no command the ledger has, first in line for the deadlines' loop.
+            await conn.execute(
+                text(
+                    "INSERT INTO proposals (id, request_hash, command, identity, proposed_at, deadline, reserved) "
+                    """VALUES (:id, '\\x00', '{"kind": "mint_units"}', '{}', now(), now() - interval '1 hour', '{}')"""
+                ),
+                {"id": junk},
+            )
         app = create_app(DEFINITION, settings)
         async with serve_app(app) as url, httpx.AsyncClient(timeout=60) as http:
             await _ready(http, url)
             writer = app.state.runtime.state["writer"]
             # Restarted, the writer decides its own proposal from the row (its deadline's denial,
-            # no verdict given), and never the copy carrying another row's seal. The row with no seal
-            # is only ever denied, at its deadline, whatever verdict comes.
+            # no verdict given), and never the copy carrying another row's seal. A row with no seal is
+            # only ever denied, at its deadline, whatever verdict comes: the deadlines' loop denies the
+            # overdue one, past the row it can never decide.
             assert await writer.decide(copied, None) is None
             decided = await writer.decide(tx, None)
             assert decided is not None and decided.outcome == "rejected", decided
             accept = {"outcome": "accept", "rules": [], "denials": [], "supplementary_operations": []}
-            denied = await writer.decide(bare, accept)
-            assert denied is not None and denied.outcome == "rejected", denied
-            journal = (await LedgerClient(http, url).get("/journal?limit=1000"))["items"]
-            decided_ids = {e["body"]["transaction_id"] for e in journal}
-            assert {str(tx), str(bare)} <= decided_ids and str(copied) not in decided_ids
-            (bare_entry,) = [e["body"] for e in journal if e["body"]["transaction_id"] == str(bare)]
-            assert "late_verdict" not in bare_entry["verdict"], "a verdict for a row not vouched for is not kept"
+            assert await writer.decide(fresh, accept) is None, "not before its deadline"
+            entries: dict[str, Any] = {}
+            for _ in range(100):
+                journal = (await LedgerClient(http, url).get("/journal?limit=1000"))["items"]
+                entries = {e["body"]["transaction_id"]: e["body"] for e in journal}
+                if str(bare) in entries:
+                    break
+                await asyncio.sleep(0.1)
+            assert str(tx) in entries and not {str(copied), str(fresh), str(junk)} & entries.keys()
+            (denial,) = entries[str(bare)]["verdict"]["denials"]
+            assert entries[str(bare)]["outcome"] == "rejected" and denial["code"] == "proposal_not_vouched", denial
         changes = [
             "UPDATE proposals SET command = jsonb_set(command, '{quantity}', '1000000')",
             """UPDATE proposals SET identity = jsonb_set(identity, '{subject}', '"someone else"')""",

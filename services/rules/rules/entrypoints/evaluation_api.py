@@ -24,7 +24,7 @@ ADMINISTRATORS = require(REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR)
 
 @router.post(
     "/evaluations",
-    dependencies=[ADMINISTRATORS],
+    dependencies=[require(REGISTRY_ADMINISTRATOR, SECTION_ADMINISTRATOR, reads=True)],
     tags=["evaluation"],
     summary="What the catalogue as it stood at the proposal's instant (default now) would decide (dry run)",
 )
