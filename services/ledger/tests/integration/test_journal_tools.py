@@ -956,3 +956,42 @@ async def test_a6r48_the_bench_seed_is_sealed_as_the_writer_seals_and_the_ledger
     async with running_ledger(service_settings) as ledger:
         assert (await ledger.http.get(f"{ledger.base_url}/ready")).status_code == 200
         assert sum([await ledger.balance(a) for a in holders]) == seeded.units
+
+
+async def test_a6r48_a6r21_a_journal_recorded_before_the_seals_is_taken_and_sealed_from_then_on(
+    service_settings, database_url
+):
+    """A registry upgraded to the seals (migration 0010) holds entries no writer sealed, some of
+    them perhaps written by an earlier build still leading while this one migrated: the writer takes
+    them, seals from its first batch on, and `verify` holds the seals from the first one."""
+    settings = service_settings("ledger")
+    async with running_ledger(service_settings, checkpoint_seconds=3600.0) as ledger:
+        acc = await make_history(ledger, 10)
+    engine = db.create_engine(database_url, "ledger")
+    try:
+        # As the journal stood before the seals: none on any entry, and no start recorded.
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE journal DISABLE TRIGGER journal_immutable"))
+            await conn.execute(text("ALTER TABLE journal_sealed_from DISABLE TRIGGER journal_sealed_from_immutable"))
+            await conn.execute(text("UPDATE journal SET seal = NULL"))
+            await conn.execute(text("DELETE FROM journal_sealed_from"))
+            await conn.execute(text("ALTER TABLE journal ENABLE TRIGGER journal_immutable"))
+            await conn.execute(text("ALTER TABLE journal_sealed_from ENABLE TRIGGER journal_sealed_from_immutable"))
+            legacy = await conn.scalar(text("SELECT max(sequence) FROM journal"))
+        assert run_cli(settings, "verify").returncode == 0, "entries before the first seal need none"
+        async with running_ledger(service_settings, checkpoint_seconds=3600.0) as ledger:
+            assert (await ledger.http.get(f"{ledger.base_url}/ready")).status_code == 200
+            await ledger.ok(transfer(acc["gha_holding"], acc["che_holding"], 1))
+        async with engine.connect() as conn:
+            sealed = list((await conn.execute(text("SELECT sequence FROM journal WHERE seal IS NOT NULL"))).scalars())
+        assert sealed == [legacy + 1], "sealed from the writer's first batch on"
+        assert run_cli(settings, "verify").returncode == 0
+        # From then on, an unsealed entry after it is refused, as anywhere else: the writer will not start on it.
+        async with engine.begin() as conn:
+            await _slip_in_entry(conn)
+        async with running_ledger(service_settings) as ledger:
+            refused = await ledger.propose(transfer(acc["gha_holding"], acc["che_holding"], 1))
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "journal_not_vouched", refused.text
+    finally:
+        await engine.dispose()
