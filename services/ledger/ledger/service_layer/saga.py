@@ -195,10 +195,22 @@ def broken_refs(verdict: dict[str, Any]) -> list[str]:
     return [f"{d['rule']}@v{d['version']}" for d in verdict.get("broken_rules", [])]
 
 
+def _ledger_denial(rule: str, code: str, message: str, proposed_at: datetime) -> dict[str, Any]:
+    """A denial the ledger gives itself, shaped as the rules service's verdicts are, naming when the
+    proposal was made as they do (A6R-48 a)."""
+    return {
+        "outcome": "deny",
+        "rules": [],
+        "denials": [{"rule": rule, "version": 1, "code": code, "message": message}],
+        "broken_rules": [],
+        "supplementary_operations": [],
+        "proposed_at": proposed_at.isoformat(),
+    }
+
+
 def deadline_verdict(seconds: float, proposed_at: datetime, late: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ledger's own denial of a proposal the rules service did not answer in time, naming when
-    it was proposed as the rules service's verdicts do (A6R-48 a), with the verdict that came after
-    the deadline if one did: the journal keeps all it received (A6R-48 f)."""
+    """The ledger's own denial of a proposal the rules service did not answer in time, with the
+    verdict that came after the deadline if one did: the journal keeps all it received (A6R-48 f)."""
     if late is None:
         message = f"the rules service gave no verdict within {seconds:g} s; propose it again under a new transaction id"
     else:
@@ -206,14 +218,7 @@ def deadline_verdict(seconds: float, proposed_at: datetime, late: dict[str, Any]
             f"the rules service's verdict came after the {seconds:g} s the ledger waits for one, and is "
             "kept here unapplied; propose it again under a new transaction id"
         )
-    verdict = {
-        "outcome": "deny",
-        "rules": [],
-        "denials": [{"rule": "ledger.saga.deadline", "version": 1, "code": "no_verdict", "message": message}],
-        "broken_rules": [],
-        "supplementary_operations": [],
-        "proposed_at": proposed_at.isoformat(),
-    }
+    verdict = _ledger_denial("ledger.saga.deadline", "no_verdict", message, proposed_at)
     return verdict if late is None else {**verdict, "late_verdict": late}
 
 
@@ -226,16 +231,7 @@ def unvouched_verdict(proposed_at: datetime) -> dict[str, Any]:
         "earlier build, or sealed with a retired key), so it is only ever denied; propose it again under "
         "a new transaction id"
     )
-    return {
-        "outcome": "deny",
-        "rules": [],
-        "denials": [
-            {"rule": "ledger.saga.unvouched", "version": 1, "code": "proposal_not_vouched", "message": message}
-        ],
-        "broken_rules": [],
-        "supplementary_operations": [],
-        "proposed_at": proposed_at.isoformat(),
-    }
+    return _ledger_denial("ledger.saga.unvouched", "proposal_not_vouched", message, proposed_at)
 
 
 # At most this many ranges are named in a refusal: the rest are counted.
